@@ -1,0 +1,68 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "bte",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "bte", targets: ["bte"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+    ],
+    targets: [
+        // C libraries, seen only by the wrappers.
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // Safe wrappers with no BTE knowledge.
+        .target(name: "Kafka", dependencies: ["CRdKafka"], swiftSettings: strict),
+        .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
+        // Pure domain: events, JSON, validation. No I/O, Foundation at most.
+        .target(name: "BTEDomain", swiftSettings: strict),
+        // Migrations, log appender, offsets.
+        .target(
+            name: "BTEStore",
+            dependencies: ["BTEDomain", "Postgres"],
+            resources: [.copy("Migrations")],
+            swiftSettings: strict
+        ),
+        // Long-running workers and commands built from the parts above.
+        .target(
+            name: "BTEPipeline",
+            dependencies: [
+                "BTEDomain", "BTEStore", "Kafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "bte",
+            dependencies: [
+                "BTEPipeline", "BTEStore", "BTEDomain", "Kafka", "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "BTETestSupport",
+            dependencies: ["Kafka", "Postgres", "BTEDomain"],
+            path: "Tests/BTETestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "BTEDomainTests", dependencies: ["BTEDomain"], swiftSettings: strict),
+        .testTarget(name: "WrapperTests", dependencies: ["Kafka", "Postgres", "BTETestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["BTEStore", "BTEDomain", "Kafka", "Postgres", "BTETestSupport"],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

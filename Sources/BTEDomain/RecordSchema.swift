@@ -1,0 +1,221 @@
+/// The immutable logs that ingest appends to.
+public enum LogTable: String, CaseIterable, Sendable, Comparable {
+    case businessEvents = "core.business_events"
+    case userActions = "core.user_actions"
+    case interactionEvents = "core.interaction_events"
+    case intentEvents = "agent.intent_events"
+    case chatEvents = "agent.chat_events"
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// The input topics and which records each carries.
+public enum InputKind: String, CaseIterable, Sendable {
+    case interaction = "bte.interaction-events.v1"
+    case business = "bte.business-events.v1"
+    case intent = "bte.intent-events.v1"
+
+    /// Record types allowed on this topic; the first is assumed when `record_type` is absent
+    /// (interaction events only).
+    public var schemas: [RecordSchema] {
+        switch self {
+        case .interaction: return [Schemas.interactionEvent]
+        case .business: return [Schemas.businessEvent, Schemas.userAction]
+        case .intent: return [Schemas.intentEvent, Schemas.chatEvent]
+        }
+    }
+
+    var recordTypeRequired: Bool { self != .interaction }
+}
+
+/// A field's JSON type and what it becomes in its column.
+public enum FieldKind: Sendable, Equatable {
+    case uuid
+    case text(maxLength: Int)
+    case enumeration([String])
+    case timestamp
+    case bool
+    case int32
+    /// A JSON object, stored as jsonb.
+    case object
+    /// A JSON array, stored as jsonb.
+    case array
+    /// A lowercase hex digest of the given length.
+    case hexDigest(length: Int)
+
+    public var sqlType: String {
+        switch self {
+        case .uuid: return "uuid"
+        case .text, .enumeration, .hexDigest: return "text"
+        case .timestamp: return "timestamptz"
+        case .bool: return "boolean"
+        case .int32: return "integer"
+        case .object, .array: return "jsonb"
+        }
+    }
+}
+
+public struct FieldSpec: Sendable, Equatable {
+    public let name: String
+    public let kind: FieldKind
+    public let required: Bool
+    /// Stored when the field is absent (column text form).
+    public let defaultValue: String?
+
+    public init(_ name: String, _ kind: FieldKind, required: Bool = false, default defaultValue: String? = nil) {
+        self.name = name
+        self.kind = kind
+        self.required = required
+        self.defaultValue = defaultValue
+    }
+}
+
+/// One record type: its fields in column order and the log it goes to.
+public struct RecordSchema: Sendable {
+    public let recordType: String
+    public let table: LogTable
+    /// The field that identifies the record; duplicates are detected on it.
+    public let idField: String
+    /// The field that partitions and orders the log.
+    public let timestampField: String
+    public let fields: [FieldSpec]
+    /// A cross-field rule, checked after every field is valid.
+    let check: (@Sendable ([String: JSONValue]) -> Rejection?)?
+
+    /// Columns that every log has after the record's own fields, in order.
+    public static let provenanceColumns = ["extra", "content_hash", "source_topic", "source_partition", "source_offset"]
+
+    public var columnNames: [String] { fields.map(\.name) + RecordSchema.provenanceColumns }
+
+    public static func forTable(_ table: LogTable) -> RecordSchema {
+        Schemas.all.first { $0.table == table } ?? Schemas.businessEvent
+    }
+}
+
+/// The record types of the input topics (DESIGN.md §3, seeds 000, 001, 002).
+public enum Schemas {
+    static let shortText = FieldKind.text(maxLength: 255)
+
+    /// Business event types (DESIGN.md §5); the part before the dot is the entity type.
+    public static let businessEventTypes = [
+        "recommendation.given", "recommendation.acted", "recommendation.dismissed",
+        "workflow.started", "workflow.completed", "workflow.abandoned",
+        "page.viewed",
+        "deal.created", "deal.stage_changed", "deal.won", "deal.lost",
+        "order.created", "contact.engaged",
+    ]
+    public static let entityTypes = ["recommendation", "workflow", "page", "deal", "order", "contact"]
+    public static let sources = ["hubspot", "shopify", "businesscentral", "platform"]
+    public static let interactionTypes = [
+        "tap", "double_tap", "long_press", "click", "double_click", "expand", "collapse", "pin", "unpin",
+        "drag", "drop", "swipe", "scroll", "hover", "focus", "dismiss", "share", "action",
+    ]
+    public static let capsuleTypes = ["task", "workflow", "alert", "status", "decision"]
+    public static let deviceTypes = ["web", "ios", "android", "desktop"]
+    public static let severities = ["debug", "info", "warning", "error", "critical"]
+    public static let interactionTargets = ["capsule", "action", "component"]
+
+    public static let businessEvent = RecordSchema(
+        recordType: "business_event", table: .businessEvents, idField: "event_id", timestampField: "timestamp",
+        fields: [
+            FieldSpec("event_id", .uuid, required: true),
+            FieldSpec("event_type", .enumeration(businessEventTypes), required: true),
+            FieldSpec("entity_type", .enumeration(entityTypes), required: true),
+            FieldSpec("entity_id", .uuid, required: true),
+            FieldSpec("workspace_id", .uuid, required: true),
+            FieldSpec("sub_vertical_id", .uuid, required: true),
+            FieldSpec("actor_user_id", .uuid, required: true),
+            FieldSpec("timestamp", .timestamp, required: true),
+            FieldSpec("metadata", .object, default: "{}"),
+            FieldSpec("source", .enumeration(sources)),
+        ],
+        check: { record in
+            guard case .string(let eventType) = record["event_type"], case .string(let entityType) = record["entity_type"] else { return nil }
+            let prefix = eventType.split(separator: ".").first.map(String.init) ?? ""
+            return prefix == entityType ? nil
+                : Rejection(.invalidValue, "entity_type \"\(entityType)\" does not match event_type \"\(eventType)\" (expected \"\(prefix)\")")
+        })
+
+    public static let userAction = RecordSchema(
+        recordType: "user_action", table: .userActions, idField: "action_id", timestampField: "timestamp",
+        fields: [
+            FieldSpec("action_id", .uuid, required: true),
+            FieldSpec("action_type", shortText, required: true),
+            FieldSpec("workspace_id", .uuid, required: true),
+            FieldSpec("actor_user_id", .uuid, required: true),
+            FieldSpec("timestamp", .timestamp, required: true),
+            FieldSpec("metadata", .object, default: "{}"),
+        ],
+        check: nil)
+
+    public static let interactionEvent = RecordSchema(
+        recordType: "interaction_event", table: .interactionEvents, idField: "event_id", timestampField: "timestamp",
+        fields: [
+            FieldSpec("event_id", .uuid, required: true),
+            FieldSpec("timestamp", .timestamp, required: true),
+            FieldSpec("event_type", .enumeration(interactionTypes), required: true),
+            FieldSpec("severity", .enumeration(severities), default: "info"),
+            FieldSpec("user_id", shortText, required: true),
+            FieldSpec("session_id", shortText, required: true),
+            FieldSpec("device_id", shortText),
+            FieldSpec("device_type", .enumeration(deviceTypes)),
+            FieldSpec("capsule_id", shortText),
+            FieldSpec("capsule_type", .enumeration(capsuleTypes)),
+            FieldSpec("capsule_category", shortText),
+            FieldSpec("interaction_target", .enumeration(interactionTargets)),
+            FieldSpec("action_id", shortText),
+            FieldSpec("component_id", shortText),
+            FieldSpec("duration_ms", .int32),
+            FieldSpec("time_since_last_interaction_ms", .int32),
+            FieldSpec("interaction_data", .object),
+            FieldSpec("success", .bool, default: "t"),
+            FieldSpec("error_message", .text(maxLength: 4096)),
+            FieldSpec("context", .object),
+        ],
+        check: nil)
+
+    public static let intentEvent = RecordSchema(
+        recordType: "intent_event", table: .intentEvents, idField: "event_id", timestampField: "ts",
+        fields: [
+            FieldSpec("event_id", .uuid, required: true),
+            FieldSpec("ts", .timestamp, required: true),
+            FieldSpec("session_id", .uuid, required: true),
+            FieldSpec("actor_id", shortText, required: true),
+            FieldSpec("entrypoint", .enumeration(["chat", "mcp", "repl", "execute"]), required: true),
+            FieldSpec("utterance_hash", .hexDigest(length: 64), required: true),
+            FieldSpec("utterance_preview", .text(maxLength: 80)),
+            FieldSpec("scope", shortText),
+            FieldSpec("subject_ref_type", .enumeration(["entity", "case", "none"])),
+            FieldSpec("subject_ref_id", .uuid),
+            FieldSpec("semreg_mode", .enumeration(["applied", "deny_all", "unavailable", "fail_open"]), required: true),
+            FieldSpec("semreg_denied_verbs", .array),
+            FieldSpec("verb_candidates_pre", .array),
+            FieldSpec("verb_candidates_post", .array),
+            FieldSpec("chosen_verb_fqn", shortText),
+            FieldSpec("selection_source", .enumeration(["discovery", "user_choice", "semreg", "macro"])),
+            FieldSpec("forced_verb_fqn", shortText),
+            FieldSpec("outcome", shortText, required: true),
+            FieldSpec("dsl_hash", shortText),
+            FieldSpec("run_sheet_entry_id", .uuid),
+            FieldSpec("macro_semreg_checked", .bool, default: "f"),
+            FieldSpec("macro_denied_verbs", .array),
+            FieldSpec("error_code", shortText),
+            FieldSpec("prompt_version", shortText),
+        ],
+        check: nil)
+
+    public static let chatEvent = RecordSchema(
+        recordType: "chat_event", table: .chatEvents, idField: "event_id", timestampField: "ts",
+        fields: [
+            FieldSpec("event_id", .uuid, required: true),
+            FieldSpec("ts", .timestamp, required: true),
+            FieldSpec("session_id", .uuid, required: true),
+            FieldSpec("turn_id", shortText),
+            FieldSpec("assistant_message_hash", .hexDigest(length: 64)),
+            FieldSpec("assistant_message_preview", .text(maxLength: 80)),
+            FieldSpec("intent_event_id", .uuid),
+        ],
+        check: nil)
+
+    public static let all = [businessEvent, userAction, interactionEvent, intentEvent, chatEvent]
+}

@@ -1,0 +1,177 @@
+/// A record that passed validation, ready to append: one text value per column of its log.
+public struct ValidRecord: Sendable {
+    public let schema: RecordSchema
+    /// Lowercase canonical id (the schema's `idField`).
+    public let id: String
+    public let timestamp: Timestamp
+    /// Column values in text form, in `schema.fields` order; `nil` is SQL NULL.
+    public let values: [String?]
+    /// Unknown fields, kept as a canonical JSON object; `nil` when there were none.
+    public let extra: String?
+    /// Fingerprint of the whole record's canonical form.
+    public let contentHash: Int64
+}
+
+/// Limits on what a message may be. Defaults suit interaction telemetry; all are configurable.
+public struct ValidationLimits: Sendable {
+    public var maxMessageBytes: Int = 262_144
+    public var maxDepth: Int = 32
+    /// Largest canonical size of one JSON field (metadata, context, …) or of the extra fields.
+    public var maxJSONFieldBytes: Int = 65_536
+
+    public init() {}
+}
+
+/// Decodes and validates input messages. Pure: the same bytes always give the same answer.
+public struct RecordValidator: Sendable {
+    public let limits: ValidationLimits
+
+    public init(limits: ValidationLimits = ValidationLimits()) {
+        self.limits = limits
+    }
+
+    public func validate(kind: InputKind, key: [UInt8]?, value: [UInt8]?) -> Result<ValidRecord, Rejection> {
+        guard let value else { return .failure(Rejection(.tombstone, "message has a null value (tombstone)")) }
+        if let key, key.isEmpty { return .failure(Rejection(.emptyKey, "message key is empty")) }
+        if value.count > limits.maxMessageBytes {
+            return .failure(Rejection(.messageTooLarge, "message is \(value.count) bytes; the limit is \(limits.maxMessageBytes)"))
+        }
+        let parsed: JSONValue
+        do {
+            parsed = try JSONParser.parse(value, maxDepth: limits.maxDepth)
+        } catch {
+            switch error {
+            case .invalidUTF8: return .failure(Rejection(.invalidUTF8, "message is not valid UTF-8"))
+            case .nulByte: return .failure(Rejection(.nulByte, "message contains a NUL character"))
+            case .tooDeep(let limit): return .failure(Rejection(.tooDeeplyNested, "JSON nesting exceeds \(limit) levels"))
+            case .syntax(let message, let offset): return .failure(Rejection(.invalidJSON, "\(message) at byte \(offset)"))
+            }
+        }
+        return validate(kind: kind, json: parsed)
+    }
+
+    public func validate(kind: InputKind, json: JSONValue) -> Result<ValidRecord, Rejection> {
+        guard case .object(let members) = json else {
+            return .failure(Rejection(.notAnObject, "message is a JSON \(json.typeName), not an object"))
+        }
+        var fields: [String: JSONValue] = [:]
+        fields.reserveCapacity(members.count)
+        for member in members { fields[member.key] = member.value }
+
+        let schema: RecordSchema
+        switch fields["record_type"] {
+        case .string(let recordType)?:
+            guard let match = kind.schemas.first(where: { $0.recordType == recordType }) else {
+                let allowed = kind.schemas.map(\.recordType).joined(separator: ", ")
+                return .failure(Rejection(.unknownRecordType, "record_type \"\(recordType)\" is not one of: \(allowed)"))
+            }
+            schema = match
+        case nil where !kind.recordTypeRequired:
+            schema = kind.schemas[0]
+        case nil:
+            return .failure(Rejection(.missingField, "record_type is required"))
+        case let other?:
+            return .failure(Rejection(.wrongType, "record_type must be a string, not \(other.typeName)"))
+        }
+
+        var values: [String?] = []
+        values.reserveCapacity(schema.fields.count)
+        var id = ""
+        var timestamp = Timestamp(microseconds: 0)
+        for spec in schema.fields {
+            guard let raw = fields[spec.name], raw != .null else {
+                if spec.required {
+                    return .failure(Rejection(.missingField, "\(spec.name) is required"))
+                }
+                values.append(spec.defaultValue)
+                continue
+            }
+            switch columnValue(raw, spec) {
+            case .failure(let rejection): return .failure(rejection)
+            case .success(let text):
+                values.append(text)
+                if spec.name == schema.idField { id = text }
+                if spec.name == schema.timestampField, let parsed = Timestamp(rfc3339: text) { timestamp = parsed }
+            }
+        }
+        if let check = schema.check, let rejection = check(fields) { return .failure(rejection) }
+
+        let known = Set(schema.fields.map(\.name) + ["record_type"])
+        let unknown = members.filter { !known.contains($0.key) }
+        var extra: String?
+        if !unknown.isEmpty {
+            let bytes = JSONValue.object(unknown).canonicalBytes()
+            if bytes.count > limits.maxJSONFieldBytes {
+                return .failure(Rejection(.metadataTooLarge, "unknown fields take \(bytes.count) bytes; the limit is \(limits.maxJSONFieldBytes)"))
+            }
+            extra = String(decoding: bytes, as: UTF8.self)
+        }
+        return .success(ValidRecord(
+            schema: schema, id: id, timestamp: timestamp, values: values, extra: extra,
+            contentHash: fingerprint(json.canonicalBytes())))
+    }
+
+    private func columnValue(_ raw: JSONValue, _ spec: FieldSpec) -> Result<String, Rejection> {
+        func wrongType(_ expected: String) -> Result<String, Rejection> {
+            .failure(Rejection(.wrongType, "\(spec.name) must be \(expected), not \(raw.typeName)"))
+        }
+        switch spec.kind {
+        case .uuid:
+            guard case .string(let text) = raw else { return wrongType("a UUID string") }
+            guard let uuid = canonicalUUID(text) else { return .failure(Rejection(.invalidUUID, "\(spec.name) is not a UUID: \(clip(text))")) }
+            return .success(uuid)
+        case .text(let maxLength):
+            guard case .string(let text) = raw else { return wrongType("a string") }
+            if text.isEmpty && spec.required { return .failure(Rejection(.missingField, "\(spec.name) is empty")) }
+            if text.unicodeScalars.count > maxLength {
+                return .failure(Rejection(.valueTooLong, "\(spec.name) has \(text.unicodeScalars.count) characters; the limit is \(maxLength)"))
+            }
+            return .success(text)
+        case .enumeration(let allowed):
+            guard case .string(let text) = raw else { return wrongType("a string") }
+            guard allowed.contains(text) else {
+                return .failure(Rejection(.unknownEnumValue, "\(spec.name) \"\(clip(text))\" is not one of: \(allowed.joined(separator: ", "))"))
+            }
+            return .success(text)
+        case .hexDigest(let length):
+            guard case .string(let text) = raw else { return wrongType("a string") }
+            let valid = text.utf8.count == length && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+            guard valid else { return .failure(Rejection(.invalidValue, "\(spec.name) must be \(length) lowercase hex digits")) }
+            return .success(text)
+        case .timestamp:
+            guard case .string(let text) = raw else { return wrongType("an RFC 3339 string") }
+            guard let parsed = Timestamp(rfc3339: text) else {
+                return .failure(Rejection(.invalidTimestamp, "\(spec.name) is not an RFC 3339 timestamp with a zone: \(clip(text))"))
+            }
+            guard Timestamp.acceptedRange.contains(parsed) else {
+                return .failure(Rejection(.timestampOutOfRange, "\(spec.name) \(clip(text)) is outside 1970-01-01..2100-01-01"))
+            }
+            return .success(parsed.rfc3339)
+        case .bool:
+            guard case .bool(let flag) = raw else { return wrongType("a boolean") }
+            return .success(flag ? "t" : "f")
+        case .int32:
+            guard case .number(let text) = raw else { return wrongType("an integer") }
+            guard let number = Int64(text) else { return wrongType("an integer") }
+            guard number >= 0, number <= Int64(Int32.max) else {
+                return .failure(Rejection(.invalidValue, "\(spec.name) \(number) is outside 0...\(Int32.max)"))
+            }
+            return .success(String(number))
+        case .object, .array:
+            let isObject = spec.kind == .object
+            switch (raw, isObject) {
+            case (.object, true), (.array, false): break
+            default: return wrongType(isObject ? "an object" : "an array")
+            }
+            let bytes = raw.canonicalBytes()
+            if bytes.count > limits.maxJSONFieldBytes {
+                return .failure(Rejection(.metadataTooLarge, "\(spec.name) takes \(bytes.count) bytes; the limit is \(limits.maxJSONFieldBytes)"))
+            }
+            return .success(String(decoding: bytes, as: UTF8.self))
+        }
+    }
+}
+
+private func clip(_ text: String) -> String {
+    text.count <= 64 ? text : String(text.prefix(64)) + "…"
+}

@@ -1,0 +1,37 @@
+import BTEDomain
+import Kafka
+
+/// Everything `bte ingest` needs. Defaults are the documented production values.
+public struct IngestConfiguration: Sendable {
+    public var brokers: String
+    public var databaseURL: String
+    public var group = "bte-ingest"
+    /// Prepended to every topic name (input and dead-letter); empty in production.
+    public var topicPrefix = ""
+    /// Largest batch, in messages.
+    public var maxBatchMessages = 5_000
+    /// How long a batch may wait to fill before it is written.
+    public var maxBatchWaitMilliseconds = 250
+    public var sessionTimeoutMilliseconds = 45_000
+    public var limits = ValidationLimits()
+    /// Exit once every assigned partition is caught up.
+    public var untilIdle = false
+    /// Backoff between retries of an unavailable PostgreSQL or broker.
+    public var retryInitialMilliseconds = 250
+    public var retryMaxMilliseconds = 10_000
+    /// Extra librdkafka properties for both the consumer and the dead-letter producer.
+    public var kafkaProperties: [String: String] = [:]
+
+    public init(brokers: String, databaseURL: String) {
+        self.brokers = brokers
+        self.databaseURL = databaseURL
+    }
+
+    public var deadLetterTopic: String { topicPrefix + "bte.dead-letter.v1" }
+
+    public func topic(_ kind: InputKind) -> String { topicPrefix + kind.rawValue }
+
+    public func kind(ofTopic topic: String) -> InputKind? {
+        InputKind.allCases.first { self.topic($0) == topic }
+    }
+}

@@ -1,0 +1,290 @@
+import BTEDomain
+import Postgres
+
+/// Where a message came from.
+public struct SourcePosition: Hashable, Sendable, CustomStringConvertible {
+    public let topic: String
+    public let partition: Int32
+    public let offset: Int64
+
+    public init(topic: String, partition: Int32, offset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+    }
+
+    public var description: String { "\(topic)[\(partition)]@\(offset)" }
+}
+
+/// A validated record with the raw message it came from (kept in case storage rejects it).
+public struct IncomingRecord: Sendable {
+    public let record: ValidRecord
+    public let source: SourcePosition
+    public let key: [UInt8]?
+    public let value: [UInt8]?
+
+    public init(record: ValidRecord, source: SourcePosition, key: [UInt8]?, value: [UInt8]?) {
+        self.record = record
+        self.source = source
+        self.key = key
+        self.value = value
+    }
+}
+
+/// A message that will not be stored, with its raw bytes and the reason.
+public struct RejectedMessage: Sendable {
+    public let source: SourcePosition
+    public let key: [UInt8]?
+    public let value: [UInt8]?
+    public let rejection: Rejection
+
+    public init(source: SourcePosition, key: [UInt8]?, value: [UInt8]?, rejection: Rejection) {
+        self.source = source
+        self.key = key
+        self.value = value
+        self.rejection = rejection
+    }
+}
+
+/// How far a batch moves one partition.
+public struct PartitionProgress: Sendable {
+    public let topic: String
+    public let partition: Int32
+    /// The `next_offset` this worker believes is stored (nil: none yet). If the stored value
+    /// differs, another member has moved the partition and the batch is refused.
+    public let expectedStored: Int64?
+    public let next: Int64
+
+    public init(topic: String, partition: Int32, expectedStored: Int64?, next: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.expectedStored = expectedStored
+        self.next = next
+    }
+}
+
+/// Everything one ingest transaction writes.
+public struct IngestBatch: Sendable {
+    public var records: [IncomingRecord] = []
+    public var rejects: [RejectedMessage] = []
+    public var progress: [PartitionProgress] = []
+
+    public init() {}
+}
+
+/// What a committed batch did.
+public struct IngestOutcome: Sendable {
+    public var stored: [LogTable: Int] = [:]
+    public var duplicates: [LogTable: Int] = [:]
+    /// Every message of the batch that was not stored: validation rejects plus those found in
+    /// the transaction (conflicting duplicates, rows PostgreSQL refused).
+    public var rejects: [RejectedMessage] = []
+}
+
+/// Appends batches to the logs: rows, rejects and next offsets in one transaction.
+public final class IngestStore {
+    public let connection: PostgresConnection
+    public let group: String
+    private var ensuredMonths: Set<Int> = []
+
+    public init(url: String, group: String) throws {
+        connection = try PostgresConnection(url: url, applicationName: "bte-ingest")
+        self.group = group
+    }
+
+    /// Stored `next_offset` per partition of `topics` for this group.
+    public func storedOffsets(topics: [String]) throws -> [String: [Int32: Int64]] {
+        let rows = try connection.execute(
+            "SELECT topic, partition, next_offset FROM bte.ingest_offsets WHERE consumer_group = $1 AND topic = ANY($2::text[])",
+            [group, arrayLiteral(topics)]).rows
+        var result: [String: [Int32: Int64]] = [:]
+        for row in rows {
+            guard let topic = row[0], let partition = row[1].flatMap({ Int32($0) }), let next = row[2].flatMap({ Int64($0) }) else { continue }
+            result[topic, default: [:]][partition] = next
+        }
+        return result
+    }
+
+    /// Writes the batch atomically. `beforeCommit` runs inside the transaction with every
+    /// reject of the batch (it publishes them to the dead-letter topic); if it throws, nothing
+    /// is committed.
+    public func commit(_ batch: IngestBatch, beforeCommit: ([RejectedMessage]) throws -> Void) throws -> IngestOutcome {
+        try ensurePartitions(for: batch.records)
+        return try connection.transaction {
+            try checkFence(batch.progress)
+            var outcome = IngestOutcome()
+            outcome.rejects = batch.rejects
+            var byTable: [LogTable: [IncomingRecord]] = [:]
+            for incoming in batch.records { byTable[incoming.record.schema.table, default: []].append(incoming) }
+            for table in byTable.keys.sorted() {
+                let (fresh, duplicates, conflicts) = try deduplicate(table: table, byTable[table] ?? [])
+                outcome.duplicates[table] = duplicates
+                outcome.rejects += conflicts
+                let refused = try copyIsolatingFailures(table: table, fresh)
+                outcome.rejects += refused
+                outcome.stored[table] = fresh.count - refused.count
+            }
+            try insertRejects(outcome.rejects)
+            try saveProgress(batch.progress)
+            try beforeCommit(outcome.rejects)
+            return outcome
+        }
+    }
+
+    private func ensurePartitions(for records: [IncomingRecord]) throws {
+        var needed: [Int: Timestamp] = [:]
+        for incoming in records where incoming.record.schema.table == .interactionEvents {
+            let key = incoming.record.timestamp.monthKey
+            if !ensuredMonths.contains(key) { needed[key] = incoming.record.timestamp.monthBounds.start }
+        }
+        for (key, start) in needed.sorted(by: { $0.key < $1.key }) {
+            try connection.execute("SELECT bte.ensure_interaction_partition($1::timestamptz)", [start.rfc3339])
+            ensuredMonths.insert(key)
+        }
+    }
+
+    private func checkFence(_ progress: [PartitionProgress]) throws {
+        guard !progress.isEmpty else { return }
+        let rows = try connection.execute(
+            """
+            SELECT topic, partition, next_offset FROM bte.ingest_offsets
+            WHERE consumer_group = $1 AND topic = ANY($2::text[]) FOR UPDATE
+            """,
+            [group, arrayLiteral(Array(Set(progress.map(\.topic))))]).rows
+        var stored: [String: Int64] = [:]
+        for row in rows { stored["\(row[0] ?? "")/\(row[1] ?? "")"] = row[2].flatMap { Int64($0) } }
+        for entry in progress {
+            let actual = stored["\(entry.topic)/\(entry.partition)"]
+            if actual != entry.expectedStored {
+                throw StoreError(.offsetFence, "\(entry.topic)[\(entry.partition)] is at \(actual.map(String.init) ?? "none") in PostgreSQL, expected \(entry.expectedStored.map(String.init) ?? "none"); another member moved it")
+            }
+        }
+    }
+
+    /// Splits records into new ones, re-deliveries (same id, same content) and conflicts (same
+    /// id, different content), against the batch itself and the stored log.
+    private func deduplicate(table: LogTable, _ records: [IncomingRecord]) throws -> ([IncomingRecord], Int, [RejectedMessage]) {
+        if table == .interactionEvents {
+            // No unique constraint spans the partitions, so concurrent writers take turns here.
+            try connection.execute("SELECT pg_advisory_xact_lock(hashtext('bte.ingest.core.interaction_events'))")
+        }
+        let schema = RecordSchema.forTable(table)
+        let ids = Array(Set(records.map(\.record.id)))
+        var known: [String: Int64] = [:]
+        if !ids.isEmpty {
+            let rows = try connection.execute(
+                "SELECT \(schema.idField)::text, content_hash FROM \(table.rawValue) WHERE \(schema.idField) = ANY($1::uuid[])",
+                [arrayLiteral(ids)]).rows
+            for row in rows { if let id = row[0], let hash = row[1].flatMap({ Int64($0) }) { known[id] = hash } }
+        }
+        var fresh: [IncomingRecord] = []
+        var duplicates = 0
+        var conflicts: [RejectedMessage] = []
+        for incoming in records {
+            let record = incoming.record
+            if let hash = known[record.id] {
+                if hash == record.contentHash {
+                    duplicates += 1
+                } else {
+                    conflicts.append(RejectedMessage(
+                        source: incoming.source, key: incoming.key, value: incoming.value,
+                        rejection: Rejection(.conflictingDuplicate, "\(schema.idField) \(record.id) is already stored with different content")))
+                }
+                continue
+            }
+            known[record.id] = record.contentHash
+            fresh.append(incoming)
+        }
+        return (fresh, duplicates, conflicts)
+    }
+
+    /// COPYs the rows; if PostgreSQL refuses the data, bisects under savepoints until the
+    /// refused rows are isolated and returns them as rejects. Other failures propagate.
+    private func copyIsolatingFailures(table: LogTable, _ records: [IncomingRecord]) throws -> [RejectedMessage] {
+        guard !records.isEmpty else { return [] }
+        let schema = RecordSchema.forTable(table)
+        let sql = "COPY \(table.rawValue) (\(schema.columnNames.joined(separator: ", "))) FROM STDIN"
+        var refused: [RejectedMessage] = []
+        func attempt(_ slice: ArraySlice<IncomingRecord>) throws {
+            try connection.execute("SAVEPOINT bte_copy")
+            do {
+                try connection.copyIn(sql, data: encode(slice))
+                try connection.execute("RELEASE SAVEPOINT bte_copy")
+            } catch let error as PostgresError where error.isDataError && error.sqlState != "23505" {
+                try connection.execute("ROLLBACK TO SAVEPOINT bte_copy")
+                try connection.execute("RELEASE SAVEPOINT bte_copy")
+                if slice.count == 1, let only = slice.first {
+                    refused.append(RejectedMessage(
+                        source: only.source, key: only.key, value: only.value,
+                        rejection: Rejection(.storageRejected, "PostgreSQL refused the row [\(error.sqlState ?? "?")]: \(error.message)")))
+                    return
+                }
+                let middle = slice.startIndex + slice.count / 2
+                try attempt(slice[slice.startIndex..<middle])
+                try attempt(slice[middle..<slice.endIndex])
+            }
+        }
+        try attempt(records[...])
+        return refused
+    }
+
+    private func encode(_ records: ArraySlice<IncomingRecord>) -> [UInt8] {
+        var encoder = CopyEncoder(capacity: records.count * 512)
+        for incoming in records {
+            for value in incoming.record.values { encoder.field(value) }
+            encoder.field(incoming.record.extra)
+            encoder.field(String(incoming.record.contentHash))
+            encoder.field(incoming.source.topic)
+            encoder.field(String(incoming.source.partition))
+            encoder.field(String(incoming.source.offset))
+            encoder.endRow()
+        }
+        return encoder.bytes
+    }
+
+    private func insertRejects(_ rejects: [RejectedMessage]) throws {
+        guard !rejects.isEmpty else { return }
+        var encoder = CopyEncoder(capacity: rejects.count * 600)
+        for reject in rejects {
+            encoder.field(reject.source.topic)
+            encoder.field(String(reject.source.partition))
+            encoder.field(String(reject.source.offset))
+            encoder.byteaField(reject.key)
+            encoder.byteaField(reject.value)
+            encoder.field(reject.rejection.code.rawValue)
+            encoder.field(reject.rejection.message)
+            encoder.endRow()
+        }
+        try connection.copyIn(
+            "COPY bte.rejected_events (source_topic, source_partition, source_offset, message_key, payload, error_code, error_message) FROM STDIN",
+            data: encoder.bytes)
+    }
+
+    private func saveProgress(_ progress: [PartitionProgress]) throws {
+        guard !progress.isEmpty else { return }
+        try connection.execute(
+            """
+            INSERT INTO bte.ingest_offsets (consumer_group, topic, partition, next_offset)
+            SELECT $1, t, p, n FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n)
+            ON CONFLICT (consumer_group, topic, partition)
+            DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()
+            """,
+            [group, arrayLiteral(progress.map(\.topic)), arrayLiteral(progress.map { String($0.partition) }),
+             arrayLiteral(progress.map { String($0.next) })])
+    }
+}
+
+/// A PostgreSQL array literal of plain values, each double-quoted.
+func arrayLiteral(_ values: [String]) -> String {
+    var out = "{"
+    for (index, value) in values.enumerated() {
+        if index > 0 { out += "," }
+        out += "\""
+        for ch in value {
+            if ch == "\"" || ch == "\\" { out.append("\\") }
+            out.append(ch)
+        }
+        out += "\""
+    }
+    return out + "}"
+}

@@ -1,0 +1,22 @@
+import Postgres
+
+/// Errors of the store that are not plain PostgreSQL errors.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public enum Code: String, Sendable {
+        case migrationsMissing = "store_migrations_missing"
+        case migrationChanged = "store_migration_changed"
+        case offsetFence = "store_offset_fence"
+    }
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+
+    /// A fence violation means another member moved the partition on: re-read and retry.
+    public var isRetriable: Bool { code == .offsetFence }
+}

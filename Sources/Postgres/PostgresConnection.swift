@@ -1,0 +1,180 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Rows returned by a statement, copied out of libpq's result. Values are in text format.
+public struct PostgresRows: Sendable {
+    public let columns: [String]
+    public let rows: [[String?]]
+    /// Rows affected, for INSERT/UPDATE/DELETE/COPY.
+    public let affected: Int
+
+    public subscript(row: Int, column: String) -> String? {
+        guard let index = columns.firstIndex(of: column) else { return nil }
+        return rows[row][index]
+    }
+}
+
+/// One libpq connection. Blocking: use it from one thread at a time.
+public final class PostgresConnection {
+    private let conn: OpaquePointer
+
+    /// Connects with a libpq URI or keyword string, e.g. `postgresql://user@host:5432/db`.
+    public init(url: String, applicationName: String = "bte") throws {
+        guard let conn = PQconnectdb(url) else {
+            throw PostgresError(.connection, message: "PQconnectdb returned NULL (out of memory)")
+        }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = PostgresConnection.errorMessage(conn)
+            PQfinish(conn)
+            throw PostgresError(.connection, sqlState: "08001", message: message)
+        }
+        self.conn = conn
+        _ = try? execute("SELECT set_config('application_name', $1, false)", [applicationName])
+    }
+
+    deinit { PQfinish(conn) }
+
+    /// False once the server or network dropped the connection.
+    public var isHealthy: Bool { PQstatus(conn) == CONNECTION_OK }
+
+    /// Runs one statement with `$1…` parameters sent as text (`nil` is SQL NULL).
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [String?] = []) throws -> PostgresRows {
+        let result: OpaquePointer? = withCStringArray(parameters) { values in
+            PQexecParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        return try consume(result, sql: sql)
+    }
+
+    /// Runs several statements separated by semicolons, without parameters (migrations).
+    public func executeScript(_ sql: String) throws {
+        let result = PQexec(conn, sql)
+        _ = try consume(result, sql: sql)
+        // PQexec returns only the last result; earlier ones already failed fast server-side.
+    }
+
+    /// Runs `body` in a transaction: COMMIT if it returns, ROLLBACK if it throws.
+    public func transaction<R>(_ begin: String = "BEGIN", _ body: () throws -> R) throws -> R {
+        try execute(begin)
+        do {
+            let value = try body()
+            try execute("COMMIT")
+            return value
+        } catch {
+            if isHealthy { _ = try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Streams `data` into a `COPY … FROM STDIN` statement and returns the rows copied.
+    @discardableResult
+    public func copyIn(_ sql: String, data: [UInt8]) throws -> Int {
+        let start = PQexec(conn, sql)
+        guard let start else { throw PostgresError(.connection, sqlState: "08006", message: PostgresConnection.errorMessage(conn)) }
+        guard PQresultStatus(start) == PGRES_COPY_IN else {
+            _ = try consume(start, sql: sql)
+            PQclear(start)
+            throw PostgresError(.protocolViolation, message: "\(sql) did not start COPY IN")
+        }
+        PQclear(start)
+        let chunk = 1 << 20
+        var sendError: String?
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let length = min(chunk, raw.count - offset)
+                let sent = raw.baseAddress.map { base in
+                    PQputCopyData(conn, base.advanced(by: offset).assumingMemoryBound(to: CChar.self), Int32(length))
+                } ?? -1
+                if sent != 1 {
+                    sendError = PostgresConnection.errorMessage(conn)
+                    return
+                }
+                offset += length
+            }
+        }
+        if PQputCopyEnd(conn, sendError) != 1 {
+            sendError = sendError ?? PostgresConnection.errorMessage(conn)
+        }
+        var copied = 0
+        var firstError: PostgresError?
+        while let result = PQgetResult(conn) {
+            do {
+                copied += try consume(result, sql: sql).affected
+            } catch let error as PostgresError {
+                firstError = firstError ?? error
+            }
+        }
+        if let firstError { throw firstError }
+        if let sendError { throw PostgresError(.connection, sqlState: "08006", message: sendError) }
+        return copied
+    }
+
+    /// Checks a result, copies its rows and frees it.
+    private func consume(_ result: OpaquePointer?, sql: String) throws -> PostgresRows {
+        guard let result else {
+            throw PostgresError(.connection, sqlState: "08006", message: PostgresConnection.errorMessage(conn))
+        }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        switch status {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
+            break
+        case PGRES_COPY_IN:
+            throw PostgresError(.protocolViolation, message: "unexpected COPY IN for: \(sql.prefix(80))")
+        default:
+            let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+                ?? PostgresConnection.errorMessage(conn)
+            let detail = PQresultErrorField(result, Int32(UInt8(ascii: "D"))).map { String(cString: $0) }
+            let connectionLost = PQstatus(conn) != CONNECTION_OK
+            throw PostgresError(connectionLost && sqlState == nil ? .connection : .server,
+                                sqlState: sqlState ?? (connectionLost ? "08006" : nil), message: message, detail: detail)
+        }
+        let columnCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        var columns: [String] = []
+        columns.reserveCapacity(columnCount)
+        for column in 0..<columnCount {
+            columns.append(PQfname(result, Int32(column)).map { String(cString: $0) } ?? "")
+        }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(rowCount)
+        for row in 0..<rowCount {
+            var values: [String?] = []
+            values.reserveCapacity(columnCount)
+            for column in 0..<columnCount {
+                if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
+                    values.append(nil)
+                } else {
+                    values.append(PQgetvalue(result, Int32(row), Int32(column)).map { String(cString: $0) })
+                }
+            }
+            rows.append(values)
+        }
+        let affected = PQcmdTuples(result).map { Int(String(cString: $0)) ?? 0 } ?? 0
+        return PostgresRows(columns: columns, rows: rows, affected: affected)
+    }
+
+    private static func errorMessage(_ conn: OpaquePointer) -> String {
+        PQerrorMessage(conn).map { String(cString: $0) }?.trimmingTrailingWhitespace() ?? "unknown libpq error"
+    }
+}
+
+/// Quotes a value as a SQL string literal (for the rare statement that can't take parameters).
+public func sqlLiteral(_ value: String) -> String {
+    "'" + value.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'"
+}
+
+/// Passes an array of optional strings as `const char * const *` for the scope of `body`.
+private func withCStringArray<R>(_ values: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    if values.isEmpty { return body(nil) }
+    var pointers: [UnsafeMutablePointer<CChar>?] = values.map { $0.flatMap { strdup($0) } }
+    defer { for pointer in pointers { free(pointer) } }
+    return pointers.withUnsafeMutableBufferPointer { buffer in
+        guard let base = buffer.baseAddress else { return body(nil) }
+        return base.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) { body($0) }
+    }
+}
