@@ -52,7 +52,7 @@ let package = Package(
         ),
         .target(
             name: "BTETestSupport",
-            dependencies: ["Kafka", "Postgres", "BTEDomain"],
+            dependencies: ["Kafka", "Postgres", "BTEDomain", "BTEStore", "BTEPipeline", .product(name: "Logging", package: "swift-log")],
             path: "Tests/BTETestSupport",
             swiftSettings: strict
         ),
@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "WrapperTests", dependencies: ["Kafka", "Postgres", "BTETestSupport"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["BTEStore", "BTEDomain", "Kafka", "Postgres", "BTETestSupport"],
+            dependencies: ["BTEStore", "BTEDomain", "BTEPipeline", "Kafka", "Postgres", "BTETestSupport"],
             swiftSettings: strict
         ),
     ],

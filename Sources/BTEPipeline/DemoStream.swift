@@ -174,6 +174,7 @@ public struct DemoStream: Sendable {
             (KafkaOutgoingMessage(topic: interaction, key: key, value: ie([("timestamp", q("yesterday at noon"))])), .invalidTimestamp),
             (KafkaOutgoingMessage(topic: interaction, key: key, value: ie([("timestamp", q("2150-01-01T00:00:00Z"))])), .timestampOutOfRange),
             (KafkaOutgoingMessage(topic: interaction, key: key, value: ie([("capsule_id", "\"cap\\u0000sule\"")])), .nulByte),
+            (KafkaOutgoingMessage(topic: interaction, key: key, value: ie([("capsule_id", q(String(repeating: "c", count: 300)))])), .valueTooLong),
             (KafkaOutgoingMessage(topic: interaction, key: key, value: ie([("capsule_id", "\"caf\u{E9}\"")]).map { $0 == 0xA9 ? 0xFF : $0 }), .invalidUTF8),
             (KafkaOutgoingMessage(topic: interaction, key: key, value: ie([("context", "{\"blob\":\(q(String(repeating: "x", count: maxMessageBytes + 10)))}")])), .messageTooLarge),
             (KafkaOutgoingMessage(topic: interaction, key: key, value: ie([("context", "{\"blob\":\(q(String(repeating: "y", count: 70_000)))}")])), .metadataTooLarge),

@@ -256,17 +256,19 @@ public final class IngestWorker {
 
     private func reportLag(_ consumer: KafkaConsumer) {
         for (tp, position) in table.position {
-            guard let high = consumer.cachedHighWatermark(tp) else { continue }
+            guard let high = consumer.cachedWatermarks(tp)?.high else { continue }
             Gauge(label: "bte_ingest_lag_messages", dimensions: [("topic", tp.topic), ("partition", String(tp.partition))])
                 .record(max(high - position, 0))
         }
     }
 
+    /// Every assigned partition has been fetched at least once and nothing is left past the
+    /// last processed offset.
     private func caughtUp(_ consumer: KafkaConsumer) throws -> Bool {
         guard !table.stored.isEmpty, !table.needsRewind else { return false }
         for (tp, stored) in table.stored {
-            let marks = try consumer.watermarks(tp, timeoutMilliseconds: 5_000)
-            let next = table.position[tp] ?? stored ?? marks.low
+            guard let marks = consumer.cachedWatermarks(tp) else { return false }
+            let next = table.position[tp] ?? stored ?? marks.low ?? 0
             if next < marks.high { return false }
         }
         return true

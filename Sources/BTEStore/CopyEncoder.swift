@@ -24,19 +24,6 @@ struct CopyEncoder {
         }
     }
 
-    /// A bytea value in hex form (`\x…`, with the backslash escaped for COPY).
-    mutating func byteaField(_ value: [UInt8]?) {
-        guard let value else { field(nil); return }
-        if !atLineStart { bytes.append(0x09) }
-        atLineStart = false
-        let hex = Array("0123456789abcdef".utf8)
-        bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\"), UInt8(ascii: "x")])
-        for byte in value {
-            bytes.append(hex[Int(byte >> 4)])
-            bytes.append(hex[Int(byte & 0x0F)])
-        }
-    }
-
     mutating func endRow() {
         bytes.append(0x0A)
         atLineStart = true

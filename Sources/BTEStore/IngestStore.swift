@@ -242,22 +242,26 @@ public final class IngestStore {
         return encoder.bytes
     }
 
+    /// A message already rejected (by a replay, or another group) keeps its first row.
     private func insertRejects(_ rejects: [RejectedMessage]) throws {
         guard !rejects.isEmpty else { return }
-        var encoder = CopyEncoder(capacity: rejects.count * 600)
-        for reject in rejects {
-            encoder.field(reject.source.topic)
-            encoder.field(String(reject.source.partition))
-            encoder.field(String(reject.source.offset))
-            encoder.byteaField(reject.key)
-            encoder.byteaField(reject.value)
-            encoder.field(reject.rejection.code.rawValue)
-            encoder.field(reject.rejection.message)
-            encoder.endRow()
+        func hex(_ bytes: [UInt8]?) -> String? {
+            guard let bytes else { return nil }
+            let digits = Array("0123456789abcdef".utf8)
+            var out: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "x")]
+            for byte in bytes { out.append(digits[Int(byte >> 4)]); out.append(digits[Int(byte & 0x0F)]) }
+            return String(decoding: out, as: UTF8.self)
         }
-        try connection.copyIn(
-            "COPY bte.rejected_events (source_topic, source_partition, source_offset, message_key, payload, error_code, error_message) FROM STDIN",
-            data: encoder.bytes)
+        try connection.execute(
+            """
+            INSERT INTO bte.rejected_events (source_topic, source_partition, source_offset, message_key, payload, error_code, error_message)
+            SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::text[])
+            ON CONFLICT (source_topic, source_partition, source_offset) DO NOTHING
+            """,
+            [arrayLiteral(rejects.map(\.source.topic)), arrayLiteral(rejects.map { String($0.source.partition) }),
+             arrayLiteral(rejects.map { String($0.source.offset) }), arrayLiteral(rejects.map { hex($0.key) }),
+             arrayLiteral(rejects.map { hex($0.value) }), arrayLiteral(rejects.map(\.rejection.code.rawValue)),
+             arrayLiteral(rejects.map(\.rejection.message))])
     }
 
     private func saveProgress(_ progress: [PartitionProgress]) throws {
@@ -274,11 +278,12 @@ public final class IngestStore {
     }
 }
 
-/// A PostgreSQL array literal of plain values, each double-quoted.
-func arrayLiteral(_ values: [String]) -> String {
+/// A PostgreSQL array literal; each value double-quoted, `nil` as NULL.
+func arrayLiteral(_ values: [String?]) -> String {
     var out = "{"
     for (index, value) in values.enumerated() {
         if index > 0 { out += "," }
+        guard let value else { out += "NULL"; continue }
         out += "\""
         for ch in value {
             if ch == "\"" || ch == "\\" { out.append("\\") }

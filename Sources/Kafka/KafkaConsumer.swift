@@ -156,12 +156,16 @@ public final class KafkaConsumer {
         return (low, high)
     }
 
-    /// The high watermark from the last fetch response, without a network call; `nil` if none yet.
-    public func cachedHighWatermark(_ tp: KafkaTopicPartition) -> Int64? {
+    /// The watermarks seen in the last fetch response, without a network call; `nil` until a
+    /// fetch response for the partition arrived. Some Kafka-compatible brokers answer the
+    /// ListOffsets query of ``watermarks(_:timeoutMilliseconds:)`` with the last batch's base
+    /// offset + 1, so "caught up" decisions use these instead.
+    public func cachedWatermarks(_ tp: KafkaTopicPartition) -> (low: Int64?, high: Int64)? {
         var low: Int64 = -1
         var high: Int64 = -1
         let err = rd_kafka_get_watermark_offsets(handle, tp.topic, tp.partition, &low, &high)
-        return err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return nil }
+        return (low >= 0 ? low : nil, high)
     }
 
     /// Commits `next offsets` to the group (for tooling that reads group lag); asynchronous.

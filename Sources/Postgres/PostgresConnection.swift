@@ -56,6 +56,7 @@ public final class PostgresConnection {
     }
 
     /// Runs `body` in a transaction: COMMIT if it returns, ROLLBACK if it throws.
+    @discardableResult
     public func transaction<R>(_ begin: String = "BEGIN", _ body: () throws -> R) throws -> R {
         try execute(begin)
         do {

@@ -1,0 +1,95 @@
+import BTEDomain
+import Foundation
+import Testing
+
+@Suite struct TimestampTests {
+    @Test func parsesAndFormats() throws {
+        // 2025-11-17 is day 20409 since 1970-01-01: 20409 * 86400 = 1763337600.
+        let t = try #require(Timestamp(rfc3339: "2025-11-17T00:00:00Z"))
+        #expect(t.microseconds == 1_763_337_600_000_000)
+        #expect(Timestamp(rfc3339: "2025-11-17T02:00:00+02:00") == t)
+        #expect(Timestamp(rfc3339: "2025-11-16T19:00:00-05:00") == t)
+        #expect(Timestamp(rfc3339: "2025-11-17t00:00:00z") == t)
+        // Digits past microseconds are truncated.
+        #expect(Timestamp(rfc3339: "2025-11-17T00:00:00.1234567Z")?.microseconds == 1_763_337_600_123_456)
+        #expect(t.rfc3339 == "2025-11-17T00:00:00.000000Z")
+        #expect(Timestamp(rfc3339: "2024-02-29T23:59:59.999999Z")?.rfc3339 == "2024-02-29T23:59:59.999999Z")
+        #expect(Timestamp(rfc3339: "2023-02-29T00:00:00Z") == nil)
+        #expect(Timestamp(rfc3339: "2025-11-17T24:00:00Z") == nil)
+        #expect(Timestamp(rfc3339: "2025-11-17T00:00:00.Z") == nil)
+    }
+
+    @Test func monthBounds() throws {
+        let t = try #require(Timestamp(rfc3339: "2024-12-31T23:59:59Z"))
+        #expect(t.monthBounds.start.rfc3339 == "2024-12-01T00:00:00.000000Z")
+        #expect(t.monthBounds.end.rfc3339 == "2025-01-01T00:00:00.000000Z")
+        #expect(t.monthKey == 202412)
+        // An instant given with an offset belongs to its UTC month.
+        #expect(Timestamp(rfc3339: "2025-01-01T00:30:00+01:00")?.monthKey == 202412)
+    }
+}
+
+@Suite struct JSONTests {
+    @Test func canonicalFormSortsKeysAndKeepsNumbers() throws {
+        let value = try JSONParser.parse(Array("{ \"b\": 1.50, \"a\": [null, true, \"x\\ty\"], \"é\": -0 }".utf8))
+        #expect(value.canonicalString() == "{\"a\":[null,true,\"x\\ty\"],\"b\":1.50,\"é\":-0}")
+    }
+
+    @Test func unicodeEscapesDecode() throws {
+        let value = try JSONParser.parse(Array("\"\\u00e9\\ud83d\\ude00\"".utf8))
+        #expect(value == .string("é😀"))
+    }
+
+    @Test func rejectsMalformedNumbers() {
+        for text in ["01", "1.", "-", "1e", ".5", "+1", "NaN", "Infinity"] {
+            #expect(throws: JSONParseError.self, "\(text)") { try JSONParser.parse(Array(text.utf8)) }
+        }
+    }
+
+    @Test func depthLimit() throws {
+        let ok = String(repeating: "[", count: 5) + String(repeating: "]", count: 5)
+        _ = try JSONParser.parse(Array(ok.utf8), maxDepth: 5)
+        let deep = String(repeating: "[", count: 6) + String(repeating: "]", count: 6)
+        #expect(throws: JSONParseError.tooDeep(limit: 5)) { try JSONParser.parse(Array(deep.utf8), maxDepth: 5) }
+    }
+
+    @Test func uuidCanonicalForm() {
+        #expect(canonicalUUID("0F8FAD5B-D9CB-469F-A165-70867728950E") == "0f8fad5b-d9cb-469f-a165-70867728950e")
+        #expect(canonicalUUID("0f8fad5b-d9cb-469f-a165-70867728950") == nil)
+        #expect(canonicalUUID("0f8fad5b_d9cb-469f-a165-70867728950e") == nil)
+        #expect(canonicalUUID("0f8fad5b-d9cb-469f-a165-70867728950g") == nil)
+    }
+}
+
+/// The published JSON Schemas of topics/ must say what the validator enforces.
+@Suite struct TopicSchemaTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func load(_ name: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: Self.root.appendingPathComponent("topics/schemas/\(name).schema.json"))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    func variants(_ document: [String: Any]) -> [[String: Any]] {
+        (document["oneOf"] as? [[String: Any]]) ?? [document]
+    }
+
+    @Test(arguments: [("interaction-event", InputKind.interaction), ("business-record", .business), ("intent-record", .intent)])
+    func schemaMatchesValidator(file: String, kind: InputKind) throws {
+        let documents = variants(try load(file))
+        #expect(documents.count == kind.schemas.count)
+        for schema in kind.schemas {
+            let document = try #require(documents.first { ($0["title"] as? String) == schema.recordType }, "\(schema.recordType)")
+            let required = Set((document["required"] as? [String]) ?? []).subtracting(["record_type"])
+            #expect(required == Set(schema.fields.filter(\.required).map(\.name)), "\(schema.recordType) required fields")
+            let properties = try #require(document["properties"] as? [String: Any])
+            #expect(Set(properties.keys).subtracting(["record_type"]) == Set(schema.fields.map(\.name)), "\(schema.recordType) fields")
+            for field in schema.fields {
+                if case .enumeration(let allowed) = field.kind {
+                    let property = properties[field.name] as? [String: Any]
+                    #expect((property?["enum"] as? [String]) == allowed, "\(schema.recordType).\(field.name)")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import BTEDomain
+import Testing
+
+/// A valid interaction event; each case below changes one thing.
+private func interaction(_ overrides: [String: String] = [:], drop: String? = nil) -> [UInt8] {
+    var fields: [(String, String)] = [
+        ("event_id", "\"0f8fad5b-d9cb-469f-a165-70867728950e\""),
+        ("timestamp", "\"2025-11-17T10:30:00.5+01:00\""),
+        ("event_type", "\"tap\""),
+        ("user_id", "\"user_123\""),
+        ("session_id", "\"session_456\""),
+    ]
+    fields.removeAll { $0.0 == drop }
+    for (key, value) in overrides.sorted(by: { $0.key < $1.key }) {
+        if let index = fields.firstIndex(where: { $0.0 == key }) { fields[index].1 = value } else { fields.append((key, value)) }
+    }
+    return Array(("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}").utf8)
+}
+
+private let validator = RecordValidator()
+
+private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _ value: [UInt8]?) -> String? {
+    switch validator.validate(kind: kind, key: key, value: value) {
+    case .success: return nil
+    case .failure(let rejection): return rejection.code.rawValue
+    }
+}
+
+@Suite struct ValidationTests {
+    @Test func validInteractionEventBecomesColumns() throws {
+        let record = try validator.validate(kind: .interaction, key: Array("user_123".utf8), value: interaction(["duration_ms": "1500", "surprise": "{\"b\":1,\"a\":[true]}"])).get()
+        #expect(record.schema.table == .interactionEvents)
+        #expect(record.id == "0f8fad5b-d9cb-469f-a165-70867728950e")
+        // 10:30:00.5 at +01:00 is 09:30:00.5 UTC.
+        #expect(record.timestamp.rfc3339 == "2025-11-17T09:30:00.500000Z")
+        let columns = Dictionary(uniqueKeysWithValues: zip(record.schema.fields.map(\.name), record.values))
+        #expect(columns["timestamp"] == "2025-11-17T09:30:00.500000Z")
+        #expect(columns["duration_ms"] == "1500")
+        #expect(columns["severity"] == "info")  // documented default
+        #expect(columns["success"] == "t")  // documented default
+        #expect(columns["device_type"] == .some(nil))
+        // Unknown fields are kept, canonically ordered.
+        #expect(record.extra == "{\"surprise\":{\"a\":[true],\"b\":1}}")
+    }
+
+    @Test func contentHashIgnoresKeyOrderAndWhitespace() throws {
+        let a = try validator.validate(kind: .interaction, key: nil, value: Array("{\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"timestamp\":\"2025-11-17T10:30:00Z\",\"event_type\":\"tap\",\"user_id\":\"u\",\"session_id\":\"s\"}".utf8)).get()
+        let b = try validator.validate(kind: .interaction, key: nil, value: Array("{ \"session_id\":\"s\", \"user_id\":\"u\",\"event_type\":\"tap\",\n\"timestamp\":\"2025-11-17T10:30:00Z\",\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"}".utf8)).get()
+        let c = try validator.validate(kind: .interaction, key: nil, value: Array("{\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"timestamp\":\"2025-11-17T10:30:00Z\",\"event_type\":\"click\",\"user_id\":\"u\",\"session_id\":\"s\"}".utf8)).get()
+        #expect(a.contentHash == b.contentHash)
+        #expect(a.contentHash != c.contentHash)
+    }
+
+    @Test(arguments: [
+        ("not JSON", Array("{\"event_id\": oops".utf8), "invalid_json"),
+        ("trailing garbage", Array("{} {}".utf8), "invalid_json"),
+        ("array", Array("[1,2]".utf8), "not_an_object"),
+        ("string", Array("\"hello\"".utf8), "not_an_object"),
+        ("missing user_id", interaction(drop: "user_id"), "missing_field"),
+        ("null user_id", interaction(["user_id": "null"]), "missing_field"),
+        ("empty user_id", interaction(["user_id": "\"\""]), "missing_field"),
+        ("duration as string", interaction(["duration_ms": "\"fast\""]), "wrong_type"),
+        ("duration as float", interaction(["duration_ms": "1.5"]), "wrong_type"),
+        ("success as string", interaction(["success": "\"yes\""]), "wrong_type"),
+        ("negative duration", interaction(["duration_ms": "-1"]), "invalid_value"),
+        ("duration over int32", interaction(["duration_ms": "2147483648"]), "invalid_value"),
+        ("unknown event_type", interaction(["event_type": "\"teleport\""]), "unknown_enum_value"),
+        ("unknown device_type", interaction(["device_type": "\"fridge\""]), "unknown_enum_value"),
+        ("wrong record_type", interaction(["record_type": "\"business_event\""]), "unknown_record_type"),
+        ("bad uuid", interaction(["event_id": "\"0f8fad5b-d9cb-469f-a165-70867728950\""]), "invalid_uuid"),
+        ("uuid without dashes", interaction(["event_id": "\"0f8fad5bd9cb469fa16570867728950e\""]), "invalid_uuid"),
+        ("no zone", interaction(["timestamp": "\"2025-11-17T10:30:00\""]), "invalid_timestamp"),
+        ("February 30", interaction(["timestamp": "\"2025-02-30T10:30:00Z\""]), "invalid_timestamp"),
+        ("words", interaction(["timestamp": "\"yesterday\""]), "invalid_timestamp"),
+        ("epoch number", interaction(["timestamp": "1700000000"]), "wrong_type"),
+        ("year 2150", interaction(["timestamp": "\"2150-01-01T00:00:00Z\""]), "timestamp_out_of_range"),
+        ("year 1969", interaction(["timestamp": "\"1969-12-31T23:59:59Z\""]), "timestamp_out_of_range"),
+        ("escaped NUL", interaction(["capsule_id": "\"a\\u0000b\""]), "nul_byte"),
+        ("escaped NUL in a key", interaction(["x\\u0000": "1"]), "nul_byte"),
+        ("raw NUL", interaction(["capsule_id": "\"a\u{0}b\""]), "nul_byte"),
+        ("user_id too long", interaction(["user_id": "\"" + String(repeating: "u", count: 256) + "\""]), "value_too_long"),
+        ("deep nesting", interaction(["context": String(repeating: "{\"a\":", count: 40) + "1" + String(repeating: "}", count: 40)]), "too_deeply_nested"),
+        ("huge context", interaction(["context": "{\"blob\":\"" + String(repeating: "x", count: 70_000) + "\"}"]), "metadata_too_large"),
+        ("context not an object", interaction(["context": "[1]"]), "wrong_type"),
+        ("duplicate member", Array("{\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"}".utf8), "invalid_json"),
+        ("lone surrogate", interaction(["capsule_id": "\"\\ud800\""]), "invalid_json"),
+    ] as [(String, [UInt8], String)])
+    func badInteractionInput(name: String, value: [UInt8], code: String) {
+        #expect(rejectionCode(.interaction, value) == code, "\(name)")
+    }
+
+    @Test func invalidUTF8() {
+        var bytes = interaction(["capsule_id": "\"caf\u{E9}\""])
+        // é is C3 A9; C3 followed by FF is not UTF-8.
+        let index = bytes.firstIndex(of: 0xA9) ?? 0
+        bytes[index] = 0xFF
+        #expect(rejectionCode(.interaction, bytes) == "invalid_utf8")
+    }
+
+    @Test func envelopeChecks() {
+        #expect(rejectionCode(.interaction, nil) == "tombstone")
+        #expect(rejectionCode(.interaction, key: [], interaction()) == "empty_key")
+        #expect(rejectionCode(.interaction, key: nil, interaction()) == nil)  // no key at all is allowed
+        var limits = ValidationLimits()
+        limits.maxMessageBytes = 100
+        let small = RecordValidator(limits: limits)
+        let value = interaction()
+        #expect(value.count > 100)
+        guard case .failure(let rejection) = small.validate(kind: .interaction, key: nil, value: value) else {
+            Issue.record("oversize message accepted")
+            return
+        }
+        #expect(rejection.code == .messageTooLarge)
+    }
+
+    @Test func businessEventRules() {
+        func business(_ eventType: String, _ entityType: String) -> [UInt8] {
+            Array("""
+            {"record_type":"business_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","event_type":"\(eventType)",
+             "entity_type":"\(entityType)","entity_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002",
+             "workspace_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c003","sub_vertical_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c004",
+             "actor_user_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c005","timestamp":"2025-12-24T08:00:00Z","metadata":{"stage":"proposal"}}
+            """.utf8)
+        }
+        #expect(rejectionCode(.business, business("deal.created", "deal")) == nil)
+        #expect(rejectionCode(.business, business("deal.created", "order")) == "invalid_value")
+        #expect(rejectionCode(.business, business("deal.exploded", "deal")) == "unknown_enum_value")
+        #expect(rejectionCode(.business, Array("{\"event_id\":\"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001\"}".utf8)) == "missing_field")  // record_type required
+        #expect(rejectionCode(.business, Array("{\"record_type\":7}".utf8)) == "wrong_type")
+        #expect(rejectionCode(.business, Array("{\"record_type\":\"intent_event\"}".utf8)) == "unknown_record_type")
+    }
+
+    @Test func userActionUsesActionIdAsIdentity() throws {
+        let value = Array("""
+        {"record_type":"user_action","action_id":"6F1C2B80-3C59-4D6A-9A51-7F64A3B1C001","action_type":"note.added",
+         "workspace_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c003","actor_user_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c005",
+         "timestamp":"2025-12-24T08:00:00Z"}
+        """.utf8)
+        let record = try validator.validate(kind: .business, key: nil, value: value).get()
+        #expect(record.schema.table == .userActions)
+        #expect(record.id == "6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001")  // lowercased
+        #expect(record.values[5] == "{}")  // metadata default
+    }
+
+    @Test func intentEventHashMustBeLowercaseHex() {
+        func intent(_ hash: String) -> [UInt8] {
+            Array("""
+            {"record_type":"intent_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","ts":"2025-12-24T08:00:00Z",
+             "session_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","actor_id":"a","entrypoint":"chat","utterance_hash":"\(hash)",
+             "semreg_mode":"applied","outcome":"matched","prompt_version":"p1"}
+            """.utf8)
+        }
+        #expect(rejectionCode(.intent, intent(String(repeating: "ab", count: 32))) == nil)
+        #expect(rejectionCode(.intent, intent(String(repeating: "AB", count: 32))) == "invalid_value")
+        #expect(rejectionCode(.intent, intent("abc")) == "invalid_value")
+    }
+}

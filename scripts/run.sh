@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The run command: set up local servers, build, migrate, create topics, feed a generated
+# stream (with bad input) and ingest it until idle, then print what happened.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$BTE_ROOT"
+bash scripts/setup.sh
+echo "== build (release)" >&2
+swift build -c release --product bte 2>&1 | grep -E "error|warning:|Compiling bte|Build complete" >&2 || true
+BTE="$(swift build -c release --show-bin-path)/bte"
+[ -x "$BTE" ] || { echo "run: build failed" >&2; exit 1; }
+echo "== migrate" >&2
+"$BTE" migrate --database-url "$BTE_ADMIN_DATABASE_URL"
+echo "== topics" >&2
+"$BTE" topics apply
+echo "== generate" >&2
+"$BTE" generate --events "${BTE_DEMO_EVENTS:-20000}" --seed "${BTE_DEMO_SEED:-$(date +%s)}"
+echo "== ingest --until-idle" >&2
+BTE_LOG_LEVEL="${BTE_LOG_LEVEL:-warning}" "$BTE" ingest --until-idle --summary
