@@ -30,11 +30,12 @@ $$;
 CREATE OR REPLACE FUNCTION bte.make_immutable(target regclass) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    -- A partition inherits its parent's row triggers but not its TRUNCATE trigger.
+    -- A partition inherits its parent's row triggers but not its statement triggers.
     IF NOT (SELECT relispartition FROM pg_class WHERE oid = target) THEN
         EXECUTE format('CREATE OR REPLACE TRIGGER refuse_update_delete BEFORE UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION bte.refuse_mutation()', target);
     END IF;
-    EXECUTE format('CREATE OR REPLACE TRIGGER refuse_truncate BEFORE TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION bte.refuse_mutation()', target);
+    -- Statement triggers refuse the statement itself, even when it would touch no row.
+    EXECUTE format('CREATE OR REPLACE TRIGGER refuse_statement BEFORE UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION bte.refuse_mutation()', target);
 END
 $$;
 
