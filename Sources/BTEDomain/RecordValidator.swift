@@ -1,6 +1,6 @@
 /// A record that passed validation, ready to append: one text value per column of its log.
 public struct ValidRecord: Sendable {
-    public let schema: RecordSchema
+    public let table: LogTable
     /// Lowercase canonical id (the schema's `idField`).
     public let id: String
     public let timestamp: Timestamp
@@ -8,8 +8,11 @@ public struct ValidRecord: Sendable {
     public let values: [String?]
     /// Unknown fields, kept as a canonical JSON object; `nil` when there were none.
     public let extra: String?
-    /// Fingerprint of the whole record's canonical form.
+    /// Fingerprint of the record's normalized content: its column values and unknown fields.
+    /// The same event sent again, even re-serialized, has the same fingerprint.
     public let contentHash: Int64
+
+    public var schema: RecordSchema { RecordSchema.forTable(table) }
 }
 
 /// Limits on what a message may be. Defaults suit interaction telemetry; all are configurable.
@@ -54,16 +57,15 @@ public struct RecordValidator: Sendable {
         guard case .object(let members) = json else {
             return .failure(Rejection(.notAnObject, "message is a JSON \(json.typeName), not an object"))
         }
-        var fields: [String: JSONValue] = [:]
-        fields.reserveCapacity(members.count)
-        for member in members { fields[member.key] = member.value }
+        var recordType: JSONValue?
+        for member in members where member.key == "record_type" { recordType = member.value }
 
         let schema: RecordSchema
-        switch fields["record_type"] {
-        case .string(let recordType)?:
-            guard let match = kind.schemas.first(where: { $0.recordType == recordType }) else {
+        switch recordType {
+        case .string(let name)?:
+            guard let match = kind.schemas.first(where: { $0.recordType == name }) else {
                 let allowed = kind.schemas.map(\.recordType).joined(separator: ", ")
-                return .failure(Rejection(.unknownRecordType, "record_type \"\(recordType)\" is not one of: \(allowed)"))
+                return .failure(Rejection(.unknownRecordType, "record_type \"\(name)\" is not one of: \(allowed)"))
             }
             schema = match
         case nil where !kind.recordTypeRequired:
@@ -74,30 +76,44 @@ public struct RecordValidator: Sendable {
             return .failure(Rejection(.wrongType, "record_type must be a string, not \(other.typeName)"))
         }
 
+        // One pass over the members: each lands in its field's slot or among the unknown ones.
+        let specs = schema.fields
+        var raw = [JSONValue?](repeating: nil, count: specs.count)
+        var unknown: [(key: String, value: JSONValue)] = []
+        for member in members {
+            if let index = specs.firstIndex(where: { $0.name == member.key }) {
+                raw[index] = member.value
+            } else if member.key != "record_type" {
+                unknown.append(member)
+            }
+        }
+
         var values: [String?] = []
-        values.reserveCapacity(schema.fields.count)
+        values.reserveCapacity(specs.count)
         var id = ""
         var timestamp = Timestamp(microseconds: 0)
-        for spec in schema.fields {
-            guard let raw = fields[spec.name], raw != .null else {
+        for (index, spec) in specs.enumerated() {
+            guard let value = raw[index], value != .null else {
                 if spec.required {
                     return .failure(Rejection(.missingField, "\(spec.name) is required"))
                 }
                 values.append(spec.defaultValue)
                 continue
             }
-            switch columnValue(raw, spec) {
+            switch columnValue(value, spec) {
             case .failure(let rejection): return .failure(rejection)
-            case .success(let text):
-                values.append(text)
-                if spec.name == schema.idField { id = text }
-                if spec.name == schema.timestampField, let parsed = Timestamp(rfc3339: text) { timestamp = parsed }
+            case .success(let converted):
+                values.append(converted.text)
+                if spec.name == schema.idField { id = converted.text }
+                if let instant = converted.timestamp, spec.name == schema.timestampField { timestamp = instant }
             }
         }
-        if let check = schema.check, let rejection = check(fields) { return .failure(rejection) }
+        if let check = schema.check {
+            var named: [String: JSONValue] = [:]
+            for (index, spec) in specs.enumerated() { if let value = raw[index] { named[spec.name] = value } }
+            if let rejection = check(named) { return .failure(rejection) }
+        }
 
-        let known = Set(schema.fields.map(\.name) + ["record_type"])
-        let unknown = members.filter { !known.contains($0.key) }
         var extra: String?
         if !unknown.isEmpty {
             let bytes = JSONValue.object(unknown).canonicalBytes()
@@ -107,37 +123,64 @@ public struct RecordValidator: Sendable {
             extra = String(decoding: bytes, as: UTF8.self)
         }
         return .success(ValidRecord(
-            schema: schema, id: id, timestamp: timestamp, values: values, extra: extra,
-            contentHash: fingerprint(json.canonicalBytes())))
+            table: schema.table, id: id, timestamp: timestamp, values: values, extra: extra,
+            contentHash: contentFingerprint(recordType: schema.recordType, values: values, extra: extra)))
     }
 
-    private func columnValue(_ raw: JSONValue, _ spec: FieldSpec) -> Result<String, Rejection> {
-        func wrongType(_ expected: String) -> Result<String, Rejection> {
+    /// FNV-1a over the normalized values, with a separator byte that can't occur in them
+    /// (NUL is rejected) and a marker for NULL.
+    private func contentFingerprint(recordType: String, values: [String?], extra: String?) -> Int64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        @inline(__always) func mix(_ byte: UInt8) {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
+        for byte in recordType.utf8 { mix(byte) }
+        for value in values + [extra] {
+            mix(0)
+            guard let value else { mix(1); continue }
+            for byte in value.utf8 { mix(byte) }
+        }
+        return Int64(bitPattern: hash)
+    }
+
+    private struct Converted {
+        let text: String
+        var timestamp: Timestamp? = nil
+        init(_ text: String, timestamp: Timestamp? = nil) {
+            self.text = text
+            self.timestamp = timestamp
+        }
+    }
+
+    private func columnValue(_ raw: JSONValue, _ spec: FieldSpec) -> Result<Converted, Rejection> {
+        func wrongType(_ expected: String) -> Result<Converted, Rejection> {
             .failure(Rejection(.wrongType, "\(spec.name) must be \(expected), not \(raw.typeName)"))
         }
         switch spec.kind {
         case .uuid:
             guard case .string(let text) = raw else { return wrongType("a UUID string") }
             guard let uuid = canonicalUUID(text) else { return .failure(Rejection(.invalidUUID, "\(spec.name) is not a UUID: \(clip(text))")) }
-            return .success(uuid)
+            return .success(Converted(uuid))
         case .text(let maxLength):
             guard case .string(let text) = raw else { return wrongType("a string") }
             if text.isEmpty && spec.required { return .failure(Rejection(.missingField, "\(spec.name) is empty")) }
-            if text.unicodeScalars.count > maxLength {
+            // UTF-8 length bounds the scalar count from above: count scalars only when needed.
+            if text.utf8.count > maxLength, text.unicodeScalars.count > maxLength {
                 return .failure(Rejection(.valueTooLong, "\(spec.name) has \(text.unicodeScalars.count) characters; the limit is \(maxLength)"))
             }
-            return .success(text)
+            return .success(Converted(text))
         case .enumeration(let allowed):
             guard case .string(let text) = raw else { return wrongType("a string") }
             guard allowed.contains(text) else {
                 return .failure(Rejection(.unknownEnumValue, "\(spec.name) \"\(clip(text))\" is not one of: \(allowed.joined(separator: ", "))"))
             }
-            return .success(text)
+            return .success(Converted(text))
         case .hexDigest(let length):
             guard case .string(let text) = raw else { return wrongType("a string") }
             let valid = text.utf8.count == length && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
             guard valid else { return .failure(Rejection(.invalidValue, "\(spec.name) must be \(length) lowercase hex digits")) }
-            return .success(text)
+            return .success(Converted(text))
         case .timestamp:
             guard case .string(let text) = raw else { return wrongType("an RFC 3339 string") }
             guard let parsed = Timestamp(rfc3339: text) else {
@@ -146,17 +189,17 @@ public struct RecordValidator: Sendable {
             guard Timestamp.acceptedRange.contains(parsed) else {
                 return .failure(Rejection(.timestampOutOfRange, "\(spec.name) \(clip(text)) is outside 1970-01-01..2100-01-01"))
             }
-            return .success(parsed.rfc3339)
+            return .success(Converted(parsed.rfc3339, timestamp: parsed))
         case .bool:
             guard case .bool(let flag) = raw else { return wrongType("a boolean") }
-            return .success(flag ? "t" : "f")
+            return .success(Converted(flag ? "t" : "f"))
         case .int32:
             guard case .number(let text) = raw else { return wrongType("an integer") }
             guard let number = Int64(text) else { return wrongType("an integer") }
             guard number >= 0, number <= Int64(Int32.max) else {
                 return .failure(Rejection(.invalidValue, "\(spec.name) \(number) is outside 0...\(Int32.max)"))
             }
-            return .success(String(number))
+            return .success(Converted(String(number)))
         case .object, .array:
             let isObject = spec.kind == .object
             switch (raw, isObject) {
@@ -167,7 +210,7 @@ public struct RecordValidator: Sendable {
             if bytes.count > limits.maxJSONFieldBytes {
                 return .failure(Rejection(.metadataTooLarge, "\(spec.name) takes \(bytes.count) bytes; the limit is \(limits.maxJSONFieldBytes)"))
             }
-            return .success(String(decoding: bytes, as: UTF8.self))
+            return .success(Converted(String(decoding: bytes, as: UTF8.self)))
         }
     }
 }

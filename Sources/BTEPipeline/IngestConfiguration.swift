@@ -10,6 +10,8 @@ public struct IngestConfiguration: Sendable {
     public var topicPrefix = ""
     /// Largest batch, in messages.
     public var maxBatchMessages = 5_000
+    /// Parallel writers, each with its own PostgreSQL connection; partitions are spread over them.
+    public var writers = 2
     /// How long a batch may wait to fill before it is written.
     public var maxBatchWaitMilliseconds = 250
     public var sessionTimeoutMilliseconds = 45_000

@@ -10,6 +10,13 @@ public struct IngestSummary: Sendable {
     public var retries = 0
     /// Seconds from the first message consumed to the last batch committed.
     public var activeSeconds: Double = 0
+    /// Time spent validating, and writing (PostgreSQL transaction plus dead letters).
+    public var validateSeconds: Double = 0
+    public var writeSeconds: Double = 0
+    /// Time spent waiting for messages from the brokers.
+    public var pollSeconds: Double = 0
+    /// Time the polling thread waited for a writer to finish its previous batch.
+    public var waitSeconds: Double = 0
 
     public var totalStored: Int { stored.values.reduce(0, +) }
     public var totalDuplicates: Int { duplicates.values.reduce(0, +) }

@@ -17,17 +17,56 @@ final class PartitionTable: @unchecked Sendable {
     var position: [KafkaTopicPartition: Int64] = [:]
     var needsRewind = false
     var revokedDuringBatch: Set<KafkaTopicPartition> = []
+    /// Reads stored offsets on assignment; never used by a writer.
+    var control: IngestStore?
+    /// Waits for the writes in flight; set by the worker, called before partitions are revoked.
+    var drain: (() -> Void)?
+}
+
+/// One writer: its own PostgreSQL connection and dead-letter producer, and at most one batch
+/// in flight on its own queue. Touched by the polling thread only while nothing is in flight.
+final class WriteLane: @unchecked Sendable {
+    let index: Int
     var store: IngestStore?
+    let deadLetters: KafkaProducer
+    let queue: DispatchQueue
+    var inFlight: InFlight?
+
+    final class InFlight: @unchecked Sendable {
+        let done = DispatchGroup()
+        let next: [KafkaTopicPartition: Int64]
+        let consumed: Int
+        let started = DispatchTime.now()
+        // Written by the lane's queue before `done` is left, read after `done.wait()`.
+        var result: Result<IngestOutcome, any Error> = .failure(CancellationError())
+        var validateNanoseconds: UInt64 = 0
+        init(next: [KafkaTopicPartition: Int64], consumed: Int) {
+            self.next = next
+            self.consumed = consumed
+        }
+    }
+
+    init(index: Int, deadLetters: KafkaProducer) {
+        self.index = index
+        self.deadLetters = deadLetters
+        self.queue = DispatchQueue(label: "bte.ingest.writer.\(index)")
+    }
 }
 
 /// `bte ingest`: consumes the input topics in group `bte-ingest` and appends each batch, its
-/// rejects and its next offsets to PostgreSQL in one transaction.
+/// rejects and its next offsets to PostgreSQL in one transaction per writer.
+///
+/// The polling thread reads and validates the next batch while the writers append the previous
+/// one. Partitions are spread over the writers by hash, so a partition's batches stay in order
+/// and each transaction holds whole partitions' progress.
 public final class IngestWorker {
     public let configuration: IngestConfiguration
     private let logger: Logger
     private let validator: RecordValidator
     private let table = PartitionTable()
+    private var lanes: [WriteLane] = []
     private var summary = IngestSummary()
+    private var firstMessageAt: DispatchTime?
 
     private let consumedCounter = Counter(label: "bte_ingest_messages_consumed_total")
     private let batchSize = Recorder(label: "bte_ingest_batch_size")
@@ -51,7 +90,7 @@ public final class IngestWorker {
         var producerConfig = KafkaProducerConfiguration(
             client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties))
         producerConfig.lingerMilliseconds = 1
-        let deadLetters = try KafkaProducer(configuration: producerConfig)
+        lanes = try (0..<max(configuration.writers, 1)).map { WriteLane(index: $0, deadLetters: try KafkaProducer(configuration: producerConfig)) }
 
         let table = self.table
         let logger = self.logger
@@ -60,7 +99,7 @@ public final class IngestWorker {
                 for partition in partitions { table.stored[partition] = .some(nil) }
                 logger.info("partitions assigned", metadata: ["partitions": "\(partitions.sorted())"])
                 do {
-                    guard let store = table.store else { throw PostgresError(.connection, message: "not connected") }
+                    guard let store = table.control else { throw PostgresError(.connection, message: "not connected") }
                     return try IngestWorker.startOffsets(partitions, store: store, table: table)
                 } catch {
                     logger.warning("stored offsets unavailable; partitions held until PostgreSQL answers", metadata: ["error": "\(error)"])
@@ -69,6 +108,8 @@ public final class IngestWorker {
                 }
             },
             revoked: { partitions in
+                // Let batches in flight commit before another member takes the partitions over.
+                table.drain?()
                 logger.info("partitions revoked", metadata: ["partitions": "\(partitions.sorted())"])
                 for partition in partitions {
                     table.stored[partition] = nil
@@ -77,12 +118,14 @@ public final class IngestWorker {
                 }
             }))
         defer { consumer.close() }
-        table.store = try connectWithRetry(stop: stop)
+        table.drain = { [unowned self] in self.drainLanes() }
+        defer { table.drain = nil }
+        table.control = try connectWithRetry(stop: stop)
+        for lane in lanes { lane.store = try connectWithRetry(stop: stop) }
         try consumer.subscribe(topics: topics)
-        logger.info("ingest started", metadata: ["group": "\(configuration.group)", "topics": "\(topics)"])
+        logger.info("ingest started", metadata: ["group": "\(configuration.group)", "topics": "\(topics)", "writers": "\(lanes.count)"])
 
         var backoff = configuration.retryInitialMilliseconds
-        var firstMessageAt: DispatchTime?
         while !stop.isSet {
             if table.needsRewind {
                 do {
@@ -94,25 +137,32 @@ public final class IngestWorker {
                 }
             }
             table.revokedDuringBatch = []
+            let pollStarted = DispatchTime.now()
             let messages = try collectBatch(consumer, stop: stop)
-            if messages.isEmpty {
-                if configuration.untilIdle, try caughtUp(consumer) { break }
-                continue
+            if firstMessageAt != nil {
+                summary.pollSeconds += Double(DispatchTime.now().uptimeNanoseconds - pollStarted.uptimeNanoseconds) / 1e9
             }
-            if firstMessageAt == nil { firstMessageAt = DispatchTime.now() }
-            let started = DispatchTime.now()
             do {
-                guard let store = table.store else { throw PostgresError(.connection, message: "not connected") }
-                try writeBatch(messages, store: store, deadLetters: deadLetters)
-                backoff = configuration.retryInitialMilliseconds
-                batchLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds))
-                if let firstMessageAt {
-                    summary.activeSeconds = Double(DispatchTime.now().uptimeNanoseconds - firstMessageAt.uptimeNanoseconds) / 1e9
+                if messages.isEmpty {
+                    if lanes.contains(where: { $0.inFlight != nil }) {
+                        try finishLanes()
+                        reportLag(consumer)
+                        continue
+                    }
+                    if configuration.untilIdle, try caughtUp(consumer) { break }
+                    continue
                 }
-                reportLag(consumer)
+                if firstMessageAt == nil { firstMessageAt = DispatchTime.now() }
+                try dispatch(messages)
+                backoff = configuration.retryInitialMilliseconds
             } catch {
                 try pause(consumer, after: error, backoff: &backoff, stop: stop)
             }
+        }
+        do {
+            try finishLanes()
+        } catch {
+            logger.warning("last batch not written; it will be read again", metadata: ["error": "\(error)"])
         }
         logger.info("ingest stopping", metadata: ["consumed": "\(summary.consumed)", "stored": "\(summary.totalStored)"])
         return summary
@@ -131,13 +181,17 @@ public final class IngestWorker {
     /// Restarts every assigned partition from what PostgreSQL holds, dropping anything
     /// fetched but not written.
     private func rewind(_ consumer: KafkaConsumer) throws {
-        if table.store == nil || table.store?.connection.isHealthy == false {
-            table.store = try IngestStore(url: configuration.databaseURL, group: configuration.group)
+        drainLanes()
+        if table.control == nil || table.control?.connection.isHealthy == false {
+            table.control = try IngestStore(url: configuration.databaseURL, group: configuration.group)
         }
-        guard let store = table.store else { return }
+        for lane in lanes where lane.store == nil || lane.store?.connection.isHealthy == false {
+            lane.store = try IngestStore(url: configuration.databaseURL, group: configuration.group)
+        }
+        guard let control = table.control else { return }
         let assigned = Array(table.stored.keys)
         if !assigned.isEmpty {
-            try consumer.assign(try IngestWorker.startOffsets(assigned, store: store, table: table))
+            try consumer.assign(try IngestWorker.startOffsets(assigned, store: control, table: table))
         }
         table.needsRewind = false
         logger.info("resumed from stored offsets", metadata: ["partitions": "\(assigned.count)"])
@@ -146,6 +200,7 @@ public final class IngestWorker {
     /// Classifies a failure: data can't cause it (rejects are handled per message), so it is
     /// infrastructure. Retriable ones pause consumption and back off; others end the run.
     private func pause(_ consumer: KafkaConsumer, after error: any Error, backoff: inout Int, stop: StopSignal) throws {
+        drainLanes()
         let retriable: Bool
         switch error {
         case let error as PostgresError: retriable = error.isRetriable
@@ -159,7 +214,6 @@ public final class IngestWorker {
         logger.warning("infrastructure error; pausing and retrying", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
         table.needsRewind = true
         if !table.stored.isEmpty { try? consumer.pause(Array(table.stored.keys)) }
-        if table.store?.connection.isHealthy == false { table.store = nil }
         // Keep serving the group while waiting, so the session stays alive.
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(backoff) * 1_000_000
         while DispatchTime.now().uptimeNanoseconds < deadline, !stop.isSet {
@@ -207,12 +261,38 @@ public final class IngestWorker {
         return messages
     }
 
-    private func writeBatch(_ messages: [KafkaMessage], store: IngestStore, deadLetters: KafkaProducer) throws {
+    private func lane(of tp: KafkaTopicPartition) -> WriteLane {
+        var hasher = FNV()
+        hasher.add(tp.topic)
+        hasher.add(String(tp.partition))
+        return lanes[Int(hasher.value % UInt64(lanes.count))]
+    }
+
+    /// Hands each lane its part of the batch once the lane's previous batch is committed. The
+    /// lane validates and writes it on its own queue; the fence expectations are fixed here,
+    /// where the partition table lives.
+    private func dispatch(_ messages: [KafkaMessage]) throws {
+        var byLane: [Int: [KafkaMessage]] = [:]
+        for message in messages { byLane[lane(of: message.topicPartition).index, default: []].append(message) }
+        for (index, part) in byLane.sorted(by: { $0.key < $1.key }) {
+            let lane = lanes[index]
+            let pending = lane.inFlight?.next ?? [:]
+            var next: [KafkaTopicPartition: Int64] = [:]
+            for message in part { next[message.topicPartition] = message.offset + 1 }
+            let progress = next.keys.sorted().map { tp in
+                PartitionProgress(topic: tp.topic, partition: tp.partition, expectedStored: pending[tp] ?? (table.stored[tp] ?? nil), next: next[tp] ?? 0)
+            }
+            try finish(lane)
+            start(lane, messages: part, progress: progress, next: next)
+        }
+    }
+
+    /// Validates messages into a batch. Pure apart from reading the configuration.
+    static func prepare(_ messages: [KafkaMessage], progress: [PartitionProgress], validator: RecordValidator, configuration: IngestConfiguration) -> IngestBatch {
         var batch = IngestBatch()
-        var next: [KafkaTopicPartition: Int64] = [:]
+        batch.records.reserveCapacity(messages.count)
         for message in messages {
             let source = SourcePosition(topic: message.topic, partition: message.partition, offset: message.offset)
-            next[message.topicPartition] = message.offset + 1
             guard let kind = configuration.kind(ofTopic: message.topic) else { continue }
             switch validator.validate(kind: kind, key: message.key, value: message.value) {
             case .success(let record):
@@ -221,17 +301,76 @@ public final class IngestWorker {
                 batch.rejects.append(RejectedMessage(source: source, key: message.key, value: message.value, rejection: rejection))
             }
         }
-        batch.progress = next.keys.sorted().map { tp in
-            PartitionProgress(topic: tp.topic, partition: tp.partition, expectedStored: table.stored[tp] ?? nil, next: next[tp] ?? 0)
+        batch.progress = progress
+        return batch
+    }
+
+    private func start(_ lane: WriteLane, messages: [KafkaMessage], progress: [PartitionProgress], next: [KafkaTopicPartition: Int64]) {
+        guard let store = lane.store else {
+            lane.inFlight = nil
+            return
         }
-        let deadLetterTopic = configuration.deadLetterTopic
-        let outcome = try store.commit(batch) { rejects in
-            guard !rejects.isEmpty else { return }
-            let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000)).rfc3339
-            try deadLetters.send(rejects.map { DeadLetter.message(for: $0, topic: deadLetterTopic, rejectedAt: now) })
+        let flight = WriteLane.InFlight(next: next, consumed: messages.count)
+        let deadLetters = lane.deadLetters
+        let configuration = self.configuration
+        let validator = self.validator
+        let job = UnsafeTransfer((store, deadLetters))
+        flight.done.enter()
+        lane.inFlight = flight
+        lane.queue.async {
+            let (store, deadLetters) = job.value
+            let validationStart = DispatchTime.now()
+            let batch = IngestWorker.prepare(messages, progress: progress, validator: validator, configuration: configuration)
+            flight.validateNanoseconds = DispatchTime.now().uptimeNanoseconds - validationStart.uptimeNanoseconds
+            flight.result = Result {
+                try store.commit(batch) { rejects in
+                    guard !rejects.isEmpty else { return }
+                    let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000)).rfc3339
+                    try deadLetters.send(rejects.map { DeadLetter.message(for: $0, topic: configuration.deadLetterTopic, rejectedAt: now) })
+                }
+            }
+            flight.done.leave()
         }
-        for (tp, offset) in next { table.stored[tp] = .some(offset) }
-        record(outcome, consumed: messages.count)
+    }
+
+    /// Waits for the lane's batch in flight and books its result; rethrows its failure.
+    private func finish(_ lane: WriteLane) throws {
+        guard let flight = lane.inFlight else { return }
+        let waitStarted = DispatchTime.now()
+        flight.done.wait()
+        summary.waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - waitStarted.uptimeNanoseconds) / 1e9
+        lane.inFlight = nil
+        let nanos = DispatchTime.now().uptimeNanoseconds - flight.started.uptimeNanoseconds
+        summary.validateSeconds += Double(flight.validateNanoseconds) / 1e9
+        switch flight.result {
+        case .success(let outcome):
+            for (tp, offset) in flight.next where table.stored[tp] != nil { table.stored[tp] = .some(offset) }
+            summary.writeSeconds += Double(nanos) / 1e9
+            batchLatency.recordNanoseconds(Int64(nanos))
+            record(outcome, consumed: flight.consumed)
+            if let firstMessageAt {
+                summary.activeSeconds = Double(DispatchTime.now().uptimeNanoseconds - firstMessageAt.uptimeNanoseconds) / 1e9
+            }
+        case .failure(let error):
+            if lane.store?.connection.isHealthy == false { lane.store = nil }
+            throw error
+        }
+    }
+
+    private func finishLanes() throws {
+        var firstError: (any Error)?
+        for lane in lanes {
+            do { try finish(lane) } catch { firstError = firstError ?? error }
+        }
+        if let firstError { throw firstError }
+    }
+
+    /// Waits for every lane. A failed batch means positions ran ahead of what is stored, so
+    /// every partition restarts from PostgreSQL before anything else is written.
+    private func drainLanes() {
+        for lane in lanes {
+            do { try finish(lane) } catch { table.needsRewind = true }
+        }
     }
 
     private func record(_ outcome: IngestOutcome, consumed: Int) {
@@ -272,5 +411,24 @@ public final class IngestWorker {
             if next < marks.high { return false }
         }
         return true
+    }
+}
+
+/// Moves values into a closure run on one other thread while the sender doesn't touch them.
+struct UnsafeTransfer<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// FNV-1a: a stable hash (Swift's Hasher is seeded per process).
+struct FNV {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+    mutating func add(_ text: String) {
+        for byte in text.utf8 {
+            value ^= UInt64(byte)
+            value = value &* 0x0000_0100_0000_01B3
+        }
+        value ^= 0xff
+        value = value &* 0x0000_0100_0000_01B3
     }
 }

@@ -115,13 +115,14 @@ public final class IngestStore {
             var outcome = IngestOutcome()
             outcome.rejects = batch.rejects
             var byTable: [LogTable: [IncomingRecord]] = [:]
-            for incoming in batch.records { byTable[incoming.record.schema.table, default: []].append(incoming) }
+            for incoming in batch.records { byTable[incoming.record.table, default: []].append(incoming) }
             for table in byTable.keys.sorted() {
                 let (fresh, duplicates, conflicts) = try deduplicate(table: table, byTable[table] ?? [])
                 outcome.duplicates[table] = duplicates
                 outcome.rejects += conflicts
                 let refused = try copyIsolatingFailures(table: table, fresh)
                 outcome.rejects += refused
+                if table == .interactionEvents { try registerStored(fresh, refused: refused) }
                 outcome.stored[table] = fresh.count - refused.count
             }
             try insertRejects(outcome.rejects)
@@ -131,26 +132,17 @@ public final class IngestStore {
         }
     }
 
-    private func ensurePartitions(for records: [IncomingRecord]) throws {
-        var needed: [Int: Timestamp] = [:]
-        for incoming in records where incoming.record.schema.table == .interactionEvents {
-            let key = incoming.record.timestamp.monthKey
-            if !ensuredMonths.contains(key) { needed[key] = incoming.record.timestamp.monthBounds.start }
-        }
-        for (key, start) in needed.sorted(by: { $0.key < $1.key }) {
-            try connection.execute("SELECT bte.ensure_interaction_partition($1::timestamptz)", [start.rfc3339])
-            ensuredMonths.insert(key)
-        }
-    }
-
+    /// Locks this batch's partitions' offset rows (only those: another writer holds others)
+    /// and checks they are where this worker left them.
     private func checkFence(_ progress: [PartitionProgress]) throws {
         guard !progress.isEmpty else { return }
         let rows = try connection.execute(
             """
-            SELECT topic, partition, next_offset FROM bte.ingest_offsets
-            WHERE consumer_group = $1 AND topic = ANY($2::text[]) FOR UPDATE
+            SELECT o.topic, o.partition, o.next_offset FROM bte.ingest_offsets o
+            JOIN unnest($2::text[], $3::int[]) AS b(topic, partition) ON o.topic = b.topic AND o.partition = b.partition
+            WHERE o.consumer_group = $1 FOR UPDATE OF o
             """,
-            [group, arrayLiteral(Array(Set(progress.map(\.topic))))]).rows
+            [group, arrayLiteral(progress.map(\.topic)), arrayLiteral(progress.map { String($0.partition) })]).rows
         var stored: [String: Int64] = [:]
         for row in rows { stored["\(row[0] ?? "")/\(row[1] ?? "")"] = row[2].flatMap { Int64($0) } }
         for entry in progress {
@@ -162,48 +154,67 @@ public final class IngestStore {
     }
 
     /// Splits records into new ones, re-deliveries (same id, same content) and conflicts (same
-    /// id, different content), against the batch itself and the stored log.
+    /// id, different content). Each record is compared with what the log holds or, failing
+    /// that, with the first record of the batch that will be stored under its id.
     private func deduplicate(table: LogTable, _ records: [IncomingRecord]) throws -> ([IncomingRecord], Int, [RejectedMessage]) {
-        if table == .interactionEvents {
-            // No unique constraint spans the partitions, so concurrent writers take turns here.
-            try connection.execute("SELECT pg_advisory_xact_lock(hashtext('bte.ingest.core.interaction_events'))")
-        }
         let schema = RecordSchema.forTable(table)
         let ids = Array(Set(records.map(\.record.id)))
+        // Interaction events are looked up through their id registry (see registerStored).
+        let lookup = table == .interactionEvents
+            ? "SELECT event_id::text, content_hash FROM bte.interaction_event_ids WHERE event_id = ANY($1::uuid[])"
+            : "SELECT \(schema.idField)::text, content_hash FROM \(table.rawValue) WHERE \(schema.idField) = ANY($1::uuid[])"
         var known: [String: Int64] = [:]
+        known.reserveCapacity(records.count)
         if !ids.isEmpty {
-            let rows = try connection.execute(
-                "SELECT \(schema.idField)::text, content_hash FROM \(table.rawValue) WHERE \(schema.idField) = ANY($1::uuid[])",
-                [arrayLiteral(ids)]).rows
-            for row in rows { if let id = row[0], let hash = row[1].flatMap({ Int64($0) }) { known[id] = hash } }
+            for row in try connection.execute(lookup, [arrayLiteral(ids)]).rows {
+                if let id = row[0], let hash = row[1].flatMap({ Int64($0) }) { known[id] = hash }
+            }
         }
         var fresh: [IncomingRecord] = []
+        fresh.reserveCapacity(records.count)
         var duplicates = 0
         var conflicts: [RejectedMessage] = []
         for incoming in records {
             let record = incoming.record
-            if let hash = known[record.id] {
-                if hash == record.contentHash {
-                    duplicates += 1
-                } else {
-                    conflicts.append(RejectedMessage(
-                        source: incoming.source, key: incoming.key, value: incoming.value,
-                        rejection: Rejection(.conflictingDuplicate, "\(schema.idField) \(record.id) is already stored with different content")))
-                }
+            guard let hash = known[record.id] else {
+                known[record.id] = record.contentHash
+                fresh.append(incoming)
                 continue
             }
-            known[record.id] = record.contentHash
-            fresh.append(incoming)
+            if hash == record.contentHash {
+                duplicates += 1
+            } else {
+                conflicts.append(RejectedMessage(
+                    source: incoming.source, key: incoming.key, value: incoming.value,
+                    rejection: Rejection(.conflictingDuplicate, "\(schema.idField) \(record.id) is already stored with different content")))
+            }
         }
         return (fresh, duplicates, conflicts)
+    }
+
+    /// Records the ids of the interaction events just stored. The registry's primary key makes
+    /// a concurrent writer that stored one of the same ids wait for this transaction, then see
+    /// a conflict: this one is then refused as a whole and retried, when its lookup finds them.
+    private func registerStored(_ fresh: [IncomingRecord], refused: [RejectedMessage]) throws {
+        let refusedSources = Set(refused.map(\.source))
+        let stored = fresh.filter { !refusedSources.contains($0.source) }.sorted { $0.record.id < $1.record.id }
+        guard !stored.isEmpty else { return }
+        let inserted = try connection.execute(
+            """
+            INSERT INTO bte.interaction_event_ids (event_id, content_hash)
+            SELECT * FROM unnest($1::uuid[], $2::bigint[]) ON CONFLICT (event_id) DO NOTHING
+            """,
+            [arrayLiteral(stored.map(\.record.id)), arrayLiteral(stored.map { String($0.record.contentHash) })]).affected
+        if inserted != stored.count {
+            throw StoreError(.concurrentWriter, "\(stored.count - inserted) interaction event ids were stored by another writer meanwhile")
+        }
     }
 
     /// COPYs the rows; if PostgreSQL refuses the data, bisects under savepoints until the
     /// refused rows are isolated and returns them as rejects. Other failures propagate.
     private func copyIsolatingFailures(table: LogTable, _ records: [IncomingRecord]) throws -> [RejectedMessage] {
         guard !records.isEmpty else { return [] }
-        let schema = RecordSchema.forTable(table)
-        let sql = "COPY \(table.rawValue) (\(schema.columnNames.joined(separator: ", "))) FROM STDIN"
+        let sql = IngestStore.copyStatement(for: table)
         var refused: [RejectedMessage] = []
         func attempt(_ slice: ArraySlice<IncomingRecord>) throws {
             try connection.execute("SAVEPOINT bte_copy")
@@ -228,7 +239,13 @@ public final class IngestStore {
         return refused
     }
 
-    private func encode(_ records: ArraySlice<IncomingRecord>) -> [UInt8] {
+    /// The COPY statement that appends to `table`.
+    public static func copyStatement(for table: LogTable) -> String {
+        "COPY \(table.rawValue) (\(RecordSchema.forTable(table).columnNames.joined(separator: ", "))) FROM STDIN"
+    }
+
+    /// Rows in COPY text format, exactly as a batch appends them.
+    public static func copyData(_ records: ArraySlice<IncomingRecord>) -> [UInt8] {
         var encoder = CopyEncoder(capacity: records.count * 512)
         for incoming in records {
             for value in incoming.record.values { encoder.field(value) }
@@ -240,6 +257,23 @@ public final class IngestStore {
             encoder.endRow()
         }
         return encoder.bytes
+    }
+
+    /// Creates the monthly partitions these records need (idempotent).
+    public func ensurePartitions(for records: [IncomingRecord]) throws {
+        var needed: [Int: Timestamp] = [:]
+        for incoming in records where incoming.record.table == .interactionEvents {
+            let key = incoming.record.timestamp.monthKey
+            if !ensuredMonths.contains(key) { needed[key] = incoming.record.timestamp.monthBounds.start }
+        }
+        for (key, start) in needed.sorted(by: { $0.key < $1.key }) {
+            try connection.execute("SELECT bte.ensure_interaction_partition($1::timestamptz)", [start.rfc3339])
+            ensuredMonths.insert(key)
+        }
+    }
+
+    private func encode(_ records: ArraySlice<IncomingRecord>) -> [UInt8] {
+        IngestStore.copyData(records)
     }
 
     /// A message already rejected (by a replay, or another group) keeps its first row.
@@ -285,9 +319,17 @@ func arrayLiteral(_ values: [String?]) -> String {
         if index > 0 { out += "," }
         guard let value else { out += "NULL"; continue }
         out += "\""
-        for ch in value {
-            if ch == "\"" || ch == "\\" { out.append("\\") }
-            out.append(ch)
+        // Escaping works on bytes: both specials are ASCII, so UTF-8 sequences pass untouched.
+        if value.utf8.contains(where: { $0 == 0x22 || $0 == 0x5C }) {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(value.utf8.count + 8)
+            for byte in value.utf8 {
+                if byte == 0x22 || byte == 0x5C { bytes.append(0x5C) }
+                bytes.append(byte)
+            }
+            out += String(decoding: bytes, as: UTF8.self)
+        } else {
+            out += value
         }
         out += "\""
     }

@@ -6,6 +6,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case migrationsMissing = "store_migrations_missing"
         case migrationChanged = "store_migration_changed"
         case offsetFence = "store_offset_fence"
+        case concurrentWriter = "store_concurrent_writer"
     }
     public let code: Code
     public let message: String
@@ -17,6 +18,6 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { "\(code.rawValue): \(message)" }
 
-    /// A fence violation means another member moved the partition on: re-read and retry.
-    public var isRetriable: Bool { code == .offsetFence }
+    /// Another member moved the partition on, or stored the same ids: re-read and retry.
+    public var isRetriable: Bool { code == .offsetFence || code == .concurrentWriter }
 }

@@ -13,7 +13,7 @@ struct BTECommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bte",
         abstract: "Behavioral Telemetry Engine: Kafka → immutable PostgreSQL logs → behavioral signals.",
-        subcommands: [Migrate.self, Topics.self, Ingest.self, Generate.self])
+        subcommands: [Migrate.self, Topics.self, Ingest.self, Generate.self, Bench.self])
 
     /// Runs a command body and turns any error into one line on stderr and exit code 1.
     static func guarded(_ body: () async throws -> Void) async throws {
@@ -201,6 +201,7 @@ struct Ingest: AsyncParsableCommand {
     @Flag(help: "Exit 0 once every assigned partition is caught up.") var untilIdle = false
     @Option(help: "Consumer group.") var group = "bte-ingest"
     @Option(help: "Largest batch in messages.") var batchSize = 5_000
+    @Option(help: "Parallel writers (PostgreSQL connections); partitions are spread over them.") var writers = 2
     @Option(help: "Longest wait for a batch to fill, in milliseconds.") var batchWaitMs = 250
     @Option(help: "Consumer group session timeout in milliseconds (env BTE_KAFKA_SESSION_TIMEOUT_MS).") var sessionTimeoutMs: Int?
     @Option(help: "Largest accepted message in bytes.") var maxMessageBytes = ValidationLimits().maxMessageBytes
@@ -212,6 +213,7 @@ struct Ingest: AsyncParsableCommand {
             configuration.group = group
             configuration.topicPrefix = options.topicPrefix
             configuration.maxBatchMessages = batchSize
+            configuration.writers = writers
             configuration.maxBatchWaitMilliseconds = batchWaitMs
             configuration.untilIdle = untilIdle
             configuration.limits.maxMessageBytes = maxMessageBytes

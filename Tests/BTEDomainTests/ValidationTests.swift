@@ -29,7 +29,7 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
 @Suite struct ValidationTests {
     @Test func validInteractionEventBecomesColumns() throws {
         let record = try validator.validate(kind: .interaction, key: Array("user_123".utf8), value: interaction(["duration_ms": "1500", "surprise": "{\"b\":1,\"a\":[true]}"])).get()
-        #expect(record.schema.table == .interactionEvents)
+        #expect(record.table == .interactionEvents)
         #expect(record.id == "0f8fad5b-d9cb-469f-a165-70867728950e")
         // 10:30:00.5 at +01:00 is 09:30:00.5 UTC.
         #expect(record.timestamp.rfc3339 == "2025-11-17T09:30:00.500000Z")
@@ -137,7 +137,7 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
          "timestamp":"2025-12-24T08:00:00Z"}
         """.utf8)
         let record = try validator.validate(kind: .business, key: nil, value: value).get()
-        #expect(record.schema.table == .userActions)
+        #expect(record.table == .userActions)
         #expect(record.id == "6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001")  // lowercased
         #expect(record.values[5] == "{}")  // metadata default
     }
