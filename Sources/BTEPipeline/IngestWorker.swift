@@ -68,15 +68,22 @@ public final class IngestWorker {
     private var summary = IngestSummary()
     private var firstMessageAt: DispatchTime?
 
-    private let consumedCounter = Counter(label: "bte_ingest_messages_consumed_total")
-    private let batchSize = Recorder(label: "bte_ingest_batch_size")
-    private let batchLatency = Metrics.Timer(label: "bte_ingest_batch_duration_seconds")
-    private let retryCounter = Counter(label: "bte_ingest_retries_total")
+    private let metrics: any MetricsFactory
+    private let consumedCounter: Counter
+    private let batchSize: Recorder
+    private let batchLatency: Metrics.Timer
+    private let retryCounter: Counter
 
-    public init(configuration: IngestConfiguration, logger: Logger) {
+    /// Metrics go to `metrics` (the process-wide factory unless a test passes its own).
+    public init(configuration: IngestConfiguration, logger: Logger, metrics: any MetricsFactory = MetricsSystem.factory) {
         self.configuration = configuration
         self.logger = logger
         self.validator = RecordValidator(limits: configuration.limits)
+        self.metrics = metrics
+        consumedCounter = Counter(label: "bte_ingest_messages_consumed_total", factory: metrics)
+        batchSize = Recorder(label: "bte_ingest_batch_size", factory: metrics)
+        batchLatency = Metrics.Timer(label: "bte_ingest_batch_duration_seconds", factory: metrics)
+        retryCounter = Counter(label: "bte_ingest_retries_total", factory: metrics)
     }
 
     /// Runs until `stop` is set (or, with `untilIdle`, until caught up). Returns what it did.
@@ -380,15 +387,15 @@ public final class IngestWorker {
         batchSize.record(consumed)
         for (table, count) in outcome.stored {
             summary.stored[table, default: 0] += count
-            Counter(label: "bte_ingest_events_stored_total", dimensions: [("log", table.rawValue)]).increment(by: count)
+            Counter(label: "bte_ingest_events_stored_total", dimensions: [("log", table.rawValue)], factory: metrics).increment(by: count)
         }
         for (table, count) in outcome.duplicates where count > 0 {
             summary.duplicates[table, default: 0] += count
-            Counter(label: "bte_ingest_duplicates_total", dimensions: [("log", table.rawValue)]).increment(by: count)
+            Counter(label: "bte_ingest_duplicates_total", dimensions: [("log", table.rawValue)], factory: metrics).increment(by: count)
         }
         for reject in outcome.rejects {
             summary.rejected[reject.rejection.code, default: 0] += 1
-            Counter(label: "bte_ingest_rejected_total", dimensions: [("code", reject.rejection.code.rawValue)]).increment()
+            Counter(label: "bte_ingest_rejected_total", dimensions: [("code", reject.rejection.code.rawValue)], factory: metrics).increment()
             logger.debug("rejected", metadata: ["source": "\(reject.source)", "code": "\(reject.rejection.code.rawValue)"])
         }
     }
@@ -396,7 +403,7 @@ public final class IngestWorker {
     private func reportLag(_ consumer: KafkaConsumer) {
         for (tp, position) in table.position {
             guard let high = consumer.cachedWatermarks(tp)?.high else { continue }
-            Gauge(label: "bte_ingest_lag_messages", dimensions: [("topic", tp.topic), ("partition", String(tp.partition))])
+            Gauge(label: "bte_ingest_lag_messages", dimensions: [("topic", tp.topic), ("partition", String(tp.partition))], factory: metrics)
                 .record(max(high - position, 0))
         }
     }

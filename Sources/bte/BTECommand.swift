@@ -206,6 +206,8 @@ struct Ingest: AsyncParsableCommand {
     @Option(help: "Consumer group session timeout in milliseconds (env BTE_KAFKA_SESSION_TIMEOUT_MS).") var sessionTimeoutMs: Int?
     @Option(help: "Largest accepted message in bytes.") var maxMessageBytes = ValidationLimits().maxMessageBytes
     @Flag(help: "Print a summary when done.") var summary = false
+    @Option(help: "Serve Prometheus metrics on this port, 0 to disable (env BTE_METRICS_PORT).") var metricsPort: Int?
+    @Option(help: "Address the metrics endpoint binds to.") var metricsHost = "127.0.0.1"
 
     func run() async throws {
         try await BTECommand.guarded {
@@ -220,6 +222,12 @@ struct Ingest: AsyncParsableCommand {
             let envTimeout = ProcessInfo.processInfo.environment["BTE_KAFKA_SESSION_TIMEOUT_MS"].flatMap { Int($0) }
             configuration.sessionTimeoutMilliseconds = sessionTimeoutMs ?? envTimeout ?? configuration.sessionTimeoutMilliseconds
             let logger = options.makeLogger("bte.ingest")
+            let port = metricsPort ?? ProcessInfo.processInfo.environment["BTE_METRICS_PORT"].flatMap { Int($0) } ?? 0
+            if port > 0 {
+                let endpoint = try MetricsEndpoint(host: metricsHost, port: port)
+                endpoint.serveInBackground()
+                logger.info("metrics on http://\(metricsHost):\(port)/metrics")
+            }
             let stop = StopSignal()
             let handlers = installStopHandlers(stop)
             let config = configuration

@@ -3,6 +3,7 @@ import BTEPipeline
 import BTETestSupport
 import Foundation
 import Kafka
+import MetricsTestKit
 import Postgres
 import Testing
 
@@ -21,7 +22,8 @@ import Testing
             value: Array("{\"event_id\":\"\(extraID)\",\"timestamp\":\"2026-10-02T08:00:00Z\",\"event_type\":\"tap\",\"user_id\":\"user-x\",\"session_id\":\"s\",\"ab_test\":{\"arm\":\"B\"}}".utf8)))
         try topics.produce(stream.messages)
 
-        let summary = try ingestUntilIdle(db, topics, group: TestEnvironment.uniqueName("ingest-"))
+        let metrics = TestMetrics()
+        let summary = try ingestUntilIdle(db, topics, group: TestEnvironment.uniqueName("ingest-"), metrics: metrics)
 
         // Two rounds of bad input: two messages per code (21 codes, pii_violation not produced).
         var expectedRejects: [String: Int] = [:]
@@ -37,6 +39,17 @@ import Testing
         // Every 50th valid message was sent twice: 4000 / 50 = 80 re-deliveries.
         #expect(summary.totalDuplicates == 80)
         #expect(summary.consumed == stream.total)
+
+        // The metrics say the same.
+        #expect(metrics.counterTotal(label: "bte_ingest_messages_consumed_total") == Int64(stream.total))
+        for (table, count) in expectedStored {
+            #expect(metrics.counterTotal(label: "bte_ingest_events_stored_total", dimensions: [("log", table.rawValue)]) == Int64(count))
+        }
+        for (code, count) in expectedRejects {
+            #expect(metrics.counterTotal(label: "bte_ingest_rejected_total", dimensions: [("code", code)]) == Int64(count), "\(code)")
+        }
+        #expect(metrics.counterTotal(label: "bte_ingest_duplicates_total") == 80)
+        #expect(metrics.counterTotal(label: "bte_ingest_retries_total") == 0)
 
         let extra = try db.admin().execute("SELECT extra::text FROM core.interaction_events WHERE event_id = $1", [extraID]).rows
         #expect(extra == [["{\"ab_test\": {\"arm\": \"B\"}}"]])

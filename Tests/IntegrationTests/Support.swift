@@ -3,16 +3,17 @@ import BTEPipeline
 import BTETestSupport
 import Foundation
 import Kafka
+import Metrics
 import Postgres
 
-func ingestUntilIdle(_ db: TestDatabase, _ topics: TestTopics, group: String, batch: Int = 1_000) throws -> IngestSummary {
+func ingestUntilIdle(_ db: TestDatabase, _ topics: TestTopics, group: String, batch: Int = 1_000, metrics: any MetricsFactory = MetricsSystem.factory) throws -> IngestSummary {
     var config = IngestConfiguration(brokers: topics.brokers, databaseURL: db.ingestURL)
     config.group = group
     config.topicPrefix = topics.prefix
     config.untilIdle = true
     config.sessionTimeoutMilliseconds = 6_000
     config.maxBatchMessages = batch
-    return try IngestWorker(configuration: config, logger: TestEnvironment.logger).run(stop: StopSignal())
+    return try IngestWorker(configuration: config, logger: TestEnvironment.logger, metrics: metrics).run(stop: StopSignal())
 }
 
 func demoStream(_ topics: TestTopics, events: Int, seed: UInt64, badRounds: Int = 1) -> DemoStream {
