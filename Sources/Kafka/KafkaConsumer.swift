@@ -124,6 +124,24 @@ public final class KafkaConsumer {
         }
     }
 
+    /// Moves assigned partitions to new offsets without changing the assignment.
+    public func seek(_ offsets: [KafkaTopicPartitionOffset], timeoutMilliseconds: Int32 = 10_000) throws {
+        let entries = offsets.map { ($0.topicPartition, Optional($0.offset.rawValue)) }
+        try withPartitionList(entries) { list in
+            if let error = rd_kafka_seek_partitions(handle, list, timeoutMilliseconds) {
+                let code = rd_kafka_error_code(error)
+                rd_kafka_error_destroy(error)
+                throw KafkaError(.offsets, code, context: "seek")
+            }
+            for index in 0..<Int(list.pointee.cnt) {
+                let element = list.pointee.elems[index]
+                if element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    throw KafkaError(.offsets, element.err, context: "seek \(String(cString: element.topic))[\(element.partition)]")
+                }
+            }
+        }
+    }
+
     /// The partitions currently assigned to this member.
     public func assignment() throws -> [KafkaTopicPartition] {
         var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?

@@ -177,7 +177,13 @@ struct TopicSpec: Decodable {
     }
 
     static func load(directory: String) throws -> [TopicSpec] {
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".json") }.sorted()
+        let entries: [String]
+        do {
+            entries = try FileManager.default.contentsOfDirectory(atPath: directory)
+        } catch {
+            throw CLIError("cannot read topic specs in \(directory) (pass --topics-dir)")
+        }
+        let names = entries.filter { $0.hasSuffix(".json") }.sorted()
         guard !names.isEmpty else { throw CLIError("no topic specs in \(directory)") }
         return try names.map { name in
             let data = try Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent(name))

@@ -19,6 +19,19 @@ private func interaction(_ overrides: [String: String] = [:], drop: String? = ni
 
 private let validator = RecordValidator()
 
+/// A bad message; shown by name in test output (values can be hundreds of kilobytes).
+struct BadInput: Sendable, CustomTestStringConvertible {
+    let name: String
+    let value: [UInt8]
+    let code: String
+    init(_ name: String, _ value: [UInt8], _ code: String) {
+        self.name = name
+        self.value = value
+        self.code = code
+    }
+    var testDescription: String { "\(name) → \(code)" }
+}
+
 private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _ value: [UInt8]?) -> String? {
     switch validator.validate(kind: kind, key: key, value: value) {
     case .success: return nil
@@ -52,41 +65,41 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
     }
 
     @Test(arguments: [
-        ("not JSON", Array("{\"event_id\": oops".utf8), "invalid_json"),
-        ("trailing garbage", Array("{} {}".utf8), "invalid_json"),
-        ("array", Array("[1,2]".utf8), "not_an_object"),
-        ("string", Array("\"hello\"".utf8), "not_an_object"),
-        ("missing user_id", interaction(drop: "user_id"), "missing_field"),
-        ("null user_id", interaction(["user_id": "null"]), "missing_field"),
-        ("empty user_id", interaction(["user_id": "\"\""]), "missing_field"),
-        ("duration as string", interaction(["duration_ms": "\"fast\""]), "wrong_type"),
-        ("duration as float", interaction(["duration_ms": "1.5"]), "wrong_type"),
-        ("success as string", interaction(["success": "\"yes\""]), "wrong_type"),
-        ("negative duration", interaction(["duration_ms": "-1"]), "invalid_value"),
-        ("duration over int32", interaction(["duration_ms": "2147483648"]), "invalid_value"),
-        ("unknown event_type", interaction(["event_type": "\"teleport\""]), "unknown_enum_value"),
-        ("unknown device_type", interaction(["device_type": "\"fridge\""]), "unknown_enum_value"),
-        ("wrong record_type", interaction(["record_type": "\"business_event\""]), "unknown_record_type"),
-        ("bad uuid", interaction(["event_id": "\"0f8fad5b-d9cb-469f-a165-70867728950\""]), "invalid_uuid"),
-        ("uuid without dashes", interaction(["event_id": "\"0f8fad5bd9cb469fa16570867728950e\""]), "invalid_uuid"),
-        ("no zone", interaction(["timestamp": "\"2025-11-17T10:30:00\""]), "invalid_timestamp"),
-        ("February 30", interaction(["timestamp": "\"2025-02-30T10:30:00Z\""]), "invalid_timestamp"),
-        ("words", interaction(["timestamp": "\"yesterday\""]), "invalid_timestamp"),
-        ("epoch number", interaction(["timestamp": "1700000000"]), "wrong_type"),
-        ("year 2150", interaction(["timestamp": "\"2150-01-01T00:00:00Z\""]), "timestamp_out_of_range"),
-        ("year 1969", interaction(["timestamp": "\"1969-12-31T23:59:59Z\""]), "timestamp_out_of_range"),
-        ("escaped NUL", interaction(["capsule_id": "\"a\\u0000b\""]), "nul_byte"),
-        ("escaped NUL in a key", interaction(["x\\u0000": "1"]), "nul_byte"),
-        ("raw NUL", interaction(["capsule_id": "\"a\u{0}b\""]), "nul_byte"),
-        ("user_id too long", interaction(["user_id": "\"" + String(repeating: "u", count: 256) + "\""]), "value_too_long"),
-        ("deep nesting", interaction(["context": String(repeating: "{\"a\":", count: 40) + "1" + String(repeating: "}", count: 40)]), "too_deeply_nested"),
-        ("huge context", interaction(["context": "{\"blob\":\"" + String(repeating: "x", count: 70_000) + "\"}"]), "metadata_too_large"),
-        ("context not an object", interaction(["context": "[1]"]), "wrong_type"),
-        ("duplicate member", Array("{\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"}".utf8), "invalid_json"),
-        ("lone surrogate", interaction(["capsule_id": "\"\\ud800\""]), "invalid_json"),
-    ] as [(String, [UInt8], String)])
-    func badInteractionInput(name: String, value: [UInt8], code: String) {
-        #expect(rejectionCode(.interaction, value) == code, "\(name)")
+        BadInput("not JSON", Array("{\"event_id\": oops".utf8), "invalid_json"),
+        BadInput("trailing garbage", Array("{} {}".utf8), "invalid_json"),
+        BadInput("array", Array("[1,2]".utf8), "not_an_object"),
+        BadInput("string", Array("\"hello\"".utf8), "not_an_object"),
+        BadInput("missing user_id", interaction(drop: "user_id"), "missing_field"),
+        BadInput("null user_id", interaction(["user_id": "null"]), "missing_field"),
+        BadInput("empty user_id", interaction(["user_id": "\"\""]), "missing_field"),
+        BadInput("duration as string", interaction(["duration_ms": "\"fast\""]), "wrong_type"),
+        BadInput("duration as float", interaction(["duration_ms": "1.5"]), "wrong_type"),
+        BadInput("success as string", interaction(["success": "\"yes\""]), "wrong_type"),
+        BadInput("negative duration", interaction(["duration_ms": "-1"]), "invalid_value"),
+        BadInput("duration over int32", interaction(["duration_ms": "2147483648"]), "invalid_value"),
+        BadInput("unknown event_type", interaction(["event_type": "\"teleport\""]), "unknown_enum_value"),
+        BadInput("unknown device_type", interaction(["device_type": "\"fridge\""]), "unknown_enum_value"),
+        BadInput("wrong record_type", interaction(["record_type": "\"business_event\""]), "unknown_record_type"),
+        BadInput("bad uuid", interaction(["event_id": "\"0f8fad5b-d9cb-469f-a165-70867728950\""]), "invalid_uuid"),
+        BadInput("uuid without dashes", interaction(["event_id": "\"0f8fad5bd9cb469fa16570867728950e\""]), "invalid_uuid"),
+        BadInput("no zone", interaction(["timestamp": "\"2025-11-17T10:30:00\""]), "invalid_timestamp"),
+        BadInput("February 30", interaction(["timestamp": "\"2025-02-30T10:30:00Z\""]), "invalid_timestamp"),
+        BadInput("words", interaction(["timestamp": "\"yesterday\""]), "invalid_timestamp"),
+        BadInput("epoch number", interaction(["timestamp": "1700000000"]), "wrong_type"),
+        BadInput("year 2150", interaction(["timestamp": "\"2150-01-01T00:00:00Z\""]), "timestamp_out_of_range"),
+        BadInput("year 1969", interaction(["timestamp": "\"1969-12-31T23:59:59Z\""]), "timestamp_out_of_range"),
+        BadInput("escaped NUL", interaction(["capsule_id": "\"a\\u0000b\""]), "nul_byte"),
+        BadInput("escaped NUL in a key", interaction(["x\\u0000": "1"]), "nul_byte"),
+        BadInput("raw NUL", interaction(["capsule_id": "\"a\u{0}b\""]), "nul_byte"),
+        BadInput("user_id too long", interaction(["user_id": "\"" + String(repeating: "u", count: 256) + "\""]), "value_too_long"),
+        BadInput("deep nesting", interaction(["context": String(repeating: "{\"a\":", count: 40) + "1" + String(repeating: "}", count: 40)]), "too_deeply_nested"),
+        BadInput("huge context", interaction(["context": "{\"blob\":\"" + String(repeating: "x", count: 70_000) + "\"}"]), "metadata_too_large"),
+        BadInput("context not an object", interaction(["context": "[1]"]), "wrong_type"),
+        BadInput("duplicate member", Array("{\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"}".utf8), "invalid_json"),
+        BadInput("lone surrogate", interaction(["capsule_id": "\"\\ud800\""]), "invalid_json"),
+    ])
+    func badInteractionInput(_ input: BadInput) {
+        #expect(rejectionCode(.interaction, input.value) == input.code, "\(input.name)")
     }
 
     @Test func invalidUTF8() {

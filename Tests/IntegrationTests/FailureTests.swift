@@ -100,6 +100,32 @@ private func storedTotal(_ db: TestDatabase) throws -> Int {
 
 /// Runs a command as the postgres user and waits for it. posix_spawn + waitpid rather than
 /// Foundation.Process, whose exit monitoring can miss a child that leaves a daemon behind.
+extension FailureTests {
+    /// A missing privilege is infrastructure, not bad data: nothing is rejected, ingest waits,
+    /// and once the grant is back everything is stored.
+    @Test func missingPermissionPausesInsteadOfRejecting() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        let stream = demoStream(topics, events: 1_500, seed: 44, badRounds: 0)
+        try db.admin().execute("REVOKE INSERT ON core.interaction_events FROM bte_ingest")
+        try topics.produce(stream.messages)
+        let process = try startIngest(db, topics, group: TestEnvironment.uniqueName("perm-"), untilIdle: false)
+        defer { if process.process.isRunning { process.signal(SIGKILL) } }
+        #expect(eventually(timeout: 60) { process.log.contains("pausing and retrying") }, "\(process.log)")
+        Thread.sleep(forTimeInterval: 1)
+        #expect(try db.count("SELECT count(*) FROM bte.rejected_events") == 0)
+        #expect(try db.count("SELECT count(*) FROM core.interaction_events") == 0)
+        try db.admin().execute("GRANT INSERT ON core.interaction_events TO bte_ingest")
+        #expect(try eventually(timeout: 60) { try storedTotal(db) == stream.totalStored }, "\(process.log)")
+        process.signal(SIGTERM)
+        #expect(process.wait(timeout: 30) == 0)
+        #expect(try storedCounts(db) == stream.expectedStored)
+        #expect(try db.count("SELECT count(*) FROM bte.rejected_events") == 0)
+        #expect(process.log.contains("42501"))
+    }
+}
+
 private func runAsPostgres(_ command: [String]) -> Int32 {
     let argv = (["/usr/sbin/runuser", "-u", "postgres", "--"] + command).map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }

@@ -57,6 +57,13 @@ import Testing
         }
         #expect(values == ["m7", "m8", "m9"])
         #expect(consumer.cachedWatermarks(tp)?.high == 10)
+        // Seek moves an assigned partition back.
+        try consumer.seek([KafkaTopicPartitionOffset(tp, offset: .exactly(2))])
+        var afterSeek: KafkaMessage?
+        let seekDeadline = Date().addingTimeInterval(20)
+        while afterSeek == nil, Date() < seekDeadline { afterSeek = try consumer.poll(timeoutMilliseconds: 200) }
+        #expect(afterSeek?.offset == 2)
+        #expect(afterSeek.map { String(decoding: $0.value ?? [], as: UTF8.self) } == "m2")
         // Paused partitions deliver nothing; resumed ones continue.
         try consumer.assign([KafkaTopicPartitionOffset(tp, offset: .exactly(0))])
         try consumer.pause([tp])

@@ -69,3 +69,26 @@ import Testing
         #expect(try db.execute("SELECT count(*) FROM c").rows == [["3"]])
     }
 }
+
+/// Which failures pause ingest (retriable) and which are bad data: the line between retrying
+/// and dead-lettering.
+@Suite struct PostgresErrorClassificationTests {
+    @Test(arguments: [
+        ("08006", true, false),  // connection_failure
+        ("57P01", true, false),  // admin_shutdown
+        ("53100", true, false),  // disk_full
+        ("25006", true, false),  // read_only_sql_transaction
+        ("42501", true, false),  // insufficient_privilege
+        ("40P01", true, false),  // deadlock_detected
+        ("23505", true, true),  // unique_violation: a concurrent writer; retry sees the winner
+        ("22P02", false, true),  // invalid_text_representation
+        ("22003", false, true),  // numeric_value_out_of_range
+        ("23514", false, true),  // check_violation
+        ("42601", false, false),  // syntax_error: a bug, not data
+    ])
+    func classification(sqlState: String, retriable: Bool, data: Bool) {
+        let error = PostgresError(.server, sqlState: sqlState, message: "x")
+        #expect(error.isRetriable == retriable, "\(sqlState) retriable")
+        #expect(error.isDataError == data, "\(sqlState) data")
+    }
+}
