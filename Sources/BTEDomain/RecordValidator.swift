@@ -135,12 +135,14 @@ public struct RecordValidator: Sendable {
             hash ^= UInt64(byte)
             hash = hash &* 0x0000_0100_0000_01B3
         }
-        for byte in recordType.utf8 { mix(byte) }
-        for value in values + [extra] {
+        @inline(__always) func mix(_ value: String?) {
             mix(0)
-            guard let value else { mix(1); continue }
-            for byte in value.utf8 { mix(byte) }
+            guard var value else { mix(1); return }
+            value.withUTF8 { for byte in $0 { mix(byte) } }
         }
+        mix(recordType)
+        for value in values { mix(value) }
+        mix(extra)
         return Int64(bitPattern: hash)
     }
 
