@@ -24,6 +24,9 @@ let package = Package(
         .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
         // Pure domain: events, JSON, validation. No I/O, Foundation at most.
         .target(name: "BTEDomain", swiftSettings: strict),
+        // Pure computations (signals, later vectors and insights): no I/O, no clock. It may
+        // depend on BTEDomain only; a test checks the package graph keeps it that way.
+        .target(name: "BTECompute", dependencies: ["BTEDomain"], swiftSettings: strict),
         // Migrations, log appender, offsets.
         .target(
             name: "BTEStore",
@@ -59,6 +62,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "BTEDomainTests", dependencies: ["BTEDomain"], swiftSettings: strict),
+        .testTarget(name: "BTEComputeTests", dependencies: ["BTECompute", "BTEDomain"], swiftSettings: strict),
         .testTarget(name: "WrapperTests", dependencies: ["Kafka", "Postgres", "BTETestSupport"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",

@@ -1,0 +1,104 @@
+import BTEDomain
+
+/// A business event as the computations see it (a row of `core.business_events`).
+public struct BusinessEvent: Sendable, Equatable {
+    public let eventID: String
+    public let eventType: String
+    public let entityID: String
+    public let workspaceID: String
+    public let subVerticalID: String
+    public let actorUserID: String
+    public let timestamp: Timestamp
+    public let metadata: JSONValue
+
+    public init(eventID: String, eventType: String, entityID: String, workspaceID: String, subVerticalID: String,
+                actorUserID: String, timestamp: Timestamp, metadata: JSONValue = .object([])) {
+        self.eventID = eventID
+        self.eventType = eventType
+        self.entityID = entityID
+        self.workspaceID = workspaceID
+        self.subVerticalID = subVerticalID
+        self.actorUserID = actorUserID
+        self.timestamp = timestamp
+        self.metadata = metadata
+    }
+
+    /// A metadata number; nil when absent or not a JSON number (a missing number counts as 0).
+    public func number(_ key: String) -> Double? {
+        switch metadata[key] {
+        case .number(let text)?: return Double(text)
+        default: return nil
+        }
+    }
+
+    public func string(_ key: String) -> String? {
+        if case .string(let text)? = metadata[key] { return text }
+        return nil
+    }
+}
+
+/// A meaningful action by a user in a workspace (a row of `core.user_actions`).
+public struct UserAction: Sendable, Equatable {
+    public let actionID: String
+    public let workspaceID: String
+    public let actorUserID: String
+    public let timestamp: Timestamp
+
+    public init(actionID: String, workspaceID: String, actorUserID: String, timestamp: Timestamp) {
+        self.actionID = actionID
+        self.workspaceID = workspaceID
+        self.actorUserID = actorUserID
+        self.timestamp = timestamp
+    }
+}
+
+/// Everything a workspace's signals depend on.
+public struct WorkspaceHistory: Sendable {
+    public let workspaceID: String
+    /// The workspace's business events.
+    public var events: [BusinessEvent]
+    public var actions: [UserAction]
+    /// Successful acts of other workspaces, with the action type of their given: the evidence
+    /// for `missed_opportunity_count`. Only those in the window matter.
+    public var peerSuccesses: [PeerSuccess]
+
+    public init(workspaceID: String, events: [BusinessEvent] = [], actions: [UserAction] = [], peerSuccesses: [PeerSuccess] = []) {
+        self.workspaceID = workspaceID
+        self.events = events
+        self.actions = actions
+        self.peerSuccesses = peerSuccesses
+    }
+}
+
+/// A `recommendation.acted` with outcome `success` in another workspace.
+public struct PeerSuccess: Sendable, Equatable {
+    public let workspaceID: String
+    public let subVerticalID: String
+    public let actionType: String
+    public let timestamp: Timestamp
+
+    public init(workspaceID: String, subVerticalID: String, actionType: String, timestamp: Timestamp) {
+        self.workspaceID = workspaceID
+        self.subVerticalID = subVerticalID
+        self.actionType = actionType
+        self.timestamp = timestamp
+    }
+}
+
+/// Interpretation settings (DESIGN.md §2.6): stored as an audited log, versioned.
+public struct Thresholds: Sendable, Equatable {
+    public var version: Int
+    public var values: [String: Double]
+
+    public static let defaults: [String: Double] = [
+        "hesitation.expected_views": 3,
+        "missed.ignore_after_days": 7,
+    ]
+
+    public init(version: Int = 1, values: [String: Double] = Thresholds.defaults) {
+        self.version = version
+        self.values = values
+    }
+
+    public func value(_ key: String) -> Double { values[key] ?? Thresholds.defaults[key] ?? 0 }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+
+/// The computations can't reach a write path: BTECompute depends (transitively) on no module
+/// that talks to Kafka or PostgreSQL, and its sources use no clock or randomness.
+@Suite struct ModuleGraphTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func computeModuleHasNoIODependencies() throws {
+        let text = try String(contentsOf: Self.root.appendingPathComponent("Package.swift"), encoding: .utf8)
+        // Dependencies of each target as declared: `.target(name: "X", dependencies: [...]`.
+        var dependencies: [String: [String]] = [:]
+        let pattern = try NSRegularExpression(pattern: #"name:\s*"([A-Za-z]+)",\s*dependencies:\s*\[([^\]]*)\]"#)
+        for match in pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+            guard let name = Range(match.range(at: 1), in: text), let list = Range(match.range(at: 2), in: text) else { continue }
+            let quoted = try NSRegularExpression(pattern: #""([A-Za-z]+)""#)
+            let listText = String(text[list])
+            dependencies[String(text[name])] = quoted.matches(in: listText, range: NSRange(listText.startIndex..., in: listText)).compactMap {
+                Range($0.range(at: 1), in: listText).map { String(listText[$0]) }
+            }
+        }
+        #expect(dependencies["BTECompute"] != nil, "BTECompute not found in Package.swift")
+        var reachable: Set<String> = []
+        var queue = ["BTECompute"]
+        while let next = queue.popLast() {
+            for dependency in dependencies[next] ?? [] where reachable.insert(dependency).inserted { queue.append(dependency) }
+        }
+        let forbidden: Set<String> = ["Kafka", "Postgres", "BTEStore", "BTEPipeline", "CRdKafka", "CLibPQ"]
+        #expect(reachable.isDisjoint(with: forbidden), "BTECompute reaches \(reachable.intersection(forbidden))")
+    }
+
+    @Test func computeSourcesUseNoClockOrRandomness() throws {
+        let folder = Self.root.appendingPathComponent("Sources/BTECompute")
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasSuffix(".swift") {
+            let source = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+            for banned in ["import Foundation", "Date()", ".random", "DispatchTime", "ProcessInfo", "import Kafka", "import Postgres", "import BTEStore"] {
+                #expect(!source.contains(banned), "\(name) uses \(banned)")
+            }
+        }
+    }
+}
