@@ -30,7 +30,7 @@ let package = Package(
         // Migrations, log appender, offsets.
         .target(
             name: "BTEStore",
-            dependencies: ["BTEDomain", "Postgres"],
+            dependencies: ["BTEDomain", "BTECompute", "Postgres"],
             resources: [.copy("Migrations")],
             swiftSettings: strict
         ),
@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "BTEStore", "BTEDomain", "BTEPipeline", "Kafka", "Postgres", "BTETestSupport",
+                "BTEStore", "BTEDomain", "BTECompute", "BTEPipeline", "Kafka", "Postgres", "BTETestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strict

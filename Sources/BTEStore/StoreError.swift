@@ -7,6 +7,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case migrationChanged = "store_migration_changed"
         case offsetFence = "store_offset_fence"
         case concurrentWriter = "store_concurrent_writer"
+        case invalidThreshold = "store_invalid_threshold"
     }
     public let code: Code
     public let message: String

@@ -1,3 +1,4 @@
+import BTECompute
 import BTEDomain
 import BTEStore
 import BTETestSupport
@@ -101,5 +102,43 @@ import Testing
         let rows = try admin.execute("SELECT current_sales_stage, pending_actions::text, last_recommendation_id::text, last_action_taken_at AT TIME ZONE 'UTC', updated_at AT TIME ZONE 'UTC' FROM core.workspace_state").rows
         // r1 was acted on, r2 is pending; latest stage is "proposal"; r2 is the newest given.
         #expect(rows == [["proposal", "[\"\(r2)\"]", r2, "2026-01-06 00:00:00", "2026-01-06 00:00:00"]])
+    }
+}
+
+@Suite(.serialized) struct ThresholdTests {
+    @Test func changesAreAuditedVersionedAndImmutable() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let reader = ThresholdStore(connection: try PostgresConnection(url: db.readerURL))
+        // Defaults come from the migration: two changes, so version 2.
+        let defaults = try reader.thresholds()
+        #expect(defaults.version == 2)
+        #expect(defaults.values == ["hesitation.expected_views": 3, "missed.ignore_after_days": 7])
+
+        let admin = ThresholdStore(connection: try db.admin())
+        #expect(try admin.set(key: "missed.ignore_after_days", value: 10, by: "admin-7", reason: "longer sales cycles") == 3)
+        let changed = try reader.thresholds()
+        #expect(changed.version == 3)
+        #expect(changed.value("missed.ignore_after_days") == 10)
+        let entry = try reader.current().entries.first { $0.key == "missed.ignore_after_days" }
+        #expect(entry?.changedBy == "admin-7")
+        #expect(entry?.reason == "longer sales cycles")
+
+        // Unknown keys, non-positive values and missing who/why are refused.
+        #expect(throws: StoreError.self) { try admin.set(key: "made.up", value: 1, by: "a", reason: "r") }
+        #expect(throws: StoreError.self) { try admin.set(key: "missed.ignore_after_days", value: 0, by: "a", reason: "r") }
+        #expect(throws: StoreError.self) { try admin.set(key: "missed.ignore_after_days", value: 3, by: "", reason: "r") }
+        // Readers and ingest can't change thresholds; nobody can rewrite history.
+        let readOnly = #expect(throws: PostgresError.self) { try reader.set(key: "missed.ignore_after_days", value: 3, by: "a", reason: "r") }
+        #expect(readOnly?.sqlState == "25006")
+        let ingest = ThresholdStore(connection: try PostgresConnection(url: db.ingestURL))
+        let denied = #expect(throws: PostgresError.self) { try ingest.set(key: "missed.ignore_after_days", value: 3, by: "a", reason: "r") }
+        #expect(denied?.sqlState == "42501")
+        for statement in ["UPDATE bte.threshold_changes SET value = 1", "DELETE FROM bte.threshold_changes", "TRUNCATE bte.threshold_changes",
+                          "UPDATE bte.interaction_event_ids SET content_hash = 0", "TRUNCATE bte.interaction_event_ids"] {
+            let error = #expect(throws: PostgresError.self, "\(statement)") { try db.admin().execute(statement) }
+            #expect(error?.sqlState == "P0001", "\(statement)")
+        }
+        #expect(try reader.thresholds().version == 3)
     }
 }

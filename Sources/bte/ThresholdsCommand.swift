@@ -1,0 +1,57 @@
+import ArgumentParser
+import BTEStore
+import Foundation
+import Postgres
+
+struct ThresholdsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "thresholds", abstract: "Show or change the thresholds (an audited, append-only log).",
+        subcommands: [List.self, Set.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Current thresholds and their version (read-only).")
+        @Option(help: "libpq URI of a reader (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
+
+        func run() async throws {
+            try await BTECommand.guarded {
+                guard let url = readerDatabaseURL ?? ProcessInfo.processInfo.environment["BTE_READER_DATABASE_URL"], !url.isEmpty else {
+                    throw CLIError("no database: pass --reader-database-url or set BTE_READER_DATABASE_URL")
+                }
+                let (version, entries) = try await onThread("thresholds") {
+                    try ThresholdStore(connection: try PostgresConnection(url: url, applicationName: "bte-thresholds")).current()
+                }
+                print("thresholds_version \(version)")
+                for entry in entries {
+                    print("\(entry.key)\t\(formatted(entry.value))\tby \(entry.changedBy) at \(entry.changedAt): \(entry.reason)")
+                }
+            }
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Append a change (needs a bte_admin member's database URL).")
+        @Argument(help: "Threshold key, e.g. hesitation.expected_views.") var key: String
+        @Argument(help: "New value (positive).") var value: Double
+        @Option(help: "Who changes it (an admin id).") var by: String
+        @Option(help: "Why.") var reason: String
+        @Option(help: "libpq URI of an admin (env BTE_DATABASE_URL).") var databaseURL: String?
+
+        func run() async throws {
+            try await BTECommand.guarded {
+                guard let url = databaseURL ?? ProcessInfo.processInfo.environment["BTE_DATABASE_URL"], !url.isEmpty else {
+                    throw CLIError("no database: pass --database-url or set BTE_DATABASE_URL")
+                }
+                let (key, value, by, reason) = (key, value, by, reason)
+                let version = try await onThread("thresholds") {
+                    try ThresholdStore(connection: try PostgresConnection(url: url, applicationName: "bte-thresholds"))
+                        .set(key: key, value: value, by: by, reason: reason)
+                }
+                print("\(key) = \(formatted(value)) (thresholds_version \(version))")
+            }
+        }
+    }
+}
+
+private func formatted(_ value: Double) -> String {
+    value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+}
