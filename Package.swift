@@ -38,7 +38,7 @@ let package = Package(
         .target(
             name: "BTEPipeline",
             dependencies: [
-                "BTEDomain", "BTEStore", "Kafka",
+                "BTEDomain", "BTECompute", "BTEStore", "Kafka",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],

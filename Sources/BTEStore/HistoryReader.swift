@@ -1,0 +1,108 @@
+import BTECompute
+import BTEDomain
+import Postgres
+
+/// Reads what the computations need, read-only, with one query per kind of history for all
+/// workspaces at once (never one per workspace).
+public struct HistoryReader {
+    public let connection: PostgresConnection
+
+    /// Opens a read-only connection; `bte_reader` is read-only by default anyway.
+    public init(url: String) throws {
+        connection = try PostgresConnection(url: url, applicationName: "bte-reader")
+    }
+
+    /// Runs `body` in one read-only, repeatable-read transaction: every query sees the same
+    /// snapshot of the logs.
+    public func snapshot<R>(_ body: () throws -> R) throws -> R {
+        try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+    }
+
+    /// The signal inputs of every workspace with a business event or user action in the
+    /// window (as_of − 30 days, as_of].
+    public func workspaceHistories(asOf: Timestamp) throws -> [WorkspaceHistory] {
+        let hi = asOf.rfc3339
+        let lo = Timestamp(microseconds: asOf.microseconds - SignalComputer.window).rfc3339
+        let workspaces = try connection.execute("""
+            SELECT workspace_id::text FROM core.business_events WHERE timestamp > $1 AND timestamp <= $2
+            UNION SELECT workspace_id::text FROM core.user_actions WHERE timestamp > $1 AND timestamp <= $2
+            """, [lo, hi]).rows.compactMap { $0[0] }.sorted()
+        guard !workspaces.isEmpty else { return [] }
+        let ids = arrayLiteral(workspaces)
+        let columns = "event_id::text, event_type, entity_id::text, workspace_id::text, sub_vertical_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint, metadata::text"
+
+        var events = try businessEvents("SELECT \(columns) FROM core.business_events WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3", [ids, lo, hi])
+        // Before the window: the givens and earlier acts of entities acted on in the window, and
+        // completions of workflows started in it.
+        let older = try businessEvents("""
+            SELECT \(columns) FROM core.business_events o
+            WHERE o.workspace_id = ANY($1::uuid[]) AND o.timestamp <= $2 AND (
+                (o.event_type IN ('recommendation.given', 'recommendation.acted') AND o.entity_id IN (
+                    SELECT entity_id FROM core.business_events WHERE event_type = 'recommendation.acted'
+                    AND workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3))
+                OR (o.event_type = 'workflow.completed' AND o.entity_id IN (
+                    SELECT entity_id FROM core.business_events WHERE event_type = 'workflow.started'
+                    AND workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3)))
+            """, [ids, lo, hi])
+        events += older
+        // Page views between an older given and the window, for hesitation.
+        if let earliest = older.filter({ $0.eventType == "recommendation.given" }).map(\.timestamp).min() {
+            events += try businessEvents(
+                "SELECT \(columns) FROM core.business_events WHERE workspace_id = ANY($1::uuid[]) AND event_type = 'page.viewed' AND timestamp > $2 AND timestamp <= $3",
+                [ids, earliest.rfc3339, lo])
+        }
+
+        // User actions: the last 14 days for momentum, and each workspace's newest for idle decay.
+        let actionColumns = "action_id::text, workspace_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint"
+        var actions = try userActions(
+            "SELECT \(actionColumns) FROM core.user_actions WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2::timestamptz - interval '14 days' AND timestamp <= $2",
+            [ids, hi])
+        let newest = try userActions(
+            "SELECT DISTINCT ON (workspace_id) \(actionColumns) FROM core.user_actions WHERE workspace_id = ANY($1::uuid[]) AND timestamp <= $2 ORDER BY workspace_id, timestamp DESC, action_id",
+            [ids, hi])
+        let known = Set(actions.map(\.actionID))
+        actions += newest.filter { !known.contains($0.actionID) }
+
+        // Successful acts anywhere in the same sub-verticals, with their given's action type.
+        let subVerticals = Array(Set(events.filter { $0.eventType == "recommendation.given" }.map(\.subVerticalID))).sorted()
+        var peers: [PeerSuccess] = []
+        if !subVerticals.isEmpty {
+            for row in try connection.execute("""
+                SELECT a.workspace_id::text, a.sub_vertical_id::text, g.action_type, (extract(epoch FROM a.timestamp) * 1000000)::bigint
+                FROM core.business_events a
+                JOIN LATERAL (
+                    SELECT metadata ->> 'action_type' AS action_type FROM core.business_events g
+                    WHERE g.event_type = 'recommendation.given' AND g.entity_id = a.entity_id AND g.timestamp <= a.timestamp
+                    ORDER BY g.timestamp DESC, g.event_id DESC LIMIT 1) g ON g.action_type IS NOT NULL
+                WHERE a.event_type = 'recommendation.acted' AND a.metadata ->> 'outcome' = 'success'
+                  AND a.sub_vertical_id = ANY($1::uuid[]) AND a.timestamp > $2 AND a.timestamp <= $3
+                """, [arrayLiteral(subVerticals), lo, hi]).rows {
+                guard let ws = row[0], let sv = row[1], let type = row[2], let micros = row[3].flatMap({ Int64($0) }) else { continue }
+                peers.append(PeerSuccess(workspaceID: ws, subVerticalID: sv, actionType: type, timestamp: Timestamp(microseconds: micros)))
+            }
+        }
+
+        let eventsByWorkspace = Dictionary(grouping: events, by: \.workspaceID)
+        let actionsByWorkspace = Dictionary(grouping: actions, by: \.workspaceID)
+        return workspaces.map { ws in
+            WorkspaceHistory(workspaceID: ws, events: eventsByWorkspace[ws] ?? [], actions: actionsByWorkspace[ws] ?? [], peerSuccesses: peers)
+        }
+    }
+
+    private func businessEvents(_ sql: String, _ parameters: [String?]) throws -> [BusinessEvent] {
+        try connection.execute(sql, parameters).rows.compactMap { row in
+            guard let id = row[0], let type = row[1], let entity = row[2], let ws = row[3], let sv = row[4], let actor = row[5],
+                  let micros = row[6].flatMap({ Int64($0) }) else { return nil }
+            let metadata = row[7].flatMap { try? JSONParser.parse(Array($0.utf8), maxDepth: 128) } ?? .object([])
+            return BusinessEvent(eventID: id, eventType: type, entityID: entity, workspaceID: ws, subVerticalID: sv,
+                                 actorUserID: actor, timestamp: Timestamp(microseconds: micros), metadata: metadata)
+        }
+    }
+
+    private func userActions(_ sql: String, _ parameters: [String?]) throws -> [UserAction] {
+        try connection.execute(sql, parameters).rows.compactMap { row in
+            guard let id = row[0], let ws = row[1], let actor = row[2], let micros = row[3].flatMap({ Int64($0) }) else { return nil }
+            return UserAction(actionID: id, workspaceID: ws, actorUserID: actor, timestamp: Timestamp(microseconds: micros))
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+import BTEDomain
+import BTEPipeline
+import Foundation
+
+struct SweepCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Recompute and publish the signals of every workspace active in the 30 days before --as-of (read-only).")
+    @Option(help: "Kafka bootstrap servers (env BTE_KAFKA_BROKERS).") var brokers: String?
+    @Option(help: "libpq URI of a reader (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
+    @Option(help: "Event time to compute as of (RFC 3339).") var asOf: String
+    @Option(help: "Prefix for every topic name; empty in production.") var topicPrefix = ""
+    @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
+
+    func run() async throws {
+        try await BTECommand.guarded {
+            let env = ProcessInfo.processInfo.environment
+            guard let instant = Timestamp(rfc3339: asOf) else { throw CLIError("--as-of is not an RFC 3339 timestamp with a zone: \(asOf)") }
+            guard let brokers = brokers ?? env["BTE_KAFKA_BROKERS"], !brokers.isEmpty else { throw CLIError("no brokers: pass --brokers or set BTE_KAFKA_BROKERS") }
+            guard let reader = readerDatabaseURL ?? env["BTE_READER_DATABASE_URL"], !reader.isEmpty else {
+                throw CLIError("no database: pass --reader-database-url or set BTE_READER_DATABASE_URL")
+            }
+            var options = ConnectionOptions()
+            options.logLevel = logLevel
+            var sweep = Sweep(brokers: brokers, readerURL: reader, logger: options.makeLogger("bte.sweep"))
+            sweep.topicPrefix = topicPrefix
+            let job = sweep
+            let result = try await onThread("sweep") { try job.run(asOf: instant) }
+            print("sweep as of \(instant): \(result.workspaces) workspaces, \(result.signals) signals published to \(sweep.signalsTopic) (thresholds_version \(result.thresholdsVersion))")
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import BTECompute
+import BTEDomain
+import BTEPipeline
+import BTETestSupport
+import Foundation
+import Kafka
+import Postgres
+import Testing
+
+@Suite(.serialized) struct SweepTests {
+    static let w1 = "11111111-1111-4111-8111-111111111111"
+    static let w2 = "22222222-2222-4222-8222-222222222222"
+    static let sub = "33333333-3333-4333-8333-333333333333"
+    static let actor = "aaaaaaaa-0000-4000-8000-00000000000a"
+
+    /// A hand-built history; the expected values are worked out next to the assertions.
+    func seed(_ db: TestDatabase) throws {
+        let admin = try db.admin()
+        var offset = 0
+        func event(_ ws: String, _ type: String, _ entity: String, _ at: String, _ metadata: String = "{}") throws {
+            offset += 1
+            try admin.execute("""
+                INSERT INTO core.business_events (event_id, event_type, entity_type, entity_id, workspace_id, sub_vertical_id, actor_user_id, timestamp, metadata, content_hash, source_topic, source_partition, source_offset)
+                VALUES (gen_random_uuid(), $1, split_part($1, '.', 1), $2::uuid, $3, $4, $5, $6, $7::jsonb, 0, 't', 0, $8)
+                """, [type, entity, ws, Self.sub, Self.actor, at, metadata, String(offset)])
+        }
+        func entity(_ n: Int) -> String { "eeeeeeee-0000-4000-8000-\(String(format: "%012d", n))" }
+        try event(Self.w1, "recommendation.given", entity(1), "2026-01-10T00:00:00Z", #"{"action_type":"upsell","expected_value":100}"#)
+        try event(Self.w1, "recommendation.acted", entity(1), "2026-01-10T02:00:00Z", #"{"outcome":"success","realized_value":40}"#)
+        try event(Self.w1, "recommendation.given", entity(2), "2025-12-20T00:00:00Z", #"{"action_type":"follow_up"}"#)
+        try event(Self.w1, "page.viewed", entity(50), "2025-12-25T00:00:00Z")
+        try event(Self.w1, "recommendation.acted", entity(2), "2026-01-05T00:00:00Z")
+        try event(Self.w1, "recommendation.given", entity(3), "2026-01-15T00:00:00Z", #"{"action_type":"upsell","expected_value":30}"#)
+        try event(Self.w1, "workflow.started", entity(10), "2026-01-08T00:00:00Z")
+        try event(Self.w1, "workflow.completed", entity(10), "2026-01-09T00:00:00Z")
+        try event(Self.w1, "workflow.abandoned", entity(11), "2026-01-12T00:00:00Z", #"{"stage":"proposal"}"#)
+        try event(Self.w2, "recommendation.given", entity(9), "2026-01-20T00:00:00Z", #"{"action_type":"upsell"}"#)
+        try event(Self.w2, "recommendation.acted", entity(9), "2026-01-21T00:00:00Z", #"{"outcome":"success"}"#)
+        for (n, at) in [(1, "2026-01-31T00:00:00Z"), (2, "2026-01-20T00:00:00Z")] {
+            try admin.execute("""
+                INSERT INTO core.user_actions (action_id, action_type, workspace_id, actor_user_id, timestamp, content_hash, source_topic, source_partition, source_offset)
+                VALUES ($1::uuid, 'note.added', $2, $3, $4, 0, 'u', 0, $5)
+                """, [entity(100 + n), Self.w1, Self.actor, at, String(n)])
+        }
+    }
+
+    @Test func sweepPublishesHandComputedSignalsDeterministically() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        try seed(db)
+        let topics = try TestTopics()
+        let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers))
+        _ = try admin.createTopics([KafkaNewTopic(name: topics.prefix + "bte.signals.v1", partitions: 3, replicationFactor: 1)])
+        var sweep = Sweep(brokers: topics.brokers, readerURL: db.readerURL, logger: TestEnvironment.logger)
+        sweep.topicPrefix = topics.prefix
+        let asOf = try #require(Timestamp(rfc3339: "2026-02-01T00:00:00Z"))
+
+        let (records, workspaces, version) = try sweep.compute(asOf: asOf)
+        #expect(workspaces == 2)
+        #expect(version == 2)  // the two default thresholds
+        func values(_ ws: String) -> [String: Double] {
+            Dictionary(uniqueKeysWithValues: records.filter { $0.workspaceID == ws }.map { ($0.signal.type.rawValue, $0.signal.value) })
+        }
+        // W = (2026-01-02, 2026-02-01]. Acts in W: R1 after 7200 s, R2 (given before W) after 16 days = 1,382,400 s.
+        let w1 = values(Self.w1)
+        #expect(w1["decision_latency"] == 694_800)  // (7200 + 1382400) / 2
+        #expect(w1["execution_consistency"] == 687_600)  // |1382400 − 7200| / 2
+        #expect(w1["idle_decay"] == 1)  // newest action 2026-01-31
+        #expect(w1["momentum"] == 1)  // 1 this week, 1 the week before
+        #expect(w1["nba_adoption_rate"] == 0.5)  // givens in W: R1 (acted), R3 (not)
+        #expect(w1["follow_through_rate"] == 1)
+        #expect(w1["drop_off_point"] == 1)
+        #expect(records.first { $0.workspaceID == Self.w1 && $0.signal.type == .dropOffPoint }?.signal.label == "proposal")
+        #expect(w1["hesitation_index"] == 0.5 / 3)  // R1: 0 views, R2: 1 view (before W) → mean 0.5, ÷ 3
+        #expect(w1["missed_opportunity_count"] == 1)  // R3: 17 days, upsell succeeded at W2 (same sub-vertical)
+        #expect(w1["execution_gap"] == 90)  // (100 + 30) − 40
+        #expect(w1.count == 10)
+        let w2 = values(Self.w2)
+        #expect(w2 == ["decision_latency": 86_400, "nba_adoption_rate": 1, "hesitation_index": 0, "missed_opportunity_count": 0, "execution_gap": 0])
+
+        // Published twice: the same bytes under the same keys.
+        _ = try sweep.run(asOf: asOf)
+        _ = try sweep.run(asOf: asOf)
+        let published = try topics.readAll(topics.prefix + "bte.signals.v1")
+        #expect(published.count == 30)
+        var counts: [String: Int] = [:]
+        for message in published { counts["\(String(decoding: message.key ?? [], as: UTF8.self)) \(String(decoding: message.value ?? [], as: UTF8.self))", default: 0] += 1 }
+        #expect(counts.count == 15)
+        #expect(counts.values.allSatisfy { $0 == 2 })
+        let expectedBytes = Set(records.map { "\($0.workspaceID) \(String(decoding: $0.json(), as: UTF8.self))" })
+        #expect(Set(counts.keys) == expectedBytes)
+    }
+}
