@@ -27,7 +27,16 @@ public struct HistoryReader {
             SELECT workspace_id::text FROM core.business_events WHERE timestamp > $1 AND timestamp <= $2
             UNION SELECT workspace_id::text FROM core.user_actions WHERE timestamp > $1 AND timestamp <= $2
             """, [lo, hi]).rows.compactMap { $0[0] }.sorted()
-        guard !workspaces.isEmpty else { return [] }
+        return try workspaceHistories(Dictionary(uniqueKeysWithValues: workspaces.map { ($0, asOf) }))
+    }
+
+    /// The signal inputs of each workspace as of its own instant. The queries cover the span
+    /// of all of them; the computation keeps what each as_of may see.
+    public func workspaceHistories(_ asOfByWorkspace: [String: Timestamp]) throws -> [WorkspaceHistory] {
+        let workspaces = asOfByWorkspace.keys.sorted()
+        guard let earliest = asOfByWorkspace.values.min(), let latest = asOfByWorkspace.values.max() else { return [] }
+        let hi = latest.rfc3339
+        let lo = Timestamp(microseconds: earliest.microseconds - SignalComputer.window).rfc3339
         let ids = arrayLiteral(workspaces)
         let columns = "event_id::text, event_type, entity_id::text, workspace_id::text, sub_vertical_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint, metadata::text"
 
@@ -52,14 +61,17 @@ public struct HistoryReader {
                 [ids, earliest.rfc3339, lo])
         }
 
-        // User actions: the last 14 days for momentum, and each workspace's newest for idle decay.
+        // User actions: 14 days before each as_of for momentum, and each workspace's newest for
+        // idle decay (one as_of per call in a sweep; the projector's as_of are close together).
         let actionColumns = "action_id::text, workspace_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint"
         var actions = try userActions(
-            "SELECT \(actionColumns) FROM core.user_actions WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2::timestamptz - interval '14 days' AND timestamp <= $2",
-            [ids, hi])
-        let newest = try userActions(
-            "SELECT DISTINCT ON (workspace_id) \(actionColumns) FROM core.user_actions WHERE workspace_id = ANY($1::uuid[]) AND timestamp <= $2 ORDER BY workspace_id, timestamp DESC, action_id",
-            [ids, hi])
+            "SELECT \(actionColumns) FROM core.user_actions WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2::timestamptz - interval '14 days' AND timestamp <= $3",
+            [ids, earliest.rfc3339, hi])
+        let newest = try userActions("""
+            SELECT DISTINCT ON (u.workspace_id) u.action_id::text, u.workspace_id::text, u.actor_user_id::text, (extract(epoch FROM u.timestamp) * 1000000)::bigint
+            FROM core.user_actions u JOIN unnest($1::uuid[], $2::timestamptz[]) AS w(id, as_of) ON u.workspace_id = w.id AND u.timestamp <= w.as_of
+            ORDER BY u.workspace_id, u.timestamp DESC, u.action_id
+            """, [ids, arrayLiteral(workspaces.map { asOfByWorkspace[$0]?.rfc3339 ?? hi })])
         let known = Set(actions.map(\.actionID))
         actions += newest.filter { !known.contains($0.actionID) }
 
@@ -103,6 +115,21 @@ public struct HistoryReader {
         try connection.execute(sql, parameters).rows.compactMap { row in
             guard let id = row[0], let ws = row[1], let actor = row[2], let micros = row[3].flatMap({ Int64($0) }) else { return nil }
             return UserAction(actionID: id, workspaceID: ws, actorUserID: actor, timestamp: Timestamp(microseconds: micros))
+        }
+    }
+}
+
+extension HistoryReader {
+    /// Throws `notDurable` unless ingest has stored every partition at least up to `next`.
+    public func waitUntilDurable(group: String, next: [(topic: String, partition: Int32, offset: Int64)]) throws {
+        guard !next.isEmpty else { return }
+        let rows = try connection.execute(
+            "SELECT topic, partition, next_offset FROM bte.ingest_offsets WHERE consumer_group = $1 AND topic = ANY($2::text[])",
+            [group, arrayLiteral(Array(Set(next.map(\.topic))))]).rows
+        var stored: [String: Int64] = [:]
+        for row in rows { stored["\(row[0] ?? "")/\(row[1] ?? "")"] = row[2].flatMap { Int64($0) } }
+        for entry in next where (stored["\(entry.topic)/\(entry.partition)"] ?? 0) < entry.offset {
+            throw StoreError(.notDurable, "\(entry.topic)[\(entry.partition)] is stored up to \(stored["\(entry.topic)/\(entry.partition)"] ?? 0), the batch needs \(entry.offset)")
         }
     }
 }

@@ -8,6 +8,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case offsetFence = "store_offset_fence"
         case concurrentWriter = "store_concurrent_writer"
         case invalidThreshold = "store_invalid_threshold"
+        case notDurable = "store_not_durable"
     }
     public let code: Code
     public let message: String

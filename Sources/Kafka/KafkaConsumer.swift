@@ -186,11 +186,11 @@ public final class KafkaConsumer {
         return (low >= 0 ? low : nil, high)
     }
 
-    /// Commits `next offsets` to the group (for tooling that reads group lag); asynchronous.
-    public func commit(_ offsets: [KafkaTopicPartition: Int64]) throws {
+    /// Commits next offsets to the group; waits for the broker's answer unless `asynchronous`.
+    public func commit(_ offsets: [KafkaTopicPartition: Int64], asynchronous: Bool = false) throws {
         guard !offsets.isEmpty else { return }
         try withPartitionList(offsets.map { ($0.key, Optional($0.value)) }) { list in
-            let err = rd_kafka_commit(handle, list, 1)
+            let err = rd_kafka_commit(handle, list, asynchronous ? 1 : 0)
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(.offsets, err, context: "commit") }
         }
     }

@@ -19,6 +19,8 @@ public struct KafkaTopicPartition: Hashable, Sendable, Comparable, CustomStringC
 public enum KafkaOffset: Hashable, Sendable {
     case beginning
     case end
+    /// The group's committed offset (the reset policy applies when there is none).
+    case committed
     case exactly(Int64)
 }
 

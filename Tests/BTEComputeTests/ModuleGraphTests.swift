@@ -39,3 +39,21 @@ import Testing
         }
     }
 }
+
+/// The projection is read-only: the projector and sweep sources hold no write path and use
+/// only the reader side of the store.
+@Suite struct ReadOnlyProjectionTests {
+    @Test func projectionSourcesHaveNoWritePath() throws {
+        let root = ModuleGraphTests.root
+        let files = ["Sources/BTEPipeline/Projector.swift", "Sources/BTEPipeline/Sweep.swift", "Sources/BTEStore/HistoryReader.swift"]
+        for file in files {
+            let source = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
+            for banned in ["IngestStore", "ThresholdStore(connection: reader.connection).set", ".set(key:", "INSERT", "UPDATE ", "DELETE", "TRUNCATE", "COPY ", "databaseURL"] {
+                #expect(!source.contains(banned), "\(file) contains \(banned)")
+            }
+        }
+        // Every SQL transaction of the reader is declared read-only.
+        let reader = try String(contentsOf: root.appendingPathComponent("Sources/BTEStore/HistoryReader.swift"), encoding: .utf8)
+        #expect(reader.contains("READ ONLY"))
+    }
+}

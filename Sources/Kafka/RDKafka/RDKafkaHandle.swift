@@ -58,6 +58,7 @@ extension KafkaOffset {
         switch self {
         case .beginning: return Int64(RD_KAFKA_OFFSET_BEGINNING)
         case .end: return Int64(RD_KAFKA_OFFSET_END)
+        case .committed: return Int64(RD_KAFKA_OFFSET_STORED)
         case .exactly(let offset): return offset
         }
     }

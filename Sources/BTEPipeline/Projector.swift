@@ -1,0 +1,157 @@
+import BTECompute
+import BTEDomain
+import BTEStore
+import Dispatch
+import Foundation
+import Kafka
+import Logging
+import Postgres
+
+/// `bte project`: consumer group `bte-projector` over the business topic. For every workspace
+/// touched by a batch it waits until ingest has made the batch durable, reads the workspace's
+/// history read-only, computes its signals as of the newest event of the workspace in the batch
+/// and publishes them; the group's offsets are committed only once every output is acknowledged.
+public final class Projector {
+    public struct Configuration: Sendable {
+        public var brokers: String
+        public var readerURL: String
+        public var group = "bte-projector"
+        /// The ingest group whose stored offsets say what is durable.
+        public var ingestGroup = "bte-ingest"
+        public var topicPrefix = ""
+        public var maxBatchMessages = 5_000
+        public var maxBatchWaitMilliseconds = 250
+        public var sessionTimeoutMilliseconds = 45_000
+        public var untilIdle = false
+        public var retryMaxMilliseconds = 10_000
+
+        public init(brokers: String, readerURL: String) {
+            self.brokers = brokers
+            self.readerURL = readerURL
+        }
+    }
+
+    public struct Summary: Sendable {
+        public var consumed = 0
+        public var batches = 0
+        public var workspaces = 0
+        public var signals = 0
+        public var retries = 0
+    }
+
+    private let configuration: Configuration
+    private let logger: Logger
+    private let validator = RecordValidator()
+    private var summary = Summary()
+    private var position: [KafkaTopicPartition: Int64] = [:]
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    var businessTopic: String { configuration.topicPrefix + InputKind.business.rawValue }
+    var signalsTopic: String { configuration.topicPrefix + "bte.signals.v1" }
+
+    public func run(stop: StopSignal) throws -> Summary {
+        var consumerConfiguration = KafkaConsumerConfiguration(
+            client: KafkaClientConfiguration(brokers: configuration.brokers), groupID: configuration.group)
+        consumerConfiguration.sessionTimeoutMilliseconds = configuration.sessionTimeoutMilliseconds
+        let assigned = AssignedPartitions()
+        let logger = self.logger
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration, rebalance: KafkaRebalanceHandler(
+            assigned: { partitions in
+                logger.info("projector partitions assigned", metadata: ["count": "\(partitions.count)"])
+                assigned.partitions.formUnion(partitions)
+                return partitions.map { KafkaTopicPartitionOffset($0, offset: .committed) }
+            },
+            revoked: { partitions in assigned.partitions.subtract(partitions) }))
+        defer { consumer.close() }
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: configuration.brokers)))
+        try consumer.subscribe(topics: [businessTopic])
+        var reader: HistoryReader?
+
+        while !stop.isSet {
+            let messages = try collect(consumer, stop: stop, assigned: assigned)
+            if messages.isEmpty {
+                if configuration.untilIdle, caughtUp(consumer, assigned: assigned.partitions) { break }
+                continue
+            }
+            var backoff = 250
+            var waited = 0
+            while !stop.isSet {
+                do {
+                    if reader == nil || reader?.connection.isHealthy == false { reader = try HistoryReader(url: configuration.readerURL) }
+                    guard let current = reader else { continue }
+                    try project(messages, reader: current, producer: producer, consumer: consumer, stop: stop)
+                    break
+                } catch let error as StoreError where error.code == .notDurable {
+                    if stop.isSet { break }
+                    waited += 1
+                    // Normal for a moment; worth saying when it lasts (is ingest running?).
+                    if waited % 100 == 0 { logger.info("waiting for ingest to store the batch", metadata: ["detail": "\(error.message)"]) }
+                    Thread.sleep(forTimeInterval: 0.1)
+                } catch {
+                    summary.retries += 1
+                    logger.warning("projection failed; retrying the batch", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
+                    Thread.sleep(forTimeInterval: Double(backoff) / 1000)
+                    backoff = min(backoff * 2, configuration.retryMaxMilliseconds)
+                }
+            }
+        }
+        return summary
+    }
+
+    private func collect(_ consumer: KafkaConsumer, stop: StopSignal, assigned: AssignedPartitions) throws -> [KafkaMessage] {
+        var messages: [KafkaMessage] = []
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.maxBatchWaitMilliseconds) * 1_000_000
+        while messages.count < configuration.maxBatchMessages, !stop.isSet, DispatchTime.now().uptimeNanoseconds < deadline {
+            guard let message = try consumer.poll(timeoutMilliseconds: messages.isEmpty ? 100 : 10) else {
+                if !messages.isEmpty { break }
+                continue
+            }
+            position[message.topicPartition] = message.offset + 1
+            messages.append(message)
+        }
+        return messages
+    }
+
+    /// One batch: durable? → histories → signals → published → offsets committed.
+    private func project(_ messages: [KafkaMessage], reader: HistoryReader, producer: KafkaProducer, consumer: KafkaConsumer, stop: StopSignal) throws {
+        var next: [KafkaTopicPartition: Int64] = [:]
+        var asOf: [String: Timestamp] = [:]
+        for message in messages {
+            next[message.topicPartition] = max(next[message.topicPartition] ?? 0, message.offset + 1)
+            guard case .success(let record) = validator.validate(kind: .business, key: message.key, value: message.value) else { continue }
+            let workspace = record.values[record.schema.fields.firstIndex { $0.name == "workspace_id" } ?? 0] ?? ""
+            asOf[workspace] = max(asOf[workspace] ?? record.timestamp, record.timestamp)
+        }
+        try reader.waitUntilDurable(group: configuration.ingestGroup, next: next.map { ($0.key.topic, $0.key.partition, $0.value) })
+        let records = try reader.snapshot {
+            let computer = SignalComputer(thresholds: try ThresholdStore(connection: reader.connection).thresholds())
+            return try reader.workspaceHistories(asOf).flatMap { history in
+                computer.records(history, asOf: asOf[history.workspaceID] ?? Timestamp(microseconds: 0))
+            }
+        }
+        try producer.send(records.map { KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) })
+        try consumer.commit(next)
+        summary.consumed += messages.count
+        summary.batches += 1
+        summary.workspaces += asOf.count
+        summary.signals += records.count
+    }
+
+    private func caughtUp(_ consumer: KafkaConsumer, assigned: Set<KafkaTopicPartition>) -> Bool {
+        guard !assigned.isEmpty else { return false }
+        return assigned.allSatisfy { tp in
+            guard let marks = consumer.cachedWatermarks(tp) else { return false }
+            return (position[tp] ?? marks.low ?? 0) >= marks.high
+        }
+    }
+}
+
+/// Partitions assigned to the projector; touched only on the polling thread (librdkafka runs
+/// rebalance callbacks inside `poll`).
+final class AssignedPartitions: @unchecked Sendable {
+    var partitions: Set<KafkaTopicPartition> = []
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import BTEPipeline
+import Foundation
+
+struct ProjectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "project",
+        abstract: "Consume the business topic (group bte-projector) and publish the signals of every workspace a batch touches (read-only).")
+    @Option(help: "Kafka bootstrap servers (env BTE_KAFKA_BROKERS).") var brokers: String?
+    @Option(help: "libpq URI of a reader (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
+    @Option(help: "Prefix for every topic name; empty in production.") var topicPrefix = ""
+    @Option(help: "Consumer group.") var group = "bte-projector"
+    @Option(help: "The ingest group whose stored offsets mark what is durable.") var ingestGroup = "bte-ingest"
+    @Option(help: "Consumer group session timeout in milliseconds (env BTE_KAFKA_SESSION_TIMEOUT_MS).") var sessionTimeoutMs: Int?
+    @Flag(help: "Exit 0 once every assigned partition is caught up.") var untilIdle = false
+    @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
+
+    func run() async throws {
+        try await BTECommand.guarded {
+            let env = ProcessInfo.processInfo.environment
+            guard let brokers = brokers ?? env["BTE_KAFKA_BROKERS"], !brokers.isEmpty else { throw CLIError("no brokers: pass --brokers or set BTE_KAFKA_BROKERS") }
+            guard let reader = readerDatabaseURL ?? env["BTE_READER_DATABASE_URL"], !reader.isEmpty else {
+                throw CLIError("no database: pass --reader-database-url or set BTE_READER_DATABASE_URL")
+            }
+            var configuration = Projector.Configuration(brokers: brokers, readerURL: reader)
+            configuration.topicPrefix = topicPrefix
+            configuration.group = group
+            configuration.ingestGroup = ingestGroup
+            configuration.untilIdle = untilIdle
+            configuration.sessionTimeoutMilliseconds = sessionTimeoutMs ?? env["BTE_KAFKA_SESSION_TIMEOUT_MS"].flatMap { Int($0) } ?? 45_000
+            var options = ConnectionOptions()
+            options.logLevel = logLevel
+            let logger = options.makeLogger("bte.project")
+            let stop = StopSignal()
+            let handlers = installStopHandlers(stop)
+            let config = configuration
+            let summary = try await onThread("project") { try Projector(configuration: config, logger: logger).run(stop: stop) }
+            _ = handlers
+            print("projected \(summary.consumed) messages in \(summary.batches) batches: \(summary.signals) signals for \(summary.workspaces) workspace updates")
+        }
+    }
+}
