@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "bte",
             dependencies: [
-                "BTEPipeline", "BTEStore", "BTEDomain", "Kafka", "Postgres",
+                "BTEPipeline", "BTEStore", "BTEDomain", "BTECompute", "Kafka", "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

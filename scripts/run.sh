@@ -17,3 +17,7 @@ echo "== generate" >&2
 "$BTE" generate --events "${BTE_DEMO_EVENTS:-20000}" --seed "${BTE_DEMO_SEED:-$(date +%s)}"
 echo "== ingest --until-idle" >&2
 BTE_LOG_LEVEL="${BTE_LOG_LEVEL:-warning}" "$BTE" ingest --until-idle --summary
+echo "== project --until-idle" >&2
+BTE_LOG_LEVEL="${BTE_LOG_LEVEL:-warning}" "$BTE" project --until-idle
+echo "== sweep" >&2
+BTE_LOG_LEVEL="${BTE_LOG_LEVEL:-warning}" "$BTE" sweep --as-of "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --show 2

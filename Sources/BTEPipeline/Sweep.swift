@@ -11,6 +11,7 @@ public struct Sweep: Sendable {
         public var workspaces = 0
         public var signals = 0
         public var thresholdsVersion = 0
+        public var records: [SignalRecord] = []
     }
 
     public var brokers: String
@@ -45,6 +46,6 @@ public struct Sweep: Sendable {
             KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json())
         })
         logger.info("sweep published", metadata: ["as_of": "\(asOf)", "workspaces": "\(workspaces)", "signals": "\(records.count)"])
-        return Result(workspaces: workspaces, signals: records.count, thresholdsVersion: version)
+        return Result(workspaces: workspaces, signals: records.count, thresholdsVersion: version, records: records)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BTECompute
 import BTEDomain
 import BTEPipeline
 import Foundation
@@ -12,6 +13,7 @@ struct SweepCommand: AsyncParsableCommand {
     @Option(help: "Event time to compute as of (RFC 3339).") var asOf: String
     @Option(help: "Prefix for every topic name; empty in production.") var topicPrefix = ""
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
+    @Option(help: "Print the signals of this many workspaces.") var show = 0
 
     func run() async throws {
         try await BTECommand.guarded {
@@ -28,6 +30,14 @@ struct SweepCommand: AsyncParsableCommand {
             let job = sweep
             let result = try await onThread("sweep") { try job.run(asOf: instant) }
             print("sweep as of \(instant): \(result.workspaces) workspaces, \(result.signals) signals published to \(sweep.signalsTopic) (thresholds_version \(result.thresholdsVersion))")
+            let byWorkspace = Dictionary(grouping: result.records, by: \.workspaceID)
+            for workspace in byWorkspace.keys.sorted().prefix(show) {
+                print("  workspace \(workspace)")
+                for record in byWorkspace[workspace] ?? [] {
+                    let value = record.signal.value == record.signal.value.rounded() ? String(Int64(record.signal.value)) : String(format: "%.3f", record.signal.value)
+                    print("    \(record.signal.type.rawValue.padding(toLength: 26, withPad: " ", startingAt: 0)) \(value)\(record.signal.label.map { " (\($0))" } ?? "")")
+                }
+            }
         }
     }
 }
