@@ -7,10 +7,11 @@ import Kafka
 import Logging
 import Postgres
 
-/// `bte project`: consumer group `bte-projector` over the business topic. For every workspace
-/// touched by a batch it waits until ingest has made the batch durable, reads the workspace's
-/// history read-only, computes its signals as of the newest event of the workspace in the batch
-/// and publishes them; the group's offsets are committed only once every output is acknowledged.
+/// `bte project`: consumer group `bte-projector` over the business and interaction topics. For
+/// every workspace (user) touched by a batch it waits until ingest has made the batch durable,
+/// reads the history read-only, computes the signals (behavioral vector) as of the newest event
+/// of that workspace (user) in the batch and publishes them; the group's offsets are committed
+/// only once every output is acknowledged.
 public final class Projector {
     public struct Configuration: Sendable {
         public var brokers: String
@@ -36,6 +37,8 @@ public final class Projector {
         public var batches = 0
         public var workspaces = 0
         public var signals = 0
+        public var users = 0
+        public var vectors = 0
         public var retries = 0
     }
 
@@ -51,7 +54,9 @@ public final class Projector {
     }
 
     var businessTopic: String { configuration.topicPrefix + InputKind.business.rawValue }
+    var interactionTopic: String { configuration.topicPrefix + InputKind.interaction.rawValue }
     var signalsTopic: String { configuration.topicPrefix + "bte.signals.v1" }
+    var vectorsTopic: String { configuration.topicPrefix + "bte.behavioral-vectors.v1" }
 
     public func run(stop: StopSignal) throws -> Summary {
         var consumerConfiguration = KafkaConsumerConfiguration(
@@ -68,7 +73,7 @@ public final class Projector {
             revoked: { partitions in assigned.partitions.subtract(partitions) }))
         defer { consumer.close() }
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: configuration.brokers)))
-        try consumer.subscribe(topics: [businessTopic])
+        try consumer.subscribe(topics: [businessTopic, interactionTopic])
         var reader: HistoryReader?
 
         while !stop.isSet {
@@ -120,25 +125,43 @@ public final class Projector {
     private func project(_ messages: [KafkaMessage], reader: HistoryReader, producer: KafkaProducer, consumer: KafkaConsumer, stop: StopSignal) throws {
         var next: [KafkaTopicPartition: Int64] = [:]
         var asOf: [String: Timestamp] = [:]
+        var userAsOf: [String: Timestamp] = [:]
         for message in messages {
             next[message.topicPartition] = max(next[message.topicPartition] ?? 0, message.offset + 1)
-            guard case .success(let record) = validator.validate(kind: .business, key: message.key, value: message.value) else { continue }
-            let workspace = record.values[record.schema.fields.firstIndex { $0.name == "workspace_id" } ?? 0] ?? ""
-            asOf[workspace] = max(asOf[workspace] ?? record.timestamp, record.timestamp)
-        }
-        try reader.waitUntilDurable(group: configuration.ingestGroup, next: next.map { ($0.key.topic, $0.key.partition, $0.value) })
-        let records = try reader.snapshot {
-            let computer = SignalComputer(thresholds: try ThresholdStore(connection: reader.connection).thresholds())
-            return try reader.workspaceHistories(asOf).flatMap { history in
-                computer.records(history, asOf: asOf[history.workspaceID] ?? Timestamp(microseconds: 0))
+            let kind: InputKind = message.topic == interactionTopic ? .interaction : .business
+            guard case .success(let record) = validator.validate(kind: kind, key: message.key, value: message.value) else { continue }
+            let owner = kind == .interaction ? "user_id" : "workspace_id"
+            let entity = record.values[record.schema.fields.firstIndex { $0.name == owner } ?? 0] ?? ""
+            if kind == .interaction {
+                userAsOf[entity] = max(userAsOf[entity] ?? record.timestamp, record.timestamp)
+            } else {
+                asOf[entity] = max(asOf[entity] ?? record.timestamp, record.timestamp)
             }
         }
-        try producer.send(records.map { KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) })
+        try reader.waitUntilDurable(group: configuration.ingestGroup, next: next.map { ($0.key.topic, $0.key.partition, $0.value) })
+        let (records, vectors) = try reader.snapshot {
+            let thresholds = try ThresholdStore(connection: reader.connection).thresholds()
+            let computer = SignalComputer(thresholds: thresholds)
+            let records = try reader.workspaceHistories(asOf).flatMap { history in
+                computer.records(history, asOf: asOf[history.workspaceID] ?? Timestamp(microseconds: 0))
+            }
+            let interactions = Dictionary(grouping: try reader.interactions(userAsOf), by: \.userID)
+            let vectors = userAsOf.keys.sorted().compactMap { user -> KafkaOutgoingMessage? in
+                let history = interactions[user] ?? []
+                guard let at = userAsOf[user], let vector = VectorComputer().compute(userID: user, interactions: history, asOf: at) else { return nil }
+                let used = history.filter { $0.timestamp <= at && $0.timestamp.microseconds > at.microseconds - SignalComputer.window }.count
+                return KafkaOutgoingMessage(topic: vectorsTopic, key: Array(user.utf8), value: vector.json(thresholdsVersion: thresholds.version, computedFrom: used))
+            }
+            return (records, vectors)
+        }
+        try producer.send(records.map { KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) } + vectors)
         try consumer.commit(next)
         summary.consumed += messages.count
         summary.batches += 1
         summary.workspaces += asOf.count
         summary.signals += records.count
+        summary.users += userAsOf.count
+        summary.vectors += vectors.count
     }
 
     private func caughtUp(_ consumer: KafkaConsumer, assigned: Set<KafkaTopicPartition>) -> Bool {

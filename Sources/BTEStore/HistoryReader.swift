@@ -133,3 +133,20 @@ extension HistoryReader {
         }
     }
 }
+
+extension HistoryReader {
+    /// The interactions of the given users in the 30 days before each one's as_of, in one query.
+    public func interactions(_ asOfByUser: [String: Timestamp]) throws -> [Interaction] {
+        guard let earliest = asOfByUser.values.min(), let latest = asOfByUser.values.max() else { return [] }
+        let lo = Timestamp(microseconds: earliest.microseconds - SignalComputer.window).rfc3339
+        return try connection.execute("""
+            SELECT event_id::text, user_id, coalesce(session_id, ''), (extract(epoch FROM timestamp) * 1000000)::bigint,
+                   event_type, capsule_type, duration_ms, coalesce(success, true)
+            FROM core.interaction_events WHERE user_id = ANY($1::text[]) AND timestamp > $2 AND timestamp <= $3
+            """, [arrayLiteral(asOfByUser.keys.sorted()), lo, latest.rfc3339]).rows.compactMap { row in
+            guard let id = row[0], let user = row[1], let micros = row[3].flatMap({ Int64($0) }), let type = row[4] else { return nil }
+            return Interaction(eventID: id, userID: user, sessionID: row[2] ?? "", timestamp: Timestamp(microseconds: micros), eventType: type,
+                               capsuleType: row[5], durationMilliseconds: row[6].flatMap { Int($0) }, success: row[7] != "f")
+        }
+    }
+}

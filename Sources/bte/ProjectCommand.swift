@@ -5,7 +5,7 @@ import Foundation
 struct ProjectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "project",
-        abstract: "Consume the business topic (group bte-projector) and publish the signals of every workspace a batch touches (read-only).")
+        abstract: "Consume the business and interaction topics (group bte-projector) and publish signals and behavioral vectors for what a batch touches (read-only).")
     @Option(help: "Kafka bootstrap servers (env BTE_KAFKA_BROKERS).") var brokers: String?
     @Option(help: "libpq URI of a reader (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
     @Option(help: "Prefix for every topic name; empty in production.") var topicPrefix = ""
@@ -36,7 +36,7 @@ struct ProjectCommand: AsyncParsableCommand {
             let config = configuration
             let summary = try await onThread("project") { try Projector(configuration: config, logger: logger).run(stop: stop) }
             _ = handlers
-            print("projected \(summary.consumed) messages in \(summary.batches) batches: \(summary.signals) signals for \(summary.workspaces) workspace updates")
+            print("projected \(summary.consumed) messages in \(summary.batches) batches: \(summary.signals) signals for \(summary.workspaces) workspace updates, \(summary.vectors) behavioral vectors for \(summary.users) user updates")
         }
     }
 }

@@ -14,7 +14,7 @@ import Testing
         defer { db.drop() }
         let topics = try TestTopics()
         let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers))
-        _ = try admin.createTopics([KafkaNewTopic(name: topics.prefix + "bte.signals.v1", partitions: 3, replicationFactor: 1)])
+        _ = try admin.createTopics(["bte.signals.v1", "bte.behavioral-vectors.v1"].map { KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1) })
         let ws = "11111111-1111-4111-8111-111111111111"
         func business(_ id: Int, _ type: String, _ entity: String, _ at: String, _ metadata: String) -> KafkaOutgoingMessage {
             let value = """
@@ -30,6 +30,15 @@ import Testing
             business(1, "recommendation.given", r1, "2026-01-10T00:00:00Z", #"{"action_type":"upsell","expected_value":100}"#),
             business(2, "recommendation.acted", r1, "2026-01-10T02:00:00Z", #"{"outcome":"success","realized_value":40}"#),
         ])
+        // Two interactions of one user in one session, 30 minutes apart, one failed.
+        func interaction(_ id: Int, _ at: String, _ success: Bool) -> KafkaOutgoingMessage {
+            let value = """
+                {"event_id":"00000000-0000-4000-9000-\(String(format: "%012d", id))","timestamp":"\(at)","event_type":"tap",
+                 "user_id":"user-1","session_id":"s-1","capsule_type":"task","duration_ms":300,"success":\(success)}
+                """
+            return KafkaOutgoingMessage(topic: topics.prefix + "bte.interaction-events.v1", key: Array("user-1".utf8), value: Array(value.utf8))
+        }
+        try topics.produce([interaction(1, "2026-01-12T08:00:00Z", true), interaction(2, "2026-01-12T08:30:00Z", false)])
         let ingestGroup = TestEnvironment.uniqueName("ingest-")
         _ = try ingestUntilIdle(db, topics, group: ingestGroup)
 
@@ -43,7 +52,8 @@ import Testing
             return try Projector(configuration: configuration, logger: TestEnvironment.logger).run(stop: StopSignal())
         }
         let first = try project()
-        #expect(first.consumed == 2)
+        #expect(first.consumed == 4)
+        #expect(first.vectors == 1)
         // as_of is the newest event of the workspace in the batch: the act at 02:00.
         // decision_latency 7200 s; adoption 1/1; hesitation 0 views ÷ 3; missed 0; gap 100 − 40.
         let signals = try topics.readAll(topics.prefix + "bte.signals.v1")
@@ -63,9 +73,33 @@ import Testing
         #expect(byType["missed_opportunity_count"]?["signal_value"] as? Double == 0)
         #expect(byType["execution_gap"]?["signal_value"] as? Double == 60)
 
+        // The vector: as of 08:30, 2 interactions in 1 session of 30 minutes, error rate 1/2,
+        // mornings only, Monday 2026-01-12 only, novice.
+        let vectors = try topics.readAll(topics.prefix + "bte.behavioral-vectors.v1")
+        #expect(vectors.count == 1)
+        let vector = try #require(try JSONSerialization.jsonObject(with: Data(vectors.first?.value ?? [])) as? [String: Any])
+        #expect(vector["user_id"] as? String == "user-1")
+        #expect(vector["as_of"] as? String == "2026-01-12T08:30:00.000000Z")
+        #expect(vector["total_interactions"] as? Int == 2)
+        #expect(vector["total_sessions"] as? Int == 1)
+        #expect(vector["avg_session_duration_minutes"] as? Double == 30)
+        #expect(vector["expertise_level"] as? String == "novice")
+        let proficiency = try #require(vector["proficiency_indicators"] as? [String: Any])
+        #expect(proficiency["error_rate"] as? Double == 0.5)
+        #expect(proficiency["avg_interaction_duration_ms"] as? Double == 300)
+        let usage = try #require(vector["usage_patterns"] as? [String: Any])
+        #expect((usage["day_of_week_distribution"] as? [String: Double])?["monday"] == 1)
+        #expect((usage["time_of_day_distribution"] as? [String: Double])?["morning"] == 1)
+        let engagement = try #require(vector["engagement_metrics"] as? [String: Any])
+        // 0.4 · 1/20 + 0.3 · 2/10 + 0.3 · 1/30 = 0.02 + 0.06 + 0.01
+        #expect(abs((engagement["engagement_score"] as? Double ?? 0) - 0.09) < 1e-12)
+
         // A reset group (a new one) republishes byte-identical records.
         let second = try project()
-        #expect(second.consumed == 2)
+        #expect(second.consumed == 4)
+        let vectorsAgain = try topics.readAll(topics.prefix + "bte.behavioral-vectors.v1")
+        #expect(vectorsAgain.count == 2)
+        #expect(vectorsAgain.first?.value == vectorsAgain.last?.value)
         let all = try topics.readAll(topics.prefix + "bte.signals.v1")
         #expect(all.count == 10)
         let firstBytes = signals.map { $0.value ?? [] }.sorted { $0.lexicographicallyPrecedes($1) }
