@@ -61,12 +61,16 @@ public struct WorkspaceHistory: Sendable {
     /// Successful acts of other workspaces, with the action type of their given: the evidence
     /// for `missed_opportunity_count`. Only those in the window matter.
     public var peerSuccesses: [PeerSuccess]
+    /// Sub-verticals the workspace works in, besides those of `events`.
+    public var subVerticalIDs: Set<String>
 
-    public init(workspaceID: String, events: [BusinessEvent] = [], actions: [UserAction] = [], peerSuccesses: [PeerSuccess] = []) {
+    public init(workspaceID: String, events: [BusinessEvent] = [], actions: [UserAction] = [], peerSuccesses: [PeerSuccess] = [],
+                subVerticalIDs: Set<String> = []) {
         self.workspaceID = workspaceID
         self.events = events
         self.actions = actions
         self.peerSuccesses = peerSuccesses
+        self.subVerticalIDs = subVerticalIDs
     }
 }
 

@@ -112,7 +112,7 @@ public struct InsightComputer: Sendable {
         // next_best_action: the action type most often acted on with success, in the last 30 days,
         // by other workspaces of this workspace's sub-verticals, that this workspace hasn't been
         // given or acted on in that time. Ties: the smallest action type.
-        let subVerticals = Set(events.map(\.subVerticalID))
+        let subVerticals = Set(events.map(\.subVerticalID)).union(history.subVerticalIDs)
         var peerCounts: [String: Int] = [:]
         for peer in history.peerSuccesses where peer.workspaceID != history.workspaceID && subVerticals.contains(peer.subVerticalID)
             && peer.timestamp.microseconds > now - 30 * Self.day && peer.timestamp <= asOf {
@@ -139,4 +139,44 @@ func quotedJSON(_ text: String) -> String { quoted(text) }
 
 extension String {
     func replacingUnderscores() -> String { String(map { $0 == "_" ? " " : $0 }) }
+}
+
+/// An insight as published on `bte.insights.v1`, with the output envelope.
+public struct InsightRecord: Sendable {
+    public let workspaceID: String
+    public let insight: Insight
+    public let asOf: Timestamp
+    public let thresholdsVersion: Int
+    public let computedFrom: Int
+
+    public init(workspaceID: String, insight: Insight, asOf: Timestamp, thresholdsVersion: Int, computedFrom: Int) {
+        self.workspaceID = workspaceID
+        self.insight = insight
+        self.asOf = asOf
+        self.thresholdsVersion = thresholdsVersion
+        self.computedFrom = computedFrom
+    }
+
+    public var id: String { UUIDv5.make(name: "insight|workspace|\(workspaceID)|\(insight.type.rawValue)|\(asOf.rfc3339)|\(thresholdsVersion)") }
+
+    /// Fixed key order; evidence keys sorted.
+    public func json() -> [UInt8] {
+        let evidence = "{" + insight.evidence.keys.sorted().map { "\(quoted($0)):\(insight.evidence[$0] ?? "null")" }.joined(separator: ",") + "}"
+        let fields: [(String, String)] = [
+            ("id", quoted(id)), ("workspace_id", quoted(workspaceID)), ("insight_type", quoted(insight.type.rawValue)),
+            ("priority", quoted(insight.priority.rawValue)), ("message", quoted(insight.message)), ("evidence", evidence),
+            ("as_of", quoted(asOf.rfc3339)), ("thresholds_version", String(thresholdsVersion)),
+            ("computed_from", String(computedFrom)), ("engine_version", quoted(engineVersion)),
+        ]
+        return Array(("{" + fields.map { "\(quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}").utf8)
+    }
+}
+
+extension InsightComputer {
+    public func records(_ history: WorkspaceHistory, asOf: Timestamp, thresholdsVersion: Int) -> [InsightRecord] {
+        let used = history.events.filter { $0.timestamp <= asOf }.count
+        return compute(history, asOf: asOf).map {
+            InsightRecord(workspaceID: history.workspaceID, insight: $0, asOf: asOf, thresholdsVersion: thresholdsVersion, computedFrom: used)
+        }
+    }
 }

@@ -12,6 +12,7 @@ public struct Sweep: Sendable {
         public var signals = 0
         public var thresholdsVersion = 0
         public var records: [SignalRecord] = []
+        public var insights: [InsightRecord] = []
     }
 
     public var brokers: String
@@ -26,26 +27,31 @@ public struct Sweep: Sendable {
     }
 
     public var signalsTopic: String { topicPrefix + "bte.signals.v1" }
+    public var insightsTopic: String { topicPrefix + "bte.insights.v1" }
 
-    /// Computes without publishing: the records in a deterministic order.
-    public func compute(asOf: Timestamp) throws -> (records: [SignalRecord], workspaces: Int, thresholdsVersion: Int) {
+    /// Computes without publishing, in one read-only snapshot: signals and insights of every
+    /// workspace active in the window, in a deterministic order.
+    public func compute(asOf: Timestamp) throws -> Result {
         let reader = try HistoryReader(url: readerURL)
         return try reader.snapshot {
             let thresholds = try ThresholdStore(connection: reader.connection).thresholds()
             let histories = try reader.workspaceHistories(asOf: asOf)
             let computer = SignalComputer(thresholds: thresholds)
             let records = histories.flatMap { computer.records($0, asOf: asOf) }
-            return (records, histories.count, thresholds.version)
+            let insights = try reader.insightHistories(histories.map(\.workspaceID), asOf: asOf).flatMap {
+                InsightComputer().records($0, asOf: asOf, thresholdsVersion: thresholds.version)
+            }
+            return Result(workspaces: histories.count, signals: records.count, thresholdsVersion: thresholds.version, records: records, insights: insights)
         }
     }
 
     public func run(asOf: Timestamp) throws -> Result {
-        let (records, workspaces, version) = try compute(asOf: asOf)
+        let result = try compute(asOf: asOf)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
-        try producer.send(records.map {
-            KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json())
-        })
-        logger.info("sweep published", metadata: ["as_of": "\(asOf)", "workspaces": "\(workspaces)", "signals": "\(records.count)"])
-        return Result(workspaces: workspaces, signals: records.count, thresholdsVersion: version, records: records)
+        try producer.send(
+            result.records.map { KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) }
+                + result.insights.map { KafkaOutgoingMessage(topic: insightsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) })
+        logger.info("sweep published", metadata: ["as_of": "\(asOf)", "workspaces": "\(result.workspaces)", "signals": "\(result.signals)", "insights": "\(result.insights.count)"])
+        return result
     }
 }

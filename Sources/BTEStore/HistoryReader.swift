@@ -76,23 +76,8 @@ public struct HistoryReader {
         actions += newest.filter { !known.contains($0.actionID) }
 
         // Successful acts anywhere in the same sub-verticals, with their given's action type.
-        let subVerticals = Array(Set(events.filter { $0.eventType == "recommendation.given" }.map(\.subVerticalID))).sorted()
-        var peers: [PeerSuccess] = []
-        if !subVerticals.isEmpty {
-            for row in try connection.execute("""
-                SELECT a.workspace_id::text, a.sub_vertical_id::text, g.action_type, (extract(epoch FROM a.timestamp) * 1000000)::bigint
-                FROM core.business_events a
-                JOIN LATERAL (
-                    SELECT metadata ->> 'action_type' AS action_type FROM core.business_events g
-                    WHERE g.event_type = 'recommendation.given' AND g.entity_id = a.entity_id AND g.timestamp <= a.timestamp
-                    ORDER BY g.timestamp DESC, g.event_id DESC LIMIT 1) g ON g.action_type IS NOT NULL
-                WHERE a.event_type = 'recommendation.acted' AND a.metadata ->> 'outcome' = 'success'
-                  AND a.sub_vertical_id = ANY($1::uuid[]) AND a.timestamp > $2 AND a.timestamp <= $3
-                """, [arrayLiteral(subVerticals), lo, hi]).rows {
-                guard let ws = row[0], let sv = row[1], let type = row[2], let micros = row[3].flatMap({ Int64($0) }) else { continue }
-                peers.append(PeerSuccess(workspaceID: ws, subVerticalID: sv, actionType: type, timestamp: Timestamp(microseconds: micros)))
-            }
-        }
+        let subVerticals = Array(Set(events.filter { $0.eventType == "recommendation.given" }.map(\.subVerticalID)))
+        let peers = try peerSuccesses(subVerticals: subVerticals, after: Timestamp(microseconds: earliest.microseconds - SignalComputer.window), upTo: latest)
 
         let eventsByWorkspace = Dictionary(grouping: events, by: \.workspaceID)
         let actionsByWorkspace = Dictionary(grouping: actions, by: \.workspaceID)
@@ -147,6 +132,60 @@ extension HistoryReader {
             guard let id = row[0], let user = row[1], let micros = row[3].flatMap({ Int64($0) }), let type = row[4] else { return nil }
             return Interaction(eventID: id, userID: user, sessionID: row[2] ?? "", timestamp: Timestamp(microseconds: micros), eventType: type,
                                capsuleType: row[5], durationMilliseconds: row[6].flatMap { Int($0) }, success: row[7] != "f")
+        }
+    }
+}
+
+extension HistoryReader {
+    /// What the insights read, per workspace: every deal event by as_of (open deals can be old),
+    /// orders of the last 90 days, contact engagements of the last 28 days, and successful acts
+    /// of the same sub-verticals in the last 30 days.
+    public func insightHistories(_ workspaces: [String], asOf: Timestamp) throws -> [WorkspaceHistory] {
+        guard !workspaces.isEmpty else { return [] }
+        let columns = "event_id::text, event_type, entity_id::text, workspace_id::text, sub_vertical_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint, metadata::text"
+        let events = try connection.execute("""
+            SELECT \(columns) FROM core.business_events
+            WHERE workspace_id = ANY($1::uuid[]) AND timestamp <= $2::timestamptz AND (
+                event_type LIKE 'deal.%'
+                OR (event_type = 'order.created' AND timestamp > $2::timestamptz - interval '90 days')
+                OR (event_type = 'contact.engaged' AND timestamp > $2::timestamptz - interval '28 days')
+                OR (event_type = 'recommendation.given' AND timestamp > $2::timestamptz - interval '30 days'))
+            """, [arrayLiteral(workspaces), asOf.rfc3339]).rows.compactMap { row -> BusinessEvent? in
+            guard let id = row[0], let type = row[1], let entity = row[2], let ws = row[3], let sv = row[4], let actor = row[5],
+                  let micros = row[6].flatMap({ Int64($0) }) else { return nil }
+            let metadata = row[7].flatMap { try? JSONParser.parse(Array($0.utf8), maxDepth: 128) } ?? .object([])
+            return BusinessEvent(eventID: id, eventType: type, entityID: entity, workspaceID: ws, subVerticalID: sv,
+                                 actorUserID: actor, timestamp: Timestamp(microseconds: micros), metadata: metadata)
+        }
+        // The workspaces' sub-verticals, from any of their events: they define the peers.
+        var subVerticalsByWorkspace: [String: Set<String>] = [:]
+        for row in try connection.execute(
+            "SELECT DISTINCT workspace_id::text, sub_vertical_id::text FROM core.business_events WHERE workspace_id = ANY($1::uuid[]) AND timestamp <= $2",
+            [arrayLiteral(workspaces), asOf.rfc3339]).rows {
+            if let ws = row[0], let sv = row[1] { subVerticalsByWorkspace[ws, default: []].insert(sv) }
+        }
+        let allSubVerticals = Array(subVerticalsByWorkspace.values.reduce(into: Set<String>()) { $0.formUnion($1) })
+        let peers = try peerSuccesses(subVerticals: allSubVerticals, after: Timestamp(microseconds: asOf.microseconds - SignalComputer.window), upTo: asOf)
+        let byWorkspace = Dictionary(grouping: events, by: \.workspaceID)
+        return workspaces.map { ws in
+            WorkspaceHistory(workspaceID: ws, events: byWorkspace[ws] ?? [], peerSuccesses: peers, subVerticalIDs: subVerticalsByWorkspace[ws] ?? [])
+        }
+    }
+
+    func peerSuccesses(subVerticals: [String], after lo: Timestamp, upTo hi: Timestamp) throws -> [PeerSuccess] {
+        guard !subVerticals.isEmpty else { return [] }
+        return try connection.execute("""
+            SELECT a.workspace_id::text, a.sub_vertical_id::text, g.action_type, (extract(epoch FROM a.timestamp) * 1000000)::bigint
+            FROM core.business_events a
+            JOIN LATERAL (
+                SELECT metadata ->> 'action_type' AS action_type FROM core.business_events g
+                WHERE g.event_type = 'recommendation.given' AND g.entity_id = a.entity_id AND g.timestamp <= a.timestamp
+                ORDER BY g.timestamp DESC, g.event_id DESC LIMIT 1) g ON g.action_type IS NOT NULL
+            WHERE a.event_type = 'recommendation.acted' AND a.metadata ->> 'outcome' = 'success'
+              AND a.sub_vertical_id = ANY($1::uuid[]) AND a.timestamp > $2 AND a.timestamp <= $3
+            """, [arrayLiteral(subVerticals.sorted()), lo.rfc3339, hi.rfc3339]).rows.compactMap { row in
+            guard let ws = row[0], let sv = row[1], let type = row[2], let micros = row[3].flatMap({ Int64($0) }) else { return nil }
+            return PeerSuccess(workspaceID: ws, subVerticalID: sv, actionType: type, timestamp: Timestamp(microseconds: micros))
         }
     }
 }

@@ -29,10 +29,16 @@ struct SweepCommand: AsyncParsableCommand {
             sweep.topicPrefix = topicPrefix
             let job = sweep
             let result = try await onThread("sweep") { try job.run(asOf: instant) }
-            print("sweep as of \(instant): \(result.workspaces) workspaces, \(result.signals) signals published to \(sweep.signalsTopic) (thresholds_version \(result.thresholdsVersion))")
+            print("sweep as of \(instant): \(result.workspaces) workspaces, \(result.signals) signals to \(sweep.signalsTopic), \(result.insights.count) insights to \(sweep.insightsTopic) (thresholds_version \(result.thresholdsVersion))")
             let byWorkspace = Dictionary(grouping: result.records, by: \.workspaceID)
-            for workspace in byWorkspace.keys.sorted().prefix(show) {
+            // Show workspaces with insights first: they make the better example.
+            let withInsights = Set(result.insights.map(\.workspaceID))
+            let order = byWorkspace.keys.sorted { (withInsights.contains($0) ? 0 : 1, $0) < (withInsights.contains($1) ? 0 : 1, $1) }
+            for workspace in order.prefix(show) {
                 print("  workspace \(workspace)")
+                for insight in result.insights where insight.workspaceID == workspace {
+                    print("    [\(insight.insight.priority.rawValue)] \(insight.insight.message)")
+                }
                 for record in byWorkspace[workspace] ?? [] {
                     let value = record.signal.value == record.signal.value.rounded() ? String(Int64(record.signal.value)) : String(format: "%.3f", record.signal.value)
                     print("    \(record.signal.type.rawValue.padding(toLength: 26, withPad: " ", startingAt: 0)) \(value)\(record.signal.label.map { " (\($0))" } ?? "")")

@@ -34,6 +34,8 @@ import Testing
         try event(Self.w1, "workflow.started", entity(10), "2026-01-08T00:00:00Z")
         try event(Self.w1, "workflow.completed", entity(10), "2026-01-09T00:00:00Z")
         try event(Self.w1, "workflow.abandoned", entity(11), "2026-01-12T00:00:00Z", #"{"stage":"proposal"}"#)
+        // An open deal last touched 31 days before as_of: stalled (and outside the signal window).
+        try event(Self.w1, "deal.created", entity(20), "2026-01-01T00:00:00Z")
         try event(Self.w2, "recommendation.given", entity(9), "2026-01-20T00:00:00Z", #"{"action_type":"upsell"}"#)
         try event(Self.w2, "recommendation.acted", entity(9), "2026-01-21T00:00:00Z", #"{"outcome":"success"}"#)
         for (n, at) in [(1, "2026-01-31T00:00:00Z"), (2, "2026-01-20T00:00:00Z")] {
@@ -50,12 +52,13 @@ import Testing
         try seed(db)
         let topics = try TestTopics()
         let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers))
-        _ = try admin.createTopics([KafkaNewTopic(name: topics.prefix + "bte.signals.v1", partitions: 3, replicationFactor: 1)])
+        _ = try admin.createTopics(["bte.signals.v1", "bte.insights.v1"].map { KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1) })
         var sweep = Sweep(brokers: topics.brokers, readerURL: db.readerURL, logger: TestEnvironment.logger)
         sweep.topicPrefix = topics.prefix
         let asOf = try #require(Timestamp(rfc3339: "2026-02-01T00:00:00Z"))
 
-        let (records, workspaces, version) = try sweep.compute(asOf: asOf)
+        let computed = try sweep.compute(asOf: asOf)
+        let (records, workspaces, version) = (computed.records, computed.workspaces, computed.thresholdsVersion)
         #expect(workspaces == 2)
         #expect(version == 2)  // the two default thresholds
         func values(_ ws: String) -> [String: Double] {
@@ -78,6 +81,11 @@ import Testing
         let w2 = values(Self.w2)
         #expect(w2 == ["decision_latency": 86_400, "nba_adoption_rate": 1, "hesitation_index": 0, "missed_opportunity_count": 0, "execution_gap": 0])
 
+        // Insights: W1's open deal has stalled; upsell, the peers' success, is already W1's and W2's own recommendation.
+        #expect(computed.insights.map(\.insight.type) == [.dealStalled])
+        #expect(computed.insights.first?.workspaceID == Self.w1)
+        #expect(computed.insights.first?.insight.message == "1 deal in your pipeline has stalled for 2+ weeks.")
+
         // Published twice: the same bytes under the same keys.
         _ = try sweep.run(asOf: asOf)
         _ = try sweep.run(asOf: asOf)
@@ -89,5 +97,9 @@ import Testing
         #expect(counts.values.allSatisfy { $0 == 2 })
         let expectedBytes = Set(records.map { "\($0.workspaceID) \(String(decoding: $0.json(), as: UTF8.self))" })
         #expect(Set(counts.keys) == expectedBytes)
+        let insights = try topics.readAll(topics.prefix + "bte.insights.v1")
+        #expect(insights.count == 2)
+        #expect(insights.first?.value == insights.last?.value)
+        #expect(insights.first?.value == computed.insights.first?.json())
     }
 }
