@@ -58,19 +58,24 @@ public struct WorkspaceHistory: Sendable {
     /// The workspace's business events.
     public var events: [BusinessEvent]
     public var actions: [UserAction]
-    /// Successful acts of other workspaces, with the action type of their given: the evidence
-    /// for `missed_opportunity_count`. Only those in the window matter.
-    public var peerSuccesses: [PeerSuccess]
+    /// Successful acts (of any workspace), with the action type of their given: the evidence for
+    /// `missed_opportunity_count` and next-best-action. Shared between workspaces.
+    public var peers: PeerIndex
     /// Sub-verticals the workspace works in, besides those of `events`.
     public var subVerticalIDs: Set<String>
 
-    public init(workspaceID: String, events: [BusinessEvent] = [], actions: [UserAction] = [], peerSuccesses: [PeerSuccess] = [],
+    public init(workspaceID: String, events: [BusinessEvent] = [], actions: [UserAction] = [], peers: PeerIndex = PeerIndex([]),
                 subVerticalIDs: Set<String> = []) {
         self.workspaceID = workspaceID
         self.events = events
         self.actions = actions
-        self.peerSuccesses = peerSuccesses
+        self.peers = peers
         self.subVerticalIDs = subVerticalIDs
+    }
+
+    public init(workspaceID: String, events: [BusinessEvent] = [], actions: [UserAction] = [], peerSuccesses: [PeerSuccess],
+                subVerticalIDs: Set<String> = []) {
+        self.init(workspaceID: workspaceID, events: events, actions: actions, peers: PeerIndex(peerSuccesses), subVerticalIDs: subVerticalIDs)
     }
 }
 

@@ -114,9 +114,12 @@ public struct InsightComputer: Sendable {
         // given or acted on in that time. Ties: the smallest action type.
         let subVerticals = Set(events.map(\.subVerticalID)).union(history.subVerticalIDs)
         var peerCounts: [String: Int] = [:]
-        for peer in history.peerSuccesses where peer.workspaceID != history.workspaceID && subVerticals.contains(peer.subVerticalID)
-            && peer.timestamp.microseconds > now - 30 * Self.day && peer.timestamp <= asOf {
-            peerCounts[peer.actionType, default: 0] += 1
+        let monthAgo = Timestamp(microseconds: now - 30 * Self.day)
+        for subVertical in subVerticals.sorted() {
+            for actionType in history.peers.actionTypes(in: subVertical) {
+                let count = history.peers.count(subVertical: subVertical, actionType: actionType, excluding: history.workspaceID, after: monthAgo, upTo: asOf)
+                if count > 0 { peerCounts[actionType, default: 0] += count }
+            }
         }
         let ownTypes = Set(events.filter { $0.eventType == "recommendation.given" && within($0, 30, 0) }.compactMap { $0.string("action_type") })
         let candidates = peerCounts.filter { !ownTypes.contains($0.key) }.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }

@@ -133,11 +133,11 @@ public struct SignalComputer: Sendable {
         // missed_opportunity_count and execution_gap: emitted whenever W holds a given.
         if !givensInWindow.isEmpty {
             let ignoreAfter = Int64(thresholds.value("missed.ignore_after_days") * SignalComputer.day)
-            let peers = history.peerSuccesses.filter { $0.workspaceID != history.workspaceID && inWindow($0.timestamp) }
             let missed = givensInWindow.filter { pair in
                 guard pair.act == nil, asOf.microseconds - pair.given.timestamp.microseconds >= ignoreAfter,
                       let actionType = pair.given.string("action_type") else { return false }
-                return peers.contains { $0.actionType == actionType && $0.subVerticalID == pair.given.subVerticalID }
+                return history.peers.count(subVertical: pair.given.subVerticalID, actionType: actionType, excluding: history.workspaceID,
+                                           after: windowStart, upTo: asOf) > 0
             }
             signals.append(SignalValue(.missedOpportunityCount, Double(missed.count)))
             let expected = givensInWindow.map { $0.given.number("expected_value") ?? 0 }.reduce(0, +)

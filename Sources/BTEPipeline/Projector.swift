@@ -25,6 +25,9 @@ public final class Projector {
         public var sessionTimeoutMilliseconds = 45_000
         public var untilIdle = false
         public var retryMaxMilliseconds = 10_000
+        /// Called after each batch is published with, per message, milliseconds from its
+        /// producer timestamp to the acknowledgement of the batch's outputs (benchmarks).
+        public var onPublished: (@Sendable ([Int64]) -> Void)?
 
         public init(brokers: String, readerURL: String) {
             self.brokers = brokers
@@ -40,6 +43,8 @@ public final class Projector {
         public var users = 0
         public var vectors = 0
         public var retries = 0
+        /// Seconds from the first message consumed to the last batch committed.
+        public var activeSeconds = 0.0
     }
 
     private let configuration: Configuration
@@ -47,6 +52,7 @@ public final class Projector {
     private let validator = RecordValidator()
     private var summary = Summary()
     private var position: [KafkaTopicPartition: Int64] = [:]
+    private var firstMessageAt: DispatchTime?
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -116,6 +122,7 @@ public final class Projector {
                 continue
             }
             position[message.topicPartition] = message.offset + 1
+            if firstMessageAt == nil { firstMessageAt = DispatchTime.now() }
             messages.append(message)
         }
         return messages
@@ -156,8 +163,13 @@ public final class Projector {
         }
         try producer.send(records.map { KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) } + vectors)
         try consumer.commit(next)
+        if let onPublished = configuration.onPublished {
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            onPublished(messages.compactMap { $0.timestampMilliseconds.map { now - $0 } })
+        }
         summary.consumed += messages.count
         summary.batches += 1
+        if let firstMessageAt { summary.activeSeconds = Double(DispatchTime.now().uptimeNanoseconds - firstMessageAt.uptimeNanoseconds) / 1e9 }
         summary.workspaces += asOf.count
         summary.signals += records.count
         summary.users += userAsOf.count

@@ -77,12 +77,12 @@ public struct HistoryReader {
 
         // Successful acts anywhere in the same sub-verticals, with their given's action type.
         let subVerticals = Array(Set(events.filter { $0.eventType == "recommendation.given" }.map(\.subVerticalID)))
-        let peers = try peerSuccesses(subVerticals: subVerticals, after: Timestamp(microseconds: earliest.microseconds - SignalComputer.window), upTo: latest)
+        let peers = PeerIndex(try peerSuccesses(subVerticals: subVerticals, after: Timestamp(microseconds: earliest.microseconds - SignalComputer.window), upTo: latest))
 
         let eventsByWorkspace = Dictionary(grouping: events, by: \.workspaceID)
         let actionsByWorkspace = Dictionary(grouping: actions, by: \.workspaceID)
         return workspaces.map { ws in
-            WorkspaceHistory(workspaceID: ws, events: eventsByWorkspace[ws] ?? [], actions: actionsByWorkspace[ws] ?? [], peerSuccesses: peers)
+            WorkspaceHistory(workspaceID: ws, events: eventsByWorkspace[ws] ?? [], actions: actionsByWorkspace[ws] ?? [], peers: peers)
         }
     }
 
@@ -165,10 +165,10 @@ extension HistoryReader {
             if let ws = row[0], let sv = row[1] { subVerticalsByWorkspace[ws, default: []].insert(sv) }
         }
         let allSubVerticals = Array(subVerticalsByWorkspace.values.reduce(into: Set<String>()) { $0.formUnion($1) })
-        let peers = try peerSuccesses(subVerticals: allSubVerticals, after: Timestamp(microseconds: asOf.microseconds - SignalComputer.window), upTo: asOf)
+        let peers = PeerIndex(try peerSuccesses(subVerticals: allSubVerticals, after: Timestamp(microseconds: asOf.microseconds - SignalComputer.window), upTo: asOf))
         let byWorkspace = Dictionary(grouping: events, by: \.workspaceID)
         return workspaces.map { ws in
-            WorkspaceHistory(workspaceID: ws, events: byWorkspace[ws] ?? [], peerSuccesses: peers, subVerticalIDs: subVerticalsByWorkspace[ws] ?? [])
+            WorkspaceHistory(workspaceID: ws, events: byWorkspace[ws] ?? [], peers: peers, subVerticalIDs: subVerticalsByWorkspace[ws] ?? [])
         }
     }
 

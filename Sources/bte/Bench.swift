@@ -10,12 +10,23 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "URL of a role that may create databases (env BTE_ADMIN_DATABASE_URL).") var adminDatabaseURL: String?
     @Option(help: "Ingest batch size.") var batchSize = 5_000
     @Option(help: "Ingest writers.") var writers = 2
+    @Option(help: "ingest (raw COPY vs ingest) or project (projector throughput, freshness, sweep).") var suite = "ingest"
+    @Option(help: "Stored business events for the sweep figure (project suite).") var sweepEvents = 1_000_000
 
     func run() async throws {
         try await BTECommand.guarded {
             guard let admin = adminDatabaseURL ?? ProcessInfo.processInfo.environment["BTE_ADMIN_DATABASE_URL"] else {
                 throw CLIError("pass --admin-database-url or set BTE_ADMIN_DATABASE_URL")
             }
+            if suite == "project" {
+                var benchmark = ProjectorBenchmark(brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
+                benchmark.events = events
+                benchmark.sweepEvents = sweepEvents
+                let bench = benchmark
+                print(try await onThread("bench") { try bench.run() }.render())
+                return
+            }
+            guard suite == "ingest" else { throw CLIError("--suite is ingest or project, not \(suite)") }
             var benchmark = IngestBenchmark(brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
             benchmark.events = events
             benchmark.batchSize = batchSize
