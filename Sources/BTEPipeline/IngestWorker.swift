@@ -269,10 +269,9 @@ public final class IngestWorker {
     }
 
     private func lane(of tp: KafkaTopicPartition) -> WriteLane {
-        var hasher = FNV()
-        hasher.add(tp.topic)
-        hasher.add(String(tp.partition))
-        return lanes[Int(hasher.value % UInt64(lanes.count))]
+        // A stable hash (Swift's Hasher is seeded per process).
+        let hash = UInt64(bitPattern: fingerprint(Array("\(tp.topic)/\(tp.partition)".utf8)))
+        return lanes[Int(hash % UInt64(lanes.count))]
     }
 
     /// Hands each lane its part of the batch once the lane's previous batch is committed. The
@@ -425,17 +424,4 @@ public final class IngestWorker {
 struct UnsafeTransfer<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
-}
-
-/// FNV-1a: a stable hash (Swift's Hasher is seeded per process).
-struct FNV {
-    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
-    mutating func add(_ text: String) {
-        for byte in text.utf8 {
-            value ^= UInt64(byte)
-            value = value &* 0x0000_0100_0000_01B3
-        }
-        value ^= 0xff
-        value = value &* 0x0000_0100_0000_01B3
-    }
 }

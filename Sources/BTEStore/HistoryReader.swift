@@ -38,7 +38,7 @@ public struct HistoryReader {
         let hi = latest.rfc3339
         let lo = Timestamp(microseconds: earliest.microseconds - SignalComputer.window).rfc3339
         let ids = arrayLiteral(workspaces)
-        let columns = "event_id::text, event_type, entity_id::text, workspace_id::text, sub_vertical_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint, metadata::text"
+        let columns = HistoryReader.businessColumns
 
         var events = try businessEvents("SELECT \(columns) FROM core.business_events WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3", [ids, lo, hi])
         // Before the window: the givens and earlier acts of entities acted on in the window, and
@@ -85,6 +85,9 @@ public struct HistoryReader {
             WorkspaceHistory(workspaceID: ws, events: eventsByWorkspace[ws] ?? [], actions: actionsByWorkspace[ws] ?? [], peers: peers)
         }
     }
+
+    /// The columns `businessEvents` decodes, in order.
+    static let businessColumns = "event_id::text, event_type, entity_id::text, workspace_id::text, sub_vertical_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint, metadata::text"
 
     private func businessEvents(_ sql: String, _ parameters: [String?]) throws -> [BusinessEvent] {
         try connection.execute(sql, parameters).rows.compactMap { row in
@@ -142,21 +145,15 @@ extension HistoryReader {
     /// of the same sub-verticals in the last 30 days.
     public func insightHistories(_ workspaces: [String], asOf: Timestamp) throws -> [WorkspaceHistory] {
         guard !workspaces.isEmpty else { return [] }
-        let columns = "event_id::text, event_type, entity_id::text, workspace_id::text, sub_vertical_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint, metadata::text"
-        let events = try connection.execute("""
+        let columns = HistoryReader.businessColumns
+        let events = try businessEvents("""
             SELECT \(columns) FROM core.business_events
             WHERE workspace_id = ANY($1::uuid[]) AND timestamp <= $2::timestamptz AND (
                 event_type LIKE 'deal.%'
                 OR (event_type = 'order.created' AND timestamp > $2::timestamptz - interval '90 days')
                 OR (event_type = 'contact.engaged' AND timestamp > $2::timestamptz - interval '28 days')
                 OR (event_type = 'recommendation.given' AND timestamp > $2::timestamptz - interval '30 days'))
-            """, [arrayLiteral(workspaces), asOf.rfc3339]).rows.compactMap { row -> BusinessEvent? in
-            guard let id = row[0], let type = row[1], let entity = row[2], let ws = row[3], let sv = row[4], let actor = row[5],
-                  let micros = row[6].flatMap({ Int64($0) }) else { return nil }
-            let metadata = row[7].flatMap { try? JSONParser.parse(Array($0.utf8), maxDepth: 128) } ?? .object([])
-            return BusinessEvent(eventID: id, eventType: type, entityID: entity, workspaceID: ws, subVerticalID: sv,
-                                 actorUserID: actor, timestamp: Timestamp(microseconds: micros), metadata: metadata)
-        }
+            """, [arrayLiteral(workspaces), asOf.rfc3339])
         // The workspaces' sub-verticals, from any of their events: they define the peers.
         var subVerticalsByWorkspace: [String: Set<String>] = [:]
         for row in try connection.execute(

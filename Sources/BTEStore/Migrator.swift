@@ -1,3 +1,4 @@
+import BTEDomain
 import Foundation
 import Postgres
 
@@ -7,7 +8,7 @@ public struct Migrator {
     public struct Migration: Sendable {
         public let version: String
         public let sql: String
-        public var checksum: String { String(UInt64(bitPattern: fnv(sql)), radix: 16) }
+        public var checksum: String { String(UInt64(bitPattern: fingerprint(Array(sql.utf8))), radix: 16) }
     }
 
     public let migrations: [Migration]
@@ -57,13 +58,4 @@ public struct Migrator {
         }
         return done
     }
-}
-
-private func fnv(_ text: String) -> Int64 {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in text.utf8 {
-        hash ^= UInt64(byte)
-        hash = hash &* 0x0000_0100_0000_01B3
-    }
-    return Int64(bitPattern: hash)
 }

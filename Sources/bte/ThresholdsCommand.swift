@@ -1,4 +1,5 @@
 import ArgumentParser
+import BTECompute
 import BTEStore
 import Foundation
 import Postgres
@@ -22,7 +23,7 @@ struct ThresholdsCommand: AsyncParsableCommand {
                 }
                 print("thresholds_version \(version)")
                 for entry in entries {
-                    print("\(entry.key)\t\(formatted(entry.value))\tby \(entry.changedBy) at \(entry.changedAt): \(entry.reason)")
+                    print("\(entry.key)\t\(formatNumber(entry.value))\tby \(entry.changedBy) at \(entry.changedAt): \(entry.reason)")
                 }
             }
         }
@@ -46,12 +47,8 @@ struct ThresholdsCommand: AsyncParsableCommand {
                     try ThresholdStore(connection: try PostgresConnection(url: url, applicationName: "bte-thresholds"))
                         .set(key: key, value: value, by: by, reason: reason)
                 }
-                print("\(key) = \(formatted(value)) (thresholds_version \(version))")
+                print("\(key) = \(formatNumber(value)) (thresholds_version \(version))")
             }
         }
     }
-}
-
-private func formatted(_ value: Double) -> String {
-    value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
 }
