@@ -144,6 +144,8 @@ public struct SignalComputer: Sendable {
             let realized = givensInWindow.map { $0.act?.number("realized_value") ?? 0 }.reduce(0, +)
             signals.append(SignalValue(.executionGap, expected - realized))
         }
-        return signals
+        // JSON can't carry infinities or NaN (sums of huge metadata numbers can overflow): such a
+        // value is undefined, so it is not emitted.
+        return signals.filter { $0.value.isFinite }
     }
 }

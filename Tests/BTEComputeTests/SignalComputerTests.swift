@@ -152,6 +152,15 @@ private func value(_ signals: [SignalValue], _ type: SignalType) -> Double? {
         #expect(value(signals, .decisionLatency) == nil)
     }
 
+    @Test func nonFiniteValuesAreNotEmitted() {
+        // 1e308 + 1e308 overflows to infinity: execution_gap is undefined; the rest still comes.
+        let a = event("recommendation.given", "H1", "2026-01-20T00:00:00Z", metadata: #"{"expected_value":1e308}"#)
+        let b = event("recommendation.given", "H2", "2026-01-21T00:00:00Z", metadata: #"{"expected_value":1e308}"#)
+        let signals = computer.compute(WorkspaceHistory(workspaceID: ws, events: [a, b]), asOf: asOf)
+        #expect(signals.map(\.type) == [.nbaAdoptionRate, .missedOpportunityCount])
+        #expect(value(signals, .nbaAdoptionRate) == 0)
+    }
+
     @Test func actsWithoutAGivenAreIgnored() {
         let lonelyAct = event("recommendation.acted", "X", "2026-01-20T00:00:00Z", metadata: #"{"realized_value":5}"#)
         #expect(computer.compute(WorkspaceHistory(workspaceID: ws, events: [lonelyAct]), asOf: asOf).isEmpty)
