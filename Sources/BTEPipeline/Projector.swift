@@ -42,6 +42,7 @@ public final class Projector {
         public var signals = 0
         public var users = 0
         public var vectors = 0
+        public var insights = 0
         public var retries = 0
         /// Seconds from the first message consumed to the last batch committed.
         public var activeSeconds = 0.0
@@ -63,6 +64,7 @@ public final class Projector {
     var interactionTopic: String { configuration.topicPrefix + InputKind.interaction.rawValue }
     var signalsTopic: String { configuration.topicPrefix + "bte.signals.v1" }
     var vectorsTopic: String { configuration.topicPrefix + "bte.behavioral-vectors.v1" }
+    var insightsTopic: String { configuration.topicPrefix + "bte.insights.v1" }
 
     public func run(stop: StopSignal) throws -> Summary {
         var consumerConfiguration = KafkaConsumerConfiguration(
@@ -146,7 +148,7 @@ public final class Projector {
             }
         }
         try reader.waitUntilDurable(group: configuration.ingestGroup, next: next.map { ($0.key.topic, $0.key.partition, $0.value) })
-        let (records, vectors) = try reader.snapshot {
+        let (records, others) = try reader.snapshot {
             let thresholds = try ThresholdStore(connection: reader.connection).thresholds()
             let computer = SignalComputer(thresholds: thresholds)
             let records = try reader.workspaceHistories(asOf).flatMap { history in
@@ -159,9 +161,12 @@ public final class Projector {
                 let used = history.filter { $0.timestamp <= at && $0.timestamp.microseconds > at.microseconds - SignalComputer.window }.count
                 return KafkaOutgoingMessage(topic: vectorsTopic, key: Array(user.utf8), value: vector.json(thresholdsVersion: thresholds.version, computedFrom: used))
             }
-            return (records, vectors)
+            let insights = try reader.insightHistories(asOf).flatMap { history in
+                InsightComputer().records(history, asOf: asOf[history.workspaceID] ?? Timestamp(microseconds: 0), thresholdsVersion: thresholds.version)
+            }.map { KafkaOutgoingMessage(topic: insightsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) }
+            return (records, vectors + insights)
         }
-        try producer.send(records.map { KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) } + vectors)
+        try producer.send(records.map { KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) } + others)
         try consumer.commit(next)
         if let onPublished = configuration.onPublished {
             let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -173,7 +178,8 @@ public final class Projector {
         summary.workspaces += asOf.count
         summary.signals += records.count
         summary.users += userAsOf.count
-        summary.vectors += vectors.count
+        summary.vectors += others.filter { $0.topic == vectorsTopic }.count
+        summary.insights += others.filter { $0.topic == insightsTopic }.count
     }
 
     private func caughtUp(_ consumer: KafkaConsumer, assigned: Set<KafkaTopicPartition>) -> Bool {

@@ -144,16 +144,22 @@ extension HistoryReader {
     /// orders of the last 90 days, contact engagements of the last 28 days, and successful acts
     /// of the same sub-verticals in the last 30 days.
     public func insightHistories(_ workspaces: [String], asOf: Timestamp) throws -> [WorkspaceHistory] {
-        guard !workspaces.isEmpty else { return [] }
+        try insightHistories(Dictionary(uniqueKeysWithValues: workspaces.map { ($0, asOf) }))
+    }
+
+    /// The same for workspaces with their own as_of each: the queries cover the span of all of them.
+    public func insightHistories(_ asOfByWorkspace: [String: Timestamp]) throws -> [WorkspaceHistory] {
+        let workspaces = asOfByWorkspace.keys.sorted()
+        guard let earliest = asOfByWorkspace.values.min(), let asOf = asOfByWorkspace.values.max() else { return [] }
         let columns = HistoryReader.businessColumns
         let events = try businessEvents("""
             SELECT \(columns) FROM core.business_events
             WHERE workspace_id = ANY($1::uuid[]) AND timestamp <= $2::timestamptz AND (
                 event_type LIKE 'deal.%'
-                OR (event_type = 'order.created' AND timestamp > $2::timestamptz - interval '90 days')
-                OR (event_type = 'contact.engaged' AND timestamp > $2::timestamptz - interval '28 days')
-                OR (event_type = 'recommendation.given' AND timestamp > $2::timestamptz - interval '30 days'))
-            """, [arrayLiteral(workspaces), asOf.rfc3339])
+                OR (event_type = 'order.created' AND timestamp > $3::timestamptz - interval '90 days')
+                OR (event_type = 'contact.engaged' AND timestamp > $3::timestamptz - interval '28 days')
+                OR (event_type = 'recommendation.given' AND timestamp > $3::timestamptz - interval '30 days'))
+            """, [arrayLiteral(workspaces), asOf.rfc3339, earliest.rfc3339])
         // The workspaces' sub-verticals, from any of their events: they define the peers.
         var subVerticalsByWorkspace: [String: Set<String>] = [:]
         for row in try connection.execute(
@@ -162,7 +168,7 @@ extension HistoryReader {
             if let ws = row[0], let sv = row[1] { subVerticalsByWorkspace[ws, default: []].insert(sv) }
         }
         let allSubVerticals = Array(subVerticalsByWorkspace.values.reduce(into: Set<String>()) { $0.formUnion($1) })
-        let peers = PeerIndex(try peerSuccesses(subVerticals: allSubVerticals, after: Timestamp(microseconds: asOf.microseconds - SignalComputer.window), upTo: asOf))
+        let peers = PeerIndex(try peerSuccesses(subVerticals: allSubVerticals, after: Timestamp(microseconds: earliest.microseconds - SignalComputer.window), upTo: asOf))
         let byWorkspace = Dictionary(grouping: events, by: \.workspaceID)
         return workspaces.map { ws in
             WorkspaceHistory(workspaceID: ws, events: byWorkspace[ws] ?? [], peers: peers, subVerticalIDs: subVerticalsByWorkspace[ws] ?? [])

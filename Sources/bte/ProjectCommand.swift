@@ -36,7 +36,7 @@ struct ProjectCommand: AsyncParsableCommand {
             let config = configuration
             let summary = try await onThread("project") { try Projector(configuration: config, logger: logger).run(stop: stop) }
             _ = handlers
-            print("projected \(summary.consumed) messages in \(summary.batches) batches: \(summary.signals) signals for \(summary.workspaces) workspace updates, \(summary.vectors) behavioral vectors for \(summary.users) user updates")
+            print("projected \(summary.consumed) messages in \(summary.batches) batches: \(summary.signals) signals for \(summary.workspaces) workspace updates, \(summary.vectors) behavioral vectors for \(summary.users) user updates, \(summary.insights) insights")
         }
     }
 }

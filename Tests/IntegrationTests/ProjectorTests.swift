@@ -14,7 +14,7 @@ import Testing
         defer { db.drop() }
         let topics = try TestTopics()
         let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers))
-        _ = try admin.createTopics(["bte.signals.v1", "bte.behavioral-vectors.v1"].map { KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1) })
+        _ = try admin.createTopics(["bte.signals.v1", "bte.behavioral-vectors.v1", "bte.insights.v1"].map { KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1) })
         let ws = "11111111-1111-4111-8111-111111111111"
         func business(_ id: Int, _ type: String, _ entity: String, _ at: String, _ metadata: String) -> KafkaOutgoingMessage {
             let value = """
@@ -29,6 +29,8 @@ import Testing
         try topics.produce([
             business(1, "recommendation.given", r1, "2026-01-10T00:00:00Z", #"{"action_type":"upsell","expected_value":100}"#),
             business(2, "recommendation.acted", r1, "2026-01-10T02:00:00Z", #"{"outcome":"success","realized_value":40}"#),
+            // An open deal, 21 days old at as_of: a stalled-deal insight.
+            business(3, "deal.created", "dddddddd-0000-4000-8000-000000000001", "2025-12-20T02:00:00Z", "{}"),
         ])
         // Two interactions of one user in one session, 30 minutes apart, one failed.
         func interaction(_ id: Int, _ at: String, _ success: Bool) -> KafkaOutgoingMessage {
@@ -52,8 +54,9 @@ import Testing
             return try Projector(configuration: configuration, logger: TestEnvironment.logger).run(stop: StopSignal())
         }
         let first = try project()
-        #expect(first.consumed == 4)
+        #expect(first.consumed == 5)
         #expect(first.vectors == 1)
+        #expect(first.insights == 1)
         // as_of is the newest event of the workspace in the batch: the act at 02:00.
         // decision_latency 7200 s; adoption 1/1; hesitation 0 views ÷ 3; missed 0; gap 100 − 40.
         let signals = try topics.readAll(topics.prefix + "bte.signals.v1")
@@ -63,7 +66,7 @@ import Testing
             byType[object["signal_type"] as? String ?? ""] = object
             #expect(object["as_of"] as? String == "2026-01-10T02:00:00.000000Z")
             #expect(object["thresholds_version"] as? Int == 2)
-            #expect(object["computed_from"] as? Int == 2)
+            #expect(object["computed_from"] as? Int == 3)  // the given, the act and the deal
             #expect(message.key.map { String(decoding: $0, as: UTF8.self) } == ws)
         }
         #expect(Set(byType.keys) == ["decision_latency", "nba_adoption_rate", "hesitation_index", "missed_opportunity_count", "execution_gap"])
@@ -96,7 +99,13 @@ import Testing
 
         // A reset group (a new one) republishes byte-identical records.
         let second = try project()
-        #expect(second.consumed == 4)
+        #expect(second.consumed == 5)
+        let insights = try topics.readAll(topics.prefix + "bte.insights.v1")
+        #expect(insights.count == 2)
+        #expect(insights.first?.value == insights.last?.value)
+        let insight = try #require(try JSONSerialization.jsonObject(with: Data(insights.first?.value ?? [])) as? [String: Any])
+        #expect(insight["message"] as? String == "1 deal in your pipeline has stalled for 2+ weeks.")
+        #expect(insight["as_of"] as? String == "2026-01-10T02:00:00.000000Z")
         let vectorsAgain = try topics.readAll(topics.prefix + "bte.behavioral-vectors.v1")
         #expect(vectorsAgain.count == 2)
         #expect(vectorsAgain.first?.value == vectorsAgain.last?.value)
