@@ -46,7 +46,20 @@ public struct SignalComputer: Sendable {
         let act: BusinessEvent?
     }
 
+    /// The signals to emit. A value that came out infinite or NaN is undefined and left out;
+    /// ``evaluate(_:asOf:)`` says which.
     public func compute(_ history: WorkspaceHistory, asOf: Timestamp) -> [SignalValue] {
+        evaluate(history, asOf: asOf).signals
+    }
+
+    /// The signals to emit, and the signal types whose value was not finite (a computation
+    /// failure to report: sums of huge metadata numbers can overflow).
+    public func evaluate(_ history: WorkspaceHistory, asOf: Timestamp) -> (signals: [SignalValue], failed: [SignalType]) {
+        let all = computeAll(history, asOf: asOf)
+        return (all.filter { $0.value.isFinite }, all.filter { !$0.value.isFinite }.map(\.type))
+    }
+
+    private func computeAll(_ history: WorkspaceHistory, asOf: Timestamp) -> [SignalValue] {
         let windowStart = Timestamp(microseconds: asOf.microseconds - SignalComputer.window)
         func inWindow(_ t: Timestamp) -> Bool { t > windowStart && t <= asOf }
         // Only what happened by as_of exists; a stable order makes every tie explicit.
@@ -144,8 +157,6 @@ public struct SignalComputer: Sendable {
             let realized = givensInWindow.map { $0.act?.number("realized_value") ?? 0 }.reduce(0, +)
             signals.append(SignalValue(.executionGap, expected - realized))
         }
-        // JSON can't carry infinities or NaN (sums of huge metadata numbers can overflow): such a
-        // value is undefined, so it is not emitted.
-        return signals.filter { $0.value.isFinite }
+        return signals
     }
 }

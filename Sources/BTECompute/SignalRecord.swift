@@ -58,9 +58,16 @@ public func formatNumber(_ value: Double) -> String {
 extension SignalComputer {
     /// The records to publish for a workspace: one per emitted signal.
     public func records(_ history: WorkspaceHistory, asOf: Timestamp) -> [SignalRecord] {
+        evaluateRecords(history, asOf: asOf).records
+    }
+
+    /// The records, and the signal types that could not be computed for this workspace.
+    public func evaluateRecords(_ history: WorkspaceHistory, asOf: Timestamp) -> (records: [SignalRecord], failed: [SignalType]) {
         let used = history.events.filter { $0.timestamp <= asOf }.count + history.actions.filter { $0.timestamp <= asOf }.count
-        return compute(history, asOf: asOf).map {
+        let (signals, failed) = evaluate(history, asOf: asOf)
+        let records = signals.map {
             SignalRecord(workspaceID: history.workspaceID, signal: $0, asOf: asOf, thresholdsVersion: thresholds.version, computedFrom: used)
         }
+        return (records, failed)
     }
 }

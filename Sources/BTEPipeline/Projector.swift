@@ -5,6 +5,7 @@ import Dispatch
 import Foundation
 import Kafka
 import Logging
+import Metrics
 import Postgres
 
 /// `bte project`: consumer group `bte-projector` over the business and interaction topics. For
@@ -28,6 +29,7 @@ public final class Projector {
         /// Called after each batch is published with, per message, milliseconds from its
         /// producer timestamp to the acknowledgement of the batch's outputs (benchmarks).
         public var onPublished: (@Sendable ([Int64]) -> Void)?
+        public var metrics: any MetricsFactory = MetricsSystem.factory
 
         public init(brokers: String, readerURL: String) {
             self.brokers = brokers
@@ -151,20 +153,27 @@ public final class Projector {
         let (records, others) = try reader.snapshot {
             let thresholds = try ThresholdStore(connection: reader.connection).thresholds()
             let computer = SignalComputer(thresholds: thresholds)
-            let records = try reader.workspaceHistories(asOf).flatMap { history in
-                computer.records(history, asOf: asOf[history.workspaceID] ?? Timestamp(microseconds: 0))
+            let reporter = ComputationFailures(logger: logger, metrics: configuration.metrics,
+                                               deadLetterTopic: configuration.topicPrefix + "bte.dead-letter.v1", source: businessTopic)
+            var records: [SignalRecord] = []
+            var failures: [KafkaOutgoingMessage] = []
+            for history in try reader.workspaceHistories(asOf) {
+                let at = asOf[history.workspaceID] ?? Timestamp(microseconds: 0)
+                let evaluated = computer.evaluateRecords(history, asOf: at)
+                records += evaluated.records
+                failures += reporter.report(workspaceID: history.workspaceID, failed: evaluated.failed, asOf: at)
             }
             let interactions = Dictionary(grouping: try reader.interactions(userAsOf), by: \.userID)
             let vectors = userAsOf.keys.sorted().compactMap { user -> KafkaOutgoingMessage? in
                 let history = interactions[user] ?? []
                 guard let at = userAsOf[user], let vector = VectorComputer().compute(userID: user, interactions: history, asOf: at) else { return nil }
-                let used = history.filter { $0.timestamp <= at && $0.timestamp.microseconds > at.microseconds - SignalComputer.window }.count
-                return KafkaOutgoingMessage(topic: vectorsTopic, key: Array(user.utf8), value: vector.json(thresholdsVersion: thresholds.version, computedFrom: used))
+                return KafkaOutgoingMessage(topic: vectorsTopic, key: Array(user.utf8),
+                                            value: vector.json(thresholdsVersion: thresholds.version, computedFrom: vector.totalInteractions))
             }
             let insights = try reader.insightHistories(asOf).flatMap { history in
                 InsightComputer().records(history, asOf: asOf[history.workspaceID] ?? Timestamp(microseconds: 0), thresholdsVersion: thresholds.version)
             }.map { KafkaOutgoingMessage(topic: insightsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) }
-            return (records, vectors + insights)
+            return (records, vectors + insights + failures)
         }
         try producer.send(records.map { KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) } + others)
         try consumer.commit(next)

@@ -123,6 +123,13 @@ extension HistoryReader {
 }
 
 extension HistoryReader {
+    /// Users with an interaction in (as_of − 30 days, as_of], sorted.
+    public func activeUsers(asOf: Timestamp) throws -> [String] {
+        try connection.execute(
+            "SELECT DISTINCT user_id FROM core.interaction_events WHERE timestamp > $1 AND timestamp <= $2 ORDER BY user_id",
+            [Timestamp(microseconds: asOf.microseconds - SignalComputer.window).rfc3339, asOf.rfc3339]).rows.compactMap { $0[0] }
+    }
+
     /// The interactions of the given users in the 30 days before each one's as_of, in one query.
     public func interactions(_ asOfByUser: [String: Timestamp]) throws -> [Interaction] {
         guard let earliest = asOfByUser.values.min(), let latest = asOfByUser.values.max() else { return [] }

@@ -29,7 +29,13 @@ struct SweepCommand: AsyncParsableCommand {
             sweep.topicPrefix = topicPrefix
             let job = sweep
             let result = try await onThread("sweep") { try job.run(asOf: instant) }
-            print("sweep as of \(instant): \(result.workspaces) workspaces, \(result.signals) signals to \(sweep.signalsTopic), \(result.insights.count) insights to \(sweep.insightsTopic) (thresholds_version \(result.thresholdsVersion))")
+            print("sweep as of \(instant): \(result.workspaces) workspaces, \(result.signals) signals to \(sweep.signalsTopic), \(result.insights.count) insights to \(sweep.insightsTopic), \(result.vectors.count) behavioral vectors (thresholds_version \(result.thresholdsVersion))")
+            for message in result.vectors.prefix(show) {
+                guard let vector = (try? JSONSerialization.jsonObject(with: Data(message.value ?? []))) as? [String: Any] else { continue }
+                let engagement = (vector["engagement_metrics"] as? [String: Any])?["engagement_score"] as? Double ?? 0
+                let preferences = vector["user_preferences"] as? [String: Any] ?? [:]
+                print("  user \(vector["user_id"] as? String ?? "?"): \(vector["expertise_level"] as? String ?? "?"), \(vector["total_interactions"] as? Int ?? 0) interactions in \(vector["total_sessions"] as? Int ?? 0) sessions, engagement \(String(format: "%.2f", engagement)), layout \(preferences["layout_preference"] as? String ?? "?"), density \(preferences["data_density"] as? String ?? "?")")
+            }
             let byWorkspace = Dictionary(grouping: result.records, by: \.workspaceID)
             // Show workspaces with insights first: they make the better example.
             let withInsights = Set(result.insights.map(\.workspaceID))

@@ -161,6 +161,18 @@ private func value(_ signals: [SignalValue], _ type: SignalType) -> Double? {
         #expect(value(signals, .nbaAdoptionRate) == 0)
     }
 
+    @Test func missedOpportunityAgeBoundary() {
+        // Exactly 7 days old at as_of counts (at least the threshold); 7 days less a second does not.
+        let old = event("recommendation.given", "M1", "2026-01-25T00:00:00Z", metadata: #"{"action_type":"upsell"}"#)
+        let young = event("recommendation.given", "M2", "2026-01-25T00:00:01Z", metadata: #"{"action_type":"upsell"}"#)
+        let peer = PeerSuccess(workspaceID: peerWS, subVerticalID: subVertical, actionType: "upsell", timestamp: t("2026-01-30T00:00:00Z"))
+        let signals = computer.compute(WorkspaceHistory(workspaceID: ws, events: [old, young], peerSuccesses: [peer]), asOf: asOf)
+        #expect(value(signals, .missedOpportunityCount) == 1)
+        // The same success by this workspace itself is no evidence.
+        let own = PeerSuccess(workspaceID: ws, subVerticalID: subVertical, actionType: "upsell", timestamp: t("2026-01-30T00:00:00Z"))
+        #expect(value(computer.compute(WorkspaceHistory(workspaceID: ws, events: [old], peerSuccesses: [own]), asOf: asOf), .missedOpportunityCount) == 0)
+    }
+
     @Test func actsWithoutAGivenAreIgnored() {
         let lonelyAct = event("recommendation.acted", "X", "2026-01-20T00:00:00Z", metadata: #"{"realized_value":5}"#)
         #expect(computer.compute(WorkspaceHistory(workspaceID: ws, events: [lonelyAct]), asOf: asOf).isEmpty)

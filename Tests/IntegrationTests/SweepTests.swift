@@ -4,6 +4,7 @@ import BTEPipeline
 import BTETestSupport
 import Foundation
 import Kafka
+import MetricsTestKit
 import Postgres
 import Testing
 
@@ -38,6 +39,14 @@ import Testing
         try event(Self.w1, "deal.created", entity(20), "2026-01-01T00:00:00Z")
         try event(Self.w2, "recommendation.given", entity(9), "2026-01-20T00:00:00Z", #"{"action_type":"upsell"}"#)
         try event(Self.w2, "recommendation.acted", entity(9), "2026-01-21T00:00:00Z", #"{"outcome":"success"}"#)
+        // One user's interactions: one inside the window, one 40 days before as_of.
+        try admin.execute("SELECT bte.ensure_interaction_partition('2026-01-01T00:00:00Z'), bte.ensure_interaction_partition('2025-12-01T00:00:00Z')")
+        for (n, at) in [(1, "2026-01-20T10:00:00Z"), (2, "2025-12-23T10:00:00Z")] {
+            try admin.execute("""
+                INSERT INTO core.interaction_events (event_id, timestamp, event_type, user_id, session_id, content_hash, source_topic, source_partition, source_offset)
+                VALUES (gen_random_uuid(), $1, 'tap', 'user-9', 's', 0, 'i', 0, $2)
+                """, [at, String(n)])
+        }
         for (n, at) in [(1, "2026-01-31T00:00:00Z"), (2, "2026-01-20T00:00:00Z")] {
             try admin.execute("""
                 INSERT INTO core.user_actions (action_id, action_type, workspace_id, actor_user_id, timestamp, content_hash, source_topic, source_partition, source_offset)
@@ -52,7 +61,7 @@ import Testing
         try seed(db)
         let topics = try TestTopics()
         let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers))
-        _ = try admin.createTopics(["bte.signals.v1", "bte.insights.v1"].map { KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1) })
+        _ = try admin.createTopics(["bte.signals.v1", "bte.insights.v1", "bte.behavioral-vectors.v1"].map { KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1) })
         var sweep = Sweep(brokers: topics.brokers, readerURL: db.readerURL, logger: TestEnvironment.logger)
         sweep.topicPrefix = topics.prefix
         let asOf = try #require(Timestamp(rfc3339: "2026-02-01T00:00:00Z"))
@@ -86,6 +95,13 @@ import Testing
         #expect(computed.insights.first?.workspaceID == Self.w1)
         #expect(computed.insights.first?.insight.message == "1 deal in your pipeline has stalled for 2+ weeks.")
 
+        // The active user's vector counts only the interaction inside the window.
+        #expect(computed.vectors.count == 1)
+        let vector = try #require(try JSONSerialization.jsonObject(with: Data(computed.vectors.first?.value ?? [])) as? [String: Any])
+        #expect(vector["user_id"] as? String == "user-9")
+        #expect(vector["total_interactions"] as? Int == 1)
+        #expect(vector["as_of"] as? String == "2026-02-01T00:00:00.000000Z")
+
         // Published twice: the same bytes under the same keys.
         _ = try sweep.run(asOf: asOf)
         _ = try sweep.run(asOf: asOf)
@@ -101,5 +117,49 @@ import Testing
         #expect(insights.count == 2)
         #expect(insights.first?.value == insights.last?.value)
         #expect(insights.first?.value == computed.insights.first?.json())
+        let vectors = try topics.readAll(topics.prefix + "bte.behavioral-vectors.v1")
+        #expect(vectors.count == 2)
+        #expect(vectors.first?.value == vectors.last?.value)
+    }
+}
+
+@Suite(.serialized) struct ComputationFailureTests {
+    /// A workspace whose execution_gap overflows is reported (log, metric, dead letter) while
+    /// its other signals and every other workspace's are published.
+    @Test func failingWorkspaceDoesNotBlockOthers() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let broken = "55555555-5555-4555-8555-555555555555"
+        let healthy = "66666666-6666-4666-8666-666666666666"
+        let admin = try db.admin()
+        for (n, ws, expected) in [(1, broken, "1e308"), (2, broken, "1e308"), (3, healthy, "100")] {
+            try admin.execute("""
+                INSERT INTO core.business_events (event_id, event_type, entity_type, entity_id, workspace_id, sub_vertical_id, actor_user_id, timestamp, metadata, content_hash, source_topic, source_partition, source_offset)
+                VALUES (gen_random_uuid(), 'recommendation.given', 'recommendation', gen_random_uuid(), $1, $1, $1, '2026-01-20T00:00:00Z', $2::jsonb, 0, 't', 0, $3)
+                """, [ws, "{\"expected_value\":\(expected)}", String(n)])
+        }
+        let topics = try TestTopics()
+        _ = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers)).createTopics(
+            ["bte.signals.v1", "bte.insights.v1", "bte.behavioral-vectors.v1"].map { KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1) })
+        let metrics = TestMetrics()
+        var sweep = Sweep(brokers: topics.brokers, readerURL: db.readerURL, logger: TestEnvironment.logger)
+        sweep.topicPrefix = topics.prefix
+        sweep.metrics = metrics
+        let asOf = try #require(Timestamp(rfc3339: "2026-02-01T00:00:00Z"))
+        let result = try sweep.run(asOf: asOf)
+
+        func types(_ ws: String) -> Set<String> { Set(result.records.filter { $0.workspaceID == ws }.map(\.signal.type.rawValue)) }
+        // One unacted given each: adoption 0, missed 0; the healthy gap is 100, the broken one overflows.
+        #expect(types(broken) == ["nba_adoption_rate", "missed_opportunity_count"])
+        #expect(types(healthy) == ["nba_adoption_rate", "missed_opportunity_count", "execution_gap"])
+        #expect(result.records.first { $0.workspaceID == healthy && $0.signal.type == .executionGap }?.signal.value == 100)
+        #expect(metrics.counterTotal(label: "bte_computation_failures_total", dimensions: [("signal_type", "execution_gap")]) == 1)
+        let letters = try topics.readAll(topics.prefix + "bte.dead-letter.v1")
+        #expect(letters.count == 1)
+        let letter = try #require(try JSONSerialization.jsonObject(with: Data(letters.first?.value ?? [])) as? [String: Any])
+        #expect(letter["error_code"] as? String == "computation_failed")
+        #expect(letter["entity_id"] as? String == broken)
+        #expect(letter["signal_type"] as? String == "execution_gap")
+        #expect(letter["source_topic"] as? String == "bte.sweep")
     }
 }
