@@ -8,12 +8,15 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "bte", targets: ["bte"]),
+        // For producers (the orchestrator): PII-safe intent telemetry records.
+        .library(name: "BTEIntentTelemetry", targets: ["BTEIntentTelemetry"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
     ],
     targets: [
         // C libraries, seen only by the wrappers.
@@ -27,6 +30,12 @@ let package = Package(
         // Pure computations (signals, later vectors and insights): no I/O, no clock. It may
         // depend on BTEDomain only; a test checks the package graph keeps it that way.
         .target(name: "BTECompute", dependencies: ["BTEDomain"], swiftSettings: strict),
+        // The producer library: utterance normalization, hashing, redacted previews.
+        .target(
+            name: "BTEIntentTelemetry",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         // Migrations, log appender, offsets.
         .target(
             name: "BTEStore",
@@ -63,6 +72,7 @@ let package = Package(
         ),
         .testTarget(name: "BTEDomainTests", dependencies: ["BTEDomain"], swiftSettings: strict),
         .testTarget(name: "BTEComputeTests", dependencies: ["BTECompute", "BTEDomain"], swiftSettings: strict),
+        .testTarget(name: "BTEIntentTelemetryTests", dependencies: ["BTEIntentTelemetry", "BTEDomain"], swiftSettings: strict),
         .testTarget(name: "WrapperTests", dependencies: ["Kafka", "Postgres", "BTETestSupport"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
