@@ -81,6 +81,8 @@ public struct RecordSchema: Sendable {
     public let fields: [FieldSpec]
     /// A cross-field rule, checked after every field is valid.
     let check: (@Sendable ([String: JSONValue]) -> Rejection?)?
+    /// Fields that must never arrive, not even as unknown extras (raw personal data).
+    var forbiddenFields: [String] = []
 
     /// Columns that every log has after the record's own fields, in order.
     public static let provenanceColumns = ["extra", "content_hash", "source_topic", "source_partition", "source_offset"]
@@ -183,7 +185,7 @@ public enum Schemas {
             FieldSpec("actor_id", shortText, required: true),
             FieldSpec("entrypoint", .enumeration(["chat", "mcp", "repl", "execute"]), required: true),
             FieldSpec("utterance_hash", .hexDigest(length: 64), required: true),
-            FieldSpec("utterance_preview", .text(maxLength: 80)),
+            FieldSpec("utterance_preview", .text(maxLength: 4096)),
             FieldSpec("scope", shortText),
             FieldSpec("subject_ref_type", .enumeration(["entity", "case", "none"])),
             FieldSpec("subject_ref_id", .uuid),
@@ -202,7 +204,8 @@ public enum Schemas {
             FieldSpec("error_code", shortText),
             FieldSpec("prompt_version", shortText),
         ],
-        check: nil)
+        check: { PIIGuard.checkPreview($0["utterance_preview"], field: "utterance_preview") },
+        forbiddenFields: PIIGuard.rawUtteranceFields)
 
     public static let chatEvent = RecordSchema(
         recordType: "chat_event", table: .chatEvents, idField: "event_id", timestampField: "ts",
@@ -212,10 +215,11 @@ public enum Schemas {
             FieldSpec("session_id", .uuid, required: true),
             FieldSpec("turn_id", shortText),
             FieldSpec("assistant_message_hash", .hexDigest(length: 64)),
-            FieldSpec("assistant_message_preview", .text(maxLength: 80)),
+            FieldSpec("assistant_message_preview", .text(maxLength: 4096)),
             FieldSpec("intent_event_id", .uuid),
         ],
-        check: nil)
+        check: { PIIGuard.checkPreview($0["assistant_message_preview"], field: "assistant_message_preview") },
+        forbiddenFields: PIIGuard.rawUtteranceFields + ["assistant_message"])
 
     public static let all = [businessEvent, userAction, interactionEvent, intentEvent, chatEvent]
 }

@@ -114,6 +114,9 @@ public struct RecordValidator: Sendable {
             if let rejection = check(named) { return .failure(rejection) }
         }
 
+        if let forbidden = unknown.first(where: { schema.forbiddenFields.contains($0.key) }) {
+            return .failure(Rejection(.piiViolation, "\(forbidden.key) would store raw personal data; send utterance_hash and a redacted preview"))
+        }
         var extra: String?
         if !unknown.isEmpty {
             let bytes = JSONValue.object(unknown).canonicalBytes()

@@ -182,6 +182,8 @@ public struct DemoStream: Sendable {
             (KafkaOutgoingMessage(topic: interaction, key: [], value: ie([])), .emptyKey),
             (KafkaOutgoingMessage(topic: interaction, key: key, value: nil), .tombstone),
             (KafkaOutgoingMessage(topic: intent, key: key, value: Array("{\"record_type\":\"intent_event\",\"event_id\":\"\(rng.uuid())\",\"ts\":\"2026-10-20T10:00:00Z\",\"session_id\":\"\(rng.uuid())\",\"actor_id\":\"a\",\"entrypoint\":\"chat\",\"utterance_hash\":\"ABC\",\"semreg_mode\":\"applied\",\"outcome\":\"matched\"}".utf8)), .invalidValue),
+            // A raw utterance field: personal data that must never be stored.
+            (KafkaOutgoingMessage(topic: intent, key: key, value: Array("{\"record_type\":\"intent_event\",\"event_id\":\"\(rng.uuid())\",\"ts\":\"2026-10-20T10:00:00Z\",\"session_id\":\"\(rng.uuid())\",\"actor_id\":\"a\",\"entrypoint\":\"chat\",\"utterance_hash\":\"\(rng.hex64())\",\"semreg_mode\":\"applied\",\"outcome\":\"matched\",\"utterance\":\"email jane@example.com\"}".utf8)), .piiViolation),
             // Valid JSON that PostgreSQL can't store (numeric overflow in jsonb): found by bisection.
             (KafkaOutgoingMessage(topic: interaction, key: key, value: ie([("context", "{\"n\":1e999999}")])), .storageRejected),
         ]

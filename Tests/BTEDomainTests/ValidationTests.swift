@@ -155,6 +155,25 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
         #expect(record.values[5] == "{}")  // metadata default
     }
 
+    @Test func intentPIIIsRejected() {
+        func intent(_ extra: String) -> [UInt8] {
+            Array("""
+            {"record_type":"intent_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","ts":"2025-12-24T08:00:00Z",
+             "session_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","actor_id":"a","entrypoint":"chat",
+             "utterance_hash":"\(String(repeating: "ab", count: 32))","semreg_mode":"applied","outcome":"matched"\(extra)}
+            """.utf8)
+        }
+        #expect(rejectionCode(.intent, intent("")) == nil)
+        #expect(rejectionCode(.intent, intent(#","utterance_preview":"create a cbu for [email]""#)) == nil)
+        #expect(rejectionCode(.intent, intent(#","utterance":"create a cbu for jane@example.com""#)) == "pii_violation")
+        #expect(rejectionCode(.intent, intent(#","raw_utterance":"x""#)) == "pii_violation")
+        #expect(rejectionCode(.intent, intent(#","utterance_preview":"write to jane@example.com""#)) == "pii_violation")
+        #expect(rejectionCode(.intent, intent(#","utterance_preview":"call +44 20 7946 0958""#)) == "pii_violation")
+        #expect(rejectionCode(.intent, intent(#","utterance_preview":"fund 42 for 2025""#)) == nil)  // short numbers are fine
+        #expect(rejectionCode(.intent, intent(",\"utterance_preview\":\"\(String(repeating: "a", count: 81))\"")) == "pii_violation")
+        #expect(rejectionCode(.intent, intent(",\"utterance_preview\":\"\(String(repeating: "é", count: 80))\"")) == nil)
+    }
+
     @Test func intentEventHashMustBeLowercaseHex() {
         func intent(_ hash: String) -> [UInt8] {
             Array("""
