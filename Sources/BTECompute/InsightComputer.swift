@@ -78,7 +78,7 @@ public struct InsightComputer: Sendable {
                 message: repeaters.count == 1
                     ? "Customer \(top.key) is a repeat buyer: \(top.value) orders in the last 90 days."
                     : "\(repeaters.count) customers are repeat buyers; \(top.key) ordered \(top.value) times in the last 90 days.",
-                evidence: ["repeat_customers": String(repeaters.count), "top_customer_id": quotedJSON(top.key), "top_customer_orders": String(top.value)]))
+                evidence: ["repeat_customers": String(repeaters.count), "top_customer_id": quoted(top.key), "top_customer_orders": String(top.value)]))
         }
 
         // deal_stalled: open deals (not won or lost) whose last deal event is 14 days old or more.
@@ -93,7 +93,7 @@ public struct InsightComputer: Sendable {
             insights.append(Insight(
                 type: .dealStalled, priority: stalled.count >= 3 ? .high : .medium,
                 message: "\(stalled.count) deal\(stalled.count == 1 ? " in your pipeline has" : "s in your pipeline have") stalled for 2+ weeks.",
-                evidence: ["stalled_deals": String(stalled.count), "deal_ids": "[" + stalled.map(quotedJSON).joined(separator: ",") + "]"]))
+                evidence: ["stalled_deals": String(stalled.count), "deal_ids": "[" + stalled.map(quoted).joined(separator: ",") + "]"]))
         }
 
         // engagement_drop: contact engagements in the last 14 days against the 14 before; from 30 % down.
@@ -127,7 +127,7 @@ public struct InsightComputer: Sendable {
             insights.append(Insight(
                 type: .nextBestAction, priority: best.value >= 5 ? .high : .low,
                 message: "Based on similar customers, suggest \(best.key.replacingUnderscores()): it succeeded \(best.value) time\(best.value == 1 ? "" : "s") in your sub-vertical this month.",
-                evidence: ["action_type": quotedJSON(best.key), "peer_successes": String(best.value)]))
+                evidence: ["action_type": quoted(best.key), "peer_successes": String(best.value)]))
         }
         return insights
     }
@@ -138,7 +138,6 @@ private func days(_ value: Double) -> String {
     return tenths == tenths.rounded() ? String(Int64(tenths)) : String(tenths)
 }
 
-func quotedJSON(_ text: String) -> String { quoted(text) }
 
 extension String {
     func replacingUnderscores() -> String { String(map { $0 == "_" ? " " : $0 }) }

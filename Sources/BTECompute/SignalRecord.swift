@@ -42,11 +42,7 @@ public struct SignalRecord: Sendable, Equatable {
     }
 }
 
-func quoted(_ text: String) -> String {
-    var out: [UInt8] = []
-    JSONValue.writeString(text, into: &out)
-    return String(decoding: out, as: UTF8.self)
-}
+func quoted(_ text: String) -> String { JSONValue.quoted(text) }
 
 /// Integers without a fraction, other values in Swift's shortest round-trip form; values
 /// that JSON can't carry (NaN, infinity) never reach here because such signals aren't emitted.

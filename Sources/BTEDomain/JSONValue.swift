@@ -95,4 +95,11 @@ extension JSONValue {
     }
 
     public func canonicalString() -> String { String(decoding: canonicalBytes(), as: UTF8.self) }
+
+    /// `text` as a JSON string literal, quotes included.
+    public static func quoted(_ text: String) -> String {
+        var out: [UInt8] = []
+        writeString(text, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
 }

@@ -20,12 +20,12 @@ struct ComputationFailures {
             // The dead-letter shape of DESIGN.md §3, for an entity instead of an input message;
             // `rejected_at` is the as_of so a replay writes the same bytes.
             let fields: [(String, String)] = [
-                ("source_topic", quotedText(source)), ("partition", "-1"), ("offset", "-1"),
-                ("key", quotedText(workspaceID)), ("payload_base64", "null"),
-                ("error_code", quotedText("computation_failed")),
-                ("error_message", quotedText("\(type.rawValue) is not a finite number (an overflowing sum of metadata values)")),
-                ("rejected_at", quotedText(asOf.rfc3339)),
-                ("entity_type", quotedText("workspace")), ("entity_id", quotedText(workspaceID)), ("signal_type", quotedText(type.rawValue)),
+                ("source_topic", JSONValue.quoted(source)), ("partition", "-1"), ("offset", "-1"),
+                ("key", JSONValue.quoted(workspaceID)), ("payload_base64", "null"),
+                ("error_code", JSONValue.quoted("computation_failed")),
+                ("error_message", JSONValue.quoted("\(type.rawValue) is not a finite number (an overflowing sum of metadata values)")),
+                ("rejected_at", JSONValue.quoted(asOf.rfc3339)),
+                ("entity_type", JSONValue.quoted("workspace")), ("entity_id", JSONValue.quoted(workspaceID)), ("signal_type", JSONValue.quoted(type.rawValue)),
             ]
             let body = "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
             return KafkaOutgoingMessage(topic: deadLetterTopic, key: Array(workspaceID.utf8), value: Array(body.utf8))
@@ -33,8 +33,3 @@ struct ComputationFailures {
     }
 }
 
-private func quotedText(_ text: String) -> String {
-    var out: [UInt8] = []
-    JSONValue.writeString(text, into: &out)
-    return String(decoding: out, as: UTF8.self)
-}

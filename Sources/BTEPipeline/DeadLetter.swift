@@ -7,11 +7,7 @@ import Kafka
 enum DeadLetter {
     static func message(for reject: RejectedMessage, topic: String, rejectedAt: String) -> KafkaOutgoingMessage {
         var fields: [(String, String)] = []
-        func quoted(_ text: String) -> String {
-            var out: [UInt8] = []
-            JSONValue.writeString(text, into: &out)
-            return String(decoding: out, as: UTF8.self)
-        }
+        let quoted = JSONValue.quoted
         let keyText = reject.key.flatMap { String(validating: $0, as: UTF8.self) }
         fields.append(("source_topic", quoted(reject.source.topic)))
         fields.append(("partition", String(reject.source.partition)))

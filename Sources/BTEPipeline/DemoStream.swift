@@ -198,11 +198,7 @@ public struct DemoStream: Sendable {
     }
 }
 
-func q(_ text: String) -> String {
-    var out: [UInt8] = []
-    JSONValue.writeString(text, into: &out)
-    return String(decoding: out, as: UTF8.self)
-}
+func q(_ text: String) -> String { JSONValue.quoted(text) }
 
 func json(_ fields: [(String, String)]) -> [UInt8] {
     Array(("{" + fields.map { "\(q($0.0)):\($0.1)" }.joined(separator: ",") + "}").utf8)
