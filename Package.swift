@@ -36,10 +36,16 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
+        // Intent telemetry review: the report and boost proposals, computed from counts (no I/O).
+        .target(
+            name: "BTEIntents",
+            dependencies: ["BTEDomain", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         // Migrations, log appender, offsets.
         .target(
             name: "BTEStore",
-            dependencies: ["BTEDomain", "BTECompute", "Postgres"],
+            dependencies: ["BTEDomain", "BTECompute", "BTEIntents", "Postgres"],
             resources: [.copy("Migrations")],
             swiftSettings: strict
         ),
@@ -56,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "bte",
             dependencies: [
-                "BTEPipeline", "BTEStore", "BTEDomain", "BTECompute", "Kafka", "Postgres",
+                "BTEPipeline", "BTEStore", "BTEDomain", "BTECompute", "BTEIntents", "Kafka", "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -73,11 +79,12 @@ let package = Package(
         .testTarget(name: "BTEDomainTests", dependencies: ["BTEDomain"], swiftSettings: strict),
         .testTarget(name: "BTEComputeTests", dependencies: ["BTECompute", "BTEDomain"], swiftSettings: strict),
         .testTarget(name: "BTEIntentTelemetryTests", dependencies: ["BTEIntentTelemetry", "BTEDomain"], swiftSettings: strict),
+        .testTarget(name: "BTEIntentsTests", dependencies: ["BTEIntents", "BTEDomain"], swiftSettings: strict),
         .testTarget(name: "WrapperTests", dependencies: ["Kafka", "Postgres", "BTETestSupport"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "BTEStore", "BTEDomain", "BTECompute", "BTEPipeline", "Kafka", "Postgres", "BTETestSupport",
+                "BTEStore", "BTEDomain", "BTECompute", "BTEIntents", "BTEPipeline", "Kafka", "Postgres", "BTETestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strict

@@ -9,6 +9,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case concurrentWriter = "store_concurrent_writer"
         case invalidThreshold = "store_invalid_threshold"
         case notDurable = "store_not_durable"
+        case proposalAlreadyApplied = "store_proposal_already_applied"
+        case invalidBoostRule = "store_invalid_boost_rule"
     }
     public let code: Code
     public let message: String

@@ -13,7 +13,7 @@ struct BTECommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bte",
         abstract: "Behavioral Telemetry Engine: Kafka → immutable PostgreSQL logs → behavioral signals.",
-        subcommands: [Migrate.self, Topics.self, Ingest.self, Generate.self, Bench.self, ThresholdsCommand.self, SweepCommand.self, ProjectCommand.self])
+        subcommands: [Migrate.self, Topics.self, Ingest.self, Generate.self, Bench.self, ThresholdsCommand.self, SweepCommand.self, ProjectCommand.self, IntentsCommand.self])
 
     /// Runs a command body and turns any error into one line on stderr and exit code 1.
     static func guarded(_ body: () async throws -> Void) async throws {
