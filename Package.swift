@@ -53,7 +53,7 @@ let package = Package(
         .target(
             name: "BTEPipeline",
             dependencies: [
-                "BTEDomain", "BTECompute", "BTEStore", "Kafka",
+                "BTEDomain", "BTECompute", "BTEIntents", "BTEStore", "Kafka",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],

@@ -21,3 +21,5 @@ echo "== project --until-idle" >&2
 BTE_LOG_LEVEL="${BTE_LOG_LEVEL:-warning}" "$BTE" project --until-idle
 echo "== sweep" >&2
 BTE_LOG_LEVEL="${BTE_LOG_LEVEL:-warning}" "$BTE" sweep --as-of "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --show 2
+echo "== intents report --since 7d" >&2
+"$BTE" intents report --since 7d --top 5

@@ -34,6 +34,12 @@ public struct DemoStream: Sendable {
     public var totalRejected: Int { expectedRejected.values.reduce(0, +) }
     public var totalDuplicates: Int { expectedDuplicates.values.reduce(0, +) }
 
+    static let demoVerbs = [
+        "cbu": ["cbu.create", "cbu.list", "cbu.show", "cbu.update", "cbu.archive"],
+        "kyc": ["kyc.open_case", "kyc.close_case", "kyc.request_docs", "kyc.escalate"],
+        "entity": ["entity.show", "entity.link", "entity.search"],
+    ]
+
     public init(options: Options) {
         var rng = SplitMix64(seed: options.seed)
         let users = (0..<max(options.events / 40, 3)).map { "user-\($0)" }
@@ -110,13 +116,31 @@ public struct DemoStream: Sendable {
                                   ("assistant_message_hash", q(rng.hex64())), ("intent_event_id", q(rng.uuid()))]
                     valid.append((KafkaOutgoingMessage(topic: intentTopic, key: Array(session.utf8), value: json(fields)), .chatEvents))
                 } else {
-                    let fields = [("record_type", q("intent_event")), ("event_id", q(rng.uuid())), ("ts", q(time.rfc3339)),
+                    // Discovery ranks a few verbs of one domain; SemReg sometimes denies the last;
+                    // users pick from a clarify; a newer prompt version clarifies less.
+                    let domain = pick(["cbu", "kyc", "entity"], &rng)
+                    let verbs = Self.demoVerbs[domain] ?? []
+                    let candidates = (0..<(2 + rng.next(2))).map { verbs[($0 + rng.next(verbs.count)) % verbs.count] }
+                    let version = 1 + rng.next(2)
+                    let outcome = pick(version == 1 ? ["matched", "matched", "matched", "clarify_verb", "clarify_verb", "clarify_args", "no_allowed_verbs", "error"]
+                                                    : ["matched", "matched", "matched", "matched", "matched", "clarify_verb", "clarify_args", "error"], &rng)
+                    let denied = rng.next(5) == 0 ? [candidates[candidates.count - 1]] : []
+                    var fields = [("record_type", q("intent_event")), ("event_id", q(rng.uuid())), ("ts", q(time.rfc3339)),
                                   ("session_id", q(session)), ("actor_id", q("analyst-\(rng.next(5))")),
                                   ("entrypoint", q(pick(["chat", "mcp", "repl", "execute"], &rng))), ("utterance_hash", q(rng.hex64())),
-                                  ("semreg_mode", q("applied")), ("verb_candidates_pre", "[\"cbu.create\",\"cbu.list\"]"),
-                                  ("chosen_verb_fqn", q(pick(["cbu.create", "cbu.list", "entity.show"], &rng))),
-                                  ("outcome", q(pick(["matched", "matched", "clarify_verb", "clarify_args", "no_allowed_verbs"], &rng))),
-                                  ("macro_semreg_checked", "false"), ("prompt_version", q("p-\(1 + rng.next(2))"))]
+                                  ("scope", q("\(domain):\(rng.next(50))")), ("subject_ref_type", q(pick(["entity", "case", "none"], &rng))),
+                                  ("semreg_mode", q(rng.next(25) == 0 ? "fail_open" : "applied")),
+                                  ("verb_candidates_pre", "[" + candidates.map(q).joined(separator: ",") + "]"),
+                                  ("verb_candidates_post", "[" + candidates.filter { !denied.contains($0) }.map(q).joined(separator: ",") + "]"),
+                                  ("outcome", q(outcome)), ("macro_semreg_checked", "false"), ("prompt_version", q("p-\(version)"))]
+                    if !denied.isEmpty { fields.append(("semreg_denied_verbs", "[" + denied.map(q).joined(separator: ",") + "]")) }
+                    if outcome == "matched" || outcome == "clarify_args" || outcome == "error" {
+                        let userChoice = rng.next(4) == 0
+                        fields.append(("chosen_verb_fqn", q(candidates[userChoice ? 1 : 0])))
+                        fields.append(("selection_source", q(userChoice ? "user_choice" : "discovery")))
+                        if rng.next(12) == 0 { fields.append(("forced_verb_fqn", q(verbs[rng.next(verbs.count)]))) }
+                    }
+                    if outcome == "error" { fields.append(("error_code", q(pick(["timeout", "dsl_parse"], &rng)))) }
                     valid.append((KafkaOutgoingMessage(topic: intentTopic, key: Array(session.utf8), value: json(fields)), .intentEvents))
                 }
             }

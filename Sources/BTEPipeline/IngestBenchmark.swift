@@ -73,7 +73,7 @@ public struct IngestBenchmark: Sendable {
         let halfFiles = halves.map { IngestStore.copyData($0) }
         let statement = IngestStore.copyStatement(for: .interactionEvents)
 
-        result.copyOneConnection = try withScratchDatabase("copy1") { url in
+        result.copyOneConnection = try withScratchDatabase(adminURL: adminURL, "copy1") { url in
             try IngestStore(url: url, group: "bench").ensurePartitions(for: records)
             let connection = try PostgresConnection(url: url)
             let started = DispatchTime.now()
@@ -82,7 +82,7 @@ public struct IngestBenchmark: Sendable {
         }
         logger.info("raw COPY, 1 connection done")
 
-        result.copyTwoConnections = try withScratchDatabase("copy2") { url in
+        result.copyTwoConnections = try withScratchDatabase(adminURL: adminURL, "copy2") { url in
             try IngestStore(url: url, group: "bench").ensurePartitions(for: records)
             let connections = try (0..<2).map { _ in try PostgresConnection(url: url) }
             let failures = FailureBox()
@@ -103,7 +103,7 @@ public struct IngestBenchmark: Sendable {
         }
         logger.info("raw COPY, 2 connections done")
 
-        let (rate, batches) = try withScratchDatabase("ingest") { url -> (Double, Int) in
+        let (rate, batches) = try withScratchDatabase(adminURL: adminURL, "ingest") { url -> (Double, Int) in
             let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: brokers))
             _ = try admin.createTopics((InputKind.allCases.map(\.rawValue) + ["bte.dead-letter.v1"]).map {
                 KafkaNewTopic(name: options.topicPrefix + $0, partitions: partitions, replicationFactor: 1)
@@ -134,17 +134,17 @@ public struct IngestBenchmark: Sendable {
         result.ingestBatches = batches
         return result
     }
+}
 
-    /// Creates a migrated database, runs `body` with its owner URL, and drops it.
-    private func withScratchDatabase<T>(_ label: String, _ body: (String) throws -> T) throws -> T {
-        let name = "bte_bench_\(label)_\(UInt32.random(in: 0...UInt32.max))"
-        let admin = try PostgresConnection(url: adminURL)
-        try admin.execute("CREATE DATABASE \(name)")
-        defer { _ = try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
-        let url = with(adminURL, database: name)
-        try Migrator().apply(on: try PostgresConnection(url: url))
-        return try body(url)
-    }
+/// Creates a migrated database, runs `body` with its owner URL, and drops it.
+func withScratchDatabase<T>(adminURL: String, _ label: String, _ body: (String) throws -> T) throws -> T {
+    let name = "bte_bench_\(label)_\(UInt32.random(in: 0...UInt32.max))"
+    let admin = try PostgresConnection(url: adminURL)
+    try admin.execute("CREATE DATABASE \(name)")
+    defer { _ = try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+    let url = with(adminURL, database: name)
+    try Migrator().apply(on: try PostgresConnection(url: url))
+    return try body(url)
 }
 
 struct BenchmarkError: Error, CustomStringConvertible {
@@ -162,7 +162,7 @@ func with(_ url: String, database: String? = nil, user: String? = nil) -> String
     return result
 }
 
-private func seconds(since start: DispatchTime) -> Double {
+func seconds(since start: DispatchTime) -> Double {
     Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
 }
 

@@ -4,13 +4,14 @@ import Foundation
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmark ingest against raw COPY on this machine (prints events/s and the ratio).")
+        abstract: "Benchmarks on this machine: ingest vs raw COPY, projection, intent review (prints figures and ratios).")
     @OptionGroup var options: ConnectionOptions
     @Option(help: "Interaction events to load.") var events = 200_000
     @Option(help: "URL of a role that may create databases (env BTE_ADMIN_DATABASE_URL).") var adminDatabaseURL: String?
     @Option(help: "Ingest batch size.") var batchSize = 5_000
     @Option(help: "Ingest writers.") var writers = 2
-    @Option(help: "ingest (raw COPY vs ingest) or project (projector throughput, freshness, sweep).") var suite = "ingest"
+    @Option(help: "ingest (raw COPY vs ingest), project (projector throughput, freshness, sweep) or intents (report on stored intent events).") var suite = "ingest"
+    @Option(help: "Stored intent events (intents suite).") var intentEvents = 1_000_000
     @Option(help: "Stored business events for the sweep figure (project suite).") var sweepEvents = 1_000_000
 
     func run() async throws {
@@ -26,7 +27,14 @@ struct Bench: AsyncParsableCommand {
                 print(try await onThread("bench") { try bench.run() }.render())
                 return
             }
-            guard suite == "ingest" else { throw CLIError("--suite is ingest or project, not \(suite)") }
+            if suite == "intents" {
+                var benchmark = IntentReportBenchmark(adminURL: admin)
+                benchmark.events = intentEvents
+                let bench = benchmark
+                print(try await onThread("bench") { try bench.run() }.render())
+                return
+            }
+            guard suite == "ingest" else { throw CLIError("--suite is ingest, project or intents, not \(suite)") }
             var benchmark = IngestBenchmark(brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
             benchmark.events = events
             benchmark.batchSize = batchSize
