@@ -19,18 +19,22 @@ import Testing
                 Range($0.range(at: 1), in: listText).map { String(listText[$0]) }
             }
         }
-        #expect(dependencies["BTECompute"] != nil, "BTECompute not found in Package.swift")
-        var reachable: Set<String> = []
-        var queue = ["BTECompute"]
-        while let next = queue.popLast() {
-            for dependency in dependencies[next] ?? [] where reachable.insert(dependency).inserted { queue.append(dependency) }
+        // The pure modules: the computations and the intent review's arithmetic.
+        for module in ["BTECompute", "BTEIntents"] {
+            #expect(dependencies[module] != nil, "\(module) not found in Package.swift")
+            var reachable: Set<String> = []
+            var queue = [module]
+            while let next = queue.popLast() {
+                for dependency in dependencies[next] ?? [] where reachable.insert(dependency).inserted { queue.append(dependency) }
+            }
+            let forbidden: Set<String> = ["Kafka", "Postgres", "BTEStore", "BTEPipeline", "CRdKafka", "CLibPQ"]
+            #expect(reachable.isDisjoint(with: forbidden), "\(module) reaches \(reachable.intersection(forbidden))")
         }
-        let forbidden: Set<String> = ["Kafka", "Postgres", "BTEStore", "BTEPipeline", "CRdKafka", "CLibPQ"]
-        #expect(reachable.isDisjoint(with: forbidden), "BTECompute reaches \(reachable.intersection(forbidden))")
     }
 
-    @Test func computeSourcesUseNoClockOrRandomness() throws {
-        let folder = Self.root.appendingPathComponent("Sources/BTECompute")
+    @Test(arguments: ["BTECompute", "BTEIntents"])
+    func computeSourcesUseNoClockOrRandomness(_ module: String) throws {
+        let folder = Self.root.appendingPathComponent("Sources/\(module)")
         for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasSuffix(".swift") {
             let source = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
             for banned in ["import Foundation", "Date()", ".random", "DispatchTime", "ProcessInfo", "import Kafka", "import Postgres", "import BTEStore"] {
