@@ -83,6 +83,9 @@ public struct RecordSchema: Sendable {
     let check: (@Sendable ([String: JSONValue]) -> Rejection?)?
     /// Fields that must never arrive, not even as unknown extras (raw personal data).
     var forbiddenFields: [String] = []
+    /// A personal-data rule, checked before anything else so that `pii_violation` wins over
+    /// any other fault of the same record.
+    var privacyCheck: (@Sendable ([String: JSONValue]) -> Rejection?)? = nil
 
     /// Columns that every log has after the record's own fields, in order.
     public static let provenanceColumns = ["extra", "content_hash", "source_topic", "source_partition", "source_offset"]
@@ -204,8 +207,9 @@ public enum Schemas {
             FieldSpec("error_code", shortText),
             FieldSpec("prompt_version", shortText),
         ],
-        check: { PIIGuard.checkPreview($0["utterance_preview"], field: "utterance_preview") },
-        forbiddenFields: PIIGuard.rawUtteranceFields)
+        check: nil,
+        forbiddenFields: PIIGuard.rawUtteranceFields,
+        privacyCheck: { PIIGuard.checkPreview($0["utterance_preview"], field: "utterance_preview") })
 
     public static let chatEvent = RecordSchema(
         recordType: "chat_event", table: .chatEvents, idField: "event_id", timestampField: "ts",
@@ -218,8 +222,9 @@ public enum Schemas {
             FieldSpec("assistant_message_preview", .text(maxLength: 4096)),
             FieldSpec("intent_event_id", .uuid),
         ],
-        check: { PIIGuard.checkPreview($0["assistant_message_preview"], field: "assistant_message_preview") },
-        forbiddenFields: PIIGuard.rawUtteranceFields + ["assistant_message"])
+        check: nil,
+        forbiddenFields: PIIGuard.rawUtteranceFields + ["assistant_message"],
+        privacyCheck: { PIIGuard.checkPreview($0["assistant_message_preview"], field: "assistant_message_preview") })
 
     public static let all = [businessEvent, userAction, interactionEvent, intentEvent, chatEvent]
 }

@@ -88,6 +88,16 @@ public struct RecordValidator: Sendable {
             }
         }
 
+        // Personal data first: whatever else is wrong with the record, it is refused as such.
+        if let forbidden = unknown.first(where: { schema.forbiddenFields.contains($0.key) }) {
+            return .failure(Rejection(.piiViolation, "\(forbidden.key) would store raw personal data; send utterance_hash and a redacted preview"))
+        }
+        if let privacyCheck = schema.privacyCheck {
+            var named: [String: JSONValue] = [:]
+            for (index, spec) in specs.enumerated() { if let value = raw[index] { named[spec.name] = value } }
+            if let rejection = privacyCheck(named) { return .failure(rejection) }
+        }
+
         var values: [String?] = []
         values.reserveCapacity(specs.count)
         var id = ""
@@ -114,9 +124,6 @@ public struct RecordValidator: Sendable {
             if let rejection = check(named) { return .failure(rejection) }
         }
 
-        if let forbidden = unknown.first(where: { schema.forbiddenFields.contains($0.key) }) {
-            return .failure(Rejection(.piiViolation, "\(forbidden.key) would store raw personal data; send utterance_hash and a redacted preview"))
-        }
         var extra: String?
         if !unknown.isEmpty {
             let bytes = JSONValue.object(unknown).canonicalBytes()

@@ -41,11 +41,15 @@ public struct BoostRule: Equatable, Sendable {
     /// In [-1, 1]; 0 switches an earlier rule off.
     public var weight: Double
     public var reason: String
+    /// The weight in force when the rule was proposed (nil: none). Applying refuses a rule whose
+    /// key changed since, so an old proposal can't silently undo newer rules.
+    public var replacing: Double?
 
-    public init(key: BoostKey, weight: Double, reason: String) {
+    public init(key: BoostKey, weight: Double, reason: String, replacing: Double? = nil) {
         self.key = key
         self.weight = weight
         self.reason = reason
+        self.replacing = replacing
     }
 }
 
@@ -87,10 +91,10 @@ public struct BoostProposal: Sendable {
                 let weight = (Double(tally.events) / Double(outOf) * 100).rounded() / 100
                 if current[key] == weight { continue }
                 let what = phase == Self.discoveryPhase
-                    ? "users chose it after a clarify in \(tally.events) of \(outOf) choices"
+                    ? "users picked it themselves (user_choice) in \(tally.events) of \(outOf) choices"
                     : "forced over discovery's first candidate in \(tally.events) of \(outOf) overrides"
                 let reason = "\(what) (scope \(tally.scopeBucket), subject \(tally.subjectKind), \(window.since.rfc3339) .. \(window.until.rfc3339))"
-                rules.append(Proposed(rule: BoostRule(key: key, weight: weight, reason: reason), currentWeight: current[key], support: tally.events, outOf: outOf))
+                rules.append(Proposed(rule: BoostRule(key: key, weight: weight, reason: reason, replacing: current[key]), currentWeight: current[key], support: tally.events, outOf: outOf))
             }
         }
         self.rules = rules.sorted { $0.rule.key < $1.rule.key }
@@ -120,6 +124,7 @@ public struct BoostProposal: Sendable {
 
     /// The rules of a proposal file, checked: every rule needs a non-empty scope bucket, subject
     /// kind, phase, verb and reason, and a weight in [-1, 1]; a key may appear once.
+    /// `current_weight` (absent or null: no rule in force) is what applying expects in force.
     public static func rules(fromFile bytes: [UInt8]) throws(IntentReviewError) -> [BoostRule] {
         let document: JSONValue
         do {
@@ -147,10 +152,19 @@ public struct BoostProposal: Sendable {
             guard case .number(let weightText)? = item["boost_weight"], let weight = Double(weightText), weight.isFinite, (-1...1).contains(weight) else {
                 throw IntentReviewError(.invalidProposal, "rule \(index + 1): \"boost_weight\" must be a number in [-1, 1]")
             }
+            var replacing: Double?
+            switch item["current_weight"] {
+            case nil, .null?: replacing = nil
+            case .number(let text)?:
+                guard let value = Double(text), value.isFinite else { fallthrough }
+                replacing = value
+            default:
+                throw IntentReviewError(.invalidProposal, "rule \(index + 1): \"current_weight\" must be a number or null (the weight in force when proposed)")
+            }
             guard seen.insert(key).inserted else {
                 throw IntentReviewError(.invalidProposal, "rule \(index + 1): \(key.scopeBucket)/\(key.subjectKind)/\(key.phase)/\(key.verb) appears twice")
             }
-            rules.append(BoostRule(key: key, weight: weight, reason: try text("reason")))
+            rules.append(BoostRule(key: key, weight: weight, reason: try text("reason"), replacing: replacing))
         }
         return rules
     }

@@ -304,10 +304,7 @@ public final class IngestWorker {
             case .success(let record):
                 batch.records.append(IncomingRecord(record: record, source: source, key: message.key, value: message.value))
             case .failure(let rejection):
-                // Personal data refused at the door is not kept as a reject either: the dead
-                // letter and the reject row carry its coordinates and code, not its bytes.
-                let value = rejection.code == .piiViolation ? nil : message.value
-                batch.rejects.append(RejectedMessage(source: source, key: message.key, value: value, rejection: rejection))
+                batch.rejects.append(RejectedMessage(source: source, key: message.key, value: message.value, rejection: rejection))
             }
         }
         batch.progress = progress

@@ -98,7 +98,7 @@ public struct IntentReportBenchmark: Sendable {
             let end = min(index + 50_000, events)
             records.reserveCapacity(end - index)
             for offset in index..<end {
-                let ts = Timestamp(microseconds: until.microseconds - span + Int64(offset) * span / Int64(events))
+                let ts = Timestamp(microseconds: until.microseconds - span + Int64(Double(offset) / Double(events) * Double(span)))
                 let candidates = (0..<(3 + rng.next(3))).map { _ in JSONValue.quoted(verbs[rng.next(verbs.count)]) }
                 let outcome = outcomes[rng.next(outcomes.count)]
                 var fields = [

@@ -38,10 +38,13 @@ public struct RejectedMessage: Sendable {
     public let value: [UInt8]?
     public let rejection: Rejection
 
+    /// Intent telemetry is conversational data: its rejects (a pii_violation above all) keep
+    /// coordinates, code and message, never the bytes.
     public init(source: SourcePosition, key: [UInt8]?, value: [UInt8]?, rejection: Rejection) {
         self.source = source
         self.key = key
-        self.value = value
+        let withheld = rejection.code == .piiViolation || source.topic.hasSuffix(InputKind.intent.rawValue)
+        self.value = withheld ? nil : value
         self.rejection = rejection
     }
 }

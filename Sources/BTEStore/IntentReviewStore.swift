@@ -32,7 +32,7 @@ public struct IntentReviewStore {
         return try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
             let groups = try connection.execute("""
                 SELECT i.prompt_version, i.outcome, i.error_code, i.semreg_mode, count(*),
-                       count(*) FILTER (WHERE jsonb_typeof(i.semreg_denied_verbs) = 'array' AND i.semreg_denied_verbs <> '[]'::jsonb),
+                       count(*) FILTER (WHERE i.semreg_denied_verbs IS NOT NULL AND EXISTS (SELECT 1 FROM agent.verbs_of(i.semreg_denied_verbs))),
                        count(*) FILTER (WHERE i.forced_verb_fqn IS NOT NULL)
                 FROM agent.intent_events i WHERE \(Self.window)
                 GROUP BY 1, 2, 3, 4
@@ -110,7 +110,8 @@ public struct IntentReviewStore {
     }
 
     /// Appends the rules in one transaction, recording who applied them and why; refuses a
-    /// proposal whose rules were applied before. Returns the proposal id.
+    /// proposal whose rules were applied before, or one made against rules that have changed
+    /// since. Returns the proposal id.
     @discardableResult
     public func apply(_ rules: [BoostRule], by admin: String, why: String) throws -> String {
         guard !admin.allSatisfy(\.isWhitespace), !why.allSatisfy(\.isWhitespace) else {
@@ -126,6 +127,13 @@ public struct IntentReviewStore {
                 "SELECT applied_by, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM agent.verb_boost_rules WHERE proposal_id = $1 LIMIT 1",
                 [id]).rows.first {
                 throw StoreError(.proposalAlreadyApplied, "proposal \(id) was already applied by \(earlier[0] ?? "?") at \(earlier[1] ?? "?")")
+            }
+            var inForce: [BoostKey: (weight: Double, proposal: String)] = [:]
+            for entry in try boostsInForce() { inForce[entry.key] = (entry.weight, entry.proposalID) }
+            for rule in rules where inForce[rule.key].map({ formatRate($0.weight) }) != rule.replacing.map(formatRate) {
+                let key = rule.key
+                let now = inForce[key].map { "\(formatRate($0.weight)) (proposal \($0.proposal))" } ?? "no rule"
+                throw StoreError(.proposalStale, "\(key.scopeBucket)/\(key.subjectKind)/\(key.phase)/\(key.verb) was proposed against \(rule.replacing.map(formatRate) ?? "no rule") but \(now) is in force now; propose again")
             }
             for rule in rules {
                 _ = try connection.execute("""

@@ -10,6 +10,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case invalidThreshold = "store_invalid_threshold"
         case notDurable = "store_not_durable"
         case proposalAlreadyApplied = "store_proposal_already_applied"
+        case proposalStale = "store_proposal_stale"
         case invalidBoostRule = "store_invalid_boost_rule"
     }
     public let code: Code

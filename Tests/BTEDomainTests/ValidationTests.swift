@@ -174,6 +174,17 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
         #expect(rejectionCode(.intent, intent(",\"utterance_preview\":\"\(String(repeating: "é", count: 80))\"")) == nil)
     }
 
+    /// A record with raw personal data and another fault is refused for the personal data, so
+    /// the reject is handled as such (its payload is never kept).
+    @Test func personalDataWinsOverOtherFaults() {
+        let missingActor = #"{"record_type":"intent_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","ts":"2025-12-24T08:00:00Z","session_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","entrypoint":"chat","utterance_hash":"x","semreg_mode":"applied","outcome":"matched""#
+        #expect(rejectionCode(.intent, Array((missingActor + #","utterance":"call jane@example.com"}"#).utf8)) == "pii_violation")
+        #expect(rejectionCode(.intent, Array((missingActor + #","utterance_preview":"mail jane@example.com"}"#).utf8)) == "pii_violation")
+        #expect(rejectionCode(.intent, Array((missingActor + "}").utf8)) == "missing_field")
+        let chat = #"{"record_type":"chat_event","event_id":"bad","ts":"2025-12-24T08:00:00Z","session_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","assistant_message":"your IBAN is DE89370400440532013000"}"#
+        #expect(rejectionCode(.intent, Array(chat.utf8)) == "pii_violation")
+    }
+
     @Test func intentEventHashMustBeLowercaseHex() {
         func intent(_ hash: String) -> [UInt8] {
             Array("""

@@ -114,9 +114,18 @@ import Testing
         #expect(proposal.rules.map(\.rule.key.verb) == ["cbu.create", "cbu.archive"])
         #expect(proposal.rules.map(\.rule.weight) == [0.75, 0.67]) // 6/8, 4/6 = 0.666…
         #expect(proposal.rules.map(\.rule.key.phase) == ["discovery", "semreg"])
-        #expect(proposal.rules[0].rule.reason.hasPrefix("users chose it after a clarify in 6 of 8 choices (scope cbu, subject entity"))
+        #expect(proposal.rules[0].rule.reason.hasPrefix("users picked it themselves (user_choice) in 6 of 8 choices (scope cbu, subject entity"))
         let parsed = try BoostProposal.rules(fromFile: Array(proposal.json().utf8))
         #expect(parsed == proposal.rules.map(\.rule))
+    }
+
+    @Test func aRuleCarriesTheWeightItReplaces() throws {
+        let key = BoostKey(scopeBucket: "cbu", subjectKind: "entity", phase: "discovery", verb: "cbu.create")
+        let proposal = BoostProposal(window: Self.window, userChoices: [ChoiceTally(scopeBucket: "cbu", subjectKind: "entity", verb: "cbu.create", events: 4)],
+                                     forcedOverrides: [], current: [key: 0.5], minSupport: 1)
+        #expect(proposal.rules.map(\.rule.replacing) == [0.5])
+        #expect(proposal.json().contains("\"boost_weight\": 1,\n      \"current_weight\": 0.5,"))
+        #expect(try BoostProposal.rules(fromFile: Array(proposal.json().utf8)).map(\.replacing) == [0.5])
     }
 
     @Test func theIdDependsOnTheRulesNotTheirOrder() {
@@ -136,6 +145,7 @@ import Testing
         ("{\"kind\": \"bte.verb-boost-proposal\", \"rules\": [{\"scope_bucket\": \"cbu\", \"subject_kind\": \"entity\", \"phase\": \"discovery\", \"verb_fqn\": \"x\", \"boost_weight\": 1.5, \"reason\": \"r\"}]}", .invalidProposal),
         ("{\"kind\": \"bte.verb-boost-proposal\", \"rules\": [{\"scope_bucket\": \" \", \"subject_kind\": \"entity\", \"phase\": \"discovery\", \"verb_fqn\": \"x\", \"boost_weight\": 0.5, \"reason\": \"r\"}]}", .invalidProposal),
         ("{\"kind\": \"bte.verb-boost-proposal\", \"rules\": [{\"scope_bucket\": \"cbu\", \"subject_kind\": \"entity\", \"phase\": \"discovery\", \"verb_fqn\": \"x\", \"boost_weight\": \"0.5\", \"reason\": \"r\"}]}", .invalidProposal),
+        ("{\"kind\": \"bte.verb-boost-proposal\", \"rules\": [{\"scope_bucket\": \"cbu\", \"subject_kind\": \"entity\", \"phase\": \"discovery\", \"verb_fqn\": \"x\", \"boost_weight\": 0.5, \"current_weight\": \"none\", \"reason\": \"r\"}]}", .invalidProposal),
         ("{\"kind\": \"bte.verb-boost-proposal\", \"rules\": [{\"scope_bucket\": \"cbu\", \"subject_kind\": \"entity\", \"phase\": \"discovery\", \"verb_fqn\": \"x\", \"boost_weight\": 0.5, \"reason\": \"r\"}, {\"scope_bucket\": \"cbu\", \"subject_kind\": \"entity\", \"phase\": \"discovery\", \"verb_fqn\": \"x\", \"boost_weight\": 0.2, \"reason\": \"r\"}]}", .invalidProposal),
     ])
     func badProposalFilesAreRefused(_ text: String, _ code: IntentReviewError.Code) {

@@ -45,7 +45,7 @@ struct IntentRow {
 }
 
 @Suite(.serialized) struct IntentReviewTests {
-    /// Window of the report: (2026-11-18, 2026-11-25]. E11 and E12 are older (in a 30-day window only).
+    /// Window of the report: (2026-11-18, 2026-11-25]. E11–E13 are in a 30-day window only.
     static let until = "2026-11-25T00:00:00Z"
     static let fixture: [IntentRow] = [
         IntentRow(id: 1, ts: "2026-11-24T10:00:00Z", session: 1, version: "p1", outcome: "clarify_verb", scope: "cbu:1", subject: "entity",
@@ -72,6 +72,10 @@ struct IntentRow {
                   pre: #"["cbu.create"]"#, chosen: "cbu.list", selection: "user_choice", denied: #"["cbu.delete"]"#),
         IntentRow(id: 12, ts: "2026-11-15T00:00:00Z", session: 7, version: "p1", outcome: "matched", scope: "cbu:4", subject: "entity",
                   pre: #"["cbu.list"]"#, chosen: "cbu.create", selection: "user_choice"),
+        // On the window's bounds: E13 at `since` is out, E14 at `until` is in. Their empty
+        // denied lists deny nothing.
+        IntentRow(id: 13, ts: "2026-11-18T00:00:00Z", session: 8, version: "p1", outcome: "matched", denied: "[]"),
+        IntentRow(id: 14, ts: "2026-11-25T00:00:00Z", session: 8, version: "p2", outcome: "matched", denied: "[]"),
     ]
 
     static func database() throws -> TestDatabase {
@@ -127,11 +131,13 @@ struct IntentRow {
         let all = try BTEProcess(["intents", "report", "--since", "7d", "--until", Self.until, "--format", "json"], environment: readerOnly)
         #expect(all.wait(timeout: 60) == 0, "\(all.log)")
         let report = try JSONParser.parse(Array(all.log.utf8))
-        // E1–E10 are in the window: 10 events; matched E2 E4 E5 E6; clarify E1 E3 (verb) E7 E8 (args);
-        // denied E1 E3 E10; not applied E9 (fail_open) E10 (deny_all); forced E5 E6; error E9.
-        #expect(report["totals"] == object([("events", 10), ("match_rate", "0.4"), ("clarify_rate", "0.4"), ("clarify_verb_rate", "0.2"),
-                                            ("clarify_args_rate", "0.2"), ("semreg_deny_rate", "0.3"), ("semreg_degraded_rate", "0.2"),
-                                            ("forced_rate", "0.2"), ("error_rate", "0.1")]))
+        // E1–E10 and E14 are in the window: 11 events; matched E2 E4 E5 E6 E14 (5/11 = 0.4545);
+        // clarify E1 E3 (verb) E7 E8 (args): 4/11 = 0.3636, 2/11 = 0.1818 each; denied E1 E3 E10:
+        // 3/11 = 0.2727; not applied E9 (fail_open) E10 (deny_all): 2/11; forced E5 E6: 2/11;
+        // error E9: 1/11 = 0.0909.
+        #expect(report["totals"] == object([("events", 11), ("match_rate", "0.4545"), ("clarify_rate", "0.3636"), ("clarify_verb_rate", "0.1818"),
+                                            ("clarify_args_rate", "0.1818"), ("semreg_deny_rate", "0.2727"), ("semreg_degraded_rate", "0.1818"),
+                                            ("forced_rate", "0.1818"), ("error_rate", "0.0909")]))
         #expect(list(report["failure_modes"], "outcome") == ["clarify_args", "clarify_verb", "error", "no_allowed_verbs"])
         #expect(list(report["failure_modes"], "error_code") == ["null", "null", "timeout", "null"])
         #expect(list(report["failure_modes"], "events") == ["2", "2", "1", "1"])
@@ -141,26 +147,27 @@ struct IntentRow {
         #expect(list(report["denied_verbs"], "events") == ["2", "1", "1"])
         #expect(list(report["clarify_verbs"], "verb_fqn") == ["cbu.list", "cbu.create", "cbu.show"])
         #expect(list(report["clarify_verbs"], "share") == ["1", "0.5", "0.5"])
-        // p1: E1–E4; p2: E5–E9; no version: E10.
+        // p1: E1–E4; p2: E5–E9, E14 (matched E5 E6 E14: 3/6; error E9: 1/6 = 0.1667); no version: E10.
         #expect(list(report["prompt_versions"], "prompt_version") == ["p1", "p2", "null"])
-        #expect(list(report["prompt_versions"], "events") == ["4", "5", "1"])
-        #expect(list(report["prompt_versions"], "match_rate") == ["0.5", "0.4", "0"])
+        #expect(list(report["prompt_versions"], "events") == ["4", "6", "1"])
+        #expect(list(report["prompt_versions"], "match_rate") == ["0.5", "0.5", "0"])
         #expect(list(report["prompt_versions"], "semreg_deny_rate") == ["0.5", "0", "1"])
-        #expect(list(report["prompt_versions"], "error_rate") == ["0", "0.2", "0"])
+        #expect(list(report["prompt_versions"], "error_rate") == ["0", "0.1667", "0"])
 
         let p2 = try BTEProcess(["intents", "report", "--since", "2026-11-18T00:00:00Z", "--until", Self.until, "--prompt-version", "p2", "--format", "json"], environment: readerOnly)
         #expect(p2.wait(timeout: 60) == 0, "\(p2.log)")
         let filtered = try JSONParser.parse(Array(p2.log.utf8))
-        #expect(filtered["totals"]?["events"] == .number("5"))
-        #expect(filtered["totals"]?["forced_rate"] == .number("0.4"))
+        // p2 alone: E5–E9, E14; forced E5 E6: 2/6.
+        #expect(filtered["totals"]?["events"] == .number("6"))
+        #expect(filtered["totals"]?["forced_rate"] == .number("0.3333"))
         #expect(list(filtered["hottest_verbs"], "verb_fqn") == ["cbu.create", "kyc.close", "macro.onboard"])
-        #expect(list(filtered["hottest_verbs"], "share") == ["0.4", "0.4", "0.2"])
+        #expect(list(filtered["hottest_verbs"], "share") == ["0.3333", "0.3333", "0.1667"])
         #expect(list(filtered["denied_verbs"], "verb_fqn") == [])
-        #expect(list(filtered["prompt_versions"], "events") == ["4", "5", "1"])
+        #expect(list(filtered["prompt_versions"], "events") == ["4", "6", "1"])
 
         let table = try BTEProcess(["intents", "report", "--since", "7d", "--until", Self.until], environment: readerOnly)
         #expect(table.wait(timeout: 60) == 0)
-        #expect(table.log.contains("events 10: matched 40.0%, clarify 40.0% (verb 20.0%, args 20.0%), SemReg deny 30.0%"))
+        #expect(table.log.contains("events 11: matched 45.5%, clarify 36.4% (verb 18.2%, args 18.2%), SemReg deny 27.3%"), "\(table.log)")
 
         let bad = try BTEProcess(["intents", "report", "--since", "a week"], environment: readerOnly)
         #expect(bad.wait(timeout: 60) == 1)
@@ -173,7 +180,15 @@ struct IntentRow {
         defer { db.drop() }
         let role = TestEnvironment.uniqueName("bte_t_boost_")
         _ = try db.admin().execute("CREATE ROLE \(role) LOGIN IN ROLE bte_admin")
-        defer { _ = try? db.admin().execute("DROP OWNED BY \(role); DROP ROLE \(role)") }
+        defer {
+            do {
+                let admin = try db.admin()
+                try admin.execute("DROP OWNED BY \(role)")
+                try admin.execute("DROP ROLE \(role)")
+            } catch {
+                Issue.record("could not drop \(role): \(error)")
+            }
+        }
         let adminURL = db.adminURL.replacingOccurrences(of: "postgres@", with: "\(role)@")
         let env = ["BTE_READER_DATABASE_URL": db.readerURL, "BTE_DATABASE_URL": adminURL]
         let file = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("proposal-") + ".json").path
@@ -205,6 +220,7 @@ struct IntentRow {
         // The reader and the ingest role can't apply; an admin can, once.
         let asReader = try BTEProcess(["intents", "apply-boosts", file, "--by", "ops-1", "--why", "weekly review", "--database-url", db.readerURL])
         #expect(asReader.wait(timeout: 60) == 1)
+        #expect(asReader.log.contains("25006"), "\(asReader.log)") // read-only transaction
         let asIngest = try BTEProcess(["intents", "apply-boosts", file, "--by", "ops-1", "--why", "weekly review", "--database-url", db.ingestURL])
         #expect(asIngest.wait(timeout: 60) == 1)
         #expect(asIngest.log.contains("42501"), "\(asIngest.log)")
@@ -217,6 +233,14 @@ struct IntentRow {
         let again = try BTEProcess(["intents", "apply-boosts", file, "--by", "ops-2", "--why", "again"], environment: env)
         #expect(again.wait(timeout: 60) == 1)
         #expect(again.log.contains("store_proposal_already_applied"), "\(again.log)")
+        // An edited copy of the same proposal was made against no rules; those are in force now.
+        let edited = file + ".edited"
+        defer { try? FileManager.default.removeItem(atPath: edited) }
+        let text = try String(contentsOfFile: file, encoding: .utf8).replacingOccurrences(of: "\"boost_weight\": 0.75", with: "\"boost_weight\": 0.5")
+        try text.write(toFile: edited, atomically: true, encoding: .utf8)
+        let stale = try BTEProcess(["intents", "apply-boosts", edited, "--by", "ops-2", "--why", "old file"], environment: env)
+        #expect(stale.wait(timeout: 60) == 1)
+        #expect(stale.log.contains("store_proposal_stale: cbu/entity/discovery/cbu.create was proposed against no rule but 0.25"), "\(stale.log)")
         #expect(try db.count("SELECT count(*) FROM agent.verb_boost_rules") == 3)
 
         // Rules in force are not proposed again; the log can't be rewritten.
@@ -246,6 +270,19 @@ struct IntentRow {
                     let can = try admin.execute("SELECT has_table_privilege($1, $2, $3)", [role, table, privilege]).rows.first?.first ?? nil
                     #expect(can == "f", "\(role) \(privilege) on \(table)")
                 }
+            }
+        }
+        // Boost rules: appended by bte_admin only, never rewritten; the views are for readers.
+        for (role, privilege, expected) in [("bte_admin", "INSERT", "t"), ("bte_reader", "INSERT", "f"), ("bte_ingest", "INSERT", "f"),
+                                            ("bte_admin", "UPDATE", "f"), ("bte_admin", "DELETE", "f"), ("bte_admin", "TRUNCATE", "f"),
+                                            ("bte_reader", "SELECT", "t"), ("bte_admin", "SELECT", "t")] {
+            let can = try admin.execute("SELECT has_table_privilege($1, 'agent.verb_boost_rules', $2)", [role, privilege]).rows.first?.first ?? nil
+            #expect(can == expected, "\(role) \(privilege) on agent.verb_boost_rules")
+        }
+        for view in ["v_intent_top_clarify_verbs", "v_intent_semreg_overrides", "v_intent_semreg_denies", "v_intent_arg_fill_failures", "v_intent_macro_denies"] {
+            for (role, expected) in [("bte_reader", "t"), ("bte_admin", "f"), ("bte_ingest", "f")] {
+                let can = try admin.execute("SELECT has_table_privilege($1, $2, 'SELECT')", [role, "agent." + view]).rows.first?.first ?? nil
+                #expect(can == expected, "\(role) on \(view)")
             }
         }
     }

@@ -10,11 +10,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     END, '')
 $$;
 
--- The distinct verbs of a candidate or verb list, with the rank of their first appearance;
--- nothing when the value is not an array.
+-- The distinct verbs of a candidate or verb list, ranked 1, 2, … by first appearance among the
+-- elements that name a verb; nothing when the value is not an array.
 CREATE OR REPLACE FUNCTION agent.verbs_of(list jsonb) RETURNS TABLE (verb_fqn text, rank bigint)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT v, min(n)
+    SELECT v, row_number() OVER (ORDER BY min(n))
     FROM jsonb_array_elements(CASE WHEN jsonb_typeof(list) = 'array' THEN list ELSE '[]'::jsonb END)
          WITH ORDINALITY AS e(candidate, n),
          LATERAL agent.verb_of(e.candidate) AS v
@@ -35,9 +35,10 @@ FROM agent.intent_events i,
      LATERAL agent.verbs_of(coalesce(i.verb_candidates_post, i.verb_candidates_pre)) c
 WHERE i.outcome = 'clarify_verb'
 GROUP BY c.verb_fqn
-ORDER BY clarify_events DESC, c.verb_fqn;
+ORDER BY clarify_events DESC, c.verb_fqn COLLATE "C";
 
--- Events where a verb was forced that differs from discovery's first candidate.
+-- Events where a verb was forced that differs from discovery's first candidate (or discovery
+-- had no candidate).
 CREATE OR REPLACE VIEW agent.v_intent_semreg_overrides AS
 SELECT i.event_id, i.ts, i.session_id, i.prompt_version, i.scope, i.subject_ref_type,
        (SELECT c.verb_fqn FROM agent.verbs_of(i.verb_candidates_pre) c WHERE c.rank = 1) AS discovered_verb_fqn,
@@ -58,7 +59,7 @@ SELECT d.verb_fqn,
 FROM agent.intent_events i,
      LATERAL agent.verbs_of(i.semreg_denied_verbs) d
 GROUP BY d.verb_fqn
-ORDER BY deny_events DESC, d.verb_fqn;
+ORDER BY deny_events DESC, d.verb_fqn COLLATE "C";
 
 -- clarify_args outcomes by verb, and by missing argument when the producer sends
 -- `missing_args` (kept in `extra`); missing_arg is NULL for events that don't.
@@ -73,7 +74,7 @@ FROM agent.intent_events i
 LEFT JOIN LATERAL (SELECT m.verb_fqn AS missing_arg FROM agent.verbs_of(i.extra -> 'missing_args') m) a ON true
 WHERE i.outcome = 'clarify_args'
 GROUP BY 1, 2
-ORDER BY failures DESC, verb_fqn NULLS LAST, missing_arg NULLS FIRST;
+ORDER BY failures DESC, coalesce(i.chosen_verb_fqn, i.forced_verb_fqn) COLLATE "C" NULLS LAST, a.missing_arg COLLATE "C" NULLS FIRST;
 
 -- Macro expansions that produced verbs SemReg denied, by macro (the chosen verb) and denied verb.
 CREATE OR REPLACE VIEW agent.v_intent_macro_denies AS
@@ -87,7 +88,7 @@ FROM agent.intent_events i,
      LATERAL agent.verbs_of(i.macro_denied_verbs) d
 WHERE i.macro_semreg_checked
 GROUP BY 1, 2
-ORDER BY deny_events DESC, macro_verb_fqn NULLS LAST, denied_verb_fqn;
+ORDER BY deny_events DESC, i.chosen_verb_fqn COLLATE "C" NULLS LAST, d.verb_fqn COLLATE "C";
 
 -- Boosts for the orchestrator's ranking layer, applied in addition to SemReg. Append-only:
 -- a rule is changed by appending a newer one for the same key (weight 0 switches it off).
@@ -118,5 +119,6 @@ GRANT USAGE ON SCHEMA agent TO bte_admin;
 GRANT SELECT, INSERT ON agent.verb_boost_rules TO bte_admin;
 GRANT USAGE ON SEQUENCE agent.verb_boost_rules_rule_id_seq TO bte_admin;
 GRANT SELECT ON agent.verb_boost_rules, agent.verb_boosts TO bte_admin, bte_reader;
+-- The views show event-level telemetry: readers only (bte_admin may not read the logs).
 GRANT SELECT ON agent.v_intent_top_clarify_verbs, agent.v_intent_semreg_overrides, agent.v_intent_semreg_denies,
-    agent.v_intent_arg_fill_failures, agent.v_intent_macro_denies TO bte_reader, bte_admin;
+    agent.v_intent_arg_fill_failures, agent.v_intent_macro_denies TO bte_reader;
