@@ -32,7 +32,7 @@ public struct IntentReviewStore {
         return try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
             let groups = try connection.execute("""
                 SELECT i.prompt_version, i.outcome, i.error_code, i.semreg_mode, count(*),
-                       count(*) FILTER (WHERE i.semreg_denied_verbs IS NOT NULL AND EXISTS (SELECT 1 FROM agent.verbs_of(i.semreg_denied_verbs))),
+                       count(*) FILTER (WHERE agent.names_a_verb(i.semreg_denied_verbs)),
                        count(*) FILTER (WHERE i.forced_verb_fqn IS NOT NULL)
                 FROM agent.intent_events i WHERE \(Self.window)
                 GROUP BY 1, 2, 3, 4

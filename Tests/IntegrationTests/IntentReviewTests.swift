@@ -72,10 +72,11 @@ struct IntentRow {
                   pre: #"["cbu.create"]"#, chosen: "cbu.list", selection: "user_choice", denied: #"["cbu.delete"]"#),
         IntentRow(id: 12, ts: "2026-11-15T00:00:00Z", session: 7, version: "p1", outcome: "matched", scope: "cbu:4", subject: "entity",
                   pre: #"["cbu.list"]"#, chosen: "cbu.create", selection: "user_choice"),
-        // On the window's bounds: E13 at `since` is out, E14 at `until` is in. Their empty
-        // denied lists deny nothing.
+        // On the window's bounds: E13 at `since` is out, E14 at `until` is in. Their denied
+        // lists name no verb (empty; an empty string, no verb_fqn, a number), so deny nothing.
         IntentRow(id: 13, ts: "2026-11-18T00:00:00Z", session: 8, version: "p1", outcome: "matched", denied: "[]"),
-        IntentRow(id: 14, ts: "2026-11-25T00:00:00Z", session: 8, version: "p2", outcome: "matched", denied: "[]"),
+        IntentRow(id: 14, ts: "2026-11-25T00:00:00Z", session: 8, version: "p2", outcome: "matched",
+                  denied: #"["", {"score": 1}, {"verb_fqn": 7}, {"verb_fqn": "", "score": 2}]"#),
     ]
 
     static func database() throws -> TestDatabase {

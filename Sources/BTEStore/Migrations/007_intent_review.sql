@@ -1,13 +1,23 @@
 -- Review of intent telemetry (seed 002 §5) and the runtime verb boost rules (§7).
 -- The views aggregate over the whole log; `bte intents report` applies time windows itself.
 
--- A verb candidate is a string ("cbu.create") or an object {"verb_fqn": "cbu.create", "score": 0.8}.
+-- A verb candidate is a non-empty string ("cbu.create") or an object naming one in "verb_fqn"
+-- (or "verb"): {"verb_fqn": "cbu.create", "score": 0.8}. Anything else names no verb.
 CREATE OR REPLACE FUNCTION agent.verb_of(candidate jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT nullif(CASE jsonb_typeof(candidate)
-        WHEN 'string' THEN candidate #>> '{}'
-        WHEN 'object' THEN coalesce(candidate ->> 'verb_fqn', candidate ->> 'verb')
-    END, '')
+    SELECT CASE
+        WHEN jsonb_typeof(candidate) = 'string' THEN nullif(candidate #>> '{}', '')
+        WHEN jsonb_typeof(candidate -> 'verb_fqn') = 'string' AND candidate ->> 'verb_fqn' <> '' THEN candidate ->> 'verb_fqn'
+        WHEN jsonb_typeof(candidate -> 'verb') = 'string' AND candidate ->> 'verb' <> '' THEN candidate ->> 'verb'
+    END
+$$;
+
+-- Whether a list names at least one verb (as verb_of reads them); a jsonpath test, so that
+-- counting over millions of rows needs no unnesting.
+CREATE OR REPLACE FUNCTION agent.names_a_verb(list jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(jsonb_typeof(list) = 'array' AND list @? 'lax $[*] ? ((@.type() == "string" && @ != "")
+        || (@.verb_fqn.type() == "string" && @.verb_fqn != "") || (@.verb.type() == "string" && @.verb != ""))', false)
 $$;
 
 -- The distinct verbs of a candidate or verb list, ranked 1, 2, … by first appearance among the
