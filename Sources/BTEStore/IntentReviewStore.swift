@@ -23,13 +23,22 @@ public struct IntentReviewStore {
 
     private static let window = "i.ts > $1::timestamptz AND i.ts <= $2::timestamptz"
 
+    /// Runs `body`, turning "no such table or function" into a hint to migrate.
+    private func migrated<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as PostgresError where error.sqlState == "42P01" || error.sqlState == "42883" || error.sqlState == "3F000" {
+            throw StoreError(.schemaMissing, "\(error.message); run `bte migrate` on this database first")
+        }
+    }
+
     /// Everything `IntentReport` needs, from one snapshot: a grouped scan of the window and three
     /// top-`top` verb lists.
     public func reportInput(window: ReviewWindow, promptVersion: String?, top: Int) throws -> IntentReportInput {
         let bounds: [String?] = [window.since.rfc3339, window.until.rfc3339]
         let filtered = bounds + [promptVersion, String(top)]
         let version = "($3::text IS NULL OR i.prompt_version = $3)"
-        return try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+        return try migrated { try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
             let groups = try connection.execute("""
                 SELECT i.prompt_version, i.outcome, i.error_code, i.semreg_mode, count(*),
                        count(*) FILTER (WHERE agent.names_a_verb(i.semreg_denied_verbs)),
@@ -60,7 +69,7 @@ public struct IntentReviewStore {
                 """, filtered)
             return IntentReportInput(window: window, promptVersion: promptVersion, groups: groups,
                                      hottestVerbs: hottest, deniedVerbs: denied, clarifyVerbs: clarify)
-        }
+        } }
     }
 
     private func tallies(_ sql: String, _ parameters: [String?]) throws -> [VerbTally] {
@@ -80,7 +89,7 @@ public struct IntentReviewStore {
                 ChoiceTally(scopeBucket: $0[0] ?? "none", subjectKind: $0[1] ?? "none", verb: $0[2] ?? "", events: Int($0[3] ?? "") ?? 0)
             }
         }
-        return try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+        return try migrated { try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
             let chosen = try choices("""
                 SELECT \(bucket), i.chosen_verb_fqn, count(*) FROM agent.intent_events i
                 WHERE \(Self.window) AND i.selection_source = 'user_choice' AND i.chosen_verb_fqn IS NOT NULL
@@ -94,19 +103,19 @@ public struct IntentReviewStore {
             var current: [BoostKey: Double] = [:]
             for entry in try boostsInForce() { current[entry.key] = entry.weight }
             return (chosen, forced, current)
-        }
+        } }
     }
 
     /// The rules in force, by key.
     public func boostsInForce() throws -> [BoostEntry] {
-        try connection.execute("""
+        try migrated { try connection.execute("""
             SELECT scope_bucket, subject_kind, phase, verb_fqn, boost_weight::float8, reason, proposal_id, applied_by, applied_why
             FROM agent.verb_boosts
             ORDER BY scope_bucket COLLATE "C", subject_kind COLLATE "C", phase COLLATE "C", verb_fqn COLLATE "C"
             """).rows.map {
             BoostEntry(key: BoostKey(scopeBucket: $0[0] ?? "", subjectKind: $0[1] ?? "", phase: $0[2] ?? "", verb: $0[3] ?? ""),
                        weight: Double($0[4] ?? "") ?? 0, reason: $0[5] ?? "", proposalID: $0[6] ?? "", appliedBy: $0[7] ?? "", appliedWhy: $0[8] ?? "")
-        }
+        } }
     }
 
     /// Appends the rules in one transaction, recording who applied them and why; refuses a
@@ -119,7 +128,7 @@ public struct IntentReviewStore {
         }
         guard !rules.isEmpty else { throw StoreError(.invalidBoostRule, "no rules to apply") }
         let id = BoostProposal.id(of: rules)
-        try connection.transaction {
+        try migrated { try connection.transaction {
             // Advisory: bte_admin may only insert, and two admins applying the same file at once
             // must not both succeed.
             _ = try connection.execute("SELECT pg_advisory_xact_lock(hashtext('agent.verb_boost_rules'))")
@@ -141,7 +150,7 @@ public struct IntentReviewStore {
                     VALUES ($1, $2, $3, $4, $5::numeric, $6, $7, $8, $9)
                     """, [rule.key.scopeBucket, rule.key.subjectKind, rule.key.phase, rule.key.verb, formatRate(rule.weight), rule.reason, id, admin, why])
             }
-        }
+        } }
         return id
     }
 }

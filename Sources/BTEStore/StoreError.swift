@@ -11,6 +11,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case notDurable = "store_not_durable"
         case proposalAlreadyApplied = "store_proposal_already_applied"
         case proposalStale = "store_proposal_stale"
+        case schemaMissing = "store_schema_missing"
         case invalidBoostRule = "store_invalid_boost_rule"
     }
     public let code: Code

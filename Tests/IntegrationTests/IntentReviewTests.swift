@@ -170,6 +170,15 @@ struct IntentRow {
         #expect(table.wait(timeout: 60) == 0)
         #expect(table.log.contains("events 11: matched 45.5%, clarify 36.4% (verb 18.2%, args 18.2%), SemReg deny 27.3%"), "\(table.log)")
 
+        // A database nobody migrated: one line that says what to do.
+        let empty = TestEnvironment.uniqueName("bte_t_empty_")
+        _ = try PostgresConnection(url: try TestEnvironment.postgresBaseURL() + "/postgres").execute("CREATE DATABASE \(empty)")
+        defer { _ = try? PostgresConnection(url: try TestEnvironment.postgresBaseURL() + "/postgres").execute("DROP DATABASE IF EXISTS \(empty)") }
+        let unmigrated = try BTEProcess(["intents", "report", "--since", "7d", "--reader-database-url", try TestEnvironment.postgresBaseURL() + "/" + empty])
+        #expect(unmigrated.wait(timeout: 60) == 1)
+        #expect(unmigrated.log.hasPrefix("bte: error: store_schema_missing: "), "\(unmigrated.log)")
+        #expect(unmigrated.log.contains("run `bte migrate`"))
+
         let bad = try BTEProcess(["intents", "report", "--since", "a week"], environment: readerOnly)
         #expect(bad.wait(timeout: 60) == 1)
         #expect(bad.log.hasPrefix("bte: error: invalid_duration: "))
