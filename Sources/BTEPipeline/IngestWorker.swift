@@ -65,6 +65,7 @@ public final class IngestWorker {
     private let validator: RecordValidator
     private let table = PartitionTable()
     private var lanes: [WriteLane] = []
+    private var laneIndex: [KafkaTopicPartition: Int] = [:]
     private var summary = IngestSummary()
     private var firstMessageAt: DispatchTime?
 
@@ -268,10 +269,15 @@ public final class IngestWorker {
         return messages
     }
 
+    /// A partition stays on one lane for the life of the worker, so its batches are written in
+    /// order; each new partition goes to the lane with the fewest, so the lanes share the load.
     private func lane(of tp: KafkaTopicPartition) -> WriteLane {
-        // A stable hash (Swift's Hasher is seeded per process).
-        let hash = UInt64(bitPattern: fingerprint(Array("\(tp.topic)/\(tp.partition)".utf8)))
-        return lanes[Int(hash % UInt64(lanes.count))]
+        if let index = laneIndex[tp] { return lanes[index] }
+        var counts = [Int](repeating: 0, count: lanes.count)
+        for index in laneIndex.values { counts[index] += 1 }
+        let index = counts.indices.min { counts[$0] < counts[$1] } ?? 0
+        laneIndex[tp] = index
+        return lanes[index]
     }
 
     /// Hands each lane its part of the batch once the lane's previous batch is committed. The

@@ -68,7 +68,9 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("session.timeout.ms", String(sessionTimeoutMilliseconds)),
             ("heartbeat.interval.ms", String(max(sessionTimeoutMilliseconds / 6, 100))),
             ("max.partition.fetch.bytes", String(maxPartitionFetchBytes)),
-            ("queued.min.messages", "20000"),
+            // Keep fetching ahead while the caller writes: with a shallow prefetch the consumer
+            // waited a broker round trip between batches (ingest 39k → 52–61k events/s).
+            ("queued.min.messages", "100000"),
         ])
     }
 }
