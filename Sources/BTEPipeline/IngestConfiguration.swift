@@ -12,6 +12,10 @@ public struct IngestConfiguration: Sendable {
     public var maxBatchMessages = 5_000
     /// Parallel writers, each with its own PostgreSQL connection; partitions are spread over them.
     public var writers = 2
+    /// Batches a writer may have queued (written in order, one transaction each). Brokers hand
+    /// out long runs of one partition; a queue lets the poller reach the other writers' data
+    /// while one writer works through a run.
+    public var batchesQueuedPerWriter = 4
     /// How long a batch may wait to fill before it is written.
     public var maxBatchWaitMilliseconds = 250
     public var sessionTimeoutMilliseconds = 45_000

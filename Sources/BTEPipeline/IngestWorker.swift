@@ -23,14 +23,16 @@ final class PartitionTable: @unchecked Sendable {
     var drain: (() -> Void)?
 }
 
-/// One writer: its own PostgreSQL connection and dead-letter producer, and at most one batch
-/// in flight on its own queue. Touched by the polling thread only while nothing is in flight.
+/// One writer: its own PostgreSQL connection and dead-letter producer, and the batches handed
+/// to it, written in order on its own serial queue. `store` is replaced by the polling thread
+/// only while nothing is queued; `flights` is touched by the polling thread only.
 final class WriteLane: @unchecked Sendable {
     let index: Int
     var store: IngestStore?
     let deadLetters: KafkaProducer
     let queue: DispatchQueue
-    var inFlight: InFlight?
+    /// Batches handed to the lane and not yet booked, oldest first.
+    var flights: [InFlight] = []
 
     final class InFlight: @unchecked Sendable {
         let done = DispatchGroup()
@@ -56,9 +58,9 @@ final class WriteLane: @unchecked Sendable {
 /// `bte ingest`: consumes the input topics in group `bte-ingest` and appends each batch, its
 /// rejects and its next offsets to PostgreSQL in one transaction per writer.
 ///
-/// The polling thread reads and validates the next batch while the writers append the previous
-/// one. Partitions are spread over the writers by hash, so a partition's batches stay in order
-/// and each transaction holds whole partitions' progress.
+/// The polling thread reads ahead while the writers validate and append earlier batches (up
+/// to `batchesQueuedPerWriter` each). A partition stays on one writer, so its batches are
+/// written in order, and each transaction holds whole partitions' progress.
 public final class IngestWorker {
     public let configuration: IngestConfiguration
     private let logger: Logger
@@ -152,7 +154,7 @@ public final class IngestWorker {
             }
             do {
                 if messages.isEmpty {
-                    if lanes.contains(where: { $0.inFlight != nil }) {
+                    if lanes.contains(where: { !$0.flights.isEmpty }) {
                         try finishLanes()
                         reportLag(consumer)
                         continue
@@ -280,21 +282,24 @@ public final class IngestWorker {
         return lanes[index]
     }
 
-    /// Hands each lane its part of the batch once the lane's previous batch is committed. The
-    /// lane validates and writes it on its own queue; the fence expectations are fixed here,
-    /// where the partition table lives.
+    /// Queues each lane's part of the batch behind the lane's earlier batches, waiting only when
+    /// the lane's queue is full. The lane validates and writes on its own queue; the fence
+    /// expectations are fixed here, where the partition table lives: each batch expects what the
+    /// lane's newest earlier batch of the partition leaves stored, else what PostgreSQL holds.
+    /// If a batch fails, later batches of its partitions fail their fence and are not written.
     private func dispatch(_ messages: [KafkaMessage]) throws {
         var byLane: [Int: [KafkaMessage]] = [:]
         for message in messages { byLane[lane(of: message.topicPartition).index, default: []].append(message) }
         for (index, part) in byLane.sorted(by: { $0.key < $1.key }) {
             let lane = lanes[index]
-            let pending = lane.inFlight?.next ?? [:]
+            while lane.flights.count >= max(configuration.batchesQueuedPerWriter, 1) { try finishOldest(lane) }
+            var pending: [KafkaTopicPartition: Int64] = [:]
+            for flight in lane.flights { pending.merge(flight.next) { _, newer in newer } }
             var next: [KafkaTopicPartition: Int64] = [:]
             for message in part { next[message.topicPartition] = message.offset + 1 }
             let progress = next.keys.sorted().map { tp in
                 PartitionProgress(topic: tp.topic, partition: tp.partition, expectedStored: pending[tp] ?? (table.stored[tp] ?? nil), next: next[tp] ?? 0)
             }
-            try finish(lane)
             start(lane, messages: part, progress: progress, next: next)
         }
     }
@@ -319,7 +324,8 @@ public final class IngestWorker {
 
     private func start(_ lane: WriteLane, messages: [KafkaMessage], progress: [PartitionProgress], next: [KafkaTopicPartition: Int64]) {
         guard let store = lane.store else {
-            lane.inFlight = nil
+            // Not written: its partitions must restart from what PostgreSQL holds.
+            table.needsRewind = true
             return
         }
         let flight = WriteLane.InFlight(next: next, consumed: messages.count)
@@ -328,7 +334,7 @@ public final class IngestWorker {
         let validator = self.validator
         let job = UnsafeTransfer((store, deadLetters))
         flight.done.enter()
-        lane.inFlight = flight
+        lane.flights.append(flight)
         lane.queue.async {
             let (store, deadLetters) = job.value
             let validationStart = DispatchTime.now()
@@ -345,13 +351,13 @@ public final class IngestWorker {
         }
     }
 
-    /// Waits for the lane's batch in flight and books its result; rethrows its failure.
-    private func finish(_ lane: WriteLane) throws {
-        guard let flight = lane.inFlight else { return }
+    /// Waits for the lane's oldest batch and books its result; rethrows its failure.
+    private func finishOldest(_ lane: WriteLane) throws {
+        guard let flight = lane.flights.first else { return }
         let waitStarted = DispatchTime.now()
         flight.done.wait()
         summary.waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - waitStarted.uptimeNanoseconds) / 1e9
-        lane.inFlight = nil
+        lane.flights.removeFirst()
         let nanos = DispatchTime.now().uptimeNanoseconds - flight.started.uptimeNanoseconds
         summary.validateSeconds += Double(flight.validateNanoseconds) / 1e9
         switch flight.result {
@@ -372,7 +378,9 @@ public final class IngestWorker {
     private func finishLanes() throws {
         var firstError: (any Error)?
         for lane in lanes {
-            do { try finish(lane) } catch { firstError = firstError ?? error }
+            while !lane.flights.isEmpty {
+                do { try finishOldest(lane) } catch { firstError = firstError ?? error }
+            }
         }
         if let firstError { throw firstError }
     }
@@ -381,7 +389,9 @@ public final class IngestWorker {
     /// every partition restarts from PostgreSQL before anything else is written.
     private func drainLanes() {
         for lane in lanes {
-            do { try finish(lane) } catch { table.needsRewind = true }
+            while !lane.flights.isEmpty {
+                do { try finishOldest(lane) } catch { table.needsRewind = true }
+            }
         }
     }
 

@@ -208,6 +208,7 @@ struct Ingest: AsyncParsableCommand {
     @Option(help: "Consumer group.") var group = "bte-ingest"
     @Option(help: "Largest batch in messages.") var batchSize = 5_000
     @Option(help: "Parallel writers (PostgreSQL connections); partitions are spread over them.") var writers = 2
+    @Option(help: "Batches each writer may have queued.") var writerQueue = 4
     @Option(help: "Longest wait for a batch to fill, in milliseconds.") var batchWaitMs = 250
     @Option(help: "Consumer group session timeout in milliseconds (env BTE_KAFKA_SESSION_TIMEOUT_MS).") var sessionTimeoutMs: Int?
     @Option(help: "Largest accepted message in bytes.") var maxMessageBytes = ValidationLimits().maxMessageBytes
@@ -222,6 +223,8 @@ struct Ingest: AsyncParsableCommand {
             configuration.topicPrefix = options.topicPrefix
             configuration.maxBatchMessages = batchSize
             configuration.writers = writers
+            guard writerQueue > 0 else { throw CLIError("--writer-queue must be positive") }
+            configuration.batchesQueuedPerWriter = writerQueue
             configuration.maxBatchWaitMilliseconds = batchWaitMs
             configuration.untilIdle = untilIdle
             configuration.limits.maxMessageBytes = maxMessageBytes
