@@ -37,7 +37,7 @@ public struct IngestBenchmark: Sendable {
     /// URL of a role that may create databases (any database of the cluster).
     public var adminURL: String
     public var partitions: Int32 = 6
-    public var batchSize = 5_000
+    public var batchSize = 10_000
     public var writers = 2
     public var sessionTimeoutMilliseconds = 6_000
     public var logger: Logger

@@ -9,7 +9,7 @@ public struct IngestConfiguration: Sendable {
     /// Prepended to every topic name (input and dead-letter); empty in production.
     public var topicPrefix = ""
     /// Largest batch, in messages.
-    public var maxBatchMessages = 5_000
+    public var maxBatchMessages = 10_000
     /// Parallel writers, each with its own PostgreSQL connection; partitions are spread over them.
     public var writers = 2
     /// Batches a writer may have queued (written in order, one transaction each). Brokers hand

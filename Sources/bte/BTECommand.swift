@@ -206,7 +206,7 @@ struct Ingest: AsyncParsableCommand {
     @OptionGroup var options: ConnectionOptions
     @Flag(help: "Exit 0 once every assigned partition is caught up.") var untilIdle = false
     @Option(help: "Consumer group.") var group = "bte-ingest"
-    @Option(help: "Largest batch in messages.") var batchSize = 5_000
+    @Option(help: "Largest batch in messages.") var batchSize = 10_000
     @Option(help: "Parallel writers (PostgreSQL connections); partitions are spread over them.") var writers = 2
     @Option(help: "Batches each writer may have queued.") var writerQueue = 4
     @Option(help: "Longest wait for a batch to fill, in milliseconds.") var batchWaitMs = 250

@@ -8,7 +8,7 @@ struct Bench: AsyncParsableCommand {
     @OptionGroup var options: ConnectionOptions
     @Option(help: "Interaction events to load.") var events = 200_000
     @Option(help: "URL of a role that may create databases (env BTE_ADMIN_DATABASE_URL).") var adminDatabaseURL: String?
-    @Option(help: "Ingest batch size.") var batchSize = 5_000
+    @Option(help: "Ingest batch size.") var batchSize = 10_000
     @Option(help: "Ingest writers.") var writers = 2
     @Option(help: "ingest (raw COPY vs ingest), project (projector throughput, freshness, sweep) or intents (report on stored intent events).") var suite = "ingest"
     @Option(help: "Stored intent events (intents suite).") var intentEvents = 1_000_000
