@@ -224,7 +224,11 @@ public final class IngestStore {
             do {
                 try connection.copyIn(sql, data: encode(slice))
                 try connection.execute("RELEASE SAVEPOINT bte_copy")
-            } catch let error as PostgresError where error.isDataError && error.sqlState != "23505" {
+            } catch let error as PostgresError where error.sqlState == "23505" {
+                // The lookup found none of these ids, so another writer stored one meanwhile: the
+                // batch is retried, and its lookup will see them.
+                throw StoreError(.concurrentWriter, "another writer stored some of these \(table.rawValue) ids meanwhile (\(error.message))")
+            } catch let error as PostgresError where error.isDataError {
                 try connection.execute("ROLLBACK TO SAVEPOINT bte_copy")
                 try connection.execute("RELEASE SAVEPOINT bte_copy")
                 if slice.count == 1, let only = slice.first {
