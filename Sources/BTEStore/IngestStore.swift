@@ -120,6 +120,12 @@ public final class IngestStore {
             var byTable: [LogTable: [IncomingRecord]] = [:]
             for incoming in batch.records { byTable[incoming.record.table, default: []].append(incoming) }
             for table in byTable.keys.sorted() {
+                if table == .interactionEvents, let claimed = try appendClaimingIDs(byTable[table] ?? []) {
+                    outcome.duplicates[table] = claimed.duplicates
+                    outcome.rejects += claimed.conflicts
+                    outcome.stored[table] = claimed.stored
+                    continue
+                }
                 let (fresh, duplicates, conflicts) = try deduplicate(table: table, byTable[table] ?? [])
                 outcome.duplicates[table] = duplicates
                 outcome.rejects += conflicts
@@ -156,23 +162,70 @@ public final class IngestStore {
         }
     }
 
-    /// Splits records into new ones, re-deliveries (same id, same content) and conflicts (same
-    /// id, different content). Each record is compared with what the log holds or, failing
-    /// that, with the first record of the batch that will be stored under its id.
-    private func deduplicate(table: LogTable, _ records: [IncomingRecord]) throws -> ([IncomingRecord], Int, [RejectedMessage]) {
+    /// The usual path for interaction events: claim the batch's ids in the registry first, in
+    /// one statement (instead of a lookup before the append and an insert after it), then
+    /// append. A claim another writer holds waits for it and then finds its row, so concurrent
+    /// writers need no retry. Returns nil, with nothing written, if PostgreSQL refuses a row:
+    /// the caller then takes the path that isolates refused rows.
+    private func appendClaimingIDs(_ records: [IncomingRecord]) throws -> (stored: Int, duplicates: Int, conflicts: [RejectedMessage])? {
+        var first: [String: IncomingRecord] = [:]
+        first.reserveCapacity(records.count)
+        for incoming in records where first[incoming.record.id] == nil { first[incoming.record.id] = incoming }
+        // Sorted, so that writers claiming overlapping ids take their locks in the same order.
+        let claims = first.values.sorted { $0.record.id < $1.record.id }
+        try connection.execute("SAVEPOINT bte_claim")
+        var claimed: Set<String> = []
+        if !claims.isEmpty {
+            let rows = try connection.execute(
+                """
+                INSERT INTO bte.interaction_event_ids (event_id, content_hash)
+                SELECT * FROM unnest($1::uuid[], $2::bigint[]) ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text
+                """,
+                [arrayLiteral(claims.map(\.record.id)), arrayLiteral(claims.map { String($0.record.contentHash) })]).rows
+            claimed = Set(rows.compactMap { $0[0] })
+        }
+        let known = try storedHashes(table: .interactionEvents, ids: claims.map(\.record.id).filter { !claimed.contains($0) })
+        guard known.count + claimed.count == claims.count else {
+            throw StoreError(.concurrentWriter, "an interaction event id was neither claimed nor found; retrying the batch")
+        }
+        let (fresh, duplicates, conflicts) = classify(table: .interactionEvents, records, known: known)
+        let refused = try copyIsolatingFailures(table: .interactionEvents, fresh)
+        guard refused.isEmpty else {
+            try connection.execute("ROLLBACK TO SAVEPOINT bte_claim")
+            try connection.execute("RELEASE SAVEPOINT bte_claim")
+            return nil
+        }
+        try connection.execute("RELEASE SAVEPOINT bte_claim")
+        return (fresh.count, duplicates, conflicts)
+    }
+
+    /// The content hashes stored under `ids` (interaction events: in their id registry).
+    private func storedHashes(table: LogTable, ids: [String]) throws -> [String: Int64] {
+        guard !ids.isEmpty else { return [:] }
         let schema = RecordSchema.forTable(table)
-        let ids = Array(Set(records.map(\.record.id)))
-        // Interaction events are looked up through their id registry (see registerStored).
         let lookup = table == .interactionEvents
             ? "SELECT event_id::text, content_hash FROM bte.interaction_event_ids WHERE event_id = ANY($1::uuid[])"
             : "SELECT \(schema.idField)::text, content_hash FROM \(table.rawValue) WHERE \(schema.idField) = ANY($1::uuid[])"
         var known: [String: Int64] = [:]
-        known.reserveCapacity(records.count)
-        if !ids.isEmpty {
-            for row in try connection.execute(lookup, [arrayLiteral(ids)]).rows {
-                if let id = row[0], let hash = row[1].flatMap({ Int64($0) }) { known[id] = hash }
-            }
+        known.reserveCapacity(ids.count)
+        for row in try connection.execute(lookup, [arrayLiteral(ids)]).rows {
+            if let id = row[0], let hash = row[1].flatMap({ Int64($0) }) { known[id] = hash }
         }
+        return known
+    }
+
+    /// Splits records into new ones, re-deliveries (same id, same content) and conflicts (same
+    /// id, different content). Each record is compared with what the log holds or, failing
+    /// that, with the first record of the batch that will be stored under its id.
+    private func deduplicate(table: LogTable, _ records: [IncomingRecord]) throws -> ([IncomingRecord], Int, [RejectedMessage]) {
+        let known = try storedHashes(table: table, ids: Array(Set(records.map(\.record.id))))
+        return classify(table: table, records, known: known)
+    }
+
+    /// Classifies records against the hashes already stored under their ids.
+    private func classify(table: LogTable, _ records: [IncomingRecord], known stored: [String: Int64]) -> ([IncomingRecord], Int, [RejectedMessage]) {
+        let schema = RecordSchema.forTable(table)
+        var known = stored
         var fresh: [IncomingRecord] = []
         fresh.reserveCapacity(records.count)
         var duplicates = 0
