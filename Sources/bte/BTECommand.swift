@@ -43,19 +43,9 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env BTE_LOG_LEVEL).")
     var logLevel: String?
 
-    func resolvedBrokers() throws -> String {
-        guard let value = brokers ?? ProcessInfo.processInfo.environment["BTE_KAFKA_BROKERS"], !value.isEmpty else {
-            throw CLIError("no brokers: pass --brokers or set BTE_KAFKA_BROKERS")
-        }
-        return value
-    }
+    func resolvedBrokers() throws -> String { try Setting.brokers.resolve(brokers) }
 
-    func resolvedDatabaseURL() throws -> String {
-        guard let value = databaseURL ?? ProcessInfo.processInfo.environment["BTE_DATABASE_URL"], !value.isEmpty else {
-            throw CLIError("no database: pass --database-url or set BTE_DATABASE_URL")
-        }
-        return value
-    }
+    func resolvedDatabaseURL() throws -> String { try Setting.database.resolve(databaseURL) }
 
     func kafkaProperties() -> [String: String] {
         var properties: [String: String] = [:]
@@ -86,6 +76,37 @@ enum LoggingBootstrap {
             handler.logLevel = level
             return handler
         }
+    }
+}
+
+/// A setting given by flag, else by environment variable (DESIGN.md §7).
+enum Setting {
+    case brokers, database, reader, admin
+
+    private var flag: String {
+        switch self {
+        case .brokers: return "--brokers"
+        case .database: return "--database-url"
+        case .reader: return "--reader-database-url"
+        case .admin: return "--admin-database-url"
+        }
+    }
+
+    private var variable: String {
+        switch self {
+        case .brokers: return "BTE_KAFKA_BROKERS"
+        case .database: return "BTE_DATABASE_URL"
+        case .reader: return "BTE_READER_DATABASE_URL"
+        case .admin: return "BTE_ADMIN_DATABASE_URL"
+        }
+    }
+
+    /// The flag's value, else the variable's; neither (or empty) is a usage error.
+    func resolve(_ flagValue: String?) throws -> String {
+        guard let value = flagValue ?? ProcessInfo.processInfo.environment[variable], !value.isEmpty else {
+            throw CLIError("no \(self == .brokers ? "brokers" : "database"): pass \(flag) or set \(variable)")
+        }
+        return value
     }
 }
 

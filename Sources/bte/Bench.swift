@@ -16,9 +16,7 @@ struct Bench: AsyncParsableCommand {
 
     func run() async throws {
         try await BTECommand.guarded {
-            guard let admin = adminDatabaseURL ?? ProcessInfo.processInfo.environment["BTE_ADMIN_DATABASE_URL"] else {
-                throw CLIError("pass --admin-database-url or set BTE_ADMIN_DATABASE_URL")
-            }
+            let admin = try Setting.admin.resolve(adminDatabaseURL)
             if suite == "project" {
                 var benchmark = ProjectorBenchmark(brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
                 benchmark.events = events

@@ -24,12 +24,7 @@ struct IntentsCommand: AsyncParsableCommand {
             return try ReviewWindow(since: since, until: end)
         }
 
-        func readerURL() throws -> String {
-            guard let url = readerDatabaseURL ?? ProcessInfo.processInfo.environment["BTE_READER_DATABASE_URL"], !url.isEmpty else {
-                throw CLIError("no database: pass --reader-database-url or set BTE_READER_DATABASE_URL")
-            }
-            return url
-        }
+        func readerURL() throws -> String { try Setting.reader.resolve(readerDatabaseURL) }
     }
 
     struct Report: AsyncParsableCommand {
@@ -97,9 +92,7 @@ struct IntentsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await BTECommand.guarded {
-                guard let url = databaseURL ?? ProcessInfo.processInfo.environment["BTE_DATABASE_URL"], !url.isEmpty else {
-                    throw CLIError("no database: pass --database-url or set BTE_DATABASE_URL")
-                }
+                let url = try Setting.database.resolve(databaseURL)
                 let bytes: Data
                 do { bytes = try Data(contentsOf: URL(fileURLWithPath: file)) } catch { throw CLIError("cannot read \(file): \(error.localizedDescription)") }
                 let rules = try BoostProposal.rules(fromFile: Array(bytes))
@@ -118,9 +111,7 @@ struct IntentsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await BTECommand.guarded {
-                guard let url = readerDatabaseURL ?? ProcessInfo.processInfo.environment["BTE_READER_DATABASE_URL"], !url.isEmpty else {
-                    throw CLIError("no database: pass --reader-database-url or set BTE_READER_DATABASE_URL")
-                }
+                let url = try Setting.reader.resolve(readerDatabaseURL)
                 let entries = try await onThread("intents") {
                     try IntentReviewStore(connection: try PostgresConnection(url: url, applicationName: "bte-intents")).boostsInForce()
                 }

@@ -18,10 +18,8 @@ struct ProjectCommand: AsyncParsableCommand {
     func run() async throws {
         try await BTECommand.guarded {
             let env = ProcessInfo.processInfo.environment
-            guard let brokers = brokers ?? env["BTE_KAFKA_BROKERS"], !brokers.isEmpty else { throw CLIError("no brokers: pass --brokers or set BTE_KAFKA_BROKERS") }
-            guard let reader = readerDatabaseURL ?? env["BTE_READER_DATABASE_URL"], !reader.isEmpty else {
-                throw CLIError("no database: pass --reader-database-url or set BTE_READER_DATABASE_URL")
-            }
+            let brokers = try Setting.brokers.resolve(brokers)
+            let reader = try Setting.reader.resolve(readerDatabaseURL)
             var configuration = Projector.Configuration(brokers: brokers, readerURL: reader)
             configuration.topicPrefix = topicPrefix
             configuration.group = group

@@ -17,12 +17,9 @@ struct SweepCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await BTECommand.guarded {
-            let env = ProcessInfo.processInfo.environment
             guard let instant = Timestamp(rfc3339: asOf) else { throw CLIError("--as-of is not an RFC 3339 timestamp with a zone: \(asOf)") }
-            guard let brokers = brokers ?? env["BTE_KAFKA_BROKERS"], !brokers.isEmpty else { throw CLIError("no brokers: pass --brokers or set BTE_KAFKA_BROKERS") }
-            guard let reader = readerDatabaseURL ?? env["BTE_READER_DATABASE_URL"], !reader.isEmpty else {
-                throw CLIError("no database: pass --reader-database-url or set BTE_READER_DATABASE_URL")
-            }
+            let brokers = try Setting.brokers.resolve(brokers)
+            let reader = try Setting.reader.resolve(readerDatabaseURL)
             var options = ConnectionOptions()
             options.logLevel = logLevel
             var sweep = Sweep(brokers: brokers, readerURL: reader, logger: options.makeLogger("bte.sweep"))

@@ -15,9 +15,7 @@ struct ThresholdsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await BTECommand.guarded {
-                guard let url = readerDatabaseURL ?? ProcessInfo.processInfo.environment["BTE_READER_DATABASE_URL"], !url.isEmpty else {
-                    throw CLIError("no database: pass --reader-database-url or set BTE_READER_DATABASE_URL")
-                }
+                let url = try Setting.reader.resolve(readerDatabaseURL)
                 let (version, entries) = try await onThread("thresholds") {
                     try ThresholdStore(connection: try PostgresConnection(url: url, applicationName: "bte-thresholds")).current()
                 }
@@ -39,9 +37,7 @@ struct ThresholdsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await BTECommand.guarded {
-                guard let url = databaseURL ?? ProcessInfo.processInfo.environment["BTE_DATABASE_URL"], !url.isEmpty else {
-                    throw CLIError("no database: pass --database-url or set BTE_DATABASE_URL")
-                }
+                let url = try Setting.database.resolve(databaseURL)
                 let (key, value, by, reason) = (key, value, by, reason)
                 let version = try await onThread("thresholds") {
                     try ThresholdStore(connection: try PostgresConnection(url: url, applicationName: "bte-thresholds"))
