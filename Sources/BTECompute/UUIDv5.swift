@@ -1,3 +1,5 @@
+import BTEDomain
+
 /// Name-based UUIDs (RFC 4122 version 5): the same name always gives the same id, so a replay
 /// republishes records under the ids it used before.
 public enum UUIDv5 {
@@ -9,12 +11,10 @@ public enum UUIDv5 {
         var digest = SHA1.hash(namespace + Array(name.utf8))
         digest[6] = (digest[6] & 0x0F) | 0x50
         digest[8] = (digest[8] & 0x3F) | 0x80
-        let hex = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for (index, byte) in digest.prefix(16).enumerated() {
             if index == 4 || index == 6 || index == 8 || index == 10 { out.append(UInt8(ascii: "-")) }
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 0x0F)])
+            appendHex(CollectionOfOne(byte), to: &out)
         }
         return String(decoding: out, as: UTF8.self)
     }

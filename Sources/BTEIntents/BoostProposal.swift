@@ -177,9 +177,6 @@ public struct BoostProposal: Sendable {
                     .number(formatRate($0.weight)), .string($0.reason)])
         })
         let digest = SHA256.hash(data: canonical.canonicalBytes())
-        return "bp-" + digest.prefix(8).map { byte in
-            let hex = Array("0123456789abcdef")
-            return String([hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
-        }.joined()
+        return "bp-" + hexString(digest.prefix(8))
     }
 }

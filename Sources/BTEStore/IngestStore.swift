@@ -339,13 +339,7 @@ public final class IngestStore {
     /// A message already rejected (by a replay, or another group) keeps its first row.
     private func insertRejects(_ rejects: [RejectedMessage]) throws {
         guard !rejects.isEmpty else { return }
-        func hex(_ bytes: [UInt8]?) -> String? {
-            guard let bytes else { return nil }
-            let digits = Array("0123456789abcdef".utf8)
-            var out: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "x")]
-            for byte in bytes { out.append(digits[Int(byte >> 4)]); out.append(digits[Int(byte & 0x0F)]) }
-            return String(decoding: out, as: UTF8.self)
-        }
+        func hex(_ bytes: [UInt8]?) -> String? { bytes.map { "\\x" + hexString($0) } }
         try connection.execute(
             """
             INSERT INTO bte.rejected_events (source_topic, source_partition, source_offset, message_key, payload, error_code, error_message)
