@@ -120,19 +120,11 @@ public final class IngestStore {
             var byTable: [LogTable: [IncomingRecord]] = [:]
             for incoming in batch.records { byTable[incoming.record.table, default: []].append(incoming) }
             for table in byTable.keys.sorted() {
-                if table == .interactionEvents, let claimed = try appendClaimingIDs(byTable[table] ?? []) {
-                    outcome.duplicates[table] = claimed.duplicates
-                    outcome.rejects += claimed.conflicts
-                    outcome.stored[table] = claimed.stored
-                    continue
-                }
-                let (fresh, duplicates, conflicts) = try deduplicate(table: table, byTable[table] ?? [])
-                outcome.duplicates[table] = duplicates
-                outcome.rejects += conflicts
-                let refused = try copyIsolatingFailures(table: table, fresh)
-                outcome.rejects += refused
-                if table == .interactionEvents { try registerStored(fresh, refused: refused) }
-                outcome.stored[table] = fresh.count - refused.count
+                let records = byTable[table] ?? []
+                let appended = table == .interactionEvents ? try appendInteractions(records) : try append(table: table, records)
+                outcome.stored[table] = appended.stored
+                outcome.duplicates[table] = appended.duplicates
+                outcome.rejects += appended.conflicts + appended.refused
             }
             try insertRejects(outcome.rejects)
             try saveProgress(batch.progress)
@@ -162,41 +154,57 @@ public final class IngestStore {
         }
     }
 
-    /// The usual path for interaction events: claim the batch's ids in the registry first, in
-    /// one statement (instead of a lookup before the append and an insert after it), then
-    /// append. A claim another writer holds waits for it and then finds its row, so concurrent
-    /// writers need no retry. Returns nil, with nothing written, if PostgreSQL refuses a row:
-    /// the caller then takes the path that isolates refused rows.
-    private func appendClaimingIDs(_ records: [IncomingRecord]) throws -> (stored: Int, duplicates: Int, conflicts: [RejectedMessage])? {
+    private typealias Appended = (stored: Int, duplicates: Int, conflicts: [RejectedMessage], refused: [RejectedMessage])
+
+    /// Appends the records that are new, after looking their ids up in the log (whose primary
+    /// key is the id: a concurrent writer's copy makes the COPY fail, and the batch is retried).
+    private func append(table: LogTable, _ records: [IncomingRecord]) throws -> Appended {
+        let known = try storedHashes(table: table, ids: Array(Set(records.map(\.record.id))))
+        let (fresh, duplicates, conflicts) = classify(table: table, records, known: known)
+        let refused = try copyIsolatingFailures(table: table, fresh)
+        return (fresh.count - refused.count, duplicates, conflicts, refused)
+    }
+
+    /// Interaction events: the log is partitioned by month, so no key of its own spans an id.
+    /// The batch first claims its ids in the registry, in one statement (a claim another writer
+    /// holds waits for it, then finds its row), then appends the rows it claimed. If PostgreSQL
+    /// refuses rows, the claim and the append are undone and redone without them; a refused
+    /// record still decides whether later copies of it are re-deliveries or conflicts.
+    private func appendInteractions(_ records: [IncomingRecord]) throws -> Appended {
         var first: [String: IncomingRecord] = [:]
         first.reserveCapacity(records.count)
         for incoming in records where first[incoming.record.id] == nil { first[incoming.record.id] = incoming }
-        // Sorted, so that writers claiming overlapping ids take their locks in the same order.
-        let claims = first.values.sorted { $0.record.id < $1.record.id }
-        try connection.execute("SAVEPOINT bte_claim")
-        var claimed: Set<String> = []
-        if !claims.isEmpty {
-            let rows = try connection.execute(
-                """
-                INSERT INTO bte.interaction_event_ids (event_id, content_hash)
-                SELECT * FROM unnest($1::uuid[], $2::bigint[]) ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text
-                """,
-                [arrayLiteral(claims.map(\.record.id)), arrayLiteral(claims.map { String($0.record.contentHash) })]).rows
-            claimed = Set(rows.compactMap { $0[0] })
-        }
-        let known = try storedHashes(table: .interactionEvents, ids: claims.map(\.record.id).filter { !claimed.contains($0) })
-        guard known.count + claimed.count == claims.count else {
-            throw StoreError(.concurrentWriter, "an interaction event id was neither claimed nor found; retrying the batch")
-        }
-        let (fresh, duplicates, conflicts) = classify(table: .interactionEvents, records, known: known)
-        let refused = try copyIsolatingFailures(table: .interactionEvents, fresh)
-        guard refused.isEmpty else {
+        var refused: [RejectedMessage] = []
+        while true {
+            let excluded = Set(refused.map(\.source))
+            // Sorted, so that writers claiming overlapping ids take their locks in the same order.
+            let claims = first.values.filter { !excluded.contains($0.source) }.sorted { $0.record.id < $1.record.id }
+            try connection.execute("SAVEPOINT bte_claim")
+            var claimed: Set<String> = []
+            if !claims.isEmpty {
+                let rows = try connection.execute(
+                    """
+                    INSERT INTO bte.interaction_event_ids (event_id, content_hash)
+                    SELECT * FROM unnest($1::uuid[], $2::bigint[]) ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text
+                    """,
+                    [arrayLiteral(claims.map(\.record.id)), arrayLiteral(claims.map { String($0.record.contentHash) })]).rows
+                claimed = Set(rows.compactMap { $0[0] })
+            }
+            var known = try storedHashes(table: .interactionEvents, ids: claims.map(\.record.id).filter { !claimed.contains($0) })
+            guard known.count + claimed.count == claims.count else {
+                throw StoreError(.concurrentWriter, "an interaction event id was neither claimed nor found; retrying the batch")
+            }
+            for record in first.values where excluded.contains(record.source) { known[record.record.id] = record.record.contentHash }
+            let (fresh, duplicates, conflicts) = classify(table: .interactionEvents, records.filter { !excluded.contains($0.source) }, known: known)
+            let newlyRefused = try copyIsolatingFailures(table: .interactionEvents, fresh)
+            if newlyRefused.isEmpty {
+                try connection.execute("RELEASE SAVEPOINT bte_claim")
+                return (fresh.count, duplicates, conflicts, refused)
+            }
             try connection.execute("ROLLBACK TO SAVEPOINT bte_claim")
             try connection.execute("RELEASE SAVEPOINT bte_claim")
-            return nil
+            refused += newlyRefused
         }
-        try connection.execute("RELEASE SAVEPOINT bte_claim")
-        return (fresh.count, duplicates, conflicts)
     }
 
     /// The content hashes stored under `ids` (interaction events: in their id registry).
@@ -217,12 +225,6 @@ public final class IngestStore {
     /// Splits records into new ones, re-deliveries (same id, same content) and conflicts (same
     /// id, different content). Each record is compared with what the log holds or, failing
     /// that, with the first record of the batch that will be stored under its id.
-    private func deduplicate(table: LogTable, _ records: [IncomingRecord]) throws -> ([IncomingRecord], Int, [RejectedMessage]) {
-        let known = try storedHashes(table: table, ids: Array(Set(records.map(\.record.id))))
-        return classify(table: table, records, known: known)
-    }
-
-    /// Classifies records against the hashes already stored under their ids.
     private func classify(table: LogTable, _ records: [IncomingRecord], known stored: [String: Int64]) -> ([IncomingRecord], Int, [RejectedMessage]) {
         let schema = RecordSchema.forTable(table)
         var known = stored
@@ -248,24 +250,6 @@ public final class IngestStore {
         return (fresh, duplicates, conflicts)
     }
 
-    /// Records the ids of the interaction events just stored. The registry's primary key makes
-    /// a concurrent writer that stored one of the same ids wait for this transaction, then see
-    /// a conflict: this one is then refused as a whole and retried, when its lookup finds them.
-    private func registerStored(_ fresh: [IncomingRecord], refused: [RejectedMessage]) throws {
-        let refusedSources = Set(refused.map(\.source))
-        let stored = fresh.filter { !refusedSources.contains($0.source) }.sorted { $0.record.id < $1.record.id }
-        guard !stored.isEmpty else { return }
-        let inserted = try connection.execute(
-            """
-            INSERT INTO bte.interaction_event_ids (event_id, content_hash)
-            SELECT * FROM unnest($1::uuid[], $2::bigint[]) ON CONFLICT (event_id) DO NOTHING
-            """,
-            [arrayLiteral(stored.map(\.record.id)), arrayLiteral(stored.map { String($0.record.contentHash) })]).affected
-        if inserted != stored.count {
-            throw StoreError(.concurrentWriter, "\(stored.count - inserted) interaction event ids were stored by another writer meanwhile")
-        }
-    }
-
     /// COPYs the rows; if PostgreSQL refuses the data, bisects under savepoints until the
     /// refused rows are isolated and returns them as rejects. Other failures propagate.
     private func copyIsolatingFailures(table: LogTable, _ records: [IncomingRecord]) throws -> [RejectedMessage] {
@@ -275,7 +259,7 @@ public final class IngestStore {
         func attempt(_ slice: ArraySlice<IncomingRecord>) throws {
             try connection.execute("SAVEPOINT bte_copy")
             do {
-                try connection.copyIn(sql, data: encode(slice))
+                try connection.copyIn(sql, data: IngestStore.copyData(slice))
                 try connection.execute("RELEASE SAVEPOINT bte_copy")
             } catch let error as PostgresError where error.sqlState == "23505" {
                 // The lookup found none of these ids, so another writer stored one meanwhile: the
@@ -330,10 +314,6 @@ public final class IngestStore {
             try connection.execute("SELECT bte.ensure_interaction_partition($1::timestamptz)", [start.rfc3339])
             ensuredMonths.insert(key)
         }
-    }
-
-    private func encode(_ records: ArraySlice<IncomingRecord>) -> [UInt8] {
-        IngestStore.copyData(records)
     }
 
     /// A message already rejected (by a replay, or another group) keeps its first row.
