@@ -92,11 +92,14 @@ public struct RecordValidator: Sendable {
         if let forbidden = unknown.first(where: { schema.forbiddenFields.contains($0.key) }) {
             return .failure(Rejection(.piiViolation, "\(forbidden.key) would store raw personal data; send utterance_hash and a redacted preview"))
         }
-        if let privacyCheck = schema.privacyCheck {
+        /// Runs a schema rule over the fields present, by name.
+        func run(_ rule: (@Sendable ([String: JSONValue]) -> Rejection?)?) -> Rejection? {
+            guard let rule else { return nil }
             var named: [String: JSONValue] = [:]
             for (index, spec) in specs.enumerated() { if let value = raw[index] { named[spec.name] = value } }
-            if let rejection = privacyCheck(named) { return .failure(rejection) }
+            return rule(named)
         }
+        if let rejection = run(schema.privacyCheck) { return .failure(rejection) }
 
         var values: [String?] = []
         values.reserveCapacity(specs.count)
@@ -118,11 +121,7 @@ public struct RecordValidator: Sendable {
                 if let instant = converted.timestamp, spec.name == schema.timestampField { timestamp = instant }
             }
         }
-        if let check = schema.check {
-            var named: [String: JSONValue] = [:]
-            for (index, spec) in specs.enumerated() { if let value = raw[index] { named[spec.name] = value } }
-            if let rejection = check(named) { return .failure(rejection) }
-        }
+        if let rejection = run(schema.check) { return .failure(rejection) }
 
         var extra: String?
         if !unknown.isEmpty {
