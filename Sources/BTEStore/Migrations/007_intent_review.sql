@@ -51,12 +51,12 @@ ORDER BY clarify_events DESC, c.verb_fqn COLLATE "C";
 -- had no candidate).
 CREATE OR REPLACE VIEW agent.v_intent_semreg_overrides AS
 SELECT i.event_id, i.ts, i.session_id, i.prompt_version, i.scope, i.subject_ref_type,
-       (SELECT c.verb_fqn FROM agent.verbs_of(i.verb_candidates_pre) c WHERE c.rank = 1) AS discovered_verb_fqn,
+       d.verb_fqn AS discovered_verb_fqn,
        i.forced_verb_fqn, i.chosen_verb_fqn, i.selection_source, i.semreg_mode, i.outcome
 FROM agent.intent_events i
+LEFT JOIN LATERAL agent.verbs_of(i.verb_candidates_pre) d ON d.rank = 1
 WHERE i.forced_verb_fqn IS NOT NULL
-  AND i.forced_verb_fqn IS DISTINCT FROM
-      (SELECT c.verb_fqn FROM agent.verbs_of(i.verb_candidates_pre) c WHERE c.rank = 1)
+  AND i.forced_verb_fqn IS DISTINCT FROM d.verb_fqn
 ORDER BY i.ts, i.event_id;
 
 -- How often each verb was denied by SemReg (an event counts once per verb).
