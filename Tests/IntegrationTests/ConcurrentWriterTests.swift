@@ -11,7 +11,7 @@ import Testing
 /// error and retries its batch, as the worker does.
 @Suite(.serialized) struct ConcurrentWriterTests {
     static func record(_ n: Int, duration: Int, offset: Int64, partition: Int32) -> IncomingRecord? {
-        let id = "00000000-0000-4000-8000-" + String(repeating: "0", count: 12 - String(n).count) + String(n)
+        let id = fixtureUUID(n)
         // Ids in two months: the registry, not a partition's primary key, must catch them.
         let month = n % 2 == 0 ? "01" : "02"
         let json = #"{"event_id":"\#(id)","timestamp":"2026-\#(month)-15T10:00:00Z","event_type":"tap","user_id":"u\#(n % 7)","session_id":"s1","duration_ms":\#(duration)}"#

@@ -26,10 +26,7 @@ struct IntentRow {
     var error: String?
     var extra: String?
 
-    static func uuid(_ n: Int, _ prefix: String = "00000000") -> String {
-        let digits = String(n)
-        return "\(prefix)-0000-4000-8000-" + String(repeating: "0", count: 12 - digits.count) + digits
-    }
+    static func uuid(_ n: Int, _ prefix: String = "00000000") -> String { fixtureUUID(n, prefix: prefix) }
 
     func insert(into connection: PostgresConnection) throws {
         _ = try connection.execute("""

@@ -62,3 +62,9 @@ func contentDigest(_ db: TestDatabase) throws -> [String] {
 func expectedCodes(_ stream: DemoStream) -> [String: Int] {
     Dictionary(uniqueKeysWithValues: stream.expectedRejected.map { ($0.key.rawValue, $0.value) })
 }
+
+/// A readable fixed UUID: `fixtureUUID(42)` is 00000000-0000-4000-8000-000000000042.
+func fixtureUUID(_ n: Int, prefix: String = "00000000") -> String {
+    let digits = String(n)
+    return "\(prefix)-0000-4000-8000-" + String(repeating: "0", count: max(12 - digits.count, 0)) + digits
+}
