@@ -150,7 +150,7 @@ public final class Projector {
             }
         }
         try reader.waitUntilDurable(group: configuration.ingestGroup, next: next.map { ($0.key.topic, $0.key.partition, $0.value) })
-        let (records, others) = try reader.snapshot {
+        let (records, vectors, insights, failures) = try reader.snapshot {
             let thresholds = try ThresholdStore(connection: reader.connection).thresholds()
             let computer = SignalComputer(thresholds: thresholds)
             let reporter = ComputationFailures(logger: logger, metrics: configuration.metrics,
@@ -173,9 +173,10 @@ public final class Projector {
             let insights = try reader.insightHistories(asOf).flatMap { history in
                 InsightComputer().records(history, asOf: asOf[history.workspaceID] ?? Timestamp(microseconds: 0), thresholdsVersion: thresholds.version)
             }.map { KafkaOutgoingMessage(topic: insightsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) }
-            return (records, vectors + insights + failures)
+            return (records, vectors, insights, failures)
         }
-        try producer.send(records.map { KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) } + others)
+        let signals = records.map { KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) }
+        try producer.send(signals + vectors + insights + failures)
         try consumer.commit(next)
         if let onPublished = configuration.onPublished {
             let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -187,8 +188,8 @@ public final class Projector {
         summary.workspaces += asOf.count
         summary.signals += records.count
         summary.users += userAsOf.count
-        summary.vectors += others.filter { $0.topic == vectorsTopic }.count
-        summary.insights += others.filter { $0.topic == insightsTopic }.count
+        summary.vectors += vectors.count
+        summary.insights += insights.count
     }
 
     private func caughtUp(_ consumer: KafkaConsumer, assigned: Set<KafkaTopicPartition>) -> Bool {
