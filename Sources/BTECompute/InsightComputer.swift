@@ -28,7 +28,7 @@ public struct Insight: Sendable, Equatable {
 /// Insights of a workspace as of an instant. Rules and their constants are documented in
 /// docs/signals.md#insights; the same history and as_of always give the same insights.
 public struct InsightComputer: Sendable {
-    static let day: Int64 = 86_400_000_000
+    static let day = Timestamp.microsecondsPerDay
 
     public init() {}
 

@@ -30,8 +30,8 @@ public struct SignalValue: Sendable, Equatable {
 /// Computes a workspace's signals as of an instant. Pure: no clock, no randomness, and the
 /// result does not depend on the order of the input.
 public struct SignalComputer: Sendable {
-    public static let window: Int64 = 30 * 86_400_000_000
-    static let day: Double = 86_400_000_000
+    public static let window: Int64 = 30 * Timestamp.microsecondsPerDay
+    static let day = Double(Timestamp.microsecondsPerDay)
 
     public let thresholds: Thresholds
 
@@ -96,7 +96,7 @@ public struct SignalComputer: Sendable {
         }
 
         // momentum: actions this week ÷ actions the week before.
-        let week: Int64 = 7 * 86_400_000_000
+        let week: Int64 = 7 * Timestamp.microsecondsPerDay
         let thisWeek = actions.filter { $0.timestamp.microseconds > asOf.microseconds - week }.count
         let lastWeek = actions.filter {
             $0.timestamp.microseconds > asOf.microseconds - 2 * week && $0.timestamp.microseconds <= asOf.microseconds - week

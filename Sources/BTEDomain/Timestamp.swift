@@ -6,6 +6,8 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     public init(microseconds: Int64) { self.microseconds = microseconds }
 
     /// The earliest and latest instants accepted in events: [1970-01-01, 2100-01-01).
+    public static let microsecondsPerDay: Int64 = 86_400_000_000
+
     public static let acceptedRange = Timestamp(microseconds: 0)..<Timestamp(microseconds: 4_102_444_800_000_000)
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.microseconds < rhs.microseconds }
