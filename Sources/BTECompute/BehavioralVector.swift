@@ -75,7 +75,10 @@ public struct VectorComputer: Sendable {
         let total = events.count
 
         let sessions = Dictionary(grouping: events, by: \.sessionID)
-        let sessionMinutes = sessions.values.map { session -> Double in
+        // Summed in session-id order: floating-point addition is not associative, and a
+        // dictionary's order changes from process to process.
+        let sessionMinutes = sessions.keys.sorted().map { key -> Double in
+            let session = sessions[key] ?? []
             let times = session.map(\.timestamp.microseconds)
             return Double((times.max() ?? 0) - (times.min() ?? 0)) / 60_000_000
         }

@@ -175,8 +175,29 @@ public struct InsightRecord: Sendable {
 }
 
 extension InsightComputer {
+    /// The events the rules read, each kind within its own look-back from this workspace's
+    /// as_of: every deal event (an open deal can be old), orders of 90 days, contact
+    /// engagements of 28, givens of 30. A function of the workspace and as_of only.
+    static func inputCount(_ history: WorkspaceHistory, asOf: Timestamp) -> Int {
+        let now = asOf.microseconds
+        return history.events.reduce(0) { count, event in
+            let t = event.timestamp.microseconds
+            guard t <= now else { return count }
+            let lookBack: Int64?
+            switch event.eventType {
+            case let type where type.hasPrefix("deal."): lookBack = nil
+            case "order.created": lookBack = 90
+            case "contact.engaged": lookBack = 28
+            case "recommendation.given": lookBack = 30
+            default: return count
+            }
+            if let days = lookBack, t <= now - days * Self.day { return count }
+            return count + 1
+        }
+    }
+
     public func records(_ history: WorkspaceHistory, asOf: Timestamp, thresholdsVersion: Int) -> [InsightRecord] {
-        let used = history.events.filter { $0.timestamp <= asOf }.count
+        let used = InsightComputer.inputCount(history, asOf: asOf)
         return compute(history, asOf: asOf).map {
             InsightRecord(workspaceID: history.workspaceID, insight: $0, asOf: asOf, thresholdsVersion: thresholdsVersion, computedFrom: used)
         }

@@ -59,7 +59,12 @@ extension SignalComputer {
 
     /// The records, and the signal types that could not be computed for this workspace.
     public func evaluateRecords(_ history: WorkspaceHistory, asOf: Timestamp) -> (records: [SignalRecord], failed: [SignalType]) {
-        let used = history.events.filter { $0.timestamp <= asOf }.count + history.actions.filter { $0.timestamp <= asOf }.count
+        // The workspace's own events in W: histories also hold older events (givens acted on in
+        // W) and, in a projector batch, whatever the other workspaces' spans reach, so counting
+        // them would make the count depend on the batch.
+        let start = asOf.microseconds - SignalComputer.window
+        func inWindow(_ t: Timestamp) -> Bool { t.microseconds > start && t <= asOf }
+        let used = history.events.filter { inWindow($0.timestamp) }.count + history.actions.filter { inWindow($0.timestamp) }.count
         let (signals, failed) = evaluate(history, asOf: asOf)
         let records = signals.map {
             SignalRecord(workspaceID: history.workspaceID, signal: $0, asOf: asOf, thresholdsVersion: thresholds.version, computedFrom: used)

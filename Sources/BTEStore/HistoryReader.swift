@@ -61,12 +61,12 @@ public struct HistoryReader {
                 [ids, earliest.rfc3339, lo])
         }
 
-        // User actions: 14 days before each as_of for momentum, and each workspace's newest for
-        // idle decay (one as_of per call in a sweep; the projector's as_of are close together).
+        // User actions: the window before each as_of (momentum reads 14 days of it; W's count
+        // is the records' computed_from), and each workspace's newest for idle decay.
         let actionColumns = "action_id::text, workspace_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint"
         var actions = try userActions(
-            "SELECT \(actionColumns) FROM core.user_actions WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2::timestamptz - interval '14 days' AND timestamp <= $3",
-            [ids, earliest.rfc3339, hi])
+            "SELECT \(actionColumns) FROM core.user_actions WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3",
+            [ids, lo, hi])
         let newest = try userActions("""
             SELECT DISTINCT ON (u.workspace_id) u.action_id::text, u.workspace_id::text, u.actor_user_id::text, (extract(epoch FROM u.timestamp) * 1000000)::bigint
             FROM core.user_actions u JOIN unnest($1::uuid[], $2::timestamptz[]) AS w(id, as_of) ON u.workspace_id = w.id AND u.timestamp <= w.as_of
@@ -182,17 +182,24 @@ extension HistoryReader {
         }
     }
 
+    /// Successful acts: an act is the first `recommendation.acted` on the entity at or after its
+    /// given (in (timestamp, event_id) order, as the computations pair them); later acts on the
+    /// same given are ignored, whatever their outcome. Its action type is its given's.
     func peerSuccesses(subVerticals: [String], after lo: Timestamp, upTo hi: Timestamp) throws -> [PeerSuccess] {
         guard !subVerticals.isEmpty else { return [] }
         return try connection.execute("""
             SELECT a.workspace_id::text, a.sub_vertical_id::text, g.action_type, (extract(epoch FROM a.timestamp) * 1000000)::bigint
             FROM core.business_events a
             JOIN LATERAL (
-                SELECT metadata ->> 'action_type' AS action_type FROM core.business_events g
+                SELECT metadata ->> 'action_type' AS action_type, g.timestamp AS given_at FROM core.business_events g
                 WHERE g.event_type = 'recommendation.given' AND g.entity_id = a.entity_id AND g.timestamp <= a.timestamp
                 ORDER BY g.timestamp DESC, g.event_id DESC LIMIT 1) g ON g.action_type IS NOT NULL
             WHERE a.event_type = 'recommendation.acted' AND a.metadata ->> 'outcome' = 'success'
               AND a.sub_vertical_id = ANY($1::uuid[]) AND a.timestamp > $2 AND a.timestamp <= $3
+              AND NOT EXISTS (
+                SELECT 1 FROM core.business_events e
+                WHERE e.event_type = 'recommendation.acted' AND e.entity_id = a.entity_id
+                  AND e.timestamp >= g.given_at AND (e.timestamp, e.event_id) < (a.timestamp, a.event_id))
             """, [arrayLiteral(subVerticals.sorted()), lo.rfc3339, hi.rfc3339]).rows.compactMap { row in
             guard let ws = row[0], let sv = row[1], let type = row[2], let micros = row[3].flatMap({ Int64($0) }) else { return nil }
             return PeerSuccess(workspaceID: ws, subVerticalID: sv, actionType: type, timestamp: Timestamp(microseconds: micros))

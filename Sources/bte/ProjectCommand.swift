@@ -12,6 +12,7 @@ struct ProjectCommand: AsyncParsableCommand {
     @Option(help: "Consumer group.") var group = "bte-projector"
     @Option(help: "The ingest group whose stored offsets mark what is durable.") var ingestGroup = "bte-ingest"
     @Option(help: "Consumer group session timeout in milliseconds (env BTE_KAFKA_SESSION_TIMEOUT_MS).") var sessionTimeoutMs: Int?
+    @Option(help: "Largest batch, in messages.") var maxBatchMessages = 5_000
     @Flag(help: "Exit 0 once every assigned partition is caught up.") var untilIdle = false
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
 
@@ -25,6 +26,8 @@ struct ProjectCommand: AsyncParsableCommand {
             configuration.group = group
             configuration.ingestGroup = ingestGroup
             configuration.untilIdle = untilIdle
+            guard maxBatchMessages > 0 else { throw CLIError("--max-batch-messages must be at least 1") }
+            configuration.maxBatchMessages = maxBatchMessages
             configuration.sessionTimeoutMilliseconds = sessionTimeoutMs ?? env["BTE_KAFKA_SESSION_TIMEOUT_MS"].flatMap { Int($0) } ?? 45_000
             var options = ConnectionOptions()
             options.logLevel = logLevel

@@ -163,3 +163,44 @@ import Testing
         #expect(letter["source_topic"] as? String == "bte.sweep")
     }
 }
+
+@Suite(.serialized) struct PeerSuccessTests {
+    /// A peer success is the FIRST act of a given with outcome success: a failed first act
+    /// followed by a successful second act on the same recommendation is no success.
+    @Test func missedOpportunitiesCountOnlyFirstActsOfPeers() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let admin = try db.admin()
+        let (subA, subB) = (fixtureUUID(1, prefix: "a0a0a0a0"), fixtureUUID(2, prefix: "b0b0b0b0"))
+        let (w1, w2, w3, w4) = (fixtureUUID(1, prefix: "11111111"), fixtureUUID(2, prefix: "22222222"),
+                                fixtureUUID(3, prefix: "33333333"), fixtureUUID(4, prefix: "44444444"))
+        var offset = 0
+        func event(_ ws: String, _ sub: String, _ type: String, _ entity: Int, _ at: String, _ metadata: String) throws {
+            offset += 1
+            try admin.execute("""
+                INSERT INTO core.business_events (event_id, event_type, entity_type, entity_id, workspace_id, sub_vertical_id, actor_user_id, timestamp, metadata, content_hash, source_topic, source_partition, source_offset)
+                VALUES ($1::uuid, $2, 'recommendation', $3::uuid, $4, $5, $4, $6, $7::jsonb, 0, 't', 0, $8)
+                """, [fixtureUUID(offset, prefix: "ffffffff"), type, fixtureUUID(entity, prefix: "eeeeeeee"), ws, sub, at, metadata, String(offset)])
+        }
+        // Sub-vertical A: W1 was given upsell 10 days before as_of and never acted. W2's only
+        // upsell act that counts is its first one, a failure; the success two hours later is an
+        // extra act and is ignored. So no peer succeeded: W1 missed nothing.
+        try event(w1, subA, "recommendation.given", 1, "2026-01-22T00:00:00Z", #"{"action_type":"upsell"}"#)
+        try event(w2, subA, "recommendation.given", 2, "2026-01-20T00:00:00Z", #"{"action_type":"upsell"}"#)
+        try event(w2, subA, "recommendation.acted", 2, "2026-01-21T00:00:00Z", #"{"outcome":"failure"}"#)
+        try event(w2, subA, "recommendation.acted", 2, "2026-01-21T02:00:00Z", #"{"outcome":"success"}"#)
+        // Sub-vertical B, the same with W4's first act a success: W3 missed one opportunity.
+        try event(w3, subB, "recommendation.given", 3, "2026-01-22T00:00:00Z", #"{"action_type":"upsell"}"#)
+        try event(w4, subB, "recommendation.given", 4, "2026-01-20T00:00:00Z", #"{"action_type":"upsell"}"#)
+        try event(w4, subB, "recommendation.acted", 4, "2026-01-21T00:00:00Z", #"{"outcome":"success"}"#)
+        try event(w4, subB, "recommendation.acted", 4, "2026-01-21T02:00:00Z", #"{"outcome":"failure"}"#)
+
+        let sweep = Sweep(brokers: "unused:9092", readerURL: db.readerURL, logger: TestEnvironment.logger)
+        let computed = try sweep.compute(asOf: try #require(Timestamp(rfc3339: "2026-02-01T00:00:00Z")))
+        func missed(_ ws: String) -> Double? {
+            computed.records.first { $0.workspaceID == ws && $0.signal.type == .missedOpportunityCount }?.signal.value
+        }
+        #expect(missed(w1) == 0)
+        #expect(missed(w3) == 1)
+    }
+}
