@@ -80,6 +80,7 @@ let package = Package(
         .testTarget(name: "BTEComputeTests", dependencies: ["BTECompute", "BTEDomain"], swiftSettings: strict),
         .testTarget(name: "BTEIntentTelemetryTests", dependencies: ["BTEIntentTelemetry", "BTEDomain"], swiftSettings: strict),
         .testTarget(name: "BTEIntentsTests", dependencies: ["BTEIntents", "BTEDomain"], swiftSettings: strict),
+        .testTarget(name: "BTEPipelineTests", dependencies: ["BTEPipeline", "BTEStore", "Kafka"], swiftSettings: strict),
         .testTarget(name: "WrapperTests", dependencies: ["Kafka", "Postgres", "BTETestSupport"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",

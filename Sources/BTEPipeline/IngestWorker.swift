@@ -8,15 +8,10 @@ import Metrics
 import Postgres
 import Synchronization
 
-/// The consumer's view of its partitions. Touched only from the polling thread: librdkafka
-/// runs rebalance callbacks inside `poll`, on the caller's thread.
-final class PartitionTable: @unchecked Sendable {
-    /// Assigned partitions and the `next_offset` believed stored in PostgreSQL (nil: none).
-    var stored: [KafkaTopicPartition: Int64?] = [:]
-    /// Next offset to process per partition; older messages are stale re-deliveries.
-    var position: [KafkaTopicPartition: Int64] = [:]
-    var needsRewind = false
-    var revokedDuringBatch: Set<KafkaTopicPartition> = []
+/// The ledger and what the rebalance callbacks need, shared with them. Touched only from the
+/// polling thread: librdkafka runs rebalance callbacks inside `poll`, on the caller's thread.
+final class LedgerBox: @unchecked Sendable {
+    var ledger = IngestLedger()
     /// Reads stored offsets on assignment; never used by a writer.
     var control: IngestStore?
     /// Waits for the writes in flight; set by the worker, called before partitions are revoked.
@@ -36,14 +31,15 @@ final class WriteLane: @unchecked Sendable {
 
     final class InFlight: @unchecked Sendable {
         let done = DispatchGroup()
-        let next: [KafkaTopicPartition: Int64]
+        /// The batch's id in the ledger.
+        let id: Int
         let consumed: Int
         let started = DispatchTime.now()
         // Written by the lane's queue before `done` is left, read after `done.wait()`.
         var result: Result<IngestOutcome, any Error> = .failure(CancellationError())
         var validateNanoseconds: UInt64 = 0
-        init(next: [KafkaTopicPartition: Int64], consumed: Int) {
-            self.next = next
+        init(id: Int, consumed: Int) {
+            self.id = id
             self.consumed = consumed
         }
     }
@@ -65,7 +61,7 @@ public final class IngestWorker {
     public let configuration: IngestConfiguration
     private let logger: Logger
     private let validator: RecordValidator
-    private let table = PartitionTable()
+    private let box = LedgerBox()
     private var lanes: [WriteLane] = []
     private var laneIndex: [KafkaTopicPartition: Int] = [:]
     private var summary = IngestSummary()
@@ -102,64 +98,54 @@ public final class IngestWorker {
         producerConfig.lingerMilliseconds = 1
         lanes = try (0..<max(configuration.writers, 1)).map { WriteLane(index: $0, deadLetters: try KafkaProducer(configuration: producerConfig)) }
 
-        let table = self.table
+        let box = self.box
         let logger = self.logger
         let consumer = try KafkaConsumer(configuration: consumerConfig, rebalance: KafkaRebalanceHandler(
             assigned: { partitions in
-                for partition in partitions { table.stored[partition] = .some(nil) }
+                box.ledger.assigned(partitions)
                 logger.info("partitions assigned", metadata: ["partitions": "\(partitions.sorted())"])
                 do {
-                    guard let store = table.control else { throw PostgresError(.connection, message: "not connected") }
-                    return try IngestWorker.startOffsets(partitions, store: store, table: table)
+                    guard let store = box.control else { throw PostgresError(.connection, message: "not connected") }
+                    return box.ledger.started(try IngestWorker.storedOffsets(partitions, store: store))
                 } catch {
                     logger.warning("stored offsets unavailable; partitions held until PostgreSQL answers", metadata: ["error": "\(error)"])
-                    table.needsRewind = true
+                    box.ledger.requireRewind()
                     return nil
                 }
             },
             revoked: { partitions in
                 // Let batches in flight commit before another member takes the partitions over.
-                table.drain?()
-                logger.info("partitions revoked", metadata: ["partitions": "\(partitions.sorted())"])
-                for partition in partitions {
-                    table.stored[partition] = nil
-                    table.position[partition] = nil
-                    table.revokedDuringBatch.insert(partition)
-                }
+                box.drain?()
+                let dropped = box.ledger.revoked(partitions)
+                logger.info("partitions revoked", metadata: ["partitions": "\(partitions.sorted())", "dropped_unwritten": "\(dropped)"])
             }))
         defer { consumer.close() }
-        table.drain = { [unowned self] in self.drainLanes() }
-        defer { table.drain = nil }
-        table.control = try connectWithRetry(stop: stop)
+        box.drain = { [unowned self] in self.drainLanes() }
+        defer { box.drain = nil }
+        box.control = try connectWithRetry(stop: stop)
         for lane in lanes { lane.store = try connectWithRetry(stop: stop) }
         try consumer.subscribe(topics: topics)
         logger.info("ingest started", metadata: ["group": "\(configuration.group)", "topics": "\(topics)", "writers": "\(lanes.count)"])
 
         var backoff = configuration.retryInitialMilliseconds
         while !stop.isSet {
-            if table.needsRewind {
-                do {
+            do {
+                if box.ledger.needsRewind {
                     try rewind(consumer)
                     backoff = configuration.retryInitialMilliseconds
-                } catch {
-                    try pause(consumer, after: error, backoff: &backoff, stop: stop)
-                    continue
                 }
-            }
-            table.revokedDuringBatch = []
-            let pollStarted = DispatchTime.now()
-            let messages = try collectBatch(consumer, stop: stop)
-            if firstMessageAt != nil {
-                summary.pollSeconds += Double(DispatchTime.now().uptimeNanoseconds - pollStarted.uptimeNanoseconds) / 1e9
-            }
-            do {
+                let pollStarted = DispatchTime.now()
+                let messages = try collectBatch(consumer, stop: stop)
+                if firstMessageAt != nil {
+                    summary.pollSeconds += Double(DispatchTime.now().uptimeNanoseconds - pollStarted.uptimeNanoseconds) / 1e9
+                }
                 if messages.isEmpty {
                     if lanes.contains(where: { !$0.flights.isEmpty }) {
                         try finishLanes()
                         reportLag(consumer)
                         continue
                     }
-                    if configuration.untilIdle, try caughtUp(consumer) { break }
+                    if configuration.untilIdle, box.ledger.caughtUp(high: consumer.cachedWatermarks) { break }
                     continue
                 }
                 if firstMessageAt == nil { firstMessageAt = DispatchTime.now() }
@@ -178,33 +164,29 @@ public final class IngestWorker {
         return summary
     }
 
-    static func startOffsets(_ partitions: [KafkaTopicPartition], store: IngestStore, table: PartitionTable) throws -> [KafkaTopicPartitionOffset] {
+    /// What PostgreSQL holds for `partitions` (nil: no row yet).
+    static func storedOffsets(_ partitions: [KafkaTopicPartition], store: IngestStore) throws -> [KafkaTopicPartition: Int64?] {
         let stored = try store.storedOffsets(topics: Array(Set(partitions.map(\.topic))))
-        return partitions.map { partition in
-            let next = stored[partition.topic]?[partition.partition]
-            table.stored[partition] = .some(next)
-            if let next { table.position[partition] = next } else { table.position[partition] = nil }
-            return KafkaTopicPartitionOffset(partition, offset: next.map { .exactly($0) } ?? .beginning)
-        }
+        var result: [KafkaTopicPartition: Int64?] = [:]
+        for tp in partitions { result[tp] = .some(stored[tp.topic]?[tp.partition]) }
+        return result
     }
 
     /// Restarts every assigned partition from what PostgreSQL holds, dropping anything
     /// fetched but not written.
     private func rewind(_ consumer: KafkaConsumer) throws {
         drainLanes()
-        if table.control == nil || table.control?.connection.isHealthy == false {
-            table.control = try IngestStore(url: configuration.databaseURL, group: configuration.group)
+        if box.control == nil || box.control?.connection.isHealthy == false {
+            box.control = try IngestStore(url: configuration.databaseURL, group: configuration.group)
         }
         for lane in lanes where lane.store == nil || lane.store?.connection.isHealthy == false {
             lane.store = try IngestStore(url: configuration.databaseURL, group: configuration.group)
         }
-        guard let control = table.control else { return }
-        let assigned = Array(table.stored.keys)
-        if !assigned.isEmpty {
-            try consumer.assign(try IngestWorker.startOffsets(assigned, store: control, table: table))
-        }
-        table.needsRewind = false
-        logger.info("resumed from stored offsets", metadata: ["partitions": "\(assigned.count)"])
+        guard let control = box.control else { return }
+        let targets = box.ledger.rewindTargets()
+        let offsets = box.ledger.started(try IngestWorker.storedOffsets(targets, store: control))
+        if !offsets.isEmpty { try consumer.assign(offsets) }
+        logger.info("resumed from stored offsets", metadata: ["partitions": "\(targets.count)"])
     }
 
     /// Classifies a failure: data can't cause it (rejects are handled per message), so it is
@@ -222,8 +204,9 @@ public final class IngestWorker {
         summary.retries += 1
         retryCounter.increment()
         logger.warning("infrastructure error; pausing and retrying", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
-        table.needsRewind = true
-        if !table.stored.isEmpty { try? consumer.pause(Array(table.stored.keys)) }
+        box.ledger.requireRewind()
+        let assigned = box.ledger.assigned
+        if !assigned.isEmpty { try? consumer.pause(assigned) }
         // Keep serving the group while waiting, so the session stays alive.
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(backoff) * 1_000_000
         while DispatchTime.now().uptimeNanoseconds < deadline, !stop.isSet {
@@ -247,28 +230,20 @@ public final class IngestWorker {
     }
 
     private func collectBatch(_ consumer: KafkaConsumer, stop: StopSignal) throws -> [KafkaMessage] {
-        var messages: [KafkaMessage] = []
-        messages.reserveCapacity(configuration.maxBatchMessages)
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.maxBatchWaitMilliseconds) * 1_000_000
-        while messages.count < configuration.maxBatchMessages, !stop.isSet {
+        while box.ledger.collected.count < configuration.maxBatchMessages, !stop.isSet {
             let now = DispatchTime.now().uptimeNanoseconds
             if now >= deadline { break }
             let remaining = Int32(min((deadline - now) / 1_000_000 + 1, 1_000))
-            guard let message = try consumer.poll(timeoutMilliseconds: messages.isEmpty ? remaining : min(remaining, 20)) else {
-                if !messages.isEmpty { break }
+            let waiting = box.ledger.collected.isEmpty
+            // A rebalance inside `poll` may drop what was collected; the ledger keeps that straight.
+            guard let message = try consumer.poll(timeoutMilliseconds: waiting ? remaining : min(remaining, 20)) else {
+                if !box.ledger.collected.isEmpty { break }
                 continue
             }
-            if table.needsRewind { continue }
-            let tp = message.topicPartition
-            guard table.stored[tp] != nil else { continue }  // not ours (anymore)
-            if let position = table.position[tp], message.offset < position { continue }  // stale
-            table.position[tp] = message.offset + 1
-            messages.append(message)
+            _ = box.ledger.accept(message)
         }
-        if !table.revokedDuringBatch.isEmpty {
-            messages.removeAll { table.revokedDuringBatch.contains($0.topicPartition) }
-        }
-        return messages
+        return box.ledger.takeBatch()
     }
 
     /// A partition stays on one lane for the life of the worker, so its batches are written in
@@ -283,24 +258,21 @@ public final class IngestWorker {
     }
 
     /// Queues each lane's part of the batch behind the lane's earlier batches, waiting only when
-    /// the lane's queue is full. The lane validates and writes on its own queue; the fence
-    /// expectations are fixed here, where the partition table lives: each batch expects what the
-    /// lane's newest earlier batch of the partition leaves stored, else what PostgreSQL holds.
-    /// If a batch fails, later batches of its partitions fail their fence and are not written.
+    /// the lane's queue is full. The lane validates and writes on its own queue; the ledger fixes
+    /// each batch's fence expectations.
     private func dispatch(_ messages: [KafkaMessage]) throws {
         var byLane: [Int: [KafkaMessage]] = [:]
         for message in messages { byLane[lane(of: message.topicPartition).index, default: []].append(message) }
         for (index, part) in byLane.sorted(by: { $0.key < $1.key }) {
             let lane = lanes[index]
             while lane.flights.count >= max(configuration.batchesQueuedPerWriter, 1) { try finishOldest(lane) }
-            var pending: [KafkaTopicPartition: Int64] = [:]
-            for flight in lane.flights { pending.merge(flight.next) { _, newer in newer } }
-            var next: [KafkaTopicPartition: Int64] = [:]
-            for message in part { next[message.topicPartition] = message.offset + 1 }
-            let progress = next.keys.sorted().map { tp in
-                PartitionProgress(topic: tp.topic, partition: tp.partition, expectedStored: pending[tp] ?? (table.stored[tp] ?? nil), next: next[tp] ?? 0)
+            guard lane.store != nil else {
+                // Not written: its partitions must restart from what PostgreSQL holds.
+                box.ledger.requireRewind()
+                return
             }
-            start(lane, messages: part, progress: progress, next: next)
+            let (id, progress) = box.ledger.dispatch(part, lane: index)
+            start(lane, id: id, messages: part, progress: progress)
         }
     }
 
@@ -322,13 +294,9 @@ public final class IngestWorker {
         return batch
     }
 
-    private func start(_ lane: WriteLane, messages: [KafkaMessage], progress: [PartitionProgress], next: [KafkaTopicPartition: Int64]) {
-        guard let store = lane.store else {
-            // Not written: its partitions must restart from what PostgreSQL holds.
-            table.needsRewind = true
-            return
-        }
-        let flight = WriteLane.InFlight(next: next, consumed: messages.count)
+    private func start(_ lane: WriteLane, id: Int, messages: [KafkaMessage], progress: [PartitionProgress]) {
+        guard let store = lane.store else { return }
+        let flight = WriteLane.InFlight(id: id, consumed: messages.count)
         let deadLetters = lane.deadLetters
         let configuration = self.configuration
         let validator = self.validator
@@ -362,7 +330,7 @@ public final class IngestWorker {
         summary.validateSeconds += Double(flight.validateNanoseconds) / 1e9
         switch flight.result {
         case .success(let outcome):
-            for (tp, offset) in flight.next where table.stored[tp] != nil { table.stored[tp] = .some(offset) }
+            box.ledger.finished(flight.id, succeeded: true)
             summary.writeSeconds += Double(nanos) / 1e9
             batchLatency.recordNanoseconds(Int64(nanos))
             record(outcome, consumed: flight.consumed)
@@ -370,6 +338,7 @@ public final class IngestWorker {
                 summary.activeSeconds = Double(DispatchTime.now().uptimeNanoseconds - firstMessageAt.uptimeNanoseconds) / 1e9
             }
         case .failure(let error):
+            box.ledger.finished(flight.id, succeeded: false)
             if lane.store?.connection.isHealthy == false { lane.store = nil }
             throw error
         }
@@ -390,7 +359,8 @@ public final class IngestWorker {
     private func drainLanes() {
         for lane in lanes {
             while !lane.flights.isEmpty {
-                do { try finishOldest(lane) } catch { table.needsRewind = true }
+                // A failure has already set the ledger to rewind.
+                do { try finishOldest(lane) } catch {}
             }
         }
     }
@@ -416,23 +386,11 @@ public final class IngestWorker {
     }
 
     private func reportLag(_ consumer: KafkaConsumer) {
-        for (tp, position) in table.position {
-            guard let high = consumer.cachedWatermarks(tp)?.high else { continue }
+        for (tp, partition) in box.ledger.partitions {
+            guard let position = partition.position ?? partition.stored, let high = consumer.cachedWatermarks(tp)?.high else { continue }
             Gauge(label: "bte_ingest_lag_messages", dimensions: [("topic", tp.topic), ("partition", String(tp.partition))], factory: metrics)
                 .record(max(high - position, 0))
         }
-    }
-
-    /// Every assigned partition has been fetched at least once and nothing is left past the
-    /// last processed offset.
-    private func caughtUp(_ consumer: KafkaConsumer) throws -> Bool {
-        guard !table.stored.isEmpty, !table.needsRewind else { return false }
-        for (tp, stored) in table.stored {
-            guard let marks = consumer.cachedWatermarks(tp) else { return false }
-            let next = table.position[tp] ?? stored ?? marks.low ?? 0
-            if next < marks.high { return false }
-        }
-        return true
     }
 }
 
