@@ -13,13 +13,14 @@ final class MetricsEndpoint: @unchecked Sendable {
 
     /// Binds 127.0.0.1:`port` unless `host` says otherwise; port 0 disables nothing (any port).
     init(host: String, port: Int) throws {
+        guard let port = UInt16(exactly: port) else { throw CLIError("metrics: port \(port) is outside 0...65535") }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw CLIError("metrics: socket() failed: errno \(errno)") }
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_port = in_port_t(port.bigEndian)
         guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
             close(fd)
             throw CLIError("metrics: \(host) is not an IPv4 address")
@@ -41,6 +42,11 @@ final class MetricsEndpoint: @unchecked Sendable {
             while true {
                 let client = accept(socketFD, nil, nil)
                 if client < 0 { continue }
+                // One thread serves every scrape: a client that sends nothing, or stops reading,
+                // may hold it for a second at most.
+                var timeout = timeval(tv_sec: 1, tv_usec: 0)
+                setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                 var request = [UInt8](repeating: 0, count: 4096)
                 _ = read(client, &request, request.count)
                 let body = registry.emitToBuffer()
@@ -49,7 +55,8 @@ final class MetricsEndpoint: @unchecked Sendable {
                 response.withUnsafeBytes { raw in
                     var offset = 0
                     while offset < raw.count, let base = raw.baseAddress {
-                        let written = write(client, base + offset, raw.count - offset)
+                        // MSG_NOSIGNAL: a client that reset the connection is an error here, not SIGPIPE.
+                        let written = send(client, base + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
                         if written <= 0 { break }
                         offset += written
                     }
