@@ -29,6 +29,9 @@ public struct Insight: Sendable, Equatable {
 /// docs/signals.md#insights; the same history and as_of always give the same insights.
 public struct InsightComputer: Sendable {
     static let day = Timestamp.microsecondsPerDay
+    /// Evidence lists carry their full count and at most this many ids (the smallest), so a
+    /// workspace with thousands of them still publishes a small record.
+    public static let maxEvidenceIDs = 20
 
     public init() {}
 
@@ -93,7 +96,8 @@ public struct InsightComputer: Sendable {
             insights.append(Insight(
                 type: .dealStalled, priority: stalled.count >= 3 ? .high : .medium,
                 message: "\(stalled.count) deal\(stalled.count == 1 ? " in your pipeline has" : "s in your pipeline have") stalled for 2+ weeks.",
-                evidence: ["stalled_deals": String(stalled.count), "deal_ids": "[" + stalled.map(quoted).joined(separator: ",") + "]"]))
+                evidence: ["stalled_deals": String(stalled.count),
+                           "deal_ids": "[" + stalled.prefix(Self.maxEvidenceIDs).map(quoted).joined(separator: ",") + "]"]))
         }
 
         // engagement_drop: contact engagements in the last 14 days against the 14 before; from 30 % down.

@@ -84,4 +84,18 @@ private func event(_ type: String, _ entity: String, _ day: String, _ metadata: 
         reversed.events.reverse()
         #expect(InsightComputer().compute(reversed, asOf: asOf) == InsightComputer().compute(history(), asOf: asOf))
     }
+
+    /// Evidence lists are capped: 25,000 stalled deals give their count and the first 20 ids
+    /// (sorted), so an insight stays a small record.
+    @Test func stalledDealEvidenceKeepsTheCountAndTheFirstTwentyIDs() throws {
+        let deals = (0..<25_000).map { String(format: "D%05d", $0) }
+        let history = WorkspaceHistory(workspaceID: ws, events: deals.map { event("deal.created", $0, "2026-06-01") })
+        let records = InsightComputer().records(history, asOf: asOf, thresholdsVersion: 2)
+        let stalled = try #require(records.first { $0.insight.type == .dealStalled })
+        #expect(stalled.insight.evidence["stalled_deals"] == "25000")
+        // D00000 … D00019: the 20 smallest ids.
+        #expect(stalled.insight.evidence["deal_ids"] == "[" + (0..<20).map { String(format: "\"D%05d\"", $0) }.joined(separator: ",") + "]")
+        #expect(stalled.insight.message == "25000 deals in your pipeline have stalled for 2+ weeks.")
+        #expect(stalled.json().count < 2_000)
+    }
 }
