@@ -26,6 +26,10 @@ public final class Projector {
         public var sessionTimeoutMilliseconds = 45_000
         public var untilIdle = false
         public var retryMaxMilliseconds = 10_000
+        /// The same limits as ingest: a message ingest stored must not be skipped here.
+        public var limits = ValidationLimits()
+        /// Extra librdkafka properties for the consumer and the producer.
+        public var kafkaProperties: [String: String] = [:]
         /// Called after each batch is published with, per message, milliseconds from its
         /// producer timestamp to the acknowledgement of the batch's outputs (benchmarks).
         public var onPublished: (@Sendable ([Int64]) -> Void)?
@@ -52,7 +56,7 @@ public final class Projector {
 
     private let configuration: Configuration
     private let logger: Logger
-    private let validator = RecordValidator()
+    private let validator: RecordValidator
     private var summary = Summary()
     private var position: [KafkaTopicPartition: Int64] = [:]
     private var firstMessageAt: DispatchTime?
@@ -60,6 +64,7 @@ public final class Projector {
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.validator = RecordValidator(limits: configuration.limits)
     }
 
     var businessTopic: String { configuration.topicPrefix + InputKind.business.rawValue }
@@ -70,7 +75,7 @@ public final class Projector {
 
     public func run(stop: StopSignal) throws -> Summary {
         var consumerConfiguration = KafkaConsumerConfiguration(
-            client: KafkaClientConfiguration(brokers: configuration.brokers), groupID: configuration.group)
+            client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties), groupID: configuration.group)
         consumerConfiguration.sessionTimeoutMilliseconds = configuration.sessionTimeoutMilliseconds
         let assigned = AssignedPartitions()
         let logger = self.logger
@@ -78,43 +83,101 @@ public final class Projector {
             assigned: { partitions in
                 logger.info("projector partitions assigned", metadata: ["count": "\(partitions.count)"])
                 assigned.partitions.formUnion(partitions)
+                assigned.generation += 1
                 return partitions.map { KafkaTopicPartitionOffset($0, offset: .committed) }
             },
-            revoked: { partitions in assigned.partitions.subtract(partitions) }))
+            revoked: { partitions in
+                assigned.partitions.subtract(partitions)
+                assigned.generation += 1
+            }))
         defer { consumer.close() }
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: configuration.brokers)))
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(
+            client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties)))
         try consumer.subscribe(topics: [businessTopic, interactionTopic])
         var reader: HistoryReader?
 
+        var backoff = 250
         while !stop.isSet {
-            let messages = try collect(consumer, stop: stop, assigned: assigned)
+            let messages: [KafkaMessage]
+            do {
+                messages = try collect(consumer, stop: stop, assigned: assigned)
+            } catch {
+                guard Projector.isRetriable(error) else { throw error }
+                logger.warning("consumer error; retrying", metadata: ["error": "\(error)"])
+                _ = keepAlive(consumer, assigned: assigned, milliseconds: backoff, stop: stop)
+                backoff = min(backoff * 2, configuration.retryMaxMilliseconds)
+                continue
+            }
             if messages.isEmpty {
                 if configuration.untilIdle, caughtUp(consumer, assigned: assigned.partitions) { break }
                 continue
             }
-            var backoff = 250
             var waited = 0
             while !stop.isSet {
+                let wait: Int
                 do {
                     if reader == nil || reader?.connection.isHealthy == false { reader = try HistoryReader(url: configuration.readerURL) }
                     guard let current = reader else { continue }
                     try project(messages, reader: current, producer: producer, consumer: consumer, stop: stop)
+                    backoff = 250
                     break
                 } catch let error as StoreError where error.code == .notDurable {
-                    if stop.isSet { break }
                     waited += 1
                     // Normal for a moment; worth saying when it lasts (is ingest running?).
                     if waited % 100 == 0 { logger.info("waiting for ingest to store the batch", metadata: ["detail": "\(error.message)"]) }
-                    Thread.sleep(forTimeInterval: 0.1)
+                    wait = 100
                 } catch {
+                    // Data can't be fixed by retrying: stop with the error rather than loop on it.
+                    guard Projector.isRetriable(error) else { throw error }
                     summary.retries += 1
                     logger.warning("projection failed; retrying the batch", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
-                    Thread.sleep(forTimeInterval: Double(backoff) / 1000)
+                    wait = backoff
                     backoff = min(backoff * 2, configuration.retryMaxMilliseconds)
+                }
+                // Keep serving the group while waiting, or the member is evicted after
+                // max.poll.interval.ms and its commit fails for good.
+                if keepAlive(consumer, assigned: assigned, milliseconds: wait, stop: stop) {
+                    // The assignment changed, or fetched messages arrived: read the batch again
+                    // from the committed offsets (nothing of it was committed).
+                    try restartFromCommitted(consumer, assigned: assigned)
+                    break
                 }
             }
         }
         return summary
+    }
+
+    /// Infrastructure that may come back (connections, timeouts, a broker away, ingest behind)
+    /// is retried; anything else ends the run with its error.
+    static func isRetriable(_ error: any Error) -> Bool {
+        switch error {
+        case let error as PostgresError: return error.isRetriable
+        case let error as KafkaError: return error.isRetriable
+        case let error as StoreError: return error.isRetriable || error.code == .notDurable
+        default: return false
+        }
+    }
+
+    /// Polls with the assigned partitions paused for `milliseconds`. Returns whether the batch in
+    /// hand is stale: a rebalance happened or a message was fetched meanwhile.
+    private func keepAlive(_ consumer: KafkaConsumer, assigned: AssignedPartitions, milliseconds: Int, stop: StopSignal) -> Bool {
+        let generation = assigned.generation
+        let partitions = assigned.partitions.sorted()
+        if !partitions.isEmpty { try? consumer.pause(partitions) }
+        var stale = false
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(milliseconds, 1)) * 1_000_000
+        while DispatchTime.now().uptimeNanoseconds < deadline, !stop.isSet {
+            if (try? consumer.poll(timeoutMilliseconds: 50)) ?? nil != nil { stale = true }
+        }
+        stale = stale || assigned.generation != generation
+        if !stale, !partitions.isEmpty { try? consumer.resume(partitions) }
+        return stale
+    }
+
+    private func restartFromCommitted(_ consumer: KafkaConsumer, assigned: AssignedPartitions) throws {
+        let partitions = assigned.partitions.sorted()
+        for tp in partitions { position[tp] = nil }
+        if !partitions.isEmpty { try consumer.assign(partitions.map { KafkaTopicPartitionOffset($0, offset: .committed) }) }
     }
 
     private func collect(_ consumer: KafkaConsumer, stop: StopSignal, assigned: AssignedPartitions) throws -> [KafkaMessage] {
@@ -205,4 +268,6 @@ public final class Projector {
 /// rebalance callbacks inside `poll`).
 final class AssignedPartitions: @unchecked Sendable {
     var partitions: Set<KafkaTopicPartition> = []
+    /// Changes on every assignment and revocation.
+    var generation = 0
 }

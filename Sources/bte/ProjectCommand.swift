@@ -1,4 +1,5 @@
 import ArgumentParser
+import BTEDomain
 import BTEPipeline
 import Foundation
 
@@ -13,6 +14,7 @@ struct ProjectCommand: AsyncParsableCommand {
     @Option(help: "The ingest group whose stored offsets mark what is durable.") var ingestGroup = "bte-ingest"
     @Option(help: "Consumer group session timeout in milliseconds (env BTE_KAFKA_SESSION_TIMEOUT_MS).") var sessionTimeoutMs: Int?
     @Option(help: "Largest batch, in messages.") var maxBatchMessages = 5_000
+    @Option(help: "Largest accepted message in bytes: the same as bte ingest's, so nothing stored is skipped.") var maxMessageBytes = ValidationLimits().maxMessageBytes
     @Flag(help: "Exit 0 once every assigned partition is caught up.") var untilIdle = false
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
 
@@ -28,6 +30,7 @@ struct ProjectCommand: AsyncParsableCommand {
             configuration.untilIdle = untilIdle
             guard maxBatchMessages > 0 else { throw CLIError("--max-batch-messages must be at least 1") }
             configuration.maxBatchMessages = maxBatchMessages
+            configuration.limits.maxMessageBytes = maxMessageBytes
             configuration.sessionTimeoutMilliseconds = sessionTimeoutMs ?? env["BTE_KAFKA_SESSION_TIMEOUT_MS"].flatMap { Int($0) } ?? 45_000
             var options = ConnectionOptions()
             options.logLevel = logLevel

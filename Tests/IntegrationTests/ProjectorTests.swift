@@ -3,6 +3,7 @@ import BTEDomain
 import BTEPipeline
 import BTETestSupport
 import Foundation
+import Synchronization
 import Kafka
 import Testing
 
@@ -114,5 +115,47 @@ import Testing
         let firstBytes = signals.map { $0.value ?? [] }.sorted { $0.lexicographicallyPrecedes($1) }
         let allBytes = all.map { $0.value ?? [] }.sorted { $0.lexicographicallyPrecedes($1) }
         #expect(allBytes == (firstBytes + firstBytes).sorted { $0.lexicographicallyPrecedes($1) })
+    }
+
+    /// A projector waiting longer than max.poll.interval.ms for ingest keeps polling (its
+    /// partitions paused), so it is still a member when the batch becomes durable: it publishes
+    /// and commits instead of failing its commit for good.
+    @Test func waitingForIngestLongerThanThePollIntervalKeepsTheMember() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers))
+        _ = try admin.createTopics(["bte.signals.v1", "bte.behavioral-vectors.v1", "bte.insights.v1"].map { KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1) })
+        let value = """
+            {"event_id":"00000000-0000-4000-9000-000000000001","timestamp":"2026-01-12T08:00:00Z","event_type":"tap","user_id":"user-1","session_id":"s-1"}
+            """
+        try topics.produce([KafkaOutgoingMessage(topic: topics.prefix + "bte.interaction-events.v1", key: Array("user-1".utf8), value: Array(value.utf8))])
+        let ingestGroup = TestEnvironment.uniqueName("ingest-")
+        var configuration = Projector.Configuration(brokers: topics.brokers, readerURL: db.readerURL)
+        configuration.topicPrefix = topics.prefix
+        configuration.group = TestEnvironment.uniqueName("projector-")
+        configuration.ingestGroup = ingestGroup
+        configuration.untilIdle = true
+        configuration.sessionTimeoutMilliseconds = 6_000
+        configuration.kafkaProperties = ["max.poll.interval.ms": "7000"]
+        let config = configuration
+        let stop = StopSignal()
+        let finished = DispatchSemaphore(value: 0)
+        let result = Mutex<Result<Projector.Summary, any Error>?>(nil)
+        Thread.detachNewThread {
+            let outcome = Result { try Projector(configuration: config, logger: TestEnvironment.logger).run(stop: stop) }
+            result.withLock { $0 = outcome }
+            finished.signal()
+        }
+        // Nothing is durable for 12 s: well past the poll interval.
+        Thread.sleep(forTimeInterval: 12)
+        _ = try ingestUntilIdle(db, topics, group: ingestGroup)
+        let inTime = finished.wait(timeout: .now() + 60) == .success
+        stop.stop()
+        if !inTime { _ = finished.wait(timeout: .now() + 30) }
+        #expect(inTime, "the projector did not finish after ingest caught up")
+        let summary = try #require(try result.withLock { $0 }?.get())
+        #expect(summary.vectors == 1)
+        #expect(try topics.readAll(topics.prefix + "bte.behavioral-vectors.v1").count == 1)
     }
 }
