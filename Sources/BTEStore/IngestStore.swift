@@ -112,6 +112,16 @@ public final class IngestStore {
     /// reject of the batch (it publishes them to the dead-letter topic); if it throws, nothing
     /// is committed.
     public func commit(_ batch: IngestBatch, beforeCommit: ([RejectedMessage]) throws -> Void) throws -> IngestOutcome {
+        do {
+            return try write(batch, beforeCommit: beforeCommit)
+        } catch {
+            // A partition dropped since it was ensured fails the batch; the retry ensures anew.
+            ensuredMonths.removeAll()
+            throw error
+        }
+    }
+
+    private func write(_ batch: IngestBatch, beforeCommit: ([RejectedMessage]) throws -> Void) throws -> IngestOutcome {
         try ensurePartitions(for: batch.records)
         return try connection.transaction {
             try checkFence(batch.progress)

@@ -21,9 +21,19 @@ public final class PostgresConnection {
     private let conn: OpaquePointer
 
     /// Connects with a libpq URI or keyword string, e.g. `postgresql://user@host:5432/db`.
+    /// The client encoding is always UTF8, whatever the URL, the environment or the database
+    /// say: text crosses as Swift strings, which are UTF-8, and any other client encoding would
+    /// reinterpret their bytes.
     public init(url: String, applicationName: String = "bte") throws {
-        guard let conn = PQconnectdb(url) else {
-            throw PostgresError(.connection, message: "PQconnectdb returned NULL (out of memory)")
+        // The URL is expanded in place of `dbname`; keywords after it override its values.
+        let parameters = [("dbname", url), ("client_encoding", "UTF8")]
+        let connection: OpaquePointer? = withCStringArray(parameters.map(\.0), nullTerminated: true) { keywords in
+            withCStringArray(parameters.map(\.1), nullTerminated: true) { values in
+                PQconnectdbParams(keywords, values, 1)
+            }
+        }
+        guard let conn = connection else {
+            throw PostgresError(.connection, message: "PQconnectdbParams returned NULL (out of memory)")
         }
         guard PQstatus(conn) == CONNECTION_OK else {
             let message = PostgresConnection.errorMessage(conn)
@@ -130,9 +140,11 @@ public final class PostgresConnection {
             let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
                 ?? PostgresConnection.errorMessage(conn)
             let detail = PQresultErrorField(result, Int32(UInt8(ascii: "D"))).map { String(cString: $0) }
+            let constraint = PQresultErrorField(result, Int32(UInt8(ascii: "n"))).map { String(cString: $0) }
             let connectionLost = PQstatus(conn) != CONNECTION_OK
             throw PostgresError(connectionLost && sqlState == nil ? .connection : .server,
-                                sqlState: sqlState ?? (connectionLost ? "08006" : nil), message: message, detail: detail)
+                                sqlState: sqlState ?? (connectionLost ? "08006" : nil), message: message, detail: detail,
+                                constraint: constraint)
         }
         let columnCount = Int(PQnfields(result))
         let rowCount = Int(PQntuples(result))
@@ -169,10 +181,11 @@ public func sqlLiteral(_ value: String) -> String {
     "'" + value.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'"
 }
 
-/// Passes an array of optional strings as `const char * const *` for the scope of `body`.
-private func withCStringArray<R>(_ values: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
-    if values.isEmpty { return body(nil) }
-    var pointers: [UnsafeMutablePointer<CChar>?] = values.map { $0.flatMap { strdup($0) } }
+/// Passes an array of optional strings as `const char * const *` for the scope of `body`,
+/// followed by a NULL if `nullTerminated` (as keyword/value arrays are).
+private func withCStringArray<R>(_ values: [String?], nullTerminated: Bool = false, _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    if values.isEmpty && !nullTerminated { return body(nil) }
+    var pointers: [UnsafeMutablePointer<CChar>?] = values.map { $0.flatMap { strdup($0) } } + (nullTerminated ? [nil] : [])
     defer { for pointer in pointers { free(pointer) } }
     return pointers.withUnsafeMutableBufferPointer { buffer in
         guard let base = buffer.baseAddress else { return body(nil) }
