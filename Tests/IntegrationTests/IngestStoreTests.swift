@@ -51,4 +51,53 @@ private struct FixtureInvalid: Error { let n: Int }
         #expect(try db.count("SELECT count(*) FROM core.interaction_events_2026_03") == 1)
         #expect(try db.count("SELECT next_offset FROM bte.ingest_offsets WHERE consumer_group = 'g'") == 2)
     }
+
+    /// Two members both believe a partition has no stored offset yet. The second must not
+    /// write over the first's batch: it waits for it, then sees the offset moved and is fenced.
+    @Test func firstBatchOfAPartitionIsFenced() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        var a = IngestBatch()
+        a.records = try (1...5).map { try Self.interaction($0, timestamp: "2026-05-0\($0)T10:00:00Z", offset: Int64($0 - 1)) }
+        a.progress = [PartitionProgress(topic: "t", partition: 0, expectedStored: nil, next: 5)]
+        var b = IngestBatch()
+        b.records = try (11...13).map { try Self.interaction($0, timestamp: "2026-05-1\($0 - 10)T10:00:00Z", offset: Int64($0 - 11)) }
+        b.progress = [PartitionProgress(topic: "t", partition: 0, expectedStored: nil, next: 3)]
+        let storeA = try IngestStore(url: db.ingestURL, group: "g")
+        let storeB = try IngestStore(url: db.ingestURL, group: "g")
+        try storeA.ensurePartitions(for: a.records)
+        try storeB.ensurePartitions(for: b.records)
+
+        let second = Locked<Result<IngestOutcome, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let job = Locked((storeB, b))
+        _ = try storeA.commit(a) { _ in
+            Thread.detachNewThread {
+                let (store, batch) = job.value
+                second.value = Result { try store.commit(batch) { _ in } }
+                done.signal()
+            }
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        switch second.value {
+        case .failure(let error as StoreError)?:
+            #expect(error.code == .offsetFence, "\(error)")
+        case let other:
+            Issue.record("the second writer was not fenced: \(String(describing: other))")
+        }
+        #expect(try db.count("SELECT next_offset FROM bte.ingest_offsets WHERE consumer_group = 'g' AND topic = 't' AND partition = 0") == 5)
+        #expect(try db.count("SELECT count(*) FROM core.interaction_events") == 5)
+    }
+}
+
+/// A value shared with another thread, behind a lock.
+private final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
 }
