@@ -90,8 +90,14 @@ public final class IngestStore {
     public let group: String
     private var ensuredMonths: Set<Int> = []
 
-    public init(url: String, group: String) throws {
-        connection = try PostgresConnection(url: url, applicationName: "bte-ingest")
+    /// A batch takes well under a second; a statement still running after this is stuck (a lock
+    /// held by a vanished member, a server in trouble) and is cancelled, so the writer pauses and
+    /// retries instead of holding up its partitions and the group's rebalance.
+    public static let defaultStatementTimeoutMilliseconds = 60_000
+
+    public init(url: String, group: String, statementTimeoutMilliseconds: Int = IngestStore.defaultStatementTimeoutMilliseconds) throws {
+        connection = try PostgresConnection(
+            url: url, applicationName: "bte-ingest", options: PostgresConnectionOptions(statementTimeoutMilliseconds: statementTimeoutMilliseconds))
         self.group = group
     }
 

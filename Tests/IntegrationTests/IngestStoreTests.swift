@@ -52,6 +52,18 @@ private struct FixtureInvalid: Error { let n: Int }
         #expect(try db.count("SELECT next_offset FROM bte.ingest_offsets WHERE consumer_group = 'g'") == 2)
     }
 
+    /// Ingest writers give up on a statement after a minute (a stuck lock wait pauses and
+    /// retries instead of holding the group); the reader's long history queries get ten.
+    @Test func storesSetTheirStatementTimeouts() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        #expect(try IngestStore(url: db.ingestURL, group: "g").connection.execute("SHOW statement_timeout").rows == [["1min"]])
+        #expect(try HistoryReader(url: db.readerURL).connection.execute("SHOW statement_timeout").rows == [["10min"]])
+        let short = try IngestStore(url: db.ingestURL, group: "g", statementTimeoutMilliseconds: 250)
+        #expect(try short.connection.execute("SHOW statement_timeout").rows == [["250ms"]])
+        #expect(try short.connection.execute("SHOW tcp_keepalives_idle").rows == [["30"]])
+    }
+
     /// Two members both believe a partition has no stored offset yet. The second must not
     /// write over the first's batch: it waits for it, then sees the offset moved and is fenced.
     @Test func firstBatchOfAPartitionIsFenced() throws {

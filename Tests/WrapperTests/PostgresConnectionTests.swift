@@ -1,4 +1,5 @@
 import BTETestSupport
+import Foundation
 import Postgres
 import Testing
 
@@ -44,6 +45,62 @@ import Testing
         #expect(unrouted?.isDataError == false)
         #expect(unrouted?.isRetriable == true)
         // The connection is still usable after errors.
+        #expect(try db.execute("SELECT 1").rows == [["1"]])
+    }
+
+    /// Keepalives and timeouts reach libpq (the client's socket) and the server (its socket and
+    /// the session), so either end notices a peer that stopped answering.
+    @Test func connectionOptionsReachBothEnds() throws {
+        var options = PostgresConnectionOptions(statementTimeoutMilliseconds: 1_500)
+        options.keepalivesIdleSeconds = 17
+        options.keepalivesIntervalSeconds = 7
+        options.keepalivesCount = 4
+        options.tcpUserTimeoutMilliseconds = 45_000
+        options.connectTimeoutSeconds = 9
+        let db = try PostgresConnection(url: try TestEnvironment.postgresBaseURL() + "/postgres", options: options)
+        #expect(db.connectionOption("keepalives") == "1")
+        #expect(db.connectionOption("keepalives_idle") == "17")
+        #expect(db.connectionOption("keepalives_interval") == "7")
+        #expect(db.connectionOption("keepalives_count") == "4")
+        #expect(db.connectionOption("tcp_user_timeout") == "45000")
+        #expect(db.connectionOption("connect_timeout") == "9")
+        let shown = try db.execute("""
+            SELECT current_setting('statement_timeout'), current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'),
+                   current_setting('tcp_keepalives_count'), current_setting('tcp_user_timeout'), current_setting('client_encoding')
+            """).rows
+        #expect(shown == [["1500ms", "17", "7", "4", "45000", "UTF8"]])
+    }
+
+    /// Defaults: keepalives after 30 s idle, probes every 10 s, 3 of them; unacknowledged data
+    /// for 60 s drops the connection; the statement timeout is the server's unless given.
+    @Test func defaultConnectionOptions() throws {
+        let db = try connect()
+        #expect(db.connectionOption("keepalives_idle") == "30")
+        #expect(db.connectionOption("connect_timeout") == "15")
+        let shown = try db.execute("""
+            SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'), current_setting('tcp_keepalives_count'),
+                   current_setting('tcp_user_timeout'), current_setting('statement_timeout')
+            """).rows
+        #expect(shown == [["30", "10", "3", "60000", "0"]])
+    }
+
+    /// Keepalive settings in the URL win over the defaults, at both ends.
+    @Test func urlKeepalivesWin() throws {
+        let db = try PostgresConnection(url: try TestEnvironment.postgresBaseURL() + "/postgres?keepalives_idle=11&connect_timeout=2")
+        #expect(db.connectionOption("keepalives_idle") == "11")
+        #expect(db.connectionOption("connect_timeout") == "2")
+        #expect(try db.execute("SHOW tcp_keepalives_idle").rows == [["11"]])
+    }
+
+    /// A statement cut off by statement_timeout is query_canceled: retriable, not bad data.
+    @Test func statementTimeoutIsRetriable() throws {
+        let db = try PostgresConnection(url: try TestEnvironment.postgresBaseURL() + "/postgres", options: PostgresConnectionOptions(statementTimeoutMilliseconds: 500))
+        let started = Date()
+        let error = #expect(throws: PostgresError.self) { try db.execute("SELECT pg_sleep(2)") }
+        #expect(Date().timeIntervalSince(started) < 1.9)
+        #expect(error?.sqlState == "57014")
+        #expect(error?.isRetriable == true)
+        #expect(error?.isDataError == false)
         #expect(try db.execute("SELECT 1").rows == [["1"]])
     }
 
