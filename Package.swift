@@ -54,6 +54,7 @@ let package = Package(
             name: "BTEPipeline",
             dependencies: [
                 "BTEDomain", "BTECompute", "BTEIntents", "BTEStore", "Kafka",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -87,6 +88,7 @@ let package = Package(
             dependencies: [
                 "BTEStore", "BTEDomain", "BTECompute", "BTEIntents", "BTEPipeline", "Kafka", "Postgres", "BTETestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

@@ -33,6 +33,20 @@ public struct IngestConfiguration: Sendable {
         self.databaseURL = databaseURL
     }
 
+    /// librdkafka's `message.max.bytes` unless `kafkaProperties` set it.
+    public static let defaultProducerMaxMessageBytes = 1_000_000
+    /// Room left under the producer's limit for what librdkafka and the broker add to a record
+    /// (framing, batch header): a few hundred bytes, with plenty to spare.
+    public static let deadLetterMarginBytes = 16_384
+
+    /// Largest dead-letter record (key plus value) ingest produces; larger payloads are cut
+    /// (their full bytes stay in `bte.rejected_events`). Set `message.max.bytes` in
+    /// `kafkaProperties` if the broker's or topic's limit is lower than the producer's.
+    public var deadLetterMaxRecordBytes: Int {
+        let limit = kafkaProperties["message.max.bytes"].flatMap { Int($0) } ?? Self.defaultProducerMaxMessageBytes
+        return limit - min(Self.deadLetterMarginBytes, limit / 4)
+    }
+
     public var deadLetterTopic: String { topicPrefix + "bte.dead-letter.v1" }
 
     public func topic(_ kind: InputKind) -> String { topicPrefix + kind.rawValue }

@@ -312,7 +312,7 @@ public final class IngestWorker {
                 try store.commit(batch) { rejects in
                     guard !rejects.isEmpty else { return }
                     let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000)).rfc3339
-                    try deadLetters.send(rejects.map { DeadLetter.message(for: $0, topic: configuration.deadLetterTopic, rejectedAt: now) })
+                    try deadLetters.send(rejects.map { DeadLetter.message(for: $0, topic: configuration.deadLetterTopic, rejectedAt: now, maxRecordBytes: configuration.deadLetterMaxRecordBytes) })
                 }
             }
             flight.done.leave()

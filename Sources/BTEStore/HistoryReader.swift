@@ -7,9 +7,14 @@ import Postgres
 public struct HistoryReader {
     public let connection: PostgresConnection
 
+    /// History queries over all workspaces can take minutes on a large, freshly loaded log;
+    /// ten minutes still ends a statement that hangs.
+    public static let defaultStatementTimeoutMilliseconds = 600_000
+
     /// Opens a read-only connection; `bte_reader` is read-only by default anyway.
-    public init(url: String) throws {
-        connection = try PostgresConnection(url: url, applicationName: "bte-reader")
+    public init(url: String, statementTimeoutMilliseconds: Int = HistoryReader.defaultStatementTimeoutMilliseconds) throws {
+        connection = try PostgresConnection(
+            url: url, applicationName: "bte-reader", options: PostgresConnectionOptions(statementTimeoutMilliseconds: statementTimeoutMilliseconds))
     }
 
     /// Runs `body` in one read-only, repeatable-read transaction: every query sees the same

@@ -90,8 +90,14 @@ public final class IngestStore {
     public let group: String
     private var ensuredMonths: Set<Int> = []
 
-    public init(url: String, group: String) throws {
-        connection = try PostgresConnection(url: url, applicationName: "bte-ingest")
+    /// A batch takes well under a second; a statement still running after this is stuck (a lock
+    /// held by a vanished member, a server in trouble) and is cancelled, so the writer pauses and
+    /// retries instead of holding up its partitions and the group's rebalance.
+    public static let defaultStatementTimeoutMilliseconds = 60_000
+
+    public init(url: String, group: String, statementTimeoutMilliseconds: Int = IngestStore.defaultStatementTimeoutMilliseconds) throws {
+        connection = try PostgresConnection(
+            url: url, applicationName: "bte-ingest", options: PostgresConnectionOptions(statementTimeoutMilliseconds: statementTimeoutMilliseconds))
         self.group = group
     }
 
@@ -112,6 +118,16 @@ public final class IngestStore {
     /// reject of the batch (it publishes them to the dead-letter topic); if it throws, nothing
     /// is committed.
     public func commit(_ batch: IngestBatch, beforeCommit: ([RejectedMessage]) throws -> Void) throws -> IngestOutcome {
+        do {
+            return try write(batch, beforeCommit: beforeCommit)
+        } catch {
+            // A partition dropped since it was ensured fails the batch; the retry ensures anew.
+            ensuredMonths.removeAll()
+            throw error
+        }
+    }
+
+    private func write(_ batch: IngestBatch, beforeCommit: ([RejectedMessage]) throws -> Void) throws -> IngestOutcome {
         try ensurePartitions(for: batch.records)
         return try connection.transaction {
             try checkFence(batch.progress)
@@ -133,10 +149,26 @@ public final class IngestStore {
         }
     }
 
-    /// Locks this batch's partitions' offset rows (only those: another writer holds others)
-    /// and checks they are where this worker left them.
+    /// Locks this batch's partitions (only those: another writer holds others) and checks
+    /// their offset rows are where this worker left them.
+    ///
+    /// The row lock alone can't fence a partition's first batch: with no row there is nothing
+    /// to lock, so two members expecting "none" would both write, the second overwriting the
+    /// first's offset. So each partition is first locked by a transaction-scoped advisory lock
+    /// on (group, topic, partition), which exists whether or not the row does (a placeholder
+    /// row would need an offset that means "none"). The locks are taken in one order (by key)
+    /// so writers of overlapping partitions can't deadlock, and held until commit or rollback;
+    /// a second writer waits, then reads the first's committed row and is refused. Keys are
+    /// hashes in their own class (the two-key form): a collision only serializes two writers.
     private func checkFence(_ progress: [PartitionProgress]) throws {
         guard !progress.isEmpty else { return }
+        try connection.execute(
+            """
+            SELECT pg_advisory_xact_lock(hashtext('bte.ingest_offsets'), k)
+            FROM (SELECT DISTINCT hashtext($1 || '/' || t || '/' || p) AS k FROM unnest($2::text[], $3::int[]) AS b(t, p)) keys
+            ORDER BY k
+            """,
+            [group, arrayLiteral(progress.map(\.topic)), arrayLiteral(progress.map { String($0.partition) })])
         let rows = try connection.execute(
             """
             SELECT o.topic, o.partition, o.next_offset FROM bte.ingest_offsets o

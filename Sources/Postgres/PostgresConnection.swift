@@ -16,14 +16,57 @@ public struct PostgresRows: Sendable {
     }
 }
 
+/// How a connection notices a peer that stopped answering, and how long a statement may run.
+/// Without keepalives a half-open connection (a server or network gone without a FIN) blocks
+/// its caller forever, and the server side keeps the dead client's locks as long.
+public struct PostgresConnectionOptions: Sendable {
+    /// The session's `statement_timeout`; nil keeps the server's (0 there: none). A statement
+    /// cut off fails with SQLSTATE 57014, which is retriable.
+    public var statementTimeoutMilliseconds: Int?
+    /// TCP keepalives: after this long idle, probe every `keepalivesIntervalSeconds`, and drop
+    /// the connection after `keepalivesCount` unanswered probes (one minute by default).
+    public var keepalivesIdleSeconds = 30
+    public var keepalivesIntervalSeconds = 10
+    public var keepalivesCount = 3
+    /// Sent data unacknowledged this long drops the connection (`TCP_USER_TIMEOUT`, Linux).
+    public var tcpUserTimeoutMilliseconds = 60_000
+    /// Longest wait for the server to accept the connection.
+    public var connectTimeoutSeconds = 15
+
+    public init(statementTimeoutMilliseconds: Int? = nil) {
+        self.statementTimeoutMilliseconds = statementTimeoutMilliseconds
+    }
+
+    /// libpq keywords, placed before the URL so that the URL's own values win.
+    var keywords: [(String, String)] {
+        [("keepalives", "1"), ("keepalives_idle", String(keepalivesIdleSeconds)),
+         ("keepalives_interval", String(keepalivesIntervalSeconds)), ("keepalives_count", String(keepalivesCount)),
+         ("tcp_user_timeout", String(tcpUserTimeoutMilliseconds)), ("connect_timeout", String(connectTimeoutSeconds))]
+    }
+}
+
 /// One libpq connection. Blocking: use it from one thread at a time.
 public final class PostgresConnection {
     private let conn: OpaquePointer
 
     /// Connects with a libpq URI or keyword string, e.g. `postgresql://user@host:5432/db`.
-    public init(url: String, applicationName: String = "bte") throws {
-        guard let conn = PQconnectdb(url) else {
-            throw PostgresError(.connection, message: "PQconnectdb returned NULL (out of memory)")
+    ///
+    /// The client encoding is always UTF8, whatever the URL, the environment or the database
+    /// say: text crosses as Swift strings, which are UTF-8, and any other client encoding would
+    /// reinterpret their bytes. Keepalive and connect timeout settings in the URL win over
+    /// `options`; the server is told the same keepalives, so it drops a vanished client (and
+    /// its locks) too. `options.statementTimeoutMilliseconds` wins over the URL's.
+    public init(url: String, applicationName: String = "bte", options: PostgresConnectionOptions = PostgresConnectionOptions()) throws {
+        // The URL is expanded in place of `dbname`: keywords after it override its values,
+        // keywords before it are overridden by them.
+        let parameters = options.keywords + [("dbname", url), ("client_encoding", "UTF8")]
+        let connection: OpaquePointer? = withCStringArray(parameters.map(\.0), nullTerminated: true) { keywords in
+            withCStringArray(parameters.map(\.1), nullTerminated: true) { values in
+                PQconnectdbParams(keywords, values, 1)
+            }
+        }
+        guard let conn = connection else {
+            throw PostgresError(.connection, message: "PQconnectdbParams returned NULL (out of memory)")
         }
         guard PQstatus(conn) == CONNECTION_OK else {
             let message = PostgresConnection.errorMessage(conn)
@@ -31,10 +74,33 @@ public final class PostgresConnection {
             throw PostgresError(.connection, sqlState: "08001", message: message)
         }
         self.conn = conn
-        _ = try? execute("SELECT set_config('application_name', $1, false)", [applicationName])
+        var settings = [("application_name", applicationName)]
+        if connectionOption("keepalives") != "0" {
+            let serverNames = [("keepalives_idle", "tcp_keepalives_idle"), ("keepalives_interval", "tcp_keepalives_interval"),
+                               ("keepalives_count", "tcp_keepalives_count"), ("tcp_user_timeout", "tcp_user_timeout")]
+            for (client, server) in serverNames {
+                if let value = connectionOption(client), !value.isEmpty { settings.append((server, value)) }
+            }
+        }
+        if let timeout = options.statementTimeoutMilliseconds { settings.append(("statement_timeout", String(timeout))) }
+        let calls = settings.indices.map { "set_config($\(2 * $0 + 1), $\(2 * $0 + 2), false)" }
+        try execute("SELECT " + calls.joined(separator: ", "), settings.flatMap { [$0.0, $0.1] })
     }
 
     deinit { PQfinish(conn) }
+
+    /// The value libpq uses for a connection keyword (`keepalives_idle`, `connect_timeout`, …),
+    /// nil if it has none.
+    public func connectionOption(_ keyword: String) -> String? {
+        guard let options = PQconninfo(conn) else { return nil }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let name = option.pointee.keyword {
+            if String(cString: name) == keyword { return option.pointee.val.map { String(cString: $0) } }
+            option = option.advanced(by: 1)
+        }
+        return nil
+    }
 
     /// False once the server or network dropped the connection.
     public var isHealthy: Bool { PQstatus(conn) == CONNECTION_OK }
@@ -130,9 +196,11 @@ public final class PostgresConnection {
             let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
                 ?? PostgresConnection.errorMessage(conn)
             let detail = PQresultErrorField(result, Int32(UInt8(ascii: "D"))).map { String(cString: $0) }
+            let constraint = PQresultErrorField(result, Int32(UInt8(ascii: "n"))).map { String(cString: $0) }
             let connectionLost = PQstatus(conn) != CONNECTION_OK
             throw PostgresError(connectionLost && sqlState == nil ? .connection : .server,
-                                sqlState: sqlState ?? (connectionLost ? "08006" : nil), message: message, detail: detail)
+                                sqlState: sqlState ?? (connectionLost ? "08006" : nil), message: message, detail: detail,
+                                constraint: constraint)
         }
         let columnCount = Int(PQnfields(result))
         let rowCount = Int(PQntuples(result))
@@ -169,10 +237,11 @@ public func sqlLiteral(_ value: String) -> String {
     "'" + value.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'"
 }
 
-/// Passes an array of optional strings as `const char * const *` for the scope of `body`.
-private func withCStringArray<R>(_ values: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
-    if values.isEmpty { return body(nil) }
-    var pointers: [UnsafeMutablePointer<CChar>?] = values.map { $0.flatMap { strdup($0) } }
+/// Passes an array of optional strings as `const char * const *` for the scope of `body`,
+/// followed by a NULL if `nullTerminated` (as keyword/value arrays are).
+private func withCStringArray<R>(_ values: [String?], nullTerminated: Bool = false, _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    if values.isEmpty && !nullTerminated { return body(nil) }
+    var pointers: [UnsafeMutablePointer<CChar>?] = values.map { $0.flatMap { strdup($0) } } + (nullTerminated ? [nil] : [])
     defer { for pointer in pointers { free(pointer) } }
     return pointers.withUnsafeMutableBufferPointer { buffer in
         guard let base = buffer.baseAddress else { return body(nil) }

@@ -1,0 +1,115 @@
+import BTEDomain
+import BTEStore
+import BTETestSupport
+import Foundation
+import Postgres
+import Testing
+
+private struct FixtureInvalid: Error { let n: Int }
+
+/// The appender against a real server: what it does when the database, not the data, is wrong.
+@Suite(.serialized) struct IngestStoreTests {
+    static func interaction(_ n: Int, timestamp: String, offset: Int64, partition: Int32 = 0) throws -> IncomingRecord {
+        let json = #"{"event_id":"\#(fixtureUUID(n))","timestamp":"\#(timestamp)","event_type":"tap","user_id":"u","session_id":"s"}"#
+        guard case .success(let valid) = RecordValidator().validate(kind: .interaction, key: Array("u".utf8), value: Array(json.utf8)) else {
+            throw FixtureInvalid(n: n)
+        }
+        return IncomingRecord(record: valid, source: SourcePosition(topic: "t", partition: partition, offset: offset), key: Array("u".utf8), value: Array(json.utf8))
+    }
+
+    /// A month partition detached after the store ensured it: the row fits no partition. That
+    /// is the database's layout, not the event, so the batch fails retriably and nothing is
+    /// rejected; once the partition is gone for good, the retry creates it again.
+    @Test func missingPartitionPausesInsteadOfRejecting() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        var batch = IngestBatch()
+        batch.records = [
+            try Self.interaction(1, timestamp: "2026-03-10T10:00:00Z", offset: 0),
+            try Self.interaction(2, timestamp: "2026-04-10T10:00:00Z", offset: 1),
+        ]
+        batch.progress = [PartitionProgress(topic: "t", partition: 0, expectedStored: nil, next: 2)]
+        let store = try IngestStore(url: db.ingestURL, group: "g")
+        try store.ensurePartitions(for: batch.records)
+        let admin = try db.admin()
+        try admin.execute("ALTER TABLE core.interaction_events DETACH PARTITION core.interaction_events_2026_03")
+
+        var published: [RejectedMessage] = []
+        let error = #expect(throws: PostgresError.self) { try store.commit(batch) { published += $0 } }
+        #expect(error?.sqlState == "23514")
+        #expect(error?.isRetriable == true)
+        #expect(error?.isDataError == false)
+        #expect(published.isEmpty)
+        #expect(try db.count("SELECT count(*) FROM bte.rejected_events") == 0)
+        #expect(try db.count("SELECT count(*) FROM core.interaction_events") == 0)
+        #expect(try db.count("SELECT count(*) FROM bte.ingest_offsets") == 0)
+
+        try admin.execute("DROP TABLE core.interaction_events_2026_03")
+        let outcome = try store.commit(batch) { published += $0 }
+        #expect(outcome.stored[.interactionEvents] == 2)
+        #expect(outcome.rejects.isEmpty)
+        #expect(try db.count("SELECT count(*) FROM core.interaction_events_2026_03") == 1)
+        #expect(try db.count("SELECT next_offset FROM bte.ingest_offsets WHERE consumer_group = 'g'") == 2)
+    }
+
+    /// Ingest writers give up on a statement after a minute (a stuck lock wait pauses and
+    /// retries instead of holding the group); the reader's long history queries get ten.
+    @Test func storesSetTheirStatementTimeouts() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        #expect(try IngestStore(url: db.ingestURL, group: "g").connection.execute("SHOW statement_timeout").rows == [["1min"]])
+        #expect(try HistoryReader(url: db.readerURL).connection.execute("SHOW statement_timeout").rows == [["10min"]])
+        let short = try IngestStore(url: db.ingestURL, group: "g", statementTimeoutMilliseconds: 250)
+        #expect(try short.connection.execute("SHOW statement_timeout").rows == [["250ms"]])
+        #expect(try short.connection.execute("SHOW tcp_keepalives_idle").rows == [["30"]])
+    }
+
+    /// Two members both believe a partition has no stored offset yet. The second must not
+    /// write over the first's batch: it waits for it, then sees the offset moved and is fenced.
+    @Test func firstBatchOfAPartitionIsFenced() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        var a = IngestBatch()
+        a.records = try (1...5).map { try Self.interaction($0, timestamp: "2026-05-0\($0)T10:00:00Z", offset: Int64($0 - 1)) }
+        a.progress = [PartitionProgress(topic: "t", partition: 0, expectedStored: nil, next: 5)]
+        var b = IngestBatch()
+        b.records = try (11...13).map { try Self.interaction($0, timestamp: "2026-05-1\($0 - 10)T10:00:00Z", offset: Int64($0 - 11)) }
+        b.progress = [PartitionProgress(topic: "t", partition: 0, expectedStored: nil, next: 3)]
+        let storeA = try IngestStore(url: db.ingestURL, group: "g")
+        let storeB = try IngestStore(url: db.ingestURL, group: "g")
+        try storeA.ensurePartitions(for: a.records)
+        try storeB.ensurePartitions(for: b.records)
+
+        let second = Locked<Result<IngestOutcome, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let job = Locked((storeB, b))
+        _ = try storeA.commit(a) { _ in
+            Thread.detachNewThread {
+                let (store, batch) = job.value
+                second.value = Result { try store.commit(batch) { _ in } }
+                done.signal()
+            }
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        switch second.value {
+        case .failure(let error as StoreError)?:
+            #expect(error.code == .offsetFence, "\(error)")
+        case let other:
+            Issue.record("the second writer was not fenced: \(String(describing: other))")
+        }
+        #expect(try db.count("SELECT next_offset FROM bte.ingest_offsets WHERE consumer_group = 'g' AND topic = 't' AND partition = 0") == 5)
+        #expect(try db.count("SELECT count(*) FROM core.interaction_events") == 5)
+    }
+}
+
+/// A value shared with another thread, behind a lock.
+private final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+}
