@@ -25,6 +25,9 @@ public struct IngestConfiguration: Sendable {
     /// Backoff between retries of an unavailable PostgreSQL or broker.
     public var retryInitialMilliseconds = 250
     public var retryMaxMilliseconds = 10_000
+    /// At shutdown, how long to wait for the batch in flight and for leaving the group before
+    /// exiting anyway (nothing unwritten is committed either way).
+    public var shutdownGraceMilliseconds = 3_000
     /// Extra librdkafka properties for both the consumer and the dead-letter producer.
     public var kafkaProperties: [String: String] = [:]
 

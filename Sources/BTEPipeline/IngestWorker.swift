@@ -66,6 +66,7 @@ public final class IngestWorker {
     private var laneIndex: [KafkaTopicPartition: Int] = [:]
     private var summary = IngestSummary()
     private var firstMessageAt: DispatchTime?
+    private var stop = StopSignal()
 
     private let metrics: any MetricsFactory
     private let consumedCounter: Counter
@@ -88,6 +89,7 @@ public final class IngestWorker {
     /// Runs until `stop` is set (or, with `untilIdle`, until caught up). Returns what it did.
     /// Throws only for errors that retrying can't fix.
     public func run(stop: StopSignal) throws -> IngestSummary {
+        self.stop = stop
         let topics = InputKind.allCases.map(configuration.topic)
         var consumerConfig = KafkaConsumerConfiguration(
             client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties),
@@ -119,7 +121,8 @@ public final class IngestWorker {
                 let dropped = box.ledger.revoked(partitions)
                 logger.info("partitions revoked", metadata: ["partitions": "\(partitions.sorted())", "dropped_unwritten": "\(dropped)"])
             }))
-        defer { consumer.close() }
+        // Bounded: with the broker away, leaving the group can't hold up the exit.
+        defer { consumer.close(timeoutMilliseconds: configuration.shutdownGraceMilliseconds) }
         box.drain = { [unowned self] in self.drainLanes() }
         defer { box.drain = nil }
         box.control = try connectWithRetry(stop: stop)
@@ -152,13 +155,24 @@ public final class IngestWorker {
                 try dispatch(messages)
                 backoff = configuration.retryInitialMilliseconds
             } catch {
+                if stop.isSet { break }
                 try pause(consumer, after: error, backoff: &backoff, stop: stop)
             }
         }
-        do {
-            try finishLanes()
-        } catch {
-            logger.warning("last batch not written; it will be read again", metadata: ["error": "\(error)"])
+        // Finish what is in flight, or give up on it after the grace period (PostgreSQL or the
+        // broker away): an unfinished transaction never commits, so its messages are read again.
+        let deadline = DispatchTime.now() + .milliseconds(configuration.shutdownGraceMilliseconds)
+        for lane in lanes {
+            while let flight = lane.flights.first {
+                guard flight.done.wait(timeout: deadline) == .success else {
+                    logger.warning("in-flight batch abandoned at shutdown; it will be read again", metadata: ["lane": "\(lane.index)"])
+                    break
+                }
+                do { try finishOldest(lane) } catch {
+                    logger.warning("last batch not written; it will be read again", metadata: ["error": "\(error)"])
+                    break
+                }
+            }
         }
         logger.info("ingest stopping", metadata: ["consumed": "\(summary.consumed)", "stored": "\(summary.totalStored)"])
         return summary
@@ -222,7 +236,8 @@ public final class IngestWorker {
                 return try IngestStore(url: configuration.databaseURL, group: configuration.group)
             } catch let error as PostgresError where error.code == .connection && !stop.isSet {
                 logger.warning("PostgreSQL unavailable; retrying", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
-                Thread.sleep(forTimeInterval: Double(backoff) / 1000)
+                let until = DispatchTime.now() + .milliseconds(backoff)
+                while DispatchTime.now() < until, !stop.isSet { Thread.sleep(forTimeInterval: 0.05) }
                 backoff = min(backoff * 2, configuration.retryMaxMilliseconds)
             }
             if stop.isSet { return nil }
@@ -323,7 +338,10 @@ public final class IngestWorker {
     private func finishOldest(_ lane: WriteLane) throws {
         guard let flight = lane.flights.first else { return }
         let waitStarted = DispatchTime.now()
-        flight.done.wait()
+        // In slices, so a stop request is seen while a writer waits on an absent server.
+        while flight.done.wait(timeout: .now() + .milliseconds(100)) == .timedOut {
+            if stop.isSet { throw Stopping() }
+        }
         summary.waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - waitStarted.uptimeNanoseconds) / 1e9
         lane.flights.removeFirst()
         let nanos = DispatchTime.now().uptimeNanoseconds - flight.started.uptimeNanoseconds
@@ -348,7 +366,7 @@ public final class IngestWorker {
         var firstError: (any Error)?
         for lane in lanes {
             while !lane.flights.isEmpty {
-                do { try finishOldest(lane) } catch { firstError = firstError ?? error }
+                do { try finishOldest(lane) } catch let error as Stopping { throw error } catch { firstError = firstError ?? error }
             }
         }
         if let firstError { throw firstError }
@@ -360,7 +378,7 @@ public final class IngestWorker {
         for lane in lanes {
             while !lane.flights.isEmpty {
                 // A failure has already set the ledger to rewind.
-                do { try finishOldest(lane) } catch {}
+                do { try finishOldest(lane) } catch is Stopping { return } catch {}
             }
         }
     }
@@ -393,6 +411,9 @@ public final class IngestWorker {
         }
     }
 }
+
+/// A wait given up because the worker is asked to stop.
+struct Stopping: Error {}
 
 /// Moves values into a closure run on one other thread while the sender doesn't touch them.
 struct UnsafeTransfer<T>: @unchecked Sendable {

@@ -66,16 +66,39 @@ public final class KafkaConsumer {
         self.context = context
     }
 
+    /// Set when a bounded close gave up: destroying must not try to close again.
+    private var closeAbandoned = false
+
     deinit {
         close()
-        rd_kafka_destroy(handle)
+        rd_kafka_destroy_flags(handle, closeAbandoned ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0)
     }
 
-    /// Leaves the group cleanly so the next member doesn't wait for a session timeout.
-    public func close() {
+    /// Leaves the group cleanly so the next member doesn't wait for a session timeout. With a
+    /// timeout, gives up after it (a broker that doesn't answer can't hold a shutdown): the group
+    /// then notices the member's absence by its session timeout.
+    public func close(timeoutMilliseconds: Int? = nil) {
         guard !closed else { return }
         closed = true
-        rd_kafka_consumer_close(handle)
+        guard let timeoutMilliseconds, let queue = rd_kafka_queue_new(handle) else {
+            rd_kafka_consumer_close(handle)
+            return
+        }
+        defer { rd_kafka_queue_destroy(queue) }
+        if let error = rd_kafka_consumer_close_queue(handle, queue) {
+            rd_kafka_error_destroy(error)
+            closeAbandoned = true
+            return
+        }
+        let deadline = ContinuousClock.now + .milliseconds(timeoutMilliseconds)
+        // The close queue hands the final revocation over as an event: closing, nothing is
+        // kept, so it is answered by dropping the assignment.
+        while rd_kafka_consumer_closed(handle) == 0, ContinuousClock.now < deadline {
+            guard let event = rd_kafka_queue_poll(queue, 50) else { continue }
+            if rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE { rd_kafka_assign(handle, nil) }
+            rd_kafka_event_destroy(event)
+        }
+        closeAbandoned = rd_kafka_consumer_closed(handle) == 0
     }
 
     public func subscribe(topics: [String]) throws {

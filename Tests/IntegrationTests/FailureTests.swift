@@ -126,6 +126,66 @@ extension FailureTests {
     }
 }
 
+extension FailureTests {
+    /// SIGTERM while PostgreSQL is down, then while the broker is paused: `bte ingest` exits 0
+    /// within a few seconds each time, and a later run stores everything exactly once (nothing
+    /// was committed past unwritten data).
+    @Test func sigtermExitsPromptlyWhilePostgresIsDownOrTheBrokerPaused() throws {
+        guard let pgDir = ProcessInfo.processInfo.environment["BTE_TEST_PG_DIR"],
+              let pidFile = ProcessInfo.processInfo.environment["BTE_TEST_BROKER_PID_FILE"],
+              let brokerPID = Int32((try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
+            Issue.record("BTE_TEST_PG_DIR / BTE_TEST_BROKER_PID_FILE not set: run with scripts/test.sh")
+            return
+        }
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        let stream = demoStream(topics, events: 8_000, seed: 55, badRounds: 1)
+        try topics.produce(stream.messages)
+        let group = TestEnvironment.uniqueName("sigterm-")
+        let startOptions = try String(contentsOfFile: pgDir + "/postmaster.opts", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ", maxSplits: 1).last.map(String.init) ?? ""
+
+        // PostgreSQL down.
+        let first = try startIngest(db, topics, group: group, untilIdle: false, batch: 200)
+        defer { if first.process.isRunning { first.signal(SIGKILL) } }
+        #expect(try eventually(timeout: 60) { try storedTotal(db) > 500 }, "\(first.log)")
+        #expect(runAsPostgres(["/usr/lib/postgresql/15/bin/pg_ctl", "-D", pgDir, "-m", "fast", "-w", "stop"]) == 0)
+        #expect(eventually(timeout: 30) { first.log.contains("pausing and retrying") || first.log.contains("PostgreSQL unavailable") }, "\(first.log)")
+        let downAt = Date()
+        first.signal(SIGTERM)
+        let firstStatus = first.wait(timeout: 20)
+        let firstSeconds = Date().timeIntervalSince(downAt)
+        #expect(runAsPostgres(["/usr/lib/postgresql/15/bin/pg_ctl", "-D", pgDir, "-w", "-l", pgDir + "/log", "-o", startOptions, "start"]) == 0)
+        #expect(firstStatus == 0, "\(first.log)")
+        #expect(firstSeconds < 8, "exit took \(firstSeconds) s")
+
+        // The broker paused.
+        let second = try startIngest(db, topics, group: group, untilIdle: false, batch: 200)
+        defer { if second.process.isRunning { second.signal(SIGKILL) } }
+        #expect(eventually(timeout: 60) { second.log.contains("partitions assigned") }, "\(second.log)")
+        Thread.sleep(forTimeInterval: 1)
+        kill(brokerPID, SIGSTOP)
+        defer { kill(brokerPID, SIGCONT) }
+        Thread.sleep(forTimeInterval: 2)
+        let pausedAt = Date()
+        second.signal(SIGTERM)
+        let secondStatus = second.wait(timeout: 20)
+        let secondSeconds = Date().timeIntervalSince(pausedAt)
+        kill(brokerPID, SIGCONT)
+        #expect(secondStatus == 0, "\(second.log)")
+        #expect(secondSeconds < 8, "exit took \(secondSeconds) s")
+
+        // Everything exactly once after a last run.
+        let last = try startIngest(db, topics, group: group, untilIdle: true)
+        #expect(last.wait(timeout: 180) == 0, "\(last.log)")
+        #expect(try storedCounts(db) == stream.expectedStored)
+        #expect(try rejectedCounts(db) == expectedCodes(stream))
+        #expect(try db.count("SELECT sum(next_offset) FROM bte.ingest_offsets") == stream.total)
+    }
+}
+
 private func runAsPostgres(_ command: [String]) -> Int32 {
     let argv = (["/usr/sbin/runuser", "-u", "postgres", "--"] + command).map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
