@@ -81,11 +81,16 @@ public struct RecordSchema: Sendable {
     public let fields: [FieldSpec]
     /// A cross-field rule, checked after every field is valid.
     let check: (@Sendable ([String: JSONValue]) -> Rejection?)?
-    /// Fields that must never arrive, not even as unknown extras (raw personal data).
+    /// Fields that must never arrive, not even as unknown extras at any depth (raw personal
+    /// data); lowercase, matched in any letter case.
     var forbiddenFields: [String] = []
     /// A personal-data rule, checked before anything else so that `pii_violation` wins over
     /// any other fault of the same record.
     var privacyCheck: (@Sendable ([String: JSONValue]) -> Rejection?)? = nil
+
+    /// Conversational records: their unknown fields are scanned for personal data
+    /// (`PIIGuard.checkUnknownFields`) before anything else is checked.
+    var guardsPersonalData: Bool { !forbiddenFields.isEmpty }
 
     /// Columns that every log has after the record's own fields, in order.
     public static let provenanceColumns = ["extra", "content_hash", "source_topic", "source_partition", "source_offset"]

@@ -89,8 +89,8 @@ public struct RecordValidator: Sendable {
         }
 
         // Personal data first: whatever else is wrong with the record, it is refused as such.
-        if let forbidden = unknown.first(where: { schema.forbiddenFields.contains($0.key) }) {
-            return .failure(Rejection(.piiViolation, "\(forbidden.key) would store raw personal data; send utterance_hash and a redacted preview"))
+        if schema.guardsPersonalData, let rejection = PIIGuard.checkUnknownFields(unknown, forbidden: schema.forbiddenFields) {
+            return .failure(rejection)
         }
         /// Runs a schema rule over the fields present, by name.
         func run(_ rule: (@Sendable ([String: JSONValue]) -> Rejection?)?) -> Rejection? {
