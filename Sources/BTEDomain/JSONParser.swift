@@ -13,6 +13,9 @@ public struct JSONParser {
     private var index = 0
     private let maxDepth: Int
 
+    /// How a duplicate-member message starts; the member's name follows, quoted.
+    static let duplicateMember = "duplicate member"
+
     public static func parse(_ input: [UInt8], maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
         // Validating the whole input first lets string decoding below stay simple.
         var validated = true
@@ -96,7 +99,7 @@ public struct JSONParser {
             index += 1
             skipWhitespace()
             let value = try parseValue(depth: depth)
-            if members.contains(where: { $0.key == key }) { throw fail("duplicate member \"\(key)\"") }
+            if members.contains(where: { $0.key == key }) { throw fail("\(JSONParser.duplicateMember) \"\(key)\"") }
             members.append((key, value))
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input") }

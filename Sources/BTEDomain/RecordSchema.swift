@@ -26,6 +26,11 @@ public enum InputKind: String, CaseIterable, Sendable {
     }
 
     var recordTypeRequired: Bool { self != .interaction }
+
+    /// Whether reject messages may quote the offending value. Intent-topic rejects are kept
+    /// without their payload (conversational data), so their messages name the field and
+    /// what is wrong with it, never any part of its value.
+    var rejectsQuoteValues: Bool { self != .intent }
 }
 
 /// A field's JSON type and what it becomes in its column.

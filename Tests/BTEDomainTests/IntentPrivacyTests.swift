@@ -157,3 +157,85 @@ private func rejection(_ kind: InputKind, _ value: [UInt8]) -> Rejection? {
         #expect(Self.validatorVerdict(text) == Self.regexVerdict(text), "\(text)")
     }
 }
+
+/// An intent-topic record of `recordType` with members replaced or added (values are JSON text).
+private func intentTopicRecord(_ recordType: String, _ overrides: [(String, String)]) -> [UInt8] {
+    var fields: [(String, String)] = recordType == "chat_event"
+        ? [("record_type", "\"chat_event\""), ("event_id", "\"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001\""),
+           ("ts", "\"2025-12-24T08:00:00Z\""), ("session_id", "\"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002\"")]
+        : [("record_type", "\"intent_event\""), ("event_id", "\"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001\""),
+           ("ts", "\"2025-12-24T08:00:00Z\""), ("session_id", "\"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002\""),
+           ("actor_id", "\"a\""), ("entrypoint", "\"chat\""), ("utterance_hash", "\"\(String(repeating: "ab", count: 32))\""),
+           ("semreg_mode", "\"applied\""), ("outcome", "\"matched\"")]
+    for (key, value) in overrides {
+        if let index = fields.firstIndex(where: { $0.0 == key }) { fields[index].1 = value } else { fields.append((key, value)) }
+    }
+    return Array(("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}").utf8)
+}
+
+/// Intent-topic rejects are stored without their payload; their messages must not bring any of
+/// it back. Every value below carries the marker (or is the marker's year), and every reject
+/// path a value can reach is taken once.
+@Suite struct IntentRejectMessageTests {
+    static let marker = "SECRETMARKER"
+    static let m = "\"SECRETMARKER\""
+
+    static let cases: [BadInput] = [
+        BadInput("event_id not a UUID", intentTopicRecord("intent_event", [("event_id", m)]), "invalid_uuid"),
+        BadInput("session_id almost a UUID", intentTopicRecord("intent_event", [("session_id", "\"SECRETMARKER-d9cb-469f-a165-70867728950e\"")]), "invalid_uuid"),
+        BadInput("subject_ref_id not a UUID", intentTopicRecord("intent_event", [("subject_ref_id", m)]), "invalid_uuid"),
+        BadInput("run_sheet_entry_id not a UUID", intentTopicRecord("intent_event", [("run_sheet_entry_id", m)]), "invalid_uuid"),
+        BadInput("entrypoint outside its list", intentTopicRecord("intent_event", [("entrypoint", m)]), "unknown_enum_value"),
+        BadInput("semreg_mode outside its list", intentTopicRecord("intent_event", [("semreg_mode", m)]), "unknown_enum_value"),
+        BadInput("subject_ref_type outside its list", intentTopicRecord("intent_event", [("subject_ref_type", m)]), "unknown_enum_value"),
+        BadInput("selection_source outside its list", intentTopicRecord("intent_event", [("selection_source", m)]), "unknown_enum_value"),
+        BadInput("ts not a timestamp", intentTopicRecord("intent_event", [("ts", m)]), "invalid_timestamp"),
+        BadInput("ts without a zone", intentTopicRecord("intent_event", [("ts", "\"2025-12-24T08:00:00SECRETMARKER\"")]), "invalid_timestamp"),
+        BadInput("ts out of range", intentTopicRecord("intent_event", [("ts", "\"2150-01-01T00:00:00Z\"")]), "timestamp_out_of_range"),
+        BadInput("utterance_hash not hex", intentTopicRecord("intent_event", [("utterance_hash", m)]), "invalid_value"),
+        BadInput("actor_id too long", intentTopicRecord("intent_event", [("actor_id", "\"\(String(repeating: marker, count: 22))\"")]), "value_too_long"),
+        BadInput("actor_id not a string", intentTopicRecord("intent_event", [("actor_id", "[\(m)]")]), "wrong_type"),
+        BadInput("macro_semreg_checked not a boolean", intentTopicRecord("intent_event", [("macro_semreg_checked", m)]), "wrong_type"),
+        BadInput("verb list not an array", intentTopicRecord("intent_event", [("verb_candidates_pre", m)]), "wrong_type"),
+        BadInput("verb list too large", intentTopicRecord("intent_event", [("verb_candidates_pre", "[" + Array(repeating: m, count: 5_000).joined(separator: ",") + "]")]), "metadata_too_large"),
+        BadInput("unknown fields too large", intentTopicRecord("intent_event", [("blob", "\"\(String(repeating: marker, count: 6_000))\"")]), "metadata_too_large"),
+        BadInput("record_type unknown", intentTopicRecord("intent_event", [("record_type", m)]), "unknown_record_type"),
+        BadInput("record_type not a string", intentTopicRecord("intent_event", [("record_type", "{\"x\":\(m)}")]), "wrong_type"),
+        BadInput("preview too long", intentTopicRecord("intent_event", [("utterance_preview", "\"\(String(repeating: marker, count: 7))\"")]), "pii_violation"),
+        BadInput("preview with an e-mail address", intentTopicRecord("intent_event", [("utterance_preview", "\"SECRETMARKER@example.com\"")]), "pii_violation"),
+        BadInput("unknown field with a phone number", intentTopicRecord("intent_event", [("note", "\"SECRETMARKER +1 415 555 0100\"")]), "pii_violation"),
+        BadInput("unknown field named by an e-mail address", intentTopicRecord("intent_event", [("SECRETMARKER@example.com", "1")]), "pii_violation"),
+        BadInput("inner name above a raw utterance", intentTopicRecord("intent_event", [("debug", "{\"SECRETMARKER\":{\"utterance\":\"x\"}}")]), "pii_violation"),
+        BadInput("duplicate member", Array(#"{"record_type":"intent_event","SECRETMARKER":1,"SECRETMARKER":2}"#.utf8), "invalid_json"),
+        BadInput("unterminated string", Array("{\"record_type\":\"SECRETMARKER".utf8), "invalid_json"),
+        BadInput("bad escape", Array("{\"record_type\":\"SECRETMARKER\\q\"}".utf8), "invalid_json"),
+        BadInput("NUL in a value", intentTopicRecord("intent_event", [("actor_id", "\"SECRETMARKER\\u0000\"")]), "nul_byte"),
+        BadInput("not an object", Array(m.utf8), "not_an_object"),
+        BadInput("chat: intent_event_id not a UUID", intentTopicRecord("chat_event", [("intent_event_id", m)]), "invalid_uuid"),
+        BadInput("chat: assistant_message_hash not hex", intentTopicRecord("chat_event", [("assistant_message_hash", m)]), "invalid_value"),
+        BadInput("chat: ts not a timestamp", intentTopicRecord("chat_event", [("ts", m)]), "invalid_timestamp"),
+        BadInput("chat: turn_id too long", intentTopicRecord("chat_event", [("turn_id", "\"\(String(repeating: marker, count: 22))\"")]), "value_too_long"),
+        BadInput("chat: preview with a phone number", intentTopicRecord("chat_event", [("assistant_message_preview", "\"SECRETMARKER 4155550100\"")]), "pii_violation"),
+    ]
+
+    @Test(arguments: cases)
+    func messagesQuoteNoValues(_ input: BadInput) throws {
+        guard case .failure(let rejection) = RecordValidator().validate(kind: .intent, key: nil, value: input.value) else {
+            Issue.record("\(input.name) was accepted")
+            return
+        }
+        #expect(rejection.code.rawValue == input.code, "\(input.name)")
+        #expect(!rejection.message.lowercased().contains(Self.marker.lowercased()), "\(input.name): \(rejection.message)")
+        #expect(!rejection.message.contains("2150"), "\(input.name): \(rejection.message)")
+    }
+
+    /// The same faults on other topics still quote the value, which helps the producer.
+    @Test func otherTopicsStillQuoteValues() throws {
+        let value = Array(#"{"event_id":"SECRETMARKER","timestamp":"2025-11-17T10:30:00Z","event_type":"tap","user_id":"u","session_id":"s"}"#.utf8)
+        guard case .failure(let rejection) = RecordValidator().validate(kind: .interaction, key: nil, value: value) else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(rejection.message.contains(Self.marker))
+    }
+}
