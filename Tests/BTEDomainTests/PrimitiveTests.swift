@@ -46,6 +46,38 @@ import Testing
         }
     }
 
+    @Test func manyMembersParseAndDuplicatesAreStillFound() throws {
+        let members = (0..<25_000).map { "\"k\($0)\":\($0)" }
+        let value = try JSONParser.parse(Array(("{" + members.joined(separator: ",") + "}").utf8))
+        guard case .object(let parsed) = value else {
+            Issue.record("not an object")
+            return
+        }
+        #expect(parsed.count == 25_000)
+        #expect(parsed.first?.key == "k0" && parsed.last?.key == "k24999")
+        #expect(value["k24999"] == .number("24999"))
+        let duplicated = "{" + members.joined(separator: ",") + ",\"k12345\":0}"
+        #expect(isDuplicateMember(duplicated))
+    }
+
+    /// Around the size where the check changes method: a duplicate of any earlier member, and
+    /// names that differ only late, are told apart at every size.
+    @Test func duplicatesFoundAtEverySize() throws {
+        for count in 1...20 {
+            let keys = (0..<count).map { "member_\($0)" }
+            let object = keys.map { "\"\($0)\":[\"\($0)\"]" }.joined(separator: ",")
+            _ = try JSONParser.parse(Array("{\(object)}".utf8))
+            for repeated in keys {
+                #expect(isDuplicateMember("{\(object),\"\(repeated)\":null}"), "\(count) members, \(repeated) again")
+            }
+        }
+        // A duplicate inside a nested object is found too; equal names in sibling objects are fine.
+        let nested = "{" + (0..<12).map { "\"o\($0)\":{\"a\":1,\"b\":2}" }.joined(separator: ",") + "}"
+        _ = try JSONParser.parse(Array(nested.utf8))
+        let inner = (0..<12).map { "\"i\($0)\":1" }.joined(separator: ",")
+        #expect(isDuplicateMember("{\"x\":{\(inner),\"i3\":2}}"))
+    }
+
     @Test func depthLimit() throws {
         let ok = String(repeating: "[", count: 5) + String(repeating: "]", count: 5)
         _ = try JSONParser.parse(Array(ok.utf8), maxDepth: 5)
@@ -91,5 +123,16 @@ import Testing
                 }
             }
         }
+    }
+}
+
+/// Whether `text` is refused for a duplicate member name.
+private func isDuplicateMember(_ text: String) -> Bool {
+    do {
+        _ = try JSONParser.parse(Array(text.utf8))
+        return false
+    } catch {
+        guard case .syntax(let message, _) = error else { return false }
+        return message.hasPrefix("duplicate member")
     }
 }
