@@ -9,7 +9,8 @@ public struct ValidRecord: Sendable {
     /// Unknown fields, kept as a canonical JSON object; `nil` when there were none.
     public let extra: String?
     /// Fingerprint of the record's normalized content: its column values and unknown fields.
-    /// The same event sent again, even re-serialized, has the same fingerprint.
+    /// The same event sent again, even re-serialized (key order, whitespace, number spelling),
+    /// has the same fingerprint.
     public let contentHash: Int64
 
     public var schema: RecordSchema { RecordSchema.forTable(table) }
