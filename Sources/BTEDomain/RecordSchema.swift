@@ -26,6 +26,11 @@ public enum InputKind: String, CaseIterable, Sendable {
     }
 
     var recordTypeRequired: Bool { self != .interaction }
+
+    /// Whether reject messages may quote the offending value. Intent-topic rejects are kept
+    /// without their payload (conversational data), so their messages name the field and
+    /// what is wrong with it, never any part of its value.
+    var rejectsQuoteValues: Bool { self != .intent }
 }
 
 /// A field's JSON type and what it becomes in its column.
@@ -81,11 +86,16 @@ public struct RecordSchema: Sendable {
     public let fields: [FieldSpec]
     /// A cross-field rule, checked after every field is valid.
     let check: (@Sendable ([String: JSONValue]) -> Rejection?)?
-    /// Fields that must never arrive, not even as unknown extras (raw personal data).
+    /// Fields that must never arrive, not even as unknown extras at any depth (raw personal
+    /// data); lowercase, matched in any letter case.
     var forbiddenFields: [String] = []
     /// A personal-data rule, checked before anything else so that `pii_violation` wins over
     /// any other fault of the same record.
     var privacyCheck: (@Sendable ([String: JSONValue]) -> Rejection?)? = nil
+
+    /// Conversational records: their unknown fields are scanned for personal data
+    /// (`PIIGuard.checkUnknownFields`) before anything else is checked.
+    var guardsPersonalData: Bool { !forbiddenFields.isEmpty }
 
     /// Columns that every log has after the record's own fields, in order.
     public static let provenanceColumns = ["extra", "content_hash", "source_topic", "source_partition", "source_offset"]

@@ -9,7 +9,8 @@ public struct ValidRecord: Sendable {
     /// Unknown fields, kept as a canonical JSON object; `nil` when there were none.
     public let extra: String?
     /// Fingerprint of the record's normalized content: its column values and unknown fields.
-    /// The same event sent again, even re-serialized, has the same fingerprint.
+    /// The same event sent again, even re-serialized (key order, whitespace, number spelling),
+    /// has the same fingerprint.
     public let contentHash: Int64
 
     public var schema: RecordSchema { RecordSchema.forTable(table) }
@@ -47,7 +48,10 @@ public struct RecordValidator: Sendable {
             case .invalidUTF8: return .failure(Rejection(.invalidUTF8, "message is not valid UTF-8"))
             case .nulByte: return .failure(Rejection(.nulByte, "message contains a NUL character"))
             case .tooDeep(let limit): return .failure(Rejection(.tooDeeplyNested, "JSON nesting exceeds \(limit) levels"))
-            case .syntax(let message, let offset): return .failure(Rejection(.invalidJSON, "\(message) at byte \(offset)"))
+            case .syntax(let message, let offset):
+                // The parser's messages are fixed texts, except that a duplicate member is named.
+                let shown = kind.rejectsQuoteValues || !message.hasPrefix(JSONParser.duplicateMember) ? message : JSONParser.duplicateMember
+                return .failure(Rejection(.invalidJSON, "\(shown) at byte \(offset)"))
             }
         }
         return validate(kind: kind, json: parsed)
@@ -65,7 +69,8 @@ public struct RecordValidator: Sendable {
         case .string(let name)?:
             guard let match = kind.schemas.first(where: { $0.recordType == name }) else {
                 let allowed = kind.schemas.map(\.recordType).joined(separator: ", ")
-                return .failure(Rejection(.unknownRecordType, "record_type \"\(name)\" is not one of: \(allowed)"))
+                let given = kind.rejectsQuoteValues ? " \"\(name)\"" : ""
+                return .failure(Rejection(.unknownRecordType, "record_type\(given) is not one of: \(allowed)"))
             }
             schema = match
         case nil where !kind.recordTypeRequired:
@@ -89,8 +94,8 @@ public struct RecordValidator: Sendable {
         }
 
         // Personal data first: whatever else is wrong with the record, it is refused as such.
-        if let forbidden = unknown.first(where: { schema.forbiddenFields.contains($0.key) }) {
-            return .failure(Rejection(.piiViolation, "\(forbidden.key) would store raw personal data; send utterance_hash and a redacted preview"))
+        if schema.guardsPersonalData, let rejection = PIIGuard.checkUnknownFields(unknown, forbidden: schema.forbiddenFields) {
+            return .failure(rejection)
         }
         /// Runs a schema rule over the fields present, by name.
         func run(_ rule: (@Sendable ([String: JSONValue]) -> Rejection?)?) -> Rejection? {
@@ -113,7 +118,7 @@ public struct RecordValidator: Sendable {
                 values.append(spec.defaultValue)
                 continue
             }
-            switch columnValue(value, spec) {
+            switch columnValue(value, spec, quote: kind.rejectsQuoteValues) {
             case .failure(let rejection): return .failure(rejection)
             case .success(let converted):
                 values.append(converted.text)
@@ -164,14 +169,16 @@ public struct RecordValidator: Sendable {
         }
     }
 
-    private func columnValue(_ raw: JSONValue, _ spec: FieldSpec) -> Result<Converted, Rejection> {
+    /// `quote`: whether messages may show (a clipped copy of) the value.
+    private func columnValue(_ raw: JSONValue, _ spec: FieldSpec, quote: Bool) -> Result<Converted, Rejection> {
+        func shown(_ text: String, _ format: (String) -> String) -> String { quote ? format(clip(text)) : "" }
         func wrongType(_ expected: String) -> Result<Converted, Rejection> {
             .failure(Rejection(.wrongType, "\(spec.name) must be \(expected), not \(raw.typeName)"))
         }
         switch spec.kind {
         case .uuid:
             guard case .string(let text) = raw else { return wrongType("a UUID string") }
-            guard let uuid = canonicalUUID(text) else { return .failure(Rejection(.invalidUUID, "\(spec.name) is not a UUID: \(clip(text))")) }
+            guard let uuid = canonicalUUID(text) else { return .failure(Rejection(.invalidUUID, "\(spec.name) is not a UUID\(shown(text) { ": \($0)" })")) }
             return .success(Converted(uuid))
         case .text(let maxLength):
             guard case .string(let text) = raw else { return wrongType("a string") }
@@ -184,7 +191,7 @@ public struct RecordValidator: Sendable {
         case .enumeration(let allowed):
             guard case .string(let text) = raw else { return wrongType("a string") }
             guard allowed.contains(text) else {
-                return .failure(Rejection(.unknownEnumValue, "\(spec.name) \"\(clip(text))\" is not one of: \(allowed.joined(separator: ", "))"))
+                return .failure(Rejection(.unknownEnumValue, "\(spec.name)\(shown(text) { " \"\($0)\"" }) is not one of: \(allowed.joined(separator: ", "))"))
             }
             return .success(Converted(text))
         case .hexDigest(let length):
@@ -195,10 +202,10 @@ public struct RecordValidator: Sendable {
         case .timestamp:
             guard case .string(let text) = raw else { return wrongType("an RFC 3339 string") }
             guard let parsed = Timestamp(rfc3339: text) else {
-                return .failure(Rejection(.invalidTimestamp, "\(spec.name) is not an RFC 3339 timestamp with a zone: \(clip(text))"))
+                return .failure(Rejection(.invalidTimestamp, "\(spec.name) is not an RFC 3339 timestamp with a zone\(shown(text) { ": \($0)" })"))
             }
             guard Timestamp.acceptedRange.contains(parsed) else {
-                return .failure(Rejection(.timestampOutOfRange, "\(spec.name) \(clip(text)) is outside 1970-01-01..2100-01-01"))
+                return .failure(Rejection(.timestampOutOfRange, "\(spec.name)\(shown(text) { " \($0)" }) is outside 1970-01-01..2100-01-01"))
             }
             return .success(Converted(parsed.rfc3339, timestamp: parsed))
         case .bool:
@@ -208,7 +215,7 @@ public struct RecordValidator: Sendable {
             guard case .number(let text) = raw else { return wrongType("an integer") }
             guard let number = Int64(text) else { return wrongType("an integer") }
             guard number >= 0, number <= Int64(Int32.max) else {
-                return .failure(Rejection(.invalidValue, "\(spec.name) \(number) is outside 0...\(Int32.max)"))
+                return .failure(Rejection(.invalidValue, "\(spec.name)\(shown(text) { " \($0)" }) is outside 0...\(Int32.max)"))
             }
             return .success(Converted(String(number)))
         case .object, .array:

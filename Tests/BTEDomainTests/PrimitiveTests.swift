@@ -30,9 +30,66 @@ import Testing
 }
 
 @Suite struct JSONTests {
-    @Test func canonicalFormSortsKeysAndKeepsNumbers() throws {
+    @Test func canonicalFormSortsKeysAndNormalizesNumbers() throws {
         let value = try JSONParser.parse(Array("{ \"b\": 1.50, \"a\": [null, true, \"x\\ty\"], \"é\": -0 }".utf8))
-        #expect(value.canonicalString() == "{\"a\":[null,true,\"x\\ty\"],\"b\":1.50,\"é\":-0}")
+        #expect(value.canonicalString() == "{\"a\":[null,true,\"x\\ty\"],\"b\":1.5,\"é\":0}")
+        // Sorted by UTF-8 bytes at every depth: "B" (0x42) < "a" (0x61) < "é" (0xC3 0xA9).
+        let nested = try JSONParser.parse(Array(#"{"é":{"z":1,"a":[{"y":2,"b":3}]},"a":0,"B":1}"#.utf8))
+        #expect(nested.canonicalString() == #"{"B":1,"a":0,"é":{"a":[{"b":3,"y":2}],"z":1}}"#)
+    }
+
+    /// One text per value: digits without leading or trailing zeros, plain notation while the
+    /// decimal point is at most 21 digits right of the first digit or 6 zeros left of it,
+    /// otherwise d.ddde±x. Expected texts worked out by hand.
+    @Test(arguments: [
+        ("0", "0"), ("-0", "0"), ("0.000", "0"), ("0e10", "0"), ("-0.0e-5", "0"),
+        ("1", "1"), ("1.0", "1"), ("1.50", "1.5"), ("0.50", "0.5"), ("-0.50", "-0.5"), ("-12", "-12"),
+        ("1e2", "100"), ("1E+2", "100"), ("100", "100"), ("10e1", "100"), ("1000e-1", "100"),
+        ("0.375", "0.375"), ("0.3333", "0.3333"), ("123.456", "123.456"), ("1234.5e-2", "12.345"),
+        ("1e20", "100000000000000000000"), ("123456789012345678901", "123456789012345678901"),
+        ("1e21", "1e+21"), ("1234567890123456789012", "1.234567890123456789012e+21"),
+        ("0.000001", "0.000001"), ("1e-6", "0.000001"), ("1e-7", "1e-7"), ("0.0000001", "1e-7"),
+        ("12.5e-10", "1.25e-9"), ("1e400", "1e+400"), ("10e399", "1e+400"), ("-2.50E-400", "-2.5e-400"),
+        ("1e0000000000000000000000005", "100000"),
+        // Exponents beyond 64 bits keep every digit.
+        ("1e100000000000000000000", "1e+100000000000000000000"),
+        ("10e99999999999999999999", "1e+100000000000000000000"),
+        ("0.01e-99999999999999999999", "1e-100000000000000000001"),
+        ("123e-100000000000000000000", "1.23e-99999999999999999998"),
+        ("15e9223372036854775807", "1.5e+9223372036854775808"),
+        ("0.15e-9223372036854775808", "1.5e-9223372036854775809"),
+    ])
+    func canonicalNumberText(_ source: String, _ canonical: String) throws {
+        #expect(try JSONParser.parse(Array(source.utf8)).canonicalString() == canonical, "\(source)")
+        // The canonical text is a fixed point.
+        #expect(try JSONParser.parse(Array(canonical.utf8)).canonicalString() == canonical, "\(canonical)")
+    }
+
+    /// Generated spellings (leading and trailing zeros, fractions, exponents): the canonical
+    /// text has the same value as a double, and is its own canonical text.
+    @Test func canonicalNumbersKeepTheirValue() throws {
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        func digits(_ count: Int) -> String { String((0..<count).map { _ in Character(String(next(10))) }) }
+        for _ in 0..<2_000 {
+            var text = next(3) == 0 ? "-" : ""
+            let integer = digits(1 + next(6))
+            text += integer.count > 1 && integer.first == "0" ? "0" : integer
+            if next(2) == 0 { text += "." + digits(1 + next(8)) }
+            if next(2) == 0 { text += ["e", "E", "e+", "e-", "E-"][next(5)] + digits(1 + next(2)) }
+            let canonical = try JSONParser.parse(Array(text.utf8)).canonicalString()
+            #expect(Double(canonical) == Double(text), "\(text) → \(canonical)")
+            #expect(try JSONParser.parse(Array(canonical.utf8)).canonicalString() == canonical, "\(text) → \(canonical)")
+        }
+    }
+
+    /// A number built in code from text that is not JSON is written as given.
+    @Test func nonJSONNumberTextIsKept() {
+        #expect(JSONValue.number("NaN").canonicalString() == "NaN")
+        #expect(JSONValue.number("1.").canonicalString() == "1.")
     }
 
     @Test func unicodeEscapesDecode() throws {
@@ -44,6 +101,38 @@ import Testing
         for text in ["01", "1.", "-", "1e", ".5", "+1", "NaN", "Infinity"] {
             #expect(throws: JSONParseError.self, "\(text)") { try JSONParser.parse(Array(text.utf8)) }
         }
+    }
+
+    @Test func manyMembersParseAndDuplicatesAreStillFound() throws {
+        let members = (0..<25_000).map { "\"k\($0)\":\($0)" }
+        let value = try JSONParser.parse(Array(("{" + members.joined(separator: ",") + "}").utf8))
+        guard case .object(let parsed) = value else {
+            Issue.record("not an object")
+            return
+        }
+        #expect(parsed.count == 25_000)
+        #expect(parsed.first?.key == "k0" && parsed.last?.key == "k24999")
+        #expect(value["k24999"] == .number("24999"))
+        let duplicated = "{" + members.joined(separator: ",") + ",\"k12345\":0}"
+        #expect(isDuplicateMember(duplicated))
+    }
+
+    /// Around the size where the check changes method: a duplicate of any earlier member, and
+    /// names that differ only late, are told apart at every size.
+    @Test func duplicatesFoundAtEverySize() throws {
+        for count in 1...20 {
+            let keys = (0..<count).map { "member_\($0)" }
+            let object = keys.map { "\"\($0)\":[\"\($0)\"]" }.joined(separator: ",")
+            _ = try JSONParser.parse(Array("{\(object)}".utf8))
+            for repeated in keys {
+                #expect(isDuplicateMember("{\(object),\"\(repeated)\":null}"), "\(count) members, \(repeated) again")
+            }
+        }
+        // A duplicate inside a nested object is found too; equal names in sibling objects are fine.
+        let nested = "{" + (0..<12).map { "\"o\($0)\":{\"a\":1,\"b\":2}" }.joined(separator: ",") + "}"
+        _ = try JSONParser.parse(Array(nested.utf8))
+        let inner = (0..<12).map { "\"i\($0)\":1" }.joined(separator: ",")
+        #expect(isDuplicateMember("{\"x\":{\(inner),\"i3\":2}}"))
     }
 
     @Test func depthLimit() throws {
@@ -91,5 +180,16 @@ import Testing
                 }
             }
         }
+    }
+}
+
+/// Whether `text` is refused for a duplicate member name.
+private func isDuplicateMember(_ text: String) -> Bool {
+    do {
+        _ = try JSONParser.parse(Array(text.utf8))
+        return false
+    } catch {
+        guard case .syntax(let message, _) = error else { return false }
+        return message.hasPrefix("duplicate member")
     }
 }

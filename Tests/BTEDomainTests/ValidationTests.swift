@@ -64,6 +64,65 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
         #expect(a.contentHash != c.contentHash)
     }
 
+    /// Content identity is on parsed values: JSON numbers compare by value wherever they are.
+    @Test func contentHashComparesNumbersByValue() throws {
+        func hash(_ kind: InputKind, _ value: [UInt8]) throws -> Int64 {
+            try validator.validate(kind: kind, key: nil, value: value).get().contentHash
+        }
+        func business(_ metadata: String) -> [UInt8] {
+            Array("""
+            {"record_type":"business_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","event_type":"order.created",
+             "entity_type":"order","entity_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002",
+             "workspace_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c003","sub_vertical_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c004",
+             "actor_user_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c005","timestamp":"2025-12-24T08:00:00Z","metadata":\(metadata)}
+            """.utf8)
+        }
+        func intent(_ candidates: String) -> [UInt8] {
+            Array("""
+            {"record_type":"intent_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","ts":"2025-12-24T08:00:00Z",
+             "session_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","actor_id":"a","entrypoint":"chat",
+             "utterance_hash":"\(String(repeating: "ab", count: 32))","semreg_mode":"applied","outcome":"matched",
+             "verb_candidates_pre":\(candidates)}
+            """.utf8)
+        }
+        let same: [(InputKind, [UInt8], [UInt8])] = [
+            (.interaction, interaction(["context": #"{"x":1.0}"#]), interaction(["context": #"{"x":1}"#])),
+            (.interaction, interaction(["interaction_data": #"{"x":1e2}"#]), interaction(["interaction_data": #"{"x":100}"#])),
+            (.interaction, interaction(["score": "0.50"]), interaction(["score": "0.5"])),
+            (.interaction, interaction(["n": "-0"]), interaction(["n": "0"])),
+            (.interaction, interaction(["list": "[1E+2,2.50e-1,-0.0]"]), interaction(["list": "[100,0.25,0]"])),
+            (.interaction, interaction(["deep": #"{"a":{"b":[{"c":10e-1}]}}"#]), interaction(["deep": #"{"a":{"b":[{"c":1}]}}"#])),
+            (.interaction, interaction(["huge": "1e400", "tiny": "1e-400"]), interaction(["huge": "10e399", "tiny": "0.01e-398"])),
+            (.interaction, interaction(["huge": "1e100000000000000000000"]), interaction(["huge": "10e99999999999999999999"])),
+            (.business, business(#"{"amount":1500.00}"#), business(#"{"amount":1.5e3}"#)),
+            (.intent, intent(#"[{"verb_fqn":"cbu.list","score":0.80}]"#), intent(#"[{"verb_fqn":"cbu.list","score":8e-1}]"#)),
+        ]
+        for (index, (kind, a, b)) in same.enumerated() {
+            #expect(try hash(kind, a) == hash(kind, b), "pair \(index)")
+        }
+        let different: [(InputKind, [UInt8], [UInt8])] = [
+            (.interaction, interaction(["context": #"{"x":1}"#]), interaction(["context": #"{"x":1.0000001}"#])),
+            (.interaction, interaction(["score": "100"]), interaction(["score": "1e3"])),
+            (.interaction, interaction(["score": "-1"]), interaction(["score": "1"])),
+            (.interaction, interaction(["score": "0"]), interaction(["score": "0.0000001"])),
+            // Beyond double precision, still told apart.
+            (.interaction, interaction(["id": "12345678901234567890123"]), interaction(["id": "12345678901234567890124"])),
+            (.interaction, interaction(["huge": "1e400"]), interaction(["huge": "1e401"])),
+            (.interaction, interaction(["huge": "1e100000000000000000000"]), interaction(["huge": "1e100000000000000000001"])),
+            // A number is not the string of its digits.
+            (.interaction, interaction(["score": "1"]), interaction(["score": "\"1\""])),
+            (.business, business(#"{"amount":1500}"#), business(#"{"amount":1501}"#)),
+        ]
+        for (index, (kind, a, b)) in different.enumerated() {
+            #expect(try hash(kind, a) != hash(kind, b), "pair \(index)")
+        }
+        // The stored JSON is the canonical form too.
+        let record = try validator.validate(kind: .interaction, key: nil, value: interaction(["context": #"{"x":1.50,"y":1e2}"#, "n": "-0.0"])).get()
+        let columns = Dictionary(uniqueKeysWithValues: zip(record.schema.fields.map(\.name), record.values))
+        #expect(columns["context"] == #"{"x":1.5,"y":100}"#)
+        #expect(record.extra == #"{"n":0}"#)
+    }
+
     @Test(arguments: [
         BadInput("not JSON", Array("{\"event_id\": oops".utf8), "invalid_json"),
         BadInput("trailing garbage", Array("{} {}".utf8), "invalid_json"),
