@@ -94,7 +94,7 @@ public struct PeerSuccess: Sendable, Equatable {
     }
 }
 
-/// Interpretation settings (DESIGN.md §2.6): stored as an audited log, versioned.
+/// Interpretation settings: stored as an audited log of changes, versioned, never learned.
 public struct Thresholds: Sendable, Equatable {
     public var version: Int
     public var values: [String: Double]

@@ -1,6 +1,6 @@
 import BTEDomain
 
-/// The ten BTE signals of DESIGN.md §6.
+/// The ten BTE signals (docs/signals.md).
 public enum SignalType: String, CaseIterable, Sendable {
     case decisionLatency = "decision_latency"
     case executionConsistency = "execution_consistency"

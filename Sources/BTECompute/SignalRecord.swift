@@ -3,7 +3,7 @@ import BTEDomain
 /// The version of the computations, carried by every output.
 public let engineVersion = "bte-engine/1"
 
-/// A signal as published on `bte.signals.v1` (DESIGN.md §6), with the output envelope.
+/// A signal as published on `bte.signals.v1` (docs/consumers.md), with the output envelope.
 public struct SignalRecord: Sendable, Equatable {
     public let id: String
     public let workspaceID: String

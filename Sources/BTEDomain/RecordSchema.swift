@@ -107,11 +107,11 @@ public struct RecordSchema: Sendable {
     }
 }
 
-/// The record types of the input topics (DESIGN.md §3, seeds 000, 001, 002).
+/// The record types of the input topics (docs/producers.md).
 public enum Schemas {
     static let shortText = FieldKind.text(maxLength: 255)
 
-    /// Business event types (DESIGN.md §5); the part before the dot is the entity type.
+    /// Business event types (docs/producers.md); the part before the dot is the entity type.
     public static let businessEventTypes = [
         "recommendation.given", "recommendation.acted", "recommendation.dismissed",
         "workflow.started", "workflow.completed", "workflow.abandoned",

@@ -17,7 +17,7 @@ struct ComputationFailures {
         failed.map { type in
             logger.warning("signal not computable", metadata: ["workspace_id": "\(workspaceID)", "signal_type": "\(type.rawValue)", "as_of": "\(asOf)"])
             Counter(label: "bte_computation_failures_total", dimensions: [("signal_type", type.rawValue)], factory: metrics).increment()
-            // The dead-letter shape of DESIGN.md §3, for an entity instead of an input message;
+            // The dead-letter shape (docs/operations.md), for an entity instead of an input message;
             // `rejected_at` is the as_of so a replay writes the same bytes.
             let fields: [(String, String)] = [
                 ("source_topic", JSONValue.quoted(source)), ("partition", "-1"), ("offset", "-1"),

@@ -10,6 +10,13 @@ public struct IngestConfiguration: Sendable {
     public var topicPrefix = ""
     /// Largest batch, in messages.
     public var maxBatchMessages = 10_000
+    /// Largest batch, in bytes of keys and values (a batch closes once it reaches this). With
+    /// the writers' queues, at most (writers × batchesQueuedPerWriter + 1) batches are held, so
+    /// this bounds the bytes in flight whatever the size of the messages.
+    public var maxBatchBytes = IngestConfiguration.defaultMaxBatchBytes
+    public static let defaultMaxBatchBytes = 8 << 20
+    /// Messages fetched ahead of the batches, in KiB (librdkafka's queue of the consumer).
+    public var prefetchKilobytes = 16_384
     /// Parallel writers, each with its own PostgreSQL connection; partitions are spread over them.
     public var writers = 2
     /// Batches a writer may have queued (written in order, one transaction each). Brokers hand

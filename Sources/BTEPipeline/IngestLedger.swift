@@ -31,7 +31,11 @@ struct IngestLedger {
 
     private(set) var partitions: [KafkaTopicPartition: Partition] = [:]
     /// Accepted messages not yet handed to a writer, in arrival order.
-    private(set) var collected: [KafkaMessage] = []
+    private(set) var collected: [KafkaMessage] = [] {
+        didSet { if collected.isEmpty { collectedBytes = 0 } }
+    }
+    /// Key and value bytes of `collected`: batches are bounded in bytes as well as messages.
+    private(set) var collectedBytes = 0
     private(set) var flights: [Flight] = []
     /// Every partition must restart from PostgreSQL before more is written: a write failed, or
     /// start offsets could not be read.
@@ -101,6 +105,7 @@ struct IngestLedger {
         if let position = partition.position, message.offset < position { return false }
         partitions[message.topicPartition]?.position = message.offset + 1
         collected.append(message)
+        collectedBytes += (message.value?.count ?? 0) + (message.key?.count ?? 0)
         return true
     }
 
@@ -159,6 +164,7 @@ struct IngestLedger {
         guard !lost.isEmpty else { return 0 }
         let before = collected.count
         collected.removeAll { lost.contains($0.topicPartition) }
+        collectedBytes = collected.reduce(0) { $0 + ($1.value?.count ?? 0) + ($1.key?.count ?? 0) }
         return before - collected.count
     }
 }

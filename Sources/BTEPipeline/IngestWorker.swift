@@ -95,6 +95,8 @@ public final class IngestWorker {
             client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties),
             groupID: configuration.group)
         consumerConfig.sessionTimeoutMilliseconds = configuration.sessionTimeoutMilliseconds
+        consumerConfig.queuedMaxKilobytes = configuration.prefetchKilobytes
+        consumerConfig.fetchMaxBytes = max(configuration.prefetchKilobytes * 1024 / 4, 1_048_576)
         var producerConfig = KafkaProducerConfiguration(
             client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties))
         producerConfig.lingerMilliseconds = 1
@@ -246,7 +248,7 @@ public final class IngestWorker {
 
     private func collectBatch(_ consumer: KafkaConsumer, stop: StopSignal) throws -> [KafkaMessage] {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.maxBatchWaitMilliseconds) * 1_000_000
-        while box.ledger.collected.count < configuration.maxBatchMessages, !stop.isSet {
+        while box.ledger.collected.count < configuration.maxBatchMessages, box.ledger.collectedBytes < configuration.maxBatchBytes, !stop.isSet {
             let now = DispatchTime.now().uptimeNanoseconds
             if now >= deadline { break }
             let remaining = Int32(min((deadline - now) / 1_000_000 + 1, 1_000))

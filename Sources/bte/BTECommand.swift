@@ -79,7 +79,7 @@ enum LoggingBootstrap {
     }
 }
 
-/// A setting given by flag, else by environment variable (DESIGN.md §7).
+/// A setting given by flag, else by environment variable (docs/operations.md).
 enum Setting {
     case brokers, database, reader, admin
 
@@ -228,6 +228,7 @@ struct Ingest: AsyncParsableCommand {
     @Flag(help: "Exit 0 once every assigned partition is caught up.") var untilIdle = false
     @Option(help: "Consumer group.") var group = "bte-ingest"
     @Option(help: "Largest batch in messages.") var batchSize = 10_000
+    @Option(help: "Largest batch in bytes of keys and values.") var batchBytes = IngestConfiguration.defaultMaxBatchBytes
     @Option(help: "Parallel writers (PostgreSQL connections); partitions are spread over them.") var writers = 2
     @Option(help: "Batches each writer may have queued.") var writerQueue = 4
     @Option(help: "Longest wait for a batch to fill, in milliseconds.") var batchWaitMs = 250
@@ -243,6 +244,8 @@ struct Ingest: AsyncParsableCommand {
             configuration.group = group
             configuration.topicPrefix = options.topicPrefix
             configuration.maxBatchMessages = batchSize
+            guard batchBytes > 0 else { throw CLIError("--batch-bytes must be positive") }
+            configuration.maxBatchBytes = batchBytes
             configuration.writers = writers
             guard writerQueue > 0 else { throw CLIError("--writer-queue must be positive") }
             configuration.batchesQueuedPerWriter = writerQueue

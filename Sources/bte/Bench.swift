@@ -10,7 +10,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "URL of a role that may create databases (env BTE_ADMIN_DATABASE_URL).") var adminDatabaseURL: String?
     @Option(help: "Ingest batch size.") var batchSize = 10_000
     @Option(help: "Ingest writers.") var writers = 2
-    @Option(help: "ingest (raw COPY vs ingest), project (projector throughput, freshness, sweep) or intents (report on stored intent events).") var suite = "ingest"
+    @Option(help: "ingest (raw COPY vs ingest), project (projector throughput, freshness, sweep), memory (peak RSS of ingest over a burst of 400 × 200 KiB messages) or intents (report on stored intent events).") var suite = "ingest"
     @Option(help: "Stored intent events (intents suite).") var intentEvents = 1_000_000
     @Option(help: "Stored business events for the sweep figure (project suite).") var sweepEvents = 1_000_000
 
@@ -25,6 +25,12 @@ struct Bench: AsyncParsableCommand {
                 print(try await onThread("bench") { try bench.run() }.render())
                 return
             }
+            if suite == "memory" {
+                let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+                let benchmark = MemoryBenchmark(brokers: try options.resolvedBrokers(), adminURL: admin, executable: executable, logger: options.makeLogger("bte.bench"))
+                print(try await onThread("bench") { try benchmark.run() }.render())
+                return
+            }
             if suite == "intents" {
                 var benchmark = IntentReportBenchmark(adminURL: admin)
                 benchmark.events = intentEvents
@@ -32,7 +38,7 @@ struct Bench: AsyncParsableCommand {
                 print(try await onThread("bench") { try bench.run() }.render())
                 return
             }
-            guard suite == "ingest" else { throw CLIError("--suite is ingest, project or intents, not \(suite)") }
+            guard suite == "ingest" else { throw CLIError("--suite is ingest, project, memory or intents, not \(suite)") }
             var benchmark = IngestBenchmark(brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
             benchmark.events = events
             benchmark.batchSize = batchSize

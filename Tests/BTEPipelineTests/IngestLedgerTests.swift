@@ -265,4 +265,22 @@ private struct World {
         }
         #expect(runs == 5 * 14)
     }
+
+    /// Batches are bounded in bytes: the ledger counts what it collected and forgets what a
+    /// revocation drops.
+    @Test func collectedBytesFollowAcceptsAndDrops() {
+        var ledger = IngestLedger()
+        ledger.assigned([p0, p1])
+        _ = ledger.started([p0: 0, p1: 0])
+        func sized(_ tp: KafkaTopicPartition, _ offset: Int64, _ bytes: Int) -> KafkaMessage {
+            KafkaMessage(topic: tp.topic, partition: tp.partition, offset: offset, value: [UInt8](repeating: 1, count: bytes), key: [1, 2])
+        }
+        _ = ledger.accept(sized(p0, 0, 100))
+        _ = ledger.accept(sized(p1, 0, 1_000))
+        #expect(ledger.collectedBytes == 102 + 1_002)
+        ledger.revoked([p1])
+        #expect(ledger.collectedBytes == 102)
+        _ = ledger.takeBatch()
+        #expect(ledger.collectedBytes == 0)
+    }
 }
