@@ -26,6 +26,8 @@ public struct IngestConfiguration: Sendable {
     /// How long a batch may wait to fill before it is written.
     public var maxBatchWaitMilliseconds = 250
     public var sessionTimeoutMilliseconds = 45_000
+    /// Static group membership id (`--instance-id`); nil for dynamic membership.
+    public var instanceID: String?
     public var limits = ValidationLimits()
     /// Exit once every assigned partition is caught up.
     public var untilIdle = false

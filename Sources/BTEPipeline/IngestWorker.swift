@@ -95,6 +95,7 @@ public final class IngestWorker {
             client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties),
             groupID: configuration.group)
         consumerConfig.sessionTimeoutMilliseconds = configuration.sessionTimeoutMilliseconds
+        consumerConfig.groupInstanceID = configuration.instanceID
         consumerConfig.queuedMaxKilobytes = configuration.prefetchKilobytes
         consumerConfig.fetchMaxBytes = max(configuration.prefetchKilobytes * 1024 / 4, 1_048_576)
         var producerConfig = KafkaProducerConfiguration(
@@ -209,14 +210,7 @@ public final class IngestWorker {
     /// infrastructure. Retriable ones pause consumption and back off; others end the run.
     private func pause(_ consumer: KafkaConsumer, after error: any Error, backoff: inout Int, stop: StopSignal) throws {
         drainLanes()
-        let retriable: Bool
-        switch error {
-        case let error as PostgresError: retriable = error.isRetriable
-        case let error as KafkaError: retriable = error.isRetriable
-        case let error as StoreError: retriable = error.isRetriable
-        default: retriable = false
-        }
-        guard retriable else { throw error }
+        guard isRetriable(error) else { throw error }
         summary.retries += 1
         retryCounter.increment()
         logger.warning("infrastructure error; pausing and retrying", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])

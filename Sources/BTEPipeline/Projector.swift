@@ -24,6 +24,8 @@ public final class Projector {
         public var maxBatchMessages = 5_000
         public var maxBatchWaitMilliseconds = 250
         public var sessionTimeoutMilliseconds = 45_000
+        /// Static group membership id; nil for dynamic membership.
+        public var instanceID: String?
         public var untilIdle = false
         public var retryMaxMilliseconds = 10_000
         /// The same limits as ingest: a message ingest stored must not be skipped here.
@@ -77,6 +79,7 @@ public final class Projector {
         var consumerConfiguration = KafkaConsumerConfiguration(
             client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties), groupID: configuration.group)
         consumerConfiguration.sessionTimeoutMilliseconds = configuration.sessionTimeoutMilliseconds
+        consumerConfiguration.groupInstanceID = configuration.instanceID
         let assigned = AssignedPartitions()
         let logger = self.logger
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, rebalance: KafkaRebalanceHandler(
@@ -102,7 +105,7 @@ public final class Projector {
             do {
                 messages = try collect(consumer, stop: stop, assigned: assigned)
             } catch {
-                guard Projector.isRetriable(error) else { throw error }
+                guard isRetriable(error) else { throw error }
                 logger.warning("consumer error; retrying", metadata: ["error": "\(error)"])
                 _ = keepAlive(consumer, assigned: assigned, milliseconds: backoff, stop: stop)
                 backoff = min(backoff * 2, configuration.retryMaxMilliseconds)
@@ -128,7 +131,7 @@ public final class Projector {
                     wait = 100
                 } catch {
                     // Data can't be fixed by retrying: stop with the error rather than loop on it.
-                    guard Projector.isRetriable(error) else { throw error }
+                    guard isRetriable(error) else { throw error }
                     summary.retries += 1
                     logger.warning("projection failed; retrying the batch", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
                     wait = backoff
@@ -145,17 +148,6 @@ public final class Projector {
             }
         }
         return summary
-    }
-
-    /// Infrastructure that may come back (connections, timeouts, a broker away, ingest behind)
-    /// is retried; anything else ends the run with its error.
-    static func isRetriable(_ error: any Error) -> Bool {
-        switch error {
-        case let error as PostgresError: return error.isRetriable
-        case let error as KafkaError: return error.isRetriable
-        case let error as StoreError: return error.isRetriable || error.code == .notDurable
-        default: return false
-        }
     }
 
     /// Polls with the assigned partitions paused for `milliseconds`. Returns whether the batch in

@@ -53,6 +53,9 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// Where to start when a partition's offset is out of range.
     public var offsetResetEarliest: Bool = true
     public var maxPartitionFetchBytes: Int = 1_048_576
+    /// Static membership (`group.instance.id`): a member restarted under the same id gets its
+    /// partitions back without a rebalance, on brokers that support it. Nil: dynamic.
+    public var groupInstanceID: String?
     /// Bound of the prefetched messages held in the consumer's queue, in KiB (all partitions).
     public var queuedMaxKilobytes: Int = 65_536
     /// Largest fetch response, in bytes.
@@ -77,6 +80,6 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("queued.min.messages", "100000"),
             ("queued.max.messages.kbytes", String(queuedMaxKilobytes)),
             ("fetch.max.bytes", String(fetchMaxBytes)),
-        ])
+        ] + (groupInstanceID.map { [("group.instance.id", $0)] } ?? []))
     }
 }

@@ -229,6 +229,7 @@ struct Ingest: AsyncParsableCommand {
     @Option(help: "Consumer group.") var group = "bte-ingest"
     @Option(help: "Largest batch in messages.") var batchSize = 10_000
     @Option(help: "Largest batch in bytes of keys and values.") var batchBytes = IngestConfiguration.defaultMaxBatchBytes
+    @Option(help: "Static group membership id, unique per member (env BTE_INSTANCE_ID).") var instanceID: String?
     @Option(help: "Parallel writers (PostgreSQL connections); partitions are spread over them.") var writers = 2
     @Option(help: "Batches each writer may have queued.") var writerQueue = 4
     @Option(help: "Longest wait for a batch to fill, in milliseconds.") var batchWaitMs = 250
@@ -246,6 +247,7 @@ struct Ingest: AsyncParsableCommand {
             configuration.maxBatchMessages = batchSize
             guard batchBytes > 0 else { throw CLIError("--batch-bytes must be positive") }
             configuration.maxBatchBytes = batchBytes
+            configuration.instanceID = instanceID ?? ProcessInfo.processInfo.environment["BTE_INSTANCE_ID"].flatMap { $0.isEmpty ? nil : $0 }
             configuration.writers = writers
             guard writerQueue > 0 else { throw CLIError("--writer-queue must be positive") }
             configuration.batchesQueuedPerWriter = writerQueue

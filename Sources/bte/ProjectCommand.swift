@@ -15,6 +15,7 @@ struct ProjectCommand: AsyncParsableCommand {
     @Option(help: "Consumer group session timeout in milliseconds (env BTE_KAFKA_SESSION_TIMEOUT_MS).") var sessionTimeoutMs: Int?
     @Option(help: "Largest batch, in messages.") var maxBatchMessages = 5_000
     @Option(help: "Largest accepted message in bytes: the same as bte ingest's, so nothing stored is skipped.") var maxMessageBytes = ValidationLimits().maxMessageBytes
+    @Option(help: "Static group membership id, unique per member (env BTE_INSTANCE_ID).") var instanceID: String?
     @Flag(help: "Exit 0 once every assigned partition is caught up.") var untilIdle = false
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
 
@@ -31,6 +32,7 @@ struct ProjectCommand: AsyncParsableCommand {
             guard maxBatchMessages > 0 else { throw CLIError("--max-batch-messages must be at least 1") }
             configuration.maxBatchMessages = maxBatchMessages
             configuration.limits.maxMessageBytes = maxMessageBytes
+            configuration.instanceID = instanceID ?? env["BTE_INSTANCE_ID"].flatMap { $0.isEmpty ? nil : $0 }
             configuration.sessionTimeoutMilliseconds = sessionTimeoutMs ?? env["BTE_KAFKA_SESSION_TIMEOUT_MS"].flatMap { Int($0) } ?? 45_000
             var options = ConnectionOptions()
             options.logLevel = logLevel
