@@ -100,14 +100,21 @@ public final class Projector {
         var reader: HistoryReader?
 
         var backoff = 250
+        // Set when partitions were left paused or fetched past the batch: they restart from the
+        // committed offsets before anything else is read.
+        var needsRestart = false
         while !stop.isSet {
             let messages: [KafkaMessage]
             do {
+                if needsRestart {
+                    try restartFromCommitted(consumer, assigned: assigned)
+                    needsRestart = false
+                }
                 messages = try collect(consumer, stop: stop, assigned: assigned)
             } catch {
                 guard isRetriable(error) else { throw error }
                 logger.warning("consumer error; retrying", metadata: ["error": "\(error)"])
-                _ = keepAlive(consumer, assigned: assigned, milliseconds: backoff, stop: stop)
+                if keepAlive(consumer, assigned: assigned, milliseconds: backoff, stop: stop) { needsRestart = true }
                 backoff = min(backoff * 2, configuration.retryMaxMilliseconds)
                 continue
             }
@@ -142,7 +149,7 @@ public final class Projector {
                 if keepAlive(consumer, assigned: assigned, milliseconds: wait, stop: stop) {
                     // The assignment changed, or fetched messages arrived: read the batch again
                     // from the committed offsets (nothing of it was committed).
-                    try restartFromCommitted(consumer, assigned: assigned)
+                    needsRestart = true
                     break
                 }
             }
