@@ -126,8 +126,9 @@ struct IngestLedger {
             next[tp] = (partition.epoch, max(next[tp]?.offset ?? 0, message.offset + 1))
         }
         let progress = next.keys.sorted().map { tp in
-            let pending = flights.last { $0.lane == lane && $0.next[tp]?.epoch == next[tp]?.epoch && $0.next[tp] != nil }
-            let expected = pending?.next[tp]?.offset ?? partitions[tp]?.stored
+            let epoch = next[tp]?.epoch
+            let pending = flights.last { $0.lane == lane && $0.next[tp]?.epoch == epoch }?.next[tp]
+            let expected = pending?.offset ?? partitions[tp]?.stored
             return PartitionProgress(topic: tp.topic, partition: tp.partition, expectedStored: expected, next: next[tp]?.offset ?? 0)
         }
         flightIDs += 1

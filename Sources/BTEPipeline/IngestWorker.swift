@@ -164,19 +164,7 @@ public final class IngestWorker {
         }
         // Finish what is in flight, or give up on it after the grace period (PostgreSQL or the
         // broker away): an unfinished transaction never commits, so its messages are read again.
-        let deadline = DispatchTime.now() + .milliseconds(configuration.shutdownGraceMilliseconds)
-        for lane in lanes {
-            while let flight = lane.flights.first {
-                guard flight.done.wait(timeout: deadline) == .success else {
-                    logger.warning("in-flight batch abandoned at shutdown; it will be read again", metadata: ["lane": "\(lane.index)"])
-                    break
-                }
-                do { try finishOldest(lane) } catch {
-                    logger.warning("last batch not written; it will be read again", metadata: ["error": "\(error)"])
-                    break
-                }
-            }
-        }
+        finishLanes(until: DispatchTime.now() + .milliseconds(configuration.shutdownGraceMilliseconds))
         logger.info("ingest stopping", metadata: ["consumed": "\(summary.consumed)", "stored": "\(summary.totalStored)"])
         return summary
     }
@@ -366,6 +354,22 @@ public final class IngestWorker {
             }
         }
         if let firstError { throw firstError }
+    }
+
+    /// At shutdown: books what finishes by `deadline` and leaves the rest unbooked.
+    private func finishLanes(until deadline: DispatchTime) {
+        for lane in lanes {
+            while let flight = lane.flights.first {
+                guard flight.done.wait(timeout: deadline) == .success else {
+                    logger.warning("in-flight batch abandoned at shutdown; it will be read again", metadata: ["lane": "\(lane.index)"])
+                    break
+                }
+                do { try finishOldest(lane) } catch {
+                    logger.warning("last batch not written; it will be read again", metadata: ["error": "\(error)"])
+                    break
+                }
+            }
+        }
     }
 
     /// Waits for every lane. A failed batch means positions ran ahead of what is stored, so
