@@ -13,6 +13,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "ingest (raw COPY vs ingest), project (projector throughput, freshness, sweep), memory (peak RSS of ingest over a burst of 400 × 200 KiB messages) or intents (report on stored intent events).") var suite = "ingest"
     @Option(help: "Stored intent events (intents suite).") var intentEvents = 1_000_000
     @Option(help: "Stored business events for the sweep figure (project suite).") var sweepEvents = 1_000_000
+    @Option(help: "The bte executable whose ingest the memory suite measures; default this one (another build gives a same-run baseline).")
+    var ingestExecutable: String?
 
     func run() async throws {
         try await BTECommand.guarded {
@@ -26,7 +28,8 @@ struct Bench: AsyncParsableCommand {
                 return
             }
             if suite == "memory" {
-                let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+                let executable = ingestExecutable
+                    ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
                 let benchmark = MemoryBenchmark(brokers: try options.resolvedBrokers(), adminURL: admin, executable: executable, logger: options.makeLogger("bte.bench"))
                 print(try await onThread("bench") { try benchmark.run() }.render())
                 return
