@@ -7,6 +7,10 @@ public enum LogTable: String, CaseIterable, Sendable, Comparable {
     case chatEvents = "agent.chat_events"
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    /// Conversational logs (the intent topic's): reject messages about their rows quote no
+    /// value of the row, not even its id.
+    public var rejectsQuoteNoValues: Bool { self == .intentEvents || self == .chatEvents }
 }
 
 /// The input topics and which records each carries.

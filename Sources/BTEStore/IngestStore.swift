@@ -276,7 +276,9 @@ public final class IngestStore {
             } else {
                 conflicts.append(RejectedMessage(
                     source: incoming.source, key: incoming.key, value: incoming.value,
-                    rejection: Rejection(.conflictingDuplicate, "\(schema.idField) \(record.id) is already stored with different content")))
+                    rejection: Rejection(.conflictingDuplicate, table.rejectsQuoteNoValues
+                        ? "\(schema.idField) is already stored with different content"
+                        : "\(schema.idField) \(record.id) is already stored with different content")))
             }
         }
         return (fresh, duplicates, conflicts)
@@ -303,7 +305,9 @@ public final class IngestStore {
                 if slice.count == 1, let only = slice.first {
                     refused.append(RejectedMessage(
                         source: only.source, key: only.key, value: only.value,
-                        rejection: Rejection(.storageRejected, "PostgreSQL refused the row [\(error.sqlState ?? "?")]: \(error.message)")))
+                        rejection: Rejection(.storageRejected, table.rejectsQuoteNoValues
+                            ? "PostgreSQL refused the row [\(error.sqlState ?? "?")]\(error.constraint.map { " (constraint \($0))" } ?? "")"
+                            : "PostgreSQL refused the row [\(error.sqlState ?? "?")]: \(error.message)")))
                     return
                 }
                 let middle = slice.startIndex + slice.count / 2

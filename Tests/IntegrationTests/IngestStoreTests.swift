@@ -113,3 +113,61 @@ private final class Locked<Value>: @unchecked Sendable {
         set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }
+
+/// Rejects decided by the store (a conflicting re-delivery, a row PostgreSQL refuses) follow the
+/// intent topic's rule like the validator's: no value of the record in the message.
+@Suite(.serialized) struct IntentStoreRejectMessageTests {
+    static let eventID = "5ec7e7a1-0000-4000-8000-000000000001"
+
+    static func intent(actor: String, promptVersion: String, offset: Int64) throws -> IncomingRecord {
+        let json = """
+            {"record_type":"intent_event","event_id":"\(eventID)","ts":"2025-12-24T08:00:00Z",\
+            "session_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","actor_id":"\(actor)","entrypoint":"chat",\
+            "utterance_hash":"\(String(repeating: "ab", count: 32))","semreg_mode":"applied","outcome":"matched",\
+            "prompt_version":"\(promptVersion)"}
+            """
+        let topic = "x." + InputKind.intent.rawValue
+        guard case .success(let valid) = RecordValidator().validate(kind: .intent, key: nil, value: Array(json.utf8)) else {
+            throw FixtureInvalid(n: Int(offset))
+        }
+        return IncomingRecord(record: valid, source: SourcePosition(topic: topic, partition: 0, offset: offset), key: nil, value: Array(json.utf8))
+    }
+
+    static func commit(_ record: IncomingRecord, store: IngestStore, expected: Int64?) throws -> IngestOutcome {
+        var batch = IngestBatch()
+        batch.records = [record]
+        batch.progress = [PartitionProgress(topic: record.source.topic, partition: 0, expectedStored: expected, next: record.source.offset + 1)]
+        return try store.commit(batch) { _ in }
+    }
+
+    @Test func conflictingDuplicateNamesNoValue() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let store = try IngestStore(url: db.ingestURL, group: "g")
+        #expect(try Self.commit(try Self.intent(actor: "a", promptVersion: "p-1", offset: 0), store: store, expected: nil).stored[.intentEvents] == 1)
+        let outcome = try Self.commit(try Self.intent(actor: "SECRETMARKER", promptVersion: "p-1", offset: 1), store: store, expected: 1)
+        #expect(outcome.rejects.map(\.rejection.code) == [.conflictingDuplicate])
+        let message = outcome.rejects.first?.rejection.message ?? ""
+        #expect(!message.contains(Self.eventID) && !message.contains("SECRETMARKER"), "\(message)")
+        let stored = try db.admin().execute("SELECT error_message FROM bte.rejected_events").rows.first?.first ?? nil
+        #expect(stored == message)
+    }
+
+    /// A row refused by a check an operator added, whose message quotes the value: PostgreSQL's
+    /// text is left out for this topic; the SQLSTATE stays.
+    @Test func refusedRowNamesNoValue() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        try db.admin().executeScript("""
+            CREATE FUNCTION agent.refuse_version() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'prompt version ' || NEW.prompt_version || ' retired'; END $$;
+            CREATE TRIGGER refuse_version BEFORE INSERT ON agent.intent_events FOR EACH ROW EXECUTE FUNCTION agent.refuse_version();
+            """)
+        let store = try IngestStore(url: db.ingestURL, group: "g")
+        let outcome = try Self.commit(try Self.intent(actor: "a", promptVersion: "SECRETMARKER", offset: 0), store: store, expected: nil)
+        #expect(outcome.rejects.map(\.rejection.code) == [.storageRejected])
+        let message = outcome.rejects.first?.rejection.message ?? ""
+        #expect(message.contains("22023"), "\(message)")
+        #expect(!message.contains("SECRETMARKER"), "\(message)")
+    }
+}
