@@ -8,15 +8,20 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "bte", targets: ["bte"]),
+        .executable(name: "bte-bench", targets: ["bte-bench"]),
         // For producers (the orchestrator): PII-safe intent telemetry records.
         .library(name: "BTEIntentTelemetry", targets: ["BTEIntentTelemetry"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+        // Ranges, not pins: producers that depend on BTEIntentTelemetry resolve them together
+        // with their own packages.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // C libraries, seen only by the wrappers.
@@ -25,11 +30,15 @@ let package = Package(
         // Safe wrappers with no BTE knowledge.
         .target(name: "Kafka", dependencies: ["CRdKafka"], swiftSettings: strict),
         .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
-        // Pure domain: events, JSON, validation. No I/O, Foundation at most.
+        // Pure domain: events, JSON, validation, topic names. No I/O, Foundation at most.
         .target(name: "BTEDomain", swiftSettings: strict),
-        // Pure computations (signals, later vectors and insights): no I/O, no clock. It may
-        // depend on BTEDomain only; a test checks the package graph keeps it that way.
-        .target(name: "BTECompute", dependencies: ["BTEDomain"], swiftSettings: strict),
+        // Pure computations (signals, vectors, insights): no I/O, no clock. It may depend on
+        // BTEDomain and hashing only; a test checks the package graph keeps it that way.
+        .target(
+            name: "BTECompute",
+            dependencies: ["BTEDomain", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         // The producer library: utterance normalization, hashing, redacted previews.
         .target(
             name: "BTEIntentTelemetry",
@@ -42,28 +51,72 @@ let package = Package(
             dependencies: ["BTEDomain", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
-        // Migrations, log appender, offsets.
+        // Migrations, log appender, offsets, the read-only history reader.
         .target(
             name: "BTEStore",
             dependencies: ["BTEDomain", "BTECompute", "BTEIntents", "Postgres"],
             resources: [.copy("Migrations")],
             swiftSettings: strict
         ),
-        // Long-running workers and commands built from the parts above.
+        // What every worker shares: stopping, failure classification, threads for blocking calls,
+        // running as a service, readiness.
         .target(
-            name: "BTEPipeline",
+            name: "BTEWorker",
             dependencies: [
-                "BTEDomain", "BTECompute", "BTEIntents", "BTEStore", "Kafka",
+                "BTEStore", "Kafka", "Postgres",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // HTTP: the observability endpoint (/metrics, /healthz, /readyz) of long-running commands.
+        .target(
+            name: "BTEHTTP",
+            dependencies: [
+                "BTEWorker",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // Input topics → immutable logs, exactly once (bte ingest).
+        .target(
+            name: "BTEIngest",
+            dependencies: [
+                "BTEDomain", "BTEStore", "BTEWorker", "Kafka", "Postgres",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
+        // Logs → signals, vectors and insights on the output topics, read-only (bte project, bte sweep).
+        .target(
+            name: "BTEProjection",
+            dependencies: [
+                "BTEDomain", "BTECompute", "BTEStore", "BTEWorker", "Kafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        // Generated streams: the demo stream of bte generate, the tests and the benchmarks.
+        .target(name: "BTEFixtures", dependencies: ["BTEDomain", "Kafka"], swiftSettings: strict),
+        // Command-line plumbing shared by the executables: settings, errors, logging.
+        .target(
+            name: "BTECLI",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "bte",
             dependencies: [
-                "BTEPipeline", "BTEStore", "BTEDomain", "BTECompute", "BTEIntents", "Kafka", "Postgres",
+                "BTECLI", "BTEIngest", "BTEProjection", "BTEFixtures", "BTEWorker", "BTEHTTP", "BTEStore", "BTEDomain",
+                "BTECompute", "BTEIntents", "Kafka",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -71,22 +124,49 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Performance is measured here, never asserted in tests.
+        .executableTarget(
+            name: "bte-bench",
+            dependencies: [
+                "BTECLI", "BTEIngest", "BTEProjection", "BTEFixtures", "BTEWorker", "BTEStore", "BTEDomain", "Kafka",
+                "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "BTETestSupport",
-            dependencies: ["Kafka", "Postgres", "BTEDomain", "BTEStore", "BTEPipeline", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Kafka", "Postgres", "BTEDomain", "BTEStore", "BTEIngest", "BTEFixtures",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/BTETestSupport",
             swiftSettings: strict
         ),
         .testTarget(name: "BTEDomainTests", dependencies: ["BTEDomain"], swiftSettings: strict),
         .testTarget(name: "BTEComputeTests", dependencies: ["BTECompute", "BTEDomain"], swiftSettings: strict),
-        .testTarget(name: "BTEIntentTelemetryTests", dependencies: ["BTEIntentTelemetry", "BTEDomain"], swiftSettings: strict),
+        .testTarget(
+            name: "BTEIntentTelemetryTests",
+            dependencies: ["BTEIntentTelemetry", "BTEDomain"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "BTEIntentsTests", dependencies: ["BTEIntents", "BTEDomain"], swiftSettings: strict),
-        .testTarget(name: "BTEPipelineTests", dependencies: ["BTEPipeline", "BTEStore", "Kafka"], swiftSettings: strict),
-        .testTarget(name: "WrapperTests", dependencies: ["Kafka", "Postgres", "BTETestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "BTEIngestTests",
+            dependencies: ["BTEIngest", "BTEWorker", "BTEStore", "Kafka"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "WrapperTests",
+            dependencies: ["Kafka", "Postgres", "BTETestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "BTEStore", "BTEDomain", "BTECompute", "BTEIntents", "BTEPipeline", "Kafka", "Postgres", "BTETestSupport",
+                "BTEStore", "BTEDomain", "BTECompute", "BTEIntents", "BTEIngest", "BTEProjection", "BTEFixtures",
+                "BTEWorker", "Kafka", "Postgres", "BTETestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

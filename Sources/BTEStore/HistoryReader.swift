@@ -5,7 +5,7 @@ import Postgres
 /// Reads what the computations need, read-only, with one query per kind of history for all
 /// workspaces at once (never one per workspace).
 public struct HistoryReader {
-    public let connection: PostgresConnection
+    let connection: PostgresConnection
 
     /// History queries over all workspaces can take minutes on a large, freshly loaded log;
     /// ten minutes still ends a statement that hangs.
@@ -17,6 +17,12 @@ public struct HistoryReader {
             url: url, applicationName: "bte-reader", options: PostgresConnectionOptions(statementTimeoutMilliseconds: statementTimeoutMilliseconds))
     }
 
+    /// False once the server or network dropped the connection.
+    public var isHealthy: Bool { connection.isHealthy }
+
+    /// The thresholds in force, read in the caller's snapshot.
+    public func thresholds() throws -> Thresholds { try ThresholdStore(connection: connection).thresholds() }
+
     /// Runs `body` in one read-only, repeatable-read transaction: every query sees the same
     /// snapshot of the logs.
     public func snapshot<R>(_ body: () throws -> R) throws -> R {
@@ -26,13 +32,17 @@ public struct HistoryReader {
     /// The signal inputs of every workspace with a business event or user action in the
     /// window (as_of − 30 days, as_of].
     public func workspaceHistories(asOf: Timestamp) throws -> [WorkspaceHistory] {
+        try workspaceHistories(Dictionary(uniqueKeysWithValues: try activeWorkspaces(asOf: asOf).map { ($0, asOf) }))
+    }
+
+    /// Workspaces with a business event or user action in the window (as_of − 30 days, as_of], sorted.
+    public func activeWorkspaces(asOf: Timestamp) throws -> [String] {
         let hi = asOf.rfc3339
         let lo = Timestamp(microseconds: asOf.microseconds - SignalComputer.window).rfc3339
-        let workspaces = try connection.execute("""
+        return try connection.execute("""
             SELECT workspace_id::text FROM core.business_events WHERE timestamp > $1 AND timestamp <= $2
             UNION SELECT workspace_id::text FROM core.user_actions WHERE timestamp > $1 AND timestamp <= $2
             """, [lo, hi]).rows.compactMap { $0[0] }.sorted()
-        return try workspaceHistories(Dictionary(uniqueKeysWithValues: workspaces.map { ($0, asOf) }))
     }
 
     /// The signal inputs of each workspace as of its own instant. The queries cover the span
@@ -114,6 +124,24 @@ public struct HistoryReader {
 
 extension HistoryReader {
     /// Throws `notDurable` unless ingest has stored every partition at least up to `next`.
+    /// Listens for ingest's commits (see `awaitIngestCommit`); call once, outside a snapshot.
+    public func listenForIngestCommits() throws {
+        try connection.listen(IngestCommits.channel)
+    }
+
+    /// Waits up to `timeoutMilliseconds` for an ingest commit notified since the last call
+    /// (of any group: the caller checks its offsets again). Returns whether one came. Call it
+    /// outside a snapshot: notifications are delivered between transactions.
+    @discardableResult
+    public func awaitIngestCommit(timeoutMilliseconds: Int) throws -> Bool {
+        !(try connection.waitForNotifications(timeoutMilliseconds: timeoutMilliseconds)).isEmpty
+    }
+
+    /// Forgets the commits notified so far (before checking the offsets again).
+    public func clearIngestCommits() throws {
+        _ = try connection.pendingNotifications()
+    }
+
     public func waitUntilDurable(group: String, next: [(topic: String, partition: Int32, offset: Int64)]) throws {
         guard !next.isEmpty else { return }
         let rows = try connection.execute(

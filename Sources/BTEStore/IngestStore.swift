@@ -86,7 +86,10 @@ public struct IngestOutcome: Sendable {
 
 /// Appends batches to the logs: rows, rejects and next offsets in one transaction.
 public final class IngestStore {
-    public let connection: PostgresConnection
+    let connection: PostgresConnection
+
+    /// False once the server or network dropped the connection.
+    public var isHealthy: Bool { connection.isHealthy }
     public let group: String
     private var ensuredMonths: Set<Int> = []
 
@@ -368,18 +371,24 @@ public final class IngestStore {
              arrayLiteral(rejects.map(\.rejection.message))])
     }
 
+    /// Moves the offsets and, in the same statement, notifies `IngestCommits.channel` with the
+    /// group: PostgreSQL delivers it when (only if) the transaction commits, so a projector
+    /// waiting for this batch wakes at once instead of polling.
     private func saveProgress(_ progress: [PartitionProgress]) throws {
         guard !progress.isEmpty else { return }
         try connection.execute(
             """
-            INSERT INTO bte.ingest_offsets (consumer_group, topic, partition, next_offset)
-            SELECT $1, t, p, n FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n)
-            ON CONFLICT (consumer_group, topic, partition)
-            DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()
+            WITH saved AS (
+                INSERT INTO bte.ingest_offsets (consumer_group, topic, partition, next_offset)
+                SELECT $1, t, p, n FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n)
+                ON CONFLICT (consumer_group, topic, partition)
+                DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now())
+            SELECT pg_notify($5, $1)
             """,
             [group, arrayLiteral(progress.map(\.topic)), arrayLiteral(progress.map { String($0.partition) }),
-             arrayLiteral(progress.map { String($0.next) })])
+             arrayLiteral(progress.map { String($0.next) }), IngestCommits.channel])
     }
+
 }
 
 /// A PostgreSQL array literal; each value double-quoted, `nil` as NULL.

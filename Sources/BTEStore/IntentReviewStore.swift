@@ -15,10 +15,14 @@ public struct BoostEntry: Equatable, Sendable {
 /// Reads intent telemetry for reviews (works as `bte_reader`, in read-only snapshots) and
 /// appends verb boost rules (needs `bte_admin`). It never writes the intent or chat logs.
 public struct IntentReviewStore {
-    public let connection: PostgresConnection
+    let connection: PostgresConnection
 
     public init(connection: PostgresConnection) {
         self.connection = connection
+    }
+
+    public init(url: String) throws {
+        connection = try PostgresConnection(url: url, applicationName: "bte-intents")
     }
 
     private static let window = "i.ts > $1::timestamptz AND i.ts <= $2::timestamptz"

@@ -25,6 +25,12 @@ public struct Migrator {
         }
     }
 
+    /// Connects to `url` (an owner of the database) and applies what is missing.
+    @discardableResult
+    public func apply(url: String) throws -> [String] {
+        try apply(on: try PostgresConnection(url: url, applicationName: "bte-migrate"))
+    }
+
     /// Applies what is missing; returns the versions applied now.
     @discardableResult
     public func apply(on connection: PostgresConnection) throws -> [String] {

@@ -13,10 +13,14 @@ public struct ThresholdEntry: Sendable, Equatable {
 /// Reads and appends threshold changes. Reading works as `bte_reader`; appending needs
 /// `bte_admin` (or the owner).
 public struct ThresholdStore {
-    public let connection: PostgresConnection
+    let connection: PostgresConnection
 
     public init(connection: PostgresConnection) {
         self.connection = connection
+    }
+
+    public init(url: String) throws {
+        connection = try PostgresConnection(url: url, applicationName: "bte-thresholds")
     }
 
     public func current() throws -> (version: Int, entries: [ThresholdEntry]) {

@@ -105,6 +105,12 @@ public final class PostgresConnection {
     /// False once the server or network dropped the connection.
     public var isHealthy: Bool { PQstatus(conn) == CONNECTION_OK }
 
+    /// Lends the libpq handle to the connection's own extensions; it never leaves the module.
+    func withHandle<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R { try body(conn) }
+
+    /// libpq's last error message for this connection.
+    var errorText: String { PostgresConnection.errorMessage(conn) }
+
     /// Runs one statement with `$1…` parameters sent as text (`nil` is SQL NULL).
     @discardableResult
     public func execute(_ sql: String, _ parameters: [String?] = []) throws -> PostgresRows {

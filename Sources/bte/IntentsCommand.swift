@@ -1,9 +1,10 @@
 import ArgumentParser
+import BTEWorker
+import BTECLI
 import BTEDomain
 import BTEIntents
 import BTEStore
 import Foundation
-import Postgres
 
 struct IntentsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,12 +37,12 @@ struct IntentsCommand: AsyncParsableCommand {
         @Option(help: "Verbs per list.") var top = 10
 
         func run() async throws {
-            try await BTECommand.guarded {
+            try await guarded {
                 guard format == "table" || format == "json" else { throw CLIError("--format is table or json, not \(format)") }
                 guard top > 0 else { throw CLIError("--top must be positive") }
                 let (range, url, version, top) = (try window.window(), try window.readerURL(), promptVersion, top)
                 let input = try await onThread("intents") {
-                    try IntentReviewStore(connection: try PostgresConnection(url: url, applicationName: "bte-intents"))
+                    try IntentReviewStore(url: url)
                         .reportInput(window: range, promptVersion: version, top: top)
                 }
                 let report = IntentReport(input)
@@ -59,11 +60,11 @@ struct IntentsCommand: AsyncParsableCommand {
         @Option(help: "Write the proposal to this file instead of stdout.") var output: String?
 
         func run() async throws {
-            try await BTECommand.guarded {
+            try await guarded {
                 guard minSupport > 0 else { throw CLIError("--min-support must be positive") }
                 let (range, url) = (try window.window(), try window.readerURL())
                 let input = try await onThread("intents") {
-                    try IntentReviewStore(connection: try PostgresConnection(url: url, applicationName: "bte-intents")).proposalInput(window: range)
+                    try IntentReviewStore(url: url).proposalInput(window: range)
                 }
                 let proposal = BoostProposal(window: range, userChoices: input.userChoices, forcedOverrides: input.forcedOverrides,
                                              current: input.current, minSupport: minSupport)
@@ -91,14 +92,14 @@ struct IntentsCommand: AsyncParsableCommand {
         @Option(help: "libpq URI of an admin (env BTE_DATABASE_URL).") var databaseURL: String?
 
         func run() async throws {
-            try await BTECommand.guarded {
+            try await guarded {
                 let url = try Setting.database.resolve(databaseURL)
                 let bytes: Data
                 do { bytes = try Data(contentsOf: URL(fileURLWithPath: file)) } catch { throw CLIError("cannot read \(file): \(error.localizedDescription)") }
                 let rules = try BoostProposal.rules(fromFile: Array(bytes))
                 let (by, why) = (by, why)
                 let id = try await onThread("intents") {
-                    try IntentReviewStore(connection: try PostgresConnection(url: url, applicationName: "bte-intents")).apply(rules, by: by, why: why)
+                    try IntentReviewStore(url: url).apply(rules, by: by, why: why)
                 }
                 print("applied \(rules.count) rules (proposal \(id)) by \(by)")
             }
@@ -110,10 +111,10 @@ struct IntentsCommand: AsyncParsableCommand {
         @Option(help: "libpq URI of a reader (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
 
         func run() async throws {
-            try await BTECommand.guarded {
+            try await guarded {
                 let url = try Setting.reader.resolve(readerDatabaseURL)
                 let entries = try await onThread("intents") {
-                    try IntentReviewStore(connection: try PostgresConnection(url: url, applicationName: "bte-intents")).boostsInForce()
+                    try IntentReviewStore(url: url).boostsInForce()
                 }
                 if entries.isEmpty { print("no verb boost rules") }
                 for entry in entries {

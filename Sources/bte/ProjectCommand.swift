@@ -1,6 +1,8 @@
 import ArgumentParser
+import BTECLI
 import BTEDomain
-import BTEPipeline
+import BTEProjection
+import BTEWorker
 import Foundation
 
 struct ProjectCommand: AsyncParsableCommand {
@@ -18,10 +20,11 @@ struct ProjectCommand: AsyncParsableCommand {
     @Option(help: "Static group membership id, unique per member (env BTE_INSTANCE_ID).") var instanceID: String?
     @Flag(help: "Exit 0 once every assigned partition is caught up.") var untilIdle = false
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
+    @OptionGroup var observability: ObservabilityOptions
 
     func run() async throws {
-        try await BTECommand.guarded {
-            let env = ProcessInfo.processInfo.environment
+        try await guarded {
+            ProcessMetrics.bootstrap()
             let brokers = try Setting.brokers.resolve(brokers)
             let reader = try Setting.reader.resolve(readerDatabaseURL)
             var configuration = Projector.Configuration(brokers: brokers, readerURL: reader)
@@ -32,17 +35,19 @@ struct ProjectCommand: AsyncParsableCommand {
             guard maxBatchMessages > 0 else { throw CLIError("--max-batch-messages must be at least 1") }
             configuration.maxBatchMessages = maxBatchMessages
             configuration.limits.maxMessageBytes = maxMessageBytes
-            configuration.instanceID = instanceID ?? env["BTE_INSTANCE_ID"].flatMap { $0.isEmpty ? nil : $0 }
-            configuration.sessionTimeoutMilliseconds = sessionTimeoutMs ?? env["BTE_KAFKA_SESSION_TIMEOUT_MS"].flatMap { Int($0) } ?? 45_000
-            var options = ConnectionOptions()
-            options.logLevel = logLevel
-            let logger = options.makeLogger("bte.project")
-            let stop = StopSignal()
-            let handlers = installStopHandlers(stop)
+            configuration.instanceID = Setting.text(instanceID, variable: "BTE_INSTANCE_ID")
+            configuration.sessionTimeoutMilliseconds = Setting.integer(
+                sessionTimeoutMs, variable: "BTE_KAFKA_SESSION_TIMEOUT_MS", default: 45_000)
+            let logger = LoggingBootstrap.logger("bte.project", level: logLevel)
+            let readiness = Readiness()
+            configuration.readiness = readiness
             let config = configuration
-            let summary = try await onThread("project") { try Projector(configuration: config, logger: logger).run(stop: stop) }
-            _ = handlers
-            print("projected \(summary.consumed) messages in \(summary.batches) batches: \(summary.signals) signals for \(summary.workspaces) workspace updates, \(summary.vectors) behavioral vectors for \(summary.users) user updates, \(summary.insights) insights")
+            let project = WorkerService("project") { stop in
+                try Projector(configuration: config, logger: logger).run(stop: stop)
+            } finished: { summary in
+                print("projected \(summary.consumed) messages in \(summary.batches) batches: \(summary.signals) signals for \(summary.workspaces) workspace updates, \(summary.vectors) behavioral vectors for \(summary.users) user updates, \(summary.insights) insights")
+            }
+            try await runServices([project], readiness: readiness, observability: observability, logger: logger)
         }
     }
 }

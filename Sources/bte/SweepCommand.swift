@@ -1,7 +1,9 @@
 import ArgumentParser
+import BTEWorker
+import BTECLI
 import BTECompute
 import BTEDomain
-import BTEPipeline
+import BTEProjection
 import Foundation
 
 struct SweepCommand: AsyncParsableCommand {
@@ -16,7 +18,7 @@ struct SweepCommand: AsyncParsableCommand {
     @Option(help: "Print the signals of this many workspaces.") var show = 0
 
     func run() async throws {
-        try await BTECommand.guarded {
+        try await guarded {
             guard let instant = Timestamp(rfc3339: asOf) else { throw CLIError("--as-of is not an RFC 3339 timestamp with a zone: \(asOf)") }
             let brokers = try Setting.brokers.resolve(brokers)
             let reader = try Setting.reader.resolve(readerDatabaseURL)

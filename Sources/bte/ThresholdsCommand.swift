@@ -1,8 +1,9 @@
 import ArgumentParser
+import BTEWorker
+import BTECLI
 import BTECompute
 import BTEStore
 import Foundation
-import Postgres
 
 struct ThresholdsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,10 +15,10 @@ struct ThresholdsCommand: AsyncParsableCommand {
         @Option(help: "libpq URI of a reader (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
 
         func run() async throws {
-            try await BTECommand.guarded {
+            try await guarded {
                 let url = try Setting.reader.resolve(readerDatabaseURL)
                 let (version, entries) = try await onThread("thresholds") {
-                    try ThresholdStore(connection: try PostgresConnection(url: url, applicationName: "bte-thresholds")).current()
+                    try ThresholdStore(url: url).current()
                 }
                 print("thresholds_version \(version)")
                 for entry in entries {
@@ -36,11 +37,11 @@ struct ThresholdsCommand: AsyncParsableCommand {
         @Option(help: "libpq URI of an admin (env BTE_DATABASE_URL).") var databaseURL: String?
 
         func run() async throws {
-            try await BTECommand.guarded {
+            try await guarded {
                 let url = try Setting.database.resolve(databaseURL)
                 let (key, value, by, reason) = (key, value, by, reason)
                 let version = try await onThread("thresholds") {
-                    try ThresholdStore(connection: try PostgresConnection(url: url, applicationName: "bte-thresholds"))
+                    try ThresholdStore(url: url)
                         .set(key: key, value: value, by: by, reason: reason)
                 }
                 print("\(key) = \(formatNumber(value)) (thresholds_version \(version))")

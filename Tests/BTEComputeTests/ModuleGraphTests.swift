@@ -27,7 +27,7 @@ import Testing
             while let next = queue.popLast() {
                 for dependency in dependencies[next] ?? [] where reachable.insert(dependency).inserted { queue.append(dependency) }
             }
-            let forbidden: Set<String> = ["Kafka", "Postgres", "BTEStore", "BTEPipeline", "CRdKafka", "CLibPQ"]
+            let forbidden: Set<String> = ["Kafka", "Postgres", "BTEStore", "BTEIngest", "BTEProjection", "BTEWorker", "CRdKafka", "CLibPQ"]
             #expect(reachable.isDisjoint(with: forbidden), "\(module) reaches \(reachable.intersection(forbidden))")
         }
     }
@@ -49,7 +49,10 @@ import Testing
 @Suite struct ReadOnlyProjectionTests {
     @Test func projectionSourcesHaveNoWritePath() throws {
         let root = ModuleGraphTests.root
-        let files = ["Sources/BTEPipeline/Projector.swift", "Sources/BTEPipeline/Sweep.swift", "Sources/BTEStore/HistoryReader.swift"]
+        let projection = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("Sources/BTEProjection").path)
+            .filter { $0.hasSuffix(".swift") }.map { "Sources/BTEProjection/" + $0 }
+        #expect(projection.contains("Sources/BTEProjection/Projector.swift") && projection.contains("Sources/BTEProjection/Sweep.swift"))
+        let files = projection + ["Sources/BTEStore/HistoryReader.swift"]
         for file in files {
             let source = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
             for banned in ["IngestStore", "ThresholdStore(connection: reader.connection).set", ".set(key:", "INSERT", "UPDATE ", "DELETE", "TRUNCATE", "COPY ", "databaseURL"] {

@@ -59,7 +59,7 @@ public final class TestDatabase: @unchecked Sendable {
         let hostPart = baseURL.replacingOccurrences(of: "postgres@", with: "")
         ingestURL = hostPart.replacingOccurrences(of: "postgresql://", with: "postgresql://bte_ingest@") + "/" + name
         readerURL = hostPart.replacingOccurrences(of: "postgresql://", with: "postgresql://bte_reader@") + "/" + name
-        try Migrator().apply(on: try PostgresConnection(url: adminURL))
+        try Migrator().apply(url: adminURL)
     }
 
     public func admin() throws -> PostgresConnection { try PostgresConnection(url: adminURL) }

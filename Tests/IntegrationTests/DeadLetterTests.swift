@@ -1,5 +1,5 @@
 import BTEDomain
-import BTEPipeline
+import BTEIngest
 import BTEStore
 import BTETestSupport
 import Crypto

@@ -1,5 +1,5 @@
 import BTEDomain
-import BTEStore
+@testable import BTEStore
 import BTETestSupport
 import Foundation
 import Postgres

@@ -1,5 +1,6 @@
 import BTEDomain
-import BTEPipeline
+import BTEIngest
+import BTEFixtures
 import BTETestSupport
 import Foundation
 import Kafka

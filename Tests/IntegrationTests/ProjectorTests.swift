@@ -1,6 +1,8 @@
 import BTECompute
 import BTEDomain
-import BTEPipeline
+import BTEIngest
+import BTEProjection
+import BTEWorker
 import BTETestSupport
 import Foundation
 import Synchronization

@@ -8,14 +8,16 @@ import Testing
     /// Two `bte ingest` members of one group under a steady trickle, the second joining and
     /// leaving (SIGTERM) again and again: every rebalance moves partitions mid-batch, and every
     /// produced event is stored exactly once, with the stored offsets at the end of each partition.
-    /// Batches wait up to 8 s to fill, so a revoke and the re-assignment land inside one batch.
+    /// Batches wait up to 8 s to fill (and linger as long), so a revoke and the re-assignment land
+    /// inside one batch.
     @Test func membersJoiningAndLeavingStoreEveryEventOnce() throws {
         let db = try TestDatabase()
         defer { db.drop() }
         let topics = try TestTopics(partitions: 3)
         let group = TestEnvironment.uniqueName("churn-")
         let arguments = ["ingest", "--brokers", topics.brokers, "--database-url", db.ingestURL, "--topic-prefix", topics.prefix,
-                         "--group", group, "--batch-size", "5000", "--batch-wait-ms", "8000", "--session-timeout-ms", "6000"]
+                         "--group", group, "--batch-size", "5000", "--batch-wait-ms", "8000", "--linger-ms", "8000",
+                         "--session-timeout-ms", "6000"]
         let env = ["BTE_LOG_LEVEL": "info"]
 
         // The trickle: one interaction event every 10 ms from another thread, users spread

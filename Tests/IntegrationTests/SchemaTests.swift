@@ -109,7 +109,7 @@ import Testing
     @Test func changesAreAuditedVersionedAndImmutable() throws {
         let db = try TestDatabase()
         defer { db.drop() }
-        let reader = ThresholdStore(connection: try PostgresConnection(url: db.readerURL))
+        let reader = try ThresholdStore(url: db.readerURL)
         // Defaults come from the migration: two changes, so version 2.
         let defaults = try reader.thresholds()
         #expect(defaults.version == 2)
@@ -131,7 +131,7 @@ import Testing
         // Readers and ingest can't change thresholds; nobody can rewrite history.
         let readOnly = #expect(throws: PostgresError.self) { try reader.set(key: "missed.ignore_after_days", value: 3, by: "a", reason: "r") }
         #expect(readOnly?.sqlState == "25006")
-        let ingest = ThresholdStore(connection: try PostgresConnection(url: db.ingestURL))
+        let ingest = try ThresholdStore(url: db.ingestURL)
         let denied = #expect(throws: PostgresError.self) { try ingest.set(key: "missed.ignore_after_days", value: 3, by: "a", reason: "r") }
         #expect(denied?.sqlState == "42501")
         for statement in ["UPDATE bte.threshold_changes SET value = 1", "DELETE FROM bte.threshold_changes", "TRUNCATE bte.threshold_changes",

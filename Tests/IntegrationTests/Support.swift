@@ -1,5 +1,7 @@
 import BTEDomain
-import BTEPipeline
+import BTEIngest
+import BTEFixtures
+import BTEWorker
 import BTETestSupport
 import Foundation
 import Kafka

@@ -1,6 +1,6 @@
 import BTECompute
 import BTEDomain
-import BTEPipeline
+import BTEProjection
 import BTETestSupport
 import Foundation
 import Kafka

@@ -1,6 +1,7 @@
 import BTECompute
 import BTEDomain
 import BTEStore
+import BTEWorker
 import Dispatch
 import Foundation
 import Kafka
@@ -23,6 +24,9 @@ public final class Projector {
         public var topicPrefix = ""
         public var maxBatchMessages = 5_000
         public var maxBatchWaitMilliseconds = 250
+        /// How long a batch keeps taking messages that are already fetched before it closes
+        /// (see `collect`).
+        public var lingerMilliseconds = 5
         public var sessionTimeoutMilliseconds = 45_000
         /// Static group membership id; nil for dynamic membership.
         public var instanceID: String?
@@ -36,6 +40,8 @@ public final class Projector {
         /// producer timestamp to the acknowledgement of the batch's outputs (benchmarks).
         public var onPublished: (@Sendable ([Int64]) -> Void)?
         public var metrics: any MetricsFactory = MetricsSystem.factory
+        /// Where the projector reports whether it can project now (for `/readyz`), as `project`.
+        public var readiness: Readiness?
 
         public init(brokers: String, readerURL: String) {
             self.brokers = brokers
@@ -69,11 +75,8 @@ public final class Projector {
         self.validator = RecordValidator(limits: configuration.limits)
     }
 
-    var businessTopic: String { configuration.topicPrefix + InputKind.business.rawValue }
-    var interactionTopic: String { configuration.topicPrefix + InputKind.interaction.rawValue }
-    var signalsTopic: String { configuration.topicPrefix + "bte.signals.v1" }
-    var vectorsTopic: String { configuration.topicPrefix + "bte.behavioral-vectors.v1" }
-    var insightsTopic: String { configuration.topicPrefix + "bte.insights.v1" }
+    var businessTopic: String { InputKind.business.name(prefix: configuration.topicPrefix) }
+    var interactionTopic: String { InputKind.interaction.name(prefix: configuration.topicPrefix) }
 
     public func run(stop: StopSignal) throws -> Summary {
         var consumerConfiguration = KafkaConsumerConfiguration(
@@ -97,6 +100,9 @@ public final class Projector {
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(
             client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties)))
         try consumer.subscribe(topics: [businessTopic, interactionTopic])
+        configuration.readiness?.register("project")
+        configuration.readiness?.set("project", ready: true)
+        defer { configuration.readiness?.set("project", ready: false) }
         var reader: HistoryReader?
 
         var backoff = 250
@@ -113,6 +119,7 @@ public final class Projector {
                 messages = try collect(consumer, stop: stop, assigned: assigned)
             } catch {
                 guard isRetriable(error) else { throw error }
+                configuration.readiness?.set("project", ready: false)
                 logger.warning("consumer error; retrying", metadata: ["error": "\(error)"])
                 if keepAlive(consumer, assigned: assigned, milliseconds: backoff, stop: stop) { needsRestart = true }
                 backoff = min(backoff * 2, configuration.retryMaxMilliseconds)
@@ -126,20 +133,33 @@ public final class Projector {
             while !stop.isSet {
                 let wait: Int
                 do {
-                    if reader == nil || reader?.connection.isHealthy == false { reader = try HistoryReader(url: configuration.readerURL) }
+                    if reader == nil || reader?.isHealthy == false {
+                        let opened = try HistoryReader(url: configuration.readerURL)
+                        try opened.listenForIngestCommits()
+                        reader = opened
+                    }
                     guard let current = reader else { continue }
+                    // Commits notified before the durability check are seen by it.
+                    try current.clearIngestCommits()
                     try project(messages, reader: current, producer: producer, consumer: consumer, stop: stop)
+                    configuration.readiness?.set("project", ready: true)
                     backoff = 250
                     break
                 } catch let error as StoreError where error.code == .notDurable {
                     waited += 1
                     // Normal for a moment; worth saying when it lasts (is ingest running?).
                     if waited % 100 == 0 { logger.info("waiting for ingest to store the batch", metadata: ["detail": "\(error.message)"]) }
-                    wait = 100
+                    // Ingest notifies each commit: wake then, or after 100 ms at the latest.
+                    _ = try? reader?.awaitIngestCommit(timeoutMilliseconds: 100)
+                    // Serve the group about once a second (well within max.poll.interval.ms), not
+                    // on every wake: a poll may fetch past the batch, which then is read again.
+                    if waited % 10 != 0 { continue }
+                    wait = 1
                 } catch {
                     // Data can't be fixed by retrying: stop with the error rather than loop on it.
                     guard isRetriable(error) else { throw error }
                     summary.retries += 1
+                    configuration.readiness?.set("project", ready: false)
                     logger.warning("projection failed; retrying the batch", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
                     wait = backoff
                     backoff = min(backoff * 2, configuration.retryMaxMilliseconds)
@@ -165,9 +185,11 @@ public final class Projector {
         if !partitions.isEmpty { try? consumer.pause(partitions) }
         var stale = false
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(milliseconds, 1)) * 1_000_000
-        while DispatchTime.now().uptimeNanoseconds < deadline, !stop.isSet {
-            if (try? consumer.poll(timeoutMilliseconds: 50)) ?? nil != nil { stale = true }
-        }
+        // At least one poll, however short the wait: that is what keeps the member alive.
+        repeat {
+            let left = Int32((deadline - min(DispatchTime.now().uptimeNanoseconds, deadline)) / 1_000_000)
+            if (try? consumer.poll(timeoutMilliseconds: max(min(50, left), 0))) ?? nil != nil { stale = true }
+        } while DispatchTime.now().uptimeNanoseconds < deadline && !stop.isSet
         stale = stale || assigned.generation != generation
         if !stale, !partitions.isEmpty { try? consumer.resume(partitions) }
         return stale
@@ -179,16 +201,25 @@ public final class Projector {
         if !partitions.isEmpty { try consumer.assign(partitions.map { KafkaTopicPartitionOffset($0, offset: .committed) }) }
     }
 
+    /// A batch: up to `maxBatchMessages`, collected in at most `maxBatchWaitMilliseconds`. Once `lingerMilliseconds` have passed since the first, the batch closes as
+    /// soon as nothing fetched is waiting, so a steady trickle is projected promptly while a
+    /// backlog still fills whole batches.
     private func collect(_ consumer: KafkaConsumer, stop: StopSignal, assigned: AssignedPartitions) throws -> [KafkaMessage] {
         var messages: [KafkaMessage] = []
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.maxBatchWaitMilliseconds) * 1_000_000
-        while messages.count < configuration.maxBatchMessages, !stop.isSet, DispatchTime.now().uptimeNanoseconds < deadline {
-            guard let message = try consumer.poll(timeoutMilliseconds: messages.isEmpty ? 100 : 10) else {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let deadline = started + UInt64(configuration.maxBatchWaitMilliseconds) * 1_000_000
+        var lingerEnds = UInt64.max
+        while messages.count < configuration.maxBatchMessages, !stop.isSet {
+            let now = DispatchTime.now().uptimeNanoseconds
+            if now >= deadline { break }
+            let timeout: Int32 = messages.isEmpty ? 100 : (now >= lingerEnds ? 0 : 10)
+            guard let message = try consumer.poll(timeoutMilliseconds: timeout) else {
                 if !messages.isEmpty { break }
                 continue
             }
             position[message.topicPartition] = message.offset + 1
             if firstMessageAt == nil { firstMessageAt = DispatchTime.now() }
+            if messages.isEmpty { lingerEnds = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.lingerMilliseconds) * 1_000_000 }
             messages.append(message)
         }
         return messages
@@ -212,33 +243,10 @@ public final class Projector {
             }
         }
         try reader.waitUntilDurable(group: configuration.ingestGroup, next: next.map { ($0.key.topic, $0.key.partition, $0.value) })
-        let (records, vectors, insights, failures) = try reader.snapshot {
-            let thresholds = try ThresholdStore(connection: reader.connection).thresholds()
-            let computer = SignalComputer(thresholds: thresholds)
-            let reporter = ComputationFailures(logger: logger, metrics: configuration.metrics,
-                                               deadLetterTopic: configuration.topicPrefix + "bte.dead-letter.v1", source: businessTopic)
-            var records: [SignalRecord] = []
-            var failures: [KafkaOutgoingMessage] = []
-            for history in try reader.workspaceHistories(asOf) {
-                let at = asOf[history.workspaceID] ?? Timestamp(microseconds: 0)
-                let evaluated = computer.evaluateRecords(history, asOf: at)
-                records += evaluated.records
-                failures += reporter.report(workspaceID: history.workspaceID, failed: evaluated.failed, asOf: at)
-            }
-            let interactions = Dictionary(grouping: try reader.interactions(userAsOf), by: \.userID)
-            let vectors = userAsOf.keys.sorted().compactMap { user -> KafkaOutgoingMessage? in
-                let history = interactions[user] ?? []
-                guard let at = userAsOf[user], let vector = VectorComputer().compute(userID: user, interactions: history, asOf: at) else { return nil }
-                return KafkaOutgoingMessage(topic: vectorsTopic, key: Array(user.utf8),
-                                            value: vector.json(thresholdsVersion: thresholds.version, computedFrom: vector.totalInteractions))
-            }
-            let insights = try reader.insightHistories(asOf).flatMap { history in
-                InsightComputer().records(history, asOf: asOf[history.workspaceID] ?? Timestamp(microseconds: 0), thresholdsVersion: thresholds.version)
-            }.map { KafkaOutgoingMessage(topic: insightsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) }
-            return (records, vectors, insights, failures)
-        }
-        let signals = records.map { KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) }
-        try producer.send(signals + vectors + insights + failures)
+        let projection = Projection(
+            topicPrefix: configuration.topicPrefix, logger: logger, metrics: configuration.metrics, source: businessTopic)
+        let outputs = try reader.snapshot { try projection.compute(reader: reader, workspaces: asOf, users: userAsOf) }
+        try producer.send(outputs.messages(prefix: configuration.topicPrefix))
         try consumer.commit(next)
         if let onPublished = configuration.onPublished {
             let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -248,10 +256,10 @@ public final class Projector {
         summary.batches += 1
         if let firstMessageAt { summary.activeSeconds = Double(DispatchTime.now().uptimeNanoseconds - firstMessageAt.uptimeNanoseconds) / 1e9 }
         summary.workspaces += asOf.count
-        summary.signals += records.count
+        summary.signals += outputs.signals.count
         summary.users += userAsOf.count
-        summary.vectors += vectors.count
-        summary.insights += insights.count
+        summary.vectors += outputs.vectors.count
+        summary.insights += outputs.insights.count
     }
 
     private func caughtUp(_ consumer: KafkaConsumer, assigned: Set<KafkaTopicPartition>) -> Bool {

@@ -1,4 +1,4 @@
-@testable import BTEPipeline
+@testable import BTEIngest
 import BTEStore
 import Kafka
 import Testing

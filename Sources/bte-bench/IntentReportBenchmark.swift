@@ -1,9 +1,10 @@
+import BTEFixtures
+import Postgres
 import BTEDomain
 import BTEIntents
 import BTEStore
 import Dispatch
 import Foundation
-import Postgres
 
 /// Loads generated intent events into a fresh database through the ingest appender, then times
 /// `bte intents report` and `propose-boosts` against a plain count over the same window (the

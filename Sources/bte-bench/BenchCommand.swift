@@ -1,9 +1,13 @@
 import ArgumentParser
-import BTEPipeline
+import BTEWorker
+import BTECLI
+import BTEIngest
 import Foundation
 
-struct Bench: AsyncParsableCommand {
+@main
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "bte-bench",
         abstract: "Benchmarks on this machine: ingest vs raw COPY, projection, intent review (prints figures and ratios).")
     @OptionGroup var options: ConnectionOptions
     @Option(help: "Interaction events to load.") var events = 200_000
@@ -17,7 +21,7 @@ struct Bench: AsyncParsableCommand {
     var ingestExecutable: String?
 
     func run() async throws {
-        try await BTECommand.guarded {
+        try await guarded {
             let admin = try Setting.admin.resolve(adminDatabaseURL)
             if suite == "project" {
                 var benchmark = ProjectorBenchmark(brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
@@ -28,8 +32,9 @@ struct Bench: AsyncParsableCommand {
                 return
             }
             if suite == "memory" {
-                let executable = ingestExecutable
-                    ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+                // Default: the bte built next to this executable.
+                let own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+                let executable = ingestExecutable ?? URL(fileURLWithPath: own).deletingLastPathComponent().appendingPathComponent("bte").path
                 let benchmark = MemoryBenchmark(brokers: try options.resolvedBrokers(), adminURL: admin, executable: executable, logger: options.makeLogger("bte.bench"))
                 print(try await onThread("bench") { try benchmark.run() }.render())
                 return

@@ -1,4 +1,5 @@
 import BTEDomain
+import BTEWorker
 import Kafka
 
 /// Everything `bte ingest` needs. Defaults are the documented production values.
@@ -25,6 +26,9 @@ public struct IngestConfiguration: Sendable {
     public var batchesQueuedPerWriter = 4
     /// How long a batch may wait to fill before it is written.
     public var maxBatchWaitMilliseconds = 250
+    /// After this long since a batch's first message, the batch is written as soon as no
+    /// fetched message is waiting (the input is not saturated).
+    public var lingerMilliseconds = 5
     public var sessionTimeoutMilliseconds = 45_000
     /// Static group membership id (`--instance-id`); nil for dynamic membership.
     public var instanceID: String?
@@ -39,6 +43,8 @@ public struct IngestConfiguration: Sendable {
     public var shutdownGraceMilliseconds = 3_000
     /// Extra librdkafka properties for both the consumer and the dead-letter producer.
     public var kafkaProperties: [String: String] = [:]
+    /// Where the worker reports whether it can ingest now (for `/readyz`), as `ingest`.
+    public var readiness: Readiness?
 
     public init(brokers: String, databaseURL: String) {
         self.brokers = brokers
@@ -59,9 +65,9 @@ public struct IngestConfiguration: Sendable {
         return limit - min(Self.deadLetterMarginBytes, limit / 4)
     }
 
-    public var deadLetterTopic: String { topicPrefix + "bte.dead-letter.v1" }
+    public var deadLetterTopic: String { OutputTopic.deadLetter.name(prefix: topicPrefix) }
 
-    public func topic(_ kind: InputKind) -> String { topicPrefix + kind.rawValue }
+    public func topic(_ kind: InputKind) -> String { kind.name(prefix: topicPrefix) }
 
     public func kind(ofTopic topic: String) -> InputKind? {
         InputKind.allCases.first { self.topic($0) == topic }

@@ -1,4 +1,4 @@
-@testable import BTEPipeline
+import BTEWorker
 import BTEStore
 import Kafka
 import Postgres

@@ -59,7 +59,7 @@ public struct MemoryBenchmark: Sendable {
         let prefix = "mem\(UInt32.random(in: 0...UInt32.max))."
         return try withScratchDatabase(adminURL: adminURL, "memory") { url in
             let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: brokers))
-            _ = try admin.createTopics((InputKind.allCases.map(\.rawValue) + ["bte.dead-letter.v1"]).map {
+            _ = try admin.createTopics((InputKind.allCases.map(\.rawValue) + [OutputTopic.deadLetter.rawValue]).map {
                 KafkaNewTopic(name: prefix + $0, partitions: 3, replicationFactor: 1)
             })
             let padding = String(repeating: "x", count: max(bytes - 200, 0))

@@ -1,5 +1,6 @@
 import BTEDomain
 import BTEStore
+import BTEWorker
 import Dispatch
 import Foundation
 import Kafka
@@ -7,49 +8,6 @@ import Logging
 import Metrics
 import Postgres
 import Synchronization
-
-/// The ledger and what the rebalance callbacks need, shared with them. Touched only from the
-/// polling thread: librdkafka runs rebalance callbacks inside `poll`, on the caller's thread.
-final class LedgerBox: @unchecked Sendable {
-    var ledger = IngestLedger()
-    /// Reads stored offsets on assignment; never used by a writer.
-    var control: IngestStore?
-    /// Waits for the writes in flight; set by the worker, called before partitions are revoked.
-    var drain: (() -> Void)?
-}
-
-/// One writer: its own PostgreSQL connection and dead-letter producer, and the batches handed
-/// to it, written in order on its own serial queue. `store` is replaced by the polling thread
-/// only while nothing is queued; `flights` is touched by the polling thread only.
-final class WriteLane: @unchecked Sendable {
-    let index: Int
-    var store: IngestStore?
-    let deadLetters: KafkaProducer
-    let queue: DispatchQueue
-    /// Batches handed to the lane and not yet booked, oldest first.
-    var flights: [InFlight] = []
-
-    final class InFlight: @unchecked Sendable {
-        let done = DispatchGroup()
-        /// The batch's id in the ledger.
-        let id: Int
-        let consumed: Int
-        let started = DispatchTime.now()
-        // Written by the lane's queue before `done` is left, read after `done.wait()`.
-        var result: Result<IngestOutcome, any Error> = .failure(CancellationError())
-        var validateNanoseconds: UInt64 = 0
-        init(id: Int, consumed: Int) {
-            self.id = id
-            self.consumed = consumed
-        }
-    }
-
-    init(index: Int, deadLetters: KafkaProducer) {
-        self.index = index
-        self.deadLetters = deadLetters
-        self.queue = DispatchQueue(label: "bte.ingest.writer.\(index)")
-    }
-}
 
 /// `bte ingest`: consumes the input topics in group `bte-ingest` and appends each batch, its
 /// rejects and its next offsets to PostgreSQL in one transaction per writer.
@@ -128,10 +86,13 @@ public final class IngestWorker {
         defer { consumer.close(timeoutMilliseconds: configuration.shutdownGraceMilliseconds) }
         box.drain = { [unowned self] in self.drainLanes() }
         defer { box.drain = nil }
+        configuration.readiness?.register("ingest")
+        defer { configuration.readiness?.set("ingest", ready: false) }
         box.control = try connectWithRetry(stop: stop)
         for lane in lanes { lane.store = try connectWithRetry(stop: stop) }
         try consumer.subscribe(topics: topics)
         logger.info("ingest started", metadata: ["group": "\(configuration.group)", "topics": "\(topics)", "writers": "\(lanes.count)"])
+        configuration.readiness?.set("ingest", ready: true)
 
         var backoff = configuration.retryInitialMilliseconds
         while !stop.isSet {
@@ -139,6 +100,7 @@ public final class IngestWorker {
                 if box.ledger.needsRewind {
                     try rewind(consumer)
                     backoff = configuration.retryInitialMilliseconds
+                    configuration.readiness?.set("ingest", ready: true)
                 }
                 let pollStarted = DispatchTime.now()
                 let messages = try collectBatch(consumer, stop: stop)
@@ -181,10 +143,10 @@ public final class IngestWorker {
     /// fetched but not written.
     private func rewind(_ consumer: KafkaConsumer) throws {
         drainLanes()
-        if box.control == nil || box.control?.connection.isHealthy == false {
+        if box.control == nil || box.control?.isHealthy == false {
             box.control = try IngestStore(url: configuration.databaseURL, group: configuration.group)
         }
-        for lane in lanes where lane.store == nil || lane.store?.connection.isHealthy == false {
+        for lane in lanes where lane.store == nil || lane.store?.isHealthy == false {
             lane.store = try IngestStore(url: configuration.databaseURL, group: configuration.group)
         }
         guard let control = box.control else { return }
@@ -201,6 +163,7 @@ public final class IngestWorker {
         guard isRetriable(error) else { throw error }
         summary.retries += 1
         retryCounter.increment()
+        configuration.readiness?.set("ingest", ready: false)
         logger.warning("infrastructure error; pausing and retrying", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
         box.ledger.requireRewind()
         let assigned = box.ledger.assigned
@@ -228,19 +191,28 @@ public final class IngestWorker {
         }
     }
 
+    /// A batch closes at `maxBatchMessages` or `maxBatchBytes`, after `maxBatchWaitMilliseconds`,
+    /// after a 20 ms gap in the input, or, once `lingerMilliseconds` have passed since its first
+    /// message, as soon as nothing fetched is waiting: a steady stream below saturation is
+    /// committed within milliseconds, while a backlog still fills whole batches.
     private func collectBatch(_ consumer: KafkaConsumer, stop: StopSignal) throws -> [KafkaMessage] {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.maxBatchWaitMilliseconds) * 1_000_000
+        var lingerEnds = UInt64.max
         while box.ledger.collected.count < configuration.maxBatchMessages, box.ledger.collectedBytes < configuration.maxBatchBytes, !stop.isSet {
             let now = DispatchTime.now().uptimeNanoseconds
             if now >= deadline { break }
             let remaining = Int32(min((deadline - now) / 1_000_000 + 1, 1_000))
             let waiting = box.ledger.collected.isEmpty
+            if waiting { lingerEnds = UInt64.max }
             // A rebalance inside `poll` may drop what was collected; the ledger keeps that straight.
-            guard let message = try consumer.poll(timeoutMilliseconds: waiting ? remaining : min(remaining, 20)) else {
+            let timeout = waiting ? remaining : (now >= lingerEnds ? 0 : min(remaining, 20))
+            guard let message = try consumer.poll(timeoutMilliseconds: timeout) else {
                 if !box.ledger.collected.isEmpty { break }
                 continue
             }
-            _ = box.ledger.accept(message)
+            if box.ledger.accept(message), lingerEnds == UInt64.max {
+                lingerEnds = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.lingerMilliseconds) * 1_000_000
+            }
         }
         return box.ledger.takeBatch()
     }
@@ -341,7 +313,7 @@ public final class IngestWorker {
             }
         case .failure(let error):
             box.ledger.finished(flight.id, succeeded: false)
-            if lane.store?.connection.isHealthy == false { lane.store = nil }
+            if lane.store?.isHealthy == false { lane.store = nil }
             throw error
         }
     }

@@ -6,7 +6,7 @@ import Postgres
 /// connections, timeouts, a broker away, another member's move, ingest behind) or ends with it
 /// (configuration, a fatal client state, anything unknown). Data never gets here: it is rejected
 /// per message.
-func isRetriable(_ error: any Error) -> Bool {
+public func isRetriable(_ error: any Error) -> Bool {
     switch error {
     case let error as PostgresError: return error.isRetriable
     case let error as KafkaError: return error.isRetriable
