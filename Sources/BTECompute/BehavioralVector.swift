@@ -11,8 +11,10 @@ public struct Interaction: Sendable, Equatable {
     public let durationMilliseconds: Int?
     public let success: Bool
 
-    public init(eventID: String, userID: String, sessionID: String, timestamp: Timestamp, eventType: String,
-                capsuleType: String? = nil, durationMilliseconds: Int? = nil, success: Bool = true) {
+    public init(
+        eventID: String, userID: String, sessionID: String, timestamp: Timestamp, eventType: String,
+        capsuleType: String? = nil, durationMilliseconds: Int? = nil, success: Bool = true
+    ) {
         self.eventID = eventID
         self.userID = userID
         self.sessionID = sessionID
@@ -48,7 +50,8 @@ public struct BehavioralVector: Sendable, Equatable {
     public let activeDays: Int
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.userID == rhs.userID && lhs.asOf == rhs.asOf && lhs.json(thresholdsVersion: 0, computedFrom: 0) == rhs.json(thresholdsVersion: 0, computedFrom: 0)
+        lhs.userID == rhs.userID && lhs.asOf == rhs.asOf
+            && lhs.json(thresholdsVersion: 0, computedFrom: 0) == rhs.json(thresholdsVersion: 0, computedFrom: 0)
     }
 }
 
@@ -123,7 +126,9 @@ public struct VectorComputer: Sendable {
 
         // Engagement: sessions (up to 20), depth (up to 10 interactions a session) and
         // regularity (active days of 30), weighted 0.4 / 0.3 / 0.3; always in [0, 1].
-        let engagement = 0.4 * min(1, Double(sessions.count) / 20) + 0.3 * min(1, perSession / 10) + 0.3 * min(1, Double(days.count) / 30)
+        let engagement =
+            0.4 * min(1, Double(sessions.count) / 20) + 0.3 * min(1, perSession / 10) + 0.3
+            * min(1, Double(days.count) / 30)
 
         return BehavioralVector(
             userID: userID, asOf: asOf, expertiseLevel: level, totalInteractions: total, totalSessions: sessions.count,
@@ -143,7 +148,9 @@ extension BehavioralVector {
     /// Seed 001's BehavioralVector plus engagement metrics and the output envelope; fixed key
     /// order and number format.
     public func json(thresholdsVersion: Int, computedFrom: Int) -> [UInt8] {
-        func object(_ pairs: [(String, String)]) -> String { "{" + pairs.map { "\(quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}" }
+        func object(_ pairs: [(String, String)]) -> String {
+            "{" + pairs.map { "\(quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+        }
         func distribution(_ pairs: [(String, Double)]) -> String { object(pairs.map { ($0.0, formatNumber($0.1)) }) }
         let advanced = expertiseLevel == "advanced" || expertiseLevel == "power_user"
         let fields: [(String, String)] = [
@@ -155,35 +162,50 @@ extension BehavioralVector {
             ("total_interactions", String(totalInteractions)),
             ("total_sessions", String(totalSessions)),
             ("avg_session_duration_minutes", formatNumber(avgSessionDurationMinutes)),
-            ("usage_patterns", object([
-                ("time_of_day_distribution", distribution(timeOfDay)),
-                ("day_of_week_distribution", distribution(dayOfWeek)),
-                ("capsule_type_distribution", distribution(capsuleTypes)),
-            ])),
-            ("user_preferences", object([
-                ("layout_preference", quoted(layoutPreference)),
-                ("data_density", quoted(dataDensity)),
-                ("animation_preference", quoted(animationPreference)),
-            ])),
-            ("proficiency_indicators", object([
-                ("avg_interaction_duration_ms", formatNumber(avgInteractionDurationMs)),
-                ("error_rate", formatNumber(errorRate)),
-                ("completion_rate", formatNumber(completionRate)),
-            ])),
-            ("engagement_metrics", object([
-                ("total_sessions", String(totalSessions)),
-                ("avg_session_duration_minutes", formatNumber(avgSessionDurationMinutes)),
-                ("avg_interactions_per_session", formatNumber(avgInteractionsPerSession)),
-                ("engagement_score", formatNumber(engagementScore)),
-                ("last_active", quoted(lastActive.rfc3339)),
-            ])),
-            ("adaptive_ux_config", object([
-                ("guided_mode", expertiseLevel == "novice" ? "true" : "false"),
-                ("show_shortcuts", advanced ? "true" : "false"),
-                ("layout", quoted(layoutPreference)),
-                ("density", quoted(dataDensity)),
-                ("animations", quoted(animationPreference)),
-            ])),
+            (
+                "usage_patterns",
+                object([
+                    ("time_of_day_distribution", distribution(timeOfDay)),
+                    ("day_of_week_distribution", distribution(dayOfWeek)),
+                    ("capsule_type_distribution", distribution(capsuleTypes)),
+                ])
+            ),
+            (
+                "user_preferences",
+                object([
+                    ("layout_preference", quoted(layoutPreference)),
+                    ("data_density", quoted(dataDensity)),
+                    ("animation_preference", quoted(animationPreference)),
+                ])
+            ),
+            (
+                "proficiency_indicators",
+                object([
+                    ("avg_interaction_duration_ms", formatNumber(avgInteractionDurationMs)),
+                    ("error_rate", formatNumber(errorRate)),
+                    ("completion_rate", formatNumber(completionRate)),
+                ])
+            ),
+            (
+                "engagement_metrics",
+                object([
+                    ("total_sessions", String(totalSessions)),
+                    ("avg_session_duration_minutes", formatNumber(avgSessionDurationMinutes)),
+                    ("avg_interactions_per_session", formatNumber(avgInteractionsPerSession)),
+                    ("engagement_score", formatNumber(engagementScore)),
+                    ("last_active", quoted(lastActive.rfc3339)),
+                ])
+            ),
+            (
+                "adaptive_ux_config",
+                object([
+                    ("guided_mode", expertiseLevel == "novice" ? "true" : "false"),
+                    ("show_shortcuts", advanced ? "true" : "false"),
+                    ("layout", quoted(layoutPreference)),
+                    ("density", quoted(dataDensity)),
+                    ("animations", quoted(animationPreference)),
+                ])
+            ),
             ("as_of", quoted(asOf.rfc3339)),
             ("thresholds_version", String(thresholdsVersion)),
             ("computed_from", String(computedFrom)),

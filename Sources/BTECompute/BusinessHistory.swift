@@ -11,8 +11,10 @@ public struct BusinessEvent: Sendable, Equatable {
     public let timestamp: Timestamp
     public let metadata: JSONValue
 
-    public init(eventID: String, eventType: String, entityID: String, workspaceID: String, subVerticalID: String,
-                actorUserID: String, timestamp: Timestamp, metadata: JSONValue = .object([])) {
+    public init(
+        eventID: String, eventType: String, entityID: String, workspaceID: String, subVerticalID: String,
+        actorUserID: String, timestamp: Timestamp, metadata: JSONValue = .object([])
+    ) {
         self.eventID = eventID
         self.eventType = eventType
         self.entityID = entityID
@@ -64,8 +66,10 @@ public struct WorkspaceHistory: Sendable {
     /// Sub-verticals the workspace works in, besides those of `events`.
     public var subVerticalIDs: Set<String>
 
-    public init(workspaceID: String, events: [BusinessEvent] = [], actions: [UserAction] = [], peers: PeerIndex = PeerIndex([]),
-                subVerticalIDs: Set<String> = []) {
+    public init(
+        workspaceID: String, events: [BusinessEvent] = [], actions: [UserAction] = [], peers: PeerIndex = PeerIndex([]),
+        subVerticalIDs: Set<String> = []
+    ) {
         self.workspaceID = workspaceID
         self.events = events
         self.actions = actions
@@ -73,9 +77,13 @@ public struct WorkspaceHistory: Sendable {
         self.subVerticalIDs = subVerticalIDs
     }
 
-    public init(workspaceID: String, events: [BusinessEvent] = [], actions: [UserAction] = [], peerSuccesses: [PeerSuccess],
-                subVerticalIDs: Set<String> = []) {
-        self.init(workspaceID: workspaceID, events: events, actions: actions, peers: PeerIndex(peerSuccesses), subVerticalIDs: subVerticalIDs)
+    public init(
+        workspaceID: String, events: [BusinessEvent] = [], actions: [UserAction] = [], peerSuccesses: [PeerSuccess],
+        subVerticalIDs: Set<String> = []
+    ) {
+        self.init(
+            workspaceID: workspaceID, events: events, actions: actions, peers: PeerIndex(peerSuccesses),
+            subVerticalIDs: subVerticalIDs)
     }
 }
 

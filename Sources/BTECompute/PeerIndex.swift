@@ -22,11 +22,14 @@ public struct PeerIndex: Sendable {
         for peer in peers {
             let key = Key(subVertical: peer.subVerticalID, actionType: peer.actionType)
             entries[key, default: Entries()].all.append(peer.timestamp.microseconds)
-            entries[key, default: Entries()].byWorkspace[peer.workspaceID, default: []].append(peer.timestamp.microseconds)
+            entries[key, default: Entries()].byWorkspace[peer.workspaceID, default: []].append(
+                peer.timestamp.microseconds)
         }
         for key in entries.keys {
             entries[key]?.all.sort()
-            if let workspaces = entries[key]?.byWorkspace.keys { for ws in workspaces { entries[key]?.byWorkspace[ws]?.sort() } }
+            if let workspaces = entries[key]?.byWorkspace.keys {
+                for ws in workspaces { entries[key]?.byWorkspace[ws]?.sort() }
+            }
         }
         var types: [String: Set<String>] = [:]
         for key in entries.keys { types[key.subVertical, default: []].insert(key.actionType) }
@@ -34,7 +37,9 @@ public struct PeerIndex: Sendable {
     }
 
     /// Successes with `actionType` in `subVertical` within (after, upTo] by workspaces other than `excluding`.
-    public func count(subVertical: String, actionType: String, excluding: String, after: Timestamp, upTo: Timestamp) -> Int {
+    public func count(subVertical: String, actionType: String, excluding: String, after: Timestamp, upTo: Timestamp)
+        -> Int
+    {
         guard let found = entries[Key(subVertical: subVertical, actionType: actionType)] else { return 0 }
         let total = countInRange(found.all, after.microseconds, upTo.microseconds)
         let own = found.byWorkspace[excluding].map { countInRange($0, after.microseconds, upTo.microseconds) } ?? 0

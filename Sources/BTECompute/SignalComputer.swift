@@ -54,7 +54,8 @@ public struct SignalComputer: Sendable {
 
     /// The signals to emit, and the signal types whose value was not finite (a computation
     /// failure to report: sums of huge metadata numbers can overflow).
-    public func evaluate(_ history: WorkspaceHistory, asOf: Timestamp) -> (signals: [SignalValue], failed: [SignalType]) {
+    public func evaluate(_ history: WorkspaceHistory, asOf: Timestamp) -> (signals: [SignalValue], failed: [SignalType])
+    {
         let all = computeAll(history, asOf: asOf)
         return (all.filter { $0.value.isFinite }, all.filter { !$0.value.isFinite }.map(\.type))
     }
@@ -68,7 +69,9 @@ public struct SignalComputer: Sendable {
         let actions = history.actions.filter { $0.timestamp <= asOf }
 
         var actsByEntity: [String: [BusinessEvent]] = [:]
-        for event in events where event.eventType == "recommendation.acted" { actsByEntity[event.entityID, default: []].append(event) }
+        for event in events where event.eventType == "recommendation.acted" {
+            actsByEntity[event.entityID, default: []].append(event)
+        }
         let pairs: [Pair] = events.filter { $0.eventType == "recommendation.given" }.map { given in
             Pair(given: given, act: actsByEntity[given.entityID]?.first { $0.timestamp >= given.timestamp })
         }
@@ -92,14 +95,16 @@ public struct SignalComputer: Sendable {
 
         // idle_decay: days since the newest user action.
         if let newest = actions.map(\.timestamp).max() {
-            signals.append(SignalValue(.idleDecay, Double(asOf.microseconds - newest.microseconds) / SignalComputer.day))
+            signals.append(
+                SignalValue(.idleDecay, Double(asOf.microseconds - newest.microseconds) / SignalComputer.day))
         }
 
         // momentum: actions this week ÷ actions the week before.
         let week: Int64 = 7 * Timestamp.microsecondsPerDay
         let thisWeek = actions.filter { $0.timestamp.microseconds > asOf.microseconds - week }.count
         let lastWeek = actions.filter {
-            $0.timestamp.microseconds > asOf.microseconds - 2 * week && $0.timestamp.microseconds <= asOf.microseconds - week
+            $0.timestamp.microseconds > asOf.microseconds - 2 * week
+                && $0.timestamp.microseconds <= asOf.microseconds - week
         }.count
         if lastWeek > 0 {
             signals.append(SignalValue(.momentum, Double(thisWeek) / Double(lastWeek)))
@@ -125,7 +130,8 @@ public struct SignalComputer: Sendable {
             if let stage = event.string("stage") { stageCounts[stage, default: 0] += 1 }
         }
         let ranked = stageCounts.sorted { a, b in
-            a.value != b.value ? a.value > b.value : a.key.unicodeScalars.lexicographicallyPrecedes(b.key.unicodeScalars)
+            a.value != b.value
+                ? a.value > b.value : a.key.unicodeScalars.lexicographicallyPrecedes(b.key.unicodeScalars)
         }
         if let top = ranked.first {
             signals.append(SignalValue(.dropOffPoint, Double(top.value), label: top.key))
@@ -137,7 +143,10 @@ public struct SignalComputer: Sendable {
             let views = events.filter { $0.eventType == "page.viewed" }
             let counts = actedInWindow.compactMap { pair -> Int? in
                 guard let act = pair.act else { return nil }
-                return views.filter { $0.actorUserID == act.actorUserID && $0.timestamp > pair.given.timestamp && $0.timestamp < act.timestamp }.count
+                return views.filter {
+                    $0.actorUserID == act.actorUserID && $0.timestamp > pair.given.timestamp
+                        && $0.timestamp < act.timestamp
+                }.count
             }
             let mean = Double(counts.reduce(0, +)) / Double(counts.count)
             signals.append(SignalValue(.hesitationIndex, mean / expectedViews))
@@ -148,9 +157,11 @@ public struct SignalComputer: Sendable {
             let ignoreAfter = Int64(thresholds.value("missed.ignore_after_days") * SignalComputer.day)
             let missed = givensInWindow.filter { pair in
                 guard pair.act == nil, asOf.microseconds - pair.given.timestamp.microseconds >= ignoreAfter,
-                      let actionType = pair.given.string("action_type") else { return false }
-                return history.peers.count(subVertical: pair.given.subVerticalID, actionType: actionType, excluding: history.workspaceID,
-                                           after: windowStart, upTo: asOf) > 0
+                    let actionType = pair.given.string("action_type")
+                else { return false }
+                return history.peers.count(
+                    subVertical: pair.given.subVerticalID, actionType: actionType, excluding: history.workspaceID,
+                    after: windowStart, upTo: asOf) > 0
             }
             signals.append(SignalValue(.missedOpportunityCount, Double(missed.count)))
             let expected = givensInWindow.map { $0.given.number("expected_value") ?? 0 }.reduce(0, +)

@@ -19,7 +19,8 @@ public struct SignalRecord: Sendable, Equatable {
         self.thresholdsVersion = thresholdsVersion
         self.computedFrom = computedFrom
         // The identity: which signal, of what, as of when, under which thresholds.
-        self.id = UUIDv5.make(name: "signal|workspace|\(workspaceID)|\(signal.type.rawValue)|\(asOf.rfc3339)|\(thresholdsVersion)")
+        self.id = UUIDv5.make(
+            name: "signal|workspace|\(workspaceID)|\(signal.type.rawValue)|\(asOf.rfc3339)|\(thresholdsVersion)")
     }
 
     /// JSON with a fixed key order and number format, so equal records are equal bytes.
@@ -58,16 +59,22 @@ extension SignalComputer {
     }
 
     /// The records, and the signal types that could not be computed for this workspace.
-    public func evaluateRecords(_ history: WorkspaceHistory, asOf: Timestamp) -> (records: [SignalRecord], failed: [SignalType]) {
+    public func evaluateRecords(_ history: WorkspaceHistory, asOf: Timestamp) -> (
+        records: [SignalRecord], failed: [SignalType]
+    ) {
         // The workspace's own events in W: histories also hold older events (givens acted on in
         // W) and, in a projector batch, whatever the other workspaces' spans reach, so counting
         // them would make the count depend on the batch.
         let start = asOf.microseconds - SignalComputer.window
         func inWindow(_ t: Timestamp) -> Bool { t.microseconds > start && t <= asOf }
-        let used = history.events.filter { inWindow($0.timestamp) }.count + history.actions.filter { inWindow($0.timestamp) }.count
+        let used =
+            history.events.filter { inWindow($0.timestamp) }.count
+            + history.actions.filter { inWindow($0.timestamp) }.count
         let (signals, failed) = evaluate(history, asOf: asOf)
         let records = signals.map {
-            SignalRecord(workspaceID: history.workspaceID, signal: $0, asOf: asOf, thresholdsVersion: thresholds.version, computedFrom: used)
+            SignalRecord(
+                workspaceID: history.workspaceID, signal: $0, asOf: asOf, thresholdsVersion: thresholds.version,
+                computedFrom: used)
         }
         return (records, failed)
     }

@@ -26,7 +26,12 @@ public enum UUIDv5 {
         var high: UInt8?
         for char in text.utf8 where char != UInt8(ascii: "-") {
             let nibble: UInt8 = char <= 57 ? char - 48 : (char | 0x20) - 87
-            if let h = high { bytes.append(h << 4 | nibble); high = nil } else { high = nibble }
+            if let h = high {
+                bytes.append(h << 4 | nibble)
+                high = nil
+            } else {
+                high = nibble
+            }
         }
         return bytes
     }

@@ -218,14 +218,16 @@ private struct DecimalParts {
 
     /// The `offset`-th digit of the integer and fraction digits together.
     private func digit(_ offset: Int) -> UInt8 {
-        offset < integer.count ? bytes[integer.lowerBound + offset] : bytes[fraction.lowerBound + offset - integer.count]
+        offset < integer.count
+            ? bytes[integer.lowerBound + offset] : bytes[fraction.lowerBound + offset - integer.count]
     }
 
     func write(into out: inout [UInt8]) {
         let zero = UInt8(ascii: "0")
         let total = integer.count + fraction.count
         guard let first = (0..<total).first(where: { digit($0) != zero }),
-              let last = (0..<total).last(where: { digit($0) != zero }) else {
+            let last = (0..<total).last(where: { digit($0) != zero })
+        else {
             out.append(zero)
             return
         }

@@ -21,7 +21,9 @@ public enum PIIGuard {
     static func checkPreview(_ value: JSONValue?, field: String) -> Rejection? {
         guard case .string(let preview)? = value else { return nil }
         if preview.count > maxPreviewCharacters {
-            return Rejection(.piiViolation, "\(field) has \(preview.count) characters; a redacted preview has at most \(maxPreviewCharacters)")
+            return Rejection(
+                .piiViolation,
+                "\(field) has \(preview.count) characters; a redacted preview has at most \(maxPreviewCharacters)")
         }
         if let finding = personalData(in: preview) {
             return Rejection(.piiViolation, "\(field) contains \(finding.description)")
@@ -55,7 +57,10 @@ public enum PIIGuard {
             }
             var index = 0
             while index < bytes.count {
-                guard bytes[index] == UInt8(ascii: "@") else { index += 1; continue }
+                guard bytes[index] == UInt8(ascii: "@") else {
+                    index += 1
+                    continue
+                }
                 let at = index
                 index += 1
                 guard at > 0, isLocal(bytes[at - 1]) else { continue }
@@ -64,7 +69,8 @@ public enum PIIGuard {
                 while index < bytes.count, isDomain(bytes[index]) {
                     // A dot with at least one domain byte before it and two letters after it.
                     if bytes[index] == UInt8(ascii: "."), index > at + 1, index + 2 < bytes.count,
-                       isASCIILetter(bytes[index + 1]), isASCIILetter(bytes[index + 2]) {
+                        isASCIILetter(bytes[index + 1]), isASCIILetter(bytes[index + 2])
+                    {
                         return true
                     }
                     index += 1
@@ -112,8 +118,11 @@ public enum PIIGuard {
             if let byte = character.asciiValue {
                 switch byte {
                 case UInt8(ascii: "0")...UInt8(ascii: "9"): run += 1
-                case UInt8(ascii: " "), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "."), UInt8(ascii: "-"): continue
-                default: run = 0; continue
+                case UInt8(ascii: " "), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "."), UInt8(ascii: "-"):
+                    continue
+                default:
+                    run = 0
+                    continue
                 }
             } else if character.isNumber {
                 run += 1
@@ -140,7 +149,9 @@ public enum PIIGuard {
             if let finding = personalDataInName(member.key, forbidden: forbidden) {
                 switch finding {
                 case .forbiddenName(let name):
-                    return Rejection(.piiViolation, "\(name) would store raw personal data; send utterance_hash and a redacted preview")
+                    return Rejection(
+                        .piiViolation,
+                        "\(name) would store raw personal data; send utterance_hash and a redacted preview")
                 case .text(let kind):
                     return Rejection(.piiViolation, "the name of an unknown field contains \(kind.description)")
                 }
@@ -148,7 +159,9 @@ public enum PIIGuard {
             switch personalData(inValue: member.value, forbidden: forbidden) {
             case nil: continue
             case .forbiddenName(let name)?:
-                return Rejection(.piiViolation, "unknown field \(member.key) has a member named \(name), which would store raw personal data")
+                return Rejection(
+                    .piiViolation,
+                    "unknown field \(member.key) has a member named \(name), which would store raw personal data")
             case .text(let kind)?:
                 return Rejection(.piiViolation, "unknown field \(member.key) contains \(kind.description)")
             }
@@ -199,7 +212,8 @@ public enum PIIGuard {
         if utf8.count == 36, canonicalUUID(text) != nil { return true }
         if Timestamp(rfc3339: text) != nil { return true }
         // A digest: 32 or more lowercase hex digits, not all decimal.
-        return utf8.count >= 32 && utf8.allSatisfy { isASCIIDigit($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+        return utf8.count >= 32
+            && utf8.allSatisfy { isASCIIDigit($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
             && utf8.contains { !isASCIIDigit($0) }
     }
 
@@ -211,5 +225,7 @@ public enum PIIGuard {
 
 private func isASCIIDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 private func isASCIIUppercase(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") }
-private func isASCIILetter(_ byte: UInt8) -> Bool { isASCIIUppercase(byte) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) }
+private func isASCIILetter(_ byte: UInt8) -> Bool {
+    isASCIIUppercase(byte) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+}
 private func isASCIILetterOrDigit(_ byte: UInt8) -> Bool { isASCIILetter(byte) || isASCIIDigit(byte) }

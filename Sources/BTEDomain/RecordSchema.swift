@@ -102,7 +102,9 @@ public struct RecordSchema: Sendable {
     var guardsPersonalData: Bool { !forbiddenFields.isEmpty }
 
     /// Columns that every log has after the record's own fields, in order.
-    public static let provenanceColumns = ["extra", "content_hash", "source_topic", "source_partition", "source_offset"]
+    public static let provenanceColumns = [
+        "extra", "content_hash", "source_topic", "source_partition", "source_offset",
+    ]
 
     public var columnNames: [String] { fields.map(\.name) + RecordSchema.provenanceColumns }
 
@@ -149,10 +151,15 @@ public enum Schemas {
             FieldSpec("source", .enumeration(sources)),
         ],
         check: { record in
-            guard case .string(let eventType) = record["event_type"], case .string(let entityType) = record["entity_type"] else { return nil }
+            guard case .string(let eventType) = record["event_type"],
+                case .string(let entityType) = record["entity_type"]
+            else { return nil }
             let prefix = eventType.split(separator: ".").first.map(String.init) ?? ""
-            return prefix == entityType ? nil
-                : Rejection(.invalidValue, "entity_type \"\(entityType)\" does not match event_type \"\(eventType)\" (expected \"\(prefix)\")")
+            return prefix == entityType
+                ? nil
+                : Rejection(
+                    .invalidValue,
+                    "entity_type \"\(entityType)\" does not match event_type \"\(eventType)\" (expected \"\(prefix)\")")
         })
 
     public static let userAction = RecordSchema(
@@ -206,7 +213,8 @@ public enum Schemas {
             FieldSpec("scope", shortText),
             FieldSpec("subject_ref_type", .enumeration(["entity", "case", "none"])),
             FieldSpec("subject_ref_id", .uuid),
-            FieldSpec("semreg_mode", .enumeration(["applied", "deny_all", "unavailable", "fail_open"]), required: true),
+            FieldSpec(
+                "semreg_mode", .enumeration(["applied", "deny_all", "unavailable", "fail_open"]), required: true),
             FieldSpec("semreg_denied_verbs", .array),
             FieldSpec("verb_candidates_pre", .array),
             FieldSpec("verb_candidates_post", .array),

@@ -38,7 +38,8 @@ public struct RecordValidator: Sendable {
         guard let value else { return .failure(Rejection(.tombstone, "message has a null value (tombstone)")) }
         if let key, key.isEmpty { return .failure(Rejection(.emptyKey, "message key is empty")) }
         if value.count > limits.maxMessageBytes {
-            return .failure(Rejection(.messageTooLarge, "message is \(value.count) bytes; the limit is \(limits.maxMessageBytes)"))
+            return .failure(
+                Rejection(.messageTooLarge, "message is \(value.count) bytes; the limit is \(limits.maxMessageBytes)"))
         }
         let parsed: JSONValue
         do {
@@ -47,10 +48,13 @@ public struct RecordValidator: Sendable {
             switch error {
             case .invalidUTF8: return .failure(Rejection(.invalidUTF8, "message is not valid UTF-8"))
             case .nulByte: return .failure(Rejection(.nulByte, "message contains a NUL character"))
-            case .tooDeep(let limit): return .failure(Rejection(.tooDeeplyNested, "JSON nesting exceeds \(limit) levels"))
+            case .tooDeep(let limit):
+                return .failure(Rejection(.tooDeeplyNested, "JSON nesting exceeds \(limit) levels"))
             case .syntax(let message, let offset):
                 // The parser's messages are fixed texts, except that a duplicate member is named.
-                let shown = kind.rejectsQuoteValues || !message.hasPrefix(JSONParser.duplicateMember) ? message : JSONParser.duplicateMember
+                let shown =
+                    kind.rejectsQuoteValues || !message.hasPrefix(JSONParser.duplicateMember)
+                    ? message : JSONParser.duplicateMember
                 return .failure(Rejection(.invalidJSON, "\(shown) at byte \(offset)"))
             }
         }
@@ -94,7 +98,9 @@ public struct RecordValidator: Sendable {
         }
 
         // Personal data first: whatever else is wrong with the record, it is refused as such.
-        if schema.guardsPersonalData, let rejection = PIIGuard.checkUnknownFields(unknown, forbidden: schema.forbiddenFields) {
+        if schema.guardsPersonalData,
+            let rejection = PIIGuard.checkUnknownFields(unknown, forbidden: schema.forbiddenFields)
+        {
             return .failure(rejection)
         }
         /// Runs a schema rule over the fields present, by name.
@@ -132,13 +138,17 @@ public struct RecordValidator: Sendable {
         if !unknown.isEmpty {
             let bytes = JSONValue.object(unknown).canonicalBytes()
             if bytes.count > limits.maxJSONFieldBytes {
-                return .failure(Rejection(.metadataTooLarge, "unknown fields take \(bytes.count) bytes; the limit is \(limits.maxJSONFieldBytes)"))
+                return .failure(
+                    Rejection(
+                        .metadataTooLarge,
+                        "unknown fields take \(bytes.count) bytes; the limit is \(limits.maxJSONFieldBytes)"))
             }
             extra = String(decoding: bytes, as: UTF8.self)
         }
-        return .success(ValidRecord(
-            table: schema.table, id: id, timestamp: timestamp, values: values, extra: extra,
-            contentHash: contentFingerprint(recordType: schema.recordType, values: values, extra: extra)))
+        return .success(
+            ValidRecord(
+                table: schema.table, id: id, timestamp: timestamp, values: values, extra: extra,
+                contentHash: contentFingerprint(recordType: schema.recordType, values: values, extra: extra)))
     }
 
     /// FNV-1a over the normalized values, with a separator byte that can't occur in them
@@ -151,7 +161,10 @@ public struct RecordValidator: Sendable {
         }
         @inline(__always) func mix(_ value: String?) {
             mix(0)
-            guard var value else { mix(1); return }
+            guard var value else {
+                mix(1)
+                return
+            }
             value.withUTF8 { for byte in $0 { mix(byte) } }
         }
         mix(recordType)
@@ -178,34 +191,52 @@ public struct RecordValidator: Sendable {
         switch spec.kind {
         case .uuid:
             guard case .string(let text) = raw else { return wrongType("a UUID string") }
-            guard let uuid = canonicalUUID(text) else { return .failure(Rejection(.invalidUUID, "\(spec.name) is not a UUID\(shown(text) { ": \($0)" })")) }
+            guard let uuid = canonicalUUID(text) else {
+                return .failure(Rejection(.invalidUUID, "\(spec.name) is not a UUID\(shown(text) { ": \($0)" })"))
+            }
             return .success(Converted(uuid))
         case .text(let maxLength):
             guard case .string(let text) = raw else { return wrongType("a string") }
             if text.isEmpty && spec.required { return .failure(Rejection(.missingField, "\(spec.name) is empty")) }
             // UTF-8 length bounds the scalar count from above: count scalars only when needed.
             if text.utf8.count > maxLength, text.unicodeScalars.count > maxLength {
-                return .failure(Rejection(.valueTooLong, "\(spec.name) has \(text.unicodeScalars.count) characters; the limit is \(maxLength)"))
+                return .failure(
+                    Rejection(
+                        .valueTooLong,
+                        "\(spec.name) has \(text.unicodeScalars.count) characters; the limit is \(maxLength)"))
             }
             return .success(Converted(text))
         case .enumeration(let allowed):
             guard case .string(let text) = raw else { return wrongType("a string") }
             guard allowed.contains(text) else {
-                return .failure(Rejection(.unknownEnumValue, "\(spec.name)\(shown(text) { " \"\($0)\"" }) is not one of: \(allowed.joined(separator: ", "))"))
+                return .failure(
+                    Rejection(
+                        .unknownEnumValue,
+                        "\(spec.name)\(shown(text) { " \"\($0)\"" }) is not one of: \(allowed.joined(separator: ", "))")
+                )
             }
             return .success(Converted(text))
         case .hexDigest(let length):
             guard case .string(let text) = raw else { return wrongType("a string") }
-            let valid = text.utf8.count == length && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
-            guard valid else { return .failure(Rejection(.invalidValue, "\(spec.name) must be \(length) lowercase hex digits")) }
+            let valid =
+                text.utf8.count == length && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+            guard valid else {
+                return .failure(Rejection(.invalidValue, "\(spec.name) must be \(length) lowercase hex digits"))
+            }
             return .success(Converted(text))
         case .timestamp:
             guard case .string(let text) = raw else { return wrongType("an RFC 3339 string") }
             guard let parsed = Timestamp(rfc3339: text) else {
-                return .failure(Rejection(.invalidTimestamp, "\(spec.name) is not an RFC 3339 timestamp with a zone\(shown(text) { ": \($0)" })"))
+                return .failure(
+                    Rejection(
+                        .invalidTimestamp,
+                        "\(spec.name) is not an RFC 3339 timestamp with a zone\(shown(text) { ": \($0)" })"))
             }
             guard Timestamp.acceptedRange.contains(parsed) else {
-                return .failure(Rejection(.timestampOutOfRange, "\(spec.name)\(shown(text) { " \($0)" }) is outside 1970-01-01..2100-01-01"))
+                return .failure(
+                    Rejection(
+                        .timestampOutOfRange,
+                        "\(spec.name)\(shown(text) { " \($0)" }) is outside 1970-01-01..2100-01-01"))
             }
             return .success(Converted(parsed.rfc3339, timestamp: parsed))
         case .bool:
@@ -215,7 +246,8 @@ public struct RecordValidator: Sendable {
             guard case .number(let text) = raw else { return wrongType("an integer") }
             guard let number = Int64(text) else { return wrongType("an integer") }
             guard number >= 0, number <= Int64(Int32.max) else {
-                return .failure(Rejection(.invalidValue, "\(spec.name)\(shown(text) { " \($0)" }) is outside 0...\(Int32.max)"))
+                return .failure(
+                    Rejection(.invalidValue, "\(spec.name)\(shown(text) { " \($0)" }) is outside 0...\(Int32.max)"))
             }
             return .success(Converted(String(number)))
         case .object, .array:
@@ -226,7 +258,10 @@ public struct RecordValidator: Sendable {
             }
             let bytes = raw.canonicalBytes()
             if bytes.count > limits.maxJSONFieldBytes {
-                return .failure(Rejection(.metadataTooLarge, "\(spec.name) takes \(bytes.count) bytes; the limit is \(limits.maxJSONFieldBytes)"))
+                return .failure(
+                    Rejection(
+                        .metadataTooLarge,
+                        "\(spec.name) takes \(bytes.count) bytes; the limit is \(limits.maxJSONFieldBytes)"))
             }
             return .success(Converted(String(decoding: bytes, as: UTF8.self)))
         }

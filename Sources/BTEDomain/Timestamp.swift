@@ -29,12 +29,15 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
             return value
         }
         if utf8[10] == UInt8(ascii: "t") || utf8[10] == UInt8(ascii: " ") { utf8[10] = UInt8(ascii: "T") }
-        guard let year = number(0..<4), utf8[4] == UInt8(ascii: "-"), let month = number(5..<7), utf8[7] == UInt8(ascii: "-"),
-              let day = number(8..<10), utf8[10] == UInt8(ascii: "T"), let hour = number(11..<13), utf8[13] == UInt8(ascii: ":"),
-              let minute = number(14..<16), utf8[16] == UInt8(ascii: ":"), let second = number(17..<19)
+        guard let year = number(0..<4), utf8[4] == UInt8(ascii: "-"), let month = number(5..<7),
+            utf8[7] == UInt8(ascii: "-"),
+            let day = number(8..<10), utf8[10] == UInt8(ascii: "T"), let hour = number(11..<13),
+            utf8[13] == UInt8(ascii: ":"),
+            let minute = number(14..<16), utf8[16] == UInt8(ascii: ":"), let second = number(17..<19)
         else { return nil }
         guard (1...12).contains(month), day >= 1, day <= Timestamp.daysIn(month: month, year: year),
-              hour <= 23, minute <= 59, second <= 59 else { return nil }
+            hour <= 23, minute <= 59, second <= 59
+        else { return nil }
         var index = 19
         var micros = 0
         if index < utf8.count, utf8[index] == UInt8(ascii: ".") {
@@ -56,7 +59,8 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         case UInt8(ascii: "+"), UInt8(ascii: "-"):
             let sign = utf8[index] == UInt8(ascii: "-") ? -1 : 1
             guard index + 6 == utf8.count, let oh = number(index + 1..<index + 3), utf8[index + 3] == UInt8(ascii: ":"),
-                  let om = number(index + 4..<index + 6), oh <= 23, om <= 59 else { return nil }
+                let om = number(index + 4..<index + 6), oh <= 23, om <= 59
+            else { return nil }
             offsetSeconds = sign * (oh * 3600 + om * 60)
             index += 6
         default:
@@ -113,18 +117,26 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     public var monthBounds: (start: Timestamp, end: Timestamp) {
         let p = parts
         let start = Timestamp.daysFromCivil(year: p.year, month: p.month, day: 1)
-        let end = p.month == 12 ? Timestamp.daysFromCivil(year: p.year + 1, month: 1, day: 1)
+        let end =
+            p.month == 12
+            ? Timestamp.daysFromCivil(year: p.year + 1, month: 1, day: 1)
             : Timestamp.daysFromCivil(year: p.year, month: p.month + 1, day: 1)
-        return (Timestamp(microseconds: Int64(start) * 86_400_000_000), Timestamp(microseconds: Int64(end) * 86_400_000_000))
+        return (
+            Timestamp(microseconds: Int64(start) * 86_400_000_000), Timestamp(microseconds: Int64(end) * 86_400_000_000)
+        )
     }
 
     /// `YYYYMM` of the UTC month, e.g. `202511`.
-    public var monthKey: Int { let p = parts; return p.year * 100 + p.month }
+    public var monthKey: Int {
+        let p = parts
+        return p.year * 100 + p.month
+    }
 
     /// RFC 3339 UTC with six fractional digits: `2025-11-17T10:30:00.000000Z`.
     public var rfc3339: String {
         let p = parts
-        return "\(pad(p.year, 4))-\(pad(p.month, 2))-\(pad(p.day, 2))T\(pad(p.hour, 2)):\(pad(p.minute, 2)):\(pad(p.second, 2)).\(pad(p.micros, 6))Z"
+        return
+            "\(pad(p.year, 4))-\(pad(p.month, 2))-\(pad(p.day, 2))T\(pad(p.hour, 2)):\(pad(p.minute, 2)):\(pad(p.second, 2)).\(pad(p.micros, 6))Z"
     }
 
     public var description: String { rfc3339 }

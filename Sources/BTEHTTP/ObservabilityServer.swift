@@ -30,7 +30,8 @@ public enum ObservabilityServer {
         router.get("readyz") { _, _ -> Response in
             let lines = readiness.workers.map { "\($0.name) \($0.ready ? "ready" : "not ready")\n" }.joined()
             return Response(
-                status: readiness.isReady ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
+                status: readiness.isReady ? .ok : .serviceUnavailable,
+                headers: [.contentType: "text/plain; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: lines.isEmpty ? "no workers\n" : lines)))
         }
         return router

@@ -15,7 +15,9 @@ public enum DeadLetter {
     /// Longest error message carried; validation messages can quote input.
     public static let maxErrorMessageBytes = 2_048
 
-    public static func message(for reject: RejectedMessage, topic: String, rejectedAt: String, maxRecordBytes: Int) -> KafkaOutgoingMessage {
+    public static func message(for reject: RejectedMessage, topic: String, rejectedAt: String, maxRecordBytes: Int)
+        -> KafkaOutgoingMessage
+    {
         let key = reject.key.map { Array($0.prefix(maxKeyBytes)) }
         let keyTruncated = (reject.key?.count ?? 0) > maxKeyBytes
         let quoted = JSONValue.quoted

@@ -129,7 +129,8 @@ struct IngestLedger {
             let epoch = next[tp]?.epoch
             let pending = flights.last { $0.lane == lane && $0.next[tp]?.epoch == epoch }?.next[tp]
             let expected = pending?.offset ?? partitions[tp]?.stored
-            return PartitionProgress(topic: tp.topic, partition: tp.partition, expectedStored: expected, next: next[tp]?.offset ?? 0)
+            return PartitionProgress(
+                topic: tp.topic, partition: tp.partition, expectedStored: expected, next: next[tp]?.offset ?? 0)
         }
         flightIDs += 1
         flights.append(Flight(id: flightIDs, lane: lane, next: next))

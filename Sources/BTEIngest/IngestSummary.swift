@@ -26,9 +26,13 @@ public struct IngestSummary: Sendable {
     /// A short human summary, one fact per line.
     public func render() -> String {
         var lines: [String] = []
-        lines.append("consumed \(consumed) messages in \(batches) batches, \(format(activeSeconds)) s (\(Int(eventsPerSecond)) msg/s)")
+        lines.append(
+            "consumed \(consumed) messages in \(batches) batches, \(format(activeSeconds)) s (\(Int(eventsPerSecond)) msg/s)"
+        )
         for table in LogTable.allCases {
-            lines.append("  stored     \(table.rawValue.padding(24)) \(stored[table, default: 0])  (duplicates \(duplicates[table, default: 0]))")
+            lines.append(
+                "  stored     \(table.rawValue.padding(24)) \(stored[table, default: 0])  (duplicates \(duplicates[table, default: 0]))"
+            )
         }
         lines.append("  rejected   \(totalRejected)")
         for code in rejected.keys.sorted() {

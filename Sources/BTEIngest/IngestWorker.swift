@@ -33,7 +33,8 @@ public final class IngestWorker {
     private let retryCounter: Counter
 
     /// Metrics go to `metrics` (the process-wide factory unless a test passes its own).
-    public init(configuration: IngestConfiguration, logger: Logger, metrics: any MetricsFactory = MetricsSystem.factory) {
+    public init(configuration: IngestConfiguration, logger: Logger, metrics: any MetricsFactory = MetricsSystem.factory)
+    {
         self.configuration = configuration
         self.logger = logger
         self.validator = RecordValidator(limits: configuration.limits)
@@ -59,29 +60,39 @@ public final class IngestWorker {
         var producerConfig = KafkaProducerConfiguration(
             client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties))
         producerConfig.lingerMilliseconds = 1
-        lanes = try (0..<max(configuration.writers, 1)).map { WriteLane(index: $0, deadLetters: try KafkaProducer(configuration: producerConfig)) }
+        lanes = try (0..<max(configuration.writers, 1)).map {
+            WriteLane(index: $0, deadLetters: try KafkaProducer(configuration: producerConfig))
+        }
 
         let box = self.box
         let logger = self.logger
-        let consumer = try KafkaConsumer(configuration: consumerConfig, rebalance: KafkaRebalanceHandler(
-            assigned: { partitions in
-                box.ledger.assigned(partitions)
-                logger.info("partitions assigned", metadata: ["partitions": "\(partitions.sorted())"])
-                do {
-                    guard let store = box.control else { throw PostgresError(.connection, message: "not connected") }
-                    return box.ledger.started(try IngestWorker.storedOffsets(partitions, store: store))
-                } catch {
-                    logger.warning("stored offsets unavailable; partitions held until PostgreSQL answers", metadata: ["error": "\(error)"])
-                    box.ledger.requireRewind()
-                    return nil
-                }
-            },
-            revoked: { partitions in
-                // Let batches in flight commit before another member takes the partitions over.
-                box.drain?()
-                let dropped = box.ledger.revoked(partitions)
-                logger.info("partitions revoked", metadata: ["partitions": "\(partitions.sorted())", "dropped_unwritten": "\(dropped)"])
-            }))
+        let consumer = try KafkaConsumer(
+            configuration: consumerConfig,
+            rebalance: KafkaRebalanceHandler(
+                assigned: { partitions in
+                    box.ledger.assigned(partitions)
+                    logger.info("partitions assigned", metadata: ["partitions": "\(partitions.sorted())"])
+                    do {
+                        guard let store = box.control else {
+                            throw PostgresError(.connection, message: "not connected")
+                        }
+                        return box.ledger.started(try IngestWorker.storedOffsets(partitions, store: store))
+                    } catch {
+                        logger.warning(
+                            "stored offsets unavailable; partitions held until PostgreSQL answers",
+                            metadata: ["error": "\(error)"])
+                        box.ledger.requireRewind()
+                        return nil
+                    }
+                },
+                revoked: { partitions in
+                    // Let batches in flight commit before another member takes the partitions over.
+                    box.drain?()
+                    let dropped = box.ledger.revoked(partitions)
+                    logger.info(
+                        "partitions revoked",
+                        metadata: ["partitions": "\(partitions.sorted())", "dropped_unwritten": "\(dropped)"])
+                }))
         // Bounded: with the broker away, leaving the group can't hold up the exit.
         defer { consumer.close(timeoutMilliseconds: configuration.shutdownGraceMilliseconds) }
         box.drain = { [unowned self] in self.drainLanes() }
@@ -91,7 +102,9 @@ public final class IngestWorker {
         box.control = try connectWithRetry(stop: stop)
         for lane in lanes { lane.store = try connectWithRetry(stop: stop) }
         try consumer.subscribe(topics: topics)
-        logger.info("ingest started", metadata: ["group": "\(configuration.group)", "topics": "\(topics)", "writers": "\(lanes.count)"])
+        logger.info(
+            "ingest started",
+            metadata: ["group": "\(configuration.group)", "topics": "\(topics)", "writers": "\(lanes.count)"])
         configuration.readiness?.set("ingest", ready: true)
 
         var backoff = configuration.retryInitialMilliseconds
@@ -105,7 +118,8 @@ public final class IngestWorker {
                 let pollStarted = DispatchTime.now()
                 let messages = try collectBatch(consumer, stop: stop)
                 if firstMessageAt != nil {
-                    summary.pollSeconds += Double(DispatchTime.now().uptimeNanoseconds - pollStarted.uptimeNanoseconds) / 1e9
+                    summary.pollSeconds +=
+                        Double(DispatchTime.now().uptimeNanoseconds - pollStarted.uptimeNanoseconds) / 1e9
                 }
                 if messages.isEmpty {
                     if lanes.contains(where: { !$0.flights.isEmpty }) {
@@ -127,12 +141,15 @@ public final class IngestWorker {
         // Finish what is in flight, or give up on it after the grace period (PostgreSQL or the
         // broker away): an unfinished transaction never commits, so its messages are read again.
         finishLanes(until: DispatchTime.now() + .milliseconds(configuration.shutdownGraceMilliseconds))
-        logger.info("ingest stopping", metadata: ["consumed": "\(summary.consumed)", "stored": "\(summary.totalStored)"])
+        logger.info(
+            "ingest stopping", metadata: ["consumed": "\(summary.consumed)", "stored": "\(summary.totalStored)"])
         return summary
     }
 
     /// What PostgreSQL holds for `partitions` (nil: no row yet).
-    static func storedOffsets(_ partitions: [KafkaTopicPartition], store: IngestStore) throws -> [KafkaTopicPartition: Int64?] {
+    static func storedOffsets(_ partitions: [KafkaTopicPartition], store: IngestStore) throws -> [KafkaTopicPartition:
+        Int64?]
+    {
         let stored = try store.storedOffsets(topics: Array(Set(partitions.map(\.topic))))
         var result: [KafkaTopicPartition: Int64?] = [:]
         for tp in partitions { result[tp] = .some(stored[tp.topic]?[tp.partition]) }
@@ -164,7 +181,8 @@ public final class IngestWorker {
         summary.retries += 1
         retryCounter.increment()
         configuration.readiness?.set("ingest", ready: false)
-        logger.warning("infrastructure error; pausing and retrying", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
+        logger.warning(
+            "infrastructure error; pausing and retrying", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
         box.ledger.requireRewind()
         let assigned = box.ledger.assigned
         if !assigned.isEmpty { try? consumer.pause(assigned) }
@@ -182,7 +200,8 @@ public final class IngestWorker {
             do {
                 return try IngestStore(url: configuration.databaseURL, group: configuration.group)
             } catch let error as PostgresError where error.code == .connection && !stop.isSet {
-                logger.warning("PostgreSQL unavailable; retrying", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
+                logger.warning(
+                    "PostgreSQL unavailable; retrying", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
                 let until = DispatchTime.now() + .milliseconds(backoff)
                 while DispatchTime.now() < until, !stop.isSet { Thread.sleep(forTimeInterval: 0.05) }
                 backoff = min(backoff * 2, configuration.retryMaxMilliseconds)
@@ -198,7 +217,9 @@ public final class IngestWorker {
     private func collectBatch(_ consumer: KafkaConsumer, stop: StopSignal) throws -> [KafkaMessage] {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.maxBatchWaitMilliseconds) * 1_000_000
         var lingerEnds = UInt64.max
-        while box.ledger.collected.count < configuration.maxBatchMessages, box.ledger.collectedBytes < configuration.maxBatchBytes, !stop.isSet {
+        while box.ledger.collected.count < configuration.maxBatchMessages,
+            box.ledger.collectedBytes < configuration.maxBatchBytes, !stop.isSet
+        {
             let now = DispatchTime.now().uptimeNanoseconds
             if now >= deadline { break }
             let remaining = Int32(min((deadline - now) / 1_000_000 + 1, 1_000))
@@ -248,7 +269,10 @@ public final class IngestWorker {
     }
 
     /// Validates messages into a batch. Pure apart from reading the configuration.
-    static func prepare(_ messages: [KafkaMessage], progress: [PartitionProgress], validator: RecordValidator, configuration: IngestConfiguration) -> IngestBatch {
+    static func prepare(
+        _ messages: [KafkaMessage], progress: [PartitionProgress], validator: RecordValidator,
+        configuration: IngestConfiguration
+    ) -> IngestBatch {
         var batch = IngestBatch()
         batch.records.reserveCapacity(messages.count)
         for message in messages {
@@ -256,9 +280,11 @@ public final class IngestWorker {
             guard let kind = configuration.kind(ofTopic: message.topic) else { continue }
             switch validator.validate(kind: kind, key: message.key, value: message.value) {
             case .success(let record):
-                batch.records.append(IncomingRecord(record: record, source: source, key: message.key, value: message.value))
+                batch.records.append(
+                    IncomingRecord(record: record, source: source, key: message.key, value: message.value))
             case .failure(let rejection):
-                batch.rejects.append(RejectedMessage(source: source, key: message.key, value: message.value, rejection: rejection))
+                batch.rejects.append(
+                    RejectedMessage(source: source, key: message.key, value: message.value, rejection: rejection))
             }
         }
         batch.progress = progress
@@ -277,13 +303,19 @@ public final class IngestWorker {
         lane.queue.async {
             let (store, deadLetters) = job.value
             let validationStart = DispatchTime.now()
-            let batch = IngestWorker.prepare(messages, progress: progress, validator: validator, configuration: configuration)
+            let batch = IngestWorker.prepare(
+                messages, progress: progress, validator: validator, configuration: configuration)
             flight.validateNanoseconds = DispatchTime.now().uptimeNanoseconds - validationStart.uptimeNanoseconds
             flight.result = Result {
                 try store.commit(batch) { rejects in
                     guard !rejects.isEmpty else { return }
                     let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000)).rfc3339
-                    try deadLetters.send(rejects.map { DeadLetter.message(for: $0, topic: configuration.deadLetterTopic, rejectedAt: now, maxRecordBytes: configuration.deadLetterMaxRecordBytes) })
+                    try deadLetters.send(
+                        rejects.map {
+                            DeadLetter.message(
+                                for: $0, topic: configuration.deadLetterTopic, rejectedAt: now,
+                                maxRecordBytes: configuration.deadLetterMaxRecordBytes)
+                        })
                 }
             }
             flight.done.leave()
@@ -309,7 +341,8 @@ public final class IngestWorker {
             batchLatency.recordNanoseconds(Int64(nanos))
             record(outcome, consumed: flight.consumed)
             if let firstMessageAt {
-                summary.activeSeconds = Double(DispatchTime.now().uptimeNanoseconds - firstMessageAt.uptimeNanoseconds) / 1e9
+                summary.activeSeconds =
+                    Double(DispatchTime.now().uptimeNanoseconds - firstMessageAt.uptimeNanoseconds) / 1e9
             }
         case .failure(let error):
             box.ledger.finished(flight.id, succeeded: false)
@@ -322,7 +355,9 @@ public final class IngestWorker {
         var firstError: (any Error)?
         for lane in lanes {
             while !lane.flights.isEmpty {
-                do { try finishOldest(lane) } catch let error as Stopping { throw error } catch { firstError = firstError ?? error }
+                do { try finishOldest(lane) } catch let error as Stopping { throw error } catch {
+                    firstError = firstError ?? error
+                }
             }
         }
         if let firstError { throw firstError }
@@ -333,7 +368,9 @@ public final class IngestWorker {
         for lane in lanes {
             while let flight = lane.flights.first {
                 guard flight.done.wait(timeout: deadline) == .success else {
-                    logger.warning("in-flight batch abandoned at shutdown; it will be read again", metadata: ["lane": "\(lane.index)"])
+                    logger.warning(
+                        "in-flight batch abandoned at shutdown; it will be read again",
+                        metadata: ["lane": "\(lane.index)"])
                     break
                 }
                 do { try finishOldest(lane) } catch {
@@ -362,24 +399,34 @@ public final class IngestWorker {
         batchSize.record(consumed)
         for (table, count) in outcome.stored {
             summary.stored[table, default: 0] += count
-            Counter(label: "bte_ingest_events_stored_total", dimensions: [("log", table.rawValue)], factory: metrics).increment(by: count)
+            Counter(label: "bte_ingest_events_stored_total", dimensions: [("log", table.rawValue)], factory: metrics)
+                .increment(by: count)
         }
         for (table, count) in outcome.duplicates where count > 0 {
             summary.duplicates[table, default: 0] += count
-            Counter(label: "bte_ingest_duplicates_total", dimensions: [("log", table.rawValue)], factory: metrics).increment(by: count)
+            Counter(label: "bte_ingest_duplicates_total", dimensions: [("log", table.rawValue)], factory: metrics)
+                .increment(by: count)
         }
         for reject in outcome.rejects {
             summary.rejected[reject.rejection.code, default: 0] += 1
-            Counter(label: "bte_ingest_rejected_total", dimensions: [("code", reject.rejection.code.rawValue)], factory: metrics).increment()
-            logger.debug("rejected", metadata: ["source": "\(reject.source)", "code": "\(reject.rejection.code.rawValue)"])
+            Counter(
+                label: "bte_ingest_rejected_total", dimensions: [("code", reject.rejection.code.rawValue)],
+                factory: metrics
+            ).increment()
+            logger.debug(
+                "rejected", metadata: ["source": "\(reject.source)", "code": "\(reject.rejection.code.rawValue)"])
         }
     }
 
     private func reportLag(_ consumer: KafkaConsumer) {
         for (tp, partition) in box.ledger.partitions {
-            guard let position = partition.position ?? partition.stored, let high = consumer.cachedWatermarks(tp)?.high else { continue }
-            Gauge(label: "bte_ingest_lag_messages", dimensions: [("topic", tp.topic), ("partition", String(tp.partition))], factory: metrics)
-                .record(max(high - position, 0))
+            guard let position = partition.position ?? partition.stored, let high = consumer.cachedWatermarks(tp)?.high
+            else { continue }
+            Gauge(
+                label: "bte_ingest_lag_messages",
+                dimensions: [("topic", tp.topic), ("partition", String(tp.partition))], factory: metrics
+            )
+            .record(max(high - position, 0))
         }
     }
 }

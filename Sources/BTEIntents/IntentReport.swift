@@ -11,7 +11,10 @@ public struct OutcomeGroup: Equatable, Sendable {
     /// Events with a forced verb.
     public var forced: Int
 
-    public init(promptVersion: String?, outcome: String, errorCode: String?, semregMode: String, events: Int, denied: Int, forced: Int) {
+    public init(
+        promptVersion: String?, outcome: String, errorCode: String?, semregMode: String, events: Int, denied: Int,
+        forced: Int
+    ) {
         self.promptVersion = promptVersion
         self.outcome = outcome
         self.errorCode = errorCode
@@ -49,7 +52,10 @@ public struct IntentReportInput: Sendable {
     /// Verbs offered in clarify_verb outcomes, most frequent first.
     public var clarifyVerbs: [VerbTally]
 
-    public init(window: ReviewWindow, promptVersion: String?, groups: [OutcomeGroup], hottestVerbs: [VerbTally], deniedVerbs: [VerbTally], clarifyVerbs: [VerbTally]) {
+    public init(
+        window: ReviewWindow, promptVersion: String?, groups: [OutcomeGroup], hottestVerbs: [VerbTally],
+        deniedVerbs: [VerbTally], clarifyVerbs: [VerbTally]
+    ) {
         self.window = window
         self.promptVersion = promptVersion
         self.groups = groups
@@ -161,27 +167,44 @@ public struct IntentReport: Sendable {
             totals.add(group)
             outcomes[group.outcome, default: 0] += group.events
             modes[group.semregMode, default: 0] += group.events
-            if group.outcome != "matched" { failures[FailureKey(outcome: group.outcome, errorCode: group.errorCode), default: 0] += group.events }
+            if group.outcome != "matched" {
+                failures[FailureKey(outcome: group.outcome, errorCode: group.errorCode), default: 0] += group.events
+            }
         }
         self.totals = totals
         self.outcomes = Self.counts(outcomes, of: totals)
         self.semregModes = Self.counts(modes, of: totals)
-        failureModes = failures
-            .map { FailureMode(outcome: $0.key.outcome, errorCode: $0.key.errorCode, events: $0.value, share: totals.share($0.value)) }
+        failureModes =
+            failures
+            .map {
+                FailureMode(
+                    outcome: $0.key.outcome, errorCode: $0.key.errorCode, events: $0.value,
+                    share: totals.share($0.value))
+            }
             .sorted { ($1.events, $0.outcome, $0.errorCode ?? "") < ($0.events, $1.outcome, $1.errorCode ?? "") }
         hottestVerbs = input.hottestVerbs.map {
-            Verb(verb: $0.verb, events: $0.events, share: totals.share($0.events), matchRate: $0.events == 0 ? 0 : Double($0.matched) / Double($0.events))
+            Verb(
+                verb: $0.verb, events: $0.events, share: totals.share($0.events),
+                matchRate: $0.events == 0 ? 0 : Double($0.matched) / Double($0.events))
         }
-        deniedVerbs = input.deniedVerbs.map { Verb(verb: $0.verb, events: $0.events, share: totals.share($0.events), matchRate: nil) }
+        deniedVerbs = input.deniedVerbs.map {
+            Verb(verb: $0.verb, events: $0.events, share: totals.share($0.events), matchRate: nil)
+        }
         let clarifying = totals.clarifyVerb
         clarifyVerbs = input.clarifyVerbs.map {
-            Verb(verb: $0.verb, events: $0.events, share: clarifying == 0 ? 0 : Double($0.events) / Double(clarifying), matchRate: nil)
+            Verb(
+                verb: $0.verb, events: $0.events, share: clarifying == 0 ? 0 : Double($0.events) / Double(clarifying),
+                matchRate: nil)
         }
         var versions: [String?: IntentRates] = [:]
         for group in input.groups { versions[group.promptVersion, default: IntentRates()].add(group) }
         // Named versions in code-point order, then events without a version.
         promptVersions = versions.map { Version(promptVersion: $0.key, rates: $0.value) }
-            .sorted { ($0.promptVersion == nil ? 1 : 0, $0.promptVersion ?? "") < ($1.promptVersion == nil ? 1 : 0, $1.promptVersion ?? "") }
+            .sorted {
+                ($0.promptVersion == nil ? 1 : 0, $0.promptVersion ?? "") < (
+                    $1.promptVersion == nil ? 1 : 0, $1.promptVersion ?? ""
+                )
+            }
     }
 
     private struct FailureKey: Hashable {

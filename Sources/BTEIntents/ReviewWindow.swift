@@ -21,8 +21,11 @@ public struct ReviewWindow: Equatable, Sendable {
         }
         let units: [Character: Int64] = ["m": 60, "h": 3_600, "d": 86_400, "w": 604_800]
         guard let unit = text.last, let seconds = units[unit], let amount = Int64(text.dropLast()), amount > 0,
-              amount <= 3_650 * 86_400 / seconds else {
-            throw IntentReviewError(.invalidDuration, "--since takes a duration like 90m, 36h, 7d or 2w (up to 10 years) or an RFC 3339 time, not '\(text)'")
+            amount <= 3_650 * 86_400 / seconds
+        else {
+            throw IntentReviewError(
+                .invalidDuration,
+                "--since takes a duration like 90m, 36h, 7d or 2w (up to 10 years) or an RFC 3339 time, not '\(text)'")
         }
         self.init(since: Timestamp(microseconds: until.microseconds - amount * seconds * 1_000_000), until: until)
     }

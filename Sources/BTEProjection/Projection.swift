@@ -19,9 +19,13 @@ public struct ProjectionOutputs: Sendable {
     public func messages(prefix: String) -> [KafkaOutgoingMessage] {
         let signalsTopic = OutputTopic.signals.name(prefix: prefix)
         let insightsTopic = OutputTopic.insights.name(prefix: prefix)
-        return signals.map { KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) }
+        return signals.map {
+            KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json())
+        }
             + vectors
-            + insights.map { KafkaOutgoingMessage(topic: insightsTopic, key: Array($0.workspaceID.utf8), value: $0.json()) }
+            + insights.map {
+                KafkaOutgoingMessage(topic: insightsTopic, key: Array($0.workspaceID.utf8), value: $0.json())
+            }
             + failures
     }
 }
@@ -37,12 +41,15 @@ struct Projection {
     /// Where the computation came from, for dead letters: an input topic, or `bte.sweep`.
     let source: String
 
-    func compute(reader: HistoryReader, workspaces: [String: Timestamp], users: [String: Timestamp]) throws -> ProjectionOutputs {
+    func compute(reader: HistoryReader, workspaces: [String: Timestamp], users: [String: Timestamp]) throws
+        -> ProjectionOutputs
+    {
         let thresholds = try reader.thresholds()
         var outputs = ProjectionOutputs(thresholdsVersion: thresholds.version)
         let computer = SignalComputer(thresholds: thresholds)
         let reporter = ComputationFailures(
-            logger: logger, metrics: metrics, deadLetterTopic: OutputTopic.deadLetter.name(prefix: topicPrefix), source: source)
+            logger: logger, metrics: metrics, deadLetterTopic: OutputTopic.deadLetter.name(prefix: topicPrefix),
+            source: source)
         for history in try reader.workspaceHistories(workspaces) {
             let asOf = workspaces[history.workspaceID] ?? Timestamp(microseconds: 0)
             let evaluated = computer.evaluateRecords(history, asOf: asOf)
@@ -51,7 +58,8 @@ struct Projection {
         }
         outputs.insights = try reader.insightHistories(workspaces).flatMap { history in
             InsightComputer().records(
-                history, asOf: workspaces[history.workspaceID] ?? Timestamp(microseconds: 0), thresholdsVersion: thresholds.version)
+                history, asOf: workspaces[history.workspaceID] ?? Timestamp(microseconds: 0),
+                thresholdsVersion: thresholds.version)
         }
         let vectorsTopic = OutputTopic.behavioralVectors.name(prefix: topicPrefix)
         let interactions = Dictionary(grouping: try reader.interactions(users), by: \.userID)

@@ -80,25 +80,30 @@ public final class Projector {
 
     public func run(stop: StopSignal) throws -> Summary {
         var consumerConfiguration = KafkaConsumerConfiguration(
-            client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties), groupID: configuration.group)
+            client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties),
+            groupID: configuration.group)
         consumerConfiguration.sessionTimeoutMilliseconds = configuration.sessionTimeoutMilliseconds
         consumerConfiguration.groupInstanceID = configuration.instanceID
         let assigned = AssignedPartitions()
         let logger = self.logger
-        let consumer = try KafkaConsumer(configuration: consumerConfiguration, rebalance: KafkaRebalanceHandler(
-            assigned: { partitions in
-                logger.info("projector partitions assigned", metadata: ["count": "\(partitions.count)"])
-                assigned.partitions.formUnion(partitions)
-                assigned.generation += 1
-                return partitions.map { KafkaTopicPartitionOffset($0, offset: .committed) }
-            },
-            revoked: { partitions in
-                assigned.partitions.subtract(partitions)
-                assigned.generation += 1
-            }))
+        let consumer = try KafkaConsumer(
+            configuration: consumerConfiguration,
+            rebalance: KafkaRebalanceHandler(
+                assigned: { partitions in
+                    logger.info("projector partitions assigned", metadata: ["count": "\(partitions.count)"])
+                    assigned.partitions.formUnion(partitions)
+                    assigned.generation += 1
+                    return partitions.map { KafkaTopicPartitionOffset($0, offset: .committed) }
+                },
+                revoked: { partitions in
+                    assigned.partitions.subtract(partitions)
+                    assigned.generation += 1
+                }))
         defer { consumer.close() }
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(
-            client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties)))
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(
+                client: KafkaClientConfiguration(
+                    brokers: configuration.brokers, properties: configuration.kafkaProperties)))
         try consumer.subscribe(topics: [businessTopic, interactionTopic])
         configuration.readiness?.register("project")
         configuration.readiness?.set("project", ready: true)
@@ -148,7 +153,9 @@ public final class Projector {
                 } catch let error as StoreError where error.code == .notDurable {
                     waited += 1
                     // Normal for a moment; worth saying when it lasts (is ingest running?).
-                    if waited % 100 == 0 { logger.info("waiting for ingest to store the batch", metadata: ["detail": "\(error.message)"]) }
+                    if waited % 100 == 0 {
+                        logger.info("waiting for ingest to store the batch", metadata: ["detail": "\(error.message)"])
+                    }
                     // Ingest notifies each commit: wake then, or after 100 ms at the latest.
                     _ = try? reader?.awaitIngestCommit(timeoutMilliseconds: 100)
                     // Serve the group about once a second (well within max.poll.interval.ms), not
@@ -160,7 +167,9 @@ public final class Projector {
                     guard isRetriable(error) else { throw error }
                     summary.retries += 1
                     configuration.readiness?.set("project", ready: false)
-                    logger.warning("projection failed; retrying the batch", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
+                    logger.warning(
+                        "projection failed; retrying the batch",
+                        metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
                     wait = backoff
                     backoff = min(backoff * 2, configuration.retryMaxMilliseconds)
                 }
@@ -179,7 +188,9 @@ public final class Projector {
 
     /// Polls with the assigned partitions paused for `milliseconds`. Returns whether the batch in
     /// hand is stale: a rebalance happened or a message was fetched meanwhile.
-    private func keepAlive(_ consumer: KafkaConsumer, assigned: AssignedPartitions, milliseconds: Int, stop: StopSignal) -> Bool {
+    private func keepAlive(_ consumer: KafkaConsumer, assigned: AssignedPartitions, milliseconds: Int, stop: StopSignal)
+        -> Bool
+    {
         let generation = assigned.generation
         let partitions = assigned.partitions.sorted()
         if !partitions.isEmpty { try? consumer.pause(partitions) }
@@ -198,13 +209,17 @@ public final class Projector {
     private func restartFromCommitted(_ consumer: KafkaConsumer, assigned: AssignedPartitions) throws {
         let partitions = assigned.partitions.sorted()
         for tp in partitions { position[tp] = nil }
-        if !partitions.isEmpty { try consumer.assign(partitions.map { KafkaTopicPartitionOffset($0, offset: .committed) }) }
+        if !partitions.isEmpty {
+            try consumer.assign(partitions.map { KafkaTopicPartitionOffset($0, offset: .committed) })
+        }
     }
 
     /// A batch: up to `maxBatchMessages`, collected in at most `maxBatchWaitMilliseconds`. Once `lingerMilliseconds` have passed since the first, the batch closes as
     /// soon as nothing fetched is waiting, so a steady trickle is projected promptly while a
     /// backlog still fills whole batches.
-    private func collect(_ consumer: KafkaConsumer, stop: StopSignal, assigned: AssignedPartitions) throws -> [KafkaMessage] {
+    private func collect(_ consumer: KafkaConsumer, stop: StopSignal, assigned: AssignedPartitions) throws
+        -> [KafkaMessage]
+    {
         var messages: [KafkaMessage] = []
         let started = DispatchTime.now().uptimeNanoseconds
         let deadline = started + UInt64(configuration.maxBatchWaitMilliseconds) * 1_000_000
@@ -219,21 +234,27 @@ public final class Projector {
             }
             position[message.topicPartition] = message.offset + 1
             if firstMessageAt == nil { firstMessageAt = DispatchTime.now() }
-            if messages.isEmpty { lingerEnds = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.lingerMilliseconds) * 1_000_000 }
+            if messages.isEmpty {
+                lingerEnds = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.lingerMilliseconds) * 1_000_000
+            }
             messages.append(message)
         }
         return messages
     }
 
     /// One batch: durable? → histories → signals → published → offsets committed.
-    private func project(_ messages: [KafkaMessage], reader: HistoryReader, producer: KafkaProducer, consumer: KafkaConsumer, stop: StopSignal) throws {
+    private func project(
+        _ messages: [KafkaMessage], reader: HistoryReader, producer: KafkaProducer, consumer: KafkaConsumer,
+        stop: StopSignal
+    ) throws {
         var next: [KafkaTopicPartition: Int64] = [:]
         var asOf: [String: Timestamp] = [:]
         var userAsOf: [String: Timestamp] = [:]
         for message in messages {
             next[message.topicPartition] = max(next[message.topicPartition] ?? 0, message.offset + 1)
             let kind: InputKind = message.topic == interactionTopic ? .interaction : .business
-            guard case .success(let record) = validator.validate(kind: kind, key: message.key, value: message.value) else { continue }
+            guard case .success(let record) = validator.validate(kind: kind, key: message.key, value: message.value)
+            else { continue }
             let owner = kind == .interaction ? "user_id" : "workspace_id"
             let entity = record.values[record.schema.fields.firstIndex { $0.name == owner } ?? 0] ?? ""
             if kind == .interaction {
@@ -242,9 +263,11 @@ public final class Projector {
                 asOf[entity] = max(asOf[entity] ?? record.timestamp, record.timestamp)
             }
         }
-        try reader.waitUntilDurable(group: configuration.ingestGroup, next: next.map { ($0.key.topic, $0.key.partition, $0.value) })
+        try reader.waitUntilDurable(
+            group: configuration.ingestGroup, next: next.map { ($0.key.topic, $0.key.partition, $0.value) })
         let projection = Projection(
-            topicPrefix: configuration.topicPrefix, logger: logger, metrics: configuration.metrics, source: businessTopic)
+            topicPrefix: configuration.topicPrefix, logger: logger, metrics: configuration.metrics,
+            source: businessTopic)
         let outputs = try reader.snapshot { try projection.compute(reader: reader, workspaces: asOf, users: userAsOf) }
         try producer.send(outputs.messages(prefix: configuration.topicPrefix))
         try consumer.commit(next)
@@ -254,7 +277,10 @@ public final class Projector {
         }
         summary.consumed += messages.count
         summary.batches += 1
-        if let firstMessageAt { summary.activeSeconds = Double(DispatchTime.now().uptimeNanoseconds - firstMessageAt.uptimeNanoseconds) / 1e9 }
+        if let firstMessageAt {
+            summary.activeSeconds =
+                Double(DispatchTime.now().uptimeNanoseconds - firstMessageAt.uptimeNanoseconds) / 1e9
+        }
         summary.workspaces += asOf.count
         summary.signals += outputs.signals.count
         summary.users += userAsOf.count

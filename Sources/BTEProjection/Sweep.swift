@@ -50,15 +50,18 @@ public struct Sweep: Sendable {
                 reader: reader, workspaces: Dictionary(uniqueKeysWithValues: workspaces.map { ($0, asOf) }),
                 users: Dictionary(uniqueKeysWithValues: users.map { ($0, asOf) }))
             return Result(
-                workspaces: workspaces.count, signals: outputs.signals.count, thresholdsVersion: outputs.thresholdsVersion,
-                records: outputs.signals, insights: outputs.insights, failures: outputs.failures, vectors: outputs.vectors,
+                workspaces: workspaces.count, signals: outputs.signals.count,
+                thresholdsVersion: outputs.thresholdsVersion,
+                records: outputs.signals, insights: outputs.insights, failures: outputs.failures,
+                vectors: outputs.vectors,
                 outputs: outputs)
         }
     }
 
     public func run(asOf: Timestamp) throws -> Result {
         let result = try compute(asOf: asOf)
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
         try producer.send(result.outputs.messages(prefix: topicPrefix))
         logger.info(
             "sweep published",

@@ -12,9 +12,12 @@ public struct HistoryReader {
     public static let defaultStatementTimeoutMilliseconds = 600_000
 
     /// Opens a read-only connection; `bte_reader` is read-only by default anyway.
-    public init(url: String, statementTimeoutMilliseconds: Int = HistoryReader.defaultStatementTimeoutMilliseconds) throws {
+    public init(url: String, statementTimeoutMilliseconds: Int = HistoryReader.defaultStatementTimeoutMilliseconds)
+        throws
+    {
         connection = try PostgresConnection(
-            url: url, applicationName: "bte-reader", options: PostgresConnectionOptions(statementTimeoutMilliseconds: statementTimeoutMilliseconds))
+            url: url, applicationName: "bte-reader",
+            options: PostgresConnectionOptions(statementTimeoutMilliseconds: statementTimeoutMilliseconds))
     }
 
     /// False once the server or network dropped the connection.
@@ -39,10 +42,12 @@ public struct HistoryReader {
     public func activeWorkspaces(asOf: Timestamp) throws -> [String] {
         let hi = asOf.rfc3339
         let lo = Timestamp(microseconds: asOf.microseconds - SignalComputer.window).rfc3339
-        return try connection.execute("""
+        return try connection.execute(
+            """
             SELECT workspace_id::text FROM core.business_events WHERE timestamp > $1 AND timestamp <= $2
             UNION SELECT workspace_id::text FROM core.user_actions WHERE timestamp > $1 AND timestamp <= $2
-            """, [lo, hi]).rows.compactMap { $0[0] }.sorted()
+            """, [lo, hi]
+        ).rows.compactMap { $0[0] }.sorted()
     }
 
     /// The signal inputs of each workspace as of its own instant. The queries cover the span
@@ -55,10 +60,13 @@ public struct HistoryReader {
         let ids = arrayLiteral(workspaces)
         let columns = HistoryReader.businessColumns
 
-        var events = try businessEvents("SELECT \(columns) FROM core.business_events WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3", [ids, lo, hi])
+        var events = try businessEvents(
+            "SELECT \(columns) FROM core.business_events WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3",
+            [ids, lo, hi])
         // Before the window: the givens and earlier acts of entities acted on in the window, and
         // completions of workflows started in it.
-        let older = try businessEvents("""
+        let older = try businessEvents(
+            """
             SELECT \(columns) FROM core.business_events o
             WHERE o.workspace_id = ANY($1::uuid[]) AND o.timestamp <= $2 AND (
                 (o.event_type IN ('recommendation.given', 'recommendation.acted') AND o.entity_id IN (
@@ -78,11 +86,13 @@ public struct HistoryReader {
 
         // User actions: the window before each as_of (momentum reads 14 days of it; W's count
         // is the records' computed_from), and each workspace's newest for idle decay.
-        let actionColumns = "action_id::text, workspace_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint"
+        let actionColumns =
+            "action_id::text, workspace_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint"
         var actions = try userActions(
             "SELECT \(actionColumns) FROM core.user_actions WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3",
             [ids, lo, hi])
-        let newest = try userActions("""
+        let newest = try userActions(
+            """
             SELECT DISTINCT ON (u.workspace_id) u.action_id::text, u.workspace_id::text, u.actor_user_id::text, (extract(epoch FROM u.timestamp) * 1000000)::bigint
             FROM core.user_actions u JOIN unnest($1::uuid[], $2::timestamptz[]) AS w(id, as_of) ON u.workspace_id = w.id AND u.timestamp <= w.as_of
             ORDER BY u.workspace_id, u.timestamp DESC, u.action_id
@@ -92,32 +102,43 @@ public struct HistoryReader {
 
         // Successful acts anywhere in the same sub-verticals, with their given's action type.
         let subVerticals = Array(Set(events.filter { $0.eventType == "recommendation.given" }.map(\.subVerticalID)))
-        let peers = PeerIndex(try peerSuccesses(subVerticals: subVerticals, after: Timestamp(microseconds: earliest.microseconds - SignalComputer.window), upTo: latest))
+        let peers = PeerIndex(
+            try peerSuccesses(
+                subVerticals: subVerticals,
+                after: Timestamp(microseconds: earliest.microseconds - SignalComputer.window), upTo: latest))
 
         let eventsByWorkspace = Dictionary(grouping: events, by: \.workspaceID)
         let actionsByWorkspace = Dictionary(grouping: actions, by: \.workspaceID)
         return workspaces.map { ws in
-            WorkspaceHistory(workspaceID: ws, events: eventsByWorkspace[ws] ?? [], actions: actionsByWorkspace[ws] ?? [], peers: peers)
+            WorkspaceHistory(
+                workspaceID: ws, events: eventsByWorkspace[ws] ?? [], actions: actionsByWorkspace[ws] ?? [],
+                peers: peers)
         }
     }
 
     /// The columns `businessEvents` decodes, in order.
-    static let businessColumns = "event_id::text, event_type, entity_id::text, workspace_id::text, sub_vertical_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint, metadata::text"
+    static let businessColumns =
+        "event_id::text, event_type, entity_id::text, workspace_id::text, sub_vertical_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint, metadata::text"
 
     private func businessEvents(_ sql: String, _ parameters: [String?]) throws -> [BusinessEvent] {
         try connection.execute(sql, parameters).rows.compactMap { row in
-            guard let id = row[0], let type = row[1], let entity = row[2], let ws = row[3], let sv = row[4], let actor = row[5],
-                  let micros = row[6].flatMap({ Int64($0) }) else { return nil }
+            guard let id = row[0], let type = row[1], let entity = row[2], let ws = row[3], let sv = row[4],
+                let actor = row[5],
+                let micros = row[6].flatMap({ Int64($0) })
+            else { return nil }
             let metadata = row[7].flatMap { try? JSONParser.parse(Array($0.utf8), maxDepth: 128) } ?? .object([])
-            return BusinessEvent(eventID: id, eventType: type, entityID: entity, workspaceID: ws, subVerticalID: sv,
-                                 actorUserID: actor, timestamp: Timestamp(microseconds: micros), metadata: metadata)
+            return BusinessEvent(
+                eventID: id, eventType: type, entityID: entity, workspaceID: ws, subVerticalID: sv,
+                actorUserID: actor, timestamp: Timestamp(microseconds: micros), metadata: metadata)
         }
     }
 
     private func userActions(_ sql: String, _ parameters: [String?]) throws -> [UserAction] {
         try connection.execute(sql, parameters).rows.compactMap { row in
-            guard let id = row[0], let ws = row[1], let actor = row[2], let micros = row[3].flatMap({ Int64($0) }) else { return nil }
-            return UserAction(actionID: id, workspaceID: ws, actorUserID: actor, timestamp: Timestamp(microseconds: micros))
+            guard let id = row[0], let ws = row[1], let actor = row[2], let micros = row[3].flatMap({ Int64($0) })
+            else { return nil }
+            return UserAction(
+                actionID: id, workspaceID: ws, actorUserID: actor, timestamp: Timestamp(microseconds: micros))
         }
     }
 }
@@ -146,11 +167,15 @@ extension HistoryReader {
         guard !next.isEmpty else { return }
         let rows = try connection.execute(
             "SELECT topic, partition, next_offset FROM bte.ingest_offsets WHERE consumer_group = $1 AND topic = ANY($2::text[])",
-            [group, arrayLiteral(Array(Set(next.map(\.topic))))]).rows
+            [group, arrayLiteral(Array(Set(next.map(\.topic))))]
+        ).rows
         var stored: [String: Int64] = [:]
         for row in rows { stored["\(row[0] ?? "")/\(row[1] ?? "")"] = row[2].flatMap { Int64($0) } }
         for entry in next where (stored["\(entry.topic)/\(entry.partition)"] ?? 0) < entry.offset {
-            throw StoreError(.notDurable, "\(entry.topic)[\(entry.partition)] is stored up to \(stored["\(entry.topic)/\(entry.partition)"] ?? 0), the batch needs \(entry.offset)")
+            throw StoreError(
+                .notDurable,
+                "\(entry.topic)[\(entry.partition)] is stored up to \(stored["\(entry.topic)/\(entry.partition)"] ?? 0), the batch needs \(entry.offset)"
+            )
         }
     }
 }
@@ -160,21 +185,27 @@ extension HistoryReader {
     public func activeUsers(asOf: Timestamp) throws -> [String] {
         try connection.execute(
             "SELECT DISTINCT user_id FROM core.interaction_events WHERE timestamp > $1 AND timestamp <= $2 ORDER BY user_id",
-            [Timestamp(microseconds: asOf.microseconds - SignalComputer.window).rfc3339, asOf.rfc3339]).rows.compactMap { $0[0] }
+            [Timestamp(microseconds: asOf.microseconds - SignalComputer.window).rfc3339, asOf.rfc3339]
+        ).rows.compactMap { $0[0] }
     }
 
     /// The interactions of the given users in the 30 days before each one's as_of, in one query.
     public func interactions(_ asOfByUser: [String: Timestamp]) throws -> [Interaction] {
         guard let earliest = asOfByUser.values.min(), let latest = asOfByUser.values.max() else { return [] }
         let lo = Timestamp(microseconds: earliest.microseconds - SignalComputer.window).rfc3339
-        return try connection.execute("""
+        return try connection.execute(
+            """
             SELECT event_id::text, user_id, coalesce(session_id, ''), (extract(epoch FROM timestamp) * 1000000)::bigint,
                    event_type, capsule_type, duration_ms, coalesce(success, true)
             FROM core.interaction_events WHERE user_id = ANY($1::text[]) AND timestamp > $2 AND timestamp <= $3
-            """, [arrayLiteral(asOfByUser.keys.sorted()), lo, latest.rfc3339]).rows.compactMap { row in
-            guard let id = row[0], let user = row[1], let micros = row[3].flatMap({ Int64($0) }), let type = row[4] else { return nil }
-            return Interaction(eventID: id, userID: user, sessionID: row[2] ?? "", timestamp: Timestamp(microseconds: micros), eventType: type,
-                               capsuleType: row[5], durationMilliseconds: row[6].flatMap { Int($0) }, success: row[7] != "f")
+            """, [arrayLiteral(asOfByUser.keys.sorted()), lo, latest.rfc3339]
+        ).rows.compactMap { row in
+            guard let id = row[0], let user = row[1], let micros = row[3].flatMap({ Int64($0) }), let type = row[4]
+            else { return nil }
+            return Interaction(
+                eventID: id, userID: user, sessionID: row[2] ?? "", timestamp: Timestamp(microseconds: micros),
+                eventType: type,
+                capsuleType: row[5], durationMilliseconds: row[6].flatMap { Int($0) }, success: row[7] != "f")
         }
     }
 }
@@ -192,7 +223,8 @@ extension HistoryReader {
         let workspaces = asOfByWorkspace.keys.sorted()
         guard let earliest = asOfByWorkspace.values.min(), let asOf = asOfByWorkspace.values.max() else { return [] }
         let columns = HistoryReader.businessColumns
-        let events = try businessEvents("""
+        let events = try businessEvents(
+            """
             SELECT \(columns) FROM core.business_events
             WHERE workspace_id = ANY($1::uuid[]) AND timestamp <= $2::timestamptz AND (
                 event_type LIKE 'deal.%'
@@ -204,14 +236,20 @@ extension HistoryReader {
         var subVerticalsByWorkspace: [String: Set<String>] = [:]
         for row in try connection.execute(
             "SELECT DISTINCT workspace_id::text, sub_vertical_id::text FROM core.business_events WHERE workspace_id = ANY($1::uuid[]) AND timestamp <= $2",
-            [arrayLiteral(workspaces), asOf.rfc3339]).rows {
+            [arrayLiteral(workspaces), asOf.rfc3339]
+        ).rows {
             if let ws = row[0], let sv = row[1] { subVerticalsByWorkspace[ws, default: []].insert(sv) }
         }
         let allSubVerticals = Array(subVerticalsByWorkspace.values.reduce(into: Set<String>()) { $0.formUnion($1) })
-        let peers = PeerIndex(try peerSuccesses(subVerticals: allSubVerticals, after: Timestamp(microseconds: earliest.microseconds - SignalComputer.window), upTo: asOf))
+        let peers = PeerIndex(
+            try peerSuccesses(
+                subVerticals: allSubVerticals,
+                after: Timestamp(microseconds: earliest.microseconds - SignalComputer.window), upTo: asOf))
         let byWorkspace = Dictionary(grouping: events, by: \.workspaceID)
         return workspaces.map { ws in
-            WorkspaceHistory(workspaceID: ws, events: byWorkspace[ws] ?? [], peers: peers, subVerticalIDs: subVerticalsByWorkspace[ws] ?? [])
+            WorkspaceHistory(
+                workspaceID: ws, events: byWorkspace[ws] ?? [], peers: peers,
+                subVerticalIDs: subVerticalsByWorkspace[ws] ?? [])
         }
     }
 
@@ -220,7 +258,8 @@ extension HistoryReader {
     /// same given are ignored, whatever their outcome. Its action type is its given's.
     func peerSuccesses(subVerticals: [String], after lo: Timestamp, upTo hi: Timestamp) throws -> [PeerSuccess] {
         guard !subVerticals.isEmpty else { return [] }
-        return try connection.execute("""
+        return try connection.execute(
+            """
             SELECT a.workspace_id::text, a.sub_vertical_id::text, g.action_type, (extract(epoch FROM a.timestamp) * 1000000)::bigint
             FROM core.business_events a
             JOIN LATERAL (
@@ -233,9 +272,13 @@ extension HistoryReader {
                 SELECT 1 FROM core.business_events e
                 WHERE e.event_type = 'recommendation.acted' AND e.entity_id = a.entity_id
                   AND e.timestamp >= g.given_at AND (e.timestamp, e.event_id) < (a.timestamp, a.event_id))
-            """, [arrayLiteral(subVerticals.sorted()), lo.rfc3339, hi.rfc3339]).rows.compactMap { row in
-            guard let ws = row[0], let sv = row[1], let type = row[2], let micros = row[3].flatMap({ Int64($0) }) else { return nil }
-            return PeerSuccess(workspaceID: ws, subVerticalID: sv, actionType: type, timestamp: Timestamp(microseconds: micros))
+            """, [arrayLiteral(subVerticals.sorted()), lo.rfc3339, hi.rfc3339]
+        ).rows.compactMap { row in
+            guard let ws = row[0], let sv = row[1], let type = row[2], let micros = row[3].flatMap({ Int64($0) }) else {
+                return nil
+            }
+            return PeerSuccess(
+                workspaceID: ws, subVerticalID: sv, actionType: type, timestamp: Timestamp(microseconds: micros))
         }
     }
 }

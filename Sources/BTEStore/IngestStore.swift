@@ -98,9 +98,12 @@ public final class IngestStore {
     /// retries instead of holding up its partitions and the group's rebalance.
     public static let defaultStatementTimeoutMilliseconds = 60_000
 
-    public init(url: String, group: String, statementTimeoutMilliseconds: Int = IngestStore.defaultStatementTimeoutMilliseconds) throws {
+    public init(
+        url: String, group: String, statementTimeoutMilliseconds: Int = IngestStore.defaultStatementTimeoutMilliseconds
+    ) throws {
         connection = try PostgresConnection(
-            url: url, applicationName: "bte-ingest", options: PostgresConnectionOptions(statementTimeoutMilliseconds: statementTimeoutMilliseconds))
+            url: url, applicationName: "bte-ingest",
+            options: PostgresConnectionOptions(statementTimeoutMilliseconds: statementTimeoutMilliseconds))
         self.group = group
     }
 
@@ -108,10 +111,13 @@ public final class IngestStore {
     public func storedOffsets(topics: [String]) throws -> [String: [Int32: Int64]] {
         let rows = try connection.execute(
             "SELECT topic, partition, next_offset FROM bte.ingest_offsets WHERE consumer_group = $1 AND topic = ANY($2::text[])",
-            [group, arrayLiteral(topics)]).rows
+            [group, arrayLiteral(topics)]
+        ).rows
         var result: [String: [Int32: Int64]] = [:]
         for row in rows {
-            guard let topic = row[0], let partition = row[1].flatMap({ Int32($0) }), let next = row[2].flatMap({ Int64($0) }) else { continue }
+            guard let topic = row[0], let partition = row[1].flatMap({ Int32($0) }),
+                let next = row[2].flatMap({ Int64($0) })
+            else { continue }
             result[topic, default: [:]][partition] = next
         }
         return result
@@ -140,7 +146,8 @@ public final class IngestStore {
             for incoming in batch.records { byTable[incoming.record.table, default: []].append(incoming) }
             for table in byTable.keys.sorted() {
                 let records = byTable[table] ?? []
-                let appended = table == .interactionEvents ? try appendInteractions(records) : try append(table: table, records)
+                let appended =
+                    table == .interactionEvents ? try appendInteractions(records) : try append(table: table, records)
                 outcome.stored[table] = appended.stored
                 outcome.duplicates[table] = appended.duplicates
                 outcome.rejects += appended.conflicts + appended.refused
@@ -178,18 +185,24 @@ public final class IngestStore {
             JOIN unnest($2::text[], $3::int[]) AS b(topic, partition) ON o.topic = b.topic AND o.partition = b.partition
             WHERE o.consumer_group = $1 FOR UPDATE OF o
             """,
-            [group, arrayLiteral(progress.map(\.topic)), arrayLiteral(progress.map { String($0.partition) })]).rows
+            [group, arrayLiteral(progress.map(\.topic)), arrayLiteral(progress.map { String($0.partition) })]
+        ).rows
         var stored: [String: Int64] = [:]
         for row in rows { stored["\(row[0] ?? "")/\(row[1] ?? "")"] = row[2].flatMap { Int64($0) } }
         for entry in progress {
             let actual = stored["\(entry.topic)/\(entry.partition)"]
             if actual != entry.expectedStored {
-                throw StoreError(.offsetFence, "\(entry.topic)[\(entry.partition)] is at \(actual.map(String.init) ?? "none") in PostgreSQL, expected \(entry.expectedStored.map(String.init) ?? "none"); another member moved it")
+                throw StoreError(
+                    .offsetFence,
+                    "\(entry.topic)[\(entry.partition)] is at \(actual.map(String.init) ?? "none") in PostgreSQL, expected \(entry.expectedStored.map(String.init) ?? "none"); another member moved it"
+                )
             }
         }
     }
 
-    private typealias Appended = (stored: Int, duplicates: Int, conflicts: [RejectedMessage], refused: [RejectedMessage])
+    private typealias Appended = (
+        stored: Int, duplicates: Int, conflicts: [RejectedMessage], refused: [RejectedMessage]
+    )
 
     /// Appends the records that are new, after looking their ids up in the log (whose primary
     /// key is the id: a concurrent writer's copy makes the COPY fail, and the batch is retried).
@@ -222,15 +235,21 @@ public final class IngestStore {
                     INSERT INTO bte.interaction_event_ids (event_id, content_hash)
                     SELECT * FROM unnest($1::uuid[], $2::bigint[]) ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text
                     """,
-                    [arrayLiteral(claims.map(\.record.id)), arrayLiteral(claims.map { String($0.record.contentHash) })]).rows
+                    [arrayLiteral(claims.map(\.record.id)), arrayLiteral(claims.map { String($0.record.contentHash) })]
+                ).rows
                 claimed = Set(rows.compactMap { $0[0] })
             }
-            var known = try storedHashes(table: .interactionEvents, ids: claims.map(\.record.id).filter { !claimed.contains($0) })
+            var known = try storedHashes(
+                table: .interactionEvents, ids: claims.map(\.record.id).filter { !claimed.contains($0) })
             guard known.count + claimed.count == claims.count else {
-                throw StoreError(.concurrentWriter, "an interaction event id was neither claimed nor found; retrying the batch")
+                throw StoreError(
+                    .concurrentWriter, "an interaction event id was neither claimed nor found; retrying the batch")
             }
-            for record in first.values where excluded.contains(record.source) { known[record.record.id] = record.record.contentHash }
-            let (fresh, duplicates, conflicts) = classify(table: .interactionEvents, records.filter { !excluded.contains($0.source) }, known: known)
+            for record in first.values where excluded.contains(record.source) {
+                known[record.record.id] = record.record.contentHash
+            }
+            let (fresh, duplicates, conflicts) = classify(
+                table: .interactionEvents, records.filter { !excluded.contains($0.source) }, known: known)
             let newlyRefused = try copyIsolatingFailures(table: .interactionEvents, fresh)
             if newlyRefused.isEmpty {
                 try connection.execute("RELEASE SAVEPOINT bte_claim")
@@ -246,7 +265,8 @@ public final class IngestStore {
     private func storedHashes(table: LogTable, ids: [String]) throws -> [String: Int64] {
         guard !ids.isEmpty else { return [:] }
         let schema = RecordSchema.forTable(table)
-        let lookup = table == .interactionEvents
+        let lookup =
+            table == .interactionEvents
             ? "SELECT event_id::text, content_hash FROM bte.interaction_event_ids WHERE event_id = ANY($1::uuid[])"
             : "SELECT \(schema.idField)::text, content_hash FROM \(table.rawValue) WHERE \(schema.idField) = ANY($1::uuid[])"
         var known: [String: Int64] = [:]
@@ -260,7 +280,9 @@ public final class IngestStore {
     /// Splits records into new ones, re-deliveries (same id, same content) and conflicts (same
     /// id, different content). Each record is compared with what the log holds or, failing
     /// that, with the first record of the batch that will be stored under its id.
-    private func classify(table: LogTable, _ records: [IncomingRecord], known stored: [String: Int64]) -> ([IncomingRecord], Int, [RejectedMessage]) {
+    private func classify(table: LogTable, _ records: [IncomingRecord], known stored: [String: Int64]) -> (
+        [IncomingRecord], Int, [RejectedMessage]
+    ) {
         let schema = RecordSchema.forTable(table)
         var known = stored
         var fresh: [IncomingRecord] = []
@@ -277,11 +299,14 @@ public final class IngestStore {
             if hash == record.contentHash {
                 duplicates += 1
             } else {
-                conflicts.append(RejectedMessage(
-                    source: incoming.source, key: incoming.key, value: incoming.value,
-                    rejection: Rejection(.conflictingDuplicate, table.rejectsQuoteNoValues
-                        ? "\(schema.idField) is already stored with different content"
-                        : "\(schema.idField) \(record.id) is already stored with different content")))
+                conflicts.append(
+                    RejectedMessage(
+                        source: incoming.source, key: incoming.key, value: incoming.value,
+                        rejection: Rejection(
+                            .conflictingDuplicate,
+                            table.rejectsQuoteNoValues
+                                ? "\(schema.idField) is already stored with different content"
+                                : "\(schema.idField) \(record.id) is already stored with different content")))
             }
         }
         return (fresh, duplicates, conflicts)
@@ -301,16 +326,21 @@ public final class IngestStore {
             } catch let error as PostgresError where error.sqlState == "23505" {
                 // The lookup found none of these ids, so another writer stored one meanwhile: the
                 // batch is retried, and its lookup will see them.
-                throw StoreError(.concurrentWriter, "another writer stored some of these \(table.rawValue) ids meanwhile (\(error.message))")
+                throw StoreError(
+                    .concurrentWriter,
+                    "another writer stored some of these \(table.rawValue) ids meanwhile (\(error.message))")
             } catch let error as PostgresError where error.isDataError {
                 try connection.execute("ROLLBACK TO SAVEPOINT bte_copy")
                 try connection.execute("RELEASE SAVEPOINT bte_copy")
                 if slice.count == 1, let only = slice.first {
-                    refused.append(RejectedMessage(
-                        source: only.source, key: only.key, value: only.value,
-                        rejection: Rejection(.storageRejected, table.rejectsQuoteNoValues
-                            ? "PostgreSQL refused the row [\(error.sqlState ?? "?")]\(error.constraint.map { " (constraint \($0))" } ?? "")"
-                            : "PostgreSQL refused the row [\(error.sqlState ?? "?")]: \(error.message)")))
+                    refused.append(
+                        RejectedMessage(
+                            source: only.source, key: only.key, value: only.value,
+                            rejection: Rejection(
+                                .storageRejected,
+                                table.rejectsQuoteNoValues
+                                    ? "PostgreSQL refused the row [\(error.sqlState ?? "?")]\(error.constraint.map { " (constraint \($0))" } ?? "")"
+                                    : "PostgreSQL refused the row [\(error.sqlState ?? "?")]: \(error.message)")))
                     return
                 }
                 let middle = slice.startIndex + slice.count / 2
@@ -365,10 +395,12 @@ public final class IngestStore {
             SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::text[])
             ON CONFLICT (source_topic, source_partition, source_offset) DO NOTHING
             """,
-            [arrayLiteral(rejects.map(\.source.topic)), arrayLiteral(rejects.map { String($0.source.partition) }),
-             arrayLiteral(rejects.map { String($0.source.offset) }), arrayLiteral(rejects.map { hex($0.key) }),
-             arrayLiteral(rejects.map { hex($0.value) }), arrayLiteral(rejects.map(\.rejection.code.rawValue)),
-             arrayLiteral(rejects.map(\.rejection.message))])
+            [
+                arrayLiteral(rejects.map(\.source.topic)), arrayLiteral(rejects.map { String($0.source.partition) }),
+                arrayLiteral(rejects.map { String($0.source.offset) }), arrayLiteral(rejects.map { hex($0.key) }),
+                arrayLiteral(rejects.map { hex($0.value) }), arrayLiteral(rejects.map(\.rejection.code.rawValue)),
+                arrayLiteral(rejects.map(\.rejection.message)),
+            ])
     }
 
     /// Moves the offsets and, in the same statement, notifies `IngestCommits.channel` with the
@@ -385,8 +417,10 @@ public final class IngestStore {
                 DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now())
             SELECT pg_notify($5, $1)
             """,
-            [group, arrayLiteral(progress.map(\.topic)), arrayLiteral(progress.map { String($0.partition) }),
-             arrayLiteral(progress.map { String($0.next) }), IngestCommits.channel])
+            [
+                group, arrayLiteral(progress.map(\.topic)), arrayLiteral(progress.map { String($0.partition) }),
+                arrayLiteral(progress.map { String($0.next) }), IngestCommits.channel,
+            ])
     }
 
 }
@@ -396,7 +430,10 @@ func arrayLiteral(_ values: [String?]) -> String {
     var out = "{"
     for (index, value) in values.enumerated() {
         if index > 0 { out += "," }
-        guard let value else { out += "NULL"; continue }
+        guard let value else {
+            out += "NULL"
+            continue
+        }
         out += "\""
         // Escaping works on bytes: both specials are ASCII, so UTF-8 sequences pass untouched.
         if value.utf8.contains(where: { $0 == 0x22 || $0 == 0x5C }) {

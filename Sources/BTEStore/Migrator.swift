@@ -21,7 +21,9 @@ public struct Migrator {
             throw StoreError(.migrationsMissing, "no SQL migrations found in \(directory.path)")
         }
         migrations = try urls.sorted { $0.lastPathComponent < $1.lastPathComponent }.map { url in
-            Migration(version: url.deletingPathExtension().lastPathComponent, sql: try String(contentsOf: url, encoding: .utf8))
+            Migration(
+                version: url.deletingPathExtension().lastPathComponent,
+                sql: try String(contentsOf: url, encoding: .utf8))
         }
     }
 
@@ -37,7 +39,8 @@ public struct Migrator {
         try connection.execute("SET client_min_messages = warning")
         try connection.execute("SELECT pg_advisory_lock(hashtext('bte.migrate'))")
         defer { _ = try? connection.execute("SELECT pg_advisory_unlock(hashtext('bte.migrate'))") }
-        try connection.executeScript("""
+        try connection.executeScript(
+            """
             CREATE SCHEMA IF NOT EXISTS bte;
             CREATE TABLE IF NOT EXISTS bte.schema_migrations (
                 version text PRIMARY KEY,
@@ -52,13 +55,18 @@ public struct Migrator {
         for migration in migrations {
             if let checksum = applied[migration.version] {
                 guard checksum == migration.checksum else {
-                    throw StoreError(.migrationChanged, "migration \(migration.version) was applied with checksum \(checksum) but its file now has \(migration.checksum); add a new migration instead of editing an applied one")
+                    throw StoreError(
+                        .migrationChanged,
+                        "migration \(migration.version) was applied with checksum \(checksum) but its file now has \(migration.checksum); add a new migration instead of editing an applied one"
+                    )
                 }
                 continue
             }
             try connection.transaction {
                 try connection.executeScript(migration.sql)
-                try connection.execute("INSERT INTO bte.schema_migrations (version, checksum) VALUES ($1, $2)", [migration.version, migration.checksum])
+                try connection.execute(
+                    "INSERT INTO bte.schema_migrations (version, checksum) VALUES ($1, $2)",
+                    [migration.version, migration.checksum])
             }
             done.append(migration.version)
         }

@@ -24,11 +24,17 @@ public struct ThresholdStore {
     }
 
     public func current() throws -> (version: Int, entries: [ThresholdEntry]) {
-        let version = Int(try connection.execute("SELECT version FROM bte.thresholds_version").rows.first?.first??.description ?? "0") ?? 0
+        let version =
+            Int(
+                try connection.execute("SELECT version FROM bte.thresholds_version").rows.first?.first??.description
+                    ?? "0") ?? 0
         let rows = try connection.execute(
-            "SELECT threshold_key, value::float8, changed_by, reason, to_char(changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM bte.thresholds ORDER BY threshold_key").rows
+            "SELECT threshold_key, value::float8, changed_by, reason, to_char(changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM bte.thresholds ORDER BY threshold_key"
+        ).rows
         let entries = rows.map { row in
-            ThresholdEntry(key: row[0] ?? "", value: Double(row[1] ?? "") ?? 0, changedBy: row[2] ?? "", reason: row[3] ?? "", changedAt: row[4] ?? "")
+            ThresholdEntry(
+                key: row[0] ?? "", value: Double(row[1] ?? "") ?? 0, changedBy: row[2] ?? "", reason: row[3] ?? "",
+                changedAt: row[4] ?? "")
         }
         return (version, entries)
     }
@@ -45,13 +51,20 @@ public struct ThresholdStore {
     @discardableResult
     public func set(key: String, value: Double, by admin: String, reason: String) throws -> Int {
         guard Thresholds.defaults.keys.contains(key) else {
-            throw StoreError(.invalidThreshold, "unknown threshold \(key); known: \(Thresholds.defaults.keys.sorted().joined(separator: ", "))")
+            throw StoreError(
+                .invalidThreshold,
+                "unknown threshold \(key); known: \(Thresholds.defaults.keys.sorted().joined(separator: ", "))")
         }
-        guard value.isFinite, value > 0 else { throw StoreError(.invalidThreshold, "\(key) must be a positive number, not \(value)") }
-        guard !admin.isEmpty, !reason.isEmpty else { throw StoreError(.invalidThreshold, "a change needs who (--by) and why (--reason)") }
+        guard value.isFinite, value > 0 else {
+            throw StoreError(.invalidThreshold, "\(key) must be a positive number, not \(value)")
+        }
+        guard !admin.isEmpty, !reason.isEmpty else {
+            throw StoreError(.invalidThreshold, "a change needs who (--by) and why (--reason)")
+        }
         let rows = try connection.execute(
             "INSERT INTO bte.threshold_changes (threshold_key, value, changed_by, reason) VALUES ($1, $2::numeric, $3, $4) RETURNING id",
-            [key, String(value), admin, reason]).rows
+            [key, String(value), admin, reason]
+        ).rows
         return Int(rows.first?.first??.description ?? "0") ?? 0
     }
 }

@@ -33,21 +33,30 @@ public final class KafkaAdmin {
     deinit { rd_kafka_destroy(handle) }
 
     /// Creates the topics that don't exist yet; existing ones are left as they are.
-    public func createTopics(_ topics: [KafkaNewTopic], timeoutMilliseconds: Int32 = 15_000) throws -> [String: KafkaTopicCreation] {
+    public func createTopics(_ topics: [KafkaNewTopic], timeoutMilliseconds: Int32 = 15_000) throws -> [String:
+        KafkaTopicCreation]
+    {
         var errstr = [CChar](repeating: 0, count: 512)
         var newTopics: [OpaquePointer?] = []
         defer { for topic in newTopics { rd_kafka_NewTopic_destroy(topic) } }
         for topic in topics {
-            guard let created = rd_kafka_NewTopic_new(topic.name, topic.partitions, topic.replicationFactor, &errstr, errstr.count) else {
+            guard
+                let created = rd_kafka_NewTopic_new(
+                    topic.name, topic.partitions, topic.replicationFactor, &errstr, errstr.count)
+            else {
                 throw KafkaError(.admin, "topic \(topic.name): \(cString(errstr))")
             }
             newTopics.append(created)
             for key in topic.configs.keys.sorted() {
                 let err = rd_kafka_NewTopic_set_config(created, key, topic.configs[key] ?? "")
-                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(.admin, err, context: "topic \(topic.name) config \(key)") }
+                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    throw KafkaError(.admin, err, context: "topic \(topic.name) config \(key)")
+                }
             }
         }
-        guard let queue = rd_kafka_queue_new(handle) else { throw KafkaError(.admin, "rd_kafka_queue_new returned NULL") }
+        guard let queue = rd_kafka_queue_new(handle) else {
+            throw KafkaError(.admin, "rd_kafka_queue_new returned NULL")
+        }
         defer { rd_kafka_queue_destroy(queue) }
         let options = rd_kafka_AdminOptions_new(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS)
         defer { rd_kafka_AdminOptions_destroy(options) }
@@ -91,7 +100,9 @@ public final class KafkaAdmin {
     public func topicPartitionCounts(timeoutMilliseconds: Int32 = 10_000) throws -> [String: Int] {
         var metadata: UnsafePointer<rd_kafka_metadata>?
         let err = rd_kafka_metadata(handle, 1, nil, &metadata, timeoutMilliseconds)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(.metadata, err, context: "metadata") }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw KafkaError(.metadata, err, context: "metadata")
+        }
         defer { rd_kafka_metadata_destroy(metadata) }
         var counts: [String: Int] = [:]
         for index in 0..<Int(metadata.pointee.topic_cnt) {

@@ -67,19 +67,20 @@ public struct KafkaConsumerConfiguration: Sendable {
     }
 
     var librdkafkaProperties: [(String, String)] {
-        client.librdkafkaProperties(base: [
-            ("group.id", groupID),
-            ("enable.auto.commit", "false"),
-            ("enable.auto.offset.store", "false"),
-            ("auto.offset.reset", offsetResetEarliest ? "earliest" : "latest"),
-            ("session.timeout.ms", String(sessionTimeoutMilliseconds)),
-            ("heartbeat.interval.ms", String(max(sessionTimeoutMilliseconds / 6, 100))),
-            ("max.partition.fetch.bytes", String(maxPartitionFetchBytes)),
-            // Keep fetching ahead while the caller writes: with a shallow prefetch the consumer
-            // waited a broker round trip between batches (ingest 39k → 52–61k events/s).
-            ("queued.min.messages", "100000"),
-            ("queued.max.messages.kbytes", String(queuedMaxKilobytes)),
-            ("fetch.max.bytes", String(fetchMaxBytes)),
-        ] + (groupInstanceID.map { [("group.instance.id", $0)] } ?? []))
+        client.librdkafkaProperties(
+            base: [
+                ("group.id", groupID),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", offsetResetEarliest ? "earliest" : "latest"),
+                ("session.timeout.ms", String(sessionTimeoutMilliseconds)),
+                ("heartbeat.interval.ms", String(max(sessionTimeoutMilliseconds / 6, 100))),
+                ("max.partition.fetch.bytes", String(maxPartitionFetchBytes)),
+                // Keep fetching ahead while the caller writes: with a shallow prefetch the consumer
+                // waited a broker round trip between batches (ingest 39k → 52–61k events/s).
+                ("queued.min.messages", "100000"),
+                ("queued.max.messages.kbytes", String(queuedMaxKilobytes)),
+                ("fetch.max.bytes", String(fetchMaxBytes)),
+            ] + (groupInstanceID.map { [("group.instance.id", $0)] } ?? []))
     }
 }

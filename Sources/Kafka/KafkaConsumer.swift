@@ -48,7 +48,9 @@ public final class KafkaConsumer {
                     let entries = offsets.map { ($0.topicPartition, Optional($0.offset.rawValue)) }
                     let result = try? withPartitionList(entries) { rd_kafka_assign(rk, $0) }
                     if result != RD_KAFKA_RESP_ERR_NO_ERROR {
-                        context.lastError.withLock { $0 = KafkaError(.assignment, "assign failed: \(result.map(KafkaError.describe) ?? "list")") }
+                        context.lastError.withLock {
+                            $0 = KafkaError(.assignment, "assign failed: \(result.map(KafkaError.describe) ?? "list")")
+                        }
                     }
                 } else {
                     // Assigned but held: nothing is fetched until the owner assigns offsets.
@@ -111,7 +113,10 @@ public final class KafkaConsumer {
 
     /// Waits up to `timeoutMilliseconds` for the next message; serves rebalances meanwhile.
     public func poll(timeoutMilliseconds: Int32) throws -> KafkaMessage? {
-        if let error = context.lastError.withLock({ e -> KafkaError? in defer { e = nil }; return e }) {
+        if let error = context.lastError.withLock({ e -> KafkaError? in
+            defer { e = nil }
+            return e
+        }) {
             throw error
         }
         guard let raw = rd_kafka_consumer_poll(handle, timeoutMilliseconds) else { return nil }
@@ -119,9 +124,14 @@ public final class KafkaConsumer {
         let message = raw.pointee
         if message.err != RD_KAFKA_RESP_ERR_NO_ERROR {
             if message.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return nil }
-            let detail = message.payload.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: message.len), as: UTF8.self) } ?? ""
+            let detail =
+                message.payload.map {
+                    String(decoding: UnsafeRawBufferPointer(start: $0, count: message.len), as: UTF8.self)
+                } ?? ""
             let error = KafkaError(.consume, message.err, context: detail.isEmpty ? "consume" : detail)
-            if message.err == RD_KAFKA_RESP_ERR__FATAL { throw KafkaError(.fatal, error.message, rdKafkaError: error.rdKafkaError) }
+            if message.err == RD_KAFKA_RESP_ERR__FATAL {
+                throw KafkaError(.fatal, error.message, rdKafkaError: error.rdKafkaError)
+            }
             lastTransientError = error
             return nil
         }
@@ -143,7 +153,9 @@ public final class KafkaConsumer {
             let err = rd_kafka_assign(handle, list)
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(.assignment, err, context: "assign") }
             let resumed = rd_kafka_resume_partitions(handle, list)
-            guard resumed == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(.assignment, resumed, context: "resume") }
+            guard resumed == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError(.assignment, resumed, context: "resume")
+            }
         }
     }
 
@@ -159,7 +171,8 @@ public final class KafkaConsumer {
             for index in 0..<Int(list.pointee.cnt) {
                 let element = list.pointee.elems[index]
                 if element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    throw KafkaError(.offsets, element.err, context: "seek \(String(cString: element.topic))[\(element.partition)]")
+                    throw KafkaError(
+                        .offsets, element.err, context: "seek \(String(cString: element.topic))[\(element.partition)]")
                 }
             }
         }

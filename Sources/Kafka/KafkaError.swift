@@ -27,7 +27,8 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
     public let message: String
     public let location: String
 
-    public init(_ code: Code, _ message: String, rdKafkaError: Int32? = nil, file: String = #fileID, line: Int = #line) {
+    public init(_ code: Code, _ message: String, rdKafkaError: Int32? = nil, file: String = #fileID, line: Int = #line)
+    {
         self.code = code
         self.message = message
         self.rdKafkaError = rdKafkaError

@@ -11,7 +11,10 @@ public struct KafkaMessage: Sendable {
     /// Milliseconds since the epoch, when the broker reported a timestamp.
     public let timestampMilliseconds: Int64?
 
-    public init(topic: String, partition: Int32, offset: Int64, value: [UInt8]?, key: [UInt8]?, timestampMilliseconds: Int64? = nil) {
+    public init(
+        topic: String, partition: Int32, offset: Int64, value: [UInt8]?, key: [UInt8]?,
+        timestampMilliseconds: Int64? = nil
+    ) {
         self.topic = topic
         self.partition = partition
         self.offset = offset

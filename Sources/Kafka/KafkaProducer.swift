@@ -28,7 +28,10 @@ final class DeliveryTracker: Sendable {
     /// Returns and clears the failures seen since the last call.
     func takeFailures() -> (messages: [String], code: Int32?) {
         state.withLock { state in
-            defer { state.failures = []; state.failureCode = nil }
+            defer {
+                state.failures = []
+                state.failureCode = nil
+            }
             return (state.failures, state.failureCode)
         }
     }

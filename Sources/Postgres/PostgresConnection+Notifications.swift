@@ -1,6 +1,7 @@
 import CLibPQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A `NOTIFY` received on a channel this connection listens to.
@@ -48,8 +49,9 @@ extension PostgresConnection {
     private func drainNotifications(_ conn: OpaquePointer) -> [PostgresNotification] {
         var received: [PostgresNotification] = []
         while let notice = PQnotifies(conn) {
-            received.append(PostgresNotification(
-                channel: String(cString: notice.pointee.relname), payload: String(cString: notice.pointee.extra)))
+            received.append(
+                PostgresNotification(
+                    channel: String(cString: notice.pointee.relname), payload: String(cString: notice.pointee.extra)))
             PQfreemem(notice)
         }
         return received

@@ -1,6 +1,7 @@
 import CLibPQ
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Rows returned by a statement, copied out of libpq's result. Values are in text format.
@@ -39,9 +40,12 @@ public struct PostgresConnectionOptions: Sendable {
 
     /// libpq keywords, placed before the URL so that the URL's own values win.
     var keywords: [(String, String)] {
-        [("keepalives", "1"), ("keepalives_idle", String(keepalivesIdleSeconds)),
-         ("keepalives_interval", String(keepalivesIntervalSeconds)), ("keepalives_count", String(keepalivesCount)),
-         ("tcp_user_timeout", String(tcpUserTimeoutMilliseconds)), ("connect_timeout", String(connectTimeoutSeconds))]
+        [
+            ("keepalives", "1"), ("keepalives_idle", String(keepalivesIdleSeconds)),
+            ("keepalives_interval", String(keepalivesIntervalSeconds)), ("keepalives_count", String(keepalivesCount)),
+            ("tcp_user_timeout", String(tcpUserTimeoutMilliseconds)),
+            ("connect_timeout", String(connectTimeoutSeconds)),
+        ]
     }
 }
 
@@ -56,7 +60,9 @@ public final class PostgresConnection {
     /// reinterpret their bytes. Keepalive and connect timeout settings in the URL win over
     /// `options`; the server is told the same keepalives, so it drops a vanished client (and
     /// its locks) too. `options.statementTimeoutMilliseconds` wins over the URL's.
-    public init(url: String, applicationName: String = "bte", options: PostgresConnectionOptions = PostgresConnectionOptions()) throws {
+    public init(
+        url: String, applicationName: String = "bte", options: PostgresConnectionOptions = PostgresConnectionOptions()
+    ) throws {
         // The URL is expanded in place of `dbname`: keywords after it override its values,
         // keywords before it are overridden by them.
         let parameters = options.keywords + [("dbname", url), ("client_encoding", "UTF8")]
@@ -76,13 +82,17 @@ public final class PostgresConnection {
         self.conn = conn
         var settings = [("application_name", applicationName)]
         if connectionOption("keepalives") != "0" {
-            let serverNames = [("keepalives_idle", "tcp_keepalives_idle"), ("keepalives_interval", "tcp_keepalives_interval"),
-                               ("keepalives_count", "tcp_keepalives_count"), ("tcp_user_timeout", "tcp_user_timeout")]
+            let serverNames = [
+                ("keepalives_idle", "tcp_keepalives_idle"), ("keepalives_interval", "tcp_keepalives_interval"),
+                ("keepalives_count", "tcp_keepalives_count"), ("tcp_user_timeout", "tcp_user_timeout"),
+            ]
             for (client, server) in serverNames {
                 if let value = connectionOption(client), !value.isEmpty { settings.append((server, value)) }
             }
         }
-        if let timeout = options.statementTimeoutMilliseconds { settings.append(("statement_timeout", String(timeout))) }
+        if let timeout = options.statementTimeoutMilliseconds {
+            settings.append(("statement_timeout", String(timeout)))
+        }
         let calls = settings.indices.map { "set_config($\(2 * $0 + 1), $\(2 * $0 + 2), false)" }
         try execute("SELECT " + calls.joined(separator: ", "), settings.flatMap { [$0.0, $0.1] })
     }
@@ -145,7 +155,9 @@ public final class PostgresConnection {
     @discardableResult
     public func copyIn(_ sql: String, data: [UInt8]) throws -> Int {
         let start = PQexec(conn, sql)
-        guard let start else { throw PostgresError(.connection, sqlState: "08006", message: PostgresConnection.errorMessage(conn)) }
+        guard let start else {
+            throw PostgresError(.connection, sqlState: "08006", message: PostgresConnection.errorMessage(conn))
+        }
         guard PQresultStatus(start) == PGRES_COPY_IN else {
             _ = try consume(start, sql: sql)
             PQclear(start)
@@ -158,9 +170,11 @@ public final class PostgresConnection {
             var offset = 0
             while offset < raw.count {
                 let length = min(chunk, raw.count - offset)
-                let sent = raw.baseAddress.map { base in
-                    PQputCopyData(conn, base.advanced(by: offset).assumingMemoryBound(to: CChar.self), Int32(length))
-                } ?? -1
+                let sent =
+                    raw.baseAddress.map { base in
+                        PQputCopyData(
+                            conn, base.advanced(by: offset).assumingMemoryBound(to: CChar.self), Int32(length))
+                    } ?? -1
                 if sent != 1 {
                     sendError = PostgresConnection.errorMessage(conn)
                     return
@@ -199,14 +213,16 @@ public final class PostgresConnection {
             throw PostgresError(.protocolViolation, message: "unexpected COPY IN for: \(sql.prefix(80))")
         default:
             let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-            let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+            let message =
+                PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
                 ?? PostgresConnection.errorMessage(conn)
             let detail = PQresultErrorField(result, Int32(UInt8(ascii: "D"))).map { String(cString: $0) }
             let constraint = PQresultErrorField(result, Int32(UInt8(ascii: "n"))).map { String(cString: $0) }
             let connectionLost = PQstatus(conn) != CONNECTION_OK
-            throw PostgresError(connectionLost && sqlState == nil ? .connection : .server,
-                                sqlState: sqlState ?? (connectionLost ? "08006" : nil), message: message, detail: detail,
-                                constraint: constraint)
+            throw PostgresError(
+                connectionLost && sqlState == nil ? .connection : .server,
+                sqlState: sqlState ?? (connectionLost ? "08006" : nil), message: message, detail: detail,
+                constraint: constraint)
         }
         let columnCount = Int(PQnfields(result))
         let rowCount = Int(PQntuples(result))
@@ -245,9 +261,12 @@ public func sqlLiteral(_ value: String) -> String {
 
 /// Passes an array of optional strings as `const char * const *` for the scope of `body`,
 /// followed by a NULL if `nullTerminated` (as keyword/value arrays are).
-private func withCStringArray<R>(_ values: [String?], nullTerminated: Bool = false, _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+private func withCStringArray<R>(
+    _ values: [String?], nullTerminated: Bool = false, _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R
+) -> R {
     if values.isEmpty && !nullTerminated { return body(nil) }
-    var pointers: [UnsafeMutablePointer<CChar>?] = values.map { $0.flatMap { strdup($0) } } + (nullTerminated ? [nil] : [])
+    var pointers: [UnsafeMutablePointer<CChar>?] =
+        values.map { $0.flatMap { strdup($0) } } + (nullTerminated ? [nil] : [])
     defer { for pointer in pointers { free(pointer) } }
     return pointers.withUnsafeMutableBufferPointer { buffer in
         guard let base = buffer.baseAddress else { return body(nil) }

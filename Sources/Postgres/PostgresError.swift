@@ -23,7 +23,10 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public let constraint: String?
     public let location: String
 
-    public init(_ code: Code, sqlState: String? = nil, message: String, detail: String? = nil, constraint: String? = nil, file: String = #fileID, line: Int = #line) {
+    public init(
+        _ code: Code, sqlState: String? = nil, message: String, detail: String? = nil, constraint: String? = nil,
+        file: String = #fileID, line: Int = #line
+    ) {
         self.code = code
         self.sqlState = sqlState
         self.message = message.trimmingTrailingWhitespace()

@@ -1,30 +1,38 @@
 import ArgumentParser
-import BTEWorker
 import BTECLI
 import BTEIngest
+import BTEWorker
 import Foundation
 
 @main
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bte-bench",
-        abstract: "Benchmarks on this machine: ingest vs raw COPY, projection, intent review (prints figures and ratios).")
+        abstract:
+            "Benchmarks on this machine: ingest vs raw COPY, projection, intent review (prints figures and ratios).")
     @OptionGroup var options: ConnectionOptions
     @Option(help: "Interaction events to load.") var events = 200_000
     @Option(help: "URL of a role that may create databases (env BTE_ADMIN_DATABASE_URL).") var adminDatabaseURL: String?
     @Option(help: "Ingest batch size.") var batchSize = 10_000
     @Option(help: "Ingest writers.") var writers = 2
-    @Option(help: "ingest (raw COPY vs ingest), project (projector throughput, freshness, sweep), memory (peak RSS of ingest over a burst of 400 × 200 KiB messages) or intents (report on stored intent events).") var suite = "ingest"
+    @Option(
+        help:
+            "ingest (raw COPY vs ingest), project (projector throughput, freshness, sweep), memory (peak RSS of ingest over a burst of 400 × 200 KiB messages) or intents (report on stored intent events)."
+    ) var suite = "ingest"
     @Option(help: "Stored intent events (intents suite).") var intentEvents = 1_000_000
     @Option(help: "Stored business events for the sweep figure (project suite).") var sweepEvents = 1_000_000
-    @Option(help: "The bte executable whose ingest the memory suite measures; default this one (another build gives a same-run baseline).")
+    @Option(
+        help:
+            "The bte executable whose ingest the memory suite measures; default this one (another build gives a same-run baseline)."
+    )
     var ingestExecutable: String?
 
     func run() async throws {
         try await guarded {
             let admin = try Setting.admin.resolve(adminDatabaseURL)
             if suite == "project" {
-                var benchmark = ProjectorBenchmark(brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
+                var benchmark = ProjectorBenchmark(
+                    brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
                 benchmark.events = events
                 benchmark.sweepEvents = sweepEvents
                 let bench = benchmark
@@ -33,9 +41,15 @@ struct BenchCommand: AsyncParsableCommand {
             }
             if suite == "memory" {
                 // Default: the bte built next to this executable.
-                let own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-                let executable = ingestExecutable ?? URL(fileURLWithPath: own).deletingLastPathComponent().appendingPathComponent("bte").path
-                let benchmark = MemoryBenchmark(brokers: try options.resolvedBrokers(), adminURL: admin, executable: executable, logger: options.makeLogger("bte.bench"))
+                let own =
+                    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                    ?? CommandLine.arguments[0]
+                let executable =
+                    ingestExecutable
+                    ?? URL(fileURLWithPath: own).deletingLastPathComponent().appendingPathComponent("bte").path
+                let benchmark = MemoryBenchmark(
+                    brokers: try options.resolvedBrokers(), adminURL: admin, executable: executable,
+                    logger: options.makeLogger("bte.bench"))
                 print(try await onThread("bench") { try benchmark.run() }.render())
                 return
             }
@@ -46,8 +60,11 @@ struct BenchCommand: AsyncParsableCommand {
                 print(try await onThread("bench") { try bench.run() }.render())
                 return
             }
-            guard suite == "ingest" else { throw CLIError("--suite is ingest, project, memory or intents, not \(suite)") }
-            var benchmark = IngestBenchmark(brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
+            guard suite == "ingest" else {
+                throw CLIError("--suite is ingest, project, memory or intents, not \(suite)")
+            }
+            var benchmark = IngestBenchmark(
+                brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
             benchmark.events = events
             benchmark.batchSize = batchSize
             benchmark.writers = writers

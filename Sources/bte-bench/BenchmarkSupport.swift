@@ -1,7 +1,7 @@
-import Postgres
 import BTEStore
 import Dispatch
 import Foundation
+import Postgres
 
 /// Creates a migrated database, runs `body` with its owner URL, and drops it.
 func withScratchDatabase<T>(adminURL: String, _ label: String, _ body: (String) throws -> T) throws -> T {
@@ -42,8 +42,16 @@ struct UncheckedBox<T>: @unchecked Sendable {
 final class FailureBox: @unchecked Sendable {
     private let lock = NSLock()
     private var errors: [any Error] = []
-    func record(_ error: any Error) { lock.lock(); errors.append(error); lock.unlock() }
-    var first: (any Error)? { lock.lock(); defer { lock.unlock() }; return errors.first }
+    func record(_ error: any Error) {
+        lock.lock()
+        errors.append(error)
+        lock.unlock()
+    }
+    var first: (any Error)? {
+        lock.lock()
+        defer { lock.unlock() }
+        return errors.first
+    }
 }
 
 extension String {

@@ -1,13 +1,13 @@
-import Postgres
-import BTEWorker
-import BTEIngest
-import BTEFixtures
 import BTEDomain
+import BTEFixtures
+import BTEIngest
 import BTEStore
+import BTEWorker
 import Dispatch
 import Foundation
 import Kafka
 import Logging
+import Postgres
 
 /// Loads the same generated interaction events by raw COPY (one and two connections) and
 /// through `bte ingest` from the broker, each into a fresh database, and reports events/s.
@@ -61,15 +61,22 @@ public struct IngestBenchmark: Sendable {
         let stream = DemoStream(options: options)
         var result = Result()
         result.events = stream.messages.count
-        result.averageMessageBytes = stream.messages.reduce(0) { $0 + ($1.value?.count ?? 0) } / max(stream.messages.count, 1)
+        result.averageMessageBytes =
+            stream.messages.reduce(0) { $0 + ($1.value?.count ?? 0) } / max(stream.messages.count, 1)
 
         // The prepared file: exactly the rows ingest appends.
         let validator = RecordValidator()
         var records: [IncomingRecord] = []
         records.reserveCapacity(stream.messages.count)
         for (offset, message) in stream.messages.enumerated() {
-            guard case .success(let record) = validator.validate(kind: .interaction, key: message.key, value: message.value) else { continue }
-            records.append(IncomingRecord(record: record, source: SourcePosition(topic: message.topic, partition: 0, offset: Int64(offset)), key: nil, value: nil))
+            guard
+                case .success(let record) = validator.validate(
+                    kind: .interaction, key: message.key, value: message.value)
+            else { continue }
+            records.append(
+                IncomingRecord(
+                    record: record, source: SourcePosition(topic: message.topic, partition: 0, offset: Int64(offset)),
+                    key: nil, value: nil))
         }
         let halves = [records[..<(records.count / 2)], records[(records.count / 2)...]]
         let file = IngestStore.copyData(records[...])
@@ -108,10 +115,12 @@ public struct IngestBenchmark: Sendable {
 
         let (rate, batches) = try withScratchDatabase(adminURL: adminURL, "ingest") { url -> (Double, Int) in
             let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: brokers))
-            _ = try admin.createTopics((InputKind.allCases.map(\.rawValue) + [OutputTopic.deadLetter.rawValue]).map {
-                KafkaNewTopic(name: options.topicPrefix + $0, partitions: partitions, replicationFactor: 1)
-            })
-            let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
+            _ = try admin.createTopics(
+                (InputKind.allCases.map(\.rawValue) + [OutputTopic.deadLetter.rawValue]).map {
+                    KafkaNewTopic(name: options.topicPrefix + $0, partitions: partitions, replicationFactor: 1)
+                })
+            let producer = try KafkaProducer(
+                configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
             var index = 0
             while index < stream.messages.count {
                 let end = min(index + 20_000, stream.messages.count)
@@ -130,7 +139,13 @@ public struct IngestBenchmark: Sendable {
             guard summary.totalStored == records.count else {
                 throw BenchmarkError(message: "ingest stored \(summary.totalStored) of \(records.count) events")
             }
-            logger.notice("ingest phases", metadata: ["active_s": "\(summary.activeSeconds)", "validate_s": "\(summary.validateSeconds)", "write_s": "\(summary.writeSeconds)", "poll_s": "\(summary.pollSeconds)", "wait_s": "\(summary.waitSeconds)"])
+            logger.notice(
+                "ingest phases",
+                metadata: [
+                    "active_s": "\(summary.activeSeconds)", "validate_s": "\(summary.validateSeconds)",
+                    "write_s": "\(summary.writeSeconds)", "poll_s": "\(summary.pollSeconds)",
+                    "wait_s": "\(summary.waitSeconds)",
+                ])
             return (Double(summary.consumed) / max(summary.activeSeconds, 1e-9), summary.batches)
         }
         result.ingest = rate

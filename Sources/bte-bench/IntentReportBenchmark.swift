@@ -1,10 +1,10 @@
-import BTEFixtures
-import Postgres
 import BTEDomain
+import BTEFixtures
 import BTEIntents
 import BTEStore
 import Dispatch
 import Foundation
+import Postgres
 
 /// Loads generated intent events into a fresh database through the ingest appender, then times
 /// `bte intents report` and `propose-boosts` against a plain count over the same window (the
@@ -65,8 +65,9 @@ public struct IntentReportBenchmark: Sendable {
                 return fastest
             }
             result.countSeconds = try best {
-                _ = try connection.execute("SELECT count(*) FROM agent.intent_events WHERE ts > $1::timestamptz AND ts <= $2::timestamptz",
-                                           [window.since.rfc3339, window.until.rfc3339])
+                _ = try connection.execute(
+                    "SELECT count(*) FROM agent.intent_events WHERE ts > $1::timestamptz AND ts <= $2::timestamptz",
+                    [window.since.rfc3339, window.until.rfc3339])
             }
             result.reportSeconds = try best {
                 _ = IntentReport(try store.reportInput(window: window, promptVersion: nil, top: 10)).table()
@@ -74,10 +75,14 @@ public struct IntentReportBenchmark: Sendable {
             result.versionReportSeconds = try best {
                 _ = IntentReport(try store.reportInput(window: window, promptVersion: "p-2", top: 10)).table()
             }
-            let month = ReviewWindow(since: Timestamp(microseconds: until.microseconds - 30 * 86_400_000_000), until: until)
+            let month = ReviewWindow(
+                since: Timestamp(microseconds: until.microseconds - 30 * 86_400_000_000), until: until)
             result.proposalSeconds = try best {
                 let input = try store.proposalInput(window: month)
-                _ = BoostProposal(window: month, userChoices: input.userChoices, forcedOverrides: input.forcedOverrides, current: input.current, minSupport: 5).json()
+                _ = BoostProposal(
+                    window: month, userChoices: input.userChoices, forcedOverrides: input.forcedOverrides,
+                    current: input.current, minSupport: 5
+                ).json()
             }
             return result
         }
@@ -90,7 +95,10 @@ public struct IntentReportBenchmark: Sendable {
         let validator = RecordValidator()
         let verbs = (0..<200).map { "domain\($0 % 12).verb\($0)" }
         let scopes = ["cbu", "kyc", "deal", "entity", "case"]
-        let outcomes = ["matched", "matched", "matched", "matched", "matched", "matched", "clarify_verb", "clarify_args", "no_allowed_verbs", "error"]
+        let outcomes = [
+            "matched", "matched", "matched", "matched", "matched", "matched", "clarify_verb", "clarify_args",
+            "no_allowed_verbs", "error",
+        ]
         let span = 7 * 86_400_000_000 as Int64
         let statement = IngestStore.copyStatement(for: .intentEvents)
         var index = 0
@@ -99,15 +107,19 @@ public struct IntentReportBenchmark: Sendable {
             let end = min(index + 50_000, events)
             records.reserveCapacity(end - index)
             for offset in index..<end {
-                let ts = Timestamp(microseconds: until.microseconds - span + Int64(Double(offset) / Double(events) * Double(span)))
+                let ts = Timestamp(
+                    microseconds: until.microseconds - span + Int64(Double(offset) / Double(events) * Double(span)))
                 let candidates = (0..<(3 + rng.next(3))).map { _ in JSONValue.quoted(verbs[rng.next(verbs.count)]) }
                 let outcome = outcomes[rng.next(outcomes.count)]
                 var fields = [
                     "\"record_type\":\"intent_event\"", "\"event_id\":\"\(rng.uuid())\"", "\"ts\":\"\(ts.rfc3339)\"",
-                    "\"session_id\":\"\(rng.uuid())\"", "\"actor_id\":\"analyst-\(rng.next(50))\"", "\"entrypoint\":\"chat\"",
-                    "\"utterance_hash\":\"\(rng.hex64())\"", "\"semreg_mode\":\"\(rng.next(50) == 0 ? "fail_open" : "applied")\"",
+                    "\"session_id\":\"\(rng.uuid())\"", "\"actor_id\":\"analyst-\(rng.next(50))\"",
+                    "\"entrypoint\":\"chat\"",
+                    "\"utterance_hash\":\"\(rng.hex64())\"",
+                    "\"semreg_mode\":\"\(rng.next(50) == 0 ? "fail_open" : "applied")\"",
                     "\"outcome\":\"\(outcome)\"", "\"prompt_version\":\"p-\(1 + rng.next(3))\"",
-                    "\"scope\":\"\(scopes[rng.next(scopes.count)]):\(rng.next(1_000))\"", "\"subject_ref_type\":\"\(["entity", "case", "none"][rng.next(3)])\"",
+                    "\"scope\":\"\(scopes[rng.next(scopes.count)]):\(rng.next(1_000))\"",
+                    "\"subject_ref_type\":\"\(["entity", "case", "none"][rng.next(3)])\"",
                     "\"verb_candidates_pre\":[\(candidates.joined(separator: ","))]",
                     "\"macro_semreg_checked\":false",
                 ]
@@ -119,10 +131,16 @@ public struct IntentReportBenchmark: Sendable {
                 if rng.next(20) == 0 { fields.append("\"forced_verb_fqn\":\(candidates[1])") }
                 if outcome == "error" { fields.append("\"error_code\":\"timeout\"") }
                 let value = Array(("{" + fields.joined(separator: ",") + "}").utf8)
-                guard case .success(let record) = validator.validate(kind: .intent, key: Array("session".utf8), value: value) else {
+                guard
+                    case .success(let record) = validator.validate(
+                        kind: .intent, key: Array("session".utf8), value: value)
+                else {
                     throw BenchmarkError(message: "a generated intent event failed validation")
                 }
-                records.append(IncomingRecord(record: record, source: SourcePosition(topic: "bench", partition: 0, offset: Int64(offset)), key: nil, value: nil))
+                records.append(
+                    IncomingRecord(
+                        record: record, source: SourcePosition(topic: "bench", partition: 0, offset: Int64(offset)),
+                        key: nil, value: nil))
             }
             try connection.copyIn(statement, data: IngestStore.copyData(records[...]))
             index = end

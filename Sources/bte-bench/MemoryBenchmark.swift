@@ -2,8 +2,9 @@ import BTEDomain
 import Foundation
 import Kafka
 import Logging
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Peak resident memory of `bte ingest --until-idle` (a child process) over a burst of large
@@ -59,21 +60,26 @@ public struct MemoryBenchmark: Sendable {
         let prefix = "mem\(UInt32.random(in: 0...UInt32.max))."
         return try withScratchDatabase(adminURL: adminURL, "memory") { url in
             let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: brokers))
-            _ = try admin.createTopics((InputKind.allCases.map(\.rawValue) + [OutputTopic.deadLetter.rawValue]).map {
-                KafkaNewTopic(name: prefix + $0, partitions: 3, replicationFactor: 1)
-            })
+            _ = try admin.createTopics(
+                (InputKind.allCases.map(\.rawValue) + [OutputTopic.deadLetter.rawValue]).map {
+                    KafkaNewTopic(name: prefix + $0, partitions: 3, replicationFactor: 1)
+                })
             let padding = String(repeating: "x", count: max(bytes - 200, 0))
             let outgoing = (0..<messages).map { n -> KafkaOutgoingMessage in
                 let user = "user-\(n % 20)"
                 let value = """
                     {"event_id":"\(UUID().uuidString.lowercased())","timestamp":"2026-03-01T10:00:00Z","event_type":"tap","user_id":"\(user)","session_id":"s","padding":"\(padding)"}
                     """
-                return KafkaOutgoingMessage(topic: prefix + InputKind.interaction.rawValue, key: Array(user.utf8), value: Array(value.utf8))
+                return KafkaOutgoingMessage(
+                    topic: prefix + InputKind.interaction.rawValue, key: Array(user.utf8), value: Array(value.utf8))
             }
-            let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
+            let producer = try KafkaProducer(
+                configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
             try producer.send(outgoing)
-            let arguments = ["ingest", "--until-idle", "--brokers", brokers, "--database-url", with(url, user: "bte_ingest"),
-                             "--topic-prefix", prefix, "--group", prefix + "ingest", "--session-timeout-ms", "6000"]
+            let arguments = [
+                "ingest", "--until-idle", "--brokers", brokers, "--database-url", with(url, user: "bte_ingest"),
+                "--topic-prefix", prefix, "--group", prefix + "ingest", "--session-timeout-ms", "6000",
+            ]
             let peak = try peakKilobytes(of: [executable] + arguments)
             return Run(messages: messages, messageBytes: outgoing.first?.value?.count ?? 0, peakKilobytes: peak)
         }

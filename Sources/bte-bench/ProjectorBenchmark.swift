@@ -1,14 +1,14 @@
-import Postgres
-import BTEWorker
+import BTEDomain
+import BTEFixtures
 import BTEIngest
 import BTEProjection
-import BTEFixtures
-import BTEDomain
 import BTEStore
+import BTEWorker
 import Dispatch
 import Foundation
 import Kafka
 import Logging
+import Postgres
 
 /// Projection figures in one run: projector throughput while ingest runs at full speed,
 /// produce → signal freshness at a steady rate, and a sweep over a large stored history.
@@ -106,7 +106,8 @@ public struct ProjectorBenchmark: Sendable {
     }
 
     private func produce(_ messages: [KafkaOutgoingMessage]) throws {
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
         var index = 0
         while index < messages.count {
             let end = min(index + 20_000, messages.count)
@@ -127,10 +128,19 @@ public struct ProjectorBenchmark: Sendable {
         let projectorConfiguration = self.projectorConfiguration(url, prefix, untilIdle: true)
         let logger = self.logger
         group.enter()
-        Thread { ingest.set(Swift.Result { try IngestWorker(configuration: ingestConfiguration, logger: logger).run(stop: StopSignal()) }); group.leave() }.start()
+        Thread {
+            ingest.set(
+                Swift.Result {
+                    try IngestWorker(configuration: ingestConfiguration, logger: logger).run(stop: StopSignal())
+                })
+            group.leave()
+        }.start()
         group.enter()
         Thread {
-            projector.set(Swift.Result { try Projector(configuration: projectorConfiguration, logger: logger).run(stop: StopSignal()) })
+            projector.set(
+                Swift.Result {
+                    try Projector(configuration: projectorConfiguration, logger: logger).run(stop: StopSignal())
+                })
             group.leave()
         }.start()
         group.wait()
@@ -156,11 +166,18 @@ public struct ProjectorBenchmark: Sendable {
         let group = DispatchGroup()
         let (ic, pc) = (ingestConfiguration, projectorConfiguration)
         group.enter()
-        Thread { _ = try? IngestWorker(configuration: ic, logger: logger).run(stop: stop); group.leave() }.start()
+        Thread {
+            _ = try? IngestWorker(configuration: ic, logger: logger).run(stop: stop)
+            group.leave()
+        }.start()
         group.enter()
-        Thread { _ = try? Projector(configuration: pc, logger: logger).run(stop: stop); group.leave() }.start()
+        Thread {
+            _ = try? Projector(configuration: pc, logger: logger).run(stop: stop)
+            group.leave()
+        }.start()
         Thread.sleep(forTimeInterval: 8)  // both groups joined
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
         let started = Date()
         let tick = 0.05
         let perTick = max(Int(Double(rate) * tick), 1)
@@ -200,7 +217,8 @@ public struct ProjectorBenchmark: Sendable {
         options.interactionShare = 0
         options.topicPrefix = prefix
         try produce(DemoStream(options: options).messages)
-        let summary = try IngestWorker(configuration: ingestConfiguration(url, prefix, untilIdle: true), logger: logger).run(stop: StopSignal())
+        let summary = try IngestWorker(configuration: ingestConfiguration(url, prefix, untilIdle: true), logger: logger)
+            .run(stop: StopSignal())
         result.sweepStored = summary.totalStored
         result.sweepBusiness = summary.stored[.businessEvents, default: 0] + summary.stored[.userActions, default: 0]
         // Statistics as autovacuum would have them a little later; without them the planner
@@ -221,7 +239,11 @@ public struct ProjectorBenchmark: Sendable {
 final class ResultBox<T: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var result: Swift.Result<T, any Error>?
-    func set(_ value: Swift.Result<T, any Error>) { lock.lock(); result = value; lock.unlock() }
+    func set(_ value: Swift.Result<T, any Error>) {
+        lock.lock()
+        result = value
+        lock.unlock()
+    }
     func get() throws -> T {
         lock.lock()
         defer { lock.unlock() }
@@ -233,7 +255,19 @@ final class ResultBox<T: Sendable>: @unchecked Sendable {
 final class LatencyBox: @unchecked Sendable {
     private let lock = NSLock()
     private var samples: [Int64] = []
-    func append(_ values: [Int64]) { lock.lock(); samples += values; lock.unlock() }
-    var count: Int { lock.lock(); defer { lock.unlock() }; return samples.count }
-    var values: [Int64] { lock.lock(); defer { lock.unlock() }; return samples }
+    func append(_ values: [Int64]) {
+        lock.lock()
+        samples += values
+        lock.unlock()
+    }
+    var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return samples.count
+    }
+    var values: [Int64] {
+        lock.lock()
+        defer { lock.unlock() }
+        return samples
+    }
 }

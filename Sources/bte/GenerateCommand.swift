@@ -25,7 +25,9 @@ struct Generate: AsyncParsableCommand {
             streamOptions.duplicateEvery = duplicateEvery
             streamOptions.topicPrefix = options.topicPrefix
             if let end {
-                guard let parsed = Timestamp(rfc3339: end) else { throw CLIError("--end is not an RFC 3339 timestamp: \(end)") }
+                guard let parsed = Timestamp(rfc3339: end) else {
+                    throw CLIError("--end is not an RFC 3339 timestamp: \(end)")
+                }
                 streamOptions.end = parsed
             } else {
                 streamOptions.end = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
@@ -34,7 +36,8 @@ struct Generate: AsyncParsableCommand {
             let brokers = try options.resolvedBrokers()
             let started = Date()
             try await onThread("generate") {
-                let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
+                let producer = try KafkaProducer(
+                    configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
                 var index = 0
                 while index < stream.messages.count {
                     let chunk = Array(stream.messages[index..<min(index + 20_000, stream.messages.count)])
@@ -43,7 +46,9 @@ struct Generate: AsyncParsableCommand {
                 }
             }
             let seconds = Date().timeIntervalSince(started)
-            print("produced \(stream.total) messages in \(String(format: "%.2f", seconds)) s: \(stream.totalStored) distinct valid events, \(stream.totalDuplicates) re-deliveries, \(stream.totalRejected) bad")
+            print(
+                "produced \(stream.total) messages in \(String(format: "%.2f", seconds)) s: \(stream.totalStored) distinct valid events, \(stream.totalDuplicates) re-deliveries, \(stream.totalRejected) bad"
+            )
         }
     }
 }

@@ -12,14 +12,16 @@ struct Ingest: AsyncParsableCommand {
     @Flag(help: "Exit 0 once every assigned partition is caught up.") var untilIdle = false
     @Option(help: "Consumer group.") var group = "bte-ingest"
     @Option(help: "Largest batch in messages.") var batchSize = 10_000
-    @Option(help: "Largest batch in bytes of keys and values.") var batchBytes = IngestConfiguration.defaultMaxBatchBytes
+    @Option(help: "Largest batch in bytes of keys and values.") var batchBytes = IngestConfiguration
+        .defaultMaxBatchBytes
     @Option(help: "Static group membership id, unique per member (env BTE_INSTANCE_ID).") var instanceID: String?
     @Option(help: "Parallel writers (PostgreSQL connections); partitions are spread over them.") var writers = 2
     @Option(help: "Batches each writer may have queued.") var writerQueue = 4
     @Option(help: "Longest wait for a batch to fill, in milliseconds.") var batchWaitMs = 250
     @Option(help: "Milliseconds after its first message when a batch is written if no fetched message is waiting.")
     var lingerMs = 5
-    @Option(help: "Consumer group session timeout in milliseconds (env BTE_KAFKA_SESSION_TIMEOUT_MS).") var sessionTimeoutMs: Int?
+    @Option(help: "Consumer group session timeout in milliseconds (env BTE_KAFKA_SESSION_TIMEOUT_MS).")
+    var sessionTimeoutMs: Int?
     @Option(help: "Largest accepted message in bytes.") var maxMessageBytes = ValidationLimits().maxMessageBytes
     @Flag(help: "Print a summary when done.") var summary = false
     @OptionGroup var observability: ObservabilityOptions
@@ -27,7 +29,8 @@ struct Ingest: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             ProcessMetrics.bootstrap()
-            var configuration = IngestConfiguration(brokers: try options.resolvedBrokers(), databaseURL: try options.resolvedDatabaseURL())
+            var configuration = IngestConfiguration(
+                brokers: try options.resolvedBrokers(), databaseURL: try options.resolvedDatabaseURL())
             configuration.group = group
             configuration.topicPrefix = options.topicPrefix
             configuration.maxBatchMessages = batchSize
@@ -43,7 +46,8 @@ struct Ingest: AsyncParsableCommand {
             configuration.untilIdle = untilIdle
             configuration.limits.maxMessageBytes = maxMessageBytes
             configuration.sessionTimeoutMilliseconds = Setting.integer(
-                sessionTimeoutMs, variable: "BTE_KAFKA_SESSION_TIMEOUT_MS", default: configuration.sessionTimeoutMilliseconds)
+                sessionTimeoutMs, variable: "BTE_KAFKA_SESSION_TIMEOUT_MS",
+                default: configuration.sessionTimeoutMilliseconds)
             let logger = options.makeLogger("bte.ingest")
             let readiness = Readiness()
             configuration.readiness = readiness

@@ -1,14 +1,15 @@
 import ArgumentParser
-import BTEWorker
 import BTECLI
 import BTEDomain
 import BTEIntents
 import BTEStore
+import BTEWorker
 import Foundation
 
 struct IntentsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "intents", abstract: "Review intent telemetry and tune verb boosts (run → review → tune → publish).",
+        commandName: "intents",
+        abstract: "Review intent telemetry and tune verb boosts (run → review → tune → publish).",
         subcommands: [Report.self, ProposeBoosts.self, ApplyBoosts.self, Boosts.self])
 
     struct WindowOptions: ParsableArguments {
@@ -19,7 +20,9 @@ struct IntentsCommand: AsyncParsableCommand {
         func window() throws -> ReviewWindow {
             var end = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
             if let until {
-                guard let parsed = Timestamp(rfc3339: until) else { throw IntentReviewError(.invalidTimestamp, "--until takes an RFC 3339 time, not '\(until)'") }
+                guard let parsed = Timestamp(rfc3339: until) else {
+                    throw IntentReviewError(.invalidTimestamp, "--until takes an RFC 3339 time, not '\(until)'")
+                }
                 end = parsed
             }
             return try ReviewWindow(since: since, until: end)
@@ -30,7 +33,8 @@ struct IntentsCommand: AsyncParsableCommand {
 
     struct Report: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Failure modes, clarify and SemReg deny rates, hottest verbs, prompt versions compared (read-only).")
+            abstract:
+                "Failure modes, clarify and SemReg deny rates, hottest verbs, prompt versions compared (read-only).")
         @OptionGroup var window: WindowOptions
         @Option(help: "Only this prompt version (the comparison still shows every version).") var promptVersion: String?
         @Option(help: "table or json.") var format = "table"
@@ -38,7 +42,9 @@ struct IntentsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await guarded {
-                guard format == "table" || format == "json" else { throw CLIError("--format is table or json, not \(format)") }
+                guard format == "table" || format == "json" else {
+                    throw CLIError("--format is table or json, not \(format)")
+                }
                 guard top > 0 else { throw CLIError("--top must be positive") }
                 let (range, url, version, top) = (try window.window(), try window.readerURL(), promptVersion, top)
                 let input = try await onThread("intents") {
@@ -66,8 +72,9 @@ struct IntentsCommand: AsyncParsableCommand {
                 let input = try await onThread("intents") {
                     try IntentReviewStore(url: url).proposalInput(window: range)
                 }
-                let proposal = BoostProposal(window: range, userChoices: input.userChoices, forcedOverrides: input.forcedOverrides,
-                                             current: input.current, minSupport: minSupport)
+                let proposal = BoostProposal(
+                    window: range, userChoices: input.userChoices, forcedOverrides: input.forcedOverrides,
+                    current: input.current, minSupport: minSupport)
                 guard let output else {
                     print(proposal.json(), terminator: "")
                     return
@@ -77,7 +84,10 @@ struct IntentsCommand: AsyncParsableCommand {
                 } catch {
                     throw CLIError("cannot write \(output): \(error.localizedDescription)")
                 }
-                FileHandle.standardError.write(Data("bte: \(proposal.rules.count) rules proposed in \(output); review, then: bte intents apply-boosts \(output) --by <admin> --why <reason>\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "bte: \(proposal.rules.count) rules proposed in \(output); review, then: bte intents apply-boosts \(output) --by <admin> --why <reason>\n"
+                            .utf8))
             }
         }
     }
@@ -95,7 +105,9 @@ struct IntentsCommand: AsyncParsableCommand {
             try await guarded {
                 let url = try Setting.database.resolve(databaseURL)
                 let bytes: Data
-                do { bytes = try Data(contentsOf: URL(fileURLWithPath: file)) } catch { throw CLIError("cannot read \(file): \(error.localizedDescription)") }
+                do { bytes = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
+                    throw CLIError("cannot read \(file): \(error.localizedDescription)")
+                }
                 let rules = try BoostProposal.rules(fromFile: Array(bytes))
                 let (by, why) = (by, why)
                 let id = try await onThread("intents") {
@@ -119,7 +131,9 @@ struct IntentsCommand: AsyncParsableCommand {
                 if entries.isEmpty { print("no verb boost rules") }
                 for entry in entries {
                     let key = entry.key
-                    print("\(key.scopeBucket)\t\(key.subjectKind)\t\(key.phase)\t\(key.verb)\t\(formatRate(entry.weight))\t\(entry.proposalID) by \(entry.appliedBy): \(entry.appliedWhy)")
+                    print(
+                        "\(key.scopeBucket)\t\(key.subjectKind)\t\(key.phase)\t\(key.verb)\t\(formatRate(entry.weight))\t\(entry.proposalID) by \(entry.appliedBy): \(entry.appliedWhy)"
+                    )
                 }
             }
         }

@@ -4,7 +4,8 @@ import BTEStore
 import BTEWorker
 
 struct Migrate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Apply the SQL migrations (needs an owner's database URL).")
+    static let configuration = CommandConfiguration(
+        abstract: "Apply the SQL migrations (needs an owner's database URL).")
     @OptionGroup var options: ConnectionOptions
 
     func run() async throws {

@@ -8,15 +8,19 @@ import Foundation
 struct ProjectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "project",
-        abstract: "Consume the business and interaction topics (group bte-projector) and publish signals and behavioral vectors for what a batch touches (read-only).")
+        abstract:
+            "Consume the business and interaction topics (group bte-projector) and publish signals and behavioral vectors for what a batch touches (read-only)."
+    )
     @Option(help: "Kafka bootstrap servers (env BTE_KAFKA_BROKERS).") var brokers: String?
     @Option(help: "libpq URI of a reader (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
     @Option(help: "Prefix for every topic name; empty in production.") var topicPrefix = ""
     @Option(help: "Consumer group.") var group = "bte-projector"
     @Option(help: "The ingest group whose stored offsets mark what is durable.") var ingestGroup = "bte-ingest"
-    @Option(help: "Consumer group session timeout in milliseconds (env BTE_KAFKA_SESSION_TIMEOUT_MS).") var sessionTimeoutMs: Int?
+    @Option(help: "Consumer group session timeout in milliseconds (env BTE_KAFKA_SESSION_TIMEOUT_MS).")
+    var sessionTimeoutMs: Int?
     @Option(help: "Largest batch, in messages.") var maxBatchMessages = 5_000
-    @Option(help: "Largest accepted message in bytes: the same as bte ingest's, so nothing stored is skipped.") var maxMessageBytes = ValidationLimits().maxMessageBytes
+    @Option(help: "Largest accepted message in bytes: the same as bte ingest's, so nothing stored is skipped.")
+    var maxMessageBytes = ValidationLimits().maxMessageBytes
     @Option(help: "Static group membership id, unique per member (env BTE_INSTANCE_ID).") var instanceID: String?
     @Flag(help: "Exit 0 once every assigned partition is caught up.") var untilIdle = false
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
@@ -45,7 +49,9 @@ struct ProjectCommand: AsyncParsableCommand {
             let project = WorkerService("project") { stop in
                 try Projector(configuration: config, logger: logger).run(stop: stop)
             } finished: { summary in
-                print("projected \(summary.consumed) messages in \(summary.batches) batches: \(summary.signals) signals for \(summary.workspaces) workspace updates, \(summary.vectors) behavioral vectors for \(summary.users) user updates, \(summary.insights) insights")
+                print(
+                    "projected \(summary.consumed) messages in \(summary.batches) batches: \(summary.signals) signals for \(summary.workspaces) workspace updates, \(summary.vectors) behavioral vectors for \(summary.users) user updates, \(summary.insights) insights"
+                )
             }
             try await runServices([project], readiness: readiness, observability: observability, logger: logger)
         }

@@ -46,17 +46,22 @@ func runServices(
     if let port = try observability.resolvedPort() {
         let server = ObservabilityServer.make(
             host: observability.metricsHost, port: port, registry: registry, readiness: readiness, logger: logger)
-        services.append(.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup,
-                              failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "observability"))
+        services.append(
+            .init(
+                service: server, successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "observability"))
         logger.info("metrics on http://\(observability.metricsHost):\(port)/metrics")
     }
     for worker in workers {
-        services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
-                              failureTerminationBehavior: .gracefullyShutdownGroup))
+        services.append(
+            .init(
+                service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup))
     }
     var quiet = logger
     quiet.logLevel = max(logger.logLevel, .notice)
-    let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-        services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
+    let group = ServiceGroup(
+        configuration: ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
     try await group.run()
 }

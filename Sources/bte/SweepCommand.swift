@@ -1,15 +1,16 @@
 import ArgumentParser
-import BTEWorker
 import BTECLI
 import BTECompute
 import BTEDomain
 import BTEProjection
+import BTEWorker
 import Foundation
 
 struct SweepCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
-        abstract: "Recompute and publish the signals of every workspace active in the 30 days before --as-of (read-only).")
+        abstract:
+            "Recompute and publish the signals of every workspace active in the 30 days before --as-of (read-only).")
     @Option(help: "Kafka bootstrap servers (env BTE_KAFKA_BROKERS).") var brokers: String?
     @Option(help: "libpq URI of a reader (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
     @Option(help: "Event time to compute as of (RFC 3339).") var asOf: String
@@ -19,7 +20,9 @@ struct SweepCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            guard let instant = Timestamp(rfc3339: asOf) else { throw CLIError("--as-of is not an RFC 3339 timestamp with a zone: \(asOf)") }
+            guard let instant = Timestamp(rfc3339: asOf) else {
+                throw CLIError("--as-of is not an RFC 3339 timestamp with a zone: \(asOf)")
+            }
             let brokers = try Setting.brokers.resolve(brokers)
             let reader = try Setting.reader.resolve(readerDatabaseURL)
             var options = ConnectionOptions()
@@ -28,25 +31,37 @@ struct SweepCommand: AsyncParsableCommand {
             sweep.topicPrefix = topicPrefix
             let job = sweep
             let result = try await onThread("sweep") { try job.run(asOf: instant) }
-            print("sweep as of \(instant): \(result.workspaces) workspaces, \(result.signals) signals to \(sweep.signalsTopic), \(result.insights.count) insights to \(sweep.insightsTopic), \(result.vectors.count) behavioral vectors (thresholds_version \(result.thresholdsVersion))")
+            print(
+                "sweep as of \(instant): \(result.workspaces) workspaces, \(result.signals) signals to \(sweep.signalsTopic), \(result.insights.count) insights to \(sweep.insightsTopic), \(result.vectors.count) behavioral vectors (thresholds_version \(result.thresholdsVersion))"
+            )
             for message in result.vectors.prefix(show) {
-                guard let vector = (try? JSONSerialization.jsonObject(with: Data(message.value ?? []))) as? [String: Any] else { continue }
+                guard
+                    let vector = (try? JSONSerialization.jsonObject(with: Data(message.value ?? []))) as? [String: Any]
+                else { continue }
                 let engagement = (vector["engagement_metrics"] as? [String: Any])?["engagement_score"] as? Double ?? 0
                 let preferences = vector["user_preferences"] as? [String: Any] ?? [:]
-                print("  user \(vector["user_id"] as? String ?? "?"): \(vector["expertise_level"] as? String ?? "?"), \(vector["total_interactions"] as? Int ?? 0) interactions in \(vector["total_sessions"] as? Int ?? 0) sessions, engagement \(String(format: "%.2f", engagement)), layout \(preferences["layout_preference"] as? String ?? "?"), density \(preferences["data_density"] as? String ?? "?")")
+                print(
+                    "  user \(vector["user_id"] as? String ?? "?"): \(vector["expertise_level"] as? String ?? "?"), \(vector["total_interactions"] as? Int ?? 0) interactions in \(vector["total_sessions"] as? Int ?? 0) sessions, engagement \(String(format: "%.2f", engagement)), layout \(preferences["layout_preference"] as? String ?? "?"), density \(preferences["data_density"] as? String ?? "?")"
+                )
             }
             let byWorkspace = Dictionary(grouping: result.records, by: \.workspaceID)
             // Show workspaces with insights first: they make the better example.
             let withInsights = Set(result.insights.map(\.workspaceID))
-            let order = byWorkspace.keys.sorted { (withInsights.contains($0) ? 0 : 1, $0) < (withInsights.contains($1) ? 0 : 1, $1) }
+            let order = byWorkspace.keys.sorted {
+                (withInsights.contains($0) ? 0 : 1, $0) < (withInsights.contains($1) ? 0 : 1, $1)
+            }
             for workspace in order.prefix(show) {
                 print("  workspace \(workspace)")
                 for insight in result.insights where insight.workspaceID == workspace {
                     print("    [\(insight.insight.priority.rawValue)] \(insight.insight.message)")
                 }
                 for record in byWorkspace[workspace] ?? [] {
-                    let value = record.signal.value == record.signal.value.rounded() ? String(Int64(record.signal.value)) : String(format: "%.3f", record.signal.value)
-                    print("    \(record.signal.type.rawValue.padding(toLength: 26, withPad: " ", startingAt: 0)) \(value)\(record.signal.label.map { " (\($0))" } ?? "")")
+                    let value =
+                        record.signal.value == record.signal.value.rounded()
+                        ? String(Int64(record.signal.value)) : String(format: "%.3f", record.signal.value)
+                    print(
+                        "    \(record.signal.type.rawValue.padding(toLength: 26, withPad: " ", startingAt: 0)) \(value)\(record.signal.label.map { " (\($0))" } ?? "")"
+                    )
                 }
             }
         }

@@ -1,8 +1,8 @@
 import ArgumentParser
-import BTEWorker
 import BTECLI
 import BTECompute
 import BTEStore
+import BTEWorker
 import Foundation
 
 struct ThresholdsCommand: AsyncParsableCommand {
@@ -22,14 +22,17 @@ struct ThresholdsCommand: AsyncParsableCommand {
                 }
                 print("thresholds_version \(version)")
                 for entry in entries {
-                    print("\(entry.key)\t\(formatNumber(entry.value))\tby \(entry.changedBy) at \(entry.changedAt): \(entry.reason)")
+                    print(
+                        "\(entry.key)\t\(formatNumber(entry.value))\tby \(entry.changedBy) at \(entry.changedAt): \(entry.reason)"
+                    )
                 }
             }
         }
     }
 
     struct Set: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Append a change (needs a bte_admin member's database URL).")
+        static let configuration = CommandConfiguration(
+            abstract: "Append a change (needs a bte_admin member's database URL).")
         @Argument(help: "Threshold key, e.g. hesitation.expected_views.") var key: String
         @Argument(help: "New value (positive).") var value: Double
         @Option(help: "Who changes it (an admin id).") var by: String

@@ -36,6 +36,8 @@ struct TopicSpec: Decodable {
     }
 
     func newTopic(prefix: String, replicationFactor override: Int32?) -> KafkaNewTopic {
-        KafkaNewTopic(name: prefix + name, partitions: partitions, replicationFactor: override ?? replicationFactor, configs: configs)
+        KafkaNewTopic(
+            name: prefix + name, partitions: partitions, replicationFactor: override ?? replicationFactor,
+            configs: configs)
     }
 }

@@ -7,7 +7,8 @@ struct Topics: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Manage topics.", subcommands: [Apply.self])
 
     struct Apply: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create the missing topics of topics/*.json; idempotent.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create the missing topics of topics/*.json; idempotent.")
         @OptionGroup var options: ConnectionOptions
         @Option(help: "Folder with the topic specs.") var topicsDir: String = "topics"
         @Option(help: "Override every spec's replication factor.") var replicationFactor: Int32?

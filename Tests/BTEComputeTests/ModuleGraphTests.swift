@@ -4,7 +4,8 @@ import Testing
 /// The computations can't reach a write path: BTECompute depends (transitively) on no module
 /// that talks to Kafka or PostgreSQL, and its sources use no clock or randomness.
 @Suite struct ModuleGraphTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     @Test func computeModuleHasNoIODependencies() throws {
         let text = try String(contentsOf: Self.root.appendingPathComponent("Package.swift"), encoding: .utf8)
@@ -12,10 +13,14 @@ import Testing
         var dependencies: [String: [String]] = [:]
         let pattern = try NSRegularExpression(pattern: #"name:\s*"([A-Za-z]+)",\s*dependencies:\s*\[([^\]]*)\]"#)
         for match in pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
-            guard let name = Range(match.range(at: 1), in: text), let list = Range(match.range(at: 2), in: text) else { continue }
+            guard let name = Range(match.range(at: 1), in: text), let list = Range(match.range(at: 2), in: text) else {
+                continue
+            }
             let quoted = try NSRegularExpression(pattern: #""([A-Za-z]+)""#)
             let listText = String(text[list])
-            dependencies[String(text[name])] = quoted.matches(in: listText, range: NSRange(listText.startIndex..., in: listText)).compactMap {
+            dependencies[String(text[name])] = quoted.matches(
+                in: listText, range: NSRange(listText.startIndex..., in: listText)
+            ).compactMap {
                 Range($0.range(at: 1), in: listText).map { String(listText[$0]) }
             }
         }
@@ -25,9 +30,13 @@ import Testing
             var reachable: Set<String> = []
             var queue = [module]
             while let next = queue.popLast() {
-                for dependency in dependencies[next] ?? [] where reachable.insert(dependency).inserted { queue.append(dependency) }
+                for dependency in dependencies[next] ?? [] where reachable.insert(dependency).inserted {
+                    queue.append(dependency)
+                }
             }
-            let forbidden: Set<String> = ["Kafka", "Postgres", "BTEStore", "BTEIngest", "BTEProjection", "BTEWorker", "CRdKafka", "CLibPQ"]
+            let forbidden: Set<String> = [
+                "Kafka", "Postgres", "BTEStore", "BTEIngest", "BTEProjection", "BTEWorker", "CRdKafka", "CLibPQ",
+            ]
             #expect(reachable.isDisjoint(with: forbidden), "\(module) reaches \(reachable.intersection(forbidden))")
         }
     }
@@ -37,7 +46,10 @@ import Testing
         let folder = Self.root.appendingPathComponent("Sources/\(module)")
         for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasSuffix(".swift") {
             let source = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
-            for banned in ["import Foundation", "Date()", ".random", "DispatchTime", "ProcessInfo", "import Kafka", "import Postgres", "import BTEStore"] {
+            for banned in [
+                "import Foundation", "Date()", ".random", "DispatchTime", "ProcessInfo", "import Kafka",
+                "import Postgres", "import BTEStore",
+            ] {
                 #expect(!source.contains(banned), "\(name) uses \(banned)")
             }
         }
@@ -49,18 +61,26 @@ import Testing
 @Suite struct ReadOnlyProjectionTests {
     @Test func projectionSourcesHaveNoWritePath() throws {
         let root = ModuleGraphTests.root
-        let projection = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("Sources/BTEProjection").path)
-            .filter { $0.hasSuffix(".swift") }.map { "Sources/BTEProjection/" + $0 }
-        #expect(projection.contains("Sources/BTEProjection/Projector.swift") && projection.contains("Sources/BTEProjection/Sweep.swift"))
+        let projection = try FileManager.default.contentsOfDirectory(
+            atPath: root.appendingPathComponent("Sources/BTEProjection").path
+        )
+        .filter { $0.hasSuffix(".swift") }.map { "Sources/BTEProjection/" + $0 }
+        #expect(
+            projection.contains("Sources/BTEProjection/Projector.swift")
+                && projection.contains("Sources/BTEProjection/Sweep.swift"))
         let files = projection + ["Sources/BTEStore/HistoryReader.swift"]
         for file in files {
             let source = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
-            for banned in ["IngestStore", "ThresholdStore(connection: reader.connection).set", ".set(key:", "INSERT", "UPDATE ", "DELETE", "TRUNCATE", "COPY ", "databaseURL"] {
+            for banned in [
+                "IngestStore", "ThresholdStore(connection: reader.connection).set", ".set(key:", "INSERT", "UPDATE ",
+                "DELETE", "TRUNCATE", "COPY ", "databaseURL",
+            ] {
                 #expect(!source.contains(banned), "\(file) contains \(banned)")
             }
         }
         // Every SQL transaction of the reader is declared read-only.
-        let reader = try String(contentsOf: root.appendingPathComponent("Sources/BTEStore/HistoryReader.swift"), encoding: .utf8)
+        let reader = try String(
+            contentsOf: root.appendingPathComponent("Sources/BTEStore/HistoryReader.swift"), encoding: .utf8)
         #expect(reader.contains("READ ONLY"))
     }
 }

@@ -13,10 +13,13 @@ private let otherSubVertical = "44444444-4444-4444-8444-444444444444"
 private let actorA = "aaaaaaaa-0000-4000-8000-00000000000a"
 private let actorB = "bbbbbbbb-0000-4000-8000-00000000000b"
 
-private func event(_ type: String, _ entity: String, _ at: String, actor: String = actorA, metadata: String = "{}") -> BusinessEvent {
+private func event(_ type: String, _ entity: String, _ at: String, actor: String = actorA, metadata: String = "{}")
+    -> BusinessEvent
+{
     let meta = (try? JSONParser.parse(Array(metadata.utf8))) ?? .object([])
-    return BusinessEvent(eventID: "\(type)|\(entity)|\(at)|\(actor)", eventType: type, entityID: entity, workspaceID: ws,
-                         subVerticalID: subVertical, actorUserID: actor, timestamp: t(at), metadata: meta)
+    return BusinessEvent(
+        eventID: "\(type)|\(entity)|\(at)|\(actor)", eventType: type, entityID: entity, workspaceID: ws,
+        subVerticalID: subVertical, actorUserID: actor, timestamp: t(at), metadata: meta)
 }
 
 private func action(_ at: String) -> UserAction {
@@ -37,20 +40,32 @@ private func value(_ signals: [SignalValue], _ type: SignalType) -> Double? {
     func fullHistory() -> WorkspaceHistory {
         var events: [BusinessEvent] = [
             // Acted in W, latency 3600 s; a later second act on R1 is ignored.
-            event("recommendation.given", "R1", "2026-01-10T00:00:00Z", metadata: #"{"action_type":"follow_up","expected_value":100}"#),
-            event("recommendation.acted", "R1", "2026-01-10T01:00:00Z", metadata: #"{"outcome":"success","realized_value":80}"#),
-            event("recommendation.acted", "R1", "2026-01-15T00:00:00Z", metadata: #"{"outcome":"success","realized_value":999}"#),
+            event(
+                "recommendation.given", "R1", "2026-01-10T00:00:00Z",
+                metadata: #"{"action_type":"follow_up","expected_value":100}"#),
+            event(
+                "recommendation.acted", "R1", "2026-01-10T01:00:00Z",
+                metadata: #"{"outcome":"success","realized_value":80}"#),
+            event(
+                "recommendation.acted", "R1", "2026-01-15T00:00:00Z",
+                metadata: #"{"outcome":"success","realized_value":999}"#),
             // Acted in W, latency 10800 s, no realized_value (counts as 0).
-            event("recommendation.given", "R2", "2026-01-11T00:00:00Z", metadata: #"{"action_type":"follow_up","expected_value":200}"#),
+            event(
+                "recommendation.given", "R2", "2026-01-11T00:00:00Z",
+                metadata: #"{"action_type":"follow_up","expected_value":200}"#),
             event("recommendation.acted", "R2", "2026-01-11T03:00:00Z", metadata: #"{"outcome":"failure"}"#),
             // Given before W, acted in W: latency 2 h = 7200 s counts; the given is not "in W".
-            event("recommendation.given", "R3", "2026-01-01T23:00:00Z", metadata: #"{"action_type":"upsell","expected_value":1000}"#),
+            event(
+                "recommendation.given", "R3", "2026-01-01T23:00:00Z",
+                metadata: #"{"action_type":"upsell","expected_value":1000}"#),
             event("recommendation.acted", "R3", "2026-01-02T01:00:00Z"),
             // Given and acted before W: ignored.
             event("recommendation.given", "R0", "2025-12-01T00:00:00Z"),
             event("recommendation.acted", "R0", "2025-12-02T00:00:00Z"),
             // In W, never acted, 12 days old, upsell: a missed opportunity (a peer succeeded).
-            event("recommendation.given", "R4", "2026-01-20T00:00:00Z", metadata: #"{"action_type":"upsell","expected_value":50}"#),
+            event(
+                "recommendation.given", "R4", "2026-01-20T00:00:00Z",
+                metadata: #"{"action_type":"upsell","expected_value":50}"#),
             // In W, never acted, only 4 days old: not yet missed.
             event("recommendation.given", "R5", "2026-01-28T00:00:00Z", metadata: #"{"action_type":"upsell"}"#),
             // Page views for hesitation (R1: 1 counted, R2: 2 counted).
@@ -83,14 +98,20 @@ private func value(_ signals: [SignalValue], _ type: SignalType) -> Double? {
         events.append(event("page.viewed", "P", "2026-01-02T01:00:00Z"))  // R3: at its act, not between
         events.append(event("page.viewed", "P", "2026-01-02T00:00:00Z"))  // R3: 1 counted
         let actions = [
-            action("2026-01-31T12:00:00Z"), action("2026-01-29T00:00:00Z"), action("2026-01-26T00:00:00Z"),  // this week: 3
-            action("2026-01-25T00:00:00Z"), action("2026-01-20T00:00:00Z"),  // last week: 2 (01-25T00:00 = as_of − 7 d belongs here)
+            // This week: 3.
+            action("2026-01-31T12:00:00Z"), action("2026-01-29T00:00:00Z"), action("2026-01-26T00:00:00Z"),
+            // Last week: 2 (01-25T00:00 = as_of − 7 d belongs here).
+            action("2026-01-25T00:00:00Z"), action("2026-01-20T00:00:00Z"),
             action("2026-01-18T00:00:00Z"),  // = as_of − 14 d: neither week
             action("2026-02-03T00:00:00Z"),  // after as_of
         ]
         let peers = [
-            PeerSuccess(workspaceID: peerWS, subVerticalID: subVertical, actionType: "upsell", timestamp: t("2026-01-25T00:00:00Z")),
-            PeerSuccess(workspaceID: peerWS, subVerticalID: otherSubVertical, actionType: "follow_up", timestamp: t("2026-01-25T00:00:00Z")),
+            PeerSuccess(
+                workspaceID: peerWS, subVerticalID: subVertical, actionType: "upsell",
+                timestamp: t("2026-01-25T00:00:00Z")),
+            PeerSuccess(
+                workspaceID: peerWS, subVerticalID: otherSubVertical, actionType: "follow_up",
+                timestamp: t("2026-01-25T00:00:00Z")),
         ]
         return WorkspaceHistory(workspaceID: ws, events: events, actions: actions, peerSuccesses: peers)
     }
@@ -165,12 +186,18 @@ private func value(_ signals: [SignalValue], _ type: SignalType) -> Double? {
         // Exactly 7 days old at as_of counts (at least the threshold); 7 days less a second does not.
         let old = event("recommendation.given", "M1", "2026-01-25T00:00:00Z", metadata: #"{"action_type":"upsell"}"#)
         let young = event("recommendation.given", "M2", "2026-01-25T00:00:01Z", metadata: #"{"action_type":"upsell"}"#)
-        let peer = PeerSuccess(workspaceID: peerWS, subVerticalID: subVertical, actionType: "upsell", timestamp: t("2026-01-30T00:00:00Z"))
-        let signals = computer.compute(WorkspaceHistory(workspaceID: ws, events: [old, young], peerSuccesses: [peer]), asOf: asOf)
+        let peer = PeerSuccess(
+            workspaceID: peerWS, subVerticalID: subVertical, actionType: "upsell", timestamp: t("2026-01-30T00:00:00Z"))
+        let signals = computer.compute(
+            WorkspaceHistory(workspaceID: ws, events: [old, young], peerSuccesses: [peer]), asOf: asOf)
         #expect(value(signals, .missedOpportunityCount) == 1)
         // The same success by this workspace itself is no evidence.
-        let own = PeerSuccess(workspaceID: ws, subVerticalID: subVertical, actionType: "upsell", timestamp: t("2026-01-30T00:00:00Z"))
-        #expect(value(computer.compute(WorkspaceHistory(workspaceID: ws, events: [old], peerSuccesses: [own]), asOf: asOf), .missedOpportunityCount) == 0)
+        let own = PeerSuccess(
+            workspaceID: ws, subVerticalID: subVertical, actionType: "upsell", timestamp: t("2026-01-30T00:00:00Z"))
+        #expect(
+            value(
+                computer.compute(WorkspaceHistory(workspaceID: ws, events: [old], peerSuccesses: [own]), asOf: asOf),
+                .missedOpportunityCount) == 0)
     }
 
     @Test func actsWithoutAGivenAreIgnored() {
@@ -180,7 +207,9 @@ private func value(_ signals: [SignalValue], _ type: SignalType) -> Double? {
 
     @Test func thresholdsChangeInterpretationOnly() {
         let history = fullHistory()
-        let strict = SignalComputer(thresholds: Thresholds(version: 2, values: ["hesitation.expected_views": 1, "missed.ignore_after_days": 14]))
+        let strict = SignalComputer(
+            thresholds: Thresholds(
+                version: 2, values: ["hesitation.expected_views": 1, "missed.ignore_after_days": 14]))
         let signals = strict.compute(history, asOf: asOf)
         #expect(abs((value(signals, .hesitationIndex) ?? 0) - 4.0 / 3.0) < 1e-12)  // 4/3 ÷ 1
         #expect(value(signals, .missedOpportunityCount) == 0)  // R4 is 12 < 14 days old
@@ -191,16 +220,28 @@ private func value(_ signals: [SignalValue], _ type: SignalType) -> Double? {
 @Suite struct SignalRecordTests {
     @Test func uuidV5MatchesTheRFCAlgorithm() {
         // Python: uuid.uuid5(uuid.NAMESPACE_DNS, "python.org")
-        #expect(UUIDv5.make(namespace: UUIDv5.dnsNamespace, name: "python.org") == "886313e1-3b8a-5372-9b90-0c9aee199e5d")
+        #expect(
+            UUIDv5.make(namespace: UUIDv5.dnsNamespace, name: "python.org") == "886313e1-3b8a-5372-9b90-0c9aee199e5d")
     }
 
     @Test func recordJSONIsStable() {
-        let record = SignalRecord(workspaceID: ws, signal: SignalValue(.dropOffPoint, 2, label: "discovery"), asOf: asOf, thresholdsVersion: 1, computedFrom: 12)
-        let expected = "{\"id\":\"\(record.id)\",\"entity_type\":\"workspace\",\"entity_id\":\"\(ws)\",\"signal_type\":\"drop_off_point\",\"signal_value\":2,\"label\":\"discovery\",\"as_of\":\"2026-02-01T00:00:00.000000Z\",\"thresholds_version\":1,\"computed_from\":12,\"engine_version\":\"bte-engine/1\"}"
+        let record = SignalRecord(
+            workspaceID: ws, signal: SignalValue(.dropOffPoint, 2, label: "discovery"), asOf: asOf,
+            thresholdsVersion: 1, computedFrom: 12)
+        let expected =
+            "{\"id\":\"\(record.id)\",\"entity_type\":\"workspace\",\"entity_id\":\"\(ws)\",\"signal_type\":\"drop_off_point\",\"signal_value\":2,\"label\":\"discovery\",\"as_of\":\"2026-02-01T00:00:00.000000Z\",\"thresholds_version\":1,\"computed_from\":12,\"engine_version\":\"bte-engine/1\"}"
         #expect(String(decoding: record.json(), as: UTF8.self) == expected)
         // Same identity, same id; another as_of or thresholds version, another id.
-        #expect(SignalRecord(workspaceID: ws, signal: SignalValue(.dropOffPoint, 3, label: "x"), asOf: asOf, thresholdsVersion: 1, computedFrom: 1).id == record.id)
-        #expect(SignalRecord(workspaceID: ws, signal: SignalValue(.dropOffPoint, 2), asOf: asOf, thresholdsVersion: 2, computedFrom: 12).id != record.id)
+        #expect(
+            SignalRecord(
+                workspaceID: ws, signal: SignalValue(.dropOffPoint, 3, label: "x"), asOf: asOf, thresholdsVersion: 1,
+                computedFrom: 1
+            ).id == record.id)
+        #expect(
+            SignalRecord(
+                workspaceID: ws, signal: SignalValue(.dropOffPoint, 2), asOf: asOf, thresholdsVersion: 2,
+                computedFrom: 12
+            ).id != record.id)
         #expect(formatNumber(0.5) == "0.5")
         #expect(formatNumber(-270) == "-270")
     }

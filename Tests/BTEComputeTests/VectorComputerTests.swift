@@ -10,16 +10,29 @@ private func t(_ text: String) -> Timestamp { Timestamp(rfc3339: text) ?? Timest
     func interactions() -> [Interaction] {
         [
             // Session s1, Monday 2026-01-26 mornings: 09:00 → 10:00 = 60 minutes.
-            Interaction(eventID: "e1", userID: "u", sessionID: "s1", timestamp: t("2026-01-26T09:00:00Z"), eventType: "tap", capsuleType: "task", durationMilliseconds: 400),
-            Interaction(eventID: "e2", userID: "u", sessionID: "s1", timestamp: t("2026-01-26T09:30:00Z"), eventType: "expand", capsuleType: "task", durationMilliseconds: 600),
-            Interaction(eventID: "e3", userID: "u", sessionID: "s1", timestamp: t("2026-01-26T10:00:00Z"), eventType: "click", capsuleType: "alert", durationMilliseconds: 200, success: false),
+            Interaction(
+                eventID: "e1", userID: "u", sessionID: "s1", timestamp: t("2026-01-26T09:00:00Z"), eventType: "tap",
+                capsuleType: "task", durationMilliseconds: 400),
+            Interaction(
+                eventID: "e2", userID: "u", sessionID: "s1", timestamp: t("2026-01-26T09:30:00Z"), eventType: "expand",
+                capsuleType: "task", durationMilliseconds: 600),
+            Interaction(
+                eventID: "e3", userID: "u", sessionID: "s1", timestamp: t("2026-01-26T10:00:00Z"), eventType: "click",
+                capsuleType: "alert", durationMilliseconds: 200, success: false),
             // Session s2, Tuesday 2026-01-27: 13:00 (afternoon) → 23:00 (night) = 600 minutes.
-            Interaction(eventID: "e4", userID: "u", sessionID: "s2", timestamp: t("2026-01-27T13:00:00Z"), eventType: "tap", capsuleType: "workflow"),
-            Interaction(eventID: "e5", userID: "u", sessionID: "s2", timestamp: t("2026-01-27T23:00:00Z"), eventType: "expand", durationMilliseconds: 800),
+            Interaction(
+                eventID: "e4", userID: "u", sessionID: "s2", timestamp: t("2026-01-27T13:00:00Z"), eventType: "tap",
+                capsuleType: "workflow"),
+            Interaction(
+                eventID: "e5", userID: "u", sessionID: "s2", timestamp: t("2026-01-27T23:00:00Z"), eventType: "expand",
+                durationMilliseconds: 800),
             // Exactly 30 days before as_of (outside), after as_of, and another user's.
-            Interaction(eventID: "e0", userID: "u", sessionID: "s0", timestamp: t("2026-01-02T00:00:00Z"), eventType: "tap"),
-            Interaction(eventID: "e9", userID: "u", sessionID: "s9", timestamp: t("2026-02-02T00:00:00Z"), eventType: "tap"),
-            Interaction(eventID: "x1", userID: "other", sessionID: "s1", timestamp: t("2026-01-26T09:10:00Z"), eventType: "tap"),
+            Interaction(
+                eventID: "e0", userID: "u", sessionID: "s0", timestamp: t("2026-01-02T00:00:00Z"), eventType: "tap"),
+            Interaction(
+                eventID: "e9", userID: "u", sessionID: "s9", timestamp: t("2026-02-02T00:00:00Z"), eventType: "tap"),
+            Interaction(
+                eventID: "x1", userID: "other", sessionID: "s1", timestamp: t("2026-01-26T09:10:00Z"), eventType: "tap"),
         ]
     }
 
@@ -54,8 +67,10 @@ private func t(_ text: String) -> Timestamp { Timestamp(rfc3339: text) ?? Timest
         #expect(VectorComputer().compute(userID: "nobody", interactions: interactions(), asOf: asOf) == nil)
     }
 
-    @Test(arguments: [(0, "novice"), (19, "novice"), (20, "intermediate"), (99, "intermediate"), (100, "proficient"),
-                      (299, "proficient"), (300, "advanced"), (999, "advanced"), (1000, "power_user")])
+    @Test(arguments: [
+        (0, "novice"), (19, "novice"), (20, "intermediate"), (99, "intermediate"), (100, "proficient"),
+        (299, "proficient"), (300, "advanced"), (999, "advanced"), (1000, "power_user"),
+    ])
     func expertiseTierBoundaries(interactions: Int, level: String) {
         #expect(ExpertiseTier.level(for: interactions) == level)
     }
@@ -65,8 +80,11 @@ private func t(_ text: String) -> Timestamp { Timestamp(rfc3339: text) ?? Timest
         var many: [Interaction] = []
         for index in 0..<1000 {
             let day = index % 30
-            let time = Timestamp(microseconds: asOf.microseconds - Int64(day + 1) * 86_400_000_000 + Int64(index) * 1_000_000)
-            many.append(Interaction(eventID: "m\(index)", userID: "p", sessionID: "s\(index % 40)", timestamp: time, eventType: "tap"))
+            let time = Timestamp(
+                microseconds: asOf.microseconds - Int64(day + 1) * 86_400_000_000 + Int64(index) * 1_000_000)
+            many.append(
+                Interaction(
+                    eventID: "m\(index)", userID: "p", sessionID: "s\(index % 40)", timestamp: time, eventType: "tap"))
         }
         let vector = try #require(VectorComputer().compute(userID: "p", interactions: many, asOf: asOf))
         #expect(vector.engagementScore == 1)
@@ -76,11 +94,18 @@ private func t(_ text: String) -> Timestamp { Timestamp(rfc3339: text) ?? Timest
 
     @Test func vectorJSONIsStableAndOrderIndependent() throws {
         let forward = try #require(VectorComputer().compute(userID: "u", interactions: interactions(), asOf: asOf))
-        let backward = try #require(VectorComputer().compute(userID: "u", interactions: interactions().reversed(), asOf: asOf))
-        #expect(forward.json(thresholdsVersion: 2, computedFrom: 5) == backward.json(thresholdsVersion: 2, computedFrom: 5))
+        let backward = try #require(
+            VectorComputer().compute(userID: "u", interactions: interactions().reversed(), asOf: asOf))
+        #expect(
+            forward.json(thresholdsVersion: 2, computedFrom: 5) == backward.json(thresholdsVersion: 2, computedFrom: 5))
         let text = String(decoding: forward.json(thresholdsVersion: 2, computedFrom: 5), as: UTF8.self)
-        #expect(text.hasPrefix("{\"id\":\"\(forward.id)\",\"user_id\":\"u\",\"computed_at\":\"2026-02-01T00:00:00.000000Z\",\"version\":\"1.0\",\"expertise_level\":\"novice\""))
-        #expect(text.contains("\"time_of_day_distribution\":{\"morning\":0.6,\"afternoon\":0.2,\"evening\":0,\"night\":0.2}"))
+        #expect(
+            text.hasPrefix(
+                "{\"id\":\"\(forward.id)\",\"user_id\":\"u\",\"computed_at\":\"2026-02-01T00:00:00.000000Z\",\"version\":\"1.0\",\"expertise_level\":\"novice\""
+            ))
+        #expect(
+            text.contains(
+                "\"time_of_day_distribution\":{\"morning\":0.6,\"afternoon\":0.2,\"evening\":0,\"night\":0.2}"))
         #expect(text.hasSuffix("\"thresholds_version\":2,\"computed_from\":5,\"engine_version\":\"bte-engine/1\"}"))
     }
 }

@@ -27,14 +27,17 @@ import Testing
 
     static func sources() throws -> [(path: String, text: String)] {
         let root = ModuleGraphTests.root
-        guard let walker = FileManager.default.enumerator(atPath: root.appendingPathComponent("Sources").path) else { return [] }
+        guard let walker = FileManager.default.enumerator(atPath: root.appendingPathComponent("Sources").path) else {
+            return []
+        }
         return try walker.compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }.sorted().map {
             ("Sources/" + $0, try String(contentsOf: root.appendingPathComponent("Sources/" + $0), encoding: .utf8))
         }
     }
 
     @Test func theDetectorFindsWritePaths() {
-        #expect(Self.writePaths(in: "try c.execute(\"INSERT INTO agent.intent_events (event_id) VALUES ($1)\")").count == 1)
+        #expect(
+            Self.writePaths(in: "try c.execute(\"INSERT INTO agent.intent_events (event_id) VALUES ($1)\")").count == 1)
         #expect(Self.writePaths(in: "\"copy agent.chat_events FROM STDIN\"").count == 1)
         #expect(Self.writePaths(in: "DELETE FROM \"agent\".\"intent_events\"").count == 1)
         #expect(Self.writePaths(in: "\"COPY \\(table.rawValue) FROM STDIN\"").count == 1)
@@ -54,7 +57,8 @@ import Testing
                 #expect(writes.isEmpty, "\(path) writes: \(writes)")
             }
             if text.contains("IngestStore") {
-                #expect(Self.ingestFiles.contains(path) || path.hasPrefix("Sources/BTEIngest/"), "\(path) uses IngestStore")
+                #expect(
+                    Self.ingestFiles.contains(path) || path.hasPrefix("Sources/BTEIngest/"), "\(path) uses IngestStore")
             }
         }
     }

@@ -82,7 +82,8 @@ import Testing
             if next(2) == 0 { text += ["e", "E", "e+", "e-", "E-"][next(5)] + digits(1 + next(2)) }
             let canonical = try JSONParser.parse(Array(text.utf8)).canonicalString()
             #expect(Double(canonical) == Double(text), "\(text) → \(canonical)")
-            #expect(try JSONParser.parse(Array(canonical.utf8)).canonicalString() == canonical, "\(text) → \(canonical)")
+            #expect(
+                try JSONParser.parse(Array(canonical.utf8)).canonicalString() == canonical, "\(text) → \(canonical)")
         }
     }
 
@@ -152,7 +153,8 @@ import Testing
 
 /// The published JSON Schemas of topics/ must say what the validator enforces.
 @Suite struct TopicSchemaTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     func load(_ name: String) throws -> [String: Any] {
         let data = try Data(contentsOf: Self.root.appendingPathComponent("topics/schemas/\(name).schema.json"))
@@ -163,16 +165,22 @@ import Testing
         (document["oneOf"] as? [[String: Any]]) ?? [document]
     }
 
-    @Test(arguments: [("interaction-event", InputKind.interaction), ("business-record", .business), ("intent-record", .intent)])
+    @Test(arguments: [
+        ("interaction-event", InputKind.interaction), ("business-record", .business), ("intent-record", .intent),
+    ])
     func schemaMatchesValidator(file: String, kind: InputKind) throws {
         let documents = variants(try load(file))
         #expect(documents.count == kind.schemas.count)
         for schema in kind.schemas {
-            let document = try #require(documents.first { ($0["title"] as? String) == schema.recordType }, "\(schema.recordType)")
+            let document = try #require(
+                documents.first { ($0["title"] as? String) == schema.recordType }, "\(schema.recordType)")
             let required = Set((document["required"] as? [String]) ?? []).subtracting(["record_type"])
-            #expect(required == Set(schema.fields.filter(\.required).map(\.name)), "\(schema.recordType) required fields")
+            #expect(
+                required == Set(schema.fields.filter(\.required).map(\.name)), "\(schema.recordType) required fields")
             let properties = try #require(document["properties"] as? [String: Any])
-            #expect(Set(properties.keys).subtracting(["record_type"]) == Set(schema.fields.map(\.name)), "\(schema.recordType) fields")
+            #expect(
+                Set(properties.keys).subtracting(["record_type"]) == Set(schema.fields.map(\.name)),
+                "\(schema.recordType) fields")
             for field in schema.fields {
                 if case .enumeration(let allowed) = field.kind {
                     let property = properties[field.name] as? [String: Any]

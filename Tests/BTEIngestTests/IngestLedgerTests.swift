@@ -1,7 +1,8 @@
-@testable import BTEIngest
 import BTEStore
 import Kafka
 import Testing
+
+@testable import BTEIngest
 
 private let p0 = KafkaTopicPartition(topic: "t", partition: 0)
 private let p1 = KafkaTopicPartition(topic: "t", partition: 1)
@@ -70,13 +71,17 @@ private struct World {
     mutating func finishOldest(serverUp: Bool = true) {
         guard !inFlight.isEmpty else { return }
         let flight = inFlight.removeFirst()
-        let fenceHolds = flight.progress.allSatisfy { offsets[KafkaTopicPartition(topic: $0.topic, partition: $0.partition)] == $0.expectedStored }
+        let fenceHolds = flight.progress.allSatisfy {
+            offsets[KafkaTopicPartition(topic: $0.topic, partition: $0.partition)] == $0.expectedStored
+        }
         guard serverUp, fenceHolds else {
             ledger.finished(flight.id, succeeded: false)
             return
         }
         for message in flight.messages { stored[message.topicPartition, default: []].append(message.offset) }
-        for entry in flight.progress { offsets[KafkaTopicPartition(topic: entry.topic, partition: entry.partition)] = entry.next }
+        for entry in flight.progress {
+            offsets[KafkaTopicPartition(topic: entry.topic, partition: entry.partition)] = entry.next
+        }
         ledger.finished(flight.id, succeeded: true)
     }
 
@@ -168,9 +173,10 @@ private struct World {
         #expect(!r10)  // nothing is accepted until the rewind
         ledger.finished(second.id, succeeded: false)
         #expect(ledger.rewindTargets() == [p0, p1])
-        #expect(ledger.started([p0: nil, p1: 10]) == [
-            KafkaTopicPartitionOffset(p0, offset: .beginning), KafkaTopicPartitionOffset(p1, offset: .exactly(10)),
-        ])
+        #expect(
+            ledger.started([p0: nil, p1: 10]) == [
+                KafkaTopicPartitionOffset(p0, offset: .beginning), KafkaTopicPartitionOffset(p1, offset: .exactly(10)),
+            ])
         #expect(!ledger.needsRewind)
         #expect(ledger.partitions[p0]?.stored == nil)
     }
@@ -211,7 +217,9 @@ private struct World {
     @Test func everyDisturbanceAtEveryPointStoresEachMessageOnce() {
         enum Step: CaseIterable { case poll, write, finishOne }
         enum Disturbance: CaseIterable { case reassign, revokeThenAssign, otherMemberWrites, failedWrite, startUnknown }
-        let schedule: [Step] = [.poll, .poll, .write, .poll, .poll, .poll, .write, .poll, .finishOne, .poll, .write, .finishOne, .finishOne]
+        let schedule: [Step] = [
+            .poll, .poll, .write, .poll, .poll, .poll, .write, .poll, .finishOne, .poll, .write, .finishOne, .finishOne,
+        ]
         var runs = 0
         for disturbance in Disturbance.allCases {
             for point in 0...schedule.count {
@@ -273,7 +281,9 @@ private struct World {
         ledger.assigned([p0, p1])
         _ = ledger.started([p0: 0, p1: 0])
         func sized(_ tp: KafkaTopicPartition, _ offset: Int64, _ bytes: Int) -> KafkaMessage {
-            KafkaMessage(topic: tp.topic, partition: tp.partition, offset: offset, value: [UInt8](repeating: 1, count: bytes), key: [1, 2])
+            KafkaMessage(
+                topic: tp.topic, partition: tp.partition, offset: offset, value: [UInt8](repeating: 1, count: bytes),
+                key: [1, 2])
         }
         _ = ledger.accept(sized(p0, 0, 100))
         _ = ledger.accept(sized(p1, 0, 1_000))

@@ -1,5 +1,5 @@
-import BTEWorker
 import BTEStore
+import BTEWorker
 import Kafka
 import Postgres
 import Testing

@@ -51,7 +51,8 @@ import Testing
     }
 
     @Test func builtRecordsPassIngestValidation() throws {
-        var builder = IntentEventBuilder(sessionID: UUID(), actorID: "analyst-1", entrypoint: "chat", semregMode: "applied", outcome: "matched")
+        var builder = IntentEventBuilder(
+            sessionID: UUID(), actorID: "analyst-1", entrypoint: "chat", semregMode: "applied", outcome: "matched")
         builder.chosenVerb = "cbu.create"
         builder.promptVersion = "p-7"
         let utterance = "Create a CBU for jane@example.com, card 4111 1111 1111 1111"

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `GET path` on 127.0.0.1:`port` with a plain socket: the status code and body, or nil if
@@ -14,7 +15,9 @@ public func httpGet(port: Int, path: String) -> (status: Int, body: String)? {
     address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard connected == 0 else { return nil }
     var timeout = timeval(tv_sec: 5, tv_usec: 0)
@@ -29,7 +32,8 @@ public func httpGet(port: Int, path: String) -> (status: Int, body: String)? {
         data += buffer[0..<n]
     }
     let text = String(decoding: data, as: UTF8.self)
-    guard let statusLine = text.split(separator: "\r\n").first, let code = statusLine.split(separator: " ").dropFirst().first,
+    guard let statusLine = text.split(separator: "\r\n").first,
+        let code = statusLine.split(separator: " ").dropFirst().first,
         let status = Int(code)
     else { return nil }
     let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""

@@ -14,17 +14,22 @@ public enum TestEnvironment {
 
     /// `postgresql://postgres@host:port` of the test cluster (a superuser).
     public static func postgresBaseURL() throws -> String {
-        guard let url = env["BTE_TEST_PG_URL"] else { throw Missing(description: "BTE_TEST_PG_URL is not set: run the tests with scripts/test.sh") }
+        guard let url = env["BTE_TEST_PG_URL"] else {
+            throw Missing(description: "BTE_TEST_PG_URL is not set: run the tests with scripts/test.sh")
+        }
         return url
     }
 
     public static func brokers() throws -> String {
-        guard let brokers = env["BTE_KAFKA_BROKERS"] else { throw Missing(description: "BTE_KAFKA_BROKERS is not set: run the tests with scripts/test.sh") }
+        guard let brokers = env["BTE_KAFKA_BROKERS"] else {
+            throw Missing(description: "BTE_KAFKA_BROKERS is not set: run the tests with scripts/test.sh")
+        }
         return brokers
     }
 
     public static var packageRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
     }
 
     public static func bteBinary() -> String {
@@ -84,12 +89,16 @@ public struct TestTopics: Sendable {
         prefix = TestEnvironment.uniqueName("t") + "."
         brokers = try TestEnvironment.brokers()
         let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: brokers))
-        let names = ["bte.interaction-events.v1", "bte.business-events.v1", "bte.intent-events.v1", "bte.dead-letter.v1"]
-        _ = try admin.createTopics(names.map { KafkaNewTopic(name: prefix + $0, partitions: partitions, replicationFactor: 1) })
+        let names = [
+            "bte.interaction-events.v1", "bte.business-events.v1", "bte.intent-events.v1", "bte.dead-letter.v1",
+        ]
+        _ = try admin.createTopics(
+            names.map { KafkaNewTopic(name: prefix + $0, partitions: partitions, replicationFactor: 1) })
     }
 
     public func produce(_ messages: [KafkaOutgoingMessage]) throws {
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
         var index = 0
         while index < messages.count {
             let end = min(index + 10_000, messages.count)
@@ -101,9 +110,11 @@ public struct TestTopics: Sendable {
     /// Reads every message of `topic` (all partitions, from the beginning) up to the high
     /// watermarks seen in fetch responses, without joining a group.
     public func readAll(_ topic: String, partitions: Int32 = 3) throws -> [KafkaMessage] {
-        var config = KafkaConsumerConfiguration(client: KafkaClientConfiguration(brokers: brokers), groupID: TestEnvironment.uniqueName("reader-"))
+        var config = KafkaConsumerConfiguration(
+            client: KafkaClientConfiguration(brokers: brokers), groupID: TestEnvironment.uniqueName("reader-"))
         config.sessionTimeoutMilliseconds = 6_000
-        let consumer = try KafkaConsumer(configuration: config, rebalance: KafkaRebalanceHandler(assigned: { _ in nil }, revoked: { _ in }))
+        let consumer = try KafkaConsumer(
+            configuration: config, rebalance: KafkaRebalanceHandler(assigned: { _ in nil }, revoked: { _ in }))
         let tps = (0..<partitions).map { KafkaTopicPartition(topic: topic, partition: $0) }
         try consumer.assign(tps.map { KafkaTopicPartitionOffset($0, offset: .beginning) })
         var next: [KafkaTopicPartition: Int64] = [:]

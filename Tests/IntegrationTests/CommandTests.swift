@@ -7,7 +7,10 @@ import Testing
     @Test func topicsApplyIsIdempotent() throws {
         let prefix = TestEnvironment.uniqueName("cli") + "."
         let topicsDir = TestEnvironment.packageRoot.appendingPathComponent("topics").path
-        let arguments = ["topics", "apply", "--brokers", try TestEnvironment.brokers(), "--topic-prefix", prefix, "--topics-dir", topicsDir]
+        let arguments = [
+            "topics", "apply", "--brokers", try TestEnvironment.brokers(), "--topic-prefix", prefix, "--topics-dir",
+            topicsDir,
+        ]
         let first = try BTEProcess(arguments)
         #expect(first.wait(timeout: 60) == 0, "\(first.log)")
         let created = first.log.split(separator: "\n").filter { $0.hasSuffix(")") && $0.contains(": created (") }

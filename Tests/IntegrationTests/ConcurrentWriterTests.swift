@@ -14,9 +14,15 @@ import Testing
         let id = fixtureUUID(n)
         // Ids in two months: the registry, not a partition's primary key, must catch them.
         let month = n % 2 == 0 ? "01" : "02"
-        let json = #"{"event_id":"\#(id)","timestamp":"2026-\#(month)-15T10:00:00Z","event_type":"tap","user_id":"u\#(n % 7)","session_id":"s1","duration_ms":\#(duration)}"#
-        guard case .success(let valid) = RecordValidator().validate(kind: .interaction, key: Array("u".utf8), value: Array(json.utf8)) else { return nil }
-        return IncomingRecord(record: valid, source: SourcePosition(topic: "t", partition: partition, offset: offset), key: nil, value: nil)
+        let json =
+            #"{"event_id":"\#(id)","timestamp":"2026-\#(month)-15T10:00:00Z","event_type":"tap","user_id":"u\#(n % 7)","session_id":"s1","duration_ms":\#(duration)}"#
+        guard
+            case .success(let valid) = RecordValidator().validate(
+                kind: .interaction, key: Array("u".utf8), value: Array(json.utf8))
+        else { return nil }
+        return IncomingRecord(
+            record: valid, source: SourcePosition(topic: "t", partition: partition, offset: offset), key: nil,
+            value: nil)
     }
 
     @Test func overlappingIdsAreStoredOnceAndConflictsFound() throws {
@@ -28,7 +34,9 @@ import Testing
         a.records = (0..<1500).compactMap { Self.record($0, duration: 10, offset: Int64($0), partition: 0) }
         a.progress = [PartitionProgress(topic: "t", partition: 0, expectedStored: nil, next: 1500)]
         var b = IngestBatch()
-        b.records = (1000..<2500).compactMap { n in Self.record(n, duration: (1250..<1500).contains(n) ? 99 : 10, offset: Int64(n - 1000), partition: 1) }
+        b.records = (1000..<2500).compactMap { n in
+            Self.record(n, duration: (1250..<1500).contains(n) ? 99 : 10, offset: Int64(n - 1000), partition: 1)
+        }
         b.progress = [PartitionProgress(topic: "t", partition: 1, expectedStored: nil, next: 1500)]
         #expect(a.records.count == 1500 && b.records.count == 1500)
 
@@ -64,11 +72,13 @@ import Testing
         // re-deliveries and 250 conflicts.
         #expect(results.reduce(0) { $0 + ($1.stored[.interactionEvents] ?? 0) } == 2_500)
         #expect(results.reduce(0) { $0 + ($1.duplicates[.interactionEvents] ?? 0) } == 250)
-        #expect(results.reduce(0) { $0 + $1.rejects.filter { $0.rejection.code == .conflictingDuplicate }.count } == 250)
+        #expect(
+            results.reduce(0) { $0 + $1.rejects.filter { $0.rejection.code == .conflictingDuplicate }.count } == 250)
         #expect(try db.count("SELECT count(*) FROM core.interaction_events") == 2_500)
         #expect(try db.count("SELECT count(DISTINCT event_id) FROM core.interaction_events") == 2_500)
         #expect(try db.count("SELECT count(*) FROM bte.interaction_event_ids") == 2_500)
-        #expect(try db.count("SELECT count(*) FROM bte.rejected_events WHERE error_code = 'conflicting_duplicate'") == 250)
+        #expect(
+            try db.count("SELECT count(*) FROM bte.rejected_events WHERE error_code = 'conflicting_duplicate'") == 250)
         #expect(try db.count("SELECT count(*) FROM bte.ingest_offsets WHERE next_offset = 1500") == 2)
     }
 }
@@ -77,6 +87,14 @@ private final class Outcomes: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var results: [String: IngestOutcome] = [:]
     private(set) var failures: [String] = []
-    func set(_ name: String, _ outcome: IngestOutcome, attempts: Int) { lock.lock(); results[name] = outcome; lock.unlock() }
-    func fail(_ message: String) { lock.lock(); failures.append(message); lock.unlock() }
+    func set(_ name: String, _ outcome: IngestOutcome, attempts: Int) {
+        lock.lock()
+        results[name] = outcome
+        lock.unlock()
+    }
+    func fail(_ message: String) {
+        lock.lock()
+        failures.append(message)
+        lock.unlock()
+    }
 }

@@ -36,8 +36,11 @@ import Testing
     }
 
     static func interaction(_ n: Int, topic: String) -> KafkaOutgoingMessage {
-        KafkaOutgoingMessage(topic: topic, key: Array("user-big".utf8), value: Array(
-            #"{"event_id":"\#(fixtureUUID(n))","timestamp":"2026-10-02T08:00:0\#(n)Z","event_type":"tap","user_id":"user-big","session_id":"s"}"#.utf8))
+        KafkaOutgoingMessage(
+            topic: topic, key: Array("user-big".utf8),
+            value: Array(
+                #"{"event_id":"\#(fixtureUUID(n))","timestamp":"2026-10-02T08:00:0\#(n)Z","event_type":"tap","user_id":"user-big","session_id":"s"}"#
+                    .utf8))
     }
 
     @Test func defaultBoundLeavesAMarginUnderTheProducerLimit() {
@@ -67,7 +70,8 @@ import Testing
         #expect(summary.totalStored == 4)
         #expect(try db.count("SELECT count(*) FROM core.interaction_events") == 4)
         let rows = try db.admin().execute(
-            "SELECT error_code, source_offset, length(payload), encode(sha256(payload), 'hex') FROM bte.rejected_events").rows
+            "SELECT error_code, source_offset, length(payload), encode(sha256(payload), 'hex') FROM bte.rejected_events"
+        ).rows
         #expect(rows == [["message_too_large", "2", "950000", bigHash]])
         #expect(try db.count("SELECT next_offset FROM bte.ingest_offsets WHERE topic = '\(topic)'") == 5)
 
@@ -89,7 +93,8 @@ import Testing
         let size = body.count + (letter.key?.count ?? 0)
         #expect(size <= Self.defaultBound)
         #expect(size > Self.defaultBound - 4)
-        let prefix = try #require((fields["payload_base64"] as? String).flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) })
+        let prefix = try #require(
+            (fields["payload_base64"] as? String).flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) })
         #expect(prefix.count > 700_000)
         #expect(prefix == Array(big.prefix(prefix.count)))
     }
@@ -97,13 +102,17 @@ import Testing
     @Test func smallRejectCarriesItsWholePayload() throws {
         let payload = Array(#"{"event_id": oops"#.utf8)
         let reject = RejectedMessage(
-            source: SourcePosition(topic: "bte.interaction-events.v1", partition: 2, offset: 1841), key: Array("user-7".utf8),
+            source: SourcePosition(topic: "bte.interaction-events.v1", partition: 2, offset: 1841),
+            key: Array("user-7".utf8),
             value: payload, rejection: Rejection(.invalidJSON, "unexpected character at byte 13"))
-        let message = DeadLetter.message(for: reject, topic: "bte.dead-letter.v1", rejectedAt: "2026-11-25T14:02:11.412000Z", maxRecordBytes: Self.defaultBound)
+        let message = DeadLetter.message(
+            for: reject, topic: "bte.dead-letter.v1", rejectedAt: "2026-11-25T14:02:11.412000Z",
+            maxRecordBytes: Self.defaultBound)
         #expect(message.topic == "bte.dead-letter.v1")
         #expect(message.key == Array("user-7".utf8))
         // "user-7" is dXNlci03; the payload's base64 and SHA-256 are computed independently.
-        let expected = #"{"source_topic":"bte.interaction-events.v1","partition":2,"offset":1841,"key":"user-7","key_base64":"dXNlci03","#
+        let expected =
+            #"{"source_topic":"bte.interaction-events.v1","partition":2,"offset":1841,"key":"user-7","key_base64":"dXNlci03","#
             + #""payload_base64":"\#(Data(payload).base64EncodedString())","error_code":"invalid_json","#
             + #""error_message":"unexpected character at byte 13","rejected_at":"2026-11-25T14:02:11.412000Z","#
             + #""payload_truncated":false,"payload_sha256":"\#(Self.sha256Hex(payload))","payload_bytes":17,"key_truncated":false}"#
@@ -113,8 +122,12 @@ import Testing
     @Test func rejectWithoutPayloadSaysSo() throws {
         let reject = RejectedMessage(
             source: SourcePosition(topic: "bte.intent-events.v1", partition: 0, offset: 3), key: nil,
-            value: Array(#"{"utterance":"call me"}"#.utf8), rejection: Rejection(.piiViolation, "utterance would store raw personal data"))
-        let fields = try Self.object(DeadLetter.message(for: reject, topic: "dl", rejectedAt: "2026-11-25T14:02:11Z", maxRecordBytes: Self.defaultBound).value)
+            value: Array(#"{"utterance":"call me"}"#.utf8),
+            rejection: Rejection(.piiViolation, "utterance would store raw personal data"))
+        let fields = try Self.object(
+            DeadLetter.message(
+                for: reject, topic: "dl", rejectedAt: "2026-11-25T14:02:11Z", maxRecordBytes: Self.defaultBound
+            ).value)
         #expect(fields["payload_base64"] is NSNull)
         #expect(fields["payload_truncated"] as? Bool == false)
         #expect(fields["payload_sha256"] is NSNull)
@@ -129,9 +142,12 @@ import Testing
         let payload = [UInt8](repeating: UInt8(ascii: "p"), count: 300_000)
         let reject = RejectedMessage(
             source: SourcePosition(topic: "bte.business-events.v1", partition: 1, offset: 9), key: key, value: payload,
-            rejection: Rejection(.unknownRecordType, "record_type \"" + String(repeating: "r", count: 100_000) + "\" is not one of: business_event"))
+            rejection: Rejection(
+                .unknownRecordType,
+                "record_type \"" + String(repeating: "r", count: 100_000) + "\" is not one of: business_event"))
         let bound = 100_000
-        let message = DeadLetter.message(for: reject, topic: "dl", rejectedAt: "2026-11-25T14:02:11Z", maxRecordBytes: bound)
+        let message = DeadLetter.message(
+            for: reject, topic: "dl", rejectedAt: "2026-11-25T14:02:11Z", maxRecordBytes: bound)
         let body = try #require(message.value)
         let fields = try Self.object(body)
         #expect(message.key == Array(key.prefix(4_096)))

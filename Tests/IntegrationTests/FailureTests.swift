@@ -1,15 +1,19 @@
 import BTEDomain
-import BTEIngest
 import BTEFixtures
+import BTEIngest
 import BTETestSupport
 import Foundation
 import Postgres
 import Testing
 
 /// Ingest as a separate process, so it can be killed or signalled like in production.
-private func startIngest(_ db: TestDatabase, _ topics: TestTopics, group: String, untilIdle: Bool, batch: Int = 300) throws -> BTEProcess {
-    var arguments = ["ingest", "--brokers", topics.brokers, "--database-url", db.ingestURL, "--topic-prefix", topics.prefix,
-                     "--group", group, "--batch-size", String(batch), "--session-timeout-ms", "6000", "--summary"]
+private func startIngest(_ db: TestDatabase, _ topics: TestTopics, group: String, untilIdle: Bool, batch: Int = 300)
+    throws -> BTEProcess
+{
+    var arguments = [
+        "ingest", "--brokers", topics.brokers, "--database-url", db.ingestURL, "--topic-prefix", topics.prefix,
+        "--group", group, "--batch-size", String(batch), "--session-timeout-ms", "6000", "--summary",
+    ]
     if untilIdle { arguments.append("--until-idle") }
     return try BTEProcess(arguments, environment: ["BTE_LOG_LEVEL": "info"])
 }
@@ -56,8 +60,9 @@ private func storedTotal(_ db: TestDatabase) throws -> Int {
     /// and the result is exact. SIGTERM then drains and exits 0.
     @Test func survivesPostgresRestartAndBrokerPause() throws {
         guard let pgDir = ProcessInfo.processInfo.environment["BTE_TEST_PG_DIR"],
-              let pidFile = ProcessInfo.processInfo.environment["BTE_TEST_BROKER_PID_FILE"],
-              let brokerPID = Int32((try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines))
+            let pidFile = ProcessInfo.processInfo.environment["BTE_TEST_BROKER_PID_FILE"],
+            let brokerPID = Int32(
+                (try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines))
         else {
             Issue.record("BTE_TEST_PG_DIR / BTE_TEST_BROKER_PID_FILE not set: run with scripts/test.sh")
             return
@@ -68,17 +73,24 @@ private func storedTotal(_ db: TestDatabase) throws -> Int {
         let stream = demoStream(topics, events: 12_000, seed: 33, badRounds: 1)
         let half = stream.messages.count / 2
         try topics.produce(Array(stream.messages[..<half]))
-        let process = try startIngest(db, topics, group: TestEnvironment.uniqueName("outage-"), untilIdle: false, batch: 200)
+        let process = try startIngest(
+            db, topics, group: TestEnvironment.uniqueName("outage-"), untilIdle: false, batch: 200)
         defer { if process.process.isRunning { process.signal(SIGKILL) } }
         #expect(try eventually(timeout: 60) { try storedTotal(db) > 1_000 }, "\(process.log)")
 
         // PostgreSQL goes away under a running ingest and comes back.
         // postmaster.opts holds the command line the server was started with (port, socket dir).
-        let startOptions = try String(contentsOfFile: pgDir + "/postmaster.opts", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ", maxSplits: 1).last.map(String.init) ?? ""
+        let startOptions =
+            try String(contentsOfFile: pgDir + "/postmaster.opts", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ", maxSplits: 1).last.map(String.init)
+            ?? ""
         #expect(runAsPostgres(["/usr/lib/postgresql/15/bin/pg_ctl", "-D", pgDir, "-m", "fast", "-w", "stop"]) == 0)
         Thread.sleep(forTimeInterval: 2)
-        #expect(runAsPostgres(["/usr/lib/postgresql/15/bin/pg_ctl", "-D", pgDir, "-w", "-l", pgDir + "/log", "-o", startOptions, "start"]) == 0)
+        #expect(
+            runAsPostgres([
+                "/usr/lib/postgresql/15/bin/pg_ctl", "-D", pgDir, "-w", "-l", pgDir + "/log", "-o", startOptions,
+                "start",
+            ]) == 0)
 
         try topics.produce(Array(stream.messages[half...]))
         // The broker stops answering for a while.
@@ -87,7 +99,9 @@ private func storedTotal(_ db: TestDatabase) throws -> Int {
         Thread.sleep(forTimeInterval: 4)
         kill(brokerPID, SIGCONT)
 
-        let complete = try eventually(timeout: 120) { try storedTotal(db) == stream.totalStored && (try rejectedCounts(db)) == expectedCodes(stream) }
+        let complete = try eventually(timeout: 120) {
+            try storedTotal(db) == stream.totalStored && (try rejectedCounts(db)) == expectedCodes(stream)
+        }
         #expect(complete, "\(process.log)")
         process.signal(SIGTERM)
         #expect(process.wait(timeout: 30) == 0, "SIGTERM must drain and exit 0:\n\(process.log)")
@@ -133,8 +147,9 @@ extension FailureTests {
     /// was committed past unwritten data).
     @Test func sigtermExitsPromptlyWhilePostgresIsDownOrTheBrokerPaused() throws {
         guard let pgDir = ProcessInfo.processInfo.environment["BTE_TEST_PG_DIR"],
-              let pidFile = ProcessInfo.processInfo.environment["BTE_TEST_BROKER_PID_FILE"],
-              let brokerPID = Int32((try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines))
+            let pidFile = ProcessInfo.processInfo.environment["BTE_TEST_BROKER_PID_FILE"],
+            let brokerPID = Int32(
+                (try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines))
         else {
             Issue.record("BTE_TEST_PG_DIR / BTE_TEST_BROKER_PID_FILE not set: run with scripts/test.sh")
             return
@@ -145,20 +160,29 @@ extension FailureTests {
         let stream = demoStream(topics, events: 8_000, seed: 55, badRounds: 1)
         try topics.produce(stream.messages)
         let group = TestEnvironment.uniqueName("sigterm-")
-        let startOptions = try String(contentsOfFile: pgDir + "/postmaster.opts", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ", maxSplits: 1).last.map(String.init) ?? ""
+        let startOptions =
+            try String(contentsOfFile: pgDir + "/postmaster.opts", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ", maxSplits: 1).last.map(String.init)
+            ?? ""
 
         // PostgreSQL down.
         let first = try startIngest(db, topics, group: group, untilIdle: false, batch: 200)
         defer { if first.process.isRunning { first.signal(SIGKILL) } }
         #expect(try eventually(timeout: 60) { try storedTotal(db) > 500 }, "\(first.log)")
         #expect(runAsPostgres(["/usr/lib/postgresql/15/bin/pg_ctl", "-D", pgDir, "-m", "fast", "-w", "stop"]) == 0)
-        #expect(eventually(timeout: 30) { first.log.contains("pausing and retrying") || first.log.contains("PostgreSQL unavailable") }, "\(first.log)")
+        #expect(
+            eventually(timeout: 30) {
+                first.log.contains("pausing and retrying") || first.log.contains("PostgreSQL unavailable")
+            }, "\(first.log)")
         let downAt = Date()
         first.signal(SIGTERM)
         let firstStatus = first.wait(timeout: 20)
         let firstSeconds = Date().timeIntervalSince(downAt)
-        #expect(runAsPostgres(["/usr/lib/postgresql/15/bin/pg_ctl", "-D", pgDir, "-w", "-l", pgDir + "/log", "-o", startOptions, "start"]) == 0)
+        #expect(
+            runAsPostgres([
+                "/usr/lib/postgresql/15/bin/pg_ctl", "-D", pgDir, "-w", "-l", pgDir + "/log", "-o", startOptions,
+                "start",
+            ]) == 0)
         #expect(firstStatus == 0, "\(first.log)")
         #expect(firstSeconds < 8, "exit took \(firstSeconds) s")
 

@@ -1,20 +1,27 @@
 import BTEDomain
-@testable import BTEStore
 import BTETestSupport
 import Foundation
 import Postgres
 import Testing
+
+@testable import BTEStore
 
 private struct FixtureInvalid: Error { let n: Int }
 
 /// The appender against a real server: what it does when the database, not the data, is wrong.
 @Suite(.serialized) struct IngestStoreTests {
     static func interaction(_ n: Int, timestamp: String, offset: Int64, partition: Int32 = 0) throws -> IncomingRecord {
-        let json = #"{"event_id":"\#(fixtureUUID(n))","timestamp":"\#(timestamp)","event_type":"tap","user_id":"u","session_id":"s"}"#
-        guard case .success(let valid) = RecordValidator().validate(kind: .interaction, key: Array("u".utf8), value: Array(json.utf8)) else {
+        let json =
+            #"{"event_id":"\#(fixtureUUID(n))","timestamp":"\#(timestamp)","event_type":"tap","user_id":"u","session_id":"s"}"#
+        guard
+            case .success(let valid) = RecordValidator().validate(
+                kind: .interaction, key: Array("u".utf8), value: Array(json.utf8))
+        else {
             throw FixtureInvalid(n: n)
         }
-        return IncomingRecord(record: valid, source: SourcePosition(topic: "t", partition: partition, offset: offset), key: Array("u".utf8), value: Array(json.utf8))
+        return IncomingRecord(
+            record: valid, source: SourcePosition(topic: "t", partition: partition, offset: offset),
+            key: Array("u".utf8), value: Array(json.utf8))
     }
 
     /// A month partition detached after the store ensured it: the row fits no partition. That
@@ -57,7 +64,10 @@ private struct FixtureInvalid: Error { let n: Int }
     @Test func storesSetTheirStatementTimeouts() throws {
         let db = try TestDatabase()
         defer { db.drop() }
-        #expect(try IngestStore(url: db.ingestURL, group: "g").connection.execute("SHOW statement_timeout").rows == [["1min"]])
+        #expect(
+            try IngestStore(url: db.ingestURL, group: "g").connection.execute("SHOW statement_timeout").rows == [
+                ["1min"]
+            ])
         #expect(try HistoryReader(url: db.readerURL).connection.execute("SHOW statement_timeout").rows == [["10min"]])
         let short = try IngestStore(url: db.ingestURL, group: "g", statementTimeoutMilliseconds: 250)
         #expect(try short.connection.execute("SHOW statement_timeout").rows == [["250ms"]])
@@ -70,10 +80,14 @@ private struct FixtureInvalid: Error { let n: Int }
         let db = try TestDatabase()
         defer { db.drop() }
         var a = IngestBatch()
-        a.records = try (1...5).map { try Self.interaction($0, timestamp: "2026-05-0\($0)T10:00:00Z", offset: Int64($0 - 1)) }
+        a.records = try (1...5).map {
+            try Self.interaction($0, timestamp: "2026-05-0\($0)T10:00:00Z", offset: Int64($0 - 1))
+        }
         a.progress = [PartitionProgress(topic: "t", partition: 0, expectedStored: nil, next: 5)]
         var b = IngestBatch()
-        b.records = try (11...13).map { try Self.interaction($0, timestamp: "2026-05-1\($0 - 10)T10:00:00Z", offset: Int64($0 - 11)) }
+        b.records = try (11...13).map {
+            try Self.interaction($0, timestamp: "2026-05-1\($0 - 10)T10:00:00Z", offset: Int64($0 - 11))
+        }
         b.progress = [PartitionProgress(topic: "t", partition: 0, expectedStored: nil, next: 3)]
         let storeA = try IngestStore(url: db.ingestURL, group: "g")
         let storeB = try IngestStore(url: db.ingestURL, group: "g")
@@ -98,7 +112,10 @@ private struct FixtureInvalid: Error { let n: Int }
         case let other:
             Issue.record("the second writer was not fenced: \(String(describing: other))")
         }
-        #expect(try db.count("SELECT next_offset FROM bte.ingest_offsets WHERE consumer_group = 'g' AND topic = 't' AND partition = 0") == 5)
+        #expect(
+            try db.count(
+                "SELECT next_offset FROM bte.ingest_offsets WHERE consumer_group = 'g' AND topic = 't' AND partition = 0"
+            ) == 5)
         #expect(try db.count("SELECT count(*) FROM core.interaction_events") == 5)
     }
 }
@@ -109,8 +126,16 @@ private final class Locked<Value>: @unchecked Sendable {
     private var stored: Value
     init(_ value: Value) { stored = value }
     var value: Value {
-        get { lock.lock(); defer { lock.unlock() }; return stored }
-        set { lock.lock(); stored = newValue; lock.unlock() }
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return stored
+        }
+        set {
+            lock.lock()
+            stored = newValue
+            lock.unlock()
+        }
     }
 }
 
@@ -127,16 +152,22 @@ private final class Locked<Value>: @unchecked Sendable {
             "prompt_version":"\(promptVersion)"}
             """
         let topic = "x." + InputKind.intent.rawValue
-        guard case .success(let valid) = RecordValidator().validate(kind: .intent, key: nil, value: Array(json.utf8)) else {
+        guard case .success(let valid) = RecordValidator().validate(kind: .intent, key: nil, value: Array(json.utf8))
+        else {
             throw FixtureInvalid(n: Int(offset))
         }
-        return IncomingRecord(record: valid, source: SourcePosition(topic: topic, partition: 0, offset: offset), key: nil, value: Array(json.utf8))
+        return IncomingRecord(
+            record: valid, source: SourcePosition(topic: topic, partition: 0, offset: offset), key: nil,
+            value: Array(json.utf8))
     }
 
     static func commit(_ record: IncomingRecord, store: IngestStore, expected: Int64?) throws -> IngestOutcome {
         var batch = IngestBatch()
         batch.records = [record]
-        batch.progress = [PartitionProgress(topic: record.source.topic, partition: 0, expectedStored: expected, next: record.source.offset + 1)]
+        batch.progress = [
+            PartitionProgress(
+                topic: record.source.topic, partition: 0, expectedStored: expected, next: record.source.offset + 1)
+        ]
         return try store.commit(batch) { _ in }
     }
 
@@ -144,8 +175,11 @@ private final class Locked<Value>: @unchecked Sendable {
         let db = try TestDatabase()
         defer { db.drop() }
         let store = try IngestStore(url: db.ingestURL, group: "g")
-        #expect(try Self.commit(try Self.intent(actor: "a", promptVersion: "p-1", offset: 0), store: store, expected: nil).stored[.intentEvents] == 1)
-        let outcome = try Self.commit(try Self.intent(actor: "SECRETMARKER", promptVersion: "p-1", offset: 1), store: store, expected: 1)
+        #expect(
+            try Self.commit(try Self.intent(actor: "a", promptVersion: "p-1", offset: 0), store: store, expected: nil)
+                .stored[.intentEvents] == 1)
+        let outcome = try Self.commit(
+            try Self.intent(actor: "SECRETMARKER", promptVersion: "p-1", offset: 1), store: store, expected: 1)
         #expect(outcome.rejects.map(\.rejection.code) == [.conflictingDuplicate])
         let message = outcome.rejects.first?.rejection.message ?? ""
         #expect(!message.contains(Self.eventID) && !message.contains("SECRETMARKER"), "\(message)")
@@ -158,13 +192,15 @@ private final class Locked<Value>: @unchecked Sendable {
     @Test func refusedRowNamesNoValue() throws {
         let db = try TestDatabase()
         defer { db.drop() }
-        try db.admin().executeScript("""
+        try db.admin().executeScript(
+            """
             CREATE FUNCTION agent.refuse_version() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'prompt version ' || NEW.prompt_version || ' retired'; END $$;
             CREATE TRIGGER refuse_version BEFORE INSERT ON agent.intent_events FOR EACH ROW EXECUTE FUNCTION agent.refuse_version();
             """)
         let store = try IngestStore(url: db.ingestURL, group: "g")
-        let outcome = try Self.commit(try Self.intent(actor: "a", promptVersion: "SECRETMARKER", offset: 0), store: store, expected: nil)
+        let outcome = try Self.commit(
+            try Self.intent(actor: "a", promptVersion: "SECRETMARKER", offset: 0), store: store, expected: nil)
         #expect(outcome.rejects.map(\.rejection.code) == [.storageRejected])
         let message = outcome.rejects.first?.rejection.message ?? ""
         #expect(message.contains("22023"), "\(message)")

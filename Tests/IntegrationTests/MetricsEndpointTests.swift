@@ -1,8 +1,9 @@
 import BTETestSupport
 import Foundation
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A TCP client of the metrics endpoint, in the ways real clients misbehave.
@@ -17,15 +18,24 @@ private struct Client {
         address.sin_port = in_port_t(port.bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
-        guard connected == 0 else { Glibc.close(fd); return nil }
+        guard connected == 0 else {
+            Glibc.close(fd)
+            return nil
+        }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         self.fd = fd
     }
 
-    func send(_ text: String) { _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) } }
+    func send(_ text: String) {
+        _ = text.utf8CString.withUnsafeBufferPointer {
+            Glibc.send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL))
+        }
+    }
 
     /// Everything the server sends until it closes (or 5 s pass).
     func readAll() -> String {
@@ -51,7 +61,10 @@ private struct Client {
 
 @Suite(.serialized) struct MetricsEndpointTests {
     @Test func aPortOutOfRangeIsAUsageError() throws {
-        let process = try BTEProcess(["ingest", "--brokers", "127.0.0.1:1", "--database-url", "postgresql://nobody@127.0.0.1:1/x", "--metrics-port", "70000"])
+        let process = try BTEProcess([
+            "ingest", "--brokers", "127.0.0.1:1", "--database-url", "postgresql://nobody@127.0.0.1:1/x",
+            "--metrics-port", "70000",
+        ])
         #expect(process.wait(timeout: 30) == 1)
         #expect(process.terminationReason == .exit)
         #expect(process.log == "bte: error: bte_usage: metrics: port 70000 is outside 0...65535\n")
@@ -64,9 +77,13 @@ private struct Client {
         defer { db.drop() }
         let topics = try TestTopics()
         let port = UInt16.random(in: 40_000...49_999)
-        let process = try BTEProcess(["ingest", "--brokers", topics.brokers, "--database-url", db.ingestURL, "--topic-prefix", topics.prefix,
-                                      "--group", TestEnvironment.uniqueName("metrics-"), "--session-timeout-ms", "6000", "--metrics-port", String(port)],
-                                     environment: ["BTE_LOG_LEVEL": "info"])
+        let process = try BTEProcess(
+            [
+                "ingest", "--brokers", topics.brokers, "--database-url", db.ingestURL, "--topic-prefix", topics.prefix,
+                "--group", TestEnvironment.uniqueName("metrics-"), "--session-timeout-ms", "6000", "--metrics-port",
+                String(port),
+            ],
+            environment: ["BTE_LOG_LEVEL": "info"])
         defer { if process.process.isRunning { process.signal(SIGKILL) } }
         #expect(eventually(timeout: 30) { process.log.contains("ingest started") }, "\(process.log)")
 

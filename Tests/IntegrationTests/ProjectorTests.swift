@@ -2,11 +2,11 @@ import BTECompute
 import BTEDomain
 import BTEIngest
 import BTEProjection
-import BTEWorker
 import BTETestSupport
+import BTEWorker
 import Foundation
-import Synchronization
 import Kafka
+import Synchronization
 import Testing
 
 @Suite(.serialized) struct ProjectorTests {
@@ -17,21 +17,30 @@ import Testing
         defer { db.drop() }
         let topics = try TestTopics()
         let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers))
-        _ = try admin.createTopics(["bte.signals.v1", "bte.behavioral-vectors.v1", "bte.insights.v1"].map { KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1) })
+        _ = try admin.createTopics(
+            ["bte.signals.v1", "bte.behavioral-vectors.v1", "bte.insights.v1"].map {
+                KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1)
+            })
         let ws = "11111111-1111-4111-8111-111111111111"
-        func business(_ id: Int, _ type: String, _ entity: String, _ at: String, _ metadata: String) -> KafkaOutgoingMessage {
+        func business(_ id: Int, _ type: String, _ entity: String, _ at: String, _ metadata: String)
+            -> KafkaOutgoingMessage
+        {
             let value = """
                 {"record_type":"business_event","event_id":"00000000-0000-4000-8000-\(String(format: "%012d", id))","event_type":"\(type)",
                  "entity_type":"\(type.split(separator: ".")[0])","entity_id":"\(entity)","workspace_id":"\(ws)",
                  "sub_vertical_id":"33333333-3333-4333-8333-333333333333","actor_user_id":"aaaaaaaa-0000-4000-8000-00000000000a",
                  "timestamp":"\(at)","metadata":\(metadata)}
                 """
-            return KafkaOutgoingMessage(topic: topics.prefix + "bte.business-events.v1", key: Array(ws.utf8), value: Array(value.utf8))
+            return KafkaOutgoingMessage(
+                topic: topics.prefix + "bte.business-events.v1", key: Array(ws.utf8), value: Array(value.utf8))
         }
         let r1 = "eeeeeeee-0000-4000-8000-000000000001"
         try topics.produce([
-            business(1, "recommendation.given", r1, "2026-01-10T00:00:00Z", #"{"action_type":"upsell","expected_value":100}"#),
-            business(2, "recommendation.acted", r1, "2026-01-10T02:00:00Z", #"{"outcome":"success","realized_value":40}"#),
+            business(
+                1, "recommendation.given", r1, "2026-01-10T00:00:00Z", #"{"action_type":"upsell","expected_value":100}"#
+            ),
+            business(
+                2, "recommendation.acted", r1, "2026-01-10T02:00:00Z", #"{"outcome":"success","realized_value":40}"#),
             // An open deal, 21 days old at as_of: a stalled-deal insight.
             business(3, "deal.created", "dddddddd-0000-4000-8000-000000000001", "2025-12-20T02:00:00Z", "{}"),
         ])
@@ -41,9 +50,12 @@ import Testing
                 {"event_id":"00000000-0000-4000-9000-\(String(format: "%012d", id))","timestamp":"\(at)","event_type":"tap",
                  "user_id":"user-1","session_id":"s-1","capsule_type":"task","duration_ms":300,"success":\(success)}
                 """
-            return KafkaOutgoingMessage(topic: topics.prefix + "bte.interaction-events.v1", key: Array("user-1".utf8), value: Array(value.utf8))
+            return KafkaOutgoingMessage(
+                topic: topics.prefix + "bte.interaction-events.v1", key: Array("user-1".utf8), value: Array(value.utf8))
         }
-        try topics.produce([interaction(1, "2026-01-12T08:00:00Z", true), interaction(2, "2026-01-12T08:30:00Z", false)])
+        try topics.produce([
+            interaction(1, "2026-01-12T08:00:00Z", true), interaction(2, "2026-01-12T08:30:00Z", false),
+        ])
         let ingestGroup = TestEnvironment.uniqueName("ingest-")
         _ = try ingestUntilIdle(db, topics, group: ingestGroup)
 
@@ -65,14 +77,19 @@ import Testing
         let signals = try topics.readAll(topics.prefix + "bte.signals.v1")
         var byType: [String: [String: Any]] = [:]
         for message in signals {
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(message.value ?? [])) as? [String: Any])
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(message.value ?? [])) as? [String: Any])
             byType[object["signal_type"] as? String ?? ""] = object
             #expect(object["as_of"] as? String == "2026-01-10T02:00:00.000000Z")
             #expect(object["thresholds_version"] as? Int == 2)
             #expect(object["computed_from"] as? Int == 3)  // the given, the act and the deal
             #expect(message.key.map { String(decoding: $0, as: UTF8.self) } == ws)
         }
-        #expect(Set(byType.keys) == ["decision_latency", "nba_adoption_rate", "hesitation_index", "missed_opportunity_count", "execution_gap"])
+        #expect(
+            Set(byType.keys) == [
+                "decision_latency", "nba_adoption_rate", "hesitation_index", "missed_opportunity_count",
+                "execution_gap",
+            ])
         #expect(byType["decision_latency"]?["signal_value"] as? Double == 7200)
         #expect(byType["nba_adoption_rate"]?["signal_value"] as? Double == 1)
         #expect(byType["hesitation_index"]?["signal_value"] as? Double == 0)
@@ -83,7 +100,8 @@ import Testing
         // mornings only, Monday 2026-01-12 only, novice.
         let vectors = try topics.readAll(topics.prefix + "bte.behavioral-vectors.v1")
         #expect(vectors.count == 1)
-        let vector = try #require(try JSONSerialization.jsonObject(with: Data(vectors.first?.value ?? [])) as? [String: Any])
+        let vector = try #require(
+            try JSONSerialization.jsonObject(with: Data(vectors.first?.value ?? [])) as? [String: Any])
         #expect(vector["user_id"] as? String == "user-1")
         #expect(vector["as_of"] as? String == "2026-01-12T08:30:00.000000Z")
         #expect(vector["total_interactions"] as? Int == 2)
@@ -106,7 +124,8 @@ import Testing
         let insights = try topics.readAll(topics.prefix + "bte.insights.v1")
         #expect(insights.count == 2)
         #expect(insights.first?.value == insights.last?.value)
-        let insight = try #require(try JSONSerialization.jsonObject(with: Data(insights.first?.value ?? [])) as? [String: Any])
+        let insight = try #require(
+            try JSONSerialization.jsonObject(with: Data(insights.first?.value ?? [])) as? [String: Any])
         #expect(insight["message"] as? String == "1 deal in your pipeline has stalled for 2+ weeks.")
         #expect(insight["as_of"] as? String == "2026-01-10T02:00:00.000000Z")
         let vectorsAgain = try topics.readAll(topics.prefix + "bte.behavioral-vectors.v1")
@@ -127,11 +146,17 @@ import Testing
         defer { db.drop() }
         let topics = try TestTopics()
         let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers))
-        _ = try admin.createTopics(["bte.signals.v1", "bte.behavioral-vectors.v1", "bte.insights.v1"].map { KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1) })
+        _ = try admin.createTopics(
+            ["bte.signals.v1", "bte.behavioral-vectors.v1", "bte.insights.v1"].map {
+                KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1)
+            })
         let value = """
             {"event_id":"00000000-0000-4000-9000-000000000001","timestamp":"2026-01-12T08:00:00Z","event_type":"tap","user_id":"user-1","session_id":"s-1"}
             """
-        try topics.produce([KafkaOutgoingMessage(topic: topics.prefix + "bte.interaction-events.v1", key: Array("user-1".utf8), value: Array(value.utf8))])
+        try topics.produce([
+            KafkaOutgoingMessage(
+                topic: topics.prefix + "bte.interaction-events.v1", key: Array("user-1".utf8), value: Array(value.utf8))
+        ])
         let ingestGroup = TestEnvironment.uniqueName("ingest-")
         var configuration = Projector.Configuration(brokers: topics.brokers, readerURL: db.readerURL)
         configuration.topicPrefix = topics.prefix
@@ -145,7 +170,9 @@ import Testing
         let finished = DispatchSemaphore(value: 0)
         let result = Mutex<Result<Projector.Summary, any Error>?>(nil)
         Thread.detachNewThread {
-            let outcome = Result { try Projector(configuration: config, logger: TestEnvironment.logger).run(stop: stop) }
+            let outcome = Result {
+                try Projector(configuration: config, logger: TestEnvironment.logger).run(stop: stop)
+            }
             result.withLock { $0 = outcome }
             finished.signal()
         }

@@ -26,7 +26,9 @@ import Testing
                  "entity_type":"\(type.split(separator: ".")[0])","entity_id":"\(entity)","workspace_id":"\(ws)",
                  "sub_vertical_id":"\(subVertical)","actor_user_id":"\(actor)","timestamp":"\(at)","metadata":\(metadata)}
                 """
-            messages.append(KafkaOutgoingMessage(topic: topics.prefix + "bte.business-events.v1", key: Array(ws.utf8), value: Array(value.utf8)))
+            messages.append(
+                KafkaOutgoingMessage(
+                    topic: topics.prefix + "bte.business-events.v1", key: Array(ws.utf8), value: Array(value.utf8)))
         }
         for n in 1...8 {
             let ws = workspace(n)
@@ -37,13 +39,16 @@ import Testing
                 let entity = fixtureUUID(n * 100 + day, prefix: "eeeeeeee")
                 business(ws, "recommendation.given", entity, at, #"{"action_type":"upsell","expected_value":10}"#)
                 business(ws, "deal.created", fixtureUUID(n * 100 + day, prefix: "dddddddd"), at)
-                business(ws, "order.created", fixtureUUID(n * 100 + day, prefix: "cccccccc"), at, #"{"customer_id":"c-1","amount":5}"#)
+                business(
+                    ws, "order.created", fixtureUUID(n * 100 + day, prefix: "cccccccc"), at,
+                    #"{"customer_id":"c-1","amount":5}"#)
             }
             // Earlier months of the same workspace: outside its own windows, inside an early
             // workspace's span when they share a batch.
             for month in 1..<(1 + (n - 1) / 2) {
-                business(ws, "recommendation.given", fixtureUUID(n * 1000 + month, prefix: "eeeeeeee"),
-                         "2026-\(String(format: "%02d", month))-05T10:00:00Z", #"{"action_type":"upsell"}"#)
+                business(
+                    ws, "recommendation.given", fixtureUUID(n * 1000 + month, prefix: "eeeeeeee"),
+                    "2026-\(String(format: "%02d", month))-05T10:00:00Z", #"{"action_type":"upsell"}"#)
             }
         }
         // Seconds per session: 6, 12, 18, 42 → 0.1, 0.2, 0.3, 0.7 minutes.
@@ -58,7 +63,10 @@ import Testing
                         {"event_id":"\(fixtureUUID(iid, prefix: "99999999"))","timestamp":"\(stamp)","event_type":"tap",
                          "user_id":"\(user)","session_id":"session-\(u)-\(s)","capsule_type":"task","duration_ms":300}
                         """
-                    messages.append(KafkaOutgoingMessage(topic: topics.prefix + "bte.interaction-events.v1", key: Array(user.utf8), value: Array(value.utf8)))
+                    messages.append(
+                        KafkaOutgoingMessage(
+                            topic: topics.prefix + "bte.interaction-events.v1", key: Array(user.utf8),
+                            value: Array(value.utf8)))
                 }
             }
         }
@@ -67,7 +75,8 @@ import Testing
 
     static func createOutputTopics(_ topics: TestTopics) throws {
         let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers))
-        _ = try admin.createTopics(outputs.map { KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1) })
+        _ = try admin.createTopics(
+            outputs.map { KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1) })
     }
 
     /// Every output record by id, with each copy's bytes.
@@ -76,7 +85,8 @@ import Testing
         for topic in outputs {
             for message in try topics.readAll(topics.prefix + topic) {
                 guard let value = message.value,
-                      let object = try JSONSerialization.jsonObject(with: Data(value)) as? [String: Any] else { continue }
+                    let object = try JSONSerialization.jsonObject(with: Data(value)) as? [String: Any]
+                else { continue }
                 byID["\(topic) \(object["id"] as? String ?? "?")", default: []].append(value)
             }
         }
@@ -86,7 +96,9 @@ import Testing
     static func run(_ arguments: [String], _ env: [String: String]) throws -> String {
         let process = try BTEProcess(arguments, environment: env)
         let status = process.wait(timeout: 120)
-        #expect(status == 0, "bte \(arguments.joined(separator: " ")) exited \(status.map(String.init) ?? "late"): \(process.log)")
+        #expect(
+            status == 0,
+            "bte \(arguments.joined(separator: " ")) exited \(status.map(String.init) ?? "late"): \(process.log)")
         return process.log
     }
 
@@ -99,7 +111,9 @@ import Testing
         _ = try ingestUntilIdle(db, topics, group: TestEnvironment.uniqueName("ingest-"))
 
         let env = ["BTE_KAFKA_BROKERS": topics.brokers, "BTE_READER_DATABASE_URL": db.readerURL]
-        for _ in 0..<2 { _ = try Self.run(["sweep", "--as-of", "2026-03-31T00:00:00Z", "--topic-prefix", topics.prefix], env) }
+        for _ in 0..<2 {
+            _ = try Self.run(["sweep", "--as-of", "2026-03-31T00:00:00Z", "--topic-prefix", topics.prefix], env)
+        }
 
         let byID = try Self.published(topics)
         // March: users 1–12 each have a vector; workspaces 5–8 have events in the window.
@@ -121,11 +135,15 @@ import Testing
         let ingestGroup = TestEnvironment.uniqueName("ingest-")
         _ = try ingestUntilIdle(db, topics, group: ingestGroup)
 
-        let env = ["BTE_KAFKA_BROKERS": topics.brokers, "BTE_READER_DATABASE_URL": db.readerURL, "BTE_KAFKA_SESSION_TIMEOUT_MS": "6000"]
+        let env = [
+            "BTE_KAFKA_BROKERS": topics.brokers, "BTE_READER_DATABASE_URL": db.readerURL,
+            "BTE_KAFKA_SESSION_TIMEOUT_MS": "6000",
+        ]
         let common = ["project", "--until-idle", "--topic-prefix", topics.prefix, "--ingest-group", ingestGroup]
         // One group sees one message per batch (each workspace alone); the other whole runs of
         // messages (every workspace of a partition together).
-        _ = try Self.run(common + ["--group", TestEnvironment.uniqueName("projector-a-"), "--max-batch-messages", "1"], env)
+        _ = try Self.run(
+            common + ["--group", TestEnvironment.uniqueName("projector-a-"), "--max-batch-messages", "1"], env)
         _ = try Self.run(common + ["--group", TestEnvironment.uniqueName("projector-b-")], env)
 
         let byID = try Self.published(topics)
@@ -136,7 +154,9 @@ import Testing
         #expect(shared.keys.filter { $0.hasPrefix("bte.signals.v1 ") }.count >= 8)
         #expect(shared.keys.filter { $0.hasPrefix("bte.insights.v1 ") }.count >= 8)
         for (id, copies) in shared {
-            #expect(Set(copies).count == 1, "\(id) differs between the two groups: \(Set(copies).map { String(decoding: $0, as: UTF8.self) })")
+            #expect(
+                Set(copies).count == 1,
+                "\(id) differs between the two groups: \(Set(copies).map { String(decoding: $0, as: UTF8.self) })")
         }
     }
 }

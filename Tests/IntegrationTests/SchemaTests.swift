@@ -14,7 +14,8 @@ import Testing
         let admin = try db.admin()
         try admin.execute("SELECT bte.ensure_interaction_partition('2026-01-15T00:00:00Z')")
         let partition = "core.interaction_events_2026_01"
-        try admin.execute("""
+        try admin.execute(
+            """
             INSERT INTO core.interaction_events (event_id, timestamp, event_type, user_id, content_hash, source_topic, source_partition, source_offset)
             VALUES ('7d1a4c2e-0000-4000-8000-000000000001', '2026-01-15T10:00:00Z', 'tap', 'u', 1, 't', 0, 0)
             """)
@@ -22,10 +23,16 @@ import Testing
         let ingest = try PostgresConnection(url: db.ingestURL)
         for log in logs {
             for connection in [admin, ingest] {
-                for statement in ["UPDATE \(log) SET source_offset = source_offset", "DELETE FROM \(log)", "TRUNCATE \(log)"] {
-                    let error = #expect(throws: PostgresError.self, "\(statement)") { try connection.execute(statement) }
+                for statement in [
+                    "UPDATE \(log) SET source_offset = source_offset", "DELETE FROM \(log)", "TRUNCATE \(log)",
+                ] {
+                    let error = #expect(throws: PostgresError.self, "\(statement)") {
+                        try connection.execute(statement)
+                    }
                     // The trigger (P0001) or a missing privilege (42501) refuses it.
-                    #expect(error?.sqlState == "P0001" || error?.sqlState == "42501", "\(statement): \(String(describing: error))")
+                    #expect(
+                        error?.sqlState == "P0001" || error?.sqlState == "42501",
+                        "\(statement): \(String(describing: error))")
                 }
             }
             // The owner is stopped by the trigger itself, not by privileges.
@@ -36,16 +43,22 @@ import Testing
 
         let reader = try PostgresConnection(url: db.readerURL)
         for table in LogTable.allCases.map(\.rawValue) + ["bte.rejected_events", "bte.ingest_offsets"] {
-            let readOnly = #expect(throws: PostgresError.self) { try reader.execute("INSERT INTO \(table) DEFAULT VALUES") }
+            let readOnly = #expect(throws: PostgresError.self) {
+                try reader.execute("INSERT INTO \(table) DEFAULT VALUES")
+            }
             #expect(readOnly?.sqlState == "25006", "\(table): read-only transaction by default")
         }
         // Even with read-only switched off, privileges refuse every write.
         try reader.execute("SET default_transaction_read_only = off")
         for table in LogTable.allCases.map(\.rawValue) + ["bte.rejected_events", "bte.ingest_offsets"] {
-            let denied = #expect(throws: PostgresError.self) { try reader.execute("INSERT INTO \(table) DEFAULT VALUES") }
+            let denied = #expect(throws: PostgresError.self) {
+                try reader.execute("INSERT INTO \(table) DEFAULT VALUES")
+            }
             #expect(denied?.sqlState == "42501", "\(table)")
         }
-        #expect(throws: PostgresError.self) { try reader.execute("SELECT bte.ensure_interaction_partition('2026-02-01T00:00:00Z')") }
+        #expect(throws: PostgresError.self) {
+            try reader.execute("SELECT bte.ensure_interaction_partition('2026-02-01T00:00:00Z')")
+        }
         #expect(try reader.execute("SELECT count(*) FROM core.workspace_state").rows == [["0"]])
     }
 
@@ -57,12 +70,16 @@ import Testing
             let parts = schema.table.rawValue.split(separator: ".").map(String.init)
             let rows = try db.admin().execute(
                 "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-                [parts[0], parts[1]]).rows
+                [parts[0], parts[1]]
+            ).rows
             let expected = schema.columnNames + ["ingested_at"]
             #expect(rows.map { $0[0] ?? "" } == expected, "\(schema.table.rawValue)")
             for field in schema.fields {
                 let type = rows.first { $0[0] == field.name }?[1] ?? ""
-                let sqlType = ["uuid": "uuid", "text": "text", "timestamptz": "timestamp with time zone", "boolean": "boolean", "integer": "integer", "jsonb": "jsonb"][field.kind.sqlType]
+                let sqlType = [
+                    "uuid": "uuid", "text": "text", "timestamptz": "timestamp with time zone", "boolean": "boolean",
+                    "integer": "integer", "jsonb": "jsonb",
+                ][field.kind.sqlType]
                 #expect(type == sqlType, "\(schema.table.rawValue).\(field.name)")
             }
         }
@@ -84,7 +101,8 @@ import Testing
         let admin = try db.admin()
         let ws = "11111111-1111-4111-8111-111111111111"
         func event(_ id: Int, _ type: String, entity: String, at: String, metadata: String = "{}") throws {
-            try admin.execute("""
+            try admin.execute(
+                """
                 INSERT INTO core.business_events (event_id, event_type, entity_type, entity_id, workspace_id, sub_vertical_id, actor_user_id, timestamp, metadata, content_hash, source_topic, source_partition, source_offset)
                 VALUES ($1, $2, split_part($2, '.', 1), $3, $4, $4, $4, $5, $6::jsonb, 0, 't', 0, $7)
                 """, ["00000000-0000-4000-8000-00000000000\(id)", type, entity, ws, at, metadata, String(id)])
@@ -95,11 +113,14 @@ import Testing
         try event(3, "recommendation.acted", entity: r1, at: "2026-01-03T00:00:00Z")
         try event(4, "deal.created", entity: ws, at: "2026-01-04T00:00:00Z", metadata: "{\"stage\":\"discovery\"}")
         try event(5, "deal.stage_changed", entity: ws, at: "2026-01-05T00:00:00Z", metadata: "{\"stage\":\"proposal\"}")
-        try admin.execute("""
+        try admin.execute(
+            """
             INSERT INTO core.user_actions (action_id, action_type, workspace_id, actor_user_id, timestamp, content_hash, source_topic, source_partition, source_offset)
             VALUES ('00000000-0000-4000-8000-000000000009', 'note.added', $1, $1, '2026-01-06T00:00:00Z', 0, 't', 0, 9)
             """, [ws])
-        let rows = try admin.execute("SELECT current_sales_stage, pending_actions::text, last_recommendation_id::text, last_action_taken_at AT TIME ZONE 'UTC', updated_at AT TIME ZONE 'UTC' FROM core.workspace_state").rows
+        let rows = try admin.execute(
+            "SELECT current_sales_stage, pending_actions::text, last_recommendation_id::text, last_action_taken_at AT TIME ZONE 'UTC', updated_at AT TIME ZONE 'UTC' FROM core.workspace_state"
+        ).rows
         // r1 was acted on, r2 is pending; latest stage is "proposal"; r2 is the newest given.
         #expect(rows == [["proposal", "[\"\(r2)\"]", r2, "2026-01-06 00:00:00", "2026-01-06 00:00:00"]])
     }
@@ -116,7 +137,9 @@ import Testing
         #expect(defaults.values == ["hesitation.expected_views": 3, "missed.ignore_after_days": 7])
 
         let admin = ThresholdStore(connection: try db.admin())
-        #expect(try admin.set(key: "missed.ignore_after_days", value: 10, by: "admin-7", reason: "longer sales cycles") == 3)
+        #expect(
+            try admin.set(key: "missed.ignore_after_days", value: 10, by: "admin-7", reason: "longer sales cycles") == 3
+        )
         let changed = try reader.thresholds()
         #expect(changed.version == 3)
         #expect(changed.value("missed.ignore_after_days") == 10)
@@ -126,16 +149,27 @@ import Testing
 
         // Unknown keys, non-positive values and missing who/why are refused.
         #expect(throws: StoreError.self) { try admin.set(key: "made.up", value: 1, by: "a", reason: "r") }
-        #expect(throws: StoreError.self) { try admin.set(key: "missed.ignore_after_days", value: 0, by: "a", reason: "r") }
-        #expect(throws: StoreError.self) { try admin.set(key: "missed.ignore_after_days", value: 3, by: "", reason: "r") }
+        #expect(throws: StoreError.self) {
+            try admin.set(key: "missed.ignore_after_days", value: 0, by: "a", reason: "r")
+        }
+        #expect(throws: StoreError.self) {
+            try admin.set(key: "missed.ignore_after_days", value: 3, by: "", reason: "r")
+        }
         // Readers and ingest can't change thresholds; nobody can rewrite history.
-        let readOnly = #expect(throws: PostgresError.self) { try reader.set(key: "missed.ignore_after_days", value: 3, by: "a", reason: "r") }
+        let readOnly = #expect(throws: PostgresError.self) {
+            try reader.set(key: "missed.ignore_after_days", value: 3, by: "a", reason: "r")
+        }
         #expect(readOnly?.sqlState == "25006")
         let ingest = try ThresholdStore(url: db.ingestURL)
-        let denied = #expect(throws: PostgresError.self) { try ingest.set(key: "missed.ignore_after_days", value: 3, by: "a", reason: "r") }
+        let denied = #expect(throws: PostgresError.self) {
+            try ingest.set(key: "missed.ignore_after_days", value: 3, by: "a", reason: "r")
+        }
         #expect(denied?.sqlState == "42501")
-        for statement in ["UPDATE bte.threshold_changes SET value = 1", "DELETE FROM bte.threshold_changes", "TRUNCATE bte.threshold_changes",
-                          "UPDATE bte.interaction_event_ids SET content_hash = 0", "TRUNCATE bte.interaction_event_ids"] {
+        for statement in [
+            "UPDATE bte.threshold_changes SET value = 1", "DELETE FROM bte.threshold_changes",
+            "TRUNCATE bte.threshold_changes",
+            "UPDATE bte.interaction_event_ids SET content_hash = 0", "TRUNCATE bte.interaction_event_ids",
+        ] {
             let error = #expect(throws: PostgresError.self, "\(statement)") { try db.admin().execute(statement) }
             #expect(error?.sqlState == "P0001", "\(statement)")
         }

@@ -14,9 +14,11 @@ import Testing
         defer { db.drop() }
         let topics = try TestTopics(partitions: 3)
         let sessionSeconds = 40.0
-        let arguments = ["ingest", "--brokers", topics.brokers, "--database-url", db.ingestURL, "--topic-prefix", topics.prefix,
-                         "--group", TestEnvironment.uniqueName("static-"), "--instance-id", "ingest-0",
-                         "--session-timeout-ms", String(Int(sessionSeconds * 1000))]
+        let arguments = [
+            "ingest", "--brokers", topics.brokers, "--database-url", db.ingestURL, "--topic-prefix", topics.prefix,
+            "--group", TestEnvironment.uniqueName("static-"), "--instance-id", "ingest-0",
+            "--session-timeout-ms", String(Int(sessionSeconds * 1000)),
+        ]
         let topic = topics.prefix + "bte.interaction-events.v1"
         func events(_ range: Range<Int>) -> [KafkaOutgoingMessage] {
             range.map { n in
@@ -44,13 +46,16 @@ import Testing
         let assigned = eventually(timeout: sessionSeconds * 2) { second.log.contains("partitions assigned") }
         let seconds = Date().timeIntervalSince(restarted)
         #expect(assigned, "\(second.log)")
-        #expect(seconds < sessionSeconds, "assigned after \(seconds) s; a dynamic member waits out the \(sessionSeconds) s session")
+        #expect(
+            seconds < sessionSeconds,
+            "assigned after \(seconds) s; a dynamic member waits out the \(sessionSeconds) s session")
         #expect(try eventually(timeout: 60) { try db.count("SELECT count(*) FROM core.interaction_events") == 80 })
         second.signal(SIGTERM)
         #expect(second.wait(timeout: 30) == 0, "\(second.log)")
 
         // 80 produced, 80 distinct ids stored, offsets at the end of each partition.
         #expect(try db.count("SELECT count(DISTINCT event_id) FROM core.interaction_events") == 80)
-        #expect(try db.count("SELECT coalesce(sum(next_offset), 0) FROM bte.ingest_offsets WHERE topic = '\(topic)'") == 80)
+        #expect(
+            try db.count("SELECT coalesce(sum(next_offset), 0) FROM bte.ingest_offsets WHERE topic = '\(topic)'") == 80)
     }
 }

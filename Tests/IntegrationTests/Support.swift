@@ -1,21 +1,25 @@
 import BTEDomain
-import BTEIngest
 import BTEFixtures
-import BTEWorker
+import BTEIngest
 import BTETestSupport
+import BTEWorker
 import Foundation
 import Kafka
 import Metrics
 import Postgres
 
-func ingestUntilIdle(_ db: TestDatabase, _ topics: TestTopics, group: String, batch: Int = 1_000, metrics: any MetricsFactory = MetricsSystem.factory) throws -> IngestSummary {
+func ingestUntilIdle(
+    _ db: TestDatabase, _ topics: TestTopics, group: String, batch: Int = 1_000,
+    metrics: any MetricsFactory = MetricsSystem.factory
+) throws -> IngestSummary {
     var config = IngestConfiguration(brokers: topics.brokers, databaseURL: db.ingestURL)
     config.group = group
     config.topicPrefix = topics.prefix
     config.untilIdle = true
     config.sessionTimeoutMilliseconds = 6_000
     config.maxBatchMessages = batch
-    return try IngestWorker(configuration: config, logger: TestEnvironment.logger, metrics: metrics).run(stop: StopSignal())
+    return try IngestWorker(configuration: config, logger: TestEnvironment.logger, metrics: metrics).run(
+        stop: StopSignal())
 }
 
 func demoStream(_ topics: TestTopics, events: Int, seed: UInt64, badRounds: Int = 1) -> DemoStream {
@@ -47,16 +51,20 @@ func contentDigest(_ db: TestDatabase) throws -> [String] {
     var digests: [String] = []
     for table in LogTable.allCases {
         let id = RecordSchema.forTable(table).idField
-        let row = try db.admin().execute("""
+        let row = try db.admin().execute(
+            """
             SELECT count(*), md5(coalesce(string_agg(\(id)::text || ':' || content_hash || ':' || source_topic || ':' || source_partition || ':' || source_offset, ',' ORDER BY \(id)), ''))
             FROM \(table.rawValue)
-            """).rows[0]
+            """
+        ).rows[0]
         digests.append("\(table.rawValue) \(row[0] ?? "") \(row[1] ?? "")")
     }
-    let rejects = try db.admin().execute("""
+    let rejects = try db.admin().execute(
+        """
         SELECT count(*), md5(coalesce(string_agg(source_topic || ':' || source_partition || ':' || source_offset || ':' || error_code, ',' ORDER BY source_topic, source_partition, source_offset), ''))
         FROM bte.rejected_events
-        """).rows[0]
+        """
+    ).rows[0]
     digests.append("rejected \(rejects[0] ?? "") \(rejects[1] ?? "")")
     return digests
 }

@@ -6,8 +6,9 @@ import Testing
 @Suite(.serialized) struct KafkaClientTests {
     @Test func badConfigurationIsATypedError() {
         let error = #expect(throws: KafkaError.self) {
-            _ = try KafkaProducer(configuration: KafkaProducerConfiguration(
-                client: KafkaClientConfiguration(brokers: "127.0.0.1:1", properties: ["no.such.property": "1"])))
+            _ = try KafkaProducer(
+                configuration: KafkaProducerConfiguration(
+                    client: KafkaClientConfiguration(brokers: "127.0.0.1:1", properties: ["no.such.property": "1"])))
         }
         #expect(error?.code == .configuration)
         #expect(error?.isRetriable == false)
@@ -17,7 +18,8 @@ import Testing
     @Test func createTopicsIsIdempotent() throws {
         let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: try TestEnvironment.brokers()))
         let name = TestEnvironment.uniqueName("admin-")
-        let topic = KafkaNewTopic(name: name, partitions: 2, replicationFactor: 1, configs: ["cleanup.policy": "compact"])
+        let topic = KafkaNewTopic(
+            name: name, partitions: 2, replicationFactor: 1, configs: ["cleanup.policy": "compact"])
         #expect(try admin.createTopics([topic]) == [name: .created])
         #expect(try admin.createTopics([topic]) == [name: .alreadyExisted])
         #expect(try admin.topicPartitionCounts()[name] == 2)
@@ -43,17 +45,22 @@ import Testing
     @Test func assignStartsAtTheGivenOffsetAndWatermarksAreExact() throws {
         let topics = try TestTopics(partitions: 1)
         let topic = topics.prefix + "bte.business-events.v1"
-        try topics.produce((0..<10).map { KafkaOutgoingMessage(topic: topic, key: nil, value: Array("m\($0)".utf8), partition: 0) })
-        var config = KafkaConsumerConfiguration(client: KafkaClientConfiguration(brokers: topics.brokers), groupID: TestEnvironment.uniqueName("g-"))
+        try topics.produce(
+            (0..<10).map { KafkaOutgoingMessage(topic: topic, key: nil, value: Array("m\($0)".utf8), partition: 0) })
+        var config = KafkaConsumerConfiguration(
+            client: KafkaClientConfiguration(brokers: topics.brokers), groupID: TestEnvironment.uniqueName("g-"))
         config.sessionTimeoutMilliseconds = 6_000
-        let consumer = try KafkaConsumer(configuration: config, rebalance: KafkaRebalanceHandler(assigned: { _ in nil }, revoked: { _ in }))
+        let consumer = try KafkaConsumer(
+            configuration: config, rebalance: KafkaRebalanceHandler(assigned: { _ in nil }, revoked: { _ in }))
         let tp = KafkaTopicPartition(topic: topic, partition: 0)
         #expect(try consumer.watermarks(tp, timeoutMilliseconds: 10_000).low == 0)
         try consumer.assign([KafkaTopicPartitionOffset(tp, offset: .exactly(7))])
         var values: [String] = []
         let deadline = Date().addingTimeInterval(20)
         while values.count < 3, Date() < deadline {
-            if let message = try consumer.poll(timeoutMilliseconds: 200) { values.append(String(decoding: message.value ?? [], as: UTF8.self)) }
+            if let message = try consumer.poll(timeoutMilliseconds: 200) {
+                values.append(String(decoding: message.value ?? [], as: UTF8.self))
+            }
         }
         #expect(values == ["m7", "m8", "m9"])
         #expect(consumer.cachedWatermarks(tp)?.high == 10)

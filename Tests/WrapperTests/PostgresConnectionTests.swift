@@ -64,10 +64,12 @@ import Testing
         #expect(db.connectionOption("keepalives_count") == "4")
         #expect(db.connectionOption("tcp_user_timeout") == "45000")
         #expect(db.connectionOption("connect_timeout") == "9")
-        let shown = try db.execute("""
+        let shown = try db.execute(
+            """
             SELECT current_setting('statement_timeout'), current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'),
                    current_setting('tcp_keepalives_count'), current_setting('tcp_user_timeout'), current_setting('client_encoding')
-            """).rows
+            """
+        ).rows
         #expect(shown == [["1500ms", "17", "7", "4", "45000", "UTF8"]])
     }
 
@@ -77,16 +79,19 @@ import Testing
         let db = try connect()
         #expect(db.connectionOption("keepalives_idle") == "30")
         #expect(db.connectionOption("connect_timeout") == "15")
-        let shown = try db.execute("""
+        let shown = try db.execute(
+            """
             SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'), current_setting('tcp_keepalives_count'),
                    current_setting('tcp_user_timeout'), current_setting('statement_timeout')
-            """).rows
+            """
+        ).rows
         #expect(shown == [["30", "10", "3", "60000", "0"]])
     }
 
     /// Keepalive settings in the URL win over the defaults, at both ends.
     @Test func urlKeepalivesWin() throws {
-        let db = try PostgresConnection(url: try TestEnvironment.postgresBaseURL() + "/postgres?keepalives_idle=11&connect_timeout=2")
+        let db = try PostgresConnection(
+            url: try TestEnvironment.postgresBaseURL() + "/postgres?keepalives_idle=11&connect_timeout=2")
         #expect(db.connectionOption("keepalives_idle") == "11")
         #expect(db.connectionOption("connect_timeout") == "2")
         #expect(try db.execute("SHOW tcp_keepalives_idle").rows == [["11"]])
@@ -94,7 +99,9 @@ import Testing
 
     /// A statement cut off by statement_timeout is query_canceled: retriable, not bad data.
     @Test func statementTimeoutIsRetriable() throws {
-        let db = try PostgresConnection(url: try TestEnvironment.postgresBaseURL() + "/postgres", options: PostgresConnectionOptions(statementTimeoutMilliseconds: 500))
+        let db = try PostgresConnection(
+            url: try TestEnvironment.postgresBaseURL() + "/postgres",
+            options: PostgresConnectionOptions(statementTimeoutMilliseconds: 500))
         let started = Date()
         let error = #expect(throws: PostgresError.self) { try db.execute("SELECT pg_sleep(2)") }
         #expect(Date().timeIntervalSince(started) < 1.9)
@@ -120,7 +127,10 @@ import Testing
         let db = try PostgresConnection(url: try TestEnvironment.postgresBaseURL() + "/" + name)
         #expect(try db.execute("SHOW server_encoding").rows == [["LATIN1"]])
         // "é" is two bytes in UTF-8 and one character (one byte) in LATIN1; chr(233) is é in LATIN1.
-        #expect(try db.execute("SELECT $1::text, length($1::text), octet_length($1::text), chr(233)", ["é"]).rows == [["é", "1", "1", "é"]])
+        #expect(
+            try db.execute("SELECT $1::text, length($1::text), octet_length($1::text), chr(233)", ["é"]).rows == [
+                ["é", "1", "1", "é"]
+            ])
         // A character LATIN1 can't hold is an untranslatable character: the database's encoding
         // is at fault, not the data.
         let untranslatable = #expect(throws: PostgresError.self) { try db.execute("SELECT $1::text", ["日本"]) }
@@ -160,7 +170,9 @@ import Testing
         #expect(try db.copyIn("COPY c FROM STDIN", data: data) == 3)
         let rows = try db.execute("SELECT id, note, encode(payload, 'escape') FROM c ORDER BY id").rows
         #expect(rows == [["1", "hello", "hi"], ["2", nil, nil], ["3", "tab\there", ""]])
-        let bad = #expect(throws: PostgresError.self) { try db.copyIn("COPY c FROM STDIN", data: Array("x\ty\t\\N\n".utf8)) }
+        let bad = #expect(throws: PostgresError.self) {
+            try db.copyIn("COPY c FROM STDIN", data: Array("x\ty\t\\N\n".utf8))
+        }
         #expect(bad?.sqlState == "22P02")
         #expect(try db.execute("SELECT count(*) FROM c").rows == [["3"]])
     }

@@ -30,7 +30,10 @@ func makeClient(type: rd_kafka_type_t, conf: OpaquePointer) throws -> OpaquePoin
 }
 
 /// A `rd_kafka_topic_partition_list_t` owned for the scope of `body`.
-func withPartitionList<R>(_ entries: [(KafkaTopicPartition, Int64?)], _ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) throws -> R) throws -> R {
+func withPartitionList<R>(
+    _ entries: [(KafkaTopicPartition, Int64?)],
+    _ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) throws -> R
+) throws -> R {
     guard let list = rd_kafka_topic_partition_list_new(Int32(max(entries.count, 1))) else {
         throw KafkaError(.assignment, "rd_kafka_topic_partition_list_new returned NULL")
     }
