@@ -70,7 +70,8 @@ public struct InsightComputer: Sendable {
                         Insight(
                             type: .salesCycleVariance, priority: abs(change) >= 0.25 ? .high : .medium,
                             message:
-                                "Your sales cycle is \(change > 0 ? "increasing" : "decreasing") by \(percent)% this quarter (\(days(now)) days vs \(days(before))).",
+                                "Your sales cycle is \(change > 0 ? "increasing" : "decreasing") by \(percent)% "
+                                + "this quarter (\(days(now)) days vs \(days(before))).",
                             evidence: [
                                 "change": formatNumber(change), "mean_cycle_days": formatNumber(now),
                                 "previous_mean_cycle_days": formatNumber(before),
@@ -94,7 +95,8 @@ public struct InsightComputer: Sendable {
                     type: .repeatCustomer, priority: repeaters.count >= 3 ? .high : .medium,
                     message: repeaters.count == 1
                         ? "Customer \(top.key) is a repeat buyer: \(top.value) orders in the last 90 days."
-                        : "\(repeaters.count) customers are repeat buyers; \(top.key) ordered \(top.value) times in the last 90 days.",
+                        : "\(repeaters.count) customers are repeat buyers; "
+                            + "\(top.key) ordered \(top.value) times in the last 90 days.",
                     evidence: [
                         "repeat_customers": String(repeaters.count), "top_customer_id": quoted(top.key),
                         "top_customer_orders": String(top.value),
@@ -115,7 +117,9 @@ public struct InsightComputer: Sendable {
                 Insight(
                     type: .dealStalled, priority: stalled.count >= 3 ? .high : .medium,
                     message:
-                        "\(stalled.count) deal\(stalled.count == 1 ? " in your pipeline has" : "s in your pipeline have") stalled for 2+ weeks.",
+                        "\(stalled.count) deal"
+                        + "\(stalled.count == 1 ? " in your pipeline has" : "s in your pipeline have")"
+                        + " stalled for 2+ weeks.",
                     evidence: [
                         "stalled_deals": String(stalled.count),
                         "deal_ids": "[" + stalled.prefix(Self.maxEvidenceIDs).map(quoted).joined(separator: ",") + "]",
@@ -132,7 +136,8 @@ public struct InsightComputer: Sendable {
                     Insight(
                         type: .engagementDrop, priority: drop >= 0.5 ? .high : .medium,
                         message:
-                            "Customer engagement dropped \(Int((drop * 100).rounded()))% in the last two weeks (\(thisPeriod) engagements vs \(lastPeriod)).",
+                            "Customer engagement dropped \(Int((drop * 100).rounded()))% in the last two weeks "
+                            + "(\(thisPeriod) engagements vs \(lastPeriod)).",
                         evidence: [
                             "drop": formatNumber(drop), "engagements": String(thisPeriod),
                             "previous_engagements": String(lastPeriod),
@@ -166,7 +171,9 @@ public struct InsightComputer: Sendable {
                 Insight(
                     type: .nextBestAction, priority: best.value >= 5 ? .high : .low,
                     message:
-                        "Based on similar customers, suggest \(best.key.replacingUnderscores()): it succeeded \(best.value) time\(best.value == 1 ? "" : "s") in your sub-vertical this month.",
+                        "Based on similar customers, suggest \(best.key.replacingUnderscores()): "
+                        + "it succeeded \(best.value) time\(best.value == 1 ? "" : "s") "
+                        + "in your sub-vertical this month.",
                     evidence: ["action_type": quoted(best.key), "peer_successes": String(best.value)]))
         }
         return insights

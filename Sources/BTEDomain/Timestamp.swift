@@ -135,8 +135,9 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// RFC 3339 UTC with six fractional digits: `2025-11-17T10:30:00.000000Z`.
     public var rfc3339: String {
         let p = parts
-        return
-            "\(pad(p.year, 4))-\(pad(p.month, 2))-\(pad(p.day, 2))T\(pad(p.hour, 2)):\(pad(p.minute, 2)):\(pad(p.second, 2)).\(pad(p.micros, 6))Z"
+        let date = "\(pad(p.year, 4))-\(pad(p.month, 2))-\(pad(p.day, 2))"
+        let time = "\(pad(p.hour, 2)):\(pad(p.minute, 2)):\(pad(p.second, 2)).\(pad(p.micros, 6))"
+        return "\(date)T\(time)Z"
     }
 
     public var description: String { rfc3339 }

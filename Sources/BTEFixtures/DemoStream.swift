@@ -111,7 +111,8 @@ public struct DemoStream: Sendable {
                 case "recommendation.given":
                     openRecommendations.append((workspace, entity))
                     metadata =
-                        "{\"action_type\":\(q(pick(["upsell", "follow_up", "discount", "renewal"], &rng))),\"expected_value\":\(100 * (1 + rng.next(50)))}"
+                        "{\"action_type\":\(q(pick(["upsell", "follow_up", "discount", "renewal"], &rng))),"
+                        + "\"expected_value\":\(100 * (1 + rng.next(50)))}"
                 case "recommendation.acted", "recommendation.dismissed":
                     guard !openRecommendations.isEmpty else {
                         eventType = "page.viewed"
@@ -121,7 +122,8 @@ public struct DemoStream: Sendable {
                     entity = open.entity
                     if eventType == "recommendation.acted" {
                         metadata =
-                            "{\"outcome\":\(q(rng.next(3) == 0 ? "failure" : "success")),\"realized_value\":\(50 * rng.next(100))}"
+                            "{\"outcome\":\(q(rng.next(3) == 0 ? "failure" : "success")),"
+                            + "\"realized_value\":\(50 * rng.next(100))}"
                     }
                     valid.append(
                         (
@@ -136,7 +138,8 @@ public struct DemoStream: Sendable {
                     metadata = "{\"stage\":\(q(pick(["discovery", "proposal", "negotiation", "contract"], &rng)))}"
                 case "order.created":
                     metadata =
-                        "{\"customer_id\":\(q(rng.uuid())),\"amount\":\(10 + rng.next(900)).5,\"products\":[\"sku-\(rng.next(40))\"]}"
+                        "{\"customer_id\":\(q(rng.uuid())),\"amount\":\(10 + rng.next(900)).5,"
+                        + "\"products\":[\"sku-\(rng.next(40))\"]}"
                 default: break
                 }
                 if eventType == "page.viewed" { metadata = "{\"path\":\"/deals\"}" }
@@ -344,7 +347,10 @@ public struct DemoStream: Sendable {
                 KafkaOutgoingMessage(
                     topic: intent, key: key,
                     value: Array(
-                        "{\"record_type\":\"intent_event\",\"event_id\":\"\(rng.uuid())\",\"ts\":\"2026-10-20T10:00:00Z\",\"session_id\":\"\(rng.uuid())\",\"actor_id\":\"a\",\"entrypoint\":\"chat\",\"utterance_hash\":\"ABC\",\"semreg_mode\":\"applied\",\"outcome\":\"matched\"}"
+                        ("{\"record_type\":\"intent_event\",\"event_id\":\"\(rng.uuid())\","
+                            + "\"ts\":\"2026-10-20T10:00:00Z\",\"session_id\":\"\(rng.uuid())\","
+                            + "\"actor_id\":\"a\",\"entrypoint\":\"chat\",\"utterance_hash\":\"ABC\","
+                            + "\"semreg_mode\":\"applied\",\"outcome\":\"matched\"}")
                             .utf8)), .invalidValue
             ),
             // A raw utterance field: personal data that must never be stored.
@@ -352,7 +358,11 @@ public struct DemoStream: Sendable {
                 KafkaOutgoingMessage(
                     topic: intent, key: key,
                     value: Array(
-                        "{\"record_type\":\"intent_event\",\"event_id\":\"\(rng.uuid())\",\"ts\":\"2026-10-20T10:00:00Z\",\"session_id\":\"\(rng.uuid())\",\"actor_id\":\"a\",\"entrypoint\":\"chat\",\"utterance_hash\":\"\(rng.hex64())\",\"semreg_mode\":\"applied\",\"outcome\":\"matched\",\"utterance\":\"email jane@example.com\"}"
+                        ("{\"record_type\":\"intent_event\",\"event_id\":\"\(rng.uuid())\","
+                            + "\"ts\":\"2026-10-20T10:00:00Z\",\"session_id\":\"\(rng.uuid())\","
+                            + "\"actor_id\":\"a\",\"entrypoint\":\"chat\",\"utterance_hash\":\"\(rng.hex64())\","
+                            + "\"semreg_mode\":\"applied\",\"outcome\":\"matched\","
+                            + "\"utterance\":\"email jane@example.com\"}")
                             .utf8)), .piiViolation
             ),
             // Valid JSON that PostgreSQL can't store (numeric overflow in jsonb): found by bisection.

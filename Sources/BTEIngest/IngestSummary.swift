@@ -27,11 +27,13 @@ public struct IngestSummary: Sendable {
     public func render() -> String {
         var lines: [String] = []
         lines.append(
-            "consumed \(consumed) messages in \(batches) batches, \(format(activeSeconds)) s (\(Int(eventsPerSecond)) msg/s)"
+            "consumed \(consumed) messages in \(batches) batches, "
+                + "\(format(activeSeconds)) s (\(Int(eventsPerSecond)) msg/s)"
         )
         for table in LogTable.allCases {
             lines.append(
-                "  stored     \(table.rawValue.padding(24)) \(stored[table, default: 0])  (duplicates \(duplicates[table, default: 0]))"
+                "  stored     \(table.rawValue.padding(24)) \(stored[table, default: 0])  "
+                    + "(duplicates \(duplicates[table, default: 0]))"
             )
         }
         lines.append("  rejected   \(totalRejected)")

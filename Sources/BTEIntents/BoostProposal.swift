@@ -103,7 +103,8 @@ public struct BoostProposal: Sendable {
                     ? "users picked it themselves (user_choice) in \(tally.events) of \(outOf) choices"
                     : "forced over discovery's first candidate in \(tally.events) of \(outOf) overrides"
                 let reason =
-                    "\(what) (scope \(tally.scopeBucket), subject \(tally.subjectKind), \(window.since.rfc3339) .. \(window.until.rfc3339))"
+                    "\(what) (scope \(tally.scopeBucket), subject \(tally.subjectKind), "
+                    + "\(window.since.rfc3339) .. \(window.until.rfc3339))"
                 rules.append(
                     Proposed(
                         rule: BoostRule(key: key, weight: weight, reason: reason, replacing: current[key]),

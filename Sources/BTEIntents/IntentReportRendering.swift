@@ -88,8 +88,10 @@ extension IntentReport {
         )
         let t = totals
         lines.append(
-            "events \(t.events): matched \(percent(t.matchRate)), clarify \(percent(t.clarifyRate)) (verb \(percent(t.clarifyVerbRate)), args \(percent(t.clarifyArgsRate))), "
-                + "SemReg deny \(percent(t.semregDenyRate)), SemReg not applied \(percent(t.semregDegradedRate)), forced \(percent(t.forcedRate)), error \(percent(t.errorRate))"
+            "events \(t.events): matched \(percent(t.matchRate)), clarify \(percent(t.clarifyRate)) "
+                + "(verb \(percent(t.clarifyVerbRate)), args \(percent(t.clarifyArgsRate))), "
+                + "SemReg deny \(percent(t.semregDenyRate)), SemReg not applied \(percent(t.semregDegradedRate)), "
+                + "forced \(percent(t.forcedRate)), error \(percent(t.errorRate))"
         )
         func section(_ title: String, _ rows: [[String]]) {
             lines.append("")

@@ -214,9 +214,10 @@ public final class Projector {
         }
     }
 
-    /// A batch: up to `maxBatchMessages`, collected in at most `maxBatchWaitMilliseconds`. Once `lingerMilliseconds` have passed since the first, the batch closes as
-    /// soon as nothing fetched is waiting, so a steady trickle is projected promptly while a
-    /// backlog still fills whole batches.
+    /// A batch: up to `maxBatchMessages`, collected in at most `maxBatchWaitMilliseconds`. Once
+    /// `lingerMilliseconds` have passed since the first, the batch closes as soon as nothing
+    /// fetched is waiting, so a steady trickle is projected promptly while a backlog still fills
+    /// whole batches.
     private func collect(_ consumer: KafkaConsumer, stop: StopSignal, assigned: AssignedPartitions) throws
         -> [KafkaMessage]
     {

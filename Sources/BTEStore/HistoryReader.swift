@@ -61,7 +61,8 @@ public struct HistoryReader {
         let columns = HistoryReader.businessColumns
 
         var events = try businessEvents(
-            "SELECT \(columns) FROM core.business_events WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3",
+            "SELECT \(columns) FROM core.business_events "
+                + "WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3",
             [ids, lo, hi])
         // Before the window: the givens and earlier acts of entities acted on in the window, and
         // completions of workflows started in it.
@@ -80,21 +81,26 @@ public struct HistoryReader {
         // Page views between an older given and the window, for hesitation.
         if let earliest = older.filter({ $0.eventType == "recommendation.given" }).map(\.timestamp).min() {
             events += try businessEvents(
-                "SELECT \(columns) FROM core.business_events WHERE workspace_id = ANY($1::uuid[]) AND event_type = 'page.viewed' AND timestamp > $2 AND timestamp <= $3",
+                "SELECT \(columns) FROM core.business_events WHERE workspace_id = ANY($1::uuid[]) "
+                    + "AND event_type = 'page.viewed' AND timestamp > $2 AND timestamp <= $3",
                 [ids, earliest.rfc3339, lo])
         }
 
         // User actions: the window before each as_of (momentum reads 14 days of it; W's count
         // is the records' computed_from), and each workspace's newest for idle decay.
         let actionColumns =
-            "action_id::text, workspace_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint"
+            "action_id::text, workspace_id::text, actor_user_id::text, "
+            + "(extract(epoch FROM timestamp) * 1000000)::bigint"
         var actions = try userActions(
-            "SELECT \(actionColumns) FROM core.user_actions WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3",
+            "SELECT \(actionColumns) FROM core.user_actions "
+                + "WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3",
             [ids, lo, hi])
         let newest = try userActions(
             """
-            SELECT DISTINCT ON (u.workspace_id) u.action_id::text, u.workspace_id::text, u.actor_user_id::text, (extract(epoch FROM u.timestamp) * 1000000)::bigint
-            FROM core.user_actions u JOIN unnest($1::uuid[], $2::timestamptz[]) AS w(id, as_of) ON u.workspace_id = w.id AND u.timestamp <= w.as_of
+            SELECT DISTINCT ON (u.workspace_id) u.action_id::text, u.workspace_id::text, u.actor_user_id::text,
+                (extract(epoch FROM u.timestamp) * 1000000)::bigint
+            FROM core.user_actions u JOIN unnest($1::uuid[], $2::timestamptz[]) AS w(id, as_of)
+                ON u.workspace_id = w.id AND u.timestamp <= w.as_of
             ORDER BY u.workspace_id, u.timestamp DESC, u.action_id
             """, [ids, arrayLiteral(workspaces.map { asOfByWorkspace[$0]?.rfc3339 ?? hi })])
         let known = Set(actions.map(\.actionID))
@@ -118,7 +124,8 @@ public struct HistoryReader {
 
     /// The columns `businessEvents` decodes, in order.
     static let businessColumns =
-        "event_id::text, event_type, entity_id::text, workspace_id::text, sub_vertical_id::text, actor_user_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint, metadata::text"
+        "event_id::text, event_type, entity_id::text, workspace_id::text, sub_vertical_id::text, actor_user_id::text, "
+        + "(extract(epoch FROM timestamp) * 1000000)::bigint, metadata::text"
 
     private func businessEvents(_ sql: String, _ parameters: [String?]) throws -> [BusinessEvent] {
         try connection.execute(sql, parameters).rows.compactMap { row in
@@ -166,7 +173,8 @@ extension HistoryReader {
     public func waitUntilDurable(group: String, next: [(topic: String, partition: Int32, offset: Int64)]) throws {
         guard !next.isEmpty else { return }
         let rows = try connection.execute(
-            "SELECT topic, partition, next_offset FROM bte.ingest_offsets WHERE consumer_group = $1 AND topic = ANY($2::text[])",
+            "SELECT topic, partition, next_offset FROM bte.ingest_offsets "
+                + "WHERE consumer_group = $1 AND topic = ANY($2::text[])",
             [group, arrayLiteral(Array(Set(next.map(\.topic))))]
         ).rows
         var stored: [String: Int64] = [:]
@@ -174,7 +182,8 @@ extension HistoryReader {
         for entry in next where (stored["\(entry.topic)/\(entry.partition)"] ?? 0) < entry.offset {
             throw StoreError(
                 .notDurable,
-                "\(entry.topic)[\(entry.partition)] is stored up to \(stored["\(entry.topic)/\(entry.partition)"] ?? 0), the batch needs \(entry.offset)"
+                "\(entry.topic)[\(entry.partition)] is stored up to "
+                    + "\(stored["\(entry.topic)/\(entry.partition)"] ?? 0), the batch needs \(entry.offset)"
             )
         }
     }
@@ -184,7 +193,8 @@ extension HistoryReader {
     /// Users with an interaction in (as_of − 30 days, as_of], sorted.
     public func activeUsers(asOf: Timestamp) throws -> [String] {
         try connection.execute(
-            "SELECT DISTINCT user_id FROM core.interaction_events WHERE timestamp > $1 AND timestamp <= $2 ORDER BY user_id",
+            "SELECT DISTINCT user_id FROM core.interaction_events "
+                + "WHERE timestamp > $1 AND timestamp <= $2 ORDER BY user_id",
             [Timestamp(microseconds: asOf.microseconds - SignalComputer.window).rfc3339, asOf.rfc3339]
         ).rows.compactMap { $0[0] }
     }
@@ -235,7 +245,8 @@ extension HistoryReader {
         // The workspaces' sub-verticals, from any of their events: they define the peers.
         var subVerticalsByWorkspace: [String: Set<String>] = [:]
         for row in try connection.execute(
-            "SELECT DISTINCT workspace_id::text, sub_vertical_id::text FROM core.business_events WHERE workspace_id = ANY($1::uuid[]) AND timestamp <= $2",
+            "SELECT DISTINCT workspace_id::text, sub_vertical_id::text FROM core.business_events "
+                + "WHERE workspace_id = ANY($1::uuid[]) AND timestamp <= $2",
             [arrayLiteral(workspaces), asOf.rfc3339]
         ).rows {
             if let ws = row[0], let sv = row[1] { subVerticalsByWorkspace[ws, default: []].insert(sv) }
@@ -260,7 +271,8 @@ extension HistoryReader {
         guard !subVerticals.isEmpty else { return [] }
         return try connection.execute(
             """
-            SELECT a.workspace_id::text, a.sub_vertical_id::text, g.action_type, (extract(epoch FROM a.timestamp) * 1000000)::bigint
+            SELECT a.workspace_id::text, a.sub_vertical_id::text, g.action_type,
+                (extract(epoch FROM a.timestamp) * 1000000)::bigint
             FROM core.business_events a
             JOIN LATERAL (
                 SELECT metadata ->> 'action_type' AS action_type, g.timestamp AS given_at FROM core.business_events g

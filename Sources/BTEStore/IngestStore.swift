@@ -110,7 +110,8 @@ public final class IngestStore {
     /// Stored `next_offset` per partition of `topics` for this group.
     public func storedOffsets(topics: [String]) throws -> [String: [Int32: Int64]] {
         let rows = try connection.execute(
-            "SELECT topic, partition, next_offset FROM bte.ingest_offsets WHERE consumer_group = $1 AND topic = ANY($2::text[])",
+            "SELECT topic, partition, next_offset FROM bte.ingest_offsets "
+                + "WHERE consumer_group = $1 AND topic = ANY($2::text[])",
             [group, arrayLiteral(topics)]
         ).rows
         var result: [String: [Int32: Int64]] = [:]
@@ -175,7 +176,8 @@ public final class IngestStore {
         try connection.execute(
             """
             SELECT pg_advisory_xact_lock(hashtext('bte.ingest_offsets'), k)
-            FROM (SELECT DISTINCT hashtext($1 || '/' || t || '/' || p) AS k FROM unnest($2::text[], $3::int[]) AS b(t, p)) keys
+            FROM (SELECT DISTINCT hashtext($1 || '/' || t || '/' || p) AS k
+                FROM unnest($2::text[], $3::int[]) AS b(t, p)) keys
             ORDER BY k
             """,
             [group, arrayLiteral(progress.map(\.topic)), arrayLiteral(progress.map { String($0.partition) })])
@@ -194,7 +196,8 @@ public final class IngestStore {
             if actual != entry.expectedStored {
                 throw StoreError(
                     .offsetFence,
-                    "\(entry.topic)[\(entry.partition)] is at \(actual.map(String.init) ?? "none") in PostgreSQL, expected \(entry.expectedStored.map(String.init) ?? "none"); another member moved it"
+                    "\(entry.topic)[\(entry.partition)] is at \(actual.map(String.init) ?? "none") in PostgreSQL, "
+                        + "expected \(entry.expectedStored.map(String.init) ?? "none"); another member moved it"
                 )
             }
         }
@@ -233,7 +236,8 @@ public final class IngestStore {
                 let rows = try connection.execute(
                     """
                     INSERT INTO bte.interaction_event_ids (event_id, content_hash)
-                    SELECT * FROM unnest($1::uuid[], $2::bigint[]) ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text
+                    SELECT * FROM unnest($1::uuid[], $2::bigint[])
+                    ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text
                     """,
                     [arrayLiteral(claims.map(\.record.id)), arrayLiteral(claims.map { String($0.record.contentHash) })]
                 ).rows
@@ -268,7 +272,8 @@ public final class IngestStore {
         let lookup =
             table == .interactionEvents
             ? "SELECT event_id::text, content_hash FROM bte.interaction_event_ids WHERE event_id = ANY($1::uuid[])"
-            : "SELECT \(schema.idField)::text, content_hash FROM \(table.rawValue) WHERE \(schema.idField) = ANY($1::uuid[])"
+            : "SELECT \(schema.idField)::text, content_hash FROM \(table.rawValue) "
+                + "WHERE \(schema.idField) = ANY($1::uuid[])"
         var known: [String: Int64] = [:]
         known.reserveCapacity(ids.count)
         for row in try connection.execute(lookup, [arrayLiteral(ids)]).rows {
@@ -339,7 +344,8 @@ public final class IngestStore {
                             rejection: Rejection(
                                 .storageRejected,
                                 table.rejectsQuoteNoValues
-                                    ? "PostgreSQL refused the row [\(error.sqlState ?? "?")]\(error.constraint.map { " (constraint \($0))" } ?? "")"
+                                    ? "PostgreSQL refused the row [\(error.sqlState ?? "?")]"
+                                        + "\(error.constraint.map { " (constraint \($0))" } ?? "")"
                                     : "PostgreSQL refused the row [\(error.sqlState ?? "?")]: \(error.message)")))
                     return
                 }
@@ -391,7 +397,8 @@ public final class IngestStore {
         func hex(_ bytes: [UInt8]?) -> String? { bytes.map { "\\x" + hexString($0) } }
         try connection.execute(
             """
-            INSERT INTO bte.rejected_events (source_topic, source_partition, source_offset, message_key, payload, error_code, error_message)
+            INSERT INTO bte.rejected_events (source_topic, source_partition, source_offset, message_key, payload,
+                error_code, error_message)
             SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::text[])
             ON CONFLICT (source_topic, source_partition, source_offset) DO NOTHING
             """,

@@ -76,7 +76,8 @@ public struct IntentReviewStore {
                 let clarify = try tallies(
                     """
                     SELECT c.verb_fqn, count(*), 0
-                    FROM agent.intent_events i, LATERAL agent.verbs_of(coalesce(i.verb_candidates_post, i.verb_candidates_pre)) c
+                    FROM agent.intent_events i,
+                        LATERAL agent.verbs_of(coalesce(i.verb_candidates_post, i.verb_candidates_pre)) c
                     WHERE \(Self.window) AND \(version) AND i.outcome = 'clarify_verb'
                     GROUP BY 1 ORDER BY 2 DESC, c.verb_fqn COLLATE "C" LIMIT $4
                     """, filtered)
@@ -101,7 +102,8 @@ public struct IntentReviewStore {
     ) {
         let bounds: [String?] = [window.since.rfc3339, window.until.rfc3339]
         let bucket =
-            "coalesce(nullif(split_part(i.scope, ':', 1), ''), 'none'), coalesce(nullif(i.subject_ref_type, ''), 'none')"
+            "coalesce(nullif(split_part(i.scope, ':', 1), ''), 'none'), "
+            + "coalesce(nullif(i.subject_ref_type, ''), 'none')"
         func choices(_ sql: String) throws -> [ChoiceTally] {
             try connection.execute(sql, bounds).rows.map {
                 ChoiceTally(
@@ -135,7 +137,8 @@ public struct IntentReviewStore {
         try migrated {
             try connection.execute(
                 """
-                SELECT scope_bucket, subject_kind, phase, verb_fqn, boost_weight::float8, reason, proposal_id, applied_by, applied_why
+                SELECT scope_bucket, subject_kind, phase, verb_fqn, boost_weight::float8, reason, proposal_id,
+                    applied_by, applied_why
                 FROM agent.verb_boosts
                 ORDER BY scope_bucket COLLATE "C", subject_kind COLLATE "C", phase COLLATE "C", verb_fqn COLLATE "C"
                 """
@@ -165,7 +168,8 @@ public struct IntentReviewStore {
                 // must not both succeed.
                 _ = try connection.execute("SELECT pg_advisory_xact_lock(hashtext('agent.verb_boost_rules'))")
                 if let earlier = try connection.execute(
-                    "SELECT applied_by, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM agent.verb_boost_rules WHERE proposal_id = $1 LIMIT 1",
+                    "SELECT applied_by, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+                        + "FROM agent.verb_boost_rules WHERE proposal_id = $1 LIMIT 1",
                     [id]
                 ).rows.first {
                     throw StoreError(
@@ -180,13 +184,15 @@ public struct IntentReviewStore {
                     let now = inForce[key].map { "\(formatRate($0.weight)) (proposal \($0.proposal))" } ?? "no rule"
                     throw StoreError(
                         .proposalStale,
-                        "\(key.scopeBucket)/\(key.subjectKind)/\(key.phase)/\(key.verb) was proposed against \(rule.replacing.map(formatRate) ?? "no rule") but \(now) is in force now; propose again"
+                        "\(key.scopeBucket)/\(key.subjectKind)/\(key.phase)/\(key.verb) was proposed against "
+                            + "\(rule.replacing.map(formatRate) ?? "no rule") but \(now) is in force now; propose again"
                     )
                 }
                 for rule in rules {
                     _ = try connection.execute(
                         """
-                        INSERT INTO agent.verb_boost_rules (scope_bucket, subject_kind, phase, verb_fqn, boost_weight, reason, proposal_id, applied_by, applied_why)
+                        INSERT INTO agent.verb_boost_rules (scope_bucket, subject_kind, phase, verb_fqn, boost_weight,
+                            reason, proposal_id, applied_by, applied_why)
                         VALUES ($1, $2, $3, $4, $5::numeric, $6, $7, $8, $9)
                         """,
                         [

@@ -57,7 +57,9 @@ public struct Migrator {
                 guard checksum == migration.checksum else {
                     throw StoreError(
                         .migrationChanged,
-                        "migration \(migration.version) was applied with checksum \(checksum) but its file now has \(migration.checksum); add a new migration instead of editing an applied one"
+                        "migration \(migration.version) was applied with checksum \(checksum) "
+                            + "but its file now has \(migration.checksum); "
+                            + "add a new migration instead of editing an applied one"
                     )
                 }
                 continue

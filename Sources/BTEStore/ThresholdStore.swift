@@ -29,7 +29,9 @@ public struct ThresholdStore {
                 try connection.execute("SELECT version FROM bte.thresholds_version").rows.first?.first??.description
                     ?? "0") ?? 0
         let rows = try connection.execute(
-            "SELECT threshold_key, value::float8, changed_by, reason, to_char(changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM bte.thresholds ORDER BY threshold_key"
+            "SELECT threshold_key, value::float8, changed_by, reason, "
+                + "to_char(changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+                + "FROM bte.thresholds ORDER BY threshold_key"
         ).rows
         let entries = rows.map { row in
             ThresholdEntry(
@@ -62,7 +64,8 @@ public struct ThresholdStore {
             throw StoreError(.invalidThreshold, "a change needs who (--by) and why (--reason)")
         }
         let rows = try connection.execute(
-            "INSERT INTO bte.threshold_changes (threshold_key, value, changed_by, reason) VALUES ($1, $2::numeric, $3, $4) RETURNING id",
+            "INSERT INTO bte.threshold_changes (threshold_key, value, changed_by, reason) "
+                + "VALUES ($1, $2::numeric, $3, $4) RETURNING id",
             [key, String(value), admin, reason]
         ).rows
         return Int(rows.first?.first??.description ?? "0") ?? 0

@@ -16,14 +16,19 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Ingest batch size.") var batchSize = 10_000
     @Option(help: "Ingest writers.") var writers = 2
     @Option(
-        help:
-            "ingest (raw COPY vs ingest), project (projector throughput, freshness, sweep), memory (peak RSS of ingest over a burst of 400 × 200 KiB messages) or intents (report on stored intent events)."
+        help: """
+            ingest (raw COPY vs ingest), project (projector throughput, freshness, sweep), \
+            memory (peak RSS of ingest over a burst of 400 × 200 KiB messages) \
+            or intents (report on stored intent events).
+            """
     ) var suite = "ingest"
     @Option(help: "Stored intent events (intents suite).") var intentEvents = 1_000_000
     @Option(help: "Stored business events for the sweep figure (project suite).") var sweepEvents = 1_000_000
     @Option(
-        help:
-            "The bte executable whose ingest the memory suite measures; default this one (another build gives a same-run baseline)."
+        help: """
+            The bte executable whose ingest the memory suite measures; \
+            default this one (another build gives a same-run baseline).
+            """
     )
     var ingestExecutable: String?
 

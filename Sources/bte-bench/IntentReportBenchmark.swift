@@ -20,10 +20,12 @@ public struct IntentReportBenchmark: Sendable {
 
         public func render() -> String {
             func line(_ label: String, _ value: Double) -> String {
-                "\(label)\(String(format: "%7.0f", value * 1_000)) ms  (\(String(format: "%.1f", countSeconds > 0 ? value / countSeconds : 0))× the count)"
+                let ratio = String(format: "%.1f", countSeconds > 0 ? value / countSeconds : 0)
+                return "\(label)\(String(format: "%7.0f", value * 1_000)) ms  (\(ratio)× the count)"
             }
+            let loadRate = Int((Double(events) / max(loadSeconds, 1e-9)).rounded())
             return """
-                events: \(events) intent events over 7 days, loaded at \(Int((Double(events) / max(loadSeconds, 1e-9)).rounded())) events/s
+                events: \(events) intent events over 7 days, loaded at \(loadRate) events/s
                 baseline count(*) over the window:\(String(format: "%7.0f", countSeconds * 1_000)) ms
                 \(line("intents report --since 7d:         ", reportSeconds))
                 \(line("intents report --prompt-version V: ", versionReportSeconds))

@@ -68,7 +68,8 @@ public struct MemoryBenchmark: Sendable {
             let outgoing = (0..<messages).map { n -> KafkaOutgoingMessage in
                 let user = "user-\(n % 20)"
                 let value = """
-                    {"event_id":"\(UUID().uuidString.lowercased())","timestamp":"2026-03-01T10:00:00Z","event_type":"tap","user_id":"\(user)","session_id":"s","padding":"\(padding)"}
+                    {"event_id":"\(UUID().uuidString.lowercased())","timestamp":"2026-03-01T10:00:00Z",\
+                    "event_type":"tap","user_id":"\(user)","session_id":"s","padding":"\(padding)"}
                     """
                 return KafkaOutgoingMessage(
                     topic: prefix + InputKind.interaction.rawValue, key: Array(user.utf8), value: Array(value.utf8))

@@ -46,9 +46,15 @@ public struct ProjectorBenchmark: Sendable {
 
         public func render() -> String {
             """
-            projector throughput while ingest runs: \(Int(projectorRate.rounded())) input events/s (ingest \(Int(ingestRate.rounded())) events/s in the same run)
-            freshness produce → signal published at \(Int(achievedRate.rounded())) events/s: p50 \(Int(freshnessP50)) ms, p95 \(Int(freshnessP95)) ms, p99 \(Int(freshnessP99)) ms (\(freshnessSamples) interaction and business events of a mixed stream; its intent telemetry is not projected)
-            sweep over \(sweepStored) stored events, \(sweepBusiness) of them business events and user actions (\(sweepWorkspaces) workspaces): \(String(format: "%.2f", sweepSeconds)) s (after ANALYZE, \(String(format: "%.1f", analyzeSeconds)) s)
+            projector throughput while ingest runs: \(Int(projectorRate.rounded())) input events/s \
+            (ingest \(Int(ingestRate.rounded())) events/s in the same run)
+            freshness produce → signal published at \(Int(achievedRate.rounded())) events/s: \
+            p50 \(Int(freshnessP50)) ms, p95 \(Int(freshnessP95)) ms, p99 \(Int(freshnessP99)) ms \
+            (\(freshnessSamples) interaction and business events of a mixed stream; \
+            its intent telemetry is not projected)
+            sweep over \(sweepStored) stored events, \(sweepBusiness) of them business events and user actions \
+            (\(sweepWorkspaces) workspaces): \(String(format: "%.2f", sweepSeconds)) s \
+            (after ANALYZE, \(String(format: "%.1f", analyzeSeconds)) s)
             """
         }
     }

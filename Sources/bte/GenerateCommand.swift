@@ -47,7 +47,9 @@ struct Generate: AsyncParsableCommand {
             }
             let seconds = Date().timeIntervalSince(started)
             print(
-                "produced \(stream.total) messages in \(String(format: "%.2f", seconds)) s: \(stream.totalStored) distinct valid events, \(stream.totalDuplicates) re-deliveries, \(stream.totalRejected) bad"
+                "produced \(stream.total) messages in \(String(format: "%.2f", seconds)) s: "
+                    + "\(stream.totalStored) distinct valid events, \(stream.totalDuplicates) re-deliveries, "
+                    + "\(stream.totalRejected) bad"
             )
         }
     }

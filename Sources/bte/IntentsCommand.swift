@@ -86,7 +86,8 @@ struct IntentsCommand: AsyncParsableCommand {
                 }
                 FileHandle.standardError.write(
                     Data(
-                        "bte: \(proposal.rules.count) rules proposed in \(output); review, then: bte intents apply-boosts \(output) --by <admin> --why <reason>\n"
+                        ("bte: \(proposal.rules.count) rules proposed in \(output); "
+                            + "review, then: bte intents apply-boosts \(output) --by <admin> --why <reason>\n")
                             .utf8))
             }
         }
@@ -132,7 +133,9 @@ struct IntentsCommand: AsyncParsableCommand {
                 for entry in entries {
                     let key = entry.key
                     print(
-                        "\(key.scopeBucket)\t\(key.subjectKind)\t\(key.phase)\t\(key.verb)\t\(formatRate(entry.weight))\t\(entry.proposalID) by \(entry.appliedBy): \(entry.appliedWhy)"
+                        "\(key.scopeBucket)\t\(key.subjectKind)\t\(key.phase)\t\(key.verb)\t"
+                            + "\(formatRate(entry.weight))\t\(entry.proposalID) "
+                            + "by \(entry.appliedBy): \(entry.appliedWhy)"
                     )
                 }
             }

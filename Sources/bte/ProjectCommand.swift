@@ -9,7 +9,8 @@ struct ProjectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "project",
         abstract:
-            "Consume the business and interaction topics (group bte-projector) and publish signals and behavioral vectors for what a batch touches (read-only)."
+            "Consume the business and interaction topics (group bte-projector) "
+            + "and publish signals and behavioral vectors for what a batch touches (read-only)."
     )
     @Option(help: "Kafka bootstrap servers (env BTE_KAFKA_BROKERS).") var brokers: String?
     @Option(help: "libpq URI of a reader (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
@@ -50,7 +51,10 @@ struct ProjectCommand: AsyncParsableCommand {
                 try Projector(configuration: config, logger: logger).run(stop: stop)
             } finished: { summary in
                 print(
-                    "projected \(summary.consumed) messages in \(summary.batches) batches: \(summary.signals) signals for \(summary.workspaces) workspace updates, \(summary.vectors) behavioral vectors for \(summary.users) user updates, \(summary.insights) insights"
+                    "projected \(summary.consumed) messages in \(summary.batches) batches: "
+                        + "\(summary.signals) signals for \(summary.workspaces) workspace updates, "
+                        + "\(summary.vectors) behavioral vectors for \(summary.users) user updates, "
+                        + "\(summary.insights) insights"
                 )
             }
             try await runServices([project], readiness: readiness, observability: observability, logger: logger)

@@ -11,7 +11,8 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run several workers in one process with their defaults: bte run ingest project.",
         discussion:
-            "Each worker behaves as its own command with default settings; use bte ingest or bte project for more control."
+            "Each worker behaves as its own command with default settings; "
+            + "use bte ingest or bte project for more control."
     )
 
     enum Worker: String, ExpressibleByArgument, CaseIterable {

@@ -32,7 +32,10 @@ struct SweepCommand: AsyncParsableCommand {
             let job = sweep
             let result = try await onThread("sweep") { try job.run(asOf: instant) }
             print(
-                "sweep as of \(instant): \(result.workspaces) workspaces, \(result.signals) signals to \(sweep.signalsTopic), \(result.insights.count) insights to \(sweep.insightsTopic), \(result.vectors.count) behavioral vectors (thresholds_version \(result.thresholdsVersion))"
+                "sweep as of \(instant): \(result.workspaces) workspaces, "
+                    + "\(result.signals) signals to \(sweep.signalsTopic), "
+                    + "\(result.insights.count) insights to \(sweep.insightsTopic), "
+                    + "\(result.vectors.count) behavioral vectors (thresholds_version \(result.thresholdsVersion))"
             )
             for message in result.vectors.prefix(show) {
                 guard
@@ -41,7 +44,12 @@ struct SweepCommand: AsyncParsableCommand {
                 let engagement = (vector["engagement_metrics"] as? [String: Any])?["engagement_score"] as? Double ?? 0
                 let preferences = vector["user_preferences"] as? [String: Any] ?? [:]
                 print(
-                    "  user \(vector["user_id"] as? String ?? "?"): \(vector["expertise_level"] as? String ?? "?"), \(vector["total_interactions"] as? Int ?? 0) interactions in \(vector["total_sessions"] as? Int ?? 0) sessions, engagement \(String(format: "%.2f", engagement)), layout \(preferences["layout_preference"] as? String ?? "?"), density \(preferences["data_density"] as? String ?? "?")"
+                    "  user \(vector["user_id"] as? String ?? "?"): \(vector["expertise_level"] as? String ?? "?"), "
+                        + "\(vector["total_interactions"] as? Int ?? 0) interactions in "
+                        + "\(vector["total_sessions"] as? Int ?? 0) sessions, "
+                        + "engagement \(String(format: "%.2f", engagement)), "
+                        + "layout \(preferences["layout_preference"] as? String ?? "?"), "
+                        + "density \(preferences["data_density"] as? String ?? "?")"
                 )
             }
             let byWorkspace = Dictionary(grouping: result.records, by: \.workspaceID)
@@ -59,9 +67,8 @@ struct SweepCommand: AsyncParsableCommand {
                     let value =
                         record.signal.value == record.signal.value.rounded()
                         ? String(Int64(record.signal.value)) : String(format: "%.3f", record.signal.value)
-                    print(
-                        "    \(record.signal.type.rawValue.padding(toLength: 26, withPad: " ", startingAt: 0)) \(value)\(record.signal.label.map { " (\($0))" } ?? "")"
-                    )
+                    let typeColumn = record.signal.type.rawValue.padding(toLength: 26, withPad: " ", startingAt: 0)
+                    print("    \(typeColumn) \(value)\(record.signal.label.map { " (\($0))" } ?? "")")
                 }
             }
         }

@@ -23,7 +23,8 @@ struct ThresholdsCommand: AsyncParsableCommand {
                 print("thresholds_version \(version)")
                 for entry in entries {
                     print(
-                        "\(entry.key)\t\(formatNumber(entry.value))\tby \(entry.changedBy) at \(entry.changedAt): \(entry.reason)"
+                        "\(entry.key)\t\(formatNumber(entry.value))\t"
+                            + "by \(entry.changedBy) at \(entry.changedAt): \(entry.reason)"
                     )
                 }
             }

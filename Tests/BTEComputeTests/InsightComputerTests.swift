@@ -87,7 +87,8 @@ private func event(_ type: String, _ entity: String, _ day: String, _ metadata: 
             byType[.engagementDrop]?.message
                 == "Customer engagement dropped 60% in the last two weeks (2 engagements vs 5).")
         #expect(byType[.engagementDrop]?.priority == .high)
-        // upsell is already recommended here; renewal (2) beats discount (1); other sub-verticals and older successes don't count.
+        // upsell is already recommended here; renewal (2) beats discount (1); other sub-verticals and
+        // older successes don't count.
         #expect(
             byType[.nextBestAction]?.message
                 == "Based on similar customers, suggest renewal: it succeeded 2 times in your sub-vertical this month.")

@@ -229,7 +229,10 @@ private func value(_ signals: [SignalValue], _ type: SignalType) -> Double? {
             workspaceID: ws, signal: SignalValue(.dropOffPoint, 2, label: "discovery"), asOf: asOf,
             thresholdsVersion: 1, computedFrom: 12)
         let expected =
-            "{\"id\":\"\(record.id)\",\"entity_type\":\"workspace\",\"entity_id\":\"\(ws)\",\"signal_type\":\"drop_off_point\",\"signal_value\":2,\"label\":\"discovery\",\"as_of\":\"2026-02-01T00:00:00.000000Z\",\"thresholds_version\":1,\"computed_from\":12,\"engine_version\":\"bte-engine/1\"}"
+            "{\"id\":\"\(record.id)\",\"entity_type\":\"workspace\",\"entity_id\":\"\(ws)\","
+            + "\"signal_type\":\"drop_off_point\",\"signal_value\":2,\"label\":\"discovery\","
+            + "\"as_of\":\"2026-02-01T00:00:00.000000Z\",\"thresholds_version\":1,\"computed_from\":12,"
+            + "\"engine_version\":\"bte-engine/1\"}"
         #expect(String(decoding: record.json(), as: UTF8.self) == expected)
         // Same identity, same id; another as_of or thresholds version, another id.
         #expect(

@@ -32,7 +32,8 @@ private func t(_ text: String) -> Timestamp { Timestamp(rfc3339: text) ?? Timest
             Interaction(
                 eventID: "e9", userID: "u", sessionID: "s9", timestamp: t("2026-02-02T00:00:00Z"), eventType: "tap"),
             Interaction(
-                eventID: "x1", userID: "other", sessionID: "s1", timestamp: t("2026-01-26T09:10:00Z"), eventType: "tap"),
+                eventID: "x1", userID: "other", sessionID: "s1", timestamp: t("2026-01-26T09:10:00Z"),
+                eventType: "tap"),
         ]
     }
 
@@ -101,7 +102,8 @@ private func t(_ text: String) -> Timestamp { Timestamp(rfc3339: text) ?? Timest
         let text = String(decoding: forward.json(thresholdsVersion: 2, computedFrom: 5), as: UTF8.self)
         #expect(
             text.hasPrefix(
-                "{\"id\":\"\(forward.id)\",\"user_id\":\"u\",\"computed_at\":\"2026-02-01T00:00:00.000000Z\",\"version\":\"1.0\",\"expertise_level\":\"novice\""
+                "{\"id\":\"\(forward.id)\",\"user_id\":\"u\",\"computed_at\":\"2026-02-01T00:00:00.000000Z\","
+                    + "\"version\":\"1.0\",\"expertise_level\":\"novice\""
             ))
         #expect(
             text.contains(

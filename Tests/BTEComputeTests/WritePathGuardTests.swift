@@ -14,7 +14,8 @@ import Testing
     /// Write statements that name an agent log, or that take their table from a variable.
     static func writePaths(in source: String) -> [String] {
         let patterns = [
-            #"(?i)\b(insert\s+into|copy|update|delete\s+from|truncate(\s+table)?|merge\s+into)\s+"?agent"?\s*\.\s*"?(intent_events|chat_events)\b"#,
+            #"(?i)\b(insert\s+into|copy|update|delete\s+from|truncate(\s+table)?|merge\s+into)\s+"#
+                + #""?agent"?\s*\.\s*"?(intent_events|chat_events)\b"#,
             #"(?i)\b(insert\s+into|copy|update|delete\s+from|merge\s+into)\s+\\\("#,
         ]
         return patterns.flatMap { pattern -> [String] in

@@ -65,7 +65,8 @@ private func rejection(_ kind: InputKind, _ value: [UInt8]) -> Rejection? {
         BadInput(
             "e-mail address and a missing field",
             Array(
-                #"{"record_type":"intent_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","x":["jane@example.com"]}"#
+                (#"{"record_type":"intent_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","#
+                    + #""x":["jane@example.com"]}"#)
                     .utf8), "pii_violation"),
         BadInput(
             "nested forbidden name and a bad UUID",
@@ -83,7 +84,8 @@ private func rejection(_ kind: InputKind, _ value: [UInt8]) -> Rejection? {
             intentEvent(#","latency_us":1766563200000000,"sizes":[12345678]"#),
             // The contract's own shapes: a UUID, an RFC 3339 time, a hex digest.
             intentEvent(
-                #","parent_event_id":"0f8fad5b-d9cb-469f-a165-70867728950e","started_at":"2025-12-24T08:00:00.123456+01:00""#
+                #","parent_event_id":"0f8fad5b-d9cb-469f-a165-70867728950e","#
+                    + #""started_at":"2025-12-24T08:00:00.123456+01:00""#
             ),
             intentEvent(",\"request_hash\":\"\(String(repeating: "0123456789abcdef", count: 4))\""),
             intentEvent(#","by_event":{"0f8fad5b-d9cb-469f-a165-70867728950e":{"at":"2025-12-24T08:00:00Z"}}"#),
@@ -112,7 +114,8 @@ private func rejection(_ kind: InputKind, _ value: [UInt8]) -> Rejection? {
     /// not scanned.
     @Test func otherTopicsAreNotScanned() {
         let interaction =
-            #"{"event_id":"0f8fad5b-d9cb-469f-a165-70867728950e","timestamp":"2025-11-17T10:30:00Z","event_type":"tap","user_id":"u","session_id":"s","debug":{"utterance":"x","to":"jane@example.com"}}"#
+            #"{"event_id":"0f8fad5b-d9cb-469f-a165-70867728950e","timestamp":"2025-11-17T10:30:00Z","#
+            + #""event_type":"tap","user_id":"u","session_id":"s","debug":{"utterance":"x","to":"jane@example.com"}}"#
         #expect(rejection(.interaction, Array(interaction.utf8)) == nil)
     }
 
@@ -162,8 +165,8 @@ private func rejection(_ kind: InputKind, _ value: [UInt8]) -> Rejection? {
     /// including non-ASCII digits ("٣", "４", "²", "½", "一") that the regex's `\d` accepts.
     @Test func matchersAgreeWithTheRegexes() {
         let alphabet: [Character] = [
-            "a", "Z", "0", "1", "7", "9", "@", ".", "-", "+", "_", "%", "(", ")", " ", ":", "é", "٣", "４", "²", "½",
-            "一", "x", "@", "1", "2",
+            "a", "Z", "0", "1", "7", "9", "@", ".", "-", "+", "_", "%", "(", ")", " ", ":",
+            "é", "٣", "４", "²", "½", "一", "x", "@", "1", "2",
         ]
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         func next(_ bound: Int) -> Int {
@@ -185,7 +188,8 @@ private func rejection(_ kind: InputKind, _ value: [UInt8]) -> Rejection? {
     @Test(arguments: [
         "jane@example.com", "a@b.cd", "x@ab", "@example.com", "jane@.com", "jane@example.c", "jane@ex-ample.org",
         "call +44 20 7946 0958", "4155550100", "415 555 01", "(415) 555-0100", "1.2.3.4.5.6.7", "12-34-56",
-        "fund 42 for 2025", "2025-12-24", "٤١٥٥٥٥٠١٠٠", "４１５５５５０１００", "一二三四五六七", "12345\u{301}67",
+        "fund 42 for 2025", "2025-12-24", "٤١٥٥٥٥٠١٠٠", "４１５５５５０１００",
+        "一二三四五六七", "12345\u{301}67",
     ])
     func knownCasesAgree(_ text: String) {
         #expect(Self.validatorVerdict(text) == Self.regexVerdict(text), "\(text)")
@@ -236,7 +240,8 @@ private func intentTopicRecord(_ recordType: String, _ overrides: [(String, Stri
             "run_sheet_entry_id not a UUID", intentTopicRecord("intent_event", [("run_sheet_entry_id", m)]),
             "invalid_uuid"),
         BadInput(
-            "entrypoint outside its list", intentTopicRecord("intent_event", [("entrypoint", m)]), "unknown_enum_value"),
+            "entrypoint outside its list", intentTopicRecord("intent_event", [("entrypoint", m)]),
+            "unknown_enum_value"),
         BadInput(
             "semreg_mode outside its list", intentTopicRecord("intent_event", [("semreg_mode", m)]),
             "unknown_enum_value"),
@@ -284,7 +289,8 @@ private func intentTopicRecord(_ recordType: String, _ overrides: [(String, Stri
             "pii_violation"),
         BadInput(
             "preview with an e-mail address",
-            intentTopicRecord("intent_event", [("utterance_preview", "\"SECRETMARKER@example.com\"")]), "pii_violation"),
+            intentTopicRecord("intent_event", [("utterance_preview", "\"SECRETMARKER@example.com\"")]),
+            "pii_violation"),
         BadInput(
             "unknown field with a phone number",
             intentTopicRecord("intent_event", [("note", "\"SECRETMARKER +1 415 555 0100\"")]), "pii_violation"),
@@ -293,7 +299,8 @@ private func intentTopicRecord(_ recordType: String, _ overrides: [(String, Stri
             intentTopicRecord("intent_event", [("SECRETMARKER@example.com", "1")]), "pii_violation"),
         BadInput(
             "inner name above a raw utterance",
-            intentTopicRecord("intent_event", [("debug", "{\"SECRETMARKER\":{\"utterance\":\"x\"}}")]), "pii_violation"),
+            intentTopicRecord("intent_event", [("debug", "{\"SECRETMARKER\":{\"utterance\":\"x\"}}")]),
+            "pii_violation"),
         BadInput(
             "duplicate member", Array(#"{"record_type":"intent_event","SECRETMARKER":1,"SECRETMARKER":2}"#.utf8),
             "invalid_json"),
@@ -335,7 +342,8 @@ private func intentTopicRecord(_ recordType: String, _ overrides: [(String, Stri
     /// The same faults on other topics still quote the value, which helps the producer.
     @Test func otherTopicsStillQuoteValues() throws {
         let value = Array(
-            #"{"event_id":"SECRETMARKER","timestamp":"2025-11-17T10:30:00Z","event_type":"tap","user_id":"u","session_id":"s"}"#
+            (#"{"event_id":"SECRETMARKER","timestamp":"2025-11-17T10:30:00Z","#
+                + #""event_type":"tap","user_id":"u","session_id":"s"}"#)
                 .utf8)
         guard case .failure(let rejection) = RecordValidator().validate(kind: .interaction, key: nil, value: value)
         else {

@@ -67,19 +67,22 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
         let a = try validator.validate(
             kind: .interaction, key: nil,
             value: Array(
-                "{\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"timestamp\":\"2025-11-17T10:30:00Z\",\"event_type\":\"tap\",\"user_id\":\"u\",\"session_id\":\"s\"}"
+                ("{\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"timestamp\":\"2025-11-17T10:30:00Z\","
+                    + "\"event_type\":\"tap\",\"user_id\":\"u\",\"session_id\":\"s\"}")
                     .utf8)
         ).get()
         let b = try validator.validate(
             kind: .interaction, key: nil,
             value: Array(
-                "{ \"session_id\":\"s\", \"user_id\":\"u\",\"event_type\":\"tap\",\n\"timestamp\":\"2025-11-17T10:30:00Z\",\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"}"
+                ("{ \"session_id\":\"s\", \"user_id\":\"u\",\"event_type\":\"tap\",\n"
+                    + "\"timestamp\":\"2025-11-17T10:30:00Z\",\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"}")
                     .utf8)
         ).get()
         let c = try validator.validate(
             kind: .interaction, key: nil,
             value: Array(
-                "{\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"timestamp\":\"2025-11-17T10:30:00Z\",\"event_type\":\"click\",\"user_id\":\"u\",\"session_id\":\"s\"}"
+                ("{\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"timestamp\":\"2025-11-17T10:30:00Z\","
+                    + "\"event_type\":\"click\",\"user_id\":\"u\",\"session_id\":\"s\"}")
                     .utf8)
         ).get()
         #expect(a.contentHash == b.contentHash)
@@ -94,16 +97,19 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
         func business(_ metadata: String) -> [UInt8] {
             Array(
                 """
-                {"record_type":"business_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","event_type":"order.created",
-                 "entity_type":"order","entity_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002",
-                 "workspace_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c003","sub_vertical_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c004",
-                 "actor_user_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c005","timestamp":"2025-12-24T08:00:00Z","metadata":\(metadata)}
+                {"record_type":"business_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001",
+                 "event_type":"order.created","entity_type":"order","entity_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002",
+                 "workspace_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c003",
+                 "sub_vertical_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c004",
+                 "actor_user_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c005","timestamp":"2025-12-24T08:00:00Z",
+                 "metadata":\(metadata)}
                 """.utf8)
         }
         func intent(_ candidates: String) -> [UInt8] {
             Array(
                 """
-                {"record_type":"intent_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","ts":"2025-12-24T08:00:00Z",
+                {"record_type":"intent_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001",
+                 "ts":"2025-12-24T08:00:00Z",
                  "session_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","actor_id":"a","entrypoint":"chat",
                  "utterance_hash":"\(String(repeating: "ab", count: 32))","semreg_mode":"applied","outcome":"matched",
                  "verb_candidates_pre":\(candidates)}
@@ -212,7 +218,8 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
         BadInput(
             "duplicate member",
             Array(
-                "{\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"}"
+                ("{\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\","
+                    + "\"event_id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"}")
                     .utf8), "invalid_json"),
         BadInput("lone surrogate", interaction(["capsule_id": "\"\\ud800\""]), "invalid_json"),
     ])
@@ -248,10 +255,13 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
         func business(_ eventType: String, _ entityType: String) -> [UInt8] {
             Array(
                 """
-                {"record_type":"business_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","event_type":"\(eventType)",
+                {"record_type":"business_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001",
+                 "event_type":"\(eventType)",
                  "entity_type":"\(entityType)","entity_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002",
-                 "workspace_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c003","sub_vertical_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c004",
-                 "actor_user_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c005","timestamp":"2025-12-24T08:00:00Z","metadata":{"stage":"proposal"}}
+                 "workspace_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c003",
+                 "sub_vertical_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c004",
+                 "actor_user_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c005","timestamp":"2025-12-24T08:00:00Z",
+                 "metadata":{"stage":"proposal"}}
                 """.utf8)
         }
         #expect(rejectionCode(.business, business("deal.created", "deal")) == nil)
@@ -261,14 +271,16 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
             rejectionCode(.business, Array("{\"event_id\":\"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001\"}".utf8))
                 == "missing_field")  // record_type required
         #expect(rejectionCode(.business, Array("{\"record_type\":7}".utf8)) == "wrong_type")
-        #expect(rejectionCode(.business, Array("{\"record_type\":\"intent_event\"}".utf8)) == "unknown_record_type")
+        #expect(
+            rejectionCode(.business, Array("{\"record_type\":\"intent_event\"}".utf8)) == "unknown_record_type")
     }
 
     @Test func userActionUsesActionIdAsIdentity() throws {
         let value = Array(
             """
             {"record_type":"user_action","action_id":"6F1C2B80-3C59-4D6A-9A51-7F64A3B1C001","action_type":"note.added",
-             "workspace_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c003","actor_user_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c005",
+             "workspace_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c003",
+             "actor_user_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c005",
              "timestamp":"2025-12-24T08:00:00Z"}
             """.utf8)
         let record = try validator.validate(kind: .business, key: nil, value: value).get()
@@ -281,16 +293,20 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
         func intent(_ extra: String) -> [UInt8] {
             Array(
                 """
-                {"record_type":"intent_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","ts":"2025-12-24T08:00:00Z",
+                {"record_type":"intent_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001",
+                 "ts":"2025-12-24T08:00:00Z",
                  "session_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","actor_id":"a","entrypoint":"chat",
-                 "utterance_hash":"\(String(repeating: "ab", count: 32))","semreg_mode":"applied","outcome":"matched"\(extra)}
+                 "utterance_hash":"\(String(repeating: "ab", count: 32))",
+                 "semreg_mode":"applied","outcome":"matched"\(extra)}
                 """.utf8)
         }
         #expect(rejectionCode(.intent, intent("")) == nil)
         #expect(rejectionCode(.intent, intent(#","utterance_preview":"create a cbu for [email]""#)) == nil)
-        #expect(rejectionCode(.intent, intent(#","utterance":"create a cbu for jane@example.com""#)) == "pii_violation")
+        #expect(
+            rejectionCode(.intent, intent(#","utterance":"create a cbu for jane@example.com""#)) == "pii_violation")
         #expect(rejectionCode(.intent, intent(#","raw_utterance":"x""#)) == "pii_violation")
-        #expect(rejectionCode(.intent, intent(#","utterance_preview":"write to jane@example.com""#)) == "pii_violation")
+        #expect(
+            rejectionCode(.intent, intent(#","utterance_preview":"write to jane@example.com""#)) == "pii_violation")
         #expect(rejectionCode(.intent, intent(#","utterance_preview":"call +44 20 7946 0958""#)) == "pii_violation")
         // Short numbers are fine.
         #expect(rejectionCode(.intent, intent(#","utterance_preview":"fund 42 for 2025""#)) == nil)
@@ -305,7 +321,10 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
     /// the reject is handled as such (its payload is never kept).
     @Test func personalDataWinsOverOtherFaults() {
         let missingActor =
-            #"{"record_type":"intent_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","ts":"2025-12-24T08:00:00Z","session_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","entrypoint":"chat","utterance_hash":"x","semreg_mode":"applied","outcome":"matched""#
+            #"{"record_type":"intent_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","#
+            + #""ts":"2025-12-24T08:00:00Z","session_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","#
+            + #""entrypoint":"chat","utterance_hash":"x","#
+            + #""semreg_mode":"applied","outcome":"matched""#
         #expect(
             rejectionCode(.intent, Array((missingActor + #","utterance":"call jane@example.com"}"#).utf8))
                 == "pii_violation")
@@ -314,7 +333,9 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
                 == "pii_violation")
         #expect(rejectionCode(.intent, Array((missingActor + "}").utf8)) == "missing_field")
         let chat =
-            #"{"record_type":"chat_event","event_id":"bad","ts":"2025-12-24T08:00:00Z","session_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","assistant_message":"your IBAN is DE89370400440532013000"}"#
+            #"{"record_type":"chat_event","event_id":"bad","ts":"2025-12-24T08:00:00Z","#
+            + #""session_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","#
+            + #""assistant_message":"your IBAN is DE89370400440532013000"}"#
         #expect(rejectionCode(.intent, Array(chat.utf8)) == "pii_violation")
     }
 
@@ -322,8 +343,10 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
         func intent(_ hash: String) -> [UInt8] {
             Array(
                 """
-                {"record_type":"intent_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","ts":"2025-12-24T08:00:00Z",
-                 "session_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","actor_id":"a","entrypoint":"chat","utterance_hash":"\(hash)",
+                {"record_type":"intent_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001",
+                 "ts":"2025-12-24T08:00:00Z",
+                 "session_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","actor_id":"a","entrypoint":"chat",
+                 "utterance_hash":"\(hash)",
                  "semreg_mode":"applied","outcome":"matched","prompt_version":"p1"}
                 """.utf8)
         }

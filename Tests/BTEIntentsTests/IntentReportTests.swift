@@ -100,7 +100,8 @@ import Testing
             json.contains("\"totals\": {\n    \"events\": 4,\n    \"match_rate\": 0.75,\n    \"clarify_rate\": 0.25,"))
         #expect(
             json.contains(
-                "\"failure_modes\": [\n    {\n      \"outcome\": \"clarify_args\",\n      \"error_code\": null,\n      \"events\": 1,\n      \"share\": 0.25\n    }\n  ]"
+                "\"failure_modes\": [\n    {\n      \"outcome\": \"clarify_args\",\n      \"error_code\": null,\n"
+                    + "      \"events\": 1,\n      \"share\": 0.25\n    }\n  ]"
             ))
         #expect(json.contains("\"prompt_version\": null,\n      \"events\": 1,"))
         #expect((try? JSONParser.parse(Array(json.utf8))) != nil)
@@ -187,23 +188,40 @@ import Testing
         ("{\"rules\": []}", .invalidProposal),
         ("{\"kind\": \"bte.verb-boost-proposal\", \"rules\": []}", .emptyProposal),
         (
-            "{\"kind\": \"bte.verb-boost-proposal\", \"rules\": [{\"scope_bucket\": \"cbu\", \"subject_kind\": \"entity\", \"phase\": \"discovery\", \"verb_fqn\": \"x\", \"boost_weight\": 1.5, \"reason\": \"r\"}]}",
+            """
+            {"kind": "bte.verb-boost-proposal", "rules": [{"scope_bucket": "cbu", "subject_kind": "entity", \
+            "phase": "discovery", "verb_fqn": "x", "boost_weight": 1.5, "reason": "r"}]}
+            """,
             .invalidProposal
         ),
         (
-            "{\"kind\": \"bte.verb-boost-proposal\", \"rules\": [{\"scope_bucket\": \" \", \"subject_kind\": \"entity\", \"phase\": \"discovery\", \"verb_fqn\": \"x\", \"boost_weight\": 0.5, \"reason\": \"r\"}]}",
+            """
+            {"kind": "bte.verb-boost-proposal", "rules": [{"scope_bucket": " ", "subject_kind": "entity", \
+            "phase": "discovery", "verb_fqn": "x", "boost_weight": 0.5, "reason": "r"}]}
+            """,
             .invalidProposal
         ),
         (
-            "{\"kind\": \"bte.verb-boost-proposal\", \"rules\": [{\"scope_bucket\": \"cbu\", \"subject_kind\": \"entity\", \"phase\": \"discovery\", \"verb_fqn\": \"x\", \"boost_weight\": \"0.5\", \"reason\": \"r\"}]}",
+            """
+            {"kind": "bte.verb-boost-proposal", "rules": [{"scope_bucket": "cbu", "subject_kind": "entity", \
+            "phase": "discovery", "verb_fqn": "x", "boost_weight": "0.5", "reason": "r"}]}
+            """,
             .invalidProposal
         ),
         (
-            "{\"kind\": \"bte.verb-boost-proposal\", \"rules\": [{\"scope_bucket\": \"cbu\", \"subject_kind\": \"entity\", \"phase\": \"discovery\", \"verb_fqn\": \"x\", \"boost_weight\": 0.5, \"current_weight\": \"none\", \"reason\": \"r\"}]}",
+            """
+            {"kind": "bte.verb-boost-proposal", "rules": [{"scope_bucket": "cbu", "subject_kind": "entity", \
+            "phase": "discovery", "verb_fqn": "x", "boost_weight": 0.5, "current_weight": "none", "reason": "r"}]}
+            """,
             .invalidProposal
         ),
         (
-            "{\"kind\": \"bte.verb-boost-proposal\", \"rules\": [{\"scope_bucket\": \"cbu\", \"subject_kind\": \"entity\", \"phase\": \"discovery\", \"verb_fqn\": \"x\", \"boost_weight\": 0.5, \"reason\": \"r\"}, {\"scope_bucket\": \"cbu\", \"subject_kind\": \"entity\", \"phase\": \"discovery\", \"verb_fqn\": \"x\", \"boost_weight\": 0.2, \"reason\": \"r\"}]}",
+            """
+            {"kind": "bte.verb-boost-proposal", "rules": [{"scope_bucket": "cbu", "subject_kind": "entity", \
+            "phase": "discovery", "verb_fqn": "x", "boost_weight": 0.5, "reason": "r"}, \
+            {"scope_bucket": "cbu", "subject_kind": "entity", "phase": "discovery", "verb_fqn": "x", \
+            "boost_weight": 0.2, "reason": "r"}]}
+            """,
             .invalidProposal
         ),
     ])

@@ -15,7 +15,8 @@ import Testing
         // Ids in two months: the registry, not a partition's primary key, must catch them.
         let month = n % 2 == 0 ? "01" : "02"
         let json =
-            #"{"event_id":"\#(id)","timestamp":"2026-\#(month)-15T10:00:00Z","event_type":"tap","user_id":"u\#(n % 7)","session_id":"s1","duration_ms":\#(duration)}"#
+            #"{"event_id":"\#(id)","timestamp":"2026-\#(month)-15T10:00:00Z","event_type":"tap","#
+            + #""user_id":"u\#(n % 7)","session_id":"s1","duration_ms":\#(duration)}"#
         guard
             case .success(let valid) = RecordValidator().validate(
                 kind: .interaction, key: Array("u".utf8), value: Array(json.utf8))

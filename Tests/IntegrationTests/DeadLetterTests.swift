@@ -39,7 +39,8 @@ import Testing
         KafkaOutgoingMessage(
             topic: topic, key: Array("user-big".utf8),
             value: Array(
-                #"{"event_id":"\#(fixtureUUID(n))","timestamp":"2026-10-02T08:00:0\#(n)Z","event_type":"tap","user_id":"user-big","session_id":"s"}"#
+                (#"{"event_id":"\#(fixtureUUID(n))","timestamp":"2026-10-02T08:00:0\#(n)Z","event_type":"tap","#
+                    + #""user_id":"user-big","session_id":"s"}"#)
                     .utf8))
     }
 
@@ -112,10 +113,12 @@ import Testing
         #expect(message.key == Array("user-7".utf8))
         // "user-7" is dXNlci03; the payload's base64 and SHA-256 are computed independently.
         let expected =
-            #"{"source_topic":"bte.interaction-events.v1","partition":2,"offset":1841,"key":"user-7","key_base64":"dXNlci03","#
+            #"{"source_topic":"bte.interaction-events.v1","partition":2,"offset":1841,"key":"user-7","#
+            + #""key_base64":"dXNlci03","#
             + #""payload_base64":"\#(Data(payload).base64EncodedString())","error_code":"invalid_json","#
             + #""error_message":"unexpected character at byte 13","rejected_at":"2026-11-25T14:02:11.412000Z","#
-            + #""payload_truncated":false,"payload_sha256":"\#(Self.sha256Hex(payload))","payload_bytes":17,"key_truncated":false}"#
+            + #""payload_truncated":false,"payload_sha256":"\#(Self.sha256Hex(payload))","payload_bytes":17,"#
+            + #""key_truncated":false}"#
         #expect(String(decoding: message.value ?? [], as: UTF8.self) == expected)
     }
 

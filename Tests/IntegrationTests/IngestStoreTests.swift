@@ -12,7 +12,8 @@ private struct FixtureInvalid: Error { let n: Int }
 @Suite(.serialized) struct IngestStoreTests {
     static func interaction(_ n: Int, timestamp: String, offset: Int64, partition: Int32 = 0) throws -> IncomingRecord {
         let json =
-            #"{"event_id":"\#(fixtureUUID(n))","timestamp":"\#(timestamp)","event_type":"tap","user_id":"u","session_id":"s"}"#
+            #"{"event_id":"\#(fixtureUUID(n))","timestamp":"\#(timestamp)","#
+            + #""event_type":"tap","user_id":"u","session_id":"s"}"#
         guard
             case .success(let valid) = RecordValidator().validate(
                 kind: .interaction, key: Array("u".utf8), value: Array(json.utf8))
@@ -114,7 +115,8 @@ private struct FixtureInvalid: Error { let n: Int }
         }
         #expect(
             try db.count(
-                "SELECT next_offset FROM bte.ingest_offsets WHERE consumer_group = 'g' AND topic = 't' AND partition = 0"
+                "SELECT next_offset FROM bte.ingest_offsets "
+                    + "WHERE consumer_group = 'g' AND topic = 't' AND partition = 0"
             ) == 5)
         #expect(try db.count("SELECT count(*) FROM core.interaction_events") == 5)
     }
@@ -195,8 +197,10 @@ private final class Locked<Value>: @unchecked Sendable {
         try db.admin().executeScript(
             """
             CREATE FUNCTION agent.refuse_version() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'prompt version ' || NEW.prompt_version || ' retired'; END $$;
-            CREATE TRIGGER refuse_version BEFORE INSERT ON agent.intent_events FOR EACH ROW EXECUTE FUNCTION agent.refuse_version();
+            BEGIN RAISE EXCEPTION USING ERRCODE = '22023', \
+            MESSAGE = 'prompt version ' || NEW.prompt_version || ' retired'; END $$;
+            CREATE TRIGGER refuse_version BEFORE INSERT ON agent.intent_events
+                FOR EACH ROW EXECUTE FUNCTION agent.refuse_version();
             """)
         let store = try IngestStore(url: db.ingestURL, group: "g")
         let outcome = try Self.commit(

@@ -22,7 +22,8 @@ import Testing
             KafkaOutgoingMessage(
                 topic: topics.prefix + "bte.interaction-events.v1", key: Array("user-x".utf8),
                 value: Array(
-                    "{\"event_id\":\"\(extraID)\",\"timestamp\":\"2026-10-02T08:00:00Z\",\"event_type\":\"tap\",\"user_id\":\"user-x\",\"session_id\":\"s\",\"ab_test\":{\"arm\":\"B\"}}"
+                    ("{\"event_id\":\"\(extraID)\",\"timestamp\":\"2026-10-02T08:00:00Z\",\"event_type\":\"tap\","
+                        + "\"user_id\":\"user-x\",\"session_id\":\"s\",\"ab_test\":{\"arm\":\"B\"}}")
                         .utf8)))
         try topics.produce(stream.messages)
 
@@ -77,7 +78,8 @@ import Testing
             let code = try #require(object["error_code"] as? String)
             letterCodes[code, default: 0] += 1
             let coordinate =
-                "\(object["source_topic"] as? String ?? "")/\(object["partition"] as? Int ?? -1)/\(object["offset"] as? Int ?? -1)"
+                "\(object["source_topic"] as? String ?? "")/"
+                + "\(object["partition"] as? Int ?? -1)/\(object["offset"] as? Int ?? -1)"
             letterCoordinates.insert(coordinate)
             let original = try #require(produced[coordinate]?.first, "\(coordinate)")
             let payload = (object["payload_base64"] as? String).flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) }
@@ -97,16 +99,19 @@ import Testing
                 == expectedRejects["pii_violation"])
         #expect(
             try db.count(
-                "SELECT count(*) FROM bte.rejected_events WHERE source_topic LIKE '%bte.intent-events.v1' AND payload IS NOT NULL"
+                "SELECT count(*) FROM bte.rejected_events "
+                    + "WHERE source_topic LIKE '%bte.intent-events.v1' AND payload IS NOT NULL"
             ) == 0)
         #expect(
             try db.count(
-                "SELECT count(*) FROM bte.rejected_events WHERE payload IS NOT NULL AND position(convert_to('jane@example.com', 'UTF8') in payload) > 0"
+                "SELECT count(*) FROM bte.rejected_events "
+                    + "WHERE payload IS NOT NULL AND position(convert_to('jane@example.com', 'UTF8') in payload) > 0"
             ) == 0)
 
         // Every stored row points at the message it came from.
         let rows = try db.admin().execute(
-            "SELECT event_id::text, source_topic || '/' || source_partition || '/' || source_offset FROM core.interaction_events"
+            "SELECT event_id::text, source_topic || '/' || source_partition || '/' || source_offset "
+                + "FROM core.interaction_events"
         ).rows
         for row in rows {
             let message = try #require(produced[row[1] ?? ""]?.first)

@@ -31,12 +31,13 @@ struct IntentRow {
     func insert(into connection: PostgresConnection) throws {
         _ = try connection.execute(
             """
-            INSERT INTO agent.intent_events (event_id, ts, session_id, actor_id, entrypoint, utterance_hash, semreg_mode, outcome,
-                prompt_version, scope, subject_ref_type, verb_candidates_pre, verb_candidates_post, chosen_verb_fqn, selection_source,
+            INSERT INTO agent.intent_events (event_id, ts, session_id, actor_id, entrypoint, utterance_hash,
+                semreg_mode, outcome, prompt_version, scope, subject_ref_type, verb_candidates_pre,
+                verb_candidates_post, chosen_verb_fqn, selection_source,
                 forced_verb_fqn, semreg_denied_verbs, macro_semreg_checked, macro_denied_verbs, error_code, extra,
                 content_hash, source_topic, source_partition, source_offset)
-            VALUES ($1, $2, $3, 'analyst-1', 'chat', repeat('a', 64), $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13,
-                $14::jsonb, $15::boolean, $16::jsonb, $17, $18::jsonb, 0, 'bte.intent-events.v1', 0, $19)
+            VALUES ($1, $2, $3, 'analyst-1', 'chat', repeat('a', 64), $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11,
+                $12, $13, $14::jsonb, $15::boolean, $16::jsonb, $17, $18::jsonb, 0, 'bte.intent-events.v1', 0, $19)
             """,
             [
                 Self.uuid(id), ts, Self.uuid(session, "10000000"), mode, outcome, version, scope, subject, pre, post,
@@ -126,7 +127,8 @@ struct IntentRow {
         // clarify_verb: E1 offers post [list, create]; E3 has no post, so pre [list, show].
         #expect(
             try rows(
-                "SELECT verb_fqn, clarify_events, ranked_first, sessions, first_seen, last_seen FROM agent.v_intent_top_clarify_verbs"
+                "SELECT verb_fqn, clarify_events, ranked_first, sessions, first_seen, last_seen "
+                    + "FROM agent.v_intent_top_clarify_verbs"
             ) == [
                 ["cbu.list", "2", "2", "2", "2026-11-24 10:00:00+00", "2026-11-24 11:00:00+00"],
                 ["cbu.create", "1", "0", "1", "2026-11-24 10:00:00+00", "2026-11-24 10:00:00+00"],
@@ -135,7 +137,8 @@ struct IntentRow {
         // E5 forced kyc.close over discovery's kyc.open; E6 forced what discovery ranked first.
         #expect(
             try rows(
-                "SELECT event_id::text, prompt_version, scope, discovered_verb_fqn, forced_verb_fqn, chosen_verb_fqn, selection_source FROM agent.v_intent_semreg_overrides"
+                "SELECT event_id::text, prompt_version, scope, discovered_verb_fqn, forced_verb_fqn, chosen_verb_fqn, "
+                    + "selection_source FROM agent.v_intent_semreg_overrides"
             ) == [
                 [IntentRow.uuid(5), "p2", "kyc", "kyc.open", "kyc.close", "kyc.close", "semreg"]
             ])

@@ -26,9 +26,11 @@ import Testing
             -> KafkaOutgoingMessage
         {
             let value = """
-                {"record_type":"business_event","event_id":"00000000-0000-4000-8000-\(String(format: "%012d", id))","event_type":"\(type)",
+                {"record_type":"business_event","event_id":"00000000-0000-4000-8000-\(String(format: "%012d", id))",
+                 "event_type":"\(type)",
                  "entity_type":"\(type.split(separator: ".")[0])","entity_id":"\(entity)","workspace_id":"\(ws)",
-                 "sub_vertical_id":"33333333-3333-4333-8333-333333333333","actor_user_id":"aaaaaaaa-0000-4000-8000-00000000000a",
+                 "sub_vertical_id":"33333333-3333-4333-8333-333333333333",
+                 "actor_user_id":"aaaaaaaa-0000-4000-8000-00000000000a",
                  "timestamp":"\(at)","metadata":\(metadata)}
                 """
             return KafkaOutgoingMessage(
@@ -47,7 +49,8 @@ import Testing
         // Two interactions of one user in one session, 30 minutes apart, one failed.
         func interaction(_ id: Int, _ at: String, _ success: Bool) -> KafkaOutgoingMessage {
             let value = """
-                {"event_id":"00000000-0000-4000-9000-\(String(format: "%012d", id))","timestamp":"\(at)","event_type":"tap",
+                {"event_id":"00000000-0000-4000-9000-\(String(format: "%012d", id))","timestamp":"\(at)",
+                 "event_type":"tap",
                  "user_id":"user-1","session_id":"s-1","capsule_type":"task","duration_ms":300,"success":\(success)}
                 """
             return KafkaOutgoingMessage(
@@ -151,7 +154,8 @@ import Testing
                 KafkaNewTopic(name: topics.prefix + $0, partitions: 3, replicationFactor: 1)
             })
         let value = """
-            {"event_id":"00000000-0000-4000-9000-000000000001","timestamp":"2026-01-12T08:00:00Z","event_type":"tap","user_id":"user-1","session_id":"s-1"}
+            {"event_id":"00000000-0000-4000-9000-000000000001","timestamp":"2026-01-12T08:00:00Z",\
+            "event_type":"tap","user_id":"user-1","session_id":"s-1"}
             """
         try topics.produce([
             KafkaOutgoingMessage(

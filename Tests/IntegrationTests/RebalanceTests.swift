@@ -39,7 +39,8 @@ import Testing
                 n += 1
                 let user = "user-\(n % 17)"
                 let value = """
-                    {"event_id":"\(fixtureUUID(n, prefix: "77777777"))","timestamp":"2026-03-01T10:00:00Z","event_type":"tap","user_id":"\(user)","session_id":"s"}
+                    {"event_id":"\(fixtureUUID(n, prefix: "77777777"))","timestamp":"2026-03-01T10:00:00Z",\
+                    "event_type":"tap","user_id":"\(user)","session_id":"s"}
                     """
                 guard
                     (try? producer.send([

@@ -24,7 +24,8 @@ import Testing
             let value = """
                 {"record_type":"business_event","event_id":"\(fixtureUUID(id))","event_type":"\(type)",
                  "entity_type":"\(type.split(separator: ".")[0])","entity_id":"\(entity)","workspace_id":"\(ws)",
-                 "sub_vertical_id":"\(subVertical)","actor_user_id":"\(actor)","timestamp":"\(at)","metadata":\(metadata)}
+                 "sub_vertical_id":"\(subVertical)","actor_user_id":"\(actor)",
+                 "timestamp":"\(at)","metadata":\(metadata)}
                 """
             messages.append(
                 KafkaOutgoingMessage(

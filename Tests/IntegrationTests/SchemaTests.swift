@@ -16,7 +16,8 @@ import Testing
         let partition = "core.interaction_events_2026_01"
         try admin.execute(
             """
-            INSERT INTO core.interaction_events (event_id, timestamp, event_type, user_id, content_hash, source_topic, source_partition, source_offset)
+            INSERT INTO core.interaction_events (event_id, timestamp, event_type, user_id, content_hash, source_topic,
+                source_partition, source_offset)
             VALUES ('7d1a4c2e-0000-4000-8000-000000000001', '2026-01-15T10:00:00Z', 'tap', 'u', 1, 't', 0, 0)
             """)
         let logs = LogTable.allCases.map(\.rawValue) + ["bte.rejected_events", partition]
@@ -69,7 +70,8 @@ import Testing
         for schema in Schemas.all {
             let parts = schema.table.rawValue.split(separator: ".").map(String.init)
             let rows = try db.admin().execute(
-                "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+                "SELECT column_name, data_type FROM information_schema.columns "
+                    + "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
                 [parts[0], parts[1]]
             ).rows
             let expected = schema.columnNames + ["ingested_at"]
@@ -103,7 +105,9 @@ import Testing
         func event(_ id: Int, _ type: String, entity: String, at: String, metadata: String = "{}") throws {
             try admin.execute(
                 """
-                INSERT INTO core.business_events (event_id, event_type, entity_type, entity_id, workspace_id, sub_vertical_id, actor_user_id, timestamp, metadata, content_hash, source_topic, source_partition, source_offset)
+                INSERT INTO core.business_events (event_id, event_type, entity_type, entity_id, workspace_id,
+                    sub_vertical_id, actor_user_id, timestamp, metadata, content_hash, source_topic, source_partition,
+                    source_offset)
                 VALUES ($1, $2, split_part($2, '.', 1), $3, $4, $4, $4, $5, $6::jsonb, 0, 't', 0, $7)
                 """, ["00000000-0000-4000-8000-00000000000\(id)", type, entity, ws, at, metadata, String(id)])
         }
@@ -115,11 +119,13 @@ import Testing
         try event(5, "deal.stage_changed", entity: ws, at: "2026-01-05T00:00:00Z", metadata: "{\"stage\":\"proposal\"}")
         try admin.execute(
             """
-            INSERT INTO core.user_actions (action_id, action_type, workspace_id, actor_user_id, timestamp, content_hash, source_topic, source_partition, source_offset)
+            INSERT INTO core.user_actions (action_id, action_type, workspace_id, actor_user_id, timestamp, content_hash,
+                source_topic, source_partition, source_offset)
             VALUES ('00000000-0000-4000-8000-000000000009', 'note.added', $1, $1, '2026-01-06T00:00:00Z', 0, 't', 0, 9)
             """, [ws])
         let rows = try admin.execute(
-            "SELECT current_sales_stage, pending_actions::text, last_recommendation_id::text, last_action_taken_at AT TIME ZONE 'UTC', updated_at AT TIME ZONE 'UTC' FROM core.workspace_state"
+            "SELECT current_sales_stage, pending_actions::text, last_recommendation_id::text, "
+                + "last_action_taken_at AT TIME ZONE 'UTC', updated_at AT TIME ZONE 'UTC' FROM core.workspace_state"
         ).rows
         // r1 was acted on, r2 is pending; latest stage is "proposal"; r2 is the newest given.
         #expect(rows == [["proposal", "[\"\(r2)\"]", r2, "2026-01-06 00:00:00", "2026-01-06 00:00:00"]])

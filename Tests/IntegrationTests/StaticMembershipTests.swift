@@ -24,7 +24,8 @@ import Testing
             range.map { n in
                 let user = "user-\(n % 7)"
                 let value = """
-                    {"event_id":"\(fixtureUUID(n, prefix: "5a5a5a5a"))","timestamp":"2026-03-01T10:00:00Z","event_type":"tap","user_id":"\(user)","session_id":"s"}
+                    {"event_id":"\(fixtureUUID(n, prefix: "5a5a5a5a"))","timestamp":"2026-03-01T10:00:00Z",\
+                    "event_type":"tap","user_id":"\(user)","session_id":"s"}
                     """
                 return KafkaOutgoingMessage(topic: topic, key: Array(user.utf8), value: Array(value.utf8))
             }

@@ -53,7 +53,8 @@ func contentDigest(_ db: TestDatabase) throws -> [String] {
         let id = RecordSchema.forTable(table).idField
         let row = try db.admin().execute(
             """
-            SELECT count(*), md5(coalesce(string_agg(\(id)::text || ':' || content_hash || ':' || source_topic || ':' || source_partition || ':' || source_offset, ',' ORDER BY \(id)), ''))
+            SELECT count(*), md5(coalesce(string_agg(\(id)::text || ':' || content_hash
+                || ':' || source_topic || ':' || source_partition || ':' || source_offset, ',' ORDER BY \(id)), ''))
             FROM \(table.rawValue)
             """
         ).rows[0]
@@ -61,7 +62,8 @@ func contentDigest(_ db: TestDatabase) throws -> [String] {
     }
     let rejects = try db.admin().execute(
         """
-        SELECT count(*), md5(coalesce(string_agg(source_topic || ':' || source_partition || ':' || source_offset || ':' || error_code, ',' ORDER BY source_topic, source_partition, source_offset), ''))
+        SELECT count(*), md5(coalesce(string_agg(source_topic || ':' || source_partition || ':' || source_offset
+            || ':' || error_code, ',' ORDER BY source_topic, source_partition, source_offset), ''))
         FROM bte.rejected_events
         """
     ).rows[0]

@@ -22,8 +22,11 @@ import Testing
             offset += 1
             try admin.execute(
                 """
-                INSERT INTO core.business_events (event_id, event_type, entity_type, entity_id, workspace_id, sub_vertical_id, actor_user_id, timestamp, metadata, content_hash, source_topic, source_partition, source_offset)
-                VALUES (gen_random_uuid(), $1, split_part($1, '.', 1), $2::uuid, $3, $4, $5, $6, $7::jsonb, 0, 't', 0, $8)
+                INSERT INTO core.business_events (event_id, event_type, entity_type, entity_id, workspace_id,
+                    sub_vertical_id, actor_user_id, timestamp, metadata, content_hash, source_topic, source_partition,
+                    source_offset)
+                VALUES (gen_random_uuid(), $1, split_part($1, '.', 1), $2::uuid, $3, $4, $5, $6, $7::jsonb, 0, 't', 0,
+                    $8)
                 """, [type, entity, ws, Self.sub, Self.actor, at, metadata, String(offset)])
         }
         func entity(_ n: Int) -> String { "eeeeeeee-0000-4000-8000-\(String(format: "%012d", n))" }
@@ -48,19 +51,22 @@ import Testing
         try event(Self.w2, "recommendation.acted", entity(9), "2026-01-21T00:00:00Z", #"{"outcome":"success"}"#)
         // One user's interactions: one inside the window, one 40 days before as_of.
         try admin.execute(
-            "SELECT bte.ensure_interaction_partition('2026-01-01T00:00:00Z'), bte.ensure_interaction_partition('2025-12-01T00:00:00Z')"
+            "SELECT bte.ensure_interaction_partition('2026-01-01T00:00:00Z'), "
+                + "bte.ensure_interaction_partition('2025-12-01T00:00:00Z')"
         )
         for (n, at) in [(1, "2026-01-20T10:00:00Z"), (2, "2025-12-23T10:00:00Z")] {
             try admin.execute(
                 """
-                INSERT INTO core.interaction_events (event_id, timestamp, event_type, user_id, session_id, content_hash, source_topic, source_partition, source_offset)
+                INSERT INTO core.interaction_events (event_id, timestamp, event_type, user_id, session_id, content_hash,
+                    source_topic, source_partition, source_offset)
                 VALUES (gen_random_uuid(), $1, 'tap', 'user-9', 's', 0, 'i', 0, $2)
                 """, [at, String(n)])
         }
         for (n, at) in [(1, "2026-01-31T00:00:00Z"), (2, "2026-01-20T00:00:00Z")] {
             try admin.execute(
                 """
-                INSERT INTO core.user_actions (action_id, action_type, workspace_id, actor_user_id, timestamp, content_hash, source_topic, source_partition, source_offset)
+                INSERT INTO core.user_actions (action_id, action_type, workspace_id, actor_user_id, timestamp,
+                    content_hash, source_topic, source_partition, source_offset)
                 VALUES ($1::uuid, 'note.added', $2, $3, $4, 0, 'u', 0, $5)
                 """, [entity(100 + n), Self.w1, Self.actor, at, String(n)])
         }
@@ -112,7 +118,8 @@ import Testing
                 "missed_opportunity_count": 0, "execution_gap": 0,
             ])
 
-        // Insights: W1's open deal has stalled; upsell, the peers' success, is already W1's and W2's own recommendation.
+        // Insights: W1's open deal has stalled; upsell, the peers' success, is already W1's and W2's own
+        // recommendation.
         #expect(computed.insights.map(\.insight.type) == [.dealStalled])
         #expect(computed.insights.first?.workspaceID == Self.w1)
         #expect(computed.insights.first?.insight.message == "1 deal in your pipeline has stalled for 2+ weeks.")
@@ -133,7 +140,8 @@ import Testing
         var counts: [String: Int] = [:]
         for message in published {
             counts[
-                "\(String(decoding: message.key ?? [], as: UTF8.self)) \(String(decoding: message.value ?? [], as: UTF8.self))",
+                "\(String(decoding: message.key ?? [], as: UTF8.self)) "
+                    + "\(String(decoding: message.value ?? [], as: UTF8.self))",
                 default: 0] += 1
         }
         #expect(counts.count == 15)
@@ -162,8 +170,11 @@ import Testing
         for (n, ws, expected) in [(1, broken, "1e308"), (2, broken, "1e308"), (3, healthy, "100")] {
             try admin.execute(
                 """
-                INSERT INTO core.business_events (event_id, event_type, entity_type, entity_id, workspace_id, sub_vertical_id, actor_user_id, timestamp, metadata, content_hash, source_topic, source_partition, source_offset)
-                VALUES (gen_random_uuid(), 'recommendation.given', 'recommendation', gen_random_uuid(), $1, $1, $1, '2026-01-20T00:00:00Z', $2::jsonb, 0, 't', 0, $3)
+                INSERT INTO core.business_events (event_id, event_type, entity_type, entity_id, workspace_id,
+                    sub_vertical_id, actor_user_id, timestamp, metadata, content_hash, source_topic, source_partition,
+                    source_offset)
+                VALUES (gen_random_uuid(), 'recommendation.given', 'recommendation', gen_random_uuid(), $1, $1, $1,
+                    '2026-01-20T00:00:00Z', $2::jsonb, 0, 't', 0, $3)
                 """, [ws, "{\"expected_value\":\(expected)}", String(n)])
         }
         let topics = try TestTopics()
@@ -218,7 +229,9 @@ import Testing
             offset += 1
             try admin.execute(
                 """
-                INSERT INTO core.business_events (event_id, event_type, entity_type, entity_id, workspace_id, sub_vertical_id, actor_user_id, timestamp, metadata, content_hash, source_topic, source_partition, source_offset)
+                INSERT INTO core.business_events (event_id, event_type, entity_type, entity_id, workspace_id,
+                    sub_vertical_id, actor_user_id, timestamp, metadata, content_hash, source_topic, source_partition,
+                    source_offset)
                 VALUES ($1::uuid, $2, 'recommendation', $3::uuid, $4, $5, $4, $6, $7::jsonb, 0, 't', 0, $8)
                 """,
                 [

@@ -66,8 +66,9 @@ import Testing
         #expect(db.connectionOption("connect_timeout") == "9")
         let shown = try db.execute(
             """
-            SELECT current_setting('statement_timeout'), current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'),
-                   current_setting('tcp_keepalives_count'), current_setting('tcp_user_timeout'), current_setting('client_encoding')
+            SELECT current_setting('statement_timeout'), current_setting('tcp_keepalives_idle'),
+                   current_setting('tcp_keepalives_interval'), current_setting('tcp_keepalives_count'),
+                   current_setting('tcp_user_timeout'), current_setting('client_encoding')
             """
         ).rows
         #expect(shown == [["1500ms", "17", "7", "4", "45000", "UTF8"]])
@@ -81,8 +82,9 @@ import Testing
         #expect(db.connectionOption("connect_timeout") == "15")
         let shown = try db.execute(
             """
-            SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'), current_setting('tcp_keepalives_count'),
-                   current_setting('tcp_user_timeout'), current_setting('statement_timeout')
+            SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'),
+                   current_setting('tcp_keepalives_count'), current_setting('tcp_user_timeout'),
+                   current_setting('statement_timeout')
             """
         ).rows
         #expect(shown == [["30", "10", "3", "60000", "0"]])
