@@ -29,6 +29,9 @@ public struct IngestConfiguration: Sendable {
     /// After this long since a batch's first message, the batch is written as soon as no
     /// fetched message is waiting (the input is not saturated).
     public var lingerMilliseconds = 5
+    /// The consumer's `fetch.wait.max.ms`: short, so that a broker holding an empty fetch to its
+    /// end delays no message by more (an idle consumer then fetches 50 times a second).
+    public var fetchWaitMilliseconds = 20
     public var sessionTimeoutMilliseconds = 45_000
     /// Static group membership id (`--instance-id`); nil for dynamic membership.
     public var instanceID: String?

@@ -56,6 +56,7 @@ public final class IngestWorker {
         consumerConfig.sessionTimeoutMilliseconds = configuration.sessionTimeoutMilliseconds
         consumerConfig.groupInstanceID = configuration.instanceID
         consumerConfig.queuedMaxKilobytes = configuration.prefetchKilobytes
+        consumerConfig.fetchWaitMaxMilliseconds = configuration.fetchWaitMilliseconds
         consumerConfig.fetchMaxBytes = max(configuration.prefetchKilobytes * 1024 / 4, 1_048_576)
         var producerConfig = KafkaProducerConfiguration(
             client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties))

@@ -27,6 +27,8 @@ public final class Projector {
         /// How long a batch keeps taking messages that are already fetched before it closes
         /// (see `collect`).
         public var lingerMilliseconds = 5
+        /// The consumer's `fetch.wait.max.ms` (see `IngestConfiguration.fetchWaitMilliseconds`).
+        public var fetchWaitMilliseconds = 20
         public var sessionTimeoutMilliseconds = 45_000
         /// Static group membership id; nil for dynamic membership.
         public var instanceID: String?
@@ -83,6 +85,7 @@ public final class Projector {
             client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties),
             groupID: configuration.group)
         consumerConfiguration.sessionTimeoutMilliseconds = configuration.sessionTimeoutMilliseconds
+        consumerConfiguration.fetchWaitMaxMilliseconds = configuration.fetchWaitMilliseconds
         consumerConfiguration.groupInstanceID = configuration.instanceID
         let assigned = AssignedPartitions()
         let logger = self.logger
@@ -100,10 +103,11 @@ public final class Projector {
                     assigned.generation += 1
                 }))
         defer { consumer.close() }
-        let producer = try KafkaProducer(
-            configuration: KafkaProducerConfiguration(
-                client: KafkaClientConfiguration(
-                    brokers: configuration.brokers, properties: configuration.kafkaProperties)))
+        var producerConfiguration = KafkaProducerConfiguration(
+            client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties))
+        // A batch's outputs are sent together and waited for: lingering only delays them.
+        producerConfiguration.lingerMilliseconds = 1
+        let producer = try KafkaProducer(configuration: producerConfiguration)
         try consumer.subscribe(topics: [businessTopic, interactionTopic])
         configuration.readiness?.register("project")
         configuration.readiness?.set("project", ready: true)

@@ -60,6 +60,10 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var queuedMaxKilobytes: Int = 65_536
     /// Largest fetch response, in bytes.
     public var fetchMaxBytes: Int = 52_428_800
+    /// How long the broker may hold a fetch that finds no new data (`fetch.wait.max.ms`). Brokers
+    /// that answer only when it runs out, rather than when data arrives, add up to this much
+    /// latency to every message.
+    public var fetchWaitMaxMilliseconds: Int = 500
 
     public init(client: KafkaClientConfiguration, groupID: String) {
         self.client = client
@@ -81,6 +85,7 @@ public struct KafkaConsumerConfiguration: Sendable {
                 ("queued.min.messages", "100000"),
                 ("queued.max.messages.kbytes", String(queuedMaxKilobytes)),
                 ("fetch.max.bytes", String(fetchMaxBytes)),
+                ("fetch.wait.max.ms", String(fetchWaitMaxMilliseconds)),
             ] + (groupInstanceID.map { [("group.instance.id", $0)] } ?? []))
     }
 }

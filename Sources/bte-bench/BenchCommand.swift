@@ -24,6 +24,7 @@ struct BenchCommand: AsyncParsableCommand {
     ) var suite = "ingest"
     @Option(help: "Stored intent events (intents suite).") var intentEvents = 1_000_000
     @Option(help: "Stored business events for the sweep figure (project suite).") var sweepEvents = 1_000_000
+    @Option(help: "Events per second of the freshness run (project suite).") var rate = 5_000
     @Option(
         help: """
             The bte executable whose ingest the memory suite measures; \
@@ -40,6 +41,7 @@ struct BenchCommand: AsyncParsableCommand {
                     brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
                 benchmark.events = events
                 benchmark.sweepEvents = sweepEvents
+                benchmark.rate = rate
                 let bench = benchmark
                 print(try await onThread("bench") { try bench.run() }.render())
                 return
