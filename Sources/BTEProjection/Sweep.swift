@@ -10,16 +10,17 @@ import Metrics
 public struct Sweep: Sendable {
     public struct Result: Sendable {
         public var workspaces = 0
-        public var signals = 0
-        public var thresholdsVersion = 0
-        public var records: [SignalRecord] = []
-        public var insights: [InsightRecord] = []
-        /// Dead letters for signals that could not be computed.
-        public var failures: [KafkaOutgoingMessage] = []
-        /// Behavioral vectors of the users active in the window, as published.
-        public var vectors: [KafkaOutgoingMessage] = []
-        /// All of the above, as the projection computed them.
+        /// What the projection computed for them.
         public var outputs = ProjectionOutputs()
+
+        public var signals: Int { outputs.signals.count }
+        public var thresholdsVersion: Int { outputs.thresholdsVersion }
+        public var records: [SignalRecord] { outputs.signals }
+        public var insights: [InsightRecord] { outputs.insights }
+        /// Dead letters for signals that could not be computed.
+        public var failures: [KafkaOutgoingMessage] { outputs.failures }
+        /// Behavioral vectors of the users active in the window, as published.
+        public var vectors: [KafkaOutgoingMessage] { outputs.vectors }
     }
 
     public var brokers: String
@@ -49,12 +50,7 @@ public struct Sweep: Sendable {
             let outputs = try projection.compute(
                 reader: reader, workspaces: Dictionary(uniqueKeysWithValues: workspaces.map { ($0, asOf) }),
                 users: Dictionary(uniqueKeysWithValues: users.map { ($0, asOf) }))
-            return Result(
-                workspaces: workspaces.count, signals: outputs.signals.count,
-                thresholdsVersion: outputs.thresholdsVersion,
-                records: outputs.signals, insights: outputs.insights, failures: outputs.failures,
-                vectors: outputs.vectors,
-                outputs: outputs)
+            return Result(workspaces: workspaces.count, outputs: outputs)
         }
     }
 
