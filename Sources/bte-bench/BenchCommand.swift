@@ -18,13 +18,14 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(
         help: """
             ingest (raw COPY vs ingest), project (projector throughput, freshness, sweep), \
-            memory (peak RSS of ingest over a burst of 400 × 200 KiB messages) \
+            freshness (the project suite's freshness run alone), memory (peak RSS of ingest over a burst of 400 × 200 KiB messages) \
             or intents (report on stored intent events).
             """
     ) var suite = "ingest"
     @Option(help: "Stored intent events (intents suite).") var intentEvents = 1_000_000
     @Option(help: "Stored business events for the sweep figure (project suite).") var sweepEvents = 1_000_000
     @Option(help: "Events per second of the freshness run (project suite).") var rate = 5_000
+    @Option(help: "Seconds of the freshness run (project suite).") var seconds = 20
     @Option(
         help: """
             The bte executable whose ingest the memory suite measures; \
@@ -36,14 +37,16 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let admin = try Setting.admin.resolve(adminDatabaseURL)
-            if suite == "project" {
+            if suite == "project" || suite == "freshness" {
                 var benchmark = ProjectorBenchmark(
                     brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
                 benchmark.events = events
                 benchmark.sweepEvents = sweepEvents
                 benchmark.rate = rate
+                benchmark.seconds = seconds
                 let bench = benchmark
-                print(try await onThread("bench") { try bench.run() }.render())
+                let freshnessOnly = suite == "freshness"
+                print(try await onThread("bench") { try bench.run(freshnessOnly: freshnessOnly) }.render())
                 return
             }
             if suite == "memory" {
@@ -68,7 +71,7 @@ struct BenchCommand: AsyncParsableCommand {
                 return
             }
             guard suite == "ingest" else {
-                throw CLIError("--suite is ingest, project, memory or intents, not \(suite)")
+                throw CLIError("--suite is ingest, project, freshness, memory or intents, not \(suite)")
             }
             var benchmark = IngestBenchmark(
                 brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))

@@ -45,22 +45,39 @@ public struct ProjectorBenchmark: Sendable {
         public var sweepBusiness = 0
 
         public func render() -> String {
-            """
-            projector throughput while ingest runs: \(Int(projectorRate.rounded())) input events/s \
-            (ingest \(Int(ingestRate.rounded())) events/s in the same run)
-            freshness produce → signal published at \(Int(achievedRate.rounded())) events/s: \
-            p50 \(Int(freshnessP50)) ms, p95 \(Int(freshnessP95)) ms, p99 \(Int(freshnessP99)) ms \
-            (\(freshnessSamples) interaction and business events of a mixed stream; \
-            its intent telemetry is not projected)
-            sweep over \(sweepStored) stored events, \(sweepBusiness) of them business events and user actions \
-            (\(sweepWorkspaces) workspaces): \(String(format: "%.2f", sweepSeconds)) s \
-            (after ANALYZE, \(String(format: "%.1f", analyzeSeconds)) s)
-            """
+            var lines: [String] = []
+            if projectorRate > 0 {
+                lines.append(
+                    """
+                    projector throughput while ingest runs: \(Int(projectorRate.rounded())) input events/s \
+                    (ingest \(Int(ingestRate.rounded())) events/s in the same run)
+                    """)
+            }
+            lines.append(
+                """
+                freshness produce → signal published at \(Int(achievedRate.rounded())) events/s: \
+                p50 \(Int(freshnessP50)) ms, p95 \(Int(freshnessP95)) ms, p99 \(Int(freshnessP99)) ms \
+                (\(freshnessSamples) interaction and business events of a mixed stream; \
+                its intent telemetry is not projected)
+                """)
+            if sweepStored > 0 {
+                lines.append(
+                    """
+                    sweep over \(sweepStored) stored events, \(sweepBusiness) of them business events and user actions \
+                    (\(sweepWorkspaces) workspaces): \(String(format: "%.2f", sweepSeconds)) s \
+                    (after ANALYZE, \(String(format: "%.1f", analyzeSeconds)) s)
+                    """)
+            }
+            return lines.joined(separator: "\n")
         }
     }
 
-    public func run() throws -> Result {
+    public func run(freshnessOnly: Bool = false) throws -> Result {
         var result = Result()
+        if freshnessOnly {
+            try freshness(into: &result)
+            return result
+        }
         try throughput(into: &result)
         try freshness(into: &result)
         try sweep(into: &result)
