@@ -145,6 +145,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "BTEDomainTests", dependencies: ["BTEDomain"], swiftSettings: strict),
+        .testTarget(name: "BTECLITests", dependencies: ["BTECLI"], swiftSettings: strict),
         .testTarget(name: "BTEComputeTests", dependencies: ["BTECompute", "BTEDomain"], swiftSettings: strict),
         .testTarget(
             name: "BTEIntentTelemetryTests",

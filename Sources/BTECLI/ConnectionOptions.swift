@@ -16,9 +16,14 @@ public struct ConnectionOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env BTE_LOG_LEVEL).")
     public var logLevel: String?
 
+    @OptionGroup public var kafka: KafkaOptions
+
     public init() {}
 
     public func resolvedBrokers() throws -> String { try Setting.brokers.resolve(brokers) }
+
+    /// librdkafka properties for every Kafka client (see ``KafkaOptions``).
+    public func resolvedKafkaProperties() throws -> [String: String] { try kafka.resolve() }
 
     public func resolvedDatabaseURL() throws -> String { try Setting.database.resolve(databaseURL) }
 

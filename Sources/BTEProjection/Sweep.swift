@@ -26,6 +26,8 @@ public struct Sweep: Sendable {
     public var brokers: String
     public var readerURL: String
     public var topicPrefix = ""
+    /// Extra librdkafka properties for the producer.
+    public var kafkaProperties: [String: String] = [:]
     public var logger: Logger
     public var metrics: any MetricsFactory = MetricsSystem.factory
 
@@ -57,7 +59,7 @@ public struct Sweep: Sendable {
     public func run(asOf: Timestamp) throws -> Result {
         let result = try compute(asOf: asOf)
         let producer = try KafkaProducer(
-            configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
+            configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers, properties: kafkaProperties)))
         try producer.send(result.outputs.messages(prefix: topicPrefix))
         logger.info(
             "sweep published",

@@ -34,10 +34,11 @@ struct Generate: AsyncParsableCommand {
             }
             let stream = DemoStream(options: streamOptions)
             let brokers = try options.resolvedBrokers()
+            let kafkaProperties = try options.resolvedKafkaProperties()
             let started = Date()
             try await onThread("generate") {
                 let producer = try KafkaProducer(
-                    configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
+                    configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers, properties: kafkaProperties)))
                 var index = 0
                 while index < stream.messages.count {
                     let chunk = Array(stream.messages[index..<min(index + 20_000, stream.messages.count)])

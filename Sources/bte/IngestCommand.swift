@@ -32,6 +32,7 @@ struct Ingest: AsyncParsableCommand {
             var configuration = IngestConfiguration(
                 brokers: try options.resolvedBrokers(), databaseURL: try options.resolvedDatabaseURL())
             configuration.group = group
+            configuration.kafkaProperties = try options.resolvedKafkaProperties()
             configuration.topicPrefix = options.topicPrefix
             configuration.maxBatchMessages = batchSize
             guard batchBytes > 0 else { throw CLIError("--batch-bytes must be positive") }

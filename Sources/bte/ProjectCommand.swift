@@ -25,6 +25,7 @@ struct ProjectCommand: AsyncParsableCommand {
     @Option(help: "Static group membership id, unique per member (env BTE_INSTANCE_ID).") var instanceID: String?
     @Flag(help: "Exit 0 once every assigned partition is caught up.") var untilIdle = false
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
+    @OptionGroup var kafka: KafkaOptions
     @OptionGroup var observability: ObservabilityOptions
 
     func run() async throws {
@@ -35,6 +36,7 @@ struct ProjectCommand: AsyncParsableCommand {
             var configuration = Projector.Configuration(brokers: brokers, readerURL: reader)
             configuration.topicPrefix = topicPrefix
             configuration.group = group
+            configuration.kafkaProperties = try kafka.resolve()
             configuration.ingestGroup = ingestGroup
             configuration.untilIdle = untilIdle
             guard maxBatchMessages > 0 else { throw CLIError("--max-batch-messages must be at least 1") }

@@ -36,6 +36,7 @@ struct RunCommand: AsyncParsableCommand {
             let logger = options.makeLogger("bte.run")
             let readiness = Readiness()
             let brokers = try options.resolvedBrokers()
+            let kafkaProperties = try options.resolvedKafkaProperties()
             let sessionTimeout = Setting.integer(
                 sessionTimeoutMs, variable: "BTE_KAFKA_SESSION_TIMEOUT_MS", default: 45_000)
             let instance = Setting.text(instanceID, variable: "BTE_INSTANCE_ID")
@@ -47,6 +48,7 @@ struct RunCommand: AsyncParsableCommand {
                         brokers: brokers, databaseURL: try options.resolvedDatabaseURL())
                     configuration.topicPrefix = options.topicPrefix
                     configuration.group = ingestGroup
+                    configuration.kafkaProperties = kafkaProperties
                     configuration.sessionTimeoutMilliseconds = sessionTimeout
                     configuration.instanceID = instance
                     configuration.readiness = readiness
@@ -61,6 +63,7 @@ struct RunCommand: AsyncParsableCommand {
                         brokers: brokers, readerURL: try Setting.reader.resolve(readerDatabaseURL))
                     configuration.topicPrefix = options.topicPrefix
                     configuration.group = projectorGroup
+                    configuration.kafkaProperties = kafkaProperties
                     configuration.ingestGroup = ingestGroup
                     configuration.sessionTimeoutMilliseconds = sessionTimeout
                     configuration.instanceID = instance

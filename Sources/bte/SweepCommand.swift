@@ -17,6 +17,7 @@ struct SweepCommand: AsyncParsableCommand {
     @Option(help: "Prefix for every topic name; empty in production.") var topicPrefix = ""
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
     @Option(help: "Print the signals of this many workspaces.") var show = 0
+    @OptionGroup var kafka: KafkaOptions
 
     func run() async throws {
         try await guarded {
@@ -29,6 +30,7 @@ struct SweepCommand: AsyncParsableCommand {
             options.logLevel = logLevel
             var sweep = Sweep(brokers: brokers, readerURL: reader, logger: options.makeLogger("bte.sweep"))
             sweep.topicPrefix = topicPrefix
+            sweep.kafkaProperties = try kafka.resolve()
             let job = sweep
             let result = try await onThread("sweep") { try job.run(asOf: instant) }
             print(

@@ -17,10 +17,11 @@ struct Topics: AsyncParsableCommand {
             try await guarded {
                 let specs = try TopicSpec.load(directory: topicsDir)
                 let brokers = try options.resolvedBrokers()
+                let kafkaProperties = try options.resolvedKafkaProperties()
                 let prefix = options.topicPrefix
                 let factor = replicationFactor
                 let result = try await onThread("topics") {
-                    let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: brokers))
+                    let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: brokers, properties: kafkaProperties))
                     return try admin.createTopics(specs.map { $0.newTopic(prefix: prefix, replicationFactor: factor) })
                 }
                 for spec in specs {

@@ -11,11 +11,24 @@ func makeConf(_ properties: [(String, String)]) throws -> OpaquePointer {
         let result = rd_kafka_conf_set(conf, key, value, &errstr, errstr.count)
         if result != RD_KAFKA_CONF_OK {
             rd_kafka_conf_destroy(conf)
-            let text = cString(errstr)
-            throw KafkaError(.configuration, "\(key)=\(value): \(text)")
+            throw KafkaError(.configuration, configurationMessage(key: key, value: value, detail: cString(errstr)))
         }
     }
     return conf
+}
+
+/// Whether a property holds a secret (passwords, keys, JAAS and OAuth configuration).
+func isSecretProperty(_ key: String) -> Bool {
+    let key = key.lowercased()
+    return ["password", "secret", "jaas", "key.pem", "oauthbearer.config", "token"].contains { key.contains($0) }
+}
+
+/// One line for a refused property; a secret's value appears nowhere in it (librdkafka's own
+/// text quotes the value).
+func configurationMessage(key: String, value: String, detail: String) -> String {
+    guard isSecretProperty(key) else { return "\(key)=\(value): \(detail)" }
+    let scrubbed = value.isEmpty ? detail : detail.replacing(value, with: "***")
+    return "\(key)=***: \(scrubbed)"
 }
 
 /// Creates a client from a configuration; the configuration is consumed either way.
