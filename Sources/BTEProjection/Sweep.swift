@@ -59,7 +59,8 @@ public struct Sweep: Sendable {
     public func run(asOf: Timestamp) throws -> Result {
         let result = try compute(asOf: asOf)
         let producer = try KafkaProducer(
-            configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers, properties: kafkaProperties)))
+            configuration: KafkaProducerConfiguration(
+                client: KafkaClientConfiguration(brokers: brokers, properties: kafkaProperties)))
         try producer.send(result.outputs.messages(prefix: topicPrefix))
         logger.info(
             "sweep published",

@@ -38,7 +38,8 @@ struct Generate: AsyncParsableCommand {
             let started = Date()
             try await onThread("generate") {
                 let producer = try KafkaProducer(
-                    configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers, properties: kafkaProperties)))
+                    configuration: KafkaProducerConfiguration(
+                        client: KafkaClientConfiguration(brokers: brokers, properties: kafkaProperties)))
                 var index = 0
                 while index < stream.messages.count {
                     let chunk = Array(stream.messages[index..<min(index + 20_000, stream.messages.count)])

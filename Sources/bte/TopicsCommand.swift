@@ -21,7 +21,8 @@ struct Topics: AsyncParsableCommand {
                 let prefix = options.topicPrefix
                 let factor = replicationFactor
                 let result = try await onThread("topics") {
-                    let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: brokers, properties: kafkaProperties))
+                    let admin = try KafkaAdmin(
+                        configuration: KafkaClientConfiguration(brokers: brokers, properties: kafkaProperties))
                     return try admin.createTopics(specs.map { $0.newTopic(prefix: prefix, replicationFactor: factor) })
                 }
                 for spec in specs {
