@@ -100,6 +100,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Operators' commands: replay, rejects, status.
+        .target(
+            name: "BTEOperations",
+            dependencies: ["BTEDomain", "BTEStore", "Kafka"],
+            swiftSettings: strict
+        ),
         // Generated streams: the demo stream of bte generate, the tests and the benchmarks.
         .target(name: "BTEFixtures", dependencies: ["BTEDomain", "Kafka"], swiftSettings: strict),
         // Command-line plumbing shared by the executables: settings, errors, logging.
@@ -115,7 +121,7 @@ let package = Package(
             name: "bte",
             dependencies: [
                 "BTECLI", "BTEIngest", "BTEProjection", "BTEFixtures", "BTEWorker", "BTEHTTP", "BTEStore", "BTEDomain",
-                "BTECompute", "BTEIntents", "Kafka",
+                "BTECompute", "BTEIntents", "BTEOperations", "Kafka",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -146,6 +152,7 @@ let package = Package(
         ),
         .testTarget(name: "BTEDomainTests", dependencies: ["BTEDomain"], swiftSettings: strict),
         .testTarget(name: "BTECLITests", dependencies: ["BTECLI"], swiftSettings: strict),
+        .testTarget(name: "BTEOperationsTests", dependencies: ["BTEOperations"], swiftSettings: strict),
         .testTarget(name: "BTEComputeTests", dependencies: ["BTECompute", "BTEDomain"], swiftSettings: strict),
         .testTarget(
             name: "BTEIntentTelemetryTests",
@@ -166,7 +173,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "BTEStore", "BTEDomain", "BTECompute", "BTEIntents", "BTEIngest", "BTEProjection", "BTEFixtures",
+                "BTEStore", "BTEOperations", "BTEDomain", "BTECompute", "BTEIntents", "BTEIngest", "BTEProjection",
+                "BTEFixtures",
                 "BTEWorker", "Kafka", "Postgres", "BTETestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -108,11 +108,21 @@ public final class Projector {
         // A batch's outputs are sent together and waited for: lingering only delays them.
         producerConfiguration.lingerMilliseconds = 1
         let producer = try KafkaProducer(configuration: producerConfiguration)
+        let readerURL = configuration.readerURL
+        let group = configuration.group
+        func openReader() throws -> HistoryReader {
+            let opened = try HistoryReader(url: readerURL)
+            try opened.holdGroupLock(group)
+            try opened.listenForIngestCommits()
+            return opened
+        }
+        // The group's lock before the group: a replay of the group that is under way finishes
+        // before this member reads its offsets. (Unreachable now, it is opened with the batch.)
+        var reader = try? openReader()
         try consumer.subscribe(topics: [businessTopic, interactionTopic])
         configuration.readiness?.register("project")
         configuration.readiness?.set("project", ready: true)
         defer { configuration.readiness?.set("project", ready: false) }
-        var reader: HistoryReader?
 
         var backoff = 250
         // Set when partitions were left paused or fetched past the batch: they restart from the
@@ -142,11 +152,7 @@ public final class Projector {
             while !stop.isSet {
                 let wait: Int
                 do {
-                    if reader == nil || reader?.isHealthy == false {
-                        let opened = try HistoryReader(url: configuration.readerURL)
-                        try opened.listenForIngestCommits()
-                        reader = opened
-                    }
+                    if reader == nil || reader?.isHealthy == false { reader = try openReader() }
                     guard let current = reader else { continue }
                     // Commits notified before the durability check are seen by it.
                     try current.clearIngestCommits()

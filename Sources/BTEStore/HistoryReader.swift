@@ -23,6 +23,10 @@ public struct HistoryReader {
     /// False once the server or network dropped the connection.
     public var isHealthy: Bool { connection.isHealthy }
 
+    /// Holds `group`'s lock shared on this connection while it is open (a projector does,
+    /// so `bte replay --execute` refuses to move the group's offsets under it).
+    public func holdGroupLock(_ group: String) throws { try GroupLock.holdShared(group, on: connection) }
+
     /// The thresholds in force, read in the caller's snapshot.
     public func thresholds() throws -> Thresholds { try ThresholdStore(connection: connection).thresholds() }
 

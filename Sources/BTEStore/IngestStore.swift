@@ -105,6 +105,9 @@ public final class IngestStore {
             url: url, applicationName: "bte-ingest",
             options: PostgresConnectionOptions(statementTimeoutMilliseconds: statementTimeoutMilliseconds))
         self.group = group
+        // Held while this worker runs: `bte replay --execute` refuses to move the group's
+        // offsets under it.
+        try GroupLock.holdShared(group, on: connection)
     }
 
     /// Stored `next_offset` per partition of `topics` for this group.

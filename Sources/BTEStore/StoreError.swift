@@ -9,6 +9,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case concurrentWriter = "store_concurrent_writer"
         case invalidThreshold = "store_invalid_threshold"
         case notDurable = "store_not_durable"
+        case groupLocked = "store_group_locked"
+        case replayStale = "store_replay_stale"
         case proposalAlreadyApplied = "store_proposal_already_applied"
         case proposalStale = "store_proposal_stale"
         case schemaMissing = "store_schema_missing"

@@ -112,4 +112,33 @@ public final class KafkaAdmin {
         }
         return counts
     }
+
+    /// The group's state (`Empty`, `Stable`, `PreparingRebalance`, …) and how many members it
+    /// has now; nil when the cluster doesn't know the group.
+    public func group(_ name: String, timeoutMilliseconds: Int32 = 10_000) throws -> KafkaGroupState? {
+        var list: UnsafePointer<rd_kafka_group_list>?
+        let err = rd_kafka_list_groups(handle, name, &list, timeoutMilliseconds)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let list else {
+            throw KafkaError(.admin, err, context: "describe group \(name)")
+        }
+        defer { rd_kafka_group_list_destroy(list) }
+        for index in 0..<Int(list.pointee.group_cnt) {
+            let info = list.pointee.groups[index]
+            guard info.group.map({ String(cString: $0) }) == name else { continue }
+            if info.err == RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND { return nil }
+            guard info.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError(.admin, info.err, context: "describe group \(name)")
+            }
+            let state = info.state.map { String(cString: $0) } ?? ""
+            if state == "Dead" { return nil }
+            return KafkaGroupState(state: state, members: Int(info.member_cnt))
+        }
+        return nil
+    }
+}
+
+/// A consumer group as the coordinator describes it.
+public struct KafkaGroupState: Sendable, Equatable {
+    public var state: String
+    public var members: Int
 }

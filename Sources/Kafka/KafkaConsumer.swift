@@ -29,7 +29,7 @@ final class RebalanceContext: Sendable {
 /// assigned partition where the ``KafkaRebalanceHandler`` says, and hands out copied messages.
 /// Use it from one thread.
 public final class KafkaConsumer {
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
     private let context: RebalanceContext
     private var closed = false
     /// The last non-fatal error the client reported (broker down, and so on).
@@ -135,14 +135,7 @@ public final class KafkaConsumer {
             lastTransientError = error
             return nil
         }
-        let topic = message.rkt.flatMap { rd_kafka_topic_name($0) }.map { String(cString: $0) } ?? ""
-        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-        let timestamp = rd_kafka_message_timestamp(raw, &timestampType)
-        return KafkaMessage(
-            topic: topic, partition: message.partition, offset: message.offset,
-            value: copyBytes(message.payload, message.len),
-            key: copyBytes(message.key, message.key_len),
-            timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp)
+        return KafkaMessage(copying: raw)
     }
 
     /// Replaces the assignment: each partition (re)starts at the given offset and is resumed.
@@ -229,5 +222,20 @@ public final class KafkaConsumer {
             let err = rd_kafka_commit(handle, list, asynchronous ? 1 : 0)
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(.offsets, err, context: "commit") }
         }
+    }
+}
+
+extension KafkaMessage {
+    /// A Swift copy of a consumed message (the caller still destroys `raw`).
+    init(copying raw: UnsafeMutablePointer<rd_kafka_message_t>) {
+        let message = raw.pointee
+        let topic = message.rkt.flatMap { rd_kafka_topic_name($0) }.map { String(cString: $0) } ?? ""
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(raw, &timestampType)
+        self.init(
+            topic: topic, partition: message.partition, offset: message.offset,
+            value: copyBytes(message.payload, message.len),
+            key: copyBytes(message.key, message.key_len),
+            timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp)
     }
 }
