@@ -173,3 +173,13 @@ public struct TopicSelection: Sendable, Equatable {
         partitions = numbers.compactMap { $0 }.sorted()
     }
 }
+
+/// `--since`: a duration back from now (`90m`, `36h`, `7d`, `2w`, `P7D`) or an RFC 3339 instant.
+public func parseSince(_ text: String, nowMilliseconds: Int64) throws -> Timestamp {
+    if let instant = Timestamp(rfc3339: text) { return instant }
+    guard let seconds = ReplayTarget.parseDuration(text), seconds > 0 else {
+        throw OperationsError(
+            .invalidTarget, "--since takes 90m, 36h, 7d, 2w, P7D or an RFC 3339 time with its zone, not '\(text)'")
+    }
+    return Timestamp(microseconds: (nowMilliseconds - seconds * 1000) * 1000)
+}

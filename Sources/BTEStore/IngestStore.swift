@@ -99,7 +99,8 @@ public final class IngestStore {
     public static let defaultStatementTimeoutMilliseconds = 60_000
 
     public init(
-        url: String, group: String, statementTimeoutMilliseconds: Int = IngestStore.defaultStatementTimeoutMilliseconds
+        url: String, group: String, statementTimeoutMilliseconds: Int = IngestStore.defaultStatementTimeoutMilliseconds,
+        holdsGroupLock: Bool = true
     ) throws {
         connection = try PostgresConnection(
             url: url, applicationName: "bte-ingest",
@@ -107,7 +108,7 @@ public final class IngestStore {
         self.group = group
         // Held while this worker runs: `bte replay --execute` refuses to move the group's
         // offsets under it.
-        try GroupLock.holdShared(group, on: connection)
+        if holdsGroupLock { try GroupLock.holdShared(group, on: connection) }
     }
 
     /// Stored `next_offset` per partition of `topics` for this group.
@@ -391,6 +392,81 @@ public final class IngestStore {
         for (key, start) in needed.sorted(by: { $0.key < $1.key }) {
             try connection.execute("SELECT bte.ensure_interaction_partition($1::timestamptz)", [start.rfc3339])
             ensuredMonths.insert(key)
+        }
+    }
+
+    /// Redrives rejects in one transaction: appends each valid record through the same path as
+    /// a batch (a record already in its log is a duplicate and stores nothing, so a second
+    /// redrive stores nothing new) and records every attempt in `bte.redrives`. Concurrent
+    /// redrives of the same reject take turns (an advisory lock per reject); a crash loses the
+    /// whole transaction, never half of it.
+    public func redrive(_ attempts: [RedriveAttempt], by: String) throws -> [RedriveResult] {
+        guard !attempts.isEmpty else { return [] }
+        var valid: [IncomingRecord] = []
+        for attempt in attempts { if case .valid(let incoming) = attempt.candidate { valid.append(incoming) } }
+        do {
+            try ensurePartitions(for: valid)
+        } catch {
+            ensuredMonths.removeAll()
+            throw error
+        }
+        return try connection.transaction {
+            try connection.execute(
+                """
+                SELECT pg_advisory_xact_lock(hashtext('bte.redrives'), (k % 2147483647)::int)
+                FROM (SELECT DISTINCT k FROM unnest($1::bigint[]) AS k) ids ORDER BY k
+                """, [arrayLiteral(attempts.map { String($0.rejectID) })])
+            var results: [RedriveResult] = []
+            for attempt in attempts {
+                switch attempt.candidate {
+                case .notRedrivable:
+                    results.append(
+                        RedriveResult(
+                            rejectID: attempt.rejectID, outcome: .notRedrivable,
+                            message: "its payload was not kept (personal data or intent telemetry)"))
+                case .invalid(let rejection):
+                    results.append(
+                        RedriveResult(
+                            rejectID: attempt.rejectID, outcome: .stillInvalid, code: rejection.code.rawValue,
+                            message: rejection.message))
+                case .valid(let incoming):
+                    let table = incoming.record.table
+                    let appended =
+                        table == .interactionEvents
+                        ? try appendInteractions([incoming]) : try append(table: table, [incoming])
+                    var result = RedriveResult(
+                        rejectID: attempt.rejectID, outcome: .stored, table: table, eventID: incoming.record.id)
+                    if appended.stored == 1 {
+                        result.outcome = .stored
+                    } else if appended.duplicates == 1 {
+                        result.outcome = .alreadyStored
+                    } else if let conflict = appended.conflicts.first {
+                        result.outcome = .conflict
+                        result.code = conflict.rejection.code.rawValue
+                        result.message = conflict.rejection.message
+                    } else {
+                        result.outcome = .refused
+                        result.code = appended.refused.first?.rejection.code.rawValue
+                        result.message = appended.refused.first?.rejection.message
+                    }
+                    results.append(result)
+                }
+            }
+            try connection.execute(
+                """
+                INSERT INTO bte.redrives (reject_id, outcome, record_source, stored_table, stored_event_id,
+                    error_code, error_message, requested_by)
+                SELECT r, o, s, t, e, c, m, $8
+                FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                    AS u(r, o, s, t, e, c, m)
+                """,
+                [
+                    arrayLiteral(results.map { String($0.rejectID) }), arrayLiteral(results.map(\.outcome.rawValue)),
+                    arrayLiteral(attempts.map { $0.fixed ? "fixed" : "stored_payload" }),
+                    arrayLiteral(results.map { $0.table?.rawValue }), arrayLiteral(results.map(\.eventID)),
+                    arrayLiteral(results.map(\.code)), arrayLiteral(results.map(\.message)), by,
+                ])
+            return results
         }
     }
 

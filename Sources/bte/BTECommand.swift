@@ -7,6 +7,6 @@ struct BTECommand: AsyncParsableCommand {
         abstract: "Behavioral Telemetry Engine: Kafka → immutable PostgreSQL logs → behavioral signals.",
         subcommands: [
             Migrate.self, Topics.self, Ingest.self, Generate.self, ThresholdsCommand.self, SweepCommand.self,
-            ProjectCommand.self, RunCommand.self, IntentsCommand.self, ReplayCommand.self,
+            ProjectCommand.self, RunCommand.self, IntentsCommand.self, ReplayCommand.self, RejectsCommand.self,
         ])
 }
