@@ -103,7 +103,7 @@ let package = Package(
         // Operators' commands: replay, rejects, status.
         .target(
             name: "BTEOperations",
-            dependencies: ["BTEDomain", "BTEStore", "Kafka"],
+            dependencies: ["BTEDomain", "BTECompute", "BTEStore", "Kafka"],
             swiftSettings: strict
         ),
         // Generated streams: the demo stream of bte generate, the tests and the benchmarks.

@@ -11,17 +11,21 @@ import Kafka
 final class OffsetInspector {
     private let consumer: KafkaConsumer
     private let admin: KafkaAdmin
-    private let timeoutMilliseconds: Int32 = 10_000
+    private let timeoutMilliseconds: Int32
 
-    init(brokers: String, properties: [String: String], group: String) throws {
+    init(brokers: String, properties: [String: String], group: String, timeoutMilliseconds: Int32 = 10_000) throws {
+        self.timeoutMilliseconds = timeoutMilliseconds
+        // A one-shot command reports an unreachable broker in its own words, once; librdkafka
+        // would log every reconnect attempt on stderr.
+        let quiet = ["log_level": "2"].merging(properties) { $1 }
         var configuration = KafkaConsumerConfiguration(
             client: KafkaClientConfiguration(
-                brokers: brokers, properties: properties.merging(["enable.partition.eof": "true"]) { $1 }),
+                brokers: brokers, properties: quiet.merging(["enable.partition.eof": "true"]) { $1 }),
             groupID: group)
         configuration.fetchWaitMaxMilliseconds = 20
         consumer = try KafkaConsumer(
             configuration: configuration, rebalance: KafkaRebalanceHandler(assigned: { _ in nil }, revoked: { _ in }))
-        admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: brokers, properties: properties))
+        admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: brokers, properties: quiet))
     }
 
     deinit { consumer.close(timeoutMilliseconds: 2_000) }
@@ -31,7 +35,7 @@ final class OffsetInspector {
 
     /// Every selected partition, in order; a topic the cluster doesn't know is an error.
     func partitions(_ selections: [TopicSelection]) throws -> [KafkaTopicPartition] {
-        let counts = try admin.topicPartitionCounts()
+        let counts = try admin.topicPartitionCounts(timeoutMilliseconds: timeoutMilliseconds)
         var result: [KafkaTopicPartition] = []
         for selection in selections {
             guard let count = counts[selection.topic] else {

@@ -85,20 +85,6 @@ public final class RejectStore {
             """, [String(rejectID)]
         ).rows.map { ($0[0] ?? "", $0[1] ?? "", $0[2] ?? "", $0[3] ?? "") }
     }
-
-    /// Rejects by code in the last `hours` hours (for `bte status`).
-    public func countsByCode(hours: Int) throws -> [String: Int] {
-        var counts: [String: Int] = [:]
-        for row in try connection.execute(
-            """
-            SELECT error_code, count(*) FROM bte.rejected_events
-            WHERE rejected_at > now() - make_interval(hours => $1::int) GROUP BY 1
-            """, [String(hours)]
-        ).rows {
-            counts[row[0] ?? ""] = row[1].flatMap { Int($0) } ?? 0
-        }
-        return counts
-    }
 }
 
 func bytes(hex: String) -> [UInt8]? {

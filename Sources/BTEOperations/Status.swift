@@ -1,0 +1,201 @@
+import BTECompute
+import BTEDomain
+import BTEStore
+import Foundation
+import Kafka
+
+/// `bte status`: how far behind each group is, in messages and in seconds, what was rejected
+/// in the last 24 hours, and which versions are running. Exit code 0 healthy, 1 degraded (a
+/// partition's lag over the limit), 2 unreachable.
+public struct Status: Sendable {
+    public struct Configuration: Sendable {
+        public var brokers: String
+        public var kafkaProperties: [String: String] = [:]
+        public var readerURL: String
+        public var ingestGroup = "bte-ingest"
+        public var projectorGroup = "bte-projector"
+        public var topicPrefix = ""
+        public var maxLagSeconds = 300.0
+        public var timeoutMilliseconds: Int32 = 5_000
+        public var nowMilliseconds: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+
+        public init(brokers: String, readerURL: String) {
+            self.brokers = brokers
+            self.readerURL = readerURL
+        }
+    }
+
+    public struct PartitionLag: Sendable, Equatable {
+        public var topic: String
+        public var partition: Int32
+        /// The group's next offset (nil: none yet; it starts at the first message).
+        public var offset: Int64?
+        public var end: Int64
+        public var lagMessages: Int64
+        /// Age of the oldest message not processed yet; 0 when caught up.
+        public var lagSeconds: Double
+    }
+
+    public struct GroupLag: Sendable {
+        public var group: String
+        public var offsetsIn: OffsetHome
+        public var partitions: [PartitionLag]
+    }
+
+    public enum Health: Int32, Sendable {
+        case healthy = 0
+        case degraded = 1
+        case unreachable = 2
+    }
+
+    public struct Report: Sendable {
+        public var health: Health = .healthy
+        public var problems: [String] = []
+        public var schemaVersion: String?
+        public var thresholdsVersion: Int?
+        public var groups: [GroupLag] = []
+        public var rejectsLast24Hours: [String: Int] = [:]
+        public var maxLagSeconds = 300.0
+
+        public var worstLagSeconds: Double { groups.flatMap(\.partitions).map(\.lagSeconds).max() ?? 0 }
+
+        public func table() -> String {
+            let state = health == .healthy ? "healthy" : health == .degraded ? "degraded" : "unreachable"
+            var lines = [
+                "bte status: \(state) (largest lag \(format(worstLagSeconds)) s, limit \(format(maxLagSeconds)) s)"
+            ]
+            lines += problems.map { "  problem: \($0)" }
+            lines.append(
+                "versions: engine \(engineVersion), schema \(schemaVersion ?? "unknown"), "
+                    + "thresholds \(thresholdsVersion.map(String.init) ?? "unknown")")
+            for group in groups {
+                let messages = group.partitions.reduce(Int64(0)) { $0 + $1.lagMessages }
+                lines.append(
+                    "group \(group.group) (offsets in \(group.offsetsIn == .postgresql ? "PostgreSQL" : "Kafka")): "
+                        + "lag \(messages) messages")
+                for p in group.partitions {
+                    lines.append(
+                        "  \(p.topic)[\(p.partition)]  offset \(p.offset.map(String.init) ?? "none")  end \(p.end)  "
+                            + "lag \(p.lagMessages) messages, \(format(p.lagSeconds)) s")
+                }
+            }
+            let total = rejectsLast24Hours.values.reduce(0, +)
+            lines.append(
+                "rejects in the last 24 h: \(total)"
+                    + (total == 0
+                        ? ""
+                        : " ("
+                            + rejectsLast24Hours.keys.sorted().map { "\($0) \(rejectsLast24Hours[$0] ?? 0)" }
+                            .joined(separator: ", ") + ")"))
+            return lines.joined(separator: "\n")
+        }
+
+        public func json() -> String {
+            let state = health == .healthy ? "healthy" : health == .degraded ? "degraded" : "unreachable"
+            let groups = self.groups.map { group in
+                let partitions = group.partitions.map { p in
+                    "{\"topic\":\(JSONValue.quoted(p.topic)),\"partition\":\(p.partition),"
+                        + "\"offset\":\(p.offset.map(String.init) ?? "null"),\"end\":\(p.end),"
+                        + "\"lag_messages\":\(p.lagMessages),\"lag_seconds\":\(format(p.lagSeconds))}"
+                }
+                return "{\"group\":\(JSONValue.quoted(group.group)),\"offsets_in\":\"\(group.offsetsIn.rawValue)\","
+                    + "\"partitions\":[\(partitions.joined(separator: ","))]}"
+            }
+            let rejects = rejectsLast24Hours.keys.sorted().map {
+                "\(JSONValue.quoted($0)):\(rejectsLast24Hours[$0] ?? 0)"
+            }
+            return "{\"status\":\"\(state)\",\"exit_code\":\(health.rawValue),"
+                + "\"problems\":[\(problems.map(JSONValue.quoted).joined(separator: ","))],"
+                + "\"max_lag_seconds\":\(format(maxLagSeconds)),\"largest_lag_seconds\":\(format(worstLagSeconds)),"
+                + "\"versions\":{\"engine\":\(JSONValue.quoted(engineVersion)),"
+                + "\"schema\":\(schemaVersion.map(JSONValue.quoted) ?? "null"),"
+                + "\"thresholds\":\(thresholdsVersion.map(String.init) ?? "null")},"
+                + "\"groups\":[\(groups.joined(separator: ","))],"
+                + "\"rejects_last_24h\":{\(rejects.joined(separator: ","))}}"
+        }
+
+        private func format(_ seconds: Double) -> String { String(format: "%.1f", seconds) }
+    }
+
+    public let configuration: Configuration
+
+    public init(configuration: Configuration) { self.configuration = configuration }
+
+    /// Never throws for an unreachable server: that is reported, with exit code 2.
+    public func report() -> Report {
+        var report = Report()
+        report.maxLagSeconds = configuration.maxLagSeconds
+        var store: StatusStore?
+        do {
+            let opened = try StatusStore(url: configuration.readerURL)
+            report.schemaVersion = try opened.schemaVersion()
+            report.thresholdsVersion = try opened.thresholdsVersion()
+            report.rejectsLast24Hours = try opened.rejectsByCode(hours: 24)
+            store = opened
+        } catch {
+            report.health = .unreachable
+            report.problems.append("PostgreSQL: \(oneLine(error))")
+        }
+        let inputs = InputKind.allCases.map { TopicSelection(topic: $0.name(prefix: configuration.topicPrefix)) }
+        let projected = [InputKind.business, .interaction].map {
+            TopicSelection(topic: $0.name(prefix: configuration.topicPrefix))
+        }
+        for (group, home, topics) in [
+            (configuration.ingestGroup, OffsetHome.postgresql, inputs),
+            (configuration.projectorGroup, OffsetHome.kafka, projected),
+        ] {
+            if home == .postgresql && store == nil { continue }
+            // One unreachable broker is enough to say so; don't wait for it once per group.
+            if report.problems.contains(where: { $0.hasPrefix("Kafka") }) { continue }
+            do {
+                let inspector = try OffsetInspector(
+                    brokers: configuration.brokers, properties: configuration.kafkaProperties, group: group,
+                    timeoutMilliseconds: configuration.timeoutMilliseconds)
+                let partitions = try inspector.partitions(topics)
+                let offsets: [KafkaTopicPartition: Int64]
+                if home == .postgresql, let store {
+                    let stored = try store.ingestOffsets(group: group)
+                    offsets = Dictionary(
+                        uniqueKeysWithValues: partitions.compactMap { tp in
+                            stored[KafkaPartitionKey(topic: tp.topic, partition: tp.partition)].map { (tp, $0) }
+                        })
+                } else {
+                    offsets = try inspector.committed(partitions)
+                }
+                let bounds = try inspector.bounds(partitions)
+                let now = configuration.nowMilliseconds()
+                var lags: [PartitionLag] = []
+                for tp in partitions {
+                    let (low, end) = bounds[tp] ?? (0, 0)
+                    let position = max(offsets[tp] ?? low, low)
+                    let behind = max(end - position, 0)
+                    var seconds = 0.0
+                    if behind > 0, let stamp = try inspector.timestamp(tp, at: position) {
+                        seconds = max(Double(now - stamp) / 1000, 0)
+                    }
+                    lags.append(
+                        PartitionLag(
+                            topic: tp.topic, partition: tp.partition, offset: offsets[tp], end: end,
+                            lagMessages: behind,
+                            lagSeconds: seconds))
+                }
+                report.groups.append(GroupLag(group: group, offsetsIn: home, partitions: lags))
+            } catch {
+                report.health = .unreachable
+                report.problems.append("Kafka (group \(group)): \(oneLine(error))")
+            }
+        }
+        if report.health == .healthy, report.worstLagSeconds > configuration.maxLagSeconds {
+            report.health = .degraded
+            report.problems.append(
+                "a partition is \(String(format: "%.1f", report.worstLagSeconds)) s behind "
+                    + "(more than --max-lag-seconds \(String(format: "%.0f", configuration.maxLagSeconds)))")
+        }
+        return report
+    }
+}
+
+/// libpq's messages span lines; a report line must not.
+func oneLine(_ error: any Error) -> String {
+    "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+}

@@ -1,0 +1,75 @@
+import BTETestSupport
+import Foundation
+import Kafka
+import Testing
+
+/// `bte status` against the real servers: lag in messages and seconds, rejects, versions, and
+/// its exit codes.
+@Suite(.serialized) struct StatusTests {
+    static func status(_ arguments: [String], _ db: TestDatabase, _ topics: TestTopics) throws -> (
+        Int32?, [String: Any]
+    ) {
+        let process = try BTEProcess(
+            ["status", "--format", "json", "--topic-prefix", topics.prefix] + arguments,
+            environment: ["BTE_KAFKA_BROKERS": topics.brokers, "BTE_READER_DATABASE_URL": db.readerURL])
+        let code = process.wait(timeout: 120)
+        let line = process.log.split(separator: "\n").first { $0.hasPrefix("{") } ?? ""
+        return (code, try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:])
+    }
+
+    @Test func lagRejectsVersionsAndExitCodes() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        let topic = topics.prefix + "bte.interaction-events.v1"
+        // 30 events, 10 per partition, and 2 that are not JSON.
+        try topics.produce(
+            ReplayTests.interactions(topics, count: 30) + [
+                KafkaOutgoingMessage(topic: topic, key: Array("k".utf8), value: Array("{not json".utf8), partition: 0),
+                KafkaOutgoingMessage(topic: topic, key: Array("k".utf8), value: Array("[1]".utf8), partition: 1),
+            ])
+        let ingestGroup = TestEnvironment.uniqueName("ingest-")
+        _ = try ingestUntilIdle(db, topics, group: ingestGroup)
+        let projectorGroup = TestEnvironment.uniqueName("projector-")
+        Thread.sleep(forTimeInterval: 2)
+
+        let groups = ["--ingest-group", ingestGroup, "--projector-group", projectorGroup]
+        let (code, report) = try Self.status(groups + ["--max-lag-seconds", "3600"], db, topics)
+        #expect(code == 0, "\(report)")
+        #expect(report["status"] as? String == "healthy")
+        #expect((report["versions"] as? [String: Any])?["schema"] as? String == "011_status_reads")
+        // The migration's two default thresholds are changes 1 and 2: version 2.
+        #expect((report["versions"] as? [String: Any])?["thresholds"] as? Int == 2)
+        #expect(report["rejects_last_24h"] as? [String: Int] == ["invalid_json": 1, "not_an_object": 1])
+        let byGroup = Dictionary(
+            uniqueKeysWithValues: (report["groups"] as? [[String: Any]] ?? []).map {
+                ($0["group"] as? String ?? "", $0["partitions"] as? [[String: Any]] ?? [])
+            })
+        // Ingest stored everything: offsets 11, 11, 10 at ends 11, 11, 10 (the two rejects
+        // count as processed); its other topics are empty.
+        let ingest = byGroup[ingestGroup] ?? []
+        #expect(ingest.count == 9)
+        let ingestInteractions = ingest.filter { $0["topic"] as? String == topic }
+        #expect(ingestInteractions.map { $0["offset"] as? Int } == [11, 11, 10])
+        #expect(ingestInteractions.map { $0["end"] as? Int } == [11, 11, 10])
+        #expect(ingest.allSatisfy { $0["lag_messages"] as? Int == 0 && $0["lag_seconds"] as? Double == 0 })
+        // The projector never ran: its whole input is behind, the oldest message at least the
+        // 2 s this test slept.
+        let projector = (byGroup[projectorGroup] ?? []).filter { $0["topic"] as? String == topic }
+        #expect(projector.map { $0["lag_messages"] as? Int } == [11, 11, 10])
+        #expect(projector.allSatisfy { $0["offset"] is NSNull })
+        #expect(projector.allSatisfy { ($0["lag_seconds"] as? Double ?? 0) >= 2 }, "\(projector)")
+        #expect((byGroup[projectorGroup] ?? []).count == 6)
+
+        // The same lag over a 1 s limit: degraded, exit 1.
+        let (degradedCode, degraded) = try Self.status(groups + ["--max-lag-seconds", "1"], db, topics)
+        #expect(degradedCode == 1)
+        #expect(degraded["status"] as? String == "degraded")
+
+        // Nothing reachable: exit 2, the problem named.
+        let (unreachableCode, unreachable) = try Self.status(groups + ["--brokers", "127.0.0.1:1"], db, topics)
+        #expect(unreachableCode == 2)
+        #expect(unreachable["status"] as? String == "unreachable")
+        #expect((unreachable["problems"] as? [String])?.first?.hasPrefix("Kafka") == true, "\(unreachable)")
+    }
+}
