@@ -65,6 +65,7 @@ let package = Package(
             dependencies: [
                 "BTEStore", "Kafka", "Postgres",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),

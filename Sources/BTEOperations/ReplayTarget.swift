@@ -32,7 +32,8 @@ public enum ReplayTarget: Sendable, Equatable {
         return .duration(milliseconds: seconds * 1000)
     }
 
-    static func parseDuration(_ text: String) -> Int64? {
+    /// Seconds in `90m`, `36h`, `7d`, `2w`, `45s` or ISO 8601 `P7D`, `PT36H`; nil if malformed.
+    public static func parseDuration(_ text: String) -> Int64? {
         let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
         if let last = text.last, let unit = units[last], let count = Int64(text.dropLast()), count >= 0 {
             return count.multipliedReportingOverflow(by: unit).overflow ? nil : count * unit

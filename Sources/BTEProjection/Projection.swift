@@ -15,6 +15,14 @@ public struct ProjectionOutputs: Sendable {
     public var vectors: [KafkaOutgoingMessage] = []
     public var failures: [KafkaOutgoingMessage] = []
 
+    /// Outputs per output topic, by the topic's unprefixed name (for metrics).
+    public func countsByTopic() -> [String: Int] {
+        [
+            OutputTopic.signals.rawValue: signals.count, OutputTopic.behavioralVectors.rawValue: vectors.count,
+            OutputTopic.insights.rawValue: insights.count, OutputTopic.deadLetter.rawValue: failures.count,
+        ].filter { $0.value > 0 }
+    }
+
     /// Every output as a message to its topic: signals, vectors, insights, then dead letters.
     public func messages(prefix: String) -> [KafkaOutgoingMessage] {
         let signalsTopic = OutputTopic.signals.name(prefix: prefix)

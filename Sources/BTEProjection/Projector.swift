@@ -71,10 +71,20 @@ public final class Projector {
     private var position: [KafkaTopicPartition: Int64] = [:]
     private var firstMessageAt: DispatchTime?
 
+    private let batchesCounter: Counter
+    private let consumedCounter: Counter
+    private let batchDuration: Metrics.Timer
+    private let freshness: Metrics.Timer
+
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
         self.validator = RecordValidator(limits: configuration.limits)
+        let factory = configuration.metrics
+        batchesCounter = Counter(label: "bte_projector_batches_total", factory: factory)
+        consumedCounter = Counter(label: "bte_projector_messages_consumed_total", factory: factory)
+        batchDuration = Metrics.Timer(label: "bte_projector_batch_duration_seconds", factory: factory)
+        freshness = Metrics.Timer(label: "bte_projector_freshness_seconds", factory: factory)
     }
 
     var businessTopic: String { InputKind.business.name(prefix: configuration.topicPrefix) }
@@ -258,6 +268,7 @@ public final class Projector {
         _ messages: [KafkaMessage], reader: HistoryReader, producer: KafkaProducer, consumer: KafkaConsumer,
         stop: StopSignal
     ) throws {
+        let started = DispatchTime.now().uptimeNanoseconds
         var next: [KafkaTopicPartition: Int64] = [:]
         var asOf: [String: Timestamp] = [:]
         var userAsOf: [String: Timestamp] = [:]
@@ -282,9 +293,26 @@ public final class Projector {
         let outputs = try reader.snapshot { try projection.compute(reader: reader, workspaces: asOf, users: userAsOf) }
         try producer.send(outputs.messages(prefix: configuration.topicPrefix))
         try consumer.commit(next)
-        if let onPublished = configuration.onPublished {
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
-            onPublished(messages.compactMap { $0.timestampMilliseconds.map { now - $0 } })
+        // Produce → outputs acknowledged, per input message.
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let ages = messages.compactMap { $0.timestampMilliseconds.map { now - $0 } }
+        for age in ages { freshness.recordNanoseconds(max(age, 0) * 1_000_000) }
+        configuration.onPublished?(ages)
+        batchesCounter.increment()
+        consumedCounter.increment(by: messages.count)
+        batchDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+        for (topic, count) in outputs.countsByTopic() {
+            Counter(
+                label: "bte_projector_outputs_total", dimensions: [("topic", topic)], factory: configuration.metrics
+            )
+            .increment(by: count)
+        }
+        for (tp, position) in next {
+            guard let marks = consumer.cachedWatermarks(tp) else { continue }
+            Gauge(
+                label: "bte_projector_lag_messages",
+                dimensions: [("topic", tp.topic), ("partition", String(tp.partition))], factory: configuration.metrics
+            ).record(max(marks.high - position, 0))
         }
         summary.consumed += messages.count
         summary.batches += 1

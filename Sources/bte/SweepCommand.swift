@@ -2,6 +2,7 @@ import ArgumentParser
 import BTECLI
 import BTECompute
 import BTEDomain
+import BTEOperations
 import BTEProjection
 import BTEWorker
 import Foundation
@@ -10,27 +11,66 @@ struct SweepCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
         abstract:
-            "Recompute and publish the signals of every workspace active in the 30 days before --as-of (read-only).")
+            "Recompute and publish the signals of every workspace active in the 30 days before --as-of (read-only); "
+            + "with --every, at every tick of a schedule.")
     @Option(help: "Kafka bootstrap servers (env BTE_KAFKA_BROKERS).") var brokers: String?
     @Option(help: "libpq URI of a reader (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
-    @Option(help: "Event time to compute as of (RFC 3339).") var asOf: String
+    @Option(help: "Event time to compute as of (RFC 3339).") var asOf: String?
+    @Option(
+        help: """
+            Sweep at every tick of this interval (15m, 1h, 1d; ticks are multiples of it since the epoch, \
+            as_of = the tick), as a service until SIGTERM.
+            """)
+    var every: String?
+    @Flag(help: "With --every: sweep the latest tick once and exit (for a CronJob on the same schedule).")
+    var once = false
     @Option(help: "Prefix for every topic name; empty in production.") var topicPrefix = ""
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
     @Option(help: "Print the signals of this many workspaces.") var show = 0
     @OptionGroup var kafka: KafkaOptions
+    @OptionGroup var observability: ObservabilityOptions
 
     func run() async throws {
         try await guarded {
-            guard let instant = Timestamp(rfc3339: asOf) else {
-                throw CLIError("--as-of is not an RFC 3339 timestamp with a zone: \(asOf)")
+            let interval = try every.map { text -> Int64 in
+                guard let seconds = ReplayTarget.parseDuration(text), seconds >= 60 else {
+                    throw CLIError("--every takes an interval of at least a minute, like 15m, 1h or 1d; not \(text)")
+                }
+                return seconds * 1000
             }
+            guard (asOf == nil) != (interval == nil) else {
+                throw CLIError("give --as-of T for one sweep, or --every INTERVAL for a schedule (not both)")
+            }
+            guard !once || interval != nil else { throw CLIError("--once goes with --every") }
+            ProcessMetrics.bootstrap()
             let brokers = try Setting.brokers.resolve(brokers)
             let reader = try Setting.reader.resolve(readerDatabaseURL)
             var options = ConnectionOptions()
             options.logLevel = logLevel
-            var sweep = Sweep(brokers: brokers, readerURL: reader, logger: options.makeLogger("bte.sweep"))
+            let logger = options.makeLogger("bte.sweep")
+            var sweep = Sweep(brokers: brokers, readerURL: reader, logger: logger)
             sweep.topicPrefix = topicPrefix
             sweep.kafkaProperties = try kafka.resolve()
+            if let interval {
+                var schedule = ScheduledSweep(sweep: sweep, everyMilliseconds: interval)
+                if once {
+                    let job = schedule
+                    let (tick, result) = try await onThread("sweep") { try job.runLatestTick() }
+                    print(
+                        "sweep as of \(tick): \(result.workspaces) workspaces, \(result.signals) signals, "
+                            + "\(result.insights.count) insights, \(result.vectors.count) behavioral vectors")
+                    return
+                }
+                let readiness = Readiness()
+                schedule.readiness = readiness
+                let job = schedule
+                let service = WorkerService("sweep") { stop in job.run(stop: stop) }
+                try await runServices([service], readiness: readiness, observability: observability, logger: logger)
+                return
+            }
+            guard let asOf, let instant = Timestamp(rfc3339: asOf) else {
+                throw CLIError("--as-of is not an RFC 3339 timestamp with a zone: \(asOf ?? "")")
+            }
             let job = sweep
             let result = try await onThread("sweep") { try job.run(asOf: instant) }
             print(

@@ -70,6 +70,17 @@ import Testing
             httpGet(port: port, path: "/metrics")?.body.contains("bte_ingest_messages_consumed_total 2") == true
         }
         #expect(counted, "\(httpGet(port: port, path: "/metrics")?.body.prefix(2_000) ?? "")")
+        // The projector's own figures: both messages consumed, a freshness sample for each,
+        // signals published; both workers ready.
+        let metrics = httpGet(port: port, path: "/metrics")?.body ?? ""
+        for line in [
+            "bte_projector_messages_consumed_total 2", "bte_projector_freshness_seconds_count 2",
+            #"bte_worker_ready{worker="ingest"} 1.0"#, #"bte_worker_ready{worker="project"} 1.0"#,
+        ] {
+            #expect(metrics.split(separator: "\n").contains { $0 == line }, "\(line) in \(metrics)")
+        }
+        #expect(metrics.contains(#"bte_projector_outputs_total{topic="bte.signals.v1"} "#), "\(metrics)")
+        #expect(metrics.contains("bte_projector_batch_duration_seconds_count "), "\(metrics)")
         process.signal(SIGTERM)
         #expect(process.wait(timeout: 30) == 0, "\(process.log)")
         #expect(process.log.contains("ingest stopping"))
