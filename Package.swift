@@ -153,6 +153,8 @@ let package = Package(
         ),
         .testTarget(name: "BTEDomainTests", dependencies: ["BTEDomain"], swiftSettings: strict),
         .testTarget(name: "BTECLITests", dependencies: ["BTECLI"], swiftSettings: strict),
+        // The repository's configuration (alerts, dashboard, deployment) checked against the code.
+        .testTarget(name: "RepositoryTests", swiftSettings: strict),
         .testTarget(name: "BTEOperationsTests", dependencies: ["BTEOperations"], swiftSettings: strict),
         .testTarget(name: "BTEComputeTests", dependencies: ["BTECompute", "BTEDomain"], swiftSettings: strict),
         .testTarget(

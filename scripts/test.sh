@@ -9,6 +9,8 @@ export BTE_TEST_PG_DIR="$(cat "$BTE_DEV_DIR/pgdir")"
 export BTE_TEST_BROKER_PID_FILE="$BTE_DEV_DIR/tansu.pid"
 # House style: .swift-format, checked, never rewritten here (swift format -i -r Sources Tests fixes).
 swift format lint --strict --recursive --parallel Sources Tests Package.swift
+# Deployment files (alerts, compose, Kubernetes, Dockerfile) through their real validators.
+bash scripts/validate-deploy.sh
 swift build --build-tests
 export BTE_BIN="$(swift build --show-bin-path)/bte"
 # One test at a time: failure tests restart PostgreSQL and pause the broker.
