@@ -41,6 +41,19 @@ import Testing
             #expect(ownerDelete?.sqlState == "P0001")
         }
         #expect(try db.count("SELECT count(*) FROM core.interaction_events") == 1)
+        // The records of replays and redrives are as immutable as the logs.
+        for record in ["bte.replay_log", "bte.redrives"] {
+            for connection in [admin, ingest] {
+                for statement in ["UPDATE \(record) SET id = id", "DELETE FROM \(record)", "TRUNCATE \(record)"] {
+                    let error = #expect(throws: PostgresError.self, "\(statement)") {
+                        try connection.execute(statement)
+                    }
+                    #expect(
+                        error?.sqlState == "P0001" || error?.sqlState == "42501",
+                        "\(statement): \(String(describing: error))")
+                }
+            }
+        }
 
         let reader = try PostgresConnection(url: db.readerURL)
         for table in LogTable.allCases.map(\.rawValue) + ["bte.rejected_events", "bte.ingest_offsets"] {

@@ -37,7 +37,7 @@ import Testing
         let (code, report) = try Self.status(groups + ["--max-lag-seconds", "3600"], db, topics)
         #expect(code == 0, "\(report)")
         #expect(report["status"] as? String == "healthy")
-        #expect((report["versions"] as? [String: Any])?["schema"] as? String == "011_status_reads")
+        #expect((report["versions"] as? [String: Any])?["schema"] as? String == "012_redrives_without_foreign_key")
         // The migration's two default thresholds are changes 1 and 2: version 2.
         #expect((report["versions"] as? [String: Any])?["thresholds"] as? Int == 2)
         #expect(report["rejects_last_24h"] as? [String: Int] == ["invalid_json": 1, "not_an_object": 1])
