@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C libraries, seen only by the wrappers.
@@ -101,6 +103,23 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The HTTP API (`bte serve`): collect endpoints, keys, the spec.
+        .target(
+            name: "BTEAPI",
+            dependencies: [
+                "BTEDomain", "BTECompute", "BTEStore", "BTEWorker", "Kafka",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            resources: [.copy("openapi.yaml")],
+            swiftSettings: strict
+        ),
         // Operators' commands: replay, rejects, status.
         .target(
             name: "BTEOperations",
@@ -122,7 +141,7 @@ let package = Package(
             name: "bte",
             dependencies: [
                 "BTECLI", "BTEIngest", "BTEProjection", "BTEFixtures", "BTEWorker", "BTEHTTP", "BTEStore", "BTEDomain",
-                "BTECompute", "BTEIntents", "BTEOperations", "Kafka",
+                "BTECompute", "BTEIntents", "BTEOperations", "BTEAPI", "Kafka",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -156,6 +175,7 @@ let package = Package(
         // The repository's configuration (alerts, dashboard, deployment) checked against the code.
         .testTarget(name: "RepositoryTests", swiftSettings: strict),
         .testTarget(name: "BTEOperationsTests", dependencies: ["BTEOperations"], swiftSettings: strict),
+        .testTarget(name: "BTEAPITests", dependencies: ["BTEAPI", "BTEDomain"], swiftSettings: strict),
         .testTarget(name: "BTEComputeTests", dependencies: ["BTECompute", "BTEDomain"], swiftSettings: strict),
         .testTarget(
             name: "BTEIntentTelemetryTests",

@@ -37,6 +37,8 @@ public struct RejectionCode: RawRepresentable, Hashable, Sendable, Comparable {
     public static let invalidValue = Self(rawValue: "invalid_value")
     public static let metadataTooLarge = Self(rawValue: "metadata_too_large")
     public static let piiViolation = Self(rawValue: "pii_violation")
+    /// HTTP API only: the record's `workspace_id` is not the API key's workspace.
+    public static let workspaceMismatch = Self(rawValue: "workspace_mismatch")
     /// Same id as a stored event, different content. Nothing is overwritten.
     public static let conflictingDuplicate = Self(rawValue: "conflicting_duplicate")
     /// PostgreSQL refused the row although it passed validation (isolated by bisection).

@@ -7,6 +7,14 @@ import Foundation
 /// `GET path` on 127.0.0.1:`port` with a plain socket: the status code and body, or nil if
 /// nothing answers within 5 s.
 public func httpGet(port: Int, path: String) -> (status: Int, body: String)? {
+    httpRequest(port: port, method: "GET", path: path).map { ($0.status, $0.body) }
+}
+
+/// Any request on 127.0.0.1:`port` with a plain socket: status, headers (lowercased names) and
+/// body, or nil if nothing answers within `timeout` seconds.
+public func httpRequest(
+    port: Int, method: String, path: String, headers: [String: String] = [:], body: [UInt8] = [], timeout: Int = 5
+) -> (status: Int, headers: [String: String], body: String)? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -20,10 +28,18 @@ public func httpGet(port: Int, path: String) -> (status: Int, body: String)? {
         }
     }
     guard connected == 0 else { return nil }
-    var timeout = timeval(tv_sec: 5, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    _ = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
+    var limit = timeval(tv_sec: timeout, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+    var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    for (name, value) in headers.sorted(by: { $0.key < $1.key }) { head += "\(name): \(value)\r\n" }
+    if !body.isEmpty || method == "POST" { head += "Content-Length: \(body.count)\r\n" }
+    let request = Array((head + "\r\n").utf8) + body
+    var sent = 0
+    while sent < request.count {
+        let n = request[sent...].withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if n <= 0 { break }
+        sent += n
+    }
     var data: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 65_536)
     while true {
@@ -36,6 +52,12 @@ public func httpGet(port: Int, path: String) -> (status: Int, body: String)? {
         let code = statusLine.split(separator: " ").dropFirst().first,
         let status = Int(code)
     else { return nil }
-    let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
-    return (status, body)
+    var fields: [String: String] = [:]
+    let headEnd = text.range(of: "\r\n\r\n")
+    for line in text[..<(headEnd?.lowerBound ?? text.endIndex)].split(separator: "\r\n").dropFirst() {
+        guard let colon = line.firstIndex(of: ":") else { continue }
+        fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
+    let responseBody = headEnd.map { String(text[$0.upperBound...]) } ?? ""
+    return (status, fields, responseBody)
 }

@@ -43,7 +43,10 @@ import Testing
         let compose = try MonitoringConfigTests.read("docker-compose.yml")
         let kubernetes = try Self.kubernetes()
         // The long-running commands, each with its metrics endpoint reachable from outside the container.
-        for worker in [#"["ingest", "--metrics-host", "0.0.0.0"]"#, #"["project", "--metrics-host", "0.0.0.0"]"#] {
+        for worker in [
+            #"["ingest", "--metrics-host", "0.0.0.0"]"#, #"["project", "--metrics-host", "0.0.0.0"]"#,
+            #"["serve", "--host", "0.0.0.0"]"#,
+        ] {
             #expect(compose.contains(worker), "docker-compose.yml lacks \(worker)")
             #expect(kubernetes.contains(worker), "deploy/k8s lacks \(worker)")
         }

@@ -1,0 +1,92 @@
+import BTEStore
+import Crypto
+import Dispatch
+import Foundation
+import Synchronization
+
+/// An API key's text: `bte_` and 43 characters of base64url (32 random bytes). Only its SHA-256
+/// is stored; `prefix` (the first 12 characters) names it in lists.
+public struct NewApiKey: Sendable {
+    public let text: String
+    public var prefix: String { String(text.prefix(12)) }
+    public var sha256: [UInt8] { ApiKeyHash.sha256(text) }
+
+    public init() {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let base64 = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        text = "bte_" + base64
+    }
+}
+
+public enum ApiKeyHash {
+    public static func sha256(_ text: String) -> [UInt8] { Array(SHA256.hash(data: Array(text.utf8))) }
+
+    /// Equal bytes, in time that depends only on the length.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+}
+
+/// The keys the server knows, looked up by hash and remembered for at most `ttl` (so a
+/// revocation takes effect within it). Lookups run on a queue of their own: the store blocks.
+final class KeyDirectory: Sendable {
+    private let readerURL: String
+    private let queue = DispatchQueue(label: "bte.api.keys")
+    private let store = Mutex<ApiKeyStoreBox?>(nil)
+    private let cache = Mutex<[[UInt8]: (key: StoredApiKey?, at: ContinuousClock.Instant)]>([:])
+    let ttl: Duration
+
+    init(readerURL: String, ttl: Duration = .seconds(2)) {
+        self.readerURL = readerURL
+        self.ttl = ttl
+    }
+
+    /// The live (not revoked) key for this bearer token, or nil.
+    func key(for token: String) async throws -> StoredApiKey? {
+        let hash = ApiKeyHash.sha256(token)
+        let now = ContinuousClock.now
+        if let cached = cache.withLock({ $0[hash] }), now - cached.at < ttl {
+            return cached.key.flatMap { live($0, hash: hash) }
+        }
+        let found = try await lookup(hash)
+        cache.withLock { entries in
+            if entries.count > 10_000 { entries.removeAll() }
+            entries[hash] = (found, now)
+        }
+        return found.flatMap { live($0, hash: hash) }
+    }
+
+    private func live(_ key: StoredApiKey, hash: [UInt8]) -> StoredApiKey? {
+        key.revokedAt == nil && ApiKeyHash.constantTimeEqual(key.sha256, hash) ? key : nil
+    }
+
+    private func lookup(_ hash: [UInt8]) async throws -> StoredApiKey? {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { [self] in
+                do {
+                    let box = try store.withLock { box -> ApiKeyStoreBox in
+                        if let box, box.store.isHealthy { return box }
+                        let opened = ApiKeyStoreBox(store: try ApiKeyStore(url: readerURL))
+                        box = opened
+                        return opened
+                    }
+                    continuation.resume(returning: try box.store.find(sha256: hash))
+                } catch {
+                    store.withLock { $0 = nil }
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+}
+
+/// The store, used only on the directory's queue.
+final class ApiKeyStoreBox: @unchecked Sendable {
+    let store: ApiKeyStore
+    init(store: ApiKeyStore) { self.store = store }
+}

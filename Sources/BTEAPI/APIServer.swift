@@ -1,0 +1,195 @@
+import BTEDomain
+import BTEStore
+import BTEWorker
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Kafka
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+/// `bte serve`: the HTTP API on Hummingbird. Collect endpoints validate like ingest, check the
+/// key's workspace and answer only once the broker acknowledged what they accepted.
+public struct APIServer: Sendable {
+    public struct Configuration: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 8080
+        public var brokers: String
+        public var readerURL: String
+        public var topicPrefix = ""
+        public var limits = ValidationLimits()
+        public var kafkaProperties: [String: String] = [:]
+        /// How long the broker may take to acknowledge before a request gets 503.
+        public var deliveryTimeoutMilliseconds = 5_000
+        /// How long a key is remembered: a revocation takes effect within this.
+        public var keyCacheSeconds = 2
+
+        public init(brokers: String, readerURL: String) {
+            self.brokers = brokers
+            self.readerURL = readerURL
+        }
+    }
+
+    let configuration: Configuration
+    let collector: Collector
+    let keys: KeyDirectory
+    let limiter = RateLimiter()
+    let publisher: EventPublisher
+    let spec: [UInt8]
+
+    public init(configuration: Configuration) throws {
+        self.configuration = configuration
+        collector = Collector(limits: configuration.limits, topicPrefix: configuration.topicPrefix)
+        keys = KeyDirectory(readerURL: configuration.readerURL, ttl: .seconds(configuration.keyCacheSeconds))
+        var producer = KafkaProducerConfiguration(
+            client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties))
+        producer.messageTimeoutMilliseconds = configuration.deliveryTimeoutMilliseconds
+        producer.lingerMilliseconds = 1
+        publisher = try EventPublisher(configuration: producer)
+        spec = try OpenAPISpec.json()
+    }
+
+    /// The server as a `Service` with `/metrics`, `/healthz` and `/readyz` next to the API.
+    public func service(registry: PrometheusCollectorRegistry, readiness: Readiness, logger: Logger) -> any Service {
+        readiness.register("serve")
+        readiness.set("serve", ready: true)
+        return Application(
+            router: router(registry: registry, readiness: readiness),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "bte"),
+            logger: logger)
+    }
+
+    public func shutdown() { publisher.shutdown() }
+
+    func router(registry: PrometheusCollectorRegistry, readiness: Readiness) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("metrics") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        router.get("healthz") { _, _ in "ok\n" }
+        router.get("readyz") { _, _ -> Response in
+            let lines = readiness.workers.map { "\($0.name) \($0.ready ? "ready" : "not ready")\n" }.joined()
+            return Response(
+                status: readiness.isReady ? .ok : .serviceUnavailable,
+                headers: [.contentType: "text/plain; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: lines)))
+        }
+        let spec = self.spec
+        router.get("openapi.json") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: spec)))
+        }
+        router.post("v1/events") { request, _ -> Response in
+            await self.answer("events") {
+                let key = try await self.authorize(request, scope: "write")
+                let body = try await self.body(request)
+                let batch = try self.collector.events(body: body, workspaceID: key.workspaceID).get()
+                try await self.publish(batch.messages, readiness: readiness)
+                let rejected = batch.rejected.map { "{\"index\":\($0.index),\"code\":\(JSONValue.quoted($0.code))}" }
+                return json(
+                    .ok, "{\"accepted\":\(batch.messages.count),\"rejected\":[\(rejected.joined(separator: ","))]}")
+            }
+        }
+        router.post("api/v1/interactions/log") { request, _ -> Response in
+            await self.answer("interactions_log") {
+                let key = try await self.authorize(request, scope: "write")
+                let body = try await self.body(request)
+                let idempotency = request.headers[HTTPField.Name("Idempotency-Key")!]
+                let (message, record) = try self.collector.interaction(
+                    body: body, workspaceID: key.workspaceID, idempotencyKey: idempotency
+                ).get()
+                try await self.publish([message], readiness: readiness)
+                func text(_ field: String) -> String {
+                    if case .string(let value)? = record[field] { return JSONValue.quoted(value) }
+                    return "null"
+                }
+                return json(
+                    .ok,
+                    "{\"event_id\":\(text("event_id")),\"timestamp\":\(text("timestamp")),"
+                        + "\"user_id\":\(text("user_id")),\"event_type\":\(text("event_type")),\"success\":true}")
+            }
+        }
+        return router
+    }
+
+    /// Runs a handler; any error becomes its JSON error reply (unexpected ones a 500 without
+    /// details, logged).
+    func answer(_ endpoint: String, _ body: () async throws -> Response) async -> Response {
+        let response: Response
+        do {
+            response = try await body()
+        } catch let error as APIError {
+            var headers: HTTPFields = [.contentType: "application/json"]
+            headers.append(contentsOf: error.headers)
+            response = Response(
+                status: error.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: error.body)))
+        } catch {
+            Logger(label: "bte.serve").error(
+                "request failed", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
+            let internalError = APIError(.internalServerError, "internal", "the server failed; see its log")
+            response = json(internalError.status, internalError.body)
+        }
+        Counter(
+            label: "bte_api_requests_total",
+            dimensions: [("endpoint", endpoint), ("status", String(response.status.code))]
+        ).increment()
+        return response
+    }
+
+    /// The key of `Authorization: Bearer <key>` if it is live and allowed here, within its rate.
+    func authorize(_ request: Request, scope: String) async throws -> StoredApiKey {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw APIError.unauthorized
+        }
+        let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+        let found: StoredApiKey?
+        do {
+            found = try await keys.key(for: token)
+        } catch {
+            throw APIError(.serviceUnavailable, "unavailable", "the key store can't be reached; retry")
+        }
+        guard let key = found else { throw APIError.unauthorized }
+        guard key.scope == scope || key.scope == "admin" else { throw APIError.forbidden(scope) }
+        if let wait = limiter.take(key: key.id, rate: key.ratePerSecond, burst: key.burst) {
+            var error = APIError(.tooManyRequests, "rate_limited", "over this key's rate; retry after \(wait) s")
+            error.headers[HTTPField.Name("Retry-After")!] = String(wait)
+            throw error
+        }
+        return key
+    }
+
+    /// The body, at most 1 MiB: read as it arrives, refused as soon as it is over.
+    func body(_ request: Request) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for try await buffer in request.body {
+            guard bytes.count + buffer.readableBytes <= Collector.maxBodyBytes else {
+                throw APIError(.contentTooLarge, "body_too_large", "the body is over \(Collector.maxBodyBytes) bytes")
+            }
+            bytes += buffer.readableBytesView
+        }
+        return bytes
+    }
+
+    func publish(_ messages: [KafkaOutgoingMessage], readiness: Readiness) async throws {
+        do {
+            try await publisher.publish(messages)
+            readiness.set("serve", ready: true)
+        } catch {
+            readiness.set("serve", ready: false)
+            throw APIError(
+                .serviceUnavailable, "broker_unavailable", "the broker did not acknowledge; nothing was accepted")
+        }
+    }
+}
+
+func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
+    Response(
+        status: status, headers: [.contentType: "application/json"],
+        body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+}

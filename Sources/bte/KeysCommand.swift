@@ -1,0 +1,88 @@
+import ArgumentParser
+import BTEAPI
+import BTECLI
+import BTEStore
+import BTEWorker
+import Foundation
+
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys", abstract: "API keys of bte serve: create (shown once), list, revoke.",
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a key for one workspace; prints it once (only its SHA-256 is stored).")
+        @Option(help: "The workspace (UUID) the key belongs to.") var workspace: String
+        @Option(help: "read (read endpoints), write (collect) or admin (both).") var scope: String
+        @Option(help: "Requests per second allowed on average.") var rate = 100
+        @Option(help: "Requests allowed at once above the rate.") var burst: Int?
+        @Option(help: "Who creates it (default $USER).") var by: String?
+        @Option(help: "libpq URI of an admin (member of bte_admin) (env BTE_DATABASE_URL).") var databaseURL: String?
+
+        func run() async throws {
+            try await guarded {
+                guard ["read", "write", "admin"].contains(scope) else {
+                    throw CLIError("--scope is read, write or admin")
+                }
+                guard UUID(uuidString: workspace) != nil else {
+                    throw CLIError("--workspace is a UUID, not \(workspace)")
+                }
+                guard rate > 0, (burst ?? rate) > 0 else { throw CLIError("--rate and --burst must be positive") }
+                let url = try Setting.database.resolve(databaseURL)
+                let key = NewApiKey()
+                let (workspace, scope, rate, burst) = (
+                    self.workspace.lowercased(), self.scope, self.rate, self.burst ?? self.rate
+                )
+                let by = self.by ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+                let id = try await onThread("keys") {
+                    try ApiKeyStore(url: url).create(
+                        prefix: key.prefix, sha256: key.sha256, workspaceID: workspace, scope: scope,
+                        ratePerSecond: rate,
+                        burst: burst, by: by)
+                }
+                print("key \(id) for workspace \(workspace), scope \(scope), \(rate)/s (burst \(burst)):")
+                print(key.text)
+                print("(shown once: store it now; only its SHA-256 is kept)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Every key: id, prefix, workspace, scope, rate, state.")
+        @Option(help: "libpq URI of a reader (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
+
+        func run() async throws {
+            try await guarded {
+                let url = try Setting.reader.resolve(readerDatabaseURL)
+                let keys = try await onThread("keys") { try ApiKeyStore(url: url).list() }
+                if keys.isEmpty { print("no keys") }
+                for key in keys {
+                    print(
+                        "\(key.id)  \(key.prefix)…  workspace \(key.workspaceID)  \(key.scope)  "
+                            + "\(key.ratePerSecond)/s burst \(key.burst)  created \(key.createdAt) by \(key.createdBy)  "
+                            + (key.revokedAt.map { "revoked \($0)" } ?? "active"))
+                }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a key; servers refuse it within seconds (they remember keys for at most 2 s).")
+        @Argument(help: "The key's id (bte keys list).") var id: Int64
+        @Option(help: "Who revokes it (default $USER).") var by: String?
+        @Option(help: "libpq URI of an admin (env BTE_DATABASE_URL).") var databaseURL: String?
+
+        func run() async throws {
+            try await guarded {
+                let url = try Setting.database.resolve(databaseURL)
+                let (id, by) = (self.id, self.by ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown")
+                let revoked = try await onThread("keys") { try ApiKeyStore(url: url).revoke(id: id, by: by) }
+                guard revoked else { throw CLIError("no active key with id \(id)") }
+                print("key \(id) revoked")
+            }
+        }
+    }
+}

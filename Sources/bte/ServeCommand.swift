@@ -1,0 +1,52 @@
+import ArgumentParser
+import BTEAPI
+import BTECLI
+import BTEDomain
+import BTEWorker
+import Foundation
+import ServiceLifecycle
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "The HTTP API: collect events (validated like ingest, acknowledged by the broker), /openapi.json.")
+    @Option(help: "Port (env BTE_HTTP_PORT).") var port: Int?
+    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(help: "Kafka bootstrap servers (env BTE_KAFKA_BROKERS).") var brokers: String?
+    @Option(help: "libpq URI of a reader, for the keys (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
+    @Option(help: "Prefix for every topic name; empty in production.") var topicPrefix = ""
+    @Option(help: "Largest record in bytes: the same as bte ingest's.") var maxMessageBytes = ValidationLimits()
+        .maxMessageBytes
+    @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
+    @OptionGroup var kafka: KafkaOptions
+
+    func run() async throws {
+        try await guarded {
+            ProcessMetrics.bootstrap()
+            let port = Setting.integer(self.port, variable: "BTE_HTTP_PORT", default: 8080)
+            guard (1...65_535).contains(port) else { throw CLIError("--port \(port) is outside 1...65535") }
+            var configuration = APIServer.Configuration(
+                brokers: try Setting.brokers.resolve(brokers), readerURL: try Setting.reader.resolve(readerDatabaseURL))
+            configuration.host = host
+            configuration.port = port
+            configuration.topicPrefix = topicPrefix
+            configuration.limits.maxMessageBytes = maxMessageBytes
+            configuration.kafkaProperties = try kafka.resolve()
+            let logger = LoggingBootstrap.logger("bte.serve", level: logLevel)
+            let server = try APIServer(configuration: configuration)
+            defer { server.shutdown() }
+            let readiness = Readiness()
+            let service = server.service(registry: ProcessMetrics.registry, readiness: readiness, logger: logger)
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [
+                        .init(
+                            service: service, successTerminationBehavior: .gracefullyShutdownGroup,
+                            failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "serve")
+                    ],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            logger.info("serving on http://\(host):\(port)")
+            try await group.run()
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import BTEDomain
+import Foundation
+import Testing
+
+@testable import BTEAPI
+
+struct CollectorTests {
+    let collector = Collector(limits: ValidationLimits(), topicPrefix: "p.")
+    static let workspace = "11111111-2222-4333-8444-555555555555"
+
+    static func interaction(_ n: Int, _ extra: String = "") -> String {
+        """
+        {"record_type":"interaction_event","event_id":"7d1a4c2e-0000-4000-8000-00000000000\(n)",
+         "timestamp":"2026-03-01T10:00:00Z","event_type":"tap","user_id":"u-\(n)","session_id":"s"\(extra)}
+        """
+    }
+
+    @Test func eachRecordStandsAloneAndInteractionsCarryTheKeysWorkspace() throws {
+        let body = """
+            {"events":[\(Self.interaction(1)), 42, {"record_type":"nope"},
+             \(Self.interaction(2, #","workspace_id":"99999999-2222-4333-8444-555555555555""#)),
+             {"record_type":"interaction_event","event_id":"7d1a4c2e-0000-4000-8000-000000000003",
+              "timestamp":"2026-03-01T10:00:00Z","user_id":"u-3","session_id":"s"}]}
+            """
+        let batch = try collector.events(body: Array(body.utf8), workspaceID: Self.workspace).get()
+        #expect(
+            batch.rejected == [
+                .init(index: 1, code: "not_an_object"), .init(index: 2, code: "unknown_record_type"),
+                .init(index: 3, code: "workspace_mismatch"), .init(index: 4, code: "missing_field"),
+            ], "\(batch.rejected)")
+        #expect(batch.messages.count == 1)
+        let message = try #require(batch.messages.first)
+        #expect(message.topic == "p.bte.interaction-events.v1")
+        #expect(message.key == Array("u-1".utf8))
+        let value = try JSONParser.parse(message.value ?? [])
+        #expect(value["workspace_id"] == .string(Self.workspace))
+    }
+
+    @Test func bodyLimits() {
+        let many = "{\"events\":[" + Array(repeating: "{}", count: 501).joined(separator: ",") + "]}"
+        guard case .failure(let tooMany) = collector.events(body: Array(many.utf8), workspaceID: Self.workspace) else {
+            Issue.record("501 records accepted")
+            return
+        }
+        #expect(tooMany.status == .contentTooLarge)
+        #expect(tooMany.code == "too_many_records")
+        for bad in ["", "[]", "{\"events\":{}}", "{\"other\":[]}"] {
+            guard case .failure(let error) = collector.events(body: Array(bad.utf8), workspaceID: Self.workspace) else {
+                Issue.record("\(bad) accepted")
+                continue
+            }
+            #expect(error.status == .badRequest)
+            #expect(error.code == "invalid_body")
+        }
+    }
+
+    @Test func idempotencyKeysGiveTheSameIdPerWorkspace() throws {
+        let body = Array(#"{"user_id":"u","session_id":"s","event_type":"tap"}"#.utf8)
+        func id(_ workspace: String, _ key: String?) throws -> String {
+            let (_, record) = try collector.interaction(body: body, workspaceID: workspace, idempotencyKey: key).get()
+            guard case .string(let id)? = record["event_id"] else { return "" }
+            return id
+        }
+        let other = "99999999-2222-4333-8444-555555555555"
+        #expect(try id(Self.workspace, "k") == id(Self.workspace, "k"))
+        #expect(try id(Self.workspace, "k") != id(Self.workspace, "j"))
+        #expect(try id(Self.workspace, "k") != id(other, "k"))
+        #expect(try id(Self.workspace, nil) != id(Self.workspace, nil))
+        // The server's clock fills a missing timestamp: 2026-03-01T10:00:00Z = 1772359200 s.
+        let (_, record) = try collector.interaction(
+            body: body, workspaceID: Self.workspace, idempotencyKey: nil,
+            now: Date(timeIntervalSince1970: 1_772_359_200)
+        ).get()
+        #expect(record["timestamp"] == .string("2026-03-01T10:00:00.000000Z"))
+    }
+
+    @Test func tokenBucket() {
+        let limiter = RateLimiter()
+        let start = ContinuousClock.now
+        // Rate 1/s, burst 2: two at once, the third waits a second; a second later one more.
+        #expect(limiter.take(key: 1, rate: 1, burst: 2, now: start) == nil)
+        #expect(limiter.take(key: 1, rate: 1, burst: 2, now: start) == nil)
+        #expect(limiter.take(key: 1, rate: 1, burst: 2, now: start) == 1)
+        #expect(limiter.take(key: 2, rate: 1, burst: 2, now: start) == nil)
+        #expect(limiter.take(key: 1, rate: 1, burst: 2, now: start + .seconds(1)) == nil)
+        #expect(limiter.take(key: 1, rate: 1, burst: 2, now: start + .seconds(1)) == 1)
+    }
+
+    @Test func keysAreComparedByHash() {
+        let key = NewApiKey()
+        #expect(key.text.hasPrefix("bte_"))
+        #expect(key.text.count == 47)
+        #expect(key.sha256 == ApiKeyHash.sha256(key.text))
+        #expect(ApiKeyHash.constantTimeEqual(key.sha256, ApiKeyHash.sha256(key.text)))
+        #expect(!ApiKeyHash.constantTimeEqual(key.sha256, ApiKeyHash.sha256(key.text + "x")))
+        #expect(NewApiKey().text != key.text)
+    }
+}
