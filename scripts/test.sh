@@ -7,6 +7,12 @@ bash scripts/setup.sh
 export BTE_TEST_PG_URL="postgresql://postgres@127.0.0.1:$BTE_PG_PORT"
 export BTE_TEST_PG_DIR="$(cat "$BTE_DEV_DIR/pgdir")"
 export BTE_TEST_BROKER_PID_FILE="$BTE_DEV_DIR/tansu.pid"
+# Test tools from PyPI: schemathesis drives the HTTP API from its OpenAPI spec.
+PY=python3
+export PATH="$($PY -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$HOME/.local/bin:$PATH"
+if ! command -v schemathesis >/dev/null 2>&1; then
+  $PY -m pip install -q --disable-pip-version-check schemathesis==4.32.5 2>&1 | grep -v 'Running pip as' >&2 || true
+fi
 # House style: .swift-format, checked, never rewritten here (swift format -i -r Sources Tests fixes).
 swift format lint --strict --recursive --parallel Sources Tests Package.swift
 # Deployment files (alerts, compose, Kubernetes, Dockerfile) through their real validators.

@@ -64,8 +64,15 @@ public struct APIServer: Sendable {
 
     public func shutdown() { publisher.shutdown() }
 
+    /// Each path's methods (what the spec declares).
+    static let methods: [String: [HTTPRequest.Method]] = [
+        "/v1/events": [.post], "/api/v1/interactions/log": [.post], "/healthz": [.get], "/readyz": [.get],
+        "/metrics": [.get], "/openapi.json": [.get],
+    ]
+
     func router(registry: PrometheusCollectorRegistry, readiness: Readiness) -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: MethodNotAllowed(allowed: APIServer.methods))
         router.get("metrics") { _, _ -> Response in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -192,4 +199,23 @@ func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
     Response(
         status: status, headers: [.contentType: "application/json"],
         body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+}
+
+/// A method a known path does not have: 405 with the methods it has (any method, even ones no
+/// route names), rather than the router's 404.
+struct MethodNotAllowed<Context: RequestContext>: RouterMiddleware {
+    let allowed: [String: [HTTPRequest.Method]]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard let methods = allowed[request.uri.path], !methods.contains(request.method) else {
+            return try await next(request, context)
+        }
+        let allow = methods.map(\.rawValue).joined(separator: ", ")
+        let error = APIError(.methodNotAllowed, "method_not_allowed", "this path allows \(allow)")
+        return Response(
+            status: error.status, headers: [.contentType: "application/json", .allow: allow],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: error.body)))
+    }
 }
