@@ -37,6 +37,7 @@ public struct APIServer: Sendable {
     let keys: KeyDirectory
     let limiter = RateLimiter()
     let publisher: EventPublisher
+    let vectors: VectorReader
     let spec: [UInt8]
 
     public init(configuration: Configuration) throws {
@@ -48,6 +49,7 @@ public struct APIServer: Sendable {
         producer.messageTimeoutMilliseconds = configuration.deliveryTimeoutMilliseconds
         producer.lingerMilliseconds = 1
         publisher = try EventPublisher(configuration: producer)
+        vectors = VectorReader(readerURL: configuration.readerURL)
         spec = try OpenAPISpec.json()
     }
 
@@ -67,7 +69,7 @@ public struct APIServer: Sendable {
     /// Each path's methods (what the spec declares).
     static let methods: [String: [HTTPRequest.Method]] = [
         "/v1/events": [.post], "/api/v1/interactions/log": [.post], "/healthz": [.get], "/readyz": [.get],
-        "/metrics": [.get], "/openapi.json": [.get],
+        "/metrics": [.get], "/openapi.json": [.get], "/api/v1/behavioral-vectors/compute": [.post],
     ]
 
     func router(registry: PrometheusCollectorRegistry, readiness: Readiness) -> Router<BasicRequestContext> {
@@ -120,6 +122,32 @@ public struct APIServer: Sendable {
                     .ok,
                     "{\"event_id\":\(text("event_id")),\"timestamp\":\(text("timestamp")),"
                         + "\"user_id\":\(text("user_id")),\"event_type\":\(text("event_type")),\"success\":true}")
+            }
+        }
+        router.post("api/v1/behavioral-vectors/compute") { request, _ -> Response in
+            await self.answer("vector_compute") {
+                let key = try await self.authorize(request, scope: "read")
+                let body = try await self.body(request)
+                guard let parsed = try? JSONParser.parse(body), case .string(let user)? = parsed["user_id"],
+                    !user.isEmpty
+                else {
+                    throw APIError(.badRequest, "invalid_body", "the body is not {\"user_id\": \"…\"}")
+                }
+                let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
+                let outcome: VectorReader.Outcome
+                do {
+                    outcome = try await self.vectors.compute(userID: user, workspaceID: key.workspaceID, asOf: now)
+                } catch {
+                    throw APIError(.serviceUnavailable, "unavailable", "the logs can't be read now; retry")
+                }
+                guard case .vector(let bytes) = outcome else {
+                    // Not this workspace's user, or no interaction in the last 30 days: the same
+                    // answer, so no other workspace's users can be discovered.
+                    throw APIError(.notFound, "not_found", "no behavioral vector for this user in this workspace")
+                }
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
             }
         }
         return router

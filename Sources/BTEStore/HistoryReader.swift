@@ -204,6 +204,18 @@ extension HistoryReader {
     }
 
     /// The interactions of the given users in the 30 days before each one's as_of, in one query.
+    /// Whether the workspace's events name the user: interaction events collected for it (their
+    /// `workspace_id` extra field) or its business events acted by the user.
+    public func user(_ userID: String, belongsTo workspaceID: String) throws -> Bool {
+        try connection.execute(
+            """
+            SELECT EXISTS (SELECT 1 FROM core.interaction_events WHERE user_id = $1 AND extra->>'workspace_id' = $2)
+                OR EXISTS (SELECT 1 FROM core.business_events
+                           WHERE actor_user_id::text = $1 AND workspace_id::text = $2)
+            """, [userID, workspaceID.lowercased()]
+        ).rows.first?[0] == "t"
+    }
+
     public func interactions(_ asOfByUser: [String: Timestamp]) throws -> [Interaction] {
         guard let earliest = asOfByUser.values.min(), let latest = asOfByUser.values.max() else { return [] }
         let lo = Timestamp(microseconds: earliest.microseconds - SignalComputer.window).rfc3339

@@ -9,7 +9,9 @@ import Testing
     static let other = "99999999-2222-4333-8444-555555555555"
 
     /// `bte keys create`; returns the key's text.
-    static func createKey(_ db: TestDatabase, scope: String, rate: Int = 100, burst: Int? = nil) throws -> String {
+    static func createKey(
+        _ db: TestDatabase, scope: String, rate: Int = 100, burst: Int? = nil, workspace: String = workspace
+    ) throws -> String {
         let process = try BTEProcess(
             [
                 "keys", "create", "--workspace", workspace, "--scope", scope, "--rate", String(rate), "--database-url",
@@ -202,5 +204,45 @@ import Testing
         #expect(paused.status == 503, "\(paused)")
         #expect(paused.body.hasPrefix(#"{"error":{"code":"broker_unavailable","#))
         #expect(!paused.body.contains(#""accepted":"#))
+    }
+
+    @Test func vectorsAreComputedOnRequestForTheKeysOwnUsersOnly() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        let write = try Self.createKey(db, scope: "write")
+        let read = try Self.createKey(db, scope: "read")
+        let stranger = try Self.createKey(db, scope: "read", workspace: Self.other)
+        let port = Int.random(in: 40_000...49_999)
+        let server = try Self.serve(db, topics, port: port)
+        defer { server.signal(SIGKILL) }
+        // user-9: three taps an hour ago, in sessions s-a, s-a and s-b.
+        let formatter = ISO8601DateFormatter()
+        let stamp = formatter.string(from: Date().addingTimeInterval(-3_600))
+        let events = ["s-a", "s-a", "s-b"].enumerated().map { n, session in
+            """
+            {"record_type":"interaction_event","event_id":"\(fixtureUUID(n + 1, prefix: "55555555"))",
+             "timestamp":"\(stamp)","event_type":"tap","user_id":"user-9","session_id":"\(session)"}
+            """
+        }
+        #expect(
+            Self.post(port, "/v1/events", key: write, "{\"events\":[\(events.joined(separator: ","))]}").status == 200)
+        _ = try ingestUntilIdle(db, topics, group: TestEnvironment.uniqueName("ingest-"))
+
+        let reply = Self.post(port, "/api/v1/behavioral-vectors/compute", key: read, #"{"user_id":"user-9"}"#)
+        #expect(reply.status == 200, "\(reply)")
+        let vector = try JSONSerialization.jsonObject(with: Data(reply.body.utf8)) as? [String: Any] ?? [:]
+        #expect(vector["user_id"] as? String == "user-9")
+        #expect(vector["total_interactions"] as? Int == 3)
+        #expect(vector["total_sessions"] as? Int == 2)
+        // Another workspace's key, an unknown user: the same 404, nothing to tell them apart.
+        let foreign = Self.post(port, "/api/v1/behavioral-vectors/compute", key: stranger, #"{"user_id":"user-9"}"#)
+        let unknown = Self.post(port, "/api/v1/behavioral-vectors/compute", key: read, #"{"user_id":"user-0"}"#)
+        #expect(foreign.status == 404)
+        #expect(unknown.status == 404)
+        #expect(foreign.body == unknown.body)
+        #expect(
+            Self.post(port, "/api/v1/behavioral-vectors/compute", key: write, #"{"user_id":"user-9"}"#).status == 403)
+        #expect(Self.post(port, "/api/v1/behavioral-vectors/compute", key: read, #"{"user":"x"}"#).status == 400)
     }
 }
