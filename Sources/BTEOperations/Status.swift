@@ -121,8 +121,9 @@ public struct Status: Sendable {
 
     public init(configuration: Configuration) { self.configuration = configuration }
 
-    /// Never throws for an unreachable server: that is reported, with exit code 2.
-    public func report() -> Report {
+    /// An unreachable server is reported (exit code 2), not thrown; only settings librdkafka
+    /// refuses are thrown, as the usage errors they are.
+    public func report() throws -> Report {
         var report = Report()
         report.maxLagSeconds = configuration.maxLagSeconds
         var store: StatusStore?
@@ -180,6 +181,8 @@ public struct Status: Sendable {
                             lagSeconds: seconds))
                 }
                 report.groups.append(GroupLag(group: group, offsetsIn: home, partitions: lags))
+            } catch let error as KafkaError where error.code == .configuration || error.code == .clientCreation {
+                throw error
             } catch {
                 report.health = .unreachable
                 report.problems.append("Kafka (group \(group)): \(oneLine(error))")

@@ -31,7 +31,7 @@ struct StatusCommand: AsyncParsableCommand {
             configuration.projectorGroup = projectorGroup
             configuration.maxLagSeconds = maxLagSeconds
             let status = Status(configuration: configuration)
-            let report = try await onThread("status") { status.report() }
+            let report = try await onThread("status") { try status.report() }
             print(format == "json" ? report.json() : report.table())
             if report.health != .healthy { throw ExitCode(report.health.rawValue) }
         }

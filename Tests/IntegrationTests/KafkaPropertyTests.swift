@@ -25,6 +25,9 @@ import Testing
             ),
             ("topics apply", ["topics", "apply", "--topics-dir", topicsDir] + prefix),
             ("generate", ["generate", "--events", "10"] + prefix),
+            ("replay", ["replay", "bte-ingest", "--to-earliest", "--database-url", database.ingestURL] + prefix),
+            ("status", ["status", "--reader-database-url", database.readerURL] + prefix),
+            ("serve", ["serve", "--port", "18556", "--reader-database-url", database.readerURL] + prefix),
         ]
     }
 
