@@ -65,6 +65,16 @@ final class KeyDirectory: Sendable {
         key.revokedAt == nil && ApiKeyHash.constantTimeEqual(key.sha256, hash) ? key : nil
     }
 
+    /// Whether the key store answers now (for `/readyz`): a lookup of a hash no key has.
+    func reachable() async -> Bool {
+        do {
+            _ = try await lookup(Array(repeating: 0, count: 32))
+            return true
+        } catch {
+            return false
+        }
+    }
+
     private func lookup(_ hash: [UInt8]) async throws -> StoredApiKey? {
         try await withCheckedThrowingContinuation { continuation in
             queue.async { [self] in

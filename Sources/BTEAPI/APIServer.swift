@@ -56,7 +56,6 @@ public struct APIServer: Sendable {
     /// The server as a `Service` with `/metrics`, `/healthz` and `/readyz` next to the API.
     public func service(registry: PrometheusCollectorRegistry, readiness: Readiness, logger: Logger) -> any Service {
         readiness.register("serve")
-        readiness.set("serve", ready: true)
         return Application(
             router: router(registry: registry, readiness: readiness),
             configuration: ApplicationConfiguration(
@@ -65,6 +64,28 @@ public struct APIServer: Sendable {
     }
 
     public func shutdown() { publisher.shutdown() }
+
+    /// Ready while PostgreSQL (the keys) and the broker (its metadata) answer: checked every
+    /// `interval` until cancelled, and after every publish.
+    public func watchReadiness(_ readiness: Readiness, interval: Duration = .seconds(2)) async {
+        let properties = ["log_level": "2"].merging(configuration.kafkaProperties) { $1 }
+        let admin =
+            (try? KafkaAdmin(
+                configuration: KafkaClientConfiguration(brokers: configuration.brokers, properties: properties)))
+            .map(AdminBox.init)
+        while !Task.isCancelled {
+            let database = await keys.reachable()
+            // One check at a time, on a thread of its own: the metadata call blocks.
+            let broker = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                Thread {
+                    continuation.resume(
+                        returning: (try? admin?.admin.topicPartitionCounts(timeoutMilliseconds: 2_000)) != nil)
+                }.start()
+            }
+            readiness.set("serve", ready: database && broker)
+            try? await Task.sleep(for: interval)
+        }
+    }
 
     /// Each path's methods (what the spec declares).
     static let methods: [String: [HTTPRequest.Method]] = [
@@ -246,4 +267,10 @@ struct MethodNotAllowed<Context: RequestContext>: RouterMiddleware {
             status: error.status, headers: [.contentType: "application/json", .allow: allow],
             body: ResponseBody(byteBuffer: ByteBuffer(string: error.body)))
     }
+}
+
+/// The readiness watcher's admin client, used by one check at a time.
+private final class AdminBox: @unchecked Sendable {
+    let admin: KafkaAdmin
+    init(_ admin: KafkaAdmin) { self.admin = admin }
 }

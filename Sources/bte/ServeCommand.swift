@@ -46,6 +46,8 @@ struct ServeCommand: AsyncParsableCommand {
                     ],
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             logger.info("serving on http://\(host):\(port)")
+            let watcher = Task { await server.watchReadiness(readiness) }
+            defer { watcher.cancel() }
             try await group.run()
         }
     }

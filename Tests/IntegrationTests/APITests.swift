@@ -197,11 +197,16 @@ import Testing
         #expect(
             Self.post(port, "/v1/events", key: key, "{\"events\":[\(Self.business(1, workspace: Self.workspace))]}")
                 .status == 200)
+        #expect(eventually(timeout: 10) { httpGet(port: port, path: "/readyz")?.status == 200 })
         kill(pid, SIGSTOP)
+        // Not ready while the broker doesn't answer (checked every 2 s, 2 s timeout).
+        let notReady = eventually(timeout: 15) { httpGet(port: port, path: "/readyz")?.status == 503 }
         let paused = Self.post(
             port, "/v1/events", key: key, "{\"events\":[\(Self.business(2, workspace: Self.workspace))]}")
         kill(pid, SIGCONT)
+        #expect(notReady)
         #expect(paused.status == 503, "\(paused)")
+        #expect(eventually(timeout: 30) { httpGet(port: port, path: "/readyz")?.status == 200 })
         #expect(paused.body.hasPrefix(#"{"error":{"code":"broker_unavailable","#))
         #expect(!paused.body.contains(#""accepted":"#))
     }
