@@ -107,7 +107,7 @@ let package = Package(
         .target(
             name: "BTEAPI",
             dependencies: [
-                "BTEDomain", "BTECompute", "BTEStore", "BTEWorker", "Kafka",
+                "BTEDomain", "BTECompute", "BTEStore", "BTEWorker", "BTEHTTP", "Kafka",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

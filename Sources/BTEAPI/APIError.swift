@@ -16,6 +16,13 @@ public struct APIError: Error, Sendable {
         self.message = message
     }
 
+    /// The reply: the JSON body, its status and headers.
+    var response: Response {
+        var fields: HTTPFields = [.contentType: "application/json"]
+        fields.append(contentsOf: headers)
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+    }
+
     var body: String {
         "{\"error\":{\"code\":\(JSONValue.quoted(code)),\"message\":\(JSONValue.quoted(message))}}"
     }

@@ -35,14 +35,13 @@ public enum ApiKeyHash {
 /// The keys the server knows, looked up by hash and remembered for at most `ttl` (so a
 /// revocation takes effect within it). Lookups run on a queue of their own: the store blocks.
 final class KeyDirectory: Sendable {
-    private let readerURL: String
-    private let queue = DispatchQueue(label: "bte.api.keys")
-    private let store = Mutex<ApiKeyStoreBox?>(nil)
+    private let store: SerialClient<ApiKeyStore>
     private let cache = Mutex<[[UInt8]: (key: StoredApiKey?, at: ContinuousClock.Instant)]>([:])
     let ttl: Duration
 
     init(readerURL: String, ttl: Duration = .seconds(2)) {
-        self.readerURL = readerURL
+        store = SerialClient(
+            label: "bte.api.keys", open: { try ApiKeyStore(url: readerURL) }, healthy: { $0.isHealthy })
         self.ttl = ttl
     }
 
@@ -76,27 +75,6 @@ final class KeyDirectory: Sendable {
     }
 
     private func lookup(_ hash: [UInt8]) async throws -> StoredApiKey? {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { [self] in
-                do {
-                    let box = try store.withLock { box -> ApiKeyStoreBox in
-                        if let box, box.store.isHealthy { return box }
-                        let opened = ApiKeyStoreBox(store: try ApiKeyStore(url: readerURL))
-                        box = opened
-                        return opened
-                    }
-                    continuation.resume(returning: try box.store.find(sha256: hash))
-                } catch {
-                    store.withLock { $0 = nil }
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
+        try await store.run { try $0.find(sha256: hash) }
     }
-}
-
-/// The store, used only on the directory's queue.
-final class ApiKeyStoreBox: @unchecked Sendable {
-    let store: ApiKeyStore
-    init(store: ApiKeyStore) { self.store = store }
 }

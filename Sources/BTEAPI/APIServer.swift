@@ -1,4 +1,5 @@
 import BTEDomain
+import BTEHTTP
 import BTEStore
 import BTEWorker
 import Foundation
@@ -96,19 +97,7 @@ public struct APIServer: Sendable {
     func router(registry: PrometheusCollectorRegistry, readiness: Readiness) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: MethodNotAllowed(allowed: APIServer.methods))
-        router.get("metrics") { _, _ -> Response in
-            Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
-        }
-        router.get("healthz") { _, _ in "ok\n" }
-        router.get("readyz") { _, _ -> Response in
-            let lines = readiness.workers.map { "\($0.name) \($0.ready ? "ready" : "not ready")\n" }.joined()
-            return Response(
-                status: readiness.isReady ? .ok : .serviceUnavailable,
-                headers: [.contentType: "text/plain; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: lines)))
-        }
+        ObservabilityServer.addRoutes(to: router, registry: registry, readiness: readiness)
         let spec = self.spec
         router.get("openapi.json") { _, _ -> Response in
             Response(
@@ -130,7 +119,7 @@ public struct APIServer: Sendable {
             await self.answer("interactions_log") {
                 let key = try await self.authorize(request, scope: "write")
                 let body = try await self.body(request)
-                let idempotency = request.headers[HTTPField.Name("Idempotency-Key")!]
+                let idempotency = request.headers.first { $0.name.canonicalName == "idempotency-key" }?.value
                 let (message, record) = try self.collector.interaction(
                     body: body, workspaceID: key.workspaceID, idempotencyKey: idempotency
                 ).get()
@@ -181,15 +170,11 @@ public struct APIServer: Sendable {
         do {
             response = try await body()
         } catch let error as APIError {
-            var headers: HTTPFields = [.contentType: "application/json"]
-            headers.append(contentsOf: error.headers)
-            response = Response(
-                status: error.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: error.body)))
+            response = error.response
         } catch {
             Logger(label: "bte.serve").error(
                 "request failed", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
-            let internalError = APIError(.internalServerError, "internal", "the server failed; see its log")
-            response = json(internalError.status, internalError.body)
+            response = APIError(.internalServerError, "internal", "the server failed; see its log").response
         }
         Counter(
             label: "bte_api_requests_total",
@@ -214,7 +199,7 @@ public struct APIServer: Sendable {
         guard key.scope == scope || key.scope == "admin" else { throw APIError.forbidden(scope) }
         if let wait = limiter.take(key: key.id, rate: key.ratePerSecond, burst: key.burst) {
             var error = APIError(.tooManyRequests, "rate_limited", "over this key's rate; retry after \(wait) s")
-            error.headers[HTTPField.Name("Retry-After")!] = String(wait)
+            error.headers[.retryAfter] = String(wait)
             throw error
         }
         return key
@@ -262,10 +247,9 @@ struct MethodNotAllowed<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         }
         let allow = methods.map(\.rawValue).joined(separator: ", ")
-        let error = APIError(.methodNotAllowed, "method_not_allowed", "this path allows \(allow)")
-        return Response(
-            status: error.status, headers: [.contentType: "application/json", .allow: allow],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: error.body)))
+        var error = APIError(.methodNotAllowed, "method_not_allowed", "this path allows \(allow)")
+        error.headers[.allow] = allow
+        return error.response
     }
 }
 

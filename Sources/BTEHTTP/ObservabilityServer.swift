@@ -20,6 +20,14 @@ public enum ObservabilityServer {
 
     static func router(registry: PrometheusCollectorRegistry, readiness: Readiness) -> Router<BasicRequestContext> {
         let router = Router()
+        addRoutes(to: router, registry: registry, readiness: readiness)
+        return router
+    }
+
+    /// `/metrics`, `/healthz` and `/readyz` on a router that serves more (the HTTP API's).
+    public static func addRoutes(
+        to router: Router<BasicRequestContext>, registry: PrometheusCollectorRegistry, readiness: Readiness
+    ) {
         router.get("metrics") { _, _ -> Response in
             let body = registry.emitToBuffer()
             return Response(
@@ -34,6 +42,5 @@ public enum ObservabilityServer {
                 headers: [.contentType: "text/plain; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: lines.isEmpty ? "no workers\n" : lines)))
         }
-        return router
     }
 }

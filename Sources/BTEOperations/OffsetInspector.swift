@@ -1,3 +1,4 @@
+import BTEStore
 import Dispatch
 import Kafka
 
@@ -151,4 +152,14 @@ final class OffsetInspector {
 
     /// Commits next offsets for the group (refused by the broker while it has members).
     func commit(_ offsets: [KafkaTopicPartition: Int64]) throws { try consumer.commit(offsets) }
+}
+
+extension [KafkaPartitionKey: Int64] {
+    /// The stored offsets of these partitions (those that have one).
+    func offsets(of partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: Int64] {
+        [KafkaTopicPartition: Int64](
+            uniqueKeysWithValues: partitions.compactMap { tp in
+                self[KafkaPartitionKey(topic: tp.topic, partition: tp.partition)].map { (tp, $0) }
+            })
+    }
 }

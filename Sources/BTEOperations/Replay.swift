@@ -115,11 +115,7 @@ public struct Replay: Sendable {
         let current: [KafkaTopicPartition: Int64]
         switch home {
         case .postgresql:
-            let stored = try store.ingestOffsets(group: configuration.group)
-            current = Dictionary(
-                uniqueKeysWithValues: partitions.compactMap { tp in
-                    stored[KafkaPartitionKey(topic: tp.topic, partition: tp.partition)].map { (tp, $0) }
-                })
+            current = try store.ingestOffsets(group: configuration.group).offsets(of: partitions)
         case .kafka:
             current = try inspector.committed(partitions)
         }

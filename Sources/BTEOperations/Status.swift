@@ -155,11 +155,7 @@ public struct Status: Sendable {
                 let partitions = try inspector.partitions(topics)
                 let offsets: [KafkaTopicPartition: Int64]
                 if home == .postgresql, let store {
-                    let stored = try store.ingestOffsets(group: group)
-                    offsets = Dictionary(
-                        uniqueKeysWithValues: partitions.compactMap { tp in
-                            stored[KafkaPartitionKey(topic: tp.topic, partition: tp.partition)].map { (tp, $0) }
-                        })
+                    offsets = try store.ingestOffsets(group: group).offsets(of: partitions)
                 } else {
                     offsets = try inspector.committed(partitions)
                 }

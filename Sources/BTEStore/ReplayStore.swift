@@ -62,16 +62,7 @@ public final class ReplayStore {
 
     /// The ingest group's stored next offsets, by topic and partition.
     public func ingestOffsets(group: String) throws -> [KafkaPartitionKey: Int64] {
-        var result: [KafkaPartitionKey: Int64] = [:]
-        for row in try connection.execute(
-            "SELECT topic, partition, next_offset FROM bte.ingest_offsets WHERE consumer_group = $1", [group]
-        ).rows {
-            guard let topic = row[0], let partition = row[1].flatMap({ Int32($0) }),
-                let next = row[2].flatMap({ Int64($0) })
-            else { continue }
-            result[KafkaPartitionKey(topic: topic, partition: partition)] = next
-        }
-        return result
+        try storedIngestOffsets(group: group, on: connection)
     }
 
     /// In one transaction: takes the group's lock exclusively (refused while a worker holds it),
@@ -151,4 +142,18 @@ public struct KafkaPartitionKey: Hashable, Sendable, Comparable {
     }
 
     public static func < (a: Self, b: Self) -> Bool { (a.topic, a.partition) < (b.topic, b.partition) }
+}
+
+/// An ingest group's stored next offsets, by topic and partition (any role that may read them).
+func storedIngestOffsets(group: String, on connection: PostgresConnection) throws -> [KafkaPartitionKey: Int64] {
+    var result: [KafkaPartitionKey: Int64] = [:]
+    for row in try connection.execute(
+        "SELECT topic, partition, next_offset FROM bte.ingest_offsets WHERE consumer_group = $1", [group]
+    ).rows {
+        guard let topic = row[0], let partition = row[1].flatMap({ Int32($0) }),
+            let next = row[2].flatMap({ Int64($0) })
+        else { continue }
+        result[KafkaPartitionKey(topic: topic, partition: partition)] = next
+    }
+    return result
 }

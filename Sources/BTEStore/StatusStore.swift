@@ -19,16 +19,7 @@ public final class StatusStore {
 
     /// An ingest group's stored next offsets.
     public func ingestOffsets(group: String) throws -> [KafkaPartitionKey: Int64] {
-        var result: [KafkaPartitionKey: Int64] = [:]
-        for row in try connection.execute(
-            "SELECT topic, partition, next_offset FROM bte.ingest_offsets WHERE consumer_group = $1", [group]
-        ).rows {
-            guard let topic = row[0], let partition = row[1].flatMap({ Int32($0) }),
-                let next = row[2].flatMap({ Int64($0) })
-            else { continue }
-            result[KafkaPartitionKey(topic: topic, partition: partition)] = next
-        }
-        return result
+        try storedIngestOffsets(group: group, on: connection)
     }
 
     /// Rejects by code in the last `hours` hours.

@@ -144,10 +144,7 @@ struct RejectsCommand: AsyncParsableCommand {
             + "\"last_redrive\":\(reject.lastRedrive.map(quoted) ?? "null")}"
     }
 
-    static func quoted(_ text: String) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: [text])) ?? Data("[\"\"]".utf8)
-        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
-    }
+    static func quoted(_ text: String) -> String { JSONValue.quoted(text) }
 
     /// Text as text; anything else as hex (at most 512 bytes of it).
     static func describe(_ bytes: [UInt8]?, inline: Bool = true) -> String {
