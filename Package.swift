@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // C libraries, seen only by the wrappers.
@@ -107,8 +108,9 @@ let package = Package(
         .target(
             name: "BTEAPI",
             dependencies: [
-                "BTEDomain", "BTECompute", "BTEStore", "BTEWorker", "BTEHTTP", "Kafka",
+                "BTEDomain", "BTECompute", "BTEStore", "BTEWorker", "BTEHTTP", "BTEOperations", "Kafka",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -47,7 +47,11 @@ final class KeyDirectory: Sendable {
 
     /// The live (not revoked) key for this bearer token, or nil.
     func key(for token: String) async throws -> StoredApiKey? {
-        let hash = ApiKeyHash.sha256(token)
+        try await key(sha256: ApiKeyHash.sha256(token))
+    }
+
+    /// The live key with this SHA-256 (a dashboard session carries it), or nil.
+    func key(sha256 hash: [UInt8]) async throws -> StoredApiKey? {
         let now = ContinuousClock.now
         if let cached = cache.withLock({ $0[hash] }), now - cached.at < ttl {
             return cached.key.flatMap { live($0, hash: hash) }

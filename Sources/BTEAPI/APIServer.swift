@@ -1,5 +1,6 @@
 import BTEDomain
 import BTEHTTP
+import BTEOperations
 import BTEStore
 import BTEWorker
 import Foundation
@@ -26,6 +27,8 @@ public struct APIServer: Sendable {
         public var deliveryTimeoutMilliseconds = 5_000
         /// How long a key is remembered: a revocation takes effect within this.
         public var keyCacheSeconds = 2
+        /// PostgreSQL connections (as the reader) serving the read endpoints.
+        public var readerConnections = 4
 
         public init(brokers: String, readerURL: String) {
             self.brokers = brokers
@@ -39,6 +42,9 @@ public struct APIServer: Sendable {
     let limiter = RateLimiter()
     let publisher: EventPublisher
     let vectors: VectorReader
+    let readers: ReaderPool
+    let sessions = DashboardSessions()
+    let operations: OperationsSnapshot
     let spec: [UInt8]
 
     public init(configuration: Configuration) throws {
@@ -51,6 +57,12 @@ public struct APIServer: Sendable {
         producer.lingerMilliseconds = 1
         publisher = try EventPublisher(configuration: producer)
         vectors = VectorReader(readerURL: configuration.readerURL)
+        readers = ReaderPool(readerURL: configuration.readerURL, connections: configuration.readerConnections)
+        var status = Status.Configuration(brokers: configuration.brokers, readerURL: configuration.readerURL)
+        status.kafkaProperties = configuration.kafkaProperties
+        status.topicPrefix = configuration.topicPrefix
+        status.timeoutMilliseconds = 2_000
+        operations = OperationsSnapshot(status: Status(configuration: status))
         spec = try OpenAPISpec.json()
     }
 
@@ -88,10 +100,14 @@ public struct APIServer: Sendable {
         }
     }
 
-    /// Each path's methods (what the spec declares).
+    /// Each path's methods (what the spec declares); `{…}` is one path segment.
     static let methods: [String: [HTTPRequest.Method]] = [
         "/v1/events": [.post], "/api/v1/interactions/log": [.post], "/healthz": [.get], "/readyz": [.get],
         "/metrics": [.get], "/openapi.json": [.get], "/api/v1/behavioral-vectors/compute": [.post],
+        "/api/v1/behavioral-vectors/{user_id}": [.get], "/api/v1/analytics/engagement/{user_id}": [.get],
+        "/v1/workspaces/{workspace_id}/signals": [.get], "/v1/workspaces/{workspace_id}/signals/{name}/history": [.get],
+        "/v1/workspaces/{workspace_id}/insights": [.get], "/v1/insights/{insight_id}/feedback": [.post],
+        "/dashboard": [.get, .post],
     ]
 
     func router(registry: PrometheusCollectorRegistry, readiness: Readiness) -> Router<BasicRequestContext> {
@@ -160,6 +176,8 @@ public struct APIServer: Sendable {
                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
             }
         }
+        addReadRoutes(to: router, readiness: readiness)
+        addDashboardRoutes(to: router)
         return router
     }
 
@@ -243,13 +261,31 @@ struct MethodNotAllowed<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard let methods = allowed[request.uri.path], !methods.contains(request.method) else {
+        guard let methods = MethodNotAllowed.methods(of: request.uri.path, in: allowed),
+            !methods.contains(request.method)
+        else {
             return try await next(request, context)
         }
         let allow = methods.map(\.rawValue).joined(separator: ", ")
         var error = APIError(.methodNotAllowed, "method_not_allowed", "this path allows \(allow)")
         error.headers[.allow] = allow
         return error.response
+    }
+
+    /// The methods of the path template `path` matches (a literal path before any template).
+    /// A concrete path never matches a `/compute`-style literal sibling's template: literals win.
+    static func methods(of path: String, in allowed: [String: [HTTPRequest.Method]]) -> [HTTPRequest.Method]? {
+        if let exact = allowed[path] { return exact }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        for (template, methods) in allowed where template.contains("{") {
+            let parts = template.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == segments.count else { continue }
+            let matches = zip(parts, segments).allSatisfy { part, segment in
+                part.hasPrefix("{") ? !segment.isEmpty : part == segment
+            }
+            if matches { return methods }
+        }
+        return nil
     }
 }
 

@@ -107,4 +107,55 @@ public struct Collector: Sendable {
             return .failure(APIError(.badRequest, rejection.code.rawValue, rejection.message))
         }
     }
+
+    /// An `insight.feedback` business event for a stored insight of the key's workspace, from
+    /// `{"verdict": …, "user_id": …}`. Its id names the insight, user and verdict, so a repeated
+    /// request is stored once.
+    public func feedback(
+        body: [UInt8], insightID: String, insightType: String, workspaceID: String, subVerticalID: String,
+        now: Date = Date()
+    ) -> Result<(message: KafkaOutgoingMessage, eventID: String, verdict: String), APIError> {
+        guard let parsed = try? JSONParser.parse(body), case .object = parsed else {
+            return .failure(APIError(.badRequest, "invalid_body", "the body is not a JSON object"))
+        }
+        guard case .string(let verdict)? = parsed["verdict"] else {
+            return .failure(APIError(.badRequest, "missing_field", "verdict is required"))
+        }
+        guard Schemas.feedbackVerdicts.contains(verdict) else {
+            return .failure(
+                APIError(
+                    .badRequest, "unknown_enum_value",
+                    "verdict must be one of \(Schemas.feedbackVerdicts.joined(separator: ", "))"))
+        }
+        guard case .string(let user)? = parsed["user_id"] else {
+            return .failure(APIError(.badRequest, "missing_field", "user_id is required"))
+        }
+        let workspace = workspaceID.lowercased()
+        let eventID = UUIDv5.make(name: "api|insight.feedback|\(workspace)|\(insightID)|\(user)|\(verdict)")
+        let record = JSONValue.object([
+            (key: "record_type", value: .string("business_event")),
+            (key: "event_id", value: .string(eventID)),
+            (key: "event_type", value: .string("insight.feedback")),
+            (key: "entity_type", value: .string("insight")),
+            (key: "entity_id", value: .string(insightID)),
+            (key: "workspace_id", value: .string(workspace)),
+            (key: "sub_vertical_id", value: .string(subVerticalID)),
+            (key: "actor_user_id", value: .string(user)),
+            (
+                key: "timestamp",
+                value: .string(Timestamp(microseconds: Int64(now.timeIntervalSince1970 * 1_000_000)).rfc3339)
+            ),
+            (
+                key: "metadata",
+                value: .object([
+                    (key: "verdict", value: .string(verdict)), (key: "insight_type", value: .string(insightType)),
+                ])
+            ),
+            (key: "source", value: .string("platform")),
+        ])
+        switch message(record, workspaceID: workspace) {
+        case .success(let message): return .success((message, eventID, verdict))
+        case .failure(let rejection): return .failure(APIError(.badRequest, rejection.code.rawValue, rejection.message))
+        }
+    }
 }

@@ -124,8 +124,11 @@ public enum Schemas {
         "page.viewed",
         "deal.created", "deal.stage_changed", "deal.won", "deal.lost",
         "order.created", "contact.engaged",
+        "insight.feedback",
     ]
-    public static let entityTypes = ["recommendation", "workflow", "page", "deal", "order", "contact"]
+    public static let entityTypes = ["recommendation", "workflow", "page", "deal", "order", "contact", "insight"]
+    /// `metadata.verdict` of an `insight.feedback`.
+    public static let feedbackVerdicts = ["useful", "not_useful", "acted", "dismissed"]
     public static let sources = ["hubspot", "shopify", "businesscentral", "platform"]
     public static let interactionTypes = [
         "tap", "double_tap", "long_press", "click", "double_click", "expand", "collapse", "pin", "unpin",
@@ -155,11 +158,22 @@ public enum Schemas {
                 case .string(let entityType) = record["entity_type"]
             else { return nil }
             let prefix = eventType.split(separator: ".").first.map(String.init) ?? ""
-            return prefix == entityType
-                ? nil
-                : Rejection(
+            guard prefix == entityType else {
+                return Rejection(
                     .invalidValue,
                     "entity_type \"\(entityType)\" does not match event_type \"\(eventType)\" (expected \"\(prefix)\")")
+            }
+            if eventType == "insight.feedback" {
+                guard case .string(let verdict)? = record["metadata"]?["verdict"] else {
+                    return Rejection(.missingField, "an insight.feedback needs metadata.verdict")
+                }
+                guard feedbackVerdicts.contains(verdict) else {
+                    return Rejection(
+                        .unknownEnumValue,
+                        "metadata.verdict must be one of \(feedbackVerdicts.joined(separator: ", "))")
+                }
+            }
+            return nil
         })
 
     public static let userAction = RecordSchema(

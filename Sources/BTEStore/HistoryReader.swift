@@ -207,6 +207,12 @@ extension HistoryReader {
     /// Whether the workspace's events name the user: interaction events collected for it (their
     /// `workspace_id` extra field) or its business events acted by the user.
     public func user(_ userID: String, belongsTo workspaceID: String) throws -> Bool {
+        try HistoryReader.user(userID, belongsTo: workspaceID, on: connection)
+    }
+
+    /// A user belongs to the workspaces whose events name them.
+    static func user(_ userID: String, belongsTo workspaceID: String, on connection: PostgresConnection) throws -> Bool
+    {
         try connection.execute(
             """
             SELECT EXISTS (SELECT 1 FROM core.interaction_events WHERE user_id = $1 AND extra->>'workspace_id' = $2)

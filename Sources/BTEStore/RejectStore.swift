@@ -87,7 +87,7 @@ public final class RejectStore {
     }
 }
 
-func bytes(hex: String) -> [UInt8]? {
+public func bytes(hex: String) -> [UInt8]? {
     var result: [UInt8] = []
     result.reserveCapacity(hex.utf8.count / 2)
     var high: UInt8?

@@ -15,6 +15,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case proposalStale = "store_proposal_stale"
         case schemaMissing = "store_schema_missing"
         case invalidBoostRule = "store_invalid_boost_rule"
+        case permission = "store_permission"
     }
     public let code: Code
     public let message: String

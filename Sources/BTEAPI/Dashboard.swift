@@ -1,0 +1,330 @@
+import BTECompute
+import BTEDomain
+import BTEOperations
+import BTEStore
+import Crypto
+import Foundation
+import Hummingbird
+import Mustache
+import Synchronization
+
+/// `GET /dashboard`: one server-rendered page (no script, no asset from elsewhere) for an admin
+/// key's workspace and the pipeline: ingest rate, lag per group, rejects by code, freshness,
+/// the workspace's signals with sparklines, its insights and their feedback rates.
+///
+/// A browser signs in by posting the admin key once; it gets a session cookie that names the
+/// key's hash, signed with a secret of this process, valid 12 h and only while the key is
+/// live (a revoked key's sessions stop with it).
+struct DashboardSessions: Sendable {
+    /// Random per process: sessions end when the server restarts.
+    let secret: [UInt8] = {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }()
+    static let cookie = "bte_session"
+    static let lifetimeSeconds: Int64 = 12 * 3600
+
+    func issue(keyHash: [UInt8], now: Int64) -> String {
+        let payload = hexString(keyHash) + "." + String(now + Self.lifetimeSeconds)
+        return payload + "." + signature(payload)
+    }
+
+    /// The key hash a valid, unexpired session names.
+    func verify(_ value: String, now: Int64) -> [UInt8]? {
+        let parts = value.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let expiry = Int64(parts[1]), expiry > now else { return nil }
+        let payload = parts[0] + "." + parts[1]
+        guard ApiKeyHash.constantTimeEqual(Array(signature(String(payload)).utf8), Array(parts[2].utf8)),
+            let hash = bytes(hex: String(parts[0])), hash.count == 32
+        else { return nil }
+        return hash
+    }
+
+    private func signature(_ payload: String) -> String {
+        hexString(Array(HMAC<SHA256>.authenticationCode(for: Array(payload.utf8), using: SymmetricKey(data: secret))))
+    }
+}
+
+/// The pipeline figures, gathered at most every few seconds (they cost broker round trips).
+final class OperationsSnapshot: Sendable {
+    struct Figures: Sendable {
+        var groups: [(group: String, lagMessages: Int64, lagSeconds: Double)] = []
+        var rejects: [(code: String, count: Int)] = []
+        var problems: [String] = []
+    }
+
+    private let status: Status
+    private let cached = Mutex<(figures: Figures, at: ContinuousClock.Instant)?>(nil)
+
+    init(status: Status) { self.status = status }
+
+    func figures() async -> Figures {
+        if let cached = cached.withLock({ $0 }), ContinuousClock.now - cached.at < .seconds(5) { return cached.figures }
+        let status = self.status
+        let figures = await withCheckedContinuation { (continuation: CheckedContinuation<Figures, Never>) in
+            Thread {
+                var figures = Figures()
+                do {
+                    let report = try status.report()
+                    figures.groups = report.groups.map { group in
+                        (
+                            group.group, group.partitions.reduce(0) { $0 + $1.lagMessages },
+                            group.partitions.map(\.lagSeconds).max() ?? 0
+                        )
+                    }
+                    figures.rejects = report.rejectsLast24Hours.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+                    figures.problems = report.problems
+                } catch {
+                    figures.problems = ["status unavailable: \(error)"]
+                }
+                continuation.resume(returning: figures)
+            }.start()
+        }
+        cached.withLock { $0 = (figures, ContinuousClock.now) }
+        return figures
+    }
+}
+
+extension APIServer {
+    static let dashboardTemplate: MustacheTemplate? = try? MustacheTemplate(string: DashboardPage.template)
+
+    func addDashboardRoutes(to router: Router<BasicRequestContext>) {
+        router.get("dashboard") { request, _ -> Response in
+            await self.answer("dashboard") {
+                guard let key = try await self.dashboardKey(request) else { return DashboardPage.signIn(status: .ok) }
+                return try await self.renderDashboard(key: key)
+            }
+        }
+        // The sign-in form posts the key; a valid admin key gets the session cookie.
+        router.post("dashboard") { request, _ -> Response in
+            await self.answer("dashboard") {
+                let body = try await self.body(request)
+                let form = String(decoding: body, as: UTF8.self)
+                var token = ""
+                for pair in form.split(separator: "&") where pair.hasPrefix("key=") {
+                    token =
+                        String(pair.dropFirst(4)).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+                }
+                let found: StoredApiKey?
+                do { found = try await self.keys.key(for: token.trimmingCharacters(in: .whitespaces)) } catch {
+                    throw APIError(.serviceUnavailable, "unavailable", "the key store can't be reached; retry")
+                }
+                guard let key = found, key.scope == "admin" else { return DashboardPage.signIn(status: .unauthorized) }
+                let cookie = self.sessions.issue(keyHash: key.sha256, now: Self.nowSeconds())
+                return Response(
+                    status: .seeOther,
+                    headers: [
+                        .location: "/dashboard",
+                        .setCookie:
+                            "\(DashboardSessions.cookie)=\(cookie); Path=/dashboard; HttpOnly; SameSite=Strict; "
+                            + "Max-Age=\(DashboardSessions.lifetimeSeconds)",
+                    ])
+            }
+        }
+    }
+
+    static func nowSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+    /// The admin key of the bearer header or of a session cookie; nil: sign in first. A key
+    /// without admin scope is refused like any other endpoint refuses it.
+    func dashboardKey(_ request: Request) async throws -> StoredApiKey? {
+        if request.headers[.authorization] != nil { return try await authorize(request, scope: "admin") }
+        let cookies = request.headers[values: .cookie].flatMap { $0.split(separator: ";") }
+        for cookie in cookies {
+            let pair = cookie.trimmingCharacters(in: .whitespaces)
+            guard pair.hasPrefix(DashboardSessions.cookie + "=") else { continue }
+            let value = String(pair.dropFirst(DashboardSessions.cookie.count + 1))
+            guard let hash = sessions.verify(value, now: Self.nowSeconds()) else { return nil }
+            let found: StoredApiKey?
+            do { found = try await keys.key(sha256: hash) } catch {
+                throw APIError(.serviceUnavailable, "unavailable", "the key store can't be reached; retry")
+            }
+            guard let key = found, key.scope == "admin" else { return nil }
+            return key
+        }
+        return nil
+    }
+
+    func renderDashboard(key: StoredApiKey) async throws -> Response {
+        let workspace = key.workspaceID.lowercased()
+        let now = Self.now()
+        let from = Timestamp(microseconds: now.microseconds - 30 * Self.day)
+        let types = Self.insightTypes
+        let data = try await readers.read { reader in
+            let latest = try reader.latestSignals(workspaceID: workspace)
+            var histories: [String: [String]] = [:]
+            for type in Self.signalTypes {
+                histories[type] =
+                    try reader.signalHistory(
+                        workspaceID: workspace, signalType: type, from: from, to: now, limit: Self.maxListRows
+                    ).records
+            }
+            return DashboardData(
+                ingestRate: try reader.ingestRate(seconds: 60), latest: latest, histories: histories,
+                insights: try reader.insights(workspaceID: workspace, since: from, limit: 50).records,
+                feedback: try reader.feedbackStats(since: from, workspaceID: workspace, types: types),
+                newestOutput: try reader.newestOutputStoredAt())
+        }
+        let figures = await operations.figures()
+        let page = DashboardPage.render(
+            workspace: workspace, data: data, figures: figures, now: now, template: Self.dashboardTemplate)
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/html; charset=utf-8",
+                .contentSecurityPolicy:
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'",
+                .cacheControl: "no-store",
+            ],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: page)))
+    }
+}
+
+struct DashboardData: Sendable {
+    var ingestRate: Double
+    var latest: [String]
+    var histories: [String: [String]]
+    var insights: [String]
+    var feedback: [ProjectionReader.FeedbackStats]
+    var newestOutput: Timestamp?
+}
+
+/// The page: a Mustache template filled from plain dictionaries; every value is HTML-escaped by
+/// Mustache's `{{…}}`.
+enum DashboardPage {
+    static func signIn(status: HTTPResponse.Status) -> Response {
+        let message = status == .ok ? "" : "<p class=\"error\">That is not a live admin key.</p>"
+        let page = """
+            <!doctype html><html lang="en"><head><meta charset="utf-8"><title>BTE dashboard: sign in</title>
+            <link rel="icon" href="data:,"></head><body><h1>BTE dashboard</h1>\(message)
+            <form method="post" action="/dashboard"><label>Admin API key <input type="password" name="key" \
+            autocomplete="off"></label> <button type="submit">Sign in</button></form></body></html>
+            """
+        return Response(
+            status: status == .ok ? .unauthorized : status,
+            headers: [
+                .contentType: "text/html; charset=utf-8",
+                .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+            ],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: page)))
+    }
+
+    /// The number text of a record's field, as published.
+    static func field(_ record: JSONValue, _ name: String) -> String {
+        switch record[name] {
+        case .string(let text)?: return text
+        case .number(let text)?: return text
+        default: return ""
+        }
+    }
+
+    /// An SVG polyline of `values` in a 120×24 box (oldest left); a single value is a flat line.
+    static func sparkline(_ values: [Double]) -> String {
+        guard let low = values.min(), let high = values.max(), !values.isEmpty else { return "" }
+        let span = high - low
+        let step = values.count > 1 ? 120.0 / Double(values.count - 1) : 0
+        return values.enumerated().map { index, value in
+            let x = Double(index) * step
+            let y = span == 0 ? 12 : 22 - (value - low) / span * 20
+            return String(format: "%.1f,%.1f", x, y)
+        }.joined(separator: " ")
+    }
+
+    static func render(
+        workspace: String, data: DashboardData, figures: OperationsSnapshot.Figures, now: Timestamp,
+        template: MustacheTemplate?
+    ) -> String {
+        let latest = data.latest.compactMap { try? JSONParser.parse(Array($0.utf8)) }
+        let signals: [[String: Any]] = latest.map { record in
+            let type = field(record, "signal_type")
+            let history = (data.histories[type] ?? []).compactMap { try? JSONParser.parse(Array($0.utf8)) }
+            let values = history.compactMap { Double(field($0, "signal_value")) }
+            return [
+                "type": type, "value": field(record, "signal_value"), "label": field(record, "label"),
+                "as_of": field(record, "as_of"), "points": sparkline(values), "count": values.count,
+            ]
+        }
+        let insights: [[String: Any]] = data.insights.compactMap { text in
+            guard let record = try? JSONParser.parse(Array(text.utf8)) else { return nil }
+            return [
+                "id": field(record, "id"), "type": field(record, "insight_type"),
+                "priority": field(record, "priority"), "message": field(record, "message"),
+                "as_of": field(record, "as_of"),
+            ]
+        }
+        func percent(_ rate: Double?) -> String { rate.map { String(format: "%.1f%%", $0 * 100) } ?? "–" }
+        let feedback: [[String: Any]] = data.feedback.map { stats in
+            [
+                "type": stats.insightType, "delivered": stats.delivered, "acted": stats.acted,
+                "useful": stats.useful, "not_useful": stats.notUseful,
+                "positive_rate": percent(stats.positiveFeedbackRate), "action_rate": percent(stats.actionRate),
+            ]
+        }
+        let freshness = data.newestOutput.map {
+            String(format: "%.1f", Double(now.microseconds - $0.microseconds) / 1e6)
+        }
+        let context: [String: Any] = [
+            "workspace": workspace, "now": now.rfc3339,
+            "ingest_rate": String(format: "%.1f", data.ingestRate),
+            "groups": figures.groups.map {
+                [
+                    "group": $0.group, "lag_messages": $0.lagMessages,
+                    "lag_seconds": String(format: "%.1f", $0.lagSeconds),
+                ]
+                    as [String: Any]
+            },
+            "rejects": figures.rejects.map { ["code": $0.code, "count": $0.count] as [String: Any] },
+            "no_rejects": figures.rejects.isEmpty,
+            "problems": figures.problems.map { ["text": $0] },
+            "freshness": freshness ?? "–",
+            "signals": signals, "no_signals": signals.isEmpty,
+            "insights": insights, "no_insights": insights.isEmpty,
+            "feedback": feedback,
+        ]
+        return template?.render(context) ?? "<!doctype html><title>BTE</title><p>template unavailable</p>"
+    }
+
+    static let template = """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>BTE dashboard</title>
+        <meta http-equiv="refresh" content="30"><link rel="icon" href="data:,">
+        <style>
+        body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
+        table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:.25em .75em;border-bottom:1px solid #ddd;text-align:left}
+        td.num{text-align:right;font-variant-numeric:tabular-nums}svg.sparkline polyline{fill:none;stroke:#2a6fdb;stroke-width:1.5}
+        .problem{color:#b00}
+        </style></head>
+        <body>
+        <h1>BTE dashboard</h1>
+        <p>Workspace <code id="workspace">{{workspace}}</code> · rendered {{now}}</p>
+        {{#problems}}<p class="problem">{{text}}</p>{{/problems}}
+        <h2>Pipeline</h2>
+        <table id="pipeline"><tr><th>ingest rate (events/s, last 60 s)</th><td class="num" id="ingest-rate">{{ingest_rate}}</td></tr>
+        <tr><th>freshness (s since the newest output was stored)</th><td class="num" id="freshness">{{freshness}}</td></tr></table>
+        <h3>Lag per consumer group</h3>
+        <table id="lag"><tr><th>group</th><th>messages</th><th>seconds</th></tr>
+        {{#groups}}<tr data-group="{{group}}"><td>{{group}}</td><td class="num lag-messages">{{lag_messages}}</td><td class="num lag-seconds">{{lag_seconds}}</td></tr>{{/groups}}
+        </table>
+        <h3>Rejects by code (24 h)</h3>
+        <table id="rejects"><tr><th>code</th><th>count</th></tr>
+        {{#rejects}}<tr data-code="{{code}}"><td>{{code}}</td><td class="num reject-count">{{count}}</td></tr>{{/rejects}}
+        {{#no_rejects}}<tr><td colspan="2">none</td></tr>{{/no_rejects}}
+        </table>
+        <h2>Signals</h2>
+        <table id="signals"><tr><th>signal</th><th>value</th><th>label</th><th>as of</th><th>last 30 days</th></tr>
+        {{#signals}}<tr data-signal="{{type}}"><td>{{type}}</td><td class="num signal-value">{{value}}</td><td>{{label}}</td><td>{{as_of}}</td>
+        <td><svg class="sparkline" data-count="{{count}}" width="120" height="24" viewBox="0 0 120 24" role="img" aria-label="{{type}} over 30 days"><polyline points="{{points}}"/></svg></td></tr>{{/signals}}
+        {{#no_signals}}<tr><td colspan="5">no signal stored yet</td></tr>{{/no_signals}}
+        </table>
+        <h2>Insights (30 days)</h2>
+        <table id="insights"><tr><th>type</th><th>priority</th><th>message</th><th>as of</th></tr>
+        {{#insights}}<tr data-insight="{{id}}"><td>{{type}}</td><td>{{priority}}</td><td>{{message}}</td><td>{{as_of}}</td></tr>{{/insights}}
+        {{#no_insights}}<tr><td colspan="4">no insight in the last 30 days</td></tr>{{/no_insights}}
+        </table>
+        <h3>Feedback (insights of the last 30 days)</h3>
+        <table id="feedback"><tr><th>type</th><th>delivered</th><th>acted</th><th>useful</th><th>not useful</th><th>positive feedback</th><th>action rate</th></tr>
+        {{#feedback}}<tr data-type="{{type}}"><td>{{type}}</td><td class="num">{{delivered}}</td><td class="num">{{acted}}</td><td class="num">{{useful}}</td><td class="num">{{not_useful}}</td><td class="num positive-rate">{{positive_rate}}</td><td class="num action-rate">{{action_rate}}</td></tr>{{/feedback}}
+        </table>
+        </body></html>
+        """
+}

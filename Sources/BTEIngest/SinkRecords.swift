@@ -1,0 +1,105 @@
+import BTEDomain
+import BTEStore
+import Kafka
+
+/// Reads an output topic's record into the row the sink stores. The projectors write these
+/// records, but anything can be produced to a topic: a record that isn't one is refused with a
+/// reject code (and dead-lettered) instead of stopping the sink.
+public enum SinkRecords {
+    public enum Row: Sendable, Equatable {
+        case signal(SinkSignal)
+        case vector(SinkVector)
+        case insight(SinkInsight)
+    }
+
+    public static func row(topic: OutputTopic, value: [UInt8]?) -> Result<Row, Rejection> {
+        guard let value, !value.isEmpty else { return .failure(Rejection(.tombstone, "the record has no value")) }
+        guard let text = String(validating: value, as: UTF8.self) else {
+            return .failure(Rejection(.invalidUTF8, "the record is not UTF-8"))
+        }
+        let parsed: JSONValue
+        do { parsed = try JSONParser.parse(value) } catch {
+            return .failure(Rejection(.invalidJSON, "the record is not JSON: \(error)"))
+        }
+        guard case .object = parsed else { return .failure(Rejection(.notAnObject, "the record is not an object")) }
+        do {
+            let fields = Fields(parsed)
+            let id = try fields.uuid("id")
+            let asOf = try fields.timestamp("as_of")
+            let version = try fields.integer("thresholds_version")
+            switch topic {
+            case .signals:
+                guard case .number(let number)? = parsed["signal_value"] else {
+                    throw Rejection(.missingField, "signal_value is missing or not a number")
+                }
+                return .success(
+                    .signal(
+                        SinkSignal(
+                            id: id, workspaceID: try fields.uuid("entity_id"),
+                            signalType: try fields.text("signal_type"), value: number,
+                            label: try fields.optionalText("label"), asOf: asOf, thresholdsVersion: version,
+                            record: text)))
+            case .behavioralVectors:
+                return .success(
+                    .vector(
+                        SinkVector(
+                            id: id, userID: try fields.text("user_id"), asOf: asOf, thresholdsVersion: version,
+                            record: text)))
+            case .insights:
+                return .success(
+                    .insight(
+                        SinkInsight(
+                            id: id, workspaceID: try fields.uuid("workspace_id"),
+                            insightType: try fields.text("insight_type"), priority: try fields.text("priority"),
+                            asOf: asOf, thresholdsVersion: version, record: text)))
+            case .deadLetter:
+                throw Rejection(.unknownRecordType, "dead letters are not sunk")
+            }
+        } catch let rejection as Rejection {
+            return .failure(rejection)
+        } catch {
+            return .failure(Rejection(.invalidValue, "\(error)"))
+        }
+    }
+
+    private struct Fields {
+        let value: JSONValue
+        init(_ value: JSONValue) { self.value = value }
+
+        func text(_ name: String) throws -> String {
+            guard case .string(let text)? = value[name], !text.isEmpty else {
+                throw Rejection(.missingField, "\(name) is missing or not a non-empty string")
+            }
+            return text
+        }
+
+        func optionalText(_ name: String) throws -> String? {
+            switch value[name] {
+            case nil, .null?: return nil
+            case .string(let text)?: return text
+            default: throw Rejection(.wrongType, "\(name) is not a string")
+            }
+        }
+
+        func uuid(_ name: String) throws -> String {
+            guard let uuid = canonicalUUID(try text(name)) else {
+                throw Rejection(.invalidUUID, "\(name) is not a UUID")
+            }
+            return uuid
+        }
+
+        func timestamp(_ name: String) throws -> Timestamp {
+            guard let timestamp = Timestamp(rfc3339: try text(name)) else {
+                throw Rejection(.invalidTimestamp, "\(name) is not an RFC 3339 timestamp")
+            }
+            return timestamp
+        }
+
+        func integer(_ name: String) throws -> Int {
+            guard case .number(let number)? = value[name], let integer = Int(number) else {
+                throw Rejection(.missingField, "\(name) is missing or not an integer")
+            }
+            return integer
+        }
+    }
+}

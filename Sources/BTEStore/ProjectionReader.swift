@@ -1,0 +1,197 @@
+import BTEDomain
+import Postgres
+
+/// Reads what `bte sink` stored, for the HTTP API and `bte insights stats`, as `bte_reader`.
+/// Records come back as the bytes the projectors published.
+public struct ProjectionReader {
+    let connection: PostgresConnection
+
+    /// An API read is a few indexed rows; a statement still running after this is stuck.
+    public static let defaultStatementTimeoutMilliseconds = 10_000
+
+    public init(url: String, statementTimeoutMilliseconds: Int = ProjectionReader.defaultStatementTimeoutMilliseconds)
+        throws
+    {
+        connection = try PostgresConnection(
+            url: url, applicationName: "bte-api",
+            options: PostgresConnectionOptions(statementTimeoutMilliseconds: statementTimeoutMilliseconds))
+    }
+
+    public var isHealthy: Bool { connection.isHealthy }
+
+    /// Whether `workspaceID`'s events name `userID` (a read key sees only its workspace's users).
+    public func user(_ userID: String, belongsTo workspaceID: String) throws -> Bool {
+        try HistoryReader.user(userID, belongsTo: workspaceID, on: connection)
+    }
+
+    /// The user's latest stored vector.
+    public func latestVector(userID: String) throws -> String? {
+        try connection.execute("SELECT record FROM bte.behavioral_vectors WHERE user_id = $1", [userID])
+            .rows.first?[0] ?? nil
+    }
+
+    /// Per UTC day in [from, to), the last vector stored with an `as_of` on that day, oldest first.
+    public func dailyVectors(userID: String, from: Timestamp, to: Timestamp) throws -> [(day: String, record: String)] {
+        try connection.execute(
+            """
+            SELECT DISTINCT ON (d) to_char(d, 'YYYY-MM-DD'), record FROM (
+                SELECT date_trunc('day', as_of AT TIME ZONE 'UTC') AS d, as_of, thresholds_version, record
+                FROM bte.bv_history WHERE user_id = $1 AND as_of >= $2::timestamptz AND as_of < $3::timestamptz) v
+            ORDER BY d, as_of DESC, thresholds_version DESC
+            """, [userID, from.rfc3339, to.rfc3339]
+        ).rows.compactMap { row in
+            guard let day = row[0], let record = row[1] else { return nil }
+            return (day, record)
+        }
+    }
+
+    /// The newest value of each signal of the workspace (the highest thresholds version among
+    /// equal as_of), by signal type.
+    public func latestSignals(workspaceID: String) throws -> [String] {
+        try connection.execute(
+            """
+            SELECT record FROM (
+                SELECT DISTINCT ON (signal_type) signal_type, record FROM bte.signal_values
+                WHERE workspace_id = $1::uuid ORDER BY signal_type, as_of DESC, thresholds_version DESC) s
+            ORDER BY signal_type
+            """, [workspaceID]
+        ).rows.compactMap { $0[0] }
+    }
+
+    /// A signal's values with `from <= as_of <= to`, oldest first: the newest `limit` of them,
+    /// and whether older ones were left out.
+    public func signalHistory(workspaceID: String, signalType: String, from: Timestamp, to: Timestamp, limit: Int)
+        throws -> (records: [String], truncated: Bool)
+    {
+        let rows = try connection.execute(
+            """
+            SELECT record FROM (
+                SELECT as_of, thresholds_version, record FROM bte.signal_values
+                WHERE workspace_id = $1::uuid AND signal_type = $2
+                    AND as_of >= $3::timestamptz AND as_of <= $4::timestamptz
+                ORDER BY as_of DESC, thresholds_version DESC LIMIT $5::int + 1) s
+            ORDER BY as_of, thresholds_version
+            """, [workspaceID, signalType, from.rfc3339, to.rfc3339, String(limit)]
+        ).rows.compactMap { $0[0] }
+        return rows.count > limit ? (Array(rows.dropFirst()), true) : (rows, false)
+    }
+
+    /// The workspace's insights with `as_of >= since`, newest first, at most `limit`.
+    public func insights(workspaceID: String, since: Timestamp, limit: Int) throws -> (
+        records: [String], truncated: Bool
+    ) {
+        let rows = try connection.execute(
+            """
+            SELECT record FROM bte.insights WHERE workspace_id = $1::uuid AND as_of >= $2::timestamptz
+            ORDER BY as_of DESC, insight_type, id LIMIT $3::int + 1
+            """, [workspaceID, since.rfc3339, String(limit)]
+        ).rows.compactMap { $0[0] }
+        return rows.count > limit ? (Array(rows.prefix(limit)), true) : (rows, false)
+    }
+
+    public struct StoredInsight: Sendable, Equatable {
+        public var workspaceID: String
+        public var insightType: String
+    }
+
+    /// The insight's workspace and type, if it was stored.
+    public func insight(id: String) throws -> StoredInsight? {
+        guard let id = canonicalUUID(id) else { return nil }
+        guard
+            let row = try connection.execute(
+                "SELECT workspace_id, insight_type FROM bte.insights WHERE id = $1::uuid", [id]
+            ).rows.first, let workspace = row[0], let type = row[1]
+        else { return nil }
+        return StoredInsight(workspaceID: workspace, insightType: type)
+    }
+
+    /// The workspace's most recent `sub_vertical_id`, which a business event must carry.
+    public func subVertical(workspaceID: String) throws -> String? {
+        try connection.execute(
+            """
+            SELECT sub_vertical_id FROM core.business_events WHERE workspace_id = $1::uuid
+            ORDER BY timestamp DESC LIMIT 1
+            """, [workspaceID]
+        ).rows.first?[0] ?? nil
+    }
+
+    /// Seed 003's quality figures for one insight type over the insights delivered since a time.
+    public struct FeedbackStats: Sendable, Equatable {
+        public var insightType: String
+        /// Insights delivered (stored with `as_of >= since`).
+        public var delivered: Int
+        /// Of those, how many at least one user marked `acted`.
+        public var acted: Int
+        /// Users' latest opinion per insight: `useful` or `not_useful`.
+        public var useful: Int
+        public var notUseful: Int
+
+        public init(insightType: String, delivered: Int, acted: Int, useful: Int, notUseful: Int) {
+            self.insightType = insightType
+            self.delivered = delivered
+            self.acted = acted
+            self.useful = useful
+            self.notUseful = notUseful
+        }
+
+        /// useful ÷ (useful + not_useful); nil without an opinion.
+        public var positiveFeedbackRate: Double? {
+            useful + notUseful == 0 ? nil : Double(useful) / Double(useful + notUseful)
+        }
+        /// acted ÷ delivered; nil when none was delivered.
+        public var actionRate: Double? { delivered == 0 ? nil : Double(acted) / Double(delivered) }
+    }
+
+    /// Per insight type (every type, 0 included), optionally of one workspace.
+    public func feedbackStats(since: Timestamp, workspaceID: String? = nil, types: [String]) throws -> [FeedbackStats] {
+        let rows = try connection.execute(
+            """
+            WITH delivered AS (
+                SELECT id, insight_type FROM bte.insights
+                WHERE as_of >= $1::timestamptz AND ($2::uuid IS NULL OR workspace_id = $2::uuid)),
+            feedback AS (
+                SELECT d.id, d.insight_type, e.actor_user_id, e.metadata->>'verdict' AS verdict, e.timestamp
+                FROM core.business_events e JOIN delivered d ON d.id = e.entity_id
+                WHERE e.event_type = 'insight.feedback'),
+            opinion AS (
+                SELECT DISTINCT ON (id, actor_user_id) insight_type, verdict FROM feedback
+                WHERE verdict IN ('useful', 'not_useful') ORDER BY id, actor_user_id, timestamp DESC)
+            SELECT t.type,
+                (SELECT count(*) FROM delivered WHERE insight_type = t.type),
+                (SELECT count(DISTINCT id) FROM feedback WHERE insight_type = t.type AND verdict = 'acted'),
+                (SELECT count(*) FROM opinion WHERE insight_type = t.type AND verdict = 'useful'),
+                (SELECT count(*) FROM opinion WHERE insight_type = t.type AND verdict = 'not_useful')
+            FROM unnest($3::text[]) AS t(type) ORDER BY t.type
+            """, [since.rfc3339, workspaceID, arrayLiteral(types)]
+        ).rows
+        return rows.map { row in
+            FeedbackStats(
+                insightType: row[0] ?? "", delivered: Int(row[1] ?? "") ?? 0, acted: Int(row[2] ?? "") ?? 0,
+                useful: Int(row[3] ?? "") ?? 0, notUseful: Int(row[4] ?? "") ?? 0)
+        }
+    }
+
+    /// Events appended to the logs per second over the last `seconds` seconds (by ingestion time).
+    public func ingestRate(seconds: Int) throws -> Double {
+        let count =
+            try connection.execute(
+                """
+                SELECT (SELECT count(*) FROM core.business_events WHERE ingested_at > now() - make_interval(secs => $1::int))
+                    + (SELECT count(*) FROM core.user_actions WHERE ingested_at > now() - make_interval(secs => $1::int))
+                    + (SELECT count(*) FROM core.interaction_events WHERE ingested_at > now() - make_interval(secs => $1::int))
+                """, [String(seconds)]
+            ).rows.first?[0].flatMap { Int($0) } ?? 0
+        return Double(count) / Double(max(seconds, 1))
+    }
+
+    /// When the sink last stored anything (nil: never).
+    public func newestOutputStoredAt() throws -> Timestamp? {
+        try connection.execute(
+            """
+            SELECT (extract(epoch FROM greatest(
+                (SELECT max(stored_at) FROM bte.signal_values), (SELECT max(stored_at) FROM bte.insights),
+                (SELECT max(stored_at) FROM bte.behavioral_vectors))) * 1000000)::bigint
+            """
+        ).rows.first?[0].flatMap { Int64($0) }.map { Timestamp(microseconds: $0) }
+    }
+}

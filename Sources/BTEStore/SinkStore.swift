@@ -1,0 +1,232 @@
+import BTEDomain
+import Postgres
+
+/// A signal record of the signals topic, as the sink stores it.
+public struct SinkSignal: Sendable, Equatable {
+    public var id: String
+    public var workspaceID: String
+    public var signalType: String
+    /// The number as published (no round trip through a binary double before PostgreSQL).
+    public var value: String
+    public var label: String?
+    public var asOf: Timestamp
+    public var thresholdsVersion: Int
+    /// The record's bytes as published.
+    public var record: String
+
+    public init(
+        id: String, workspaceID: String, signalType: String, value: String, label: String?, asOf: Timestamp,
+        thresholdsVersion: Int, record: String
+    ) {
+        self.id = id
+        self.workspaceID = workspaceID
+        self.signalType = signalType
+        self.value = value
+        self.label = label
+        self.asOf = asOf
+        self.thresholdsVersion = thresholdsVersion
+        self.record = record
+    }
+}
+
+/// A behavioral vector of the vectors topic.
+public struct SinkVector: Sendable, Equatable {
+    public var id: String
+    public var userID: String
+    public var asOf: Timestamp
+    public var thresholdsVersion: Int
+    public var record: String
+
+    public init(id: String, userID: String, asOf: Timestamp, thresholdsVersion: Int, record: String) {
+        self.id = id
+        self.userID = userID
+        self.asOf = asOf
+        self.thresholdsVersion = thresholdsVersion
+        self.record = record
+    }
+}
+
+/// An insight of the insights topic.
+public struct SinkInsight: Sendable, Equatable {
+    public var id: String
+    public var workspaceID: String
+    public var insightType: String
+    public var priority: String
+    public var asOf: Timestamp
+    public var thresholdsVersion: Int
+    public var record: String
+
+    public init(
+        id: String, workspaceID: String, insightType: String, priority: String, asOf: Timestamp,
+        thresholdsVersion: Int, record: String
+    ) {
+        self.id = id
+        self.workspaceID = workspaceID
+        self.insightType = insightType
+        self.priority = priority
+        self.asOf = asOf
+        self.thresholdsVersion = thresholdsVersion
+        self.record = record
+    }
+}
+
+/// What one sink transaction writes: the records and the partitions' next offsets.
+public struct SinkBatch: Sendable {
+    public var signals: [SinkSignal] = []
+    public var vectors: [SinkVector] = []
+    public var insights: [SinkInsight] = []
+    public var progress: [PartitionProgress] = []
+    public init() {}
+}
+
+/// Rows new to the tables (a record read again stores nothing).
+public struct SinkOutcome: Sendable, Equatable {
+    public var signals = 0
+    public var vectors = 0
+    public var insights = 0
+    public init() {}
+}
+
+/// Writes the API's tables from the output topics, and the sink group's offsets in the same
+/// transaction. Every connection acts as role `bte_sink`, which may write these tables and
+/// nothing else: no log can be touched from here.
+public final class SinkStore {
+    let connection: PostgresConnection
+    public let group: String
+    private var ensuredMonths: Set<Int> = []
+
+    public var isHealthy: Bool { connection.isHealthy }
+
+    public init(
+        url: String, group: String = "bte-sink",
+        statementTimeoutMilliseconds: Int = IngestStore.defaultStatementTimeoutMilliseconds, holdsGroupLock: Bool = true
+    ) throws {
+        connection = try PostgresConnection(
+            url: url, applicationName: "bte-sink",
+            options: PostgresConnectionOptions(statementTimeoutMilliseconds: statementTimeoutMilliseconds))
+        self.group = group
+        do {
+            try connection.execute("SET ROLE bte_sink")
+        } catch let error as PostgresError where error.code != .connection {
+            throw StoreError(
+                .permission,
+                "the database URL's role can't act as bte_sink (GRANT bte_sink TO it, or run bte migrate): \(error)")
+        }
+        if holdsGroupLock { try GroupLock.holdShared(group, on: connection) }
+    }
+
+    public func storedOffsets(topics: [String]) throws -> [String: [Int32: Int64]] {
+        try OffsetFence(connection: connection, group: group).stored(topics: topics)
+    }
+
+    /// Writes the batch and its offsets atomically; `beforeCommit` runs inside the transaction
+    /// (it publishes dead letters), and if it throws nothing is committed.
+    public func commit(_ batch: SinkBatch, beforeCommit: () throws -> Void = {}) throws -> SinkOutcome {
+        do {
+            try ensurePartitions(for: batch.signals)
+            return try connection.transaction {
+                let fence = OffsetFence(connection: connection, group: group)
+                try fence.check(batch.progress)
+                var outcome = SinkOutcome()
+                outcome.signals = try insertSignals(batch.signals)
+                outcome.vectors = try insertVectors(batch.vectors)
+                outcome.insights = try insertInsights(batch.insights)
+                try fence.save(batch.progress, notify: false)
+                try beforeCommit()
+                return outcome
+            }
+        } catch {
+            // A partition dropped by retention since it was ensured fails the batch; the retry
+            // ensures anew.
+            ensuredMonths.removeAll()
+            throw error
+        }
+    }
+
+    private func ensurePartitions(for signals: [SinkSignal]) throws {
+        var needed: [Int: Timestamp] = [:]
+        for signal in signals where !ensuredMonths.contains(signal.asOf.monthKey) {
+            needed[signal.asOf.monthKey] = signal.asOf.monthBounds.start
+        }
+        for (key, start) in needed.sorted(by: { $0.key < $1.key }) {
+            try connection.execute("SELECT bte.ensure_signal_partition($1::timestamptz)", [start.rfc3339])
+            ensuredMonths.insert(key)
+        }
+    }
+
+    private func insertSignals(_ signals: [SinkSignal]) throws -> Int {
+        guard !signals.isEmpty else { return 0 }
+        return try connection.execute(
+            """
+            INSERT INTO bte.signal_values
+                (id, workspace_id, signal_type, signal_value, label, as_of, thresholds_version, record)
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::float8[], $5::text[], $6::timestamptz[],
+                $7::int[], $8::text[])
+            ON CONFLICT DO NOTHING
+            """,
+            [
+                arrayLiteral(signals.map(\.id)), arrayLiteral(signals.map(\.workspaceID)),
+                arrayLiteral(signals.map(\.signalType)), arrayLiteral(signals.map(\.value)),
+                arrayLiteral(signals.map(\.label)), arrayLiteral(signals.map(\.asOf.rfc3339)),
+                arrayLiteral(signals.map { String($0.thresholdsVersion) }), arrayLiteral(signals.map(\.record)),
+            ]
+        ).affected
+    }
+
+    /// Every vector goes to the history; the latest per user (by as_of, then thresholds
+    /// version) is kept in `bte.behavioral_vectors`, so a replay of older records can't
+    /// replace a newer one.
+    private func insertVectors(_ vectors: [SinkVector]) throws -> Int {
+        guard !vectors.isEmpty else { return 0 }
+        let parameters: [String?] = [
+            arrayLiteral(vectors.map(\.id)), arrayLiteral(vectors.map(\.userID)),
+            arrayLiteral(vectors.map(\.asOf.rfc3339)), arrayLiteral(vectors.map { String($0.thresholdsVersion) }),
+            arrayLiteral(vectors.map(\.record)),
+        ]
+        let stored = try connection.execute(
+            """
+            INSERT INTO bte.bv_history (id, user_id, as_of, thresholds_version, record)
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::text[])
+            ON CONFLICT DO NOTHING
+            """, parameters
+        ).affected
+        try connection.execute(
+            """
+            INSERT INTO bte.behavioral_vectors AS v (user_id, id, as_of, thresholds_version, record)
+            SELECT DISTINCT ON (u) u, i, a, t, r
+            FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::text[]) AS x(i, u, a, t, r)
+            ORDER BY u, a DESC, t DESC
+            ON CONFLICT (user_id) DO UPDATE SET id = EXCLUDED.id, as_of = EXCLUDED.as_of,
+                thresholds_version = EXCLUDED.thresholds_version, record = EXCLUDED.record, stored_at = now()
+            WHERE (v.as_of, v.thresholds_version) < (EXCLUDED.as_of, EXCLUDED.thresholds_version)
+            """, parameters)
+        return stored
+    }
+
+    private func insertInsights(_ insights: [SinkInsight]) throws -> Int {
+        guard !insights.isEmpty else { return 0 }
+        return try connection.execute(
+            """
+            INSERT INTO bte.insights (id, workspace_id, insight_type, priority, as_of, thresholds_version, record)
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::int[],
+                $7::text[])
+            ON CONFLICT DO NOTHING
+            """,
+            [
+                arrayLiteral(insights.map(\.id)), arrayLiteral(insights.map(\.workspaceID)),
+                arrayLiteral(insights.map(\.insightType)), arrayLiteral(insights.map(\.priority)),
+                arrayLiteral(insights.map(\.asOf.rfc3339)),
+                arrayLiteral(insights.map { String($0.thresholdsVersion) }), arrayLiteral(insights.map(\.record)),
+            ]
+        ).affected
+    }
+
+    /// The signal partitions wholly older than the `keepMonths` most recent months (the current
+    /// one included), dropped when `execute` is set. Returns their names, oldest first.
+    public func retention(keepMonths: Int, execute: Bool) throws -> [String] {
+        try connection.execute(
+            "SELECT partition_name FROM bte.drop_signal_partitions($1::int, $2::boolean)",
+            [String(keepMonths), execute ? "true" : "false"]
+        ).rows.compactMap { $0[0] }
+    }
+}
