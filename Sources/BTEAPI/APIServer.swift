@@ -110,6 +110,22 @@ public struct APIServer: Sendable {
         "/dashboard": [.get, .post],
     ]
 
+    /// The methods of the path template `path` matches (a literal path before any template).
+    /// A concrete path never matches a `/compute`-style literal sibling's template: literals win.
+    static func methods(of path: String, in allowed: [String: [HTTPRequest.Method]]) -> [HTTPRequest.Method]? {
+        if let exact = allowed[path] { return exact }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        for (template, methods) in allowed where template.contains("{") {
+            let parts = template.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == segments.count else { continue }
+            let matches = zip(parts, segments).allSatisfy { part, segment in
+                part.hasPrefix("{") ? !segment.isEmpty : part == segment
+            }
+            if matches { return methods }
+        }
+        return nil
+    }
+
     func router(registry: PrometheusCollectorRegistry, readiness: Readiness) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: MethodNotAllowed(allowed: APIServer.methods))
@@ -261,31 +277,21 @@ struct MethodNotAllowed<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard let methods = MethodNotAllowed.methods(of: request.uri.path, in: allowed),
+        guard let methods = APIServer.methods(of: request.uri.path, in: allowed),
             !methods.contains(request.method)
         else {
-            return try await next(request, context)
+            do {
+                return try await next(request, context)
+            } catch let error as HTTPError {
+                // The router's own answers (no such path, a malformed request) in the API's error shape.
+                let code = error.status == .notFound ? "not_found" : "bad_request"
+                return APIError(error.status, code, error.body ?? error.status.reasonPhrase).response
+            }
         }
         let allow = methods.map(\.rawValue).joined(separator: ", ")
         var error = APIError(.methodNotAllowed, "method_not_allowed", "this path allows \(allow)")
         error.headers[.allow] = allow
         return error.response
-    }
-
-    /// The methods of the path template `path` matches (a literal path before any template).
-    /// A concrete path never matches a `/compute`-style literal sibling's template: literals win.
-    static func methods(of path: String, in allowed: [String: [HTTPRequest.Method]]) -> [HTTPRequest.Method]? {
-        if let exact = allowed[path] { return exact }
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        for (template, methods) in allowed where template.contains("{") {
-            let parts = template.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count == segments.count else { continue }
-            let matches = zip(parts, segments).allSatisfy { part, segment in
-                part.hasPrefix("{") ? !segment.isEmpty : part == segment
-            }
-            if matches { return methods }
-        }
-        return nil
     }
 }
 
