@@ -13,6 +13,15 @@ export PATH="$($PY -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):
 if ! command -v schemathesis >/dev/null 2>&1; then
   $PY -m pip install -q --disable-pip-version-check schemathesis==4.32.5 2>&1 | grep -v 'Running pip as' >&2 || true
 fi
+# The dashboard's browser test: Debian's chromium and its driver, driven by Selenium.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+if ! $PY -c 'import selenium' >/dev/null 2>&1; then
+  $PY -m pip install -q --disable-pip-version-check selenium==4.27.1 2>&1 | grep -v 'Running pip as' >&2 || true
+fi
 # House style: .swift-format, checked, never rewritten here (swift format -i -r Sources Tests fixes).
 swift format lint --strict --recursive --parallel Sources Tests Package.swift
 # Deployment files (alerts, compose, Kubernetes, Dockerfile) through their real validators.

@@ -204,7 +204,8 @@ enum DashboardPage {
             status: status == .ok ? .unauthorized : status,
             headers: [
                 .contentType: "text/html; charset=utf-8",
-                .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+                .contentSecurityPolicy:
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'",
             ],
             body: ResponseBody(byteBuffer: ByteBuffer(string: page)))
     }
