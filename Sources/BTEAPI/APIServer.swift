@@ -27,6 +27,11 @@ public struct APIServer: Sendable {
         public var deliveryTimeoutMilliseconds = 5_000
         /// How long a key is remembered: a revocation takes effect within this.
         public var keyCacheSeconds = 2
+        /// A connection that sends nothing for this long (a request head or body left unfinished,
+        /// or idle between requests) is closed; a body must arrive whole within this many
+        /// seconds times ``bodyTimeoutFactor``. Slow clients can't hold connections open.
+        public var readTimeoutSeconds = 10
+        public static let bodyTimeoutFactor = 3
         /// PostgreSQL connections (as the reader) serving the read endpoints.
         public var readerConnections = 4
 
@@ -71,6 +76,7 @@ public struct APIServer: Sendable {
         readiness.register("serve")
         return Application(
             router: router(registry: registry, readiness: readiness),
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.readTimeoutSeconds)))),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "bte"),
             logger: logger)
@@ -242,7 +248,11 @@ public struct APIServer: Sendable {
     /// The body, at most 1 MiB: read as it arrives, refused as soon as it is over.
     func body(_ request: Request) async throws -> [UInt8] {
         var bytes: [UInt8] = []
+        let deadline = ContinuousClock.now + .seconds(configuration.readTimeoutSeconds * Configuration.bodyTimeoutFactor)
         for try await buffer in request.body {
+            guard ContinuousClock.now < deadline else {
+                throw APIError(.requestTimeout, "request_timeout", "the body did not arrive in time")
+            }
             guard bytes.count + buffer.readableBytes <= Collector.maxBodyBytes else {
                 throw APIError(.contentTooLarge, "body_too_large", "the body is over \(Collector.maxBodyBytes) bytes")
             }

@@ -12,6 +12,8 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "The HTTP API: collect events (validated like ingest, acknowledged by the broker), /openapi.json.")
     @Option(help: "Port (env BTE_HTTP_PORT).") var port: Int?
     @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(help: "Seconds a connection may send nothing before it is closed (slow or stalled clients).")
+    var readTimeout = 10
     @Option(help: "Kafka bootstrap servers (env BTE_KAFKA_BROKERS).") var brokers: String?
     @Option(help: "libpq URI of a reader, for the keys (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
     @Option(help: "Prefix for every topic name; empty in production.") var topicPrefix = ""
@@ -28,6 +30,8 @@ struct ServeCommand: AsyncParsableCommand {
             var configuration = APIServer.Configuration(
                 brokers: try Setting.brokers.resolve(brokers), readerURL: try Setting.reader.resolve(readerDatabaseURL))
             configuration.host = host
+            guard readTimeout > 0 else { throw CLIError("--read-timeout must be positive") }
+            configuration.readTimeoutSeconds = readTimeout
             configuration.port = port
             configuration.topicPrefix = topicPrefix
             configuration.limits.maxMessageBytes = maxMessageBytes
