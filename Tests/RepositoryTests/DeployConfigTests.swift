@@ -45,7 +45,7 @@ import Testing
         // The long-running commands, each with its metrics endpoint reachable from outside the container.
         for worker in [
             #"["ingest", "--metrics-host", "0.0.0.0"]"#, #"["project", "--metrics-host", "0.0.0.0"]"#,
-            #"["serve", "--host", "0.0.0.0"]"#,
+            #"["serve", "--host", "0.0.0.0"]"#, #"["sink", "--metrics-host", "0.0.0.0"]"#,
         ] {
             #expect(compose.contains(worker), "docker-compose.yml lacks \(worker)")
             #expect(kubernetes.contains(worker), "deploy/k8s lacks \(worker)")
@@ -57,6 +57,7 @@ import Testing
             #expect(kubernetes.contains(job), "deploy/k8s lacks \(job)")
         }
         #expect(kubernetes.contains(#"args: ["replay", "#))
+        #expect(kubernetes.contains(#"args: ["sink", "retention", "--keep-months", "18", "--execute"]"#))
         // Probes on the endpoints every worker serves.
         #expect(compose.contains("/readyz"))
         #expect(kubernetes.contains("path: /healthz") && kubernetes.contains("path: /readyz"))
