@@ -67,6 +67,7 @@ public struct APIServer: Sendable {
         status.kafkaProperties = configuration.kafkaProperties
         status.topicPrefix = configuration.topicPrefix
         status.timeoutMilliseconds = 2_000
+        status.sinkGroup = "bte-sink"
         operations = OperationsSnapshot(status: Status(configuration: status))
         spec = try OpenAPISpec.json()
     }
@@ -248,7 +249,8 @@ public struct APIServer: Sendable {
     /// The body, at most 1 MiB: read as it arrives, refused as soon as it is over.
     func body(_ request: Request) async throws -> [UInt8] {
         var bytes: [UInt8] = []
-        let deadline = ContinuousClock.now + .seconds(configuration.readTimeoutSeconds * Configuration.bodyTimeoutFactor)
+        let deadline =
+            ContinuousClock.now + .seconds(configuration.readTimeoutSeconds * Configuration.bodyTimeoutFactor)
         for try await buffer in request.body {
             guard ContinuousClock.now < deadline else {
                 throw APIError(.requestTimeout, "request_timeout", "the body did not arrive in time")

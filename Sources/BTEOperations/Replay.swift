@@ -88,17 +88,32 @@ public struct Replay: Sendable {
 
     public init(configuration: Configuration) { self.configuration = configuration }
 
-    /// The input topics an ingest group consumes, or a projector group's.
-    func defaultTopics(_ home: OffsetHome) -> [TopicSelection] {
+    /// The topics the group consumes: the sink's output topics, an ingest group's inputs, or a
+    /// projector group's.
+    func defaultTopics(_ home: OffsetHome, sink: Bool) -> [TopicSelection] {
+        if sink {
+            return [OutputTopic.signals, .behavioralVectors, .insights].map {
+                TopicSelection(topic: $0.name(prefix: configuration.topicPrefix))
+            }
+        }
         let kinds: [InputKind] = home == .postgresql ? InputKind.allCases : [.business, .interaction]
         return kinds.map { TopicSelection(topic: $0.name(prefix: configuration.topicPrefix)) }
     }
 
-    /// Where the group keeps its offsets: PostgreSQL for an ingest group (`bte-ingest`, or any
-    /// group with offsets in `bte.ingest_offsets`), Kafka otherwise.
+    /// Where the group keeps its offsets: PostgreSQL for an ingest or sink group (`bte-ingest`,
+    /// `bte-sink`, or any group with offsets in `bte.ingest_offsets`), Kafka otherwise.
     func home(_ store: ReplayStore) throws -> OffsetHome {
-        if configuration.group == "bte-ingest" { return .postgresql }
+        if configuration.group == "bte-ingest" || configuration.group == "bte-sink" { return .postgresql }
         return try store.storesOffsets(group: configuration.group) ? .postgresql : .kafka
+    }
+
+    /// A sink group: `bte-sink`, or a group whose stored offsets are all of output topics.
+    func isSink(_ store: ReplayStore) throws -> Bool {
+        if configuration.group == "bte-sink" { return true }
+        let outputs = Set(
+            [OutputTopic.signals, .behavioralVectors, .insights].map { $0.name(prefix: configuration.topicPrefix) })
+        let stored = Set(try store.ingestOffsets(group: configuration.group).keys.map(\.topic))
+        return !stored.isEmpty && stored.isSubset(of: outputs)
     }
 
     /// What `--execute` would do, read now; changes nothing.
@@ -111,7 +126,8 @@ public struct Replay: Sendable {
 
     private func plan(store: ReplayStore, inspector: OffsetInspector) throws -> Plan {
         let home = try home(store)
-        let partitions = try inspector.partitions(configuration.topics ?? defaultTopics(home))
+        let partitions = try inspector.partitions(
+            configuration.topics ?? defaultTopics(home, sink: home == .postgresql && isSink(store)))
         let current: [KafkaTopicPartition: Int64]
         switch home {
         case .postgresql:

@@ -14,6 +14,8 @@ public struct Status: Sendable {
         public var readerURL: String
         public var ingestGroup = "bte-ingest"
         public var projectorGroup = "bte-projector"
+        /// The sink's group (offsets in PostgreSQL, over the output topics); nil: not reported.
+        public var sinkGroup: String?
         public var topicPrefix = ""
         public var maxLagSeconds = 300.0
         public var timeoutMilliseconds: Int32 = 5_000
@@ -141,10 +143,17 @@ public struct Status: Sendable {
         let projected = [InputKind.business, .interaction].map {
             TopicSelection(topic: $0.name(prefix: configuration.topicPrefix))
         }
-        for (group, home, topics) in [
+        var groups = [
             (configuration.ingestGroup, OffsetHome.postgresql, inputs),
             (configuration.projectorGroup, OffsetHome.kafka, projected),
-        ] {
+        ]
+        if let sink = configuration.sinkGroup {
+            let outputs = [OutputTopic.signals, .behavioralVectors, .insights].map {
+                TopicSelection(topic: $0.name(prefix: configuration.topicPrefix))
+            }
+            groups.append((sink, .postgresql, outputs))
+        }
+        for (group, home, topics) in groups {
             if home == .postgresql && store == nil { continue }
             // One unreachable broker is enough to say so; don't wait for it once per group.
             if report.problems.contains(where: { $0.hasPrefix("Kafka") }) { continue }

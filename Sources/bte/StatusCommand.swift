@@ -14,6 +14,7 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(help: "Prefix for every topic name; empty in production.") var topicPrefix = ""
     @Option(help: "The ingest group.") var ingestGroup = "bte-ingest"
     @Option(help: "The projector group.") var projectorGroup = "bte-projector"
+    @Option(help: "Also report this sink group (bte-sink), whose offsets are in PostgreSQL.") var sinkGroup: String?
     @Option(help: "Degraded when a partition's oldest unprocessed message is older than this.")
     var maxLagSeconds = 300.0
     @Option(help: "table or json.") var format = "table"
@@ -29,6 +30,7 @@ struct StatusCommand: AsyncParsableCommand {
             configuration.topicPrefix = topicPrefix
             configuration.ingestGroup = ingestGroup
             configuration.projectorGroup = projectorGroup
+            configuration.sinkGroup = sinkGroup
             configuration.maxLagSeconds = maxLagSeconds
             let status = Status(configuration: configuration)
             let report = try await onThread("status") { try status.report() }

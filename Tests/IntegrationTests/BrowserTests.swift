@@ -65,6 +65,6 @@ import Testing
         let insightID = OutputRecords.insightID(
             workspace: ReadAPITests.workspace, type: "deal_stalled", asOf: ReadAPITests.midnight(daysAgo: 1))
         #expect(page["insights"] as? [String] == [insightID])
-        #expect(page["groups"] as? [String] == ["bte-ingest", "bte-projector"])
+        #expect(page["groups"] as? [String] == ["bte-ingest", "bte-projector", "bte-sink"])
     }
 }

@@ -139,8 +139,14 @@ enum UUIDv5Text {
         let deadText = String(decoding: dead.first?.value ?? [], as: UTF8.self)
         #expect(deadText.contains(#""error_code":"invalid_json""#), "\(deadText)")
 
-        // Everything read again (offsets moved back): nothing new is stored.
-        try db.admin().execute("DELETE FROM bte.ingest_offsets WHERE consumer_group = 'bte-sink'")
+        // Everything read again (`bte replay bte-sink --to-earliest`: offsets in PostgreSQL, over
+        // the output topics): nothing new is stored.
+        let replay = try ReplayTests.replay(
+            ["bte-sink", "--to-earliest", "--execute", "--by", "test", "--why", "re-sink", "--format", "json"], db,
+            topics)
+        #expect(replay.process.terminationStatus == 0, "\(replay.log)")
+        #expect(replay.log.contains(#""offsets_in":"postgresql""#), "\(replay.log)")
+        #expect(try db.count("SELECT sum(next_offset) FROM bte.ingest_offsets WHERE consumer_group = 'bte-sink'") == 0)
         let again = try sinkUntilIdle(db, topics)
         #expect(again.consumed == 6)
         #expect(again.stored == SinkOutcome(), "\(again)")

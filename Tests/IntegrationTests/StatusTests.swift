@@ -66,6 +66,28 @@ import Testing
         #expect(projector.allSatisfy { ($0["lag_seconds"] as? Double ?? 0) >= 2 }, "\(projector)")
         #expect((byGroup[projectorGroup] ?? []).count == 6)
 
+        // The sink's group, when asked for: offsets in PostgreSQL over the three output topics.
+        try createOutputTopics(topics)
+        let w = SinkTests.workspace
+        try topics.produce(
+            ["2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z"].map {
+                OutputRecords.message(
+                    .signals, topics, key: w,
+                    OutputRecords.signal(workspace: w, type: "momentum", value: "1", asOf: $0))
+            })
+        let sinkGroup = TestEnvironment.uniqueName("sink-")
+        _ = try sinkUntilIdle(db, topics, group: sinkGroup)
+        let (sinkCode, withSink) = try Self.status(
+            groups + ["--sink-group", sinkGroup, "--max-lag-seconds", "3600"], db, topics)
+        #expect(sinkCode == 0, "\(withSink)")
+        let sink =
+            (withSink["groups"] as? [[String: Any]] ?? []).first { $0["group"] as? String == sinkGroup }?["partitions"]
+            as? [[String: Any]] ?? []
+        // 3 topics × 3 partitions; both records (one key, one partition) stored, nothing behind.
+        #expect(sink.count == 9)
+        #expect(sink.compactMap { $0["offset"] as? Int }.reduce(0, +) == 2)
+        #expect(sink.allSatisfy { $0["lag_messages"] as? Int == 0 })
+
         // The same lag over a 1 s limit: degraded, exit 1.
         let (degradedCode, degraded) = try Self.status(groups + ["--max-lag-seconds", "1"], db, topics)
         #expect(degradedCode == 1)
