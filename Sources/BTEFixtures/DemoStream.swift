@@ -104,7 +104,8 @@ public struct DemoStream: Sendable {
                         ))
                     continue
                 }
-                var eventType = pick(Schemas.businessEventTypes, &rng)
+                // Feedback on insights comes from the API, not from producers' streams.
+                var eventType = pick(Schemas.businessEventTypes.filter { $0 != "insight.feedback" }, &rng)
                 var entity = rng.uuid()
                 var metadata = "{}"
                 switch eventType {

@@ -96,10 +96,11 @@ public final class SinkStore {
     private var ensuredMonths: Set<Int> = []
 
     public var isHealthy: Bool { connection.isHealthy }
+    public static let defaultStatementTimeoutMilliseconds = 60_000
 
     public init(
         url: String, group: String = "bte-sink",
-        statementTimeoutMilliseconds: Int = IngestStore.defaultStatementTimeoutMilliseconds, holdsGroupLock: Bool = true
+        statementTimeoutMilliseconds: Int = SinkStore.defaultStatementTimeoutMilliseconds, holdsGroupLock: Bool = true
     ) throws {
         connection = try PostgresConnection(
             url: url, applicationName: "bte-sink",
