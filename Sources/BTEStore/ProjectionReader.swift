@@ -47,13 +47,26 @@ public struct ProjectionReader {
 
     /// The newest value of each signal of the workspace (the highest thresholds version among
     /// equal as_of), by signal type.
+    ///
+    /// A DISTINCT ON over the workspace reads every stored value (18 months of them); this walks
+    /// the (workspace, type, as_of) index instead: one probe for each next signal type, one for
+    /// its newest value.
     public func latestSignals(workspaceID: String) throws -> [String] {
         try connection.execute(
             """
-            SELECT record FROM (
-                SELECT DISTINCT ON (signal_type) signal_type, record FROM bte.signal_values
-                WHERE workspace_id = $1::uuid ORDER BY signal_type, as_of DESC, thresholds_version DESC) s
-            ORDER BY signal_type
+            WITH RECURSIVE types(signal_type) AS (
+                (SELECT signal_type FROM bte.signal_values WHERE workspace_id = $1::uuid
+                 ORDER BY signal_type LIMIT 1)
+                UNION ALL
+                SELECT (SELECT s.signal_type FROM bte.signal_values s
+                        WHERE s.workspace_id = $1::uuid AND s.signal_type > types.signal_type
+                        ORDER BY s.signal_type LIMIT 1)
+                FROM types WHERE types.signal_type IS NOT NULL)
+            SELECT newest.record FROM types CROSS JOIN LATERAL (
+                SELECT v.record FROM bte.signal_values v
+                WHERE v.workspace_id = $1::uuid AND v.signal_type = types.signal_type
+                ORDER BY v.as_of DESC, v.thresholds_version DESC LIMIT 1) newest
+            ORDER BY types.signal_type
             """, [workspaceID]
         ).rows.compactMap { $0[0] }
     }
