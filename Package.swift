@@ -25,11 +25,15 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
     ],
     targets: [
         // C libraries, seen only by the wrappers.
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // LAPACK's C interface (OpenBLAS underneath) for the models' factorizations.
+        .systemLibrary(
+            name: "CLapack", pkgConfig: "lapacke", providers: [.apt(["liblapacke-dev", "libopenblas-dev"])]),
         // Safe wrappers with no BTE knowledge.
         .target(name: "Kafka", dependencies: ["CRdKafka"], swiftSettings: strict),
         .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
@@ -40,6 +44,13 @@ let package = Package(
         .target(
             name: "BTECompute",
             dependencies: ["BTEDomain", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        // The KPI models: Kalman filter and smoother, EM, RC retention, RLS, simulation and
+        // guardrails. Pure like BTECompute: no I/O, no clock; randomness only from a given seed.
+        .target(
+            name: "BTEModels",
+            dependencies: ["CLapack", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: strict
         ),
         // The producer library: utterance normalization, hashing, redacted previews.
@@ -185,6 +196,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "BTEIntentsTests", dependencies: ["BTEIntents", "BTEDomain"], swiftSettings: strict),
+        .testTarget(name: "BTEModelsTests", dependencies: ["BTEModels"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(
             name: "BTEIngestTests",
             dependencies: ["BTEIngest", "BTEWorker", "BTEStore", "Kafka"],

@@ -10,6 +10,7 @@ say() { echo "setup: $*" >&2; }
 need_apt=()
 pkg-config --exists rdkafka 2>/dev/null || need_apt+=(librdkafka-dev)
 pkg-config --exists libpq 2>/dev/null || need_apt+=(libpq-dev)
+pkg-config --exists lapacke 2>/dev/null || need_apt+=(liblapacke-dev libopenblas-dev)
 [ -x "$PG_BIN/initdb" ] || need_apt+=(postgresql)
 command -v pip3 >/dev/null 2>&1 || command -v pip >/dev/null 2>&1 || need_apt+=(python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then

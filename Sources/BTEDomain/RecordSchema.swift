@@ -125,8 +125,15 @@ public enum Schemas {
         "deal.created", "deal.stage_changed", "deal.won", "deal.lost",
         "order.created", "contact.engaged",
         "insight.feedback",
+        "control.changed", "incident.started", "incident.resolved",
     ]
-    public static let entityTypes = ["recommendation", "workflow", "page", "deal", "order", "contact", "insight"]
+    public static let entityTypes = [
+        "recommendation", "workflow", "page", "deal", "order", "contact", "insight", "control", "incident",
+    ]
+    /// The controls a `control.changed` may set (metadata keys), each with its range.
+    public static let controlRanges: [(name: String, range: ClosedRange<Double>)] = [
+        ("rollout_pct", 0...1), ("promo_voltage", 0...1), ("price_index", 0.8...1.2), ("copy_score", 0...1),
+    ]
     /// `metadata.verdict` of an `insight.feedback`.
     public static let feedbackVerdicts = ["useful", "not_useful", "acted", "dismissed"]
     public static let sources = ["hubspot", "shopify", "businesscentral", "platform"]
@@ -163,6 +170,7 @@ public enum Schemas {
                     .invalidValue,
                     "entity_type \"\(entityType)\" does not match event_type \"\(eventType)\" (expected \"\(prefix)\")")
             }
+            if eventType == "control.changed" { return checkControls(record["metadata"]) }
             if eventType == "insight.feedback" {
                 guard case .string(let verdict)? = record["metadata"]?["verdict"] else {
                     return Rejection(.missingField, "an insight.feedback needs metadata.verdict")
@@ -263,4 +271,34 @@ public enum Schemas {
         privacyCheck: { PIIGuard.checkPreview($0["assistant_message_preview"], field: "assistant_message_preview") })
 
     public static let all = [businessEvent, userAction, interactionEvent, intentEvent, chatEvent]
+}
+
+extension Schemas {
+    /// A `control.changed` sets one or more controls, each a finite number inside its range: a
+    /// value the models would fit must never be stored out of range.
+    static func checkControls(_ metadata: JSONValue?) -> Rejection? {
+        guard case .object(let members)? = metadata else {
+            return Rejection(.missingField, "a control.changed needs metadata with at least one control")
+        }
+        var found = false
+        for (name, range) in controlRanges {
+            guard let value = members.last(where: { $0.key == name })?.value else { continue }
+            found = true
+            guard case .number(let text) = value, let number = Double(text), number.isFinite else {
+                return Rejection(.invalidValue, "metadata.\(name) must be a finite number")
+            }
+            guard range.contains(number) else {
+                return Rejection(
+                    .invalidValue,
+                    "metadata.\(name) must be within [\(range.lowerBound), \(range.upperBound)]")
+            }
+        }
+        guard found else {
+            return Rejection(
+                .missingField,
+                "a control.changed needs at least one of \(controlRanges.map(\.name).joined(separator: ", ")) in metadata"
+            )
+        }
+        return nil
+    }
 }

@@ -25,7 +25,7 @@ import Testing
             }
         }
         // The pure modules: the computations and the intent review's arithmetic.
-        for module in ["BTECompute", "BTEIntents"] {
+        for module in ["BTECompute", "BTEIntents", "BTEModels"] {
             #expect(dependencies[module] != nil, "\(module) not found in Package.swift")
             var reachable: Set<String> = []
             var queue = [module]
@@ -36,12 +36,13 @@ import Testing
             }
             let forbidden: Set<String> = [
                 "Kafka", "Postgres", "BTEStore", "BTEIngest", "BTEProjection", "BTEWorker", "CRdKafka", "CLibPQ",
+                "BTEAPI",
             ]
             #expect(reachable.isDisjoint(with: forbidden), "\(module) reaches \(reachable.intersection(forbidden))")
         }
     }
 
-    @Test(arguments: ["BTECompute", "BTEIntents"])
+    @Test(arguments: ["BTECompute", "BTEIntents", "BTEModels"])
     func computeSourcesUseNoClockOrRandomness(_ module: String) throws {
         let folder = Self.root.appendingPathComponent("Sources/\(module)")
         for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasSuffix(".swift") {

@@ -1,0 +1,227 @@
+import RealModule
+
+/// How EM runs.
+public struct EMOptions: Sendable, Equatable {
+    public var maxIterations: Int
+    /// Converged when the log-likelihood changes by less than this, relative to its size.
+    public var tolerance: Double
+    /// Ridge λ of the M-step's regressions, relative to the mean diagonal of the regressors'
+    /// second moments (so it means the same whatever the KPIs' units).
+    public var ridge: Double
+    /// Keep C at this matrix instead of estimating it (it pins down the state's coordinates).
+    public var fixedC: Matrix?
+
+    public init(maxIterations: Int = 200, tolerance: Double = 1e-7, ridge: Double = 1e-6, fixedC: Matrix? = nil) {
+        self.maxIterations = maxIterations
+        self.tolerance = tolerance
+        self.ridge = ridge
+        self.fixedC = fixedC
+    }
+}
+
+public struct EMIteration: Sendable, Equatable {
+    public var iteration: Int
+    /// Of the parameters this iteration started from.
+    public var logLikelihood: Double
+    /// ‖θ_new − θ_old‖ of the M-step that followed (0 for the last one).
+    public var parameterChange: Double
+}
+
+/// How well a fitted model predicts each KPI one day ahead (over the observed days).
+public struct FitDiagnostics: Sendable, Equatable {
+    public var rmse: [Double]
+    public var r2: [Double]
+    public var logLikelihood: Double
+    public var observedDays: Int
+
+    /// From one-step-ahead predictions and the observations.
+    public static func of(predictions: [[Double]], observations: [[Double]?], logLikelihood: Double) -> FitDiagnostics {
+        let pairs = zip(predictions, observations).compactMap { p, y in y.map { (p, $0) } }
+        let ny = pairs.first?.1.count ?? 0
+        var rmse = [Double](repeating: 0, count: ny)
+        var r2 = [Double](repeating: 0, count: ny)
+        for k in 0..<ny {
+            let ys = pairs.map { $0.1[k] }
+            let mean = ys.reduce(0, +) / Double(max(ys.count, 1))
+            let ssRes = pairs.reduce(0) { $0 + ($1.1[k] - $1.0[k]) * ($1.1[k] - $1.0[k]) }
+            let ssTot = ys.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+            rmse[k] = (ssRes / Double(max(ys.count, 1))).squareRoot()
+            r2[k] = ssTot > 0 ? 1 - ssRes / ssTot : 0
+        }
+        return FitDiagnostics(rmse: rmse, r2: r2, logLikelihood: logLikelihood, observedDays: pairs.count)
+    }
+}
+
+public struct EMResult: Sendable {
+    public var parameters: StateSpaceParameters
+    public var iterations: [EMIteration]
+    public var converged: Bool
+    public var diagnostics: FitDiagnostics
+}
+
+/// Maximum likelihood for A, B, C, D, E, Q, R (and the initial state) by expectation–
+/// maximization: the E-step is the Kalman filter and RTS smoother, the M-step ridge regressions
+/// on the smoothed states' expected sufficient statistics (covariances included, so each
+/// iteration cannot lower the likelihood beyond the ridge's effect).
+public enum ExpectationMaximization {
+    public static func fit(
+        _ series: StateSpaceSeries, from initial: StateSpaceParameters, options: EMOptions = EMOptions()
+    ) throws(ModelError) -> EMResult {
+        guard series.observedCount > initial.nx + initial.nu + initial.nd + 1 else {
+            throw ModelError(
+                .insufficientData,
+                "\(series.observedCount) observed days for \(initial.nx + initial.nu + initial.nd) regressors")
+        }
+        guard options.maxIterations > 0 else { throw ModelError(.invalidInput, "at least one EM iteration") }
+        var theta = initial
+        if let c = options.fixedC { theta.c = c }
+        var iterations: [EMIteration] = []
+        var previous: Double?
+        var converged = false
+        var filtered = try KalmanFilter.filter(theta, series)
+        for iteration in 1...options.maxIterations {
+            let ll = filtered.logLikelihood
+            iterations.append(EMIteration(iteration: iteration, logLikelihood: ll, parameterChange: 0))
+            if let previous, abs(ll - previous) <= options.tolerance * max(1, abs(previous)) {
+                converged = true
+                break
+            }
+            guard iteration < options.maxIterations else { break }
+            previous = ll
+            let smoothed = try KalmanFilter.smooth(theta, filtered)
+            let next = try mStep(theta, series, smoothed, options)
+            iterations[iterations.count - 1].parameterChange = distance(next.flattened, theta.flattened)
+            theta = next
+            filtered = try KalmanFilter.filter(theta, series)
+        }
+        let diagnostics = FitDiagnostics.of(
+            predictions: filtered.predictedObservations, observations: series.y,
+            logLikelihood: filtered.logLikelihood)
+        return EMResult(parameters: theta, iterations: iterations, converged: converged, diagnostics: diagnostics)
+    }
+
+    /// A neutral start for standardized KPIs: persistent states read directly by C (identity-
+    /// like), no control effect yet, noise shared between process and observation.
+    public static func initialParameters(nx: Int, nu: Int, ny: Int, nd: Int, series: StateSpaceSeries)
+        -> StateSpaceParameters
+    {
+        var c = Matrix(rows: ny, cols: nx)
+        for i in 0..<min(nx, ny) { c[i, i] = 1 }
+        var mean = [Double](repeating: 0, count: nx)
+        if let first = series.y.compactMap({ $0 }).first {
+            for i in 0..<min(nx, ny) { mean[i] = first[i] }
+        }
+        return StateSpaceParameters(
+            a: Matrix.identity(nx, scale: 0.9), b: Matrix(rows: nx, cols: nu), c: c, d: Matrix(rows: ny, cols: nu),
+            e: Matrix(rows: nx, cols: nd), q: Matrix.identity(nx, scale: 0.1), r: Matrix.identity(ny, scale: 0.1),
+            initialMean: mean, initialCovariance: Matrix.identity(nx))
+    }
+
+    static func mStep(
+        _ theta: StateSpaceParameters, _ s: StateSpaceSeries, _ sm: SmootherResult, _ options: EMOptions
+    ) throws(ModelError) -> StateSpaceParameters {
+        let nx = theta.nx
+        let nu = theta.nu
+        let nd = theta.nd
+        let nz = nx + nu + nd
+        let n = s.count
+        // Transitions: x_{t+1} on z_t = [x_t; u_t; d_t].
+        var szz = Matrix(rows: nz, cols: nz)
+        var sxz = Matrix(rows: nx, cols: nz)
+        var sxx1 = Matrix(rows: nx, cols: nx)
+        for t in 0..<(n - 1) {
+            let z = sm.means[t] + s.u[t] + s.d[t]
+            addOuter(&szz, z, z)
+            addBlock(&szz, sm.covariances[t])
+            addOuter(&sxz, sm.means[t + 1], z)
+            addBlock(&sxz, sm.lagOneCovariances[t])
+            addOuter(&sxx1, sm.means[t + 1], sm.means[t + 1])
+            addBlock(&sxx1, sm.covariances[t + 1])
+        }
+        let w = try ridgeSolve(sxz, szz, options.ridge)
+        var next = theta
+        next.a = w.block(rows: 0..<nx, cols: 0..<nx)
+        next.b = w.block(rows: 0..<nx, cols: nx..<(nx + nu))
+        next.e = w.block(rows: 0..<nx, cols: (nx + nu)..<nz)
+        let residual = sxx1 - w * sxz.transposed - sxz * w.transposed + w * szz * w.transposed
+        next.q = try positiveDefinite((1 / Double(n - 1)) * residual)
+
+        // Observations: y_t on h_t = [x_t; u_t] over the observed days.
+        let ny = theta.ny
+        let observed = (0..<n).compactMap { t in s.y[t].map { (t, $0) } }
+        if let fixed = options.fixedC {
+            var syu = Matrix(rows: ny, cols: nu)
+            var suu = Matrix(rows: nu, cols: nu)
+            for (t, y) in observed {
+                let cx = fixed.times(sm.means[t])
+                addOuter(&syu, zip(y, cx).map { $0 - $1 }, s.u[t])
+                addOuter(&suu, s.u[t], s.u[t])
+            }
+            next.c = fixed
+            next.d = try ridgeSolve(syu, suu, options.ridge)
+        } else {
+            let nh = nx + nu
+            var shh = Matrix(rows: nh, cols: nh)
+            var syh = Matrix(rows: ny, cols: nh)
+            for (t, y) in observed {
+                let h = sm.means[t] + s.u[t]
+                addOuter(&shh, h, h)
+                addBlock(&shh, sm.covariances[t])
+                addOuter(&syh, y, h)
+            }
+            let wy = try ridgeSolve(syh, shh, options.ridge)
+            next.c = wy.block(rows: 0..<ny, cols: 0..<nx)
+            next.d = wy.block(rows: 0..<ny, cols: nx..<nh)
+        }
+        var sr = Matrix(rows: ny, cols: ny)
+        for (t, y) in observed {
+            let predicted = KalmanFilter.add(next.c.times(sm.means[t]), next.d.times(s.u[t]))
+            let e = zip(y, predicted).map { $0 - $1 }
+            addOuter(&sr, e, e)
+            sr = sr + next.c * sm.covariances[t] * next.c.transposed
+        }
+        next.r = try positiveDefinite((1 / Double(observed.count)) * sr)
+        next.initialMean = sm.means[0]
+        next.initialCovariance = try positiveDefinite(sm.covariances[0])
+        return next
+    }
+
+    /// W with W (S + λI) = Sxz, λ relative to S's mean diagonal, by a Cholesky solve.
+    static func ridgeSolve(_ sxz: Matrix, _ s: Matrix, _ ridge: Double) throws(ModelError) -> Matrix {
+        let scale = max(s.trace / Double(s.rows), .leastNormalMagnitude)
+        let regularized = (s + Matrix.identity(s.rows, scale: ridge * scale)).symmetrized
+        return try Cholesky(regularized).solve(sxz.transposed).transposed
+    }
+
+    /// Rounding can leave a covariance estimate a hair from positive definite: add the smallest
+    /// multiple of the identity (relative to its scale) that makes it so.
+    static func positiveDefinite(_ m: Matrix) throws(ModelError) -> Matrix {
+        let m = m.symmetrized
+        if (try? Cholesky(m)) != nil { return m }
+        let scale = max(m.trace / Double(m.rows), 1e-12)
+        var jitter = 1e-12 * scale
+        while jitter < scale {
+            let candidate = m + Matrix.identity(m.rows, scale: jitter)
+            if (try? Cholesky(candidate)) != nil { return candidate }
+            jitter *= 10
+        }
+        throw ModelError(.notPositiveDefinite, "a noise covariance estimate collapsed")
+    }
+
+    static func addOuter(_ m: inout Matrix, _ a: [Double], _ b: [Double]) {
+        for j in 0..<b.count where b[j] != 0 {
+            for i in 0..<a.count { m.storage[j * m.rows + i] += a[i] * b[j] }
+        }
+    }
+
+    /// Adds `block` to the top-left corner of `m`.
+    static func addBlock(_ m: inout Matrix, _ block: Matrix) {
+        for j in 0..<block.cols {
+            for i in 0..<block.rows { m.storage[j * m.rows + i] += block.storage[j * block.rows + i] }
+        }
+    }
+
+    static func distance(_ a: [Double], _ b: [Double]) -> Double {
+        zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
+    }
+}

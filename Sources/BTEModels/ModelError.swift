@@ -1,0 +1,22 @@
+/// Why a model could not be fitted, simulated or evaluated.
+public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Code: String, Sendable {
+        /// A covariance that must be positive definite is not (numerically).
+        case notPositiveDefinite = "model_not_positive_definite"
+        /// Too few observations for the parameters asked for.
+        case insufficientData = "model_insufficient_data"
+        /// Inputs of the wrong shape or outside their domain.
+        case invalidInput = "model_invalid_input"
+        /// An iterative fit did not reach its tolerance.
+        case notConverged = "model_not_converged"
+    }
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}

@@ -1,0 +1,60 @@
+import BTEDomain
+import Testing
+
+/// The business events with rules of their own: insight feedback and the models' controls.
+@Suite struct BusinessVocabularyTests {
+    static func event(_ type: String, entity: String, metadata: String) -> [UInt8] {
+        Array(
+            """
+            {"record_type":"business_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","event_type":"\(type)","entity_type":"\(entity)",
+             "entity_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","workspace_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c003",
+             "sub_vertical_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c004","actor_user_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c005",
+             "timestamp":"2026-11-02T08:00:00Z","metadata":\(metadata)}
+            """.utf8)
+    }
+
+    static func code(_ value: [UInt8]) -> String? {
+        switch RecordValidator().validate(kind: .business, key: nil, value: value) {
+        case .success: return nil
+        case .failure(let rejection): return rejection.code.rawValue
+        }
+    }
+
+    @Test(
+        arguments: [
+            // Each control at both ends of its range, and several at once.
+            (#"{"rollout_pct":0}"#, nil), (#"{"rollout_pct":1}"#, nil), (#"{"promo_voltage":0.35}"#, nil),
+            (#"{"price_index":0.8}"#, nil), (#"{"price_index":1.2}"#, nil), (#"{"copy_score":1.0}"#, nil),
+            (#"{"rollout_pct":0.5,"price_index":1.05,"note":"spring"}"#, nil),
+            // Outside the ranges, not numbers, or not finite.
+            (#"{"rollout_pct":1.01}"#, "invalid_value"), (#"{"rollout_pct":-0.01}"#, "invalid_value"),
+            (#"{"promo_voltage":2}"#, "invalid_value"), (#"{"price_index":0.79}"#, "invalid_value"),
+            (#"{"price_index":1.21}"#, "invalid_value"), (#"{"copy_score":-1}"#, "invalid_value"),
+            (#"{"rollout_pct":"0.5"}"#, "invalid_value"), (#"{"copy_score":null}"#, "invalid_value"),
+            (#"{"promo_voltage":1e999}"#, "invalid_value"),
+            (#"{"rollout_pct":0.5,"copy_score":3}"#, "invalid_value"),
+            // No control at all.
+            (#"{}"#, "missing_field"), (#"{"note":"x"}"#, "missing_field"),
+        ] as [(String, String?)])
+    func controlChanged(metadata: String, expected: String?) {
+        #expect(Self.code(Self.event("control.changed", entity: "control", metadata: metadata)) == expected)
+    }
+
+    @Test func controlAndIncidentEntitiesMatchTheirTypes() {
+        #expect(Self.code(Self.event("incident.started", entity: "incident", metadata: "{}")) == nil)
+        #expect(Self.code(Self.event("incident.resolved", entity: "incident", metadata: "{}")) == nil)
+        #expect(
+            Self.code(Self.event("control.changed", entity: "deal", metadata: #"{"rollout_pct":1}"#)) == "invalid_value"
+        )
+    }
+
+    @Test(
+        arguments: [
+            (#"{"verdict":"useful"}"#, nil), (#"{"verdict":"acted"}"#, nil),
+            (#"{"verdict":"great"}"#, "unknown_enum_value"),
+            (#"{}"#, "missing_field"), (#"{"verdict":1}"#, "missing_field"),
+        ] as [(String, String?)])
+    func insightFeedback(metadata: String, expected: String?) {
+        #expect(Self.code(Self.event("insight.feedback", entity: "insight", metadata: metadata)) == expected)
+    }
+}
