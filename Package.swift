@@ -168,7 +168,7 @@ let package = Package(
             name: "bte-bench",
             dependencies: [
                 "BTECLI", "BTEIngest", "BTEProjection", "BTEFixtures", "BTEWorker", "BTEStore", "BTEDomain", "Kafka",
-                "Postgres",
+                "Postgres", "BTEModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

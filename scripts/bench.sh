@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmarks (release build): ingest vs raw COPY by default; --suite project|memory|intents.
+# The benchmarks (release build): ingest vs raw COPY by default; --suite project|memory|intents|models.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$BTE_ROOT"

@@ -11,7 +11,7 @@ public struct EMOptions: Sendable, Equatable {
     /// Keep C at this matrix instead of estimating it (it pins down the state's coordinates).
     public var fixedC: Matrix?
 
-    public init(maxIterations: Int = 200, tolerance: Double = 1e-7, ridge: Double = 1e-6, fixedC: Matrix? = nil) {
+    public init(maxIterations: Int = 200, tolerance: Double = 1e-6, ridge: Double = 1e-6, fixedC: Matrix? = nil) {
         self.maxIterations = maxIterations
         self.tolerance = tolerance
         self.ridge = ridge
@@ -174,12 +174,15 @@ public enum ExpectationMaximization {
             next.d = wy.block(rows: 0..<ny, cols: nx..<nh)
         }
         var sr = Matrix(rows: ny, cols: ny)
+        var observedCovariance = Matrix(rows: nx, cols: nx)
         for (t, y) in observed {
             let predicted = KalmanFilter.add(next.c.times(sm.means[t]), next.d.times(s.u[t]))
             let e = zip(y, predicted).map { $0 - $1 }
             addOuter(&sr, e, e)
-            sr = sr + next.c * sm.covariances[t] * next.c.transposed
+            addBlock(&observedCovariance, sm.covariances[t])
         }
+        // Σ C P_t Cᵀ = C (Σ P_t) Cᵀ.
+        sr = sr + next.c * observedCovariance * next.c.transposed
         next.r = try positiveDefinite((1 / Double(observed.count)) * sr)
         next.initialMean = sm.means[0]
         next.initialCovariance = try positiveDefinite(sm.covariances[0])

@@ -158,3 +158,32 @@ public enum Simulator {
         return sorted[lower] + (position - Double(lower)) * (sorted[upper] - sorted[lower])
     }
 }
+
+extension StateSpaceSeries {
+    /// A series drawn from known parameters: controls uniform in [0, 1] each day, disturbances
+    /// the day of the week and of a 30-day cycle, each scaled to [0, 1]. For validation and
+    /// benchmarks, where the truth must be known.
+    public static func sample(from p: StateSpaceParameters, days: Int, seed: UInt64) throws(ModelError)
+        -> StateSpaceSeries
+    {
+        var rng = SeededGenerator(seed: seed)
+        let q = try Cholesky(ExpectationMaximization.positiveDefinite(p.q))
+        let r = try Cholesky(ExpectationMaximization.positiveDefinite(p.r))
+        let start = try Cholesky(ExpectationMaximization.positiveDefinite(p.initialCovariance))
+        var x = KalmanFilter.add(p.initialMean, start.lowerTimes(Simulator.normals(p.nx, &rng)))
+        var series = StateSpaceSeries(y: [], u: [], d: [])
+        for t in 0..<days {
+            let u = (0..<p.nu).map { _ in rng.uniform() }
+            let d =
+                [Double(t % 7) / 6, Double(t % 30) / 29].prefix(p.nd) + [Double](repeating: 0, count: max(0, p.nd - 2))
+            let y = KalmanFilter.add(p.c.times(x), p.d.times(u), r.lowerTimes(Simulator.normals(p.ny, &rng)))
+            series.y.append(y)
+            series.u.append(u)
+            series.d.append(Array(d))
+            x = KalmanFilter.add(
+                p.a.times(x), KalmanFilter.add(p.b.times(u), p.e.times(Array(d))),
+                q.lowerTimes(Simulator.normals(p.nx, &rng)))
+        }
+        return series
+    }
+}

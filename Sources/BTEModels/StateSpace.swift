@@ -168,11 +168,12 @@ public enum KalmanFilter {
             let pf = f.filteredCovariances[t]
             let pNext = f.predictedCovariances[t + 1]
             let chol = try Cholesky(pNext)
-            let j = chol.solve(p.a * pf).transposed
+            let jt = chol.solve(p.a * pf)
+            let j = jt.transposed
             let diff = zip(means[t + 1], f.predictedMeans[t + 1]).map { $0 - $1 }
             means[t] = add(f.filteredMeans[t], j.times(diff))
-            covariances[t] = (pf + j * (covariances[t + 1] - pNext) * j.transposed).symmetrized
-            lagOne[t] = covariances[t + 1] * j.transposed
+            covariances[t] = (pf + j * (covariances[t + 1] - pNext) * jt).symmetrized
+            lagOne[t] = covariances[t + 1] * jt
         }
         return SmootherResult(means: means, covariances: covariances, lagOneCovariances: lagOne)
     }

@@ -18,8 +18,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(
         help: """
             ingest (raw COPY vs ingest), project (projector throughput, freshness, sweep), \
-            freshness (the project suite's freshness run alone), memory (peak RSS of ingest over a burst of 400 × 200 KiB messages) \
-            or intents (report on stored intent events).
+            freshness (the project suite's freshness run alone), memory (peak RSS of ingest over a burst of 400 × 200 KiB messages), \
+            intents (report on stored intent events) or models (EM fit and simulation; no servers).
             """
     ) var suite = "ingest"
     @Option(help: "Stored intent events (intents suite).") var intentEvents = 1_000_000
@@ -36,6 +36,11 @@ struct BenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
+            if suite == "models" {
+                let benchmark = ModelsBenchmark()
+                print(try await onThread("bench") { try benchmark.run() }.render())
+                return
+            }
             let admin = try Setting.admin.resolve(adminDatabaseURL)
             if suite == "project" || suite == "freshness" {
                 var benchmark = ProjectorBenchmark(
@@ -71,7 +76,7 @@ struct BenchCommand: AsyncParsableCommand {
                 return
             }
             guard suite == "ingest" else {
-                throw CLIError("--suite is ingest, project, freshness, memory or intents, not \(suite)")
+                throw CLIError("--suite is ingest, project, freshness, memory, intents or models, not \(suite)")
             }
             var benchmark = IngestBenchmark(
                 brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
