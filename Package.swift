@@ -50,7 +50,7 @@ let package = Package(
         // guardrails. Pure like BTECompute: no I/O, no clock; randomness only from a given seed.
         .target(
             name: "BTEModels",
-            dependencies: ["CLapack", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: ["BTEDomain", "CLapack", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: strict
         ),
         // The producer library: utterance normalization, hashing, redacted previews.
@@ -68,7 +68,7 @@ let package = Package(
         // Migrations, log appender, offsets, the read-only history reader.
         .target(
             name: "BTEStore",
-            dependencies: ["BTEDomain", "BTECompute", "BTEIntents", "Postgres"],
+            dependencies: ["BTEDomain", "BTECompute", "BTEIntents", "BTEModels", "Postgres"],
             resources: [.copy("Migrations")],
             swiftSettings: strict
         ),
@@ -136,7 +136,7 @@ let package = Package(
         // Operators' commands: replay, rejects, status.
         .target(
             name: "BTEOperations",
-            dependencies: ["BTEDomain", "BTECompute", "BTEStore", "Kafka"],
+            dependencies: ["BTEDomain", "BTECompute", "BTEModels", "BTEStore", "Kafka"],
             swiftSettings: strict
         ),
         // Generated streams: the demo stream of bte generate, the tests and the benchmarks.
@@ -154,7 +154,7 @@ let package = Package(
             name: "bte",
             dependencies: [
                 "BTECLI", "BTEIngest", "BTEProjection", "BTEFixtures", "BTEWorker", "BTEHTTP", "BTEStore", "BTEDomain",
-                "BTECompute", "BTEIntents", "BTEOperations", "BTEAPI", "Kafka",
+                "BTECompute", "BTEIntents", "BTEOperations", "BTEAPI", "BTEModels", "Kafka",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -211,7 +211,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "BTEStore", "BTEOperations", "BTEDomain", "BTECompute", "BTEIntents", "BTEIngest", "BTEProjection",
-                "BTEFixtures",
+                "BTEFixtures", "BTEModels",
                 "BTEWorker", "Kafka", "Postgres", "BTETestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),

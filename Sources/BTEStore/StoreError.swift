@@ -16,6 +16,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case schemaMissing = "store_schema_missing"
         case invalidBoostRule = "store_invalid_boost_rule"
         case permission = "store_permission"
+        case invalidSegment = "store_invalid_segment"
     }
     public let code: Code
     public let message: String

@@ -9,5 +9,6 @@ struct BTECommand: AsyncParsableCommand {
             Migrate.self, Topics.self, Ingest.self, Generate.self, ThresholdsCommand.self, SweepCommand.self,
             ProjectCommand.self, RunCommand.self, IntentsCommand.self, ReplayCommand.self, RejectsCommand.self,
             StatusCommand.self, KeysCommand.self, ServeCommand.self, SinkCommand.self, InsightsCommand.self,
+            ModelsCommand.self,
         ])
 }

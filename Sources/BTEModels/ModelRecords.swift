@@ -1,0 +1,124 @@
+import BTEDomain
+
+/// A fitted state-space run as stored in `bte.estimate_runs.params`: the parameters (on
+/// standardized KPIs), how to restore KPI units, what the series were, and the predicted state
+/// for the day after the last fitted day, which simulations and forecasts start from.
+public struct FittedStateSpace: Sendable, Equatable {
+    public var parameters: StateSpaceParameters
+    public var standardization: Standardization
+    public var kpis: [String]
+    public var controls: [String]
+    public var disturbances: [String]
+    /// Days since 1970-01-01: the last fitted day.
+    public var lastDay: Int
+    public var lastControls: [Double]
+    public var nextMean: [Double]
+    public var nextCovariance: Matrix
+
+    public init(
+        parameters: StateSpaceParameters, standardization: Standardization, kpis: [String], controls: [String],
+        disturbances: [String], lastDay: Int, lastControls: [Double], nextMean: [Double], nextCovariance: Matrix
+    ) {
+        self.parameters = parameters
+        self.standardization = standardization
+        self.kpis = kpis
+        self.controls = controls
+        self.disturbances = disturbances
+        self.lastDay = lastDay
+        self.lastControls = lastControls
+        self.nextMean = nextMean
+        self.nextCovariance = nextCovariance
+    }
+
+    public var json: JSONValue {
+        let p = parameters
+        return .object(
+            [
+                ("A", ModelJSON.matrix(p.a)), ("B", ModelJSON.matrix(p.b)), ("C", ModelJSON.matrix(p.c)),
+                ("D", ModelJSON.matrix(p.d)), ("E", ModelJSON.matrix(p.e)), ("Q", ModelJSON.matrix(p.q)),
+                ("R", ModelJSON.matrix(p.r)), ("m0", ModelJSON.numbers(p.initialMean)),
+                ("P0", ModelJSON.matrix(p.initialCovariance)),
+                ("kpis", .array(kpis.map { .string($0) })), ("controls", .array(controls.map { .string($0) })),
+                ("disturbances", .array(disturbances.map { .string($0) })),
+                ("kpi_offsets", ModelJSON.numbers(standardization.offsets)),
+                ("kpi_scales", ModelJSON.numbers(standardization.scales)),
+                ("last_day", .string(ModelJSON.date(lastDay))), ("last_controls", ModelJSON.numbers(lastControls)),
+                ("next_state_mean", ModelJSON.numbers(nextMean)),
+                ("next_state_covariance", ModelJSON.matrix(nextCovariance)),
+            ].map { (key: $0.0, value: $0.1) })
+    }
+
+    public init(json: JSONValue) throws(ModelError) {
+        func matrix(_ key: String) throws(ModelError) -> Matrix { try ModelJSON.matrix(json[key], key) }
+        func numbers(_ key: String) throws(ModelError) -> [Double] { try ModelJSON.numbers(json[key], key) }
+        func strings(_ key: String) throws(ModelError) -> [String] {
+            guard case .array(let items)? = json[key] else { throw ModelError(.invalidInput, "run params lack \(key)") }
+            return items.compactMap { if case .string(let s) = $0 { s } else { nil } }
+        }
+        guard case .string(let last)? = json["last_day"], let lastDay = ModelJSON.day(last) else {
+            throw ModelError(.invalidInput, "run params lack last_day")
+        }
+        let parameters = StateSpaceParameters(
+            a: try matrix("A"), b: try matrix("B"), c: try matrix("C"), d: try matrix("D"), e: try matrix("E"),
+            q: try matrix("Q"), r: try matrix("R"), initialMean: try numbers("m0"), initialCovariance: try matrix("P0"))
+        self.init(
+            parameters: parameters,
+            standardization: Standardization(offsets: try numbers("kpi_offsets"), scales: try numbers("kpi_scales")),
+            kpis: try strings("kpis"), controls: try strings("controls"), disturbances: try strings("disturbances"),
+            lastDay: lastDay, lastControls: try numbers("last_controls"), nextMean: try numbers("next_state_mean"),
+            nextCovariance: try matrix("next_state_covariance"))
+    }
+}
+
+/// JSON for the models' records: finite numbers as JSON numbers, anything else null.
+public enum ModelJSON {
+    public static func number(_ x: Double) -> JSONValue { x.isFinite ? .number("\(x)") : .null }
+    public static func numbers(_ xs: [Double]) -> JSONValue { .array(xs.map(number)) }
+    public static func matrix(_ m: Matrix) -> JSONValue { .array(m.rowArrays.map(numbers)) }
+    public static func object(_ pairs: [(String, JSONValue)]) -> JSONValue {
+        .object(pairs.map { (key: $0.0, value: $0.1) })
+    }
+
+    static func numbers(_ value: JSONValue?, _ key: String) throws(ModelError) -> [Double] {
+        guard case .array(let items)? = value else { throw ModelError(.invalidInput, "run params lack \(key)") }
+        var out: [Double] = []
+        for item in items {
+            guard case .number(let text) = item, let x = Double(text) else {
+                throw ModelError(.invalidInput, "\(key) holds a value that is not a number")
+            }
+            out.append(x)
+        }
+        return out
+    }
+
+    static func matrix(_ value: JSONValue?, _ key: String) throws(ModelError) -> Matrix {
+        guard case .array(let rows)? = value else { throw ModelError(.invalidInput, "run params lack \(key)") }
+        var values: [[Double]] = []
+        for row in rows { values.append(try numbers(row, key)) }
+        guard let width = values.first?.count, values.allSatisfy({ $0.count == width }) else {
+            throw ModelError(.invalidInput, "\(key) is not a matrix")
+        }
+        return Matrix(values)
+    }
+
+    /// YYYY-MM-DD of a day count since 1970-01-01.
+    public static func date(_ day: Int) -> String {
+        let (y, m, d) = KPISeries.civil(day)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(y)-\(two(m))-\(two(d))"
+    }
+
+    /// The day count of a YYYY-MM-DD date.
+    public static func day(_ text: String) -> Int? {
+        let parts = text.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 3, (1...12).contains(parts[1]), (1...31).contains(parts[2]) else { return nil }
+        // Days from civil (the inverse of KPISeries.civil).
+        let y = parts[1] <= 2 ? parts[0] - 1 : parts[0]
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = parts[1] > 2 ? parts[1] - 3 : parts[1] + 9
+        let doy = (153 * mp + 2) / 5 + parts[2] - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+}

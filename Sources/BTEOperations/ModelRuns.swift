@@ -1,0 +1,358 @@
+import BTEDomain
+import BTEModels
+import BTEStore
+import Dispatch
+
+/// `bte models`: fits from the logs' daily KPIs, simulations and forecasts from a fitted run,
+/// each recorded in the models' tables.
+public struct ModelRuns {
+    let store: ModelStore
+
+    public init(store: ModelStore) { self.store = store }
+
+    public struct FitRequest: Sendable {
+        public var workspaceID: String
+        public var model: String
+        public var segment: String?
+        /// The last day fitted (days since 1970-01-01), usually yesterday, and how many days back.
+        public var toDay: Int
+        public var days: Int
+        public var stateDimension = 4
+        public var kpis = KPISeries.kpiNames
+        public var controls = KPISeries.controlNames
+        public var disturbances = ["day_of_week", "monthly_cycle"]
+        public var options = EMOptions()
+        /// RC retention: days since first seen that are fitted.
+        public var retentionDays = 90
+
+        public init(workspaceID: String, model: String, segment: String?, toDay: Int, days: Int) {
+            self.workspaceID = workspaceID
+            self.model = model
+            self.segment = segment
+            self.toDay = toDay
+            self.days = days
+        }
+    }
+
+    public struct Recorded: Sendable {
+        public var runID: String
+        /// The record as published and printed.
+        public var record: JSONValue
+    }
+
+    public static let models = ["rc_retention", "state_space"]
+
+    public func fit(_ request: FitRequest) throws -> Recorded {
+        let workspace = request.workspaceID.lowercased()
+        var filter: ModelStore.SegmentFilter?
+        if let name = request.segment {
+            guard let found = try store.segment(workspaceID: workspace, name: name) else {
+                throw ModelError(.invalidInput, "workspace \(workspace) has no segment named \(name)")
+            }
+            filter = found
+        }
+        let fromDay = request.toDay - request.days + 1
+        let (params, fit, hyperparams): (JSONValue, JSONValue, JSONValue)
+        switch request.model {
+        case "state_space":
+            (params, fit, hyperparams) = try fitStateSpace(
+                request, workspace: workspace, fromDay: fromDay, filter: filter)
+        case "rc_retention":
+            (params, fit, hyperparams) = try fitRetention(
+                request, workspace: workspace, fromDay: fromDay, filter: filter)
+        default:
+            throw ModelError(.invalidInput, "--model is \(Self.models.joined(separator: " or ")), not \(request.model)")
+        }
+        let runID = try store.recordEstimate(
+            workspaceID: workspace, segment: request.segment, modelType: request.model,
+            hyperparams: hyperparams.canonicalString(), params: params.canonicalString(), fit: fit.canonicalString())
+        let record = ModelJSON.object([
+            ("kind", .string("estimate")), ("run_id", .string(runID)), ("workspace_id", .string(workspace)),
+            ("model_type", .string(request.model)), ("segment", request.segment.map { .string($0) } ?? .null),
+            ("from", .string(ModelJSON.date(fromDay))), ("to", .string(ModelJSON.date(request.toDay))),
+            ("params", params), ("fit", fit),
+        ])
+        return Recorded(runID: runID, record: record)
+    }
+
+    func fitStateSpace(_ r: FitRequest, workspace: String, fromDay: Int, filter: ModelStore.SegmentFilter?) throws
+        -> (JSONValue, JSONValue, JSONValue)
+    {
+        guard r.kpis.allSatisfy(KPISeries.kpiNames.contains), !r.kpis.isEmpty,
+            r.controls.allSatisfy(KPISeries.controlNames.contains),
+            r.disturbances.allSatisfy(KPISeries.disturbanceNames.contains), (1...12).contains(r.stateDimension)
+        else {
+            throw ModelError(.invalidInput, "unknown KPI, control or disturbance, or a state dimension outside 1…12")
+        }
+        let rows = try store.dailyKPIs(workspaceID: workspace, fromDay: fromDay, toDay: r.toDay, segment: filter)
+        let (changes, incidents) = try store.controlsAndIncidents(workspaceID: workspace, toDay: r.toDay)
+        let days = rows.map(\.day)
+        let u = KPISeries.controls(days: days, names: r.controls, changes: changes)
+        let d = KPISeries.disturbances(days: days, names: r.disturbances, incidents: incidents)
+        let raw = KPISeries.series(rows: rows, kpis: r.kpis, controls: u, disturbances: d)
+        let standardization = Standardization(raw, width: r.kpis.count)
+        let series = standardization.apply(raw)
+        let start = ExpectationMaximization.initialParameters(
+            nx: r.stateDimension, nu: r.controls.count, ny: r.kpis.count, nd: r.disturbances.count, series: series)
+        let result = try ExpectationMaximization.fit(series, from: start, options: r.options)
+        let p = result.parameters
+        let filtered = try KalmanFilter.filter(p, series)
+        guard let lastMean = filtered.filteredMeans.last, let lastCovariance = filtered.filteredCovariances.last,
+            let lastU = u.last, let lastD = d.last
+        else { throw ModelError(.insufficientData, "no days to fit") }
+        let nextMean = zip(zip(p.a.times(lastMean), p.b.times(lastU)), p.e.times(lastD)).map { $0.0 + $0.1 + $1 }
+        let nextCovariance = (p.a * lastCovariance * p.a.transposed + p.q).symmetrized
+        let fitted = FittedStateSpace(
+            parameters: p, standardization: standardization, kpis: r.kpis, controls: r.controls,
+            disturbances: r.disturbances, lastDay: r.toDay, lastControls: lastU, nextMean: nextMean,
+            nextCovariance: nextCovariance)
+        let diagnostics = result.diagnostics
+        let fit = ModelJSON.object([
+            (
+                "rmse",
+                ModelJSON.object(
+                    r.kpis.indices.map {
+                        (r.kpis[$0], ModelJSON.number(diagnostics.rmse[$0] * standardization.scales[$0]))
+                    })
+            ),
+            ("r2", ModelJSON.object(r.kpis.indices.map { (r.kpis[$0], ModelJSON.number(diagnostics.r2[$0])) })),
+            ("log_likelihood", ModelJSON.number(diagnostics.logLikelihood)),
+            ("iterations", .number(String(result.iterations.count))), ("converged", .bool(result.converged)),
+            ("log_likelihood_by_iteration", ModelJSON.numbers(result.iterations.map(\.logLikelihood))),
+            ("parameter_change_by_iteration", ModelJSON.numbers(result.iterations.map(\.parameterChange))),
+            ("days", .number(String(rows.count))), ("observed_days", .number(String(diagnostics.observedDays))),
+        ])
+        let hyperparams = ModelJSON.object([
+            ("nx", .number(String(r.stateDimension))), ("kpis", .array(r.kpis.map { .string($0) })),
+            ("controls", .array(r.controls.map { .string($0) })),
+            ("disturbances", .array(r.disturbances.map { .string($0) })), ("ridge", ModelJSON.number(r.options.ridge)),
+            ("tolerance", ModelJSON.number(r.options.tolerance)),
+            ("max_iterations", .number(String(r.options.maxIterations))), ("days", .number(String(r.days))),
+        ])
+        return (fitted.json, fit, hyperparams)
+    }
+
+    func fitRetention(_ r: FitRequest, workspace: String, fromDay: Int, filter: ModelStore.SegmentFilter?) throws
+        -> (JSONValue, JSONValue, JSONValue)
+    {
+        let curve = try store.retentionCurve(
+            workspaceID: workspace, fromDay: fromDay, toDay: r.toDay, maxDays: r.retentionDays, segment: filter
+        ).filter { $0.eligible > 0 }
+        let result = try RCRetention.fit(
+            days: curve.map { Double($0.day) }, retention: curve.map { Double($0.retained) / Double($0.eligible) },
+            weights: curve.map { Double($0.eligible) })
+        let params = ModelJSON.object([
+            ("R0", ModelJSON.number(result.r0)), ("R_inf", ModelJSON.number(result.rInfinity)),
+            ("RC", ModelJSON.number(result.rc)), ("R0_se", ModelJSON.number(result.r0StandardError)),
+            ("R_inf_se", ModelJSON.number(result.rInfinityStandardError)),
+            ("RC_se", ModelJSON.number(result.rcStandardError)), ("reading", .string(result.reading)),
+            (
+                "curve",
+                .array(
+                    curve.map { point in
+                        ModelJSON.object([
+                            ("t", .number(String(point.day))), ("retained", .number(String(point.retained))),
+                            ("eligible", .number(String(point.eligible))),
+                        ])
+                    })
+            ),
+        ])
+        let fit = ModelJSON.object([
+            ("rmse", ModelJSON.number(result.rmse)), ("r2", ModelJSON.number(result.r2)),
+            ("iterations", .number(String(result.iterations))), ("points", .number(String(result.points))),
+        ])
+        let hyperparams = ModelJSON.object([
+            ("days", .number(String(r.days))), ("retention_days", .number(String(r.retentionDays))),
+        ])
+        return (params, fit, hyperparams)
+    }
+
+    public struct SimulateRequest: Sendable {
+        public var runID: String
+        public var horizon: Int
+        /// Day by day, what changes (a day without an entry keeps the day before's); nil: hold
+        /// the last fitted day's controls (a forecast).
+        public var plan: [[String: Double]]?
+        public var scenarios = 1_000
+        public var seed: UInt64 = 1
+        public var guardrails = GuardrailSettings()
+
+        public init(runID: String, horizon: Int, plan: [[String: Double]]?) {
+            self.runID = runID
+            self.horizon = horizon
+            self.plan = plan
+        }
+    }
+
+    /// The seed's guardrails by default: latency ≤ 250 ms, P(retention_d7 ≥ 0.24) ≥ 0.9, the
+    /// controls' ranges, and the Lagrangian cost with a weekly budget of 3,000.
+    public struct GuardrailSettings: Sendable, Equatable {
+        public var latencyMax = 250.0
+        public var retentionMin = 0.24
+        public var retentionProbability = 0.9
+        public var weeklyBudget = 3_000.0
+        /// USD a day per unit of each control (none costs anything unless given).
+        public var budgetCoefficients: [String: Double] = [:]
+        public var latencyWeight = 1.0
+        public var budgetWeight = 1.0
+        public init() {}
+    }
+
+    public func simulate(_ request: SimulateRequest) throws -> Recorded {
+        let started = DispatchTime.now().uptimeNanoseconds
+        guard let run = try store.estimateRun(id: request.runID) else {
+            throw ModelError(.invalidInput, "no estimate run \(request.runID)")
+        }
+        guard run.modelType == "state_space" else {
+            throw ModelError(.invalidInput, "run \(run.runID) is \(run.modelType); simulations need a state_space run")
+        }
+        let fitted: FittedStateSpace
+        do {
+            fitted = try FittedStateSpace(json: try JSONParser.parse(Array(run.params.utf8)))
+        } catch let error as ModelError {
+            throw error
+        } catch {
+            throw ModelError(.invalidInput, "run \(run.runID)'s params are not JSON")
+        }
+        guard (1...366).contains(request.horizon) else { throw ModelError(.invalidInput, "--horizon is 1 to 366 days") }
+        var current = Dictionary(uniqueKeysWithValues: zip(fitted.controls, fitted.lastControls))
+        var controls: [[Double]] = []
+        for k in 0..<request.horizon {
+            if let plan = request.plan, k < plan.count {
+                for (name, value) in plan[k] {
+                    guard fitted.controls.contains(name) else {
+                        throw ModelError(
+                            .invalidInput, "the run has no control \(name) (\(fitted.controls.joined(separator: ", ")))"
+                        )
+                    }
+                    guard value.isFinite else {
+                        throw ModelError(.invalidInput, "\(name) on day \(k) is not a finite number")
+                    }
+                    current[name] = value
+                }
+            }
+            controls.append(fitted.controls.map { current[$0] ?? 0 })
+        }
+        let days = (1...request.horizon).map { fitted.lastDay + $0 }
+        let disturbances = KPISeries.disturbances(days: days, names: fitted.disturbances, incidents: [])
+        let plan = SimulationPlan(
+            startMean: fitted.nextMean, startCovariance: fitted.nextCovariance, controls: controls,
+            disturbances: disturbances, scenarios: request.scenarios, seed: request.seed,
+            observationOffset: fitted.standardization.offsets, observationScale: fitted.standardization.scales)
+        let result = try Simulator.run(fitted.parameters, plan)
+        let report = Self.guardrails(request.guardrails, fitted: fitted).evaluate(controls: controls, result: result)
+        let kind = request.plan == nil ? "forecast" : "simulation"
+        var body: [(String, JSONValue)] = [
+            ("kind", .string(kind)), ("estimate_run_id", .string(run.runID)),
+            ("workspace_id", .string(run.workspaceID)),
+            ("horizon", .number(String(request.horizon))), ("scenarios", .number(String(request.scenarios))),
+            ("seed", .number(String(request.seed))), ("days", .array(days.map { .string(ModelJSON.date($0)) })),
+            (
+                "controls",
+                ModelJSON.object(
+                    fitted.controls.indices.map { i in (fitted.controls[i], ModelJSON.numbers(controls.map { $0[i] })) }
+                )
+            ),
+            (
+                "kpis",
+                ModelJSON.object(
+                    fitted.kpis.indices.map { i in
+                        let t = result.trajectories[i]
+                        return (
+                            fitted.kpis[i],
+                            ModelJSON.object([
+                                ("mean", ModelJSON.numbers(t.mean)), ("p2_5", ModelJSON.numbers(t.p2_5)),
+                                ("p10", ModelJSON.numbers(t.p10)),
+                                ("p90", ModelJSON.numbers(t.p90)), ("p97_5", ModelJSON.numbers(t.p97_5)),
+                            ])
+                        )
+                    })
+            ),
+            ("guardrails", Self.json(report)),
+        ]
+        let requestJSON = ModelJSON.object([
+            ("run_id", .string(run.runID)), ("horizon", .number(String(request.horizon))),
+            ("scenarios", .number(String(request.scenarios))), ("seed", .number(String(request.seed))),
+            (
+                "plan",
+                request.plan.map { plan in
+                    .array(
+                        plan.map { day in
+                            ModelJSON.object(
+                                day.sorted { $0.key < $1.key }.map { ($0.key, ModelJSON.number($0.value)) })
+                        })
+                } ?? .null
+            ),
+        ])
+        let milliseconds = Int((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000)
+        let resultJSON = ModelJSON.object(body)
+        let runID = try store.recordSimulation(
+            workspaceID: run.workspaceID, estimateRunID: run.runID, request: requestJSON.canonicalString(),
+            result: resultJSON.canonicalString(), status: "completed", durationMs: milliseconds)
+        body.insert(("run_id", .string(runID)), at: 1)
+        body.append(("duration_ms", .number(String(milliseconds))))
+        return Recorded(runID: runID, record: ModelJSON.object(body))
+    }
+
+    static func guardrails(_ s: GuardrailSettings, fitted: FittedStateSpace) -> Guardrails {
+        let latency = fitted.kpis.firstIndex(of: "latency_p95_ms")
+        let retention = fitted.kpis.firstIndex(of: "retention_d7")
+        let revenue = fitted.kpis.firstIndex(of: "revenue_usd")
+        let ranges = Dictionary(uniqueKeysWithValues: Schemas.controlRanges.map { ($0.name, $0.range) })
+        return Guardrails(
+            kpiNames: fitted.kpis, controlNames: fitted.controls,
+            bounds: latency.map { [Guardrails.Bound(kpi: $0, upper: s.latencyMax)] } ?? [],
+            controlLower: fitted.controls.map { ranges[$0]?.lowerBound ?? -.infinity },
+            controlUpper: fitted.controls.map { ranges[$0]?.upperBound ?? .infinity },
+            chance: retention.map {
+                [Guardrails.Chance(kpi: $0, threshold: s.retentionMin, probability: s.retentionProbability)]
+            } ?? [],
+            penalties: revenue.map { revenueIndex in
+                Guardrails.Penalties(
+                    rewardKPI: revenueIndex, latencyKPI: latency ?? revenueIndex,
+                    latencyCap: latency == nil ? .infinity : s.latencyMax, latencyWeight: s.latencyWeight,
+                    budgetCoefficients: fitted.controls.map { s.budgetCoefficients[$0] ?? 0 },
+                    weeklyBudget: s.weeklyBudget, budgetWeight: s.budgetWeight)
+            })
+    }
+
+    static func json(_ report: GuardrailReport) -> JSONValue {
+        ModelJSON.object([
+            ("passes", .bool(report.passes)),
+            (
+                "hard_violations",
+                .array(
+                    report.hardViolations.map { v in
+                        ModelJSON.object([
+                            ("constraint", .string(v.constraint)), ("day", .number(String(v.day))),
+                            ("value", ModelJSON.number(v.value)),
+                            ("limit", ModelJSON.number(v.limit)), ("scenario_share", ModelJSON.number(v.scenarioShare)),
+                        ])
+                    })
+            ),
+            (
+                "chance",
+                .array(
+                    report.chance.map { c in
+                        ModelJSON.object([
+                            ("kpi", .string(c.kpi)), ("threshold", ModelJSON.number(c.threshold)),
+                            ("required_probability", ModelJSON.number(c.required)),
+                            ("worst_day", .number(String(c.worstDay))),
+                            ("probability", ModelJSON.number(c.probability)), ("lower95", ModelJSON.number(c.lower95)),
+                            ("upper95", ModelJSON.number(c.upper95)), ("satisfied", .bool(c.satisfied)),
+                            ("confident", .bool(c.confident)),
+                        ])
+                    })
+            ),
+            (
+                "cost",
+                report.cost.map { c in
+                    ModelJSON.object([
+                        ("reward", ModelJSON.number(c.reward)), ("latency_penalty", ModelJSON.number(c.latencyPenalty)),
+                        ("budget_penalty", ModelJSON.number(c.budgetPenalty)), ("total", ModelJSON.number(c.total)),
+                    ])
+                } ?? .null
+            ),
+        ])
+    }
+}

@@ -1,0 +1,340 @@
+import BTEDomain
+import BTEModels
+import Postgres
+
+/// What the KPI models read from the logs (read-only) and the runs they record, as role
+/// `bte_models`: it may read the logs and append to the models' tables, nothing else.
+public final class ModelStore {
+    let connection: PostgresConnection
+    public static let defaultStatementTimeoutMilliseconds = 120_000
+
+    public init(url: String, statementTimeoutMilliseconds: Int = ModelStore.defaultStatementTimeoutMilliseconds)
+        throws
+    {
+        connection = try PostgresConnection(
+            url: url, applicationName: "bte-models",
+            options: PostgresConnectionOptions(statementTimeoutMilliseconds: statementTimeoutMilliseconds))
+        do {
+            try connection.execute("SET ROLE bte_models")
+        } catch let error as PostgresError where error.code != .connection {
+            throw StoreError(
+                .permission,
+                "the database URL's role can't act as bte_models (GRANT bte_models TO it, or run bte migrate): \(error)"
+            )
+        }
+    }
+
+    /// A segment's users, as a filter over the workspace's users (never SQL).
+    public struct SegmentFilter: Sendable, Equatable {
+        public var userIDs: [String]?
+        public var deviceTypes: [String]?
+        public init(userIDs: [String]? = nil, deviceTypes: [String]? = nil) {
+            self.userIDs = userIDs
+            self.deviceTypes = deviceTypes
+        }
+
+        /// `{"user_ids": [...]}` and/or `{"device_types": [...]}`.
+        public init(json: String) throws {
+            guard case .object(let members) = try JSONParser.parse(Array(json.utf8)) else {
+                throw StoreError(.invalidSegment, "a segment filter is a JSON object")
+            }
+            for (key, value) in members {
+                guard case .array(let items) = value else {
+                    throw StoreError(.invalidSegment, "\(key) must be an array of strings")
+                }
+                let strings = items.compactMap { item -> String? in
+                    if case .string(let s) = item { return s }
+                    return nil
+                }
+                guard strings.count == items.count, !strings.isEmpty else {
+                    throw StoreError(.invalidSegment, "\(key) must be a non-empty array of strings")
+                }
+                switch key {
+                case "user_ids": userIDs = strings
+                case "device_types": deviceTypes = strings
+                default: throw StoreError(.invalidSegment, "unknown segment filter key \(key) (user_ids, device_types)")
+                }
+            }
+            guard userIDs != nil || deviceTypes != nil else {
+                throw StoreError(.invalidSegment, "a segment filter needs user_ids or device_types")
+            }
+        }
+
+        public var json: String {
+            var parts: [String] = []
+            if let userIDs { parts.append("\"user_ids\":[\(userIDs.map(JSONValue.quoted).joined(separator: ","))]") }
+            if let deviceTypes {
+                parts.append("\"device_types\":[\(deviceTypes.map(JSONValue.quoted).joined(separator: ","))]")
+            }
+            return "{" + parts.joined(separator: ",") + "}"
+        }
+    }
+
+    /// The workspace's activity: who did anything on which UTC day. Interaction events count
+    /// for a workspace when they carry its id (the HTTP API stamps it); business events and
+    /// user actions by their workspace and actor, except the operators' control changes and
+    /// incidents, which are not product use. $1 workspace, $2 last day (exclusive),
+    /// $3 user ids or NULL, $4 device types or NULL.
+    static let activity = """
+        activity AS (
+            SELECT DISTINCT user_id, day FROM (
+                SELECT user_id, (timestamp AT TIME ZONE 'UTC')::date AS day FROM core.interaction_events
+                WHERE extra->>'workspace_id' = $1 AND timestamp < $2::date
+                UNION ALL
+                SELECT actor_user_id::text, (timestamp AT TIME ZONE 'UTC')::date FROM core.business_events
+                WHERE workspace_id = $1::uuid AND timestamp < $2::date
+                  AND event_type NOT IN ('control.changed', 'incident.started', 'incident.resolved')
+                UNION ALL
+                SELECT actor_user_id::text, (timestamp AT TIME ZONE 'UTC')::date FROM core.user_actions
+                WHERE workspace_id = $1::uuid AND timestamp < $2::date) a
+            WHERE ($3::text[] IS NULL OR user_id = ANY($3::text[]))
+              AND ($4::text[] IS NULL OR user_id IN (
+                    SELECT user_id FROM core.interaction_events
+                    WHERE extra->>'workspace_id' = $1 AND device_type = ANY($4::text[])))),
+        first_seen AS (SELECT user_id, min(day) AS day FROM activity GROUP BY user_id)
+        """
+
+    /// Daily KPIs for the days from `fromDay` to `toDay` (days since 1970-01-01, inclusive).
+    /// retention_d7 of a day: of the users first seen that day, the share active 7 days later
+    /// (nil until that day is in the range, or without new users).
+    public func dailyKPIs(workspaceID: String, fromDay: Int, toDay: Int, segment: SegmentFilter?) throws
+        -> [DailyKPIs]
+    {
+        let from = Self.date(fromDay)
+        let end = Self.date(toDay + 1)
+        let rows = try connection.execute(
+            """
+            WITH \(Self.activity),
+            days AS (SELECT d::date AS day FROM generate_series($5::date, $2::date - 1, interval '1 day') d),
+            dau AS (SELECT day, count(*) AS users FROM activity GROUP BY day),
+            cohorts AS (
+                SELECT f.day, count(*) AS size, count(a.user_id) AS retained FROM first_seen f
+                LEFT JOIN activity a ON a.user_id = f.user_id AND a.day = f.day + 7
+                GROUP BY f.day),
+            revenue AS (
+                SELECT (timestamp AT TIME ZONE 'UTC')::date AS day, sum((metadata->>'amount')::float8) AS usd
+                FROM core.business_events
+                WHERE workspace_id = $1::uuid AND event_type IN ('deal.won', 'order.created')
+                  AND timestamp >= $5::date AND timestamp < $2::date AND jsonb_typeof(metadata->'amount') = 'number'
+                  AND ($3::text[] IS NULL AND $4::text[] IS NULL
+                       OR actor_user_id::text IN (SELECT user_id FROM first_seen))
+                GROUP BY 1),
+            latency AS (
+                SELECT (timestamp AT TIME ZONE 'UTC')::date AS day,
+                       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95
+                FROM core.interaction_events
+                WHERE extra->>'workspace_id' = $1 AND duration_ms IS NOT NULL
+                  AND timestamp >= $5::date AND timestamp < $2::date
+                  AND ($3::text[] IS NULL AND $4::text[] IS NULL OR user_id IN (SELECT user_id FROM first_seen))
+                GROUP BY 1)
+            SELECT (days.day - date '1970-01-01')::int, coalesce(dau.users, 0),
+                   CASE WHEN days.day + 7 < $2::date AND cohorts.size > 0
+                        THEN cohorts.retained::float8 / cohorts.size END,
+                   coalesce(revenue.usd, 0), latency.p95
+            FROM days LEFT JOIN dau USING (day) LEFT JOIN cohorts USING (day) LEFT JOIN revenue USING (day)
+                 LEFT JOIN latency USING (day)
+            ORDER BY days.day
+            """,
+            [
+                workspaceID.lowercased(), end, segment?.userIDs.map { arrayLiteral($0) },
+                segment?.deviceTypes.map { arrayLiteral($0) }, from,
+            ]
+        ).rows
+        return rows.compactMap { row in
+            guard let day = row[0].flatMap({ Int($0) }) else { return nil }
+            return DailyKPIs(
+                day: day, dailyActiveUsers: row[1].flatMap { Double($0) } ?? 0,
+                retentionD7: row[2].flatMap { Double($0) },
+                revenueUSD: row[3].flatMap { Double($0) } ?? 0, latencyP95Ms: row[4].flatMap { Double($0) })
+        }
+    }
+
+    /// Retention by days since first seen, over the cohorts first seen from `fromDay` on:
+    /// for each t ≥ 1, the users active t days after their first day and the users whose
+    /// first day is at least t days before the end (the cohort sizes that could be).
+    public func retentionCurve(workspaceID: String, fromDay: Int, toDay: Int, maxDays: Int, segment: SegmentFilter?)
+        throws -> [(day: Int, retained: Int, eligible: Int)]
+    {
+        let rows = try connection.execute(
+            """
+            WITH \(Self.activity),
+            cohort AS (SELECT user_id, day FROM first_seen WHERE day >= $5::date),
+            returns AS (
+                SELECT a.day - c.day AS t, count(*) AS retained FROM cohort c
+                JOIN activity a ON a.user_id = c.user_id AND a.day > c.day AND a.day - c.day <= $6::int
+                GROUP BY 1),
+            offsets AS (SELECT generate_series(1, $6::int) AS t)
+            SELECT o.t, coalesce(r.retained, 0),
+                   (SELECT count(*) FROM cohort c WHERE c.day + o.t < $2::date)
+            FROM offsets o LEFT JOIN returns r USING (t) ORDER BY o.t
+            """,
+            [
+                workspaceID.lowercased(), Self.date(toDay + 1), segment?.userIDs.map { arrayLiteral($0) },
+                segment?.deviceTypes.map { arrayLiteral($0) }, Self.date(fromDay), String(maxDays),
+            ]
+        ).rows
+        return rows.compactMap { row in
+            guard let t = row[0].flatMap({ Int($0) }), let retained = row[1].flatMap({ Int($0) }),
+                let eligible = row[2].flatMap({ Int($0) })
+            else { return nil }
+            return (t, retained, eligible)
+        }
+    }
+
+    /// The workspace's control changes and incidents up to the end of `toDay`.
+    public func controlsAndIncidents(workspaceID: String, toDay: Int) throws -> ([ControlChange], [Incident]) {
+        let rows = try connection.execute(
+            """
+            SELECT event_type, entity_id::text, (extract(epoch FROM timestamp) * 1000000)::bigint, metadata::text
+            FROM core.business_events
+            WHERE workspace_id = $1::uuid AND timestamp < $2::date
+              AND event_type IN ('control.changed', 'incident.started', 'incident.resolved')
+            ORDER BY timestamp, event_id
+            """, [workspaceID.lowercased(), Self.date(toDay + 1)]
+        ).rows
+        var changes: [ControlChange] = []
+        var open: [String: Int64] = [:]
+        var incidents: [Incident] = []
+        for row in rows {
+            guard let type = row[0], let entity = row[1], let micros = row[2].flatMap({ Int64($0) }) else { continue }
+            switch type {
+            case "control.changed":
+                guard let text = row[3], case .object(let members)? = try? JSONParser.parse(Array(text.utf8)) else {
+                    continue
+                }
+                var values: [String: Double] = [:]
+                for (key, value) in members where KPISeries.controlNames.contains(key) {
+                    if case .number(let n) = value, let number = Double(n) { values[key] = number }
+                }
+                changes.append(ControlChange(microseconds: micros, values: values))
+            case "incident.started":
+                if open[entity] == nil { open[entity] = micros }
+            default:
+                if let start = open.removeValue(forKey: entity) {
+                    incidents.append(Incident(start: start, end: micros))
+                }
+            }
+        }
+        incidents += open.values.sorted().map { Incident(start: $0, end: nil) }
+        return (changes, incidents)
+    }
+
+    // MARK: Segments and runs
+
+    public func createSegment(workspaceID: String, name: String, filter: SegmentFilter) throws -> String {
+        do {
+            return try connection.execute(
+                "INSERT INTO bte.segments (project_id, name, filter) VALUES ($1, $2, $3) RETURNING segment_id::text",
+                [workspaceID.lowercased(), name, filter.json]
+            ).rows.first?[0] ?? ""
+        } catch let error as PostgresError where error.sqlState == "23505" {
+            throw StoreError(.invalidSegment, "workspace already has a segment named \(name)")
+        }
+    }
+
+    public func segment(workspaceID: String, name: String) throws -> SegmentFilter? {
+        guard
+            let text = try connection.execute(
+                "SELECT filter FROM bte.segments WHERE project_id = $1 AND name = $2", [workspaceID.lowercased(), name]
+            ).rows.first?[0]
+        else { return nil }
+        return try SegmentFilter(json: text)
+    }
+
+    public func segments(workspaceID: String) throws -> [(name: String, filter: String, createdAt: String)] {
+        try connection.execute(
+            "SELECT name, filter, created_at::text FROM bte.segments WHERE project_id = $1 ORDER BY name",
+            [workspaceID.lowercased()]
+        ).rows.map { ($0[0] ?? "", $0[1] ?? "", $0[2] ?? "") }
+    }
+
+    /// The configuration and the run in one transaction; returns the run's id.
+    public func recordEstimate(
+        workspaceID: String, segment: String?, modelType: String, hyperparams: String, params: String, fit: String
+    ) throws -> String {
+        try connection.transaction {
+            let config =
+                try connection.execute(
+                    """
+                    INSERT INTO bte.model_configs (project_id, model_type, hyperparams) VALUES ($1, $2, $3::jsonb)
+                    RETURNING config_id::text
+                    """, [workspaceID.lowercased(), modelType, hyperparams]
+                ).rows.first?[0] ?? nil
+            return try connection.execute(
+                """
+                INSERT INTO bte.estimate_runs (project_id, segment, model_type, params, fit, config_id)
+                VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::uuid) RETURNING run_id::text
+                """, [workspaceID.lowercased(), segment, modelType, params, fit, config]
+            ).rows.first?[0] ?? ""
+        }
+    }
+
+    public struct EstimateRun: Sendable {
+        public var runID: String
+        public var workspaceID: String
+        public var segment: String?
+        public var modelType: String
+        public var params: String
+        public var fit: String
+        public var createdAt: String
+    }
+
+    public func estimateRun(id: String) throws -> EstimateRun? {
+        guard canonicalUUID(id) != nil else { return nil }
+        return try connection.execute(
+            """
+            SELECT run_id::text, project_id, segment, model_type, params::text, fit::text, created_at::text
+            FROM bte.estimate_runs WHERE run_id = $1::uuid
+            """, [id]
+        ).rows.first.map {
+            EstimateRun(
+                runID: $0[0] ?? "", workspaceID: $0[1] ?? "", segment: $0[2], modelType: $0[3] ?? "",
+                params: $0[4] ?? "{}", fit: $0[5] ?? "{}", createdAt: $0[6] ?? "")
+        }
+    }
+
+    public func recordSimulation(
+        workspaceID: String, estimateRunID: String, request: String, result: String, status: String, durationMs: Int
+    ) throws -> String {
+        try connection.execute(
+            """
+            INSERT INTO bte.simulation_runs (project_id, request, result, status, duration_ms, estimate_run_id)
+            VALUES ($1, $2::jsonb, $3::jsonb, $4, $5::int, $6::uuid) RETURNING run_id::text
+            """, [workspaceID.lowercased(), request, result, status, String(durationMs), estimateRunID]
+        ).rows.first?[0] ?? ""
+    }
+
+    public struct RunSummary: Sendable {
+        public var kind: String
+        public var runID: String
+        public var workspaceID: String
+        public var modelType: String
+        public var summary: String
+        public var createdAt: String
+    }
+
+    /// Estimate and simulation runs, newest first.
+    public func runs(workspaceID: String?, limit: Int) throws -> [RunSummary] {
+        try connection.execute(
+            """
+            SELECT * FROM (
+                SELECT 'estimate' AS kind, run_id::text, project_id, coalesce(model_type, ''),
+                       coalesce(segment, '') AS summary, created_at
+                FROM bte.estimate_runs WHERE $1::text IS NULL OR project_id = $1
+                UNION ALL
+                SELECT 'simulation', s.run_id::text, s.project_id, coalesce(e.model_type, ''),
+                       coalesce(s.status, '') || ' ' || coalesce(s.duration_ms::text, '') || ' ms',
+                       s.created_at
+                FROM bte.simulation_runs s LEFT JOIN bte.estimate_runs e ON e.run_id = s.estimate_run_id
+                WHERE $1::text IS NULL OR s.project_id = $1) r
+            ORDER BY created_at DESC LIMIT $2::int
+            """, [workspaceID?.lowercased(), String(limit)]
+        ).rows.map {
+            RunSummary(
+                kind: $0[0] ?? "", runID: $0[1] ?? "", workspaceID: $0[2] ?? "", modelType: $0[3] ?? "",
+                summary: $0[4] ?? "", createdAt: $0[5] ?? "")
+        }
+    }
+
+    static func date(_ day: Int) -> String { ModelJSON.date(day) }
+}

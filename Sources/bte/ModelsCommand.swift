@@ -1,0 +1,422 @@
+import ArgumentParser
+import BTECLI
+import BTEDomain
+import BTEModels
+import BTEOperations
+import BTEStore
+import BTEWorker
+import Foundation
+import Kafka
+
+struct ModelsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "KPI models: fit from the logs, simulate and forecast, list runs and segments.",
+        discussion: """
+            Reads the logs as role bte_models (--database-url: a member of it; bte_ingest is), records \
+            every run in bte.model_configs, bte.estimate_runs and bte.simulation_runs, and publishes it \
+            to bte.model-runs.v1.
+            """,
+        subcommands: [Fit.self, Simulate.self, Forecast.self, Runs.self, Segments.self])
+
+    static let topic = "bte.model-runs.v1"
+
+    /// Records the run's JSON on the models topic (key: the workspace), acknowledged.
+    static func publish(_ record: JSONValue, workspace: String, options: ConnectionOptions) async throws {
+        let brokers = try options.resolvedBrokers()
+        let properties = try options.resolvedKafkaProperties()
+        let topic = options.topicPrefix + Self.topic
+        let bytes = record.canonicalBytes()
+        try await onThread("models-publish") {
+            let producer = try KafkaProducer(
+                configuration: KafkaProducerConfiguration(
+                    client: KafkaClientConfiguration(brokers: brokers, properties: properties)))
+            try producer.send([KafkaOutgoingMessage(topic: topic, key: Array(workspace.utf8), value: bytes)])
+        }
+    }
+
+    static func output(_ record: JSONValue, format: String, table: () -> String) {
+        print(format == "json" ? record.prettyString().trimmingCharacters(in: .newlines) : table())
+    }
+
+    static func checkFormat(_ format: String) throws {
+        guard format == "table" || format == "json" else { throw CLIError("--format is table or json") }
+    }
+
+    /// Yesterday, in days since 1970-01-01 (UTC): the last whole day.
+    static func yesterday() -> Int { Int((Date().timeIntervalSince1970 / 86_400).rounded(.down)) - 1 }
+
+    static func fixed(_ x: Double?, _ digits: Int = 3) -> String {
+        guard let x, x.isFinite else { return "-" }
+        return String(format: "%.\(digits)f", x)
+    }
+
+    struct Fit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fit rc_retention or state_space to a workspace's daily KPIs.",
+            discussion: """
+                state_space: EM over the daily KPIs (daily_active_users, retention_d7, revenue_usd, \
+                latency_p95_ms), controls from control.changed and the calendar's disturbances. rc_retention: \
+                R(t) = R∞ + (R0 − R∞)·e^(−t/RC) over the cohorts first seen in the window. See docs/models.md.
+                """)
+        @OptionGroup var options: ConnectionOptions
+        @Option(help: "The workspace (UUID).") var workspace: String
+        @Option(help: "rc_retention or state_space.") var model: String
+        @Option(help: "A segment of the workspace (bte models segments).") var segment: String?
+        @Option(help: "Days fitted, ending yesterday (or --until).") var since = 365
+        @Option(help: "The last day fitted (YYYY-MM-DD, UTC); default yesterday.") var until: String?
+        @Option(help: "State dimension (state_space).") var nx = 4
+        @Option(help: "Disturbances (comma-separated): day_of_week, monthly_cycle, outage_flag.")
+        var disturbances = "day_of_week,monthly_cycle"
+        @Option(help: "Ridge λ relative to the regressors' scale (state_space).") var ridge = 1e-6
+        @Option(help: "EM iterations at most (state_space).") var maxIterations = 200
+        @Option(help: "table or json.") var format = "table"
+        @Flag(help: "Record the run without publishing it to bte.model-runs.v1.") var noPublish = false
+
+        func run() async throws {
+            try await guarded {
+                try ModelsCommand.checkFormat(format)
+                guard let workspaceID = canonicalUUID(workspace) else { throw CLIError("--workspace must be a UUID") }
+                guard ModelRuns.models.contains(model) else {
+                    throw CLIError("--model is rc_retention or state_space, not \(model)")
+                }
+                guard (14...3_660).contains(since) else { throw CLIError("--since is 14 to 3,660 days") }
+                guard maxIterations > 0, ridge >= 0, ridge.isFinite else {
+                    throw CLIError("--max-iterations must be positive and --ridge non-negative")
+                }
+                var toDay = ModelsCommand.yesterday()
+                if let until {
+                    guard let day = ModelJSON.day(until) else { throw CLIError("--until must be YYYY-MM-DD") }
+                    toDay = day
+                }
+                var request = ModelRuns.FitRequest(
+                    workspaceID: workspaceID, model: model, segment: segment, toDay: toDay, days: since)
+                request.stateDimension = nx
+                request.disturbances = disturbances.split(separator: ",").map {
+                    $0.trimmingCharacters(in: .whitespaces)
+                }
+                request.options.ridge = ridge
+                request.options.maxIterations = maxIterations
+                let url = try options.resolvedDatabaseURL()
+                let fitRequest = request
+                let recorded = try await onThread("models") {
+                    try ModelRuns(store: try ModelStore(url: url)).fit(fitRequest)
+                }
+                if !noPublish {
+                    try await ModelsCommand.publish(recorded.record, workspace: workspaceID, options: options)
+                }
+                ModelsCommand.output(recorded.record, format: format) { Self.table(recorded) }
+            }
+        }
+
+        static func table(_ recorded: ModelRuns.Recorded) -> String {
+            let r = recorded.record
+            var lines = ["estimate run \(recorded.runID)"]
+            if case .string(let type)? = r["model_type"] { lines[0] += " (\(type))" }
+            if case .string(let from)? = r["from"], case .string(let to)? = r["to"] {
+                lines.append("days \(from) … \(to)")
+            }
+            let params = r["params"]
+            let fit = r["fit"]
+            func number(_ v: JSONValue?) -> Double? { if case .number(let t)? = v { Double(t) } else { nil } }
+            if let rc = number(params?["RC"]) {
+                lines.append(
+                    "R0 \(fixed(number(params?["R0"]), 4)) ± \(fixed(number(params?["R0_se"]), 4))   "
+                        + "R∞ \(fixed(number(params?["R_inf"]), 4)) ± \(fixed(number(params?["R_inf_se"]), 4))   "
+                        + "RC \(fixed(rc, 2)) ± \(fixed(number(params?["RC_se"]), 2)) days")
+                if case .string(let reading)? = params?["reading"] { lines.append(reading) }
+                lines.append("fit: RMSE \(fixed(number(fit?["rmse"]), 4)), R² \(fixed(number(fit?["r2"]), 4))")
+            } else {
+                lines.append(
+                    "EM: \(number(fit?["iterations"]).map { String(Int($0)) } ?? "-") iterations, "
+                        + "\(fit?["converged"] == .bool(true) ? "converged" : "not converged"), "
+                        + "log-likelihood \(fixed(number(fit?["log_likelihood"]), 2)), "
+                        + "\(number(fit?["observed_days"]).map { String(Int($0)) } ?? "-") observed days")
+                if case .object(let rmse)? = fit?["rmse"] {
+                    lines.append("kpi                 one-step RMSE        R²")
+                    for (kpi, value) in rmse {
+                        lines.append(
+                            kpi.padding(toLength: 20, withPad: " ", startingAt: 0)
+                                + fixed(number(value), 4).padding(toLength: 21, withPad: " ", startingAt: 0)
+                                + fixed(number(fit?["r2"]?[kpi]), 4))
+                    }
+                }
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    struct SimulationOptions: ParsableArguments {
+        @Option(help: "An estimate run (state_space).") var run: String
+        @Option(help: "Days ahead.") var horizon = 28
+        @Option(help: "Monte Carlo scenarios.") var scenarios = 1_000
+        @Option(help: "Random seed: the same seed gives the same numbers.") var seed: UInt64 = 1
+        @Option(help: "Guardrails JSON file (docs/models.md); default the seed's.") var guardrails: String?
+        @Option(help: "table or json.") var format = "table"
+        @Flag(help: "Record the run without publishing it to bte.model-runs.v1.") var noPublish = false
+    }
+
+    static func simulate(
+        _ s: SimulationOptions, plan: [[String: Double]]?, options: ConnectionOptions
+    ) async throws {
+        try checkFormat(s.format)
+        guard canonicalUUID(s.run) != nil else { throw CLIError("--run must be a run id (UUID)") }
+        guard (1...366).contains(s.horizon) else { throw CLIError("--horizon is 1 to 366 days") }
+        guard (1...100_000).contains(s.scenarios) else { throw CLIError("--scenarios is 1 to 100,000") }
+        var request = ModelRuns.SimulateRequest(runID: s.run, horizon: s.horizon, plan: plan)
+        request.scenarios = s.scenarios
+        request.seed = s.seed
+        if let path = s.guardrails { request.guardrails = try guardrailSettings(path) }
+        let url = try options.resolvedDatabaseURL()
+        let simulateRequest = request
+        let recorded = try await onThread("models") {
+            try ModelRuns(store: try ModelStore(url: url)).simulate(simulateRequest)
+        }
+        if !s.noPublish, case .string(let workspace)? = recorded.record["workspace_id"] {
+            try await publish(recorded.record, workspace: workspace, options: options)
+        }
+        output(recorded.record, format: s.format) { simulationTable(recorded) }
+    }
+
+    static func readJSON(_ path: String, what: String) throws -> JSONValue {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CLIError("can't read \(what) \(path)")
+        }
+        do {
+            return try JSONParser.parse(Array(data))
+        } catch {
+            throw CLIError("\(what) \(path) is not JSON: \(error)")
+        }
+    }
+
+    /// `{"controls": [{"rollout_pct": 0.5}, {}, {"promo_voltage": 0.2}]}` (day by day; a day
+    /// keeps the day before's controls but for what it names) or `{"controls": {…}}` (from day 0).
+    static func plan(_ path: String) throws -> [[String: Double]] {
+        func day(_ value: JSONValue) throws -> [String: Double] {
+            guard case .object(let members) = value else { throw CLIError("each day of controls is a JSON object") }
+            var out: [String: Double] = [:]
+            for (key, v) in members {
+                guard case .number(let text) = v, let x = Double(text), x.isFinite else {
+                    throw CLIError("controls.\(key) must be a finite number")
+                }
+                out[key] = x
+            }
+            return out
+        }
+        switch try readJSON(path, what: "controls file")["controls"] {
+        case .array(let days)?: return try days.map(day)
+        case let single?: return [try day(single)]
+        case nil: throw CLIError("the controls file needs \"controls\": an object or an array of day objects")
+        }
+    }
+
+    static func guardrailSettings(_ path: String) throws -> ModelRuns.GuardrailSettings {
+        let json = try readJSON(path, what: "guardrails file")
+        guard case .object(let members) = json else { throw CLIError("the guardrails file is a JSON object") }
+        var s = ModelRuns.GuardrailSettings()
+        for (key, value) in members {
+            if key == "budget_coefficients" {
+                guard case .object(let coefficients) = value else { throw CLIError("budget_coefficients is an object") }
+                for (name, v) in coefficients {
+                    guard case .number(let t) = v, let x = Double(t), x.isFinite else {
+                        throw CLIError("budget_coefficients.\(name) must be a finite number")
+                    }
+                    s.budgetCoefficients[name] = x
+                }
+                continue
+            }
+            guard case .number(let text) = value, let x = Double(text), x.isFinite else {
+                throw CLIError("guardrail \(key) must be a finite number")
+            }
+            switch key {
+            case "latency_max": s.latencyMax = x
+            case "retention_min": s.retentionMin = x
+            case "retention_probability": s.retentionProbability = x
+            case "budget_weekly": s.weeklyBudget = x
+            case "lambda_latency": s.latencyWeight = x
+            case "lambda_budget": s.budgetWeight = x
+            default: throw CLIError("unknown guardrail \(key)")
+            }
+        }
+        return s
+    }
+
+    static func simulationTable(_ recorded: ModelRuns.Recorded) -> String {
+        let r = recorded.record
+        func number(_ v: JSONValue?) -> Double? { if case .number(let t)? = v { Double(t) } else { nil } }
+        func numbers(_ v: JSONValue?) -> [Double] {
+            if case .array(let items)? = v { return items.map { number($0) ?? .nan } }
+            return []
+        }
+        var kind = "simulation"
+        if case .string(let k)? = r["kind"] { kind = k }
+        var lines = ["\(kind) run \(recorded.runID)"]
+        if case .array(let days)? = r["days"], case .string(let first)? = days.first,
+            case .string(let last)? = days.last
+        {
+            lines.append("days \(first) … \(last), \(number(r["scenarios"]).map { String(Int($0)) } ?? "-") scenarios")
+        }
+        lines.append("kpi                 day 1 mean [80 %]            last day mean [80 %]        [95 %]")
+        if case .object(let kpis)? = r["kpis"] {
+            for (kpi, t) in kpis {
+                let mean = numbers(t["mean"])
+                let p10 = numbers(t["p10"])
+                let p90 = numbers(t["p90"])
+                let lo = numbers(t["p2_5"])
+                let hi = numbers(t["p97_5"])
+                guard let m0 = mean.first, let mL = mean.last else { continue }
+                lines.append(
+                    kpi.padding(toLength: 20, withPad: " ", startingAt: 0)
+                        + "\(fixed(m0, 2)) [\(fixed(p10.first, 2)), \(fixed(p90.first, 2))]".padding(
+                            toLength: 29, withPad: " ", startingAt: 0)
+                        + "\(fixed(mL, 2)) [\(fixed(p10.last, 2)), \(fixed(p90.last, 2))]".padding(
+                            toLength: 28, withPad: " ", startingAt: 0)
+                        + "[\(fixed(lo.last, 2)), \(fixed(hi.last, 2))]")
+            }
+        }
+        let g = r["guardrails"]
+        lines.append("guardrails: \(g?["passes"] == .bool(true) ? "pass" : "violated")")
+        if case .array(let violations)? = g?["hard_violations"] {
+            for v in violations.prefix(5) {
+                if case .string(let c)? = v["constraint"] {
+                    lines.append(
+                        "  hard: \(c) \(fixed(number(v["limit"]), 2)) broken on day \(Int(number(v["day"]) ?? 0) + 1) "
+                            + "(mean \(fixed(number(v["value"]), 2)))")
+                }
+            }
+            if violations.count > 5 { lines.append("  … \(violations.count - 5) more") }
+        }
+        if case .array(let chance)? = g?["chance"] {
+            for c in chance {
+                if case .string(let kpi)? = c["kpi"] {
+                    lines.append(
+                        "  chance: P(\(kpi) ≥ \(fixed(number(c["threshold"]), 2))) = \(fixed(number(c["probability"]), 3)) "
+                            + "[\(fixed(number(c["lower95"]), 3)), \(fixed(number(c["upper95"]), 3))] on its worst day, "
+                            + "required \(fixed(number(c["required_probability"]), 2))")
+                }
+            }
+        }
+        if let total = number(g?["cost"]?["total"]) {
+            lines.append(
+                "  cost: reward \(fixed(number(g?["cost"]?["reward"]), 2)) − latency \(fixed(number(g?["cost"]?["latency_penalty"]), 2)) "
+                    + "− budget \(fixed(number(g?["cost"]?["budget_penalty"]), 2)) = \(fixed(total, 2))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    struct Simulate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Simulate a fitted state_space run under a control plan: mean KPIs, 80/95 % bands, guardrails.")
+        @OptionGroup var options: ConnectionOptions
+        @OptionGroup var simulation: SimulationOptions
+        @Option(help: "Control plan JSON file: {\"controls\": [{day 0}, {day 1}, …]}; default: hold the last controls.")
+        var controls: String?
+
+        func run() async throws {
+            try await guarded {
+                try await ModelsCommand.simulate(
+                    simulation, plan: try controls.map(ModelsCommand.plan) ?? [], options: options)
+            }
+        }
+    }
+
+    struct Forecast: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Forecast a fitted state_space run with its last controls held: mean KPIs, bands, guardrails.")
+        @OptionGroup var options: ConnectionOptions
+        @OptionGroup var simulation: SimulationOptions
+
+        func run() async throws {
+            try await guarded { try await ModelsCommand.simulate(simulation, plan: nil, options: options) }
+        }
+    }
+
+    struct Runs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Estimate and simulation runs, newest first.")
+        @OptionGroup var options: ConnectionOptions
+        @Option(help: "Only this workspace's runs.") var workspace: String?
+        @Option(help: "At most this many.") var limit = 20
+        @Option(help: "table or json.") var format = "table"
+
+        func run() async throws {
+            try await guarded {
+                try ModelsCommand.checkFormat(format)
+                if let workspace, canonicalUUID(workspace) == nil { throw CLIError("--workspace must be a UUID") }
+                guard (1...10_000).contains(limit) else { throw CLIError("--limit is 1 to 10,000") }
+                let url = try options.resolvedDatabaseURL()
+                let workspaceID = workspace.flatMap(canonicalUUID)
+                let count = limit
+                let runs = try await onThread("models") {
+                    try ModelStore(url: url).runs(workspaceID: workspaceID, limit: count)
+                }
+                let json = JSONValue.array(
+                    runs.map { r in
+                        ModelJSON.object([
+                            ("kind", .string(r.kind)), ("run_id", .string(r.runID)),
+                            ("workspace_id", .string(r.workspaceID)),
+                            ("model_type", .string(r.modelType)), ("summary", .string(r.summary)),
+                            ("created_at", .string(r.createdAt)),
+                        ])
+                    })
+                ModelsCommand.output(json, format: format) {
+                    (["kind        run_id                                model_type    summary"]
+                        + runs.map {
+                            $0.kind.padding(toLength: 12, withPad: " ", startingAt: 0) + $0.runID + "  "
+                                + $0.modelType.padding(toLength: 14, withPad: " ", startingAt: 0) + $0.summary
+                        }).joined(separator: "\n")
+                }
+            }
+        }
+    }
+
+    struct Segments: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Segments: named filters over a workspace's users that restrict the KPIs.",
+            subcommands: [Create.self, List.self])
+
+        struct Create: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Create a segment: --filter '{\"user_ids\": […]}' or '{\"device_types\": [\"ios\"]}'.")
+            @OptionGroup var options: ConnectionOptions
+            @Option(help: "The workspace (UUID).") var workspace: String
+            @Option(help: "The segment's name.") var name: String
+            @Option(help: "JSON filter: user_ids and/or device_types.") var filter: String
+
+            func run() async throws {
+                try await guarded {
+                    guard let workspaceID = canonicalUUID(workspace) else {
+                        throw CLIError("--workspace must be a UUID")
+                    }
+                    guard !name.isEmpty, name.count <= 200 else { throw CLIError("--name is 1 to 200 characters") }
+                    let parsed = try ModelStore.SegmentFilter(json: filter)
+                    let url = try options.resolvedDatabaseURL()
+                    let segmentName = name
+                    let id = try await onThread("models") {
+                        try ModelStore(url: url).createSegment(
+                            workspaceID: workspaceID, name: segmentName, filter: parsed)
+                    }
+                    print("segment \(segmentName) (\(id)): \(parsed.json)")
+                }
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "A workspace's segments.")
+            @OptionGroup var options: ConnectionOptions
+            @Option(help: "The workspace (UUID).") var workspace: String
+
+            func run() async throws {
+                try await guarded {
+                    guard let workspaceID = canonicalUUID(workspace) else {
+                        throw CLIError("--workspace must be a UUID")
+                    }
+                    let url = try options.resolvedDatabaseURL()
+                    let segments = try await onThread("models") {
+                        try ModelStore(url: url).segments(workspaceID: workspaceID)
+                    }
+                    for s in segments { print("\(s.name)  \(s.filter)  \(s.createdAt)") }
+                }
+            }
+        }
+    }
+}
