@@ -72,7 +72,7 @@ public struct ModelStream: Sendable {
                             "workspace_id":\(q(o.workspace)),"actor_user_id":\(q(user.id)),"timestamp":\(q(time(day, second)))}
                             """.utf8)))
                 if rng.next(3) == 0 {
-                    let duration = 80 + rng.next(200)
+                    let duration = 60 + rng.next(180)
                     durations[day, default: []].append(duration)
                     messages.append(
                         KafkaOutgoingMessage(

@@ -15,6 +15,12 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "Rounds of bad input (one message of each kind per round).") var badRounds = 1
     @Option(help: "Every n-th valid message is sent twice (0: never).") var duplicateEvery = 50
     @Option(help: "Events end at this instant (RFC 3339); default now.") var end: String?
+    @Option(
+        help: """
+            Also this many days, ending yesterday, of one workspace's product activity for the KPI \
+            models (users, cohorts, orders, control changes); 0: none.
+            """)
+    var modelDays = 0
 
     func run() async throws {
         try await guarded {
@@ -46,6 +52,24 @@ struct Generate: AsyncParsableCommand {
                     try producer.send(chunk)
                     index += chunk.count
                 }
+            }
+            if modelDays > 0 {
+                guard modelDays <= 3_650 else { throw CLIError("--model-days is at most 3,650") }
+                var modelOptions = ModelStream.Options()
+                modelOptions.seed = seed
+                modelOptions.days = modelDays
+                modelOptions.firstDay = Int((Date().timeIntervalSince1970 / 86_400).rounded(.down)) - modelDays
+                modelOptions.topicPrefix = options.topicPrefix
+                let models = ModelStream(options: modelOptions)
+                try await onThread("generate") {
+                    let producer = try KafkaProducer(
+                        configuration: KafkaProducerConfiguration(
+                            client: KafkaClientConfiguration(brokers: brokers, properties: kafkaProperties)))
+                    try producer.send(models.messages)
+                }
+                print(
+                    "produced \(models.messages.count) messages of workspace \(modelOptions.workspace)'s activity over "
+                        + "\(modelDays) days for the KPI models (\(models.firstSeen.count) users)")
             }
             let seconds = Date().timeIntervalSince(started)
             print(

@@ -69,7 +69,7 @@ struct ModelsCommand: AsyncParsableCommand {
         @Option(help: "Disturbances (comma-separated): day_of_week, monthly_cycle, outage_flag.")
         var disturbances = "day_of_week,monthly_cycle"
         @Option(help: "Ridge λ relative to the regressors' scale (state_space).") var ridge = 1e-6
-        @Option(help: "EM iterations at most (state_space).") var maxIterations = 200
+        @Option(help: "EM iterations at most (state_space).") var maxIterations = 500
         @Option(help: "table or json.") var format = "table"
         @Flag(help: "Record the run without publishing it to bte.model-runs.v1.") var noPublish = false
 
