@@ -24,6 +24,8 @@ public struct ModelRuns {
         public var options = EMOptions()
         /// RC retention: days since first seen that are fitted.
         public var retentionDays = 90
+        /// RLS forgetting factor of the online control effects.
+        public var forgetting = 0.99
 
         public init(workspaceID: String, model: String, segment: String?, toDay: Int, days: Int) {
             self.workspaceID = workspaceID
@@ -107,7 +109,27 @@ public struct ModelRuns {
             disturbances: r.disturbances, lastDay: r.toDay, lastControls: lastU, nextMean: nextMean,
             nextCovariance: nextCovariance)
         let diagnostics = result.diagnostics
+        // Online control effects: per KPI, y ≈ θ₀ + θᵀu by recursive least squares, each day
+        // weighing λ times the day after it, so recent days dominate.
+        var effects: [(String, JSONValue)] = []
+        for (k, kpi) in r.kpis.enumerated() {
+            var rls = try RecursiveLeastSquares(dimension: r.controls.count + 1, forgetting: r.forgetting)
+            for (t, y) in raw.y.enumerated() {
+                guard let y else { continue }
+                try rls.update(x: [1] + u[t], r: y[k])
+            }
+            effects.append(
+                (
+                    kpi,
+                    ModelJSON.object(
+                        [("intercept", ModelJSON.number(rls.theta[0]))]
+                            + r.controls.indices.map {
+                                (r.controls[$0], ModelJSON.number(rls.theta[$0 + 1]))
+                            })
+                ))
+        }
         let fit = ModelJSON.object([
+            ("online_control_effects", ModelJSON.object(effects)),
             (
                 "rmse",
                 ModelJSON.object(
@@ -128,6 +150,7 @@ public struct ModelRuns {
             ("disturbances", .array(r.disturbances.map { .string($0) })), ("ridge", ModelJSON.number(r.options.ridge)),
             ("tolerance", ModelJSON.number(r.options.tolerance)),
             ("max_iterations", .number(String(r.options.maxIterations))), ("days", .number(String(r.days))),
+            ("forgetting", ModelJSON.number(r.forgetting)),
         ])
         return (fitted.json, fit, hyperparams)
     }

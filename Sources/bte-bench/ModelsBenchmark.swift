@@ -16,6 +16,11 @@ public struct ModelsBenchmark: Sendable {
         public var scenarios = 0
         public var normalsSeconds = 0.0
         public var simulationSeconds = 0.0
+        /// With C fixed to the truth: relative Frobenius errors of A and B, and the fitted model's
+        /// one-step RMSE over the true model's, per KPI.
+        public var errorA = 0.0
+        public var errorB = 0.0
+        public var rmseRatios: [Double] = []
 
         public func render() -> String {
             func ms(_ s: Double) -> String { String(format: "%8.1f ms", s * 1_000) }
@@ -27,6 +32,9 @@ public struct ModelsBenchmark: Sendable {
                 drawing the normals alone, H=\(horizon) × \(scenarios):  \(ms(normalsSeconds))
                 simulation H=\(horizon), \(scenarios) scenarios:        \(ms(simulationSeconds))  \
                 (\(String(format: "%.1f", simulationSeconds / max(normalsSeconds, 1e-12)))× the normals)
+                recovery with C fixed: A within \(String(format: "%.2f", errorA * 100)) %, B within \
+                \(String(format: "%.2f", errorB * 100)) % (relative Frobenius); one-step RMSE / true model's: \
+                \(rmseRatios.map { String(format: "%.3f", $0) }.joined(separator: ", "))
                 """
         }
     }
@@ -65,6 +73,15 @@ public struct ModelsBenchmark: Sendable {
             if sum.isNaN { print("") }
         }
         result.simulationSeconds = try best { _ = try Simulator.run(truth, plan) }
+        let pinned = try ExpectationMaximization.fit(
+            series, from: start, options: EMOptions(maxIterations: 500, fixedC: truth.c))
+        result.errorA = (pinned.parameters.a - truth.a).frobeniusNorm / truth.a.frobeniusNorm
+        result.errorB = (pinned.parameters.b - truth.b).frobeniusNorm / truth.b.frobeniusNorm
+        let trueRun = try KalmanFilter.filter(truth, series)
+        let trueRMSE = FitDiagnostics.of(
+            predictions: trueRun.predictedObservations, observations: series.y, logLikelihood: 0
+        ).rmse
+        result.rmseRatios = zip(pinned.diagnostics.rmse, trueRMSE).map { $0 / $1 }
         return result
     }
 

@@ -43,6 +43,17 @@ struct ModelsCommand: AsyncParsableCommand {
         guard format == "table" || format == "json" else { throw CLIError("--format is table or json") }
     }
 
+    /// A number of days: 90, 90d or 13w.
+    static func days(_ text: String) -> Int? {
+        if let n = Int(text) { return n }
+        guard let unit = text.last, let n = Int(text.dropLast()) else { return nil }
+        switch unit {
+        case "d": return n
+        case "w": return n.multipliedReportingOverflow(by: 7).overflow ? nil : n * 7
+        default: return nil
+        }
+    }
+
     /// Yesterday, in days since 1970-01-01 (UTC): the last whole day.
     static func yesterday() -> Int { Int((Date().timeIntervalSince1970 / 86_400).rounded(.down)) - 1 }
 
@@ -63,13 +74,15 @@ struct ModelsCommand: AsyncParsableCommand {
         @Option(help: "The workspace (UUID).") var workspace: String
         @Option(help: "rc_retention or state_space.") var model: String
         @Option(help: "A segment of the workspace (bte models segments).") var segment: String?
-        @Option(help: "Days fitted, ending yesterday (or --until).") var since = 365
+        @Option(help: "Days fitted, ending yesterday (or --until): 365, 365d, 52w.") var since = "365d"
         @Option(help: "The last day fitted (YYYY-MM-DD, UTC); default yesterday.") var until: String?
         @Option(help: "State dimension (state_space).") var nx = 4
         @Option(help: "Disturbances (comma-separated): day_of_week, monthly_cycle, outage_flag.")
         var disturbances = "day_of_week,monthly_cycle"
         @Option(help: "Ridge λ relative to the regressors' scale (state_space).") var ridge = 1e-6
         @Option(help: "EM iterations at most (state_space).") var maxIterations = 500
+        @Option(help: "RLS forgetting factor of the online control effects, in (0, 1] (state_space).")
+        var forgetting = 0.99
         @Option(help: "table or json.") var format = "table"
         @Flag(help: "Record the run without publishing it to bte.model-runs.v1.") var noPublish = false
 
@@ -80,7 +93,9 @@ struct ModelsCommand: AsyncParsableCommand {
                 guard ModelRuns.models.contains(model) else {
                     throw CLIError("--model is rc_retention or state_space, not \(model)")
                 }
-                guard (14...3_660).contains(since) else { throw CLIError("--since is 14 to 3,660 days") }
+                guard let days = ModelsCommand.days(since), (14...3_660).contains(days) else {
+                    throw CLIError("--since is 14 to 3,660 days (e.g. 90, 90d or 13w), not \(since)")
+                }
                 guard maxIterations > 0, ridge >= 0, ridge.isFinite else {
                     throw CLIError("--max-iterations must be positive and --ridge non-negative")
                 }
@@ -90,13 +105,15 @@ struct ModelsCommand: AsyncParsableCommand {
                     toDay = day
                 }
                 var request = ModelRuns.FitRequest(
-                    workspaceID: workspaceID, model: model, segment: segment, toDay: toDay, days: since)
+                    workspaceID: workspaceID, model: model, segment: segment, toDay: toDay, days: days)
                 request.stateDimension = nx
                 request.disturbances = disturbances.split(separator: ",").map {
                     $0.trimmingCharacters(in: .whitespaces)
                 }
                 request.options.ridge = ridge
                 request.options.maxIterations = maxIterations
+                guard forgetting > 0, forgetting <= 1 else { throw CLIError("--forgetting is in (0, 1]") }
+                request.forgetting = forgetting
                 let url = try options.resolvedDatabaseURL()
                 let fitRequest = request
                 let recorded = try await onThread("models") {
