@@ -196,7 +196,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "BTEIntentsTests", dependencies: ["BTEIntents", "BTEDomain"], swiftSettings: strict),
-        .testTarget(name: "BTEModelsTests", dependencies: ["BTEModels"], resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(
+            name: "BTEModelsTests", dependencies: ["BTEModels"], resources: [.copy("Fixtures")], swiftSettings: strict
+        ),
         .testTarget(
             name: "BTEIngestTests",
             dependencies: ["BTEIngest", "BTEWorker", "BTEStore", "Kafka"],
