@@ -29,6 +29,8 @@ public struct ModelStream: Sendable {
     /// Each day's interaction durations (ms) and order amounts (USD).
     public var durations: [Int: [Int]] = [:]
     public var revenue: [Int: Double] = [:]
+    /// The users with an interaction on each device type.
+    public var deviceUsers: [String: Set<String>] = [:]
     /// (microseconds, rollout_pct) of the control changes.
     public var rollouts: [(Int64, Double)] = []
 
@@ -73,7 +75,9 @@ public struct ModelStream: Sendable {
                             """.utf8)))
                 if rng.next(3) == 0 {
                     let duration = 60 + rng.next(180)
+                    let device = rng.next(4) == 0 ? "ios" : "web"
                     durations[day, default: []].append(duration)
+                    deviceUsers[device, default: []].insert(user.id)
                     messages.append(
                         KafkaOutgoingMessage(
                             topic: interactions, key: Array(user.id.utf8),
@@ -81,6 +85,7 @@ public struct ModelStream: Sendable {
                                 """
                                 {"event_id":\(q(rng.uuid())),"timestamp":\(q(time(day, second))),"event_type":"tap",\
                                 "user_id":\(q(user.id)),"session_id":"s","duration_ms":\(duration),\
+                                "device_type":\(q(device)),\
                                 "workspace_id":\(q(o.workspace))}
                                 """.utf8)))
                 }

@@ -85,7 +85,7 @@ public enum KPISeries {
                 case "outage_flag":
                     let start = Int64(day) * dayMicroseconds
                     let end = start + dayMicroseconds
-                    return incidents.contains { $0.start < end && ($0.end ?? .max) >= start } ? 1 : 0
+                    return incidents.contains { $0.start < end && ($0.end ?? .max) > start } ? 1 : 0
                 default: return 0
                 }
             }

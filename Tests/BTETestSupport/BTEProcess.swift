@@ -39,6 +39,12 @@ public final class BTEProcess: @unchecked Sendable {
         while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         if process.isRunning { return nil }
         output.fileHandleForReading.readabilityHandler = nil
+        // What the child wrote last may still sit in the pipe, not yet seen by the handler:
+        // read it to the end (the child has exited and the parent holds no write end).
+        let rest = (try? output.fileHandleForReading.readToEnd()) ?? nil
+        lock.lock()
+        captured.append(rest ?? Data())
+        lock.unlock()
         return process.terminationStatus
     }
 

@@ -76,6 +76,16 @@ import Testing
                 row.dailyActiveUsers
                     == Double(stream.active.filter { $0.day == row.day && two.contains($0.user) }.count))
         }
+        // The users who used iOS: their days only.
+        let ios = stream.deviceUsers["ios", default: []]
+        #expect(!ios.isEmpty && ios.count < stream.firstSeen.count)
+        let onIOS = try store.dailyKPIs(
+            workspaceID: options.workspace, fromDay: from, toDay: to, segment: .init(deviceTypes: ["ios"]))
+        for row in onIOS {
+            #expect(
+                row.dailyActiveUsers
+                    == Double(stream.active.filter { $0.day == row.day && ios.contains($0.user) }.count))
+        }
         // Controls hold from each change on: rollout 0.25 from day 10, 0.5 from day 40, 0.75 from day 70.
         let (changes, incidents) = try store.controlsAndIncidents(workspaceID: options.workspace, toDay: to)
         #expect(changes.count == 3 && incidents.isEmpty)
