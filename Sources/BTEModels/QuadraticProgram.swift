@@ -51,7 +51,38 @@ public struct QPSolution: Sendable {
 /// solution's x and y.
 public enum QPSolver {
     public static func solve(
-        _ problem: QuadraticProgram, settings: QPSettings = QPSettings(), warmStart: (x: [Double], y: [Double])? = nil
+        _ original: QuadraticProgram, settings: QPSettings = QPSettings(), warmStart: (x: [Double], y: [Double])? = nil
+    ) throws(ModelError) -> QPSolution {
+        // Equilibrate: every constraint row to unit ∞-norm and the cost to unit scale, so one
+        // step size suits rows in USD and rows in fractions alike. Multipliers are mapped back.
+        let m0 = original.lower.count
+        guard original.a.rows == m0, original.upper.count == m0 else {
+            throw ModelError(.invalidInput, "the QP's shapes do not match")
+        }
+        let rowScale = (0..<m0).map { i in
+            let norm = (0..<original.a.cols).map { abs(original.a[i, $0]) }.max() ?? 0
+            return norm > 0 ? 1 / norm : 1
+        }
+        let costNorm = max(original.p.storage.map(abs).max() ?? 0, original.q.map(abs).max() ?? 0)
+        let costScale = costNorm > 0 ? 1 / costNorm : 1
+        var scaledA = original.a
+        for i in 0..<m0 {
+            for j in 0..<scaledA.cols { scaledA[i, j] *= rowScale[i] }
+        }
+        let problem = QuadraticProgram(
+            p: costScale * original.p, q: original.q.map { $0 * costScale }, a: scaledA,
+            lower: zip(original.lower, rowScale).map { $0 * $1 }, upper: zip(original.upper, rowScale).map { $0 * $1 })
+        let warm = warmStart.map { start in
+            (x: start.x, y: start.y.indices.map { start.y[$0] * costScale / rowScale[$0] })
+        }
+        var solution = try solveScaled(problem, settings: settings, warmStart: warm)
+        solution.y = solution.y.indices.map { solution.y[$0] * rowScale[$0] / costScale }
+        solution.objective = original.objective(solution.x)
+        return solution
+    }
+
+    static func solveScaled(
+        _ problem: QuadraticProgram, settings: QPSettings, warmStart: (x: [Double], y: [Double])?
     ) throws(ModelError) -> QPSolution {
         let n = problem.q.count
         let m = problem.lower.count

@@ -379,3 +379,142 @@ public struct ModelRuns {
         ])
     }
 }
+
+extension ModelRuns {
+    /// What `recommend` optimizes: KPI targets (KPI units) and weights, control costs and
+    /// bounds, the latency cap and the weekly budget.
+    public struct RecommendSettings: Sendable, Equatable {
+        public var targets: [String: Double] = [:]
+        /// Per KPI, on standardized errors (1 for each targeted KPI unless given).
+        public var kpiWeights: [String: Double] = [:]
+        /// Per control (0.01 unless given).
+        public var controlWeights: [String: Double] = [:]
+        public var controlBounds: [String: ClosedRange<Double>] = [:]
+        public var latencyMax: Double? = 250
+        public var weeklyBudget: Double? = 3_000
+        public var budgetCoefficients: [String: Double] = [:]
+        public init() {}
+    }
+
+    public struct RecommendRequest: Sendable {
+        public var runID: String
+        public var horizon: Int
+        public var settings: RecommendSettings
+        public var scenarios = 1_000
+        public var seed: UInt64 = 1
+        public init(runID: String, horizon: Int, settings: RecommendSettings) {
+            self.runID = runID
+            self.horizon = horizon
+            self.settings = settings
+        }
+    }
+
+    public func recommend(_ request: RecommendRequest) throws -> Recorded {
+        let started = DispatchTime.now().uptimeNanoseconds
+        guard let run = try store.estimateRun(id: request.runID), run.modelType == "state_space" else {
+            throw ModelError(.invalidInput, "no state_space estimate run \(request.runID)")
+        }
+        let fitted: FittedStateSpace
+        do {
+            fitted = try FittedStateSpace(json: try JSONParser.parse(Array(run.params.utf8)))
+        } catch let error as ModelError {
+            throw error
+        } catch {
+            throw ModelError(.invalidInput, "run \(run.runID)'s params are not JSON")
+        }
+        guard (1...90).contains(request.horizon) else { throw ModelError(.invalidInput, "the horizon is 1 to 90 days") }
+        let s = request.settings
+        guard !s.targets.isEmpty else { throw ModelError(.invalidInput, "the constraints name no KPI target") }
+        for name in s.targets.keys where !fitted.kpis.contains(name) {
+            throw ModelError(.invalidInput, "the run has no KPI \(name) (\(fitted.kpis.joined(separator: ", ")))")
+        }
+        for name in Set(s.controlWeights.keys).union(s.controlBounds.keys).union(s.budgetCoefficients.keys)
+        where !fitted.controls.contains(name) {
+            throw ModelError(
+                .invalidInput, "the run has no control \(name) (\(fitted.controls.joined(separator: ", ")))")
+        }
+        let std = fitted.standardization
+        let ranges = Dictionary(uniqueKeysWithValues: Schemas.controlRanges.map { ($0.name, $0.range) })
+        let days = (1...request.horizon).map { fitted.lastDay + $0 }
+        var limits: [(kpi: Int, limit: Double)] = []
+        if let cap = s.latencyMax, let index = fitted.kpis.firstIndex(of: "latency_p95_ms") {
+            limits.append((index, (cap - std.offsets[index]) / std.scales[index]))
+        }
+        let problem = MPCProblem(
+            parameters: fitted.parameters, startMean: fitted.nextMean,
+            disturbances: KPISeries.disturbances(days: days, names: fitted.disturbances, incidents: []),
+            targets: fitted.kpis.indices.map { i in
+                s.targets[fitted.kpis[i]].map { ($0 - std.offsets[i]) / std.scales[i] } ?? 0
+            },
+            kpiWeights: fitted.kpis.map { s.targets[$0] == nil ? 0 : (s.kpiWeights[$0] ?? 1) },
+            controlWeights: fitted.controls.map { s.controlWeights[$0] ?? 0.01 },
+            controlLower: fitted.controls.map { (s.controlBounds[$0] ?? ranges[$0] ?? 0...1).lowerBound },
+            controlUpper: fitted.controls.map { (s.controlBounds[$0] ?? ranges[$0] ?? 0...1).upperBound },
+            outputLimits: limits, budgetCoefficients: fitted.controls.map { s.budgetCoefficients[$0] ?? 0 },
+            weeklyBudget: s.weeklyBudget, kpiNames: fitted.kpis, controlNames: fitted.controls)
+        let solveStart = DispatchTime.now().uptimeNanoseconds
+        let plan = try ModelPredictiveControl.solve(problem)
+        let solveMs = Double(DispatchTime.now().uptimeNanoseconds - solveStart) / 1e6
+        let simulation = try Simulator.run(
+            fitted.parameters,
+            SimulationPlan(
+                startMean: fitted.nextMean, startCovariance: fitted.nextCovariance, controls: plan.controls,
+                disturbances: problem.disturbances, scenarios: request.scenarios, seed: request.seed,
+                observationOffset: std.offsets, observationScale: std.scales))
+        let n = fitted.controls.count
+        var body: [(String, JSONValue)] = [
+            ("kind", .string("recommendation")), ("estimate_run_id", .string(run.runID)),
+            ("workspace_id", .string(run.workspaceID)), ("horizon", .number(String(request.horizon))),
+            ("days", .array(days.map { .string(ModelJSON.date($0)) })),
+            (
+                "plan",
+                ModelJSON.object(
+                    (0..<n).map { c in (fitted.controls[c], ModelJSON.numbers(plan.controls.map { $0[c] })) })
+            ),
+            (
+                "predicted",
+                ModelJSON.object(
+                    fitted.kpis.indices.map { i in
+                        let t = simulation.trajectories[i]
+                        return (
+                            fitted.kpis[i],
+                            ModelJSON.object([
+                                (
+                                    "expected",
+                                    ModelJSON.numbers(plan.predicted.map { std.offsets[i] + std.scales[i] * $0[i] })
+                                ),
+                                ("mean", ModelJSON.numbers(t.mean)), ("p10", ModelJSON.numbers(t.p10)),
+                                ("p90", ModelJSON.numbers(t.p90)),
+                                ("p2_5", ModelJSON.numbers(t.p2_5)), ("p97_5", ModelJSON.numbers(t.p97_5)),
+                            ])
+                        )
+                    })
+            ),
+            ("active_constraints", .array(plan.activeConstraints.map { .string($0) })),
+            (
+                "solver",
+                ModelJSON.object([
+                    ("iterations", .number(String(plan.solution.iterations))),
+                    ("primal_residual", ModelJSON.number(plan.solution.primalResidual)),
+                    ("dual_residual", ModelJSON.number(plan.solution.dualResidual)),
+                    ("solve_ms", ModelJSON.number(solveMs)),
+                ])
+            ),
+        ]
+        let requestJSON = ModelJSON.object([
+            ("run_id", .string(run.runID)), ("horizon", .number(String(request.horizon))),
+            ("kind", .string("recommend")),
+            (
+                "targets",
+                ModelJSON.object(s.targets.sorted { $0.key < $1.key }.map { ($0.key, ModelJSON.number($0.value)) })
+            ),
+        ])
+        let milliseconds = Int((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000)
+        let runID = try store.recordSimulation(
+            workspaceID: run.workspaceID, estimateRunID: run.runID, request: requestJSON.canonicalString(),
+            result: ModelJSON.object(body).canonicalString(), status: "completed", durationMs: milliseconds)
+        body.insert(("run_id", .string(runID)), at: 1)
+        body.append(("duration_ms", .number(String(milliseconds))))
+        return Recorded(runID: runID, record: ModelJSON.object(body))
+    }
+}

@@ -17,7 +17,7 @@ struct ModelsCommand: AsyncParsableCommand {
             every run in bte.model_configs, bte.estimate_runs and bte.simulation_runs, and publishes it \
             to bte.model-runs.v1.
             """,
-        subcommands: [Fit.self, Simulate.self, Forecast.self, Runs.self, Segments.self])
+        subcommands: [Fit.self, Simulate.self, Forecast.self, Recommend.self, Runs.self, Segments.self])
 
     static let topic = "bte.model-runs.v1"
 
@@ -345,6 +345,127 @@ struct ModelsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await guarded { try await ModelsCommand.simulate(simulation, plan: nil, options: options) }
+        }
+    }
+
+    struct Recommend: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Recommend a control plan by MPC: track KPI targets within bounds, the latency cap and the budget.",
+            discussion: """
+                --constraints FILE: {"targets": {"daily_active_users": 900}, "kpi_weights": {…}, \
+                "control_weights": {…}, "control_bounds": {"rollout_pct": [0, 0.8]}, "latency_max": 250, \
+                "weekly_budget": 3000, "budget_coefficients": {"promo_voltage": 400}}. See docs/models.md.
+                """)
+        @OptionGroup var options: ConnectionOptions
+        @Option(help: "An estimate run (state_space).") var run: String
+        @Option(help: "Days ahead.") var horizon = 14
+        @Option(help: "Constraints JSON file.") var constraints: String
+        @Option(help: "Scenarios for the plan's bands.") var scenarios = 1_000
+        @Option(help: "Random seed of the bands.") var seed: UInt64 = 1
+        @Option(help: "table or json.") var format = "table"
+        @Flag(help: "Record the run without publishing it to bte.model-runs.v1.") var noPublish = false
+
+        func run() async throws {
+            try await guarded {
+                try ModelsCommand.checkFormat(format)
+                guard canonicalUUID(run) != nil else { throw CLIError("--run must be a run id (UUID)") }
+                guard (1...90).contains(horizon) else { throw CLIError("--horizon is 1 to 90 days") }
+                guard (1...100_000).contains(scenarios) else { throw CLIError("--scenarios is 1 to 100,000") }
+                var request = ModelRuns.RecommendRequest(
+                    runID: run, horizon: horizon, settings: try Self.settings(constraints))
+                request.scenarios = scenarios
+                request.seed = seed
+                let url = try options.resolvedDatabaseURL()
+                let recommendRequest = request
+                let recorded = try await onThread("models") {
+                    try ModelRuns(store: try ModelStore(url: url)).recommend(recommendRequest)
+                }
+                if !noPublish, case .string(let workspace)? = recorded.record["workspace_id"] {
+                    try await ModelsCommand.publish(recorded.record, workspace: workspace, options: options)
+                }
+                ModelsCommand.output(recorded.record, format: format) { Self.table(recorded) }
+            }
+        }
+
+        static func settings(_ path: String) throws -> ModelRuns.RecommendSettings {
+            guard case .object(let members) = try ModelsCommand.readJSON(path, what: "constraints file") else {
+                throw CLIError("the constraints file is a JSON object")
+            }
+            func number(_ v: JSONValue, _ key: String) throws -> Double {
+                guard case .number(let t) = v, let x = Double(t), x.isFinite else {
+                    throw CLIError("\(key) must be a finite number")
+                }
+                return x
+            }
+            func numbers(_ v: JSONValue, _ key: String) throws -> [String: Double] {
+                guard case .object(let items) = v else { throw CLIError("\(key) is an object of numbers") }
+                var out: [String: Double] = [:]
+                for (name, value) in items { out[name] = try number(value, "\(key).\(name)") }
+                return out
+            }
+            var s = ModelRuns.RecommendSettings()
+            for (key, value) in members {
+                switch key {
+                case "targets": s.targets = try numbers(value, key)
+                case "kpi_weights": s.kpiWeights = try numbers(value, key)
+                case "control_weights": s.controlWeights = try numbers(value, key)
+                case "budget_coefficients": s.budgetCoefficients = try numbers(value, key)
+                case "latency_max": s.latencyMax = value == .null ? nil : try number(value, key)
+                case "weekly_budget": s.weeklyBudget = value == .null ? nil : try number(value, key)
+                case "control_bounds":
+                    guard case .object(let items) = value else { throw CLIError("control_bounds is an object") }
+                    for (name, bounds) in items {
+                        guard case .array(let pair) = bounds, pair.count == 2 else {
+                            throw CLIError("control_bounds.\(name) is [lower, upper]")
+                        }
+                        let lower = try number(pair[0], "control_bounds.\(name)")
+                        let upper = try number(pair[1], "control_bounds.\(name)")
+                        guard lower <= upper else { throw CLIError("control_bounds.\(name): lower above upper") }
+                        s.controlBounds[name] = lower...upper
+                    }
+                default: throw CLIError("unknown constraint \(key)")
+                }
+            }
+            guard !s.targets.isEmpty else { throw CLIError("the constraints file needs targets") }
+            return s
+        }
+
+        static func table(_ recorded: ModelRuns.Recorded) -> String {
+            let r = recorded.record
+            func numbers(_ v: JSONValue?) -> [Double] {
+                if case .array(let items)? = v {
+                    return items.map { if case .number(let t) = $0 { Double(t) ?? .nan } else { .nan } }
+                }
+                return []
+            }
+            var lines = ["recommendation run \(recorded.runID)"]
+            if case .object(let plan)? = r["plan"] {
+                lines.append("control             day 1     day 7     last day")
+                for (name, values) in plan {
+                    let v = numbers(values)
+                    lines.append(
+                        name.padding(toLength: 20, withPad: " ", startingAt: 0)
+                            + fixed(v.first, 3).padding(toLength: 10, withPad: " ", startingAt: 0)
+                            + fixed(v.count >= 7 ? v[6] : v.last, 3).padding(toLength: 10, withPad: " ", startingAt: 0)
+                            + fixed(v.last, 3))
+                }
+            }
+            if case .object(let predicted)? = r["predicted"] {
+                lines.append("kpi                 expected last day [80 %]")
+                for (name, t) in predicted {
+                    lines.append(
+                        name.padding(toLength: 20, withPad: " ", startingAt: 0)
+                            + "\(fixed(numbers(t["expected"]).last, 2)) [\(fixed(numbers(t["p10"]).last, 2)), "
+                            + "\(fixed(numbers(t["p90"]).last, 2))]")
+                }
+            }
+            if case .array(let active)? = r["active_constraints"] {
+                lines.append("active constraints: \(active.isEmpty ? "none" : "\(active.count)")")
+                for case .string(let a) in active.prefix(6) { lines.append("  \(a)") }
+            }
+            if case .number(let ms)? = r["solver"]?["solve_ms"] { lines.append("solved in \(ms) ms") }
+            return lines.joined(separator: "\n")
         }
     }
 

@@ -178,13 +178,36 @@ import Testing
         #expect(
             (forecast["controls"] as? [String: Any])?["rollout_pct"] as? [Double] == Array(repeating: 0.75, count: 7))
 
+        // MPC: more users within the controls' ranges, a weekly promotion budget of 1.5 days at full voltage.
+        let constraints = FileManager.default.temporaryDirectory.appendingPathComponent(
+            TestEnvironment.uniqueName("constraints-") + ".json")
+        try Data(
+            #"{"targets":{"daily_active_users":1000},"weekly_budget":3000,"budget_coefficients":{"promo_voltage":2000}}"#
+                .utf8
+        ).write(to: constraints)
+        defer { try? FileManager.default.removeItem(at: constraints) }
+        let recommended = try Self.json(
+            try Self.run(
+                [
+                    "models", "recommend", "--run", runID, "--horizon", "10", "--constraints", constraints.path,
+                    "--topic-prefix", topics.prefix, "--format", "json",
+                ], env))
+        let planned = try #require(recommended["plan"] as? [String: [Double]])
+        let promo = try #require(planned["promo_voltage"])
+        #expect(promo.count == 10 && (planned["rollout_pct"] ?? []).allSatisfy { $0 >= -1e-6 && $0 <= 1 + 1e-6 })
+        // The first week's spend within 3,000 (to the solver's tolerance).
+        let spend: Double = promo.prefix(7).reduce(0.0, +) * 2_000
+        #expect(spend <= 3_000.03, "\(spend)")
+        #expect((planned["price_index"] ?? []).allSatisfy { $0 >= 0.8 - 1e-6 && $0 <= 1.2 + 1e-6 })
+        #expect(recommended["active_constraints"] is [String])
+
         #expect(try db.count("SELECT count(*) FROM bte.estimate_runs") == 2)
         #expect(try db.count("SELECT count(*) FROM bte.model_configs") == 2)
-        #expect(try db.count("SELECT count(*) FROM bte.simulation_runs WHERE status = 'completed'") == 3)
+        #expect(try db.count("SELECT count(*) FROM bte.simulation_runs WHERE status = 'completed'") == 4)
         let published = try topics.readAll(topics.prefix + "bte.model-runs.v1")
-        #expect(published.count == 5)
+        #expect(published.count == 6)
         let runs = try Self.run(["models", "runs", "--workspace", options.workspace], env)
-        #expect(runs.split(separator: "\n").count == 6, "\(runs)")
+        #expect(runs.split(separator: "\n").count == 7, "\(runs)")
     }
 
     @Test func theModelsRoleCannotWriteTheLogsNorChangeRuns() throws {
