@@ -21,6 +21,9 @@ public struct ModelsBenchmark: Sendable {
         public var errorA = 0.0
         public var errorB = 0.0
         public var rmseRatios: [Double] = []
+        public var mpcBoxSeconds = 0.0
+        public var mpcSeconds = 0.0
+        public var mpcIterations = 0
 
         public func render() -> String {
             func ms(_ s: Double) -> String { String(format: "%8.1f ms", s * 1_000) }
@@ -32,6 +35,9 @@ public struct ModelsBenchmark: Sendable {
                 drawing the normals alone, H=\(horizon) × \(scenarios):  \(ms(normalsSeconds))
                 simulation H=\(horizon), \(scenarios) scenarios:        \(ms(simulationSeconds))  \
                 (\(String(format: "%.1f", simulationSeconds / max(normalsSeconds, 1e-12)))× the normals)
+                MPC H=\(horizon), bounds only:               \(ms(mpcBoxSeconds))
+                MPC H=\(horizon), + output limit and budget: \(ms(mpcSeconds))  \
+                (\(mpcIterations) ADMM iterations, \(String(format: "%.1f", mpcSeconds / max(mpcBoxSeconds, 1e-12)))× bounds only)
                 recovery with C fixed: A within \(String(format: "%.2f", errorA * 100)) %, B within \
                 \(String(format: "%.2f", errorB * 100)) % (relative Frobenius); one-step RMSE / true model's: \
                 \(rmseRatios.map { String(format: "%.3f", $0) }.joined(separator: ", "))
@@ -73,6 +79,18 @@ public struct ModelsBenchmark: Sendable {
             if sum.isNaN { print("") }
         }
         result.simulationSeconds = try best { _ = try Simulator.run(truth, plan) }
+        func mpc(limits: Bool) -> MPCProblem {
+            MPCProblem(
+                parameters: truth, startMean: [0, 0, 0, 0], disturbances: plan.disturbances, targets: [1, 0.5, 1, 0],
+                kpiWeights: [1, 1, 1, 0], controlWeights: [0.01, 0.01, 0.01, 0.01], controlLower: [0, 0, 0, 0],
+                controlUpper: [1, 1, 1, 1], outputLimits: limits ? [(kpi: 3, limit: 0.8)] : [],
+                budgetCoefficients: limits ? [0, 1, 0, 0] : [0, 0, 0, 0], weeklyBudget: limits ? 3 : nil,
+                kpiNames: ["y0", "y1", "y2", "y3"], controlNames: ["u0", "u1", "u2", "u3"])
+        }
+        result.mpcBoxSeconds = try best { _ = try ModelPredictiveControl.solve(mpc(limits: false)) }
+        var planned: MPCPlan?
+        result.mpcSeconds = try best { planned = try ModelPredictiveControl.solve(mpc(limits: true)) }
+        result.mpcIterations = planned?.solution.iterations ?? 0
         let pinned = try ExpectationMaximization.fit(
             series, from: start, options: EMOptions(maxIterations: 500, fixedC: truth.c))
         result.errorA = (pinned.parameters.a - truth.a).frobeniusNorm / truth.a.frobeniusNorm
