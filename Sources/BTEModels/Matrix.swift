@@ -224,6 +224,19 @@ public struct Cholesky: Sendable {
         return out
     }
 
+    /// v with Lᵀ v = z (back substitution): a draw of N(0, M⁻¹) from standard normals z when M
+    /// is a precision matrix.
+    public func upperTransposedSolve(_ z: [Double]) -> [Double] {
+        precondition(z.count == n)
+        var v = z
+        for i in stride(from: n - 1, through: 0, by: -1) {
+            var s = v[i]
+            for k in (i + 1)..<n { s -= factor[i * n + k] * v[k] }
+            v[i] = s / factor[i * n + i]
+        }
+        return v
+    }
+
     /// Σ of (L⁻¹ e)²: eᵀ M⁻¹ e by one triangular solve.
     public func mahalanobis(_ e: [Double]) -> Double {
         precondition(e.count == n)
