@@ -518,3 +518,108 @@ extension ModelRuns {
         return Recorded(runID: runID, record: ModelJSON.object(body))
     }
 }
+
+extension ModelRuns {
+    public struct BanditRequest: Sendable {
+        public var workspaceID: String
+        public var bandit: String
+        public var runID: String
+        /// Each action: the controls it sets (the others keep the run's last values).
+        public var actions: [[String: Double]]
+        public var horizon = 7
+        public var scenarios = 500
+        public var seed: UInt64 = 1
+        public var noiseVariance = 1.0
+        public var guardrails = GuardrailSettings()
+
+        public init(workspaceID: String, bandit: String, runID: String, actions: [[String: Double]]) {
+            self.workspaceID = workspaceID
+            self.bandit = bandit
+            self.runID = runID
+            self.actions = actions
+        }
+    }
+
+    /// Constrained Thompson sampling over the actions: the context of an action is
+    /// [1, its controls, the predicted next-day daily_active_users and latency_p95_ms
+    /// (standardized)]; an action whose simulated week breaks a guardrail is skipped. The draw
+    /// is seeded by --seed and the log's length, so a replay of the log decides the same.
+    public func banditChoose(_ request: BanditRequest) throws -> JSONValue {
+        guard let run = try store.estimateRun(id: request.runID), run.modelType == "state_space" else {
+            throw ModelError(.invalidInput, "no state_space estimate run \(request.runID)")
+        }
+        let fitted: FittedStateSpace
+        do {
+            fitted = try FittedStateSpace(json: try JSONParser.parse(Array(run.params.utf8)))
+        } catch let error as ModelError {
+            throw error
+        } catch {
+            throw ModelError(.invalidInput, "run \(run.runID)'s params are not JSON")
+        }
+        guard !request.actions.isEmpty, request.actions.count <= 1_000 else {
+            throw ModelError(.invalidInput, "1 to 1,000 actions")
+        }
+        let workspace = request.workspaceID.lowercased()
+        let last = Dictionary(uniqueKeysWithValues: zip(fitted.controls, fitted.lastControls))
+        var controls: [[Double]] = []
+        for action in request.actions {
+            for (name, value) in action where !fitted.controls.contains(name) || !value.isFinite {
+                throw ModelError(.invalidInput, "action sets \(name), not a finite control of the run")
+            }
+            controls.append(fitted.controls.map { action[$0] ?? last[$0] ?? 0 })
+        }
+        let predicted = zip(
+            fitted.parameters.c.times(fitted.nextMean), fitted.parameters.d.times(fitted.lastControls)
+        ).map { $0 + $1 }
+        let state = ["daily_active_users", "latency_p95_ms"].map { name in
+            fitted.kpis.firstIndex(of: name).map { predicted[$0] } ?? 0
+        }
+        let contexts = controls.map { [1] + $0 + state }
+        let log = try store.banditLog(workspaceID: workspace, bandit: request.bandit)
+        let posterior = try BanditLog.posterior(
+            log, dimension: contexts[0].count, priorVariance: 1, noiseVariance: request.noiseVariance)
+        var rng = SeededGenerator(seed: request.seed &+ UInt64(log.count))
+        let days = (1...request.horizon).map { fitted.lastDay + $0 }
+        let disturbances = KPISeries.disturbances(days: days, names: fitted.disturbances, incidents: [])
+        let rails = Self.guardrails(request.guardrails, fitted: fitted)
+        var reports: [Int: GuardrailReport] = [:]
+        let decision = try ConstrainedThompson.choose(posterior: posterior, contexts: contexts, rng: &rng) { action in
+            let plan = Array(repeating: controls[action], count: request.horizon)
+            let result = try Simulator.run(
+                fitted.parameters,
+                SimulationPlan(
+                    startMean: fitted.nextMean, startCovariance: fitted.nextCovariance, controls: plan,
+                    disturbances: disturbances, scenarios: request.scenarios, seed: request.seed,
+                    observationOffset: fitted.standardization.offsets,
+                    observationScale: fitted.standardization.scales))
+            let report = rails.evaluate(controls: plan, result: result)
+            reports[action] = report
+            return report.passes
+        }
+        guard let decision else {
+            throw ModelError(.invalidInput, "every action breaks a guardrail over the next \(request.horizon) days")
+        }
+        let detail = ModelJSON.object([
+            ("estimate_run_id", .string(run.runID)), ("sampled_reward", ModelJSON.number(decision.sampledReward)),
+            ("rejected", .array(decision.rejected.map { JSONValue.number(String($0)) })),
+        ])
+        let id = try store.recordDecision(
+            workspaceID: workspace, bandit: request.bandit, action: decision.action, context: contexts[decision.action],
+            detail: detail.canonicalString())
+        let rejected: [JSONValue] = decision.rejected.map { JSONValue.number(String($0)) }
+        let chosen: [(String, JSONValue)] = fitted.controls.indices.map {
+            (fitted.controls[$0], ModelJSON.number(controls[decision.action][$0]))
+        }
+        let rewards = log.filter { entry in
+            if case .reward = entry { return true }
+            return false
+        }.count
+        let fields: [(String, JSONValue)] = [
+            ("kind", .string("bandit_decision")), ("decision_id", .string(id)), ("workspace_id", .string(workspace)),
+            ("bandit", .string(request.bandit)), ("action", .number(String(decision.action))),
+            ("controls", ModelJSON.object(chosen)), ("sampled_reward", ModelJSON.number(decision.sampledReward)),
+            ("rejected_by_guardrails", .array(rejected)), ("rewards_so_far", .number(String(rewards))),
+        ]
+        return ModelJSON.object(fields)
+    }
+}

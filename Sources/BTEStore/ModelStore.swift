@@ -338,3 +338,66 @@ public final class ModelStore {
 
     static func date(_ day: Int) -> String { ModelJSON.date(day) }
 }
+
+extension ModelStore {
+    /// A bandit's log in order, and its prior settings from its first decision.
+    public func banditLog(workspaceID: String, bandit: String) throws -> [BanditLog.Entry] {
+        try connection.execute(
+            """
+            SELECT kind, decision_id::text, action, context::text, reward FROM bte.bandit_log
+            WHERE project_id = $1 AND bandit = $2 ORDER BY entry_id
+            """, [workspaceID.lowercased(), bandit]
+        ).rows.compactMap { row in
+            guard let kind = row[0], let id = row[1] else { return nil }
+            if kind == "reward" {
+                return row[4].flatMap { Double($0) }.map { .reward(decisionID: id, reward: $0) }
+            }
+            guard let action = row[2].flatMap({ Int($0) }), let text = row[3],
+                case .array(let items)? = try? JSONParser.parse(Array(text.utf8))
+            else { return nil }
+            let context = items.compactMap { item -> Double? in
+                if case .number(let n) = item { return Double(n) }
+                return nil
+            }
+            return .decision(id: id, action: action, context: context)
+        }
+    }
+
+    public func recordDecision(
+        workspaceID: String, bandit: String, action: Int, context: [Double], detail: String
+    ) throws -> String {
+        try connection.execute(
+            """
+            INSERT INTO bte.bandit_log (project_id, bandit, kind, decision_id, action, context, detail)
+            VALUES ($1, $2, 'decision', gen_random_uuid(), $3::int, $4::jsonb, $5::jsonb) RETURNING decision_id::text
+            """,
+            [
+                workspaceID.lowercased(), bandit, String(action),
+                "[" + context.map { $0.isFinite ? "\($0)" : "0" }.joined(separator: ",") + "]", detail,
+            ]
+        ).rows.first?[0] ?? ""
+    }
+
+    /// Appends the reward of a decision; each decision takes one.
+    public func recordReward(decisionID: String, reward: Double) throws -> (workspace: String, bandit: String) {
+        guard canonicalUUID(decisionID) != nil else { throw StoreError(.invalidBanditEntry, "a decision id is a UUID") }
+        return try connection.transaction {
+            guard
+                let row = try connection.execute(
+                    "SELECT project_id, bandit FROM bte.bandit_log WHERE decision_id = $1::uuid AND kind = 'decision'",
+                    [decisionID]
+                ).rows.first, let workspace = row[0], let bandit = row[1]
+            else { throw StoreError(.invalidBanditEntry, "no decision \(decisionID)") }
+            do {
+                try connection.execute(
+                    """
+                    INSERT INTO bte.bandit_log (project_id, bandit, kind, decision_id, reward)
+                    VALUES ($1, $2, 'reward', $3::uuid, $4::float8)
+                    """, [workspace, bandit, decisionID, String(reward)])
+            } catch let error as PostgresError where error.sqlState == "23505" {
+                throw StoreError(.invalidBanditEntry, "decision \(decisionID) already has its reward")
+            }
+            return (workspace, bandit)
+        }
+    }
+}

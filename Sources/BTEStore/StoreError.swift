@@ -17,6 +17,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case invalidBoostRule = "store_invalid_boost_rule"
         case permission = "store_permission"
         case invalidSegment = "store_invalid_segment"
+        case invalidBanditEntry = "store_invalid_bandit_entry"
     }
     public let code: Code
     public let message: String

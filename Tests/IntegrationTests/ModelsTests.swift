@@ -201,6 +201,27 @@ import Testing
         #expect((planned["price_index"] ?? []).allSatisfy { $0 >= 0.8 - 1e-6 && $0 <= 1.2 + 1e-6 })
         #expect(recommended["active_constraints"] is [String])
 
+        // A bandit over three rollouts: a decision, its reward (once only), and the next decision sees it.
+        let actions = FileManager.default.temporaryDirectory.appendingPathComponent(
+            TestEnvironment.uniqueName("actions-") + ".json")
+        try Data(#"{"actions":[{"rollout_pct":0.2},{"rollout_pct":0.6},{"rollout_pct":1.0}]}"#.utf8).write(to: actions)
+        defer { try? FileManager.default.removeItem(at: actions) }
+        let choose = [
+            "models", "bandit", "choose", "--workspace", options.workspace, "--bandit", "rollout", "--run", runID,
+            "--actions", actions.path,
+        ]
+        let decision = try Self.json(try Self.run(choose, env))
+        let decisionID = try #require(decision["decision_id"] as? String)
+        #expect([0, 1, 2].contains(decision["action"] as? Int ?? -1))
+        _ = try Self.run(["models", "bandit", "reward", "--decision", decisionID, "--reward", "2.5"], env)
+        let again = try BTEProcess(
+            ["models", "bandit", "reward", "--decision", decisionID, "--reward", "3"], environment: env)
+        #expect(again.wait(timeout: 60) == 1)
+        #expect(again.log.contains("already has its reward"), "\(again.log)")
+        let next = try Self.json(try Self.run(choose, env))
+        #expect(next["rewards_so_far"] as? Int == 1)
+        #expect(try db.count("SELECT count(*) FROM bte.bandit_log") == 3)
+
         #expect(try db.count("SELECT count(*) FROM bte.estimate_runs") == 2)
         #expect(try db.count("SELECT count(*) FROM bte.model_configs") == 2)
         #expect(try db.count("SELECT count(*) FROM bte.simulation_runs WHERE status = 'completed'") == 4)
