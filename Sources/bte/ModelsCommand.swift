@@ -27,11 +27,17 @@ struct ModelsCommand: AsyncParsableCommand {
         let properties = try options.resolvedKafkaProperties()
         let topic = options.topicPrefix + Self.topic
         let bytes = record.canonicalBytes()
-        try await onThread("models-publish") {
-            let producer = try KafkaProducer(
-                configuration: KafkaProducerConfiguration(
-                    client: KafkaClientConfiguration(brokers: brokers, properties: properties)))
-            try producer.send([KafkaOutgoingMessage(topic: topic, key: Array(workspace.utf8), value: bytes)])
+        do {
+            try await onThread("models-publish") {
+                let producer = try KafkaProducer(
+                    configuration: KafkaProducerConfiguration(
+                        client: KafkaClientConfiguration(brokers: brokers, properties: properties)))
+                try producer.send([KafkaOutgoingMessage(topic: topic, key: Array(workspace.utf8), value: bytes)])
+            }
+        } catch {
+            var id = "the run"
+            if case .string(let runID)? = record["run_id"] ?? record["decision_id"] { id = "run \(runID)" }
+            throw CLIError("\(id) is recorded in PostgreSQL but was not published to \(topic): \(error)")
         }
     }
 
