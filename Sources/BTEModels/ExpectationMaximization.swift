@@ -57,6 +57,8 @@ public struct EMResult: Sendable {
     public var iterations: [EMIteration]
     public var converged: Bool
     public var diagnostics: FitDiagnostics
+    /// The filter's pass with the final parameters (its last state starts forecasts).
+    public var filtered: FilterResult
 }
 
 /// Maximum likelihood for A, B, C, D, E, Q, R (and the initial state) by expectation–
@@ -97,7 +99,9 @@ public enum ExpectationMaximization {
         let diagnostics = FitDiagnostics.of(
             predictions: filtered.predictedObservations, observations: series.y,
             logLikelihood: filtered.logLikelihood)
-        return EMResult(parameters: theta, iterations: iterations, converged: converged, diagnostics: diagnostics)
+        return EMResult(
+            parameters: theta, iterations: iterations, converged: converged, diagnostics: diagnostics,
+            filtered: filtered)
     }
 
     /// A neutral start for standardized KPIs: persistent states read directly by C (identity-

@@ -178,7 +178,7 @@ extension Guardrails {
 
     /// Wilson score interval at 95 %.
     static func wilson(_ p: Double, n: Double) -> (Double, Double) {
-        let z = 1.959963984540054
+        let z = Normal.z975
         let denominator = 1 + z * z / n
         let centre = (p + z * z / (2 * n)) / denominator
         let half = z * (p * (1 - p) / n + z * z / (4 * n * n)).squareRoot() / denominator

@@ -149,10 +149,10 @@ public struct Standardization: Sendable, Equatable {
     public init(_ series: StateSpaceSeries, width: Int) {
         let observed = series.y.compactMap { $0 }
         offsets = (0..<width).map { k in observed.reduce(0) { $0 + $1[k] } / Double(max(observed.count, 1)) }
+        let means = offsets
         scales = (0..<width).map { k in
-            let mean = observed.reduce(0) { $0 + $1[k] } / Double(max(observed.count, 1))
             let variance =
-                observed.reduce(0) { $0 + ($1[k] - mean) * ($1[k] - mean) } / Double(max(observed.count - 1, 1))
+                observed.reduce(0) { $0 + ($1[k] - means[k]) * ($1[k] - means[k]) } / Double(max(observed.count - 1, 1))
             return variance > 0 ? variance.squareRoot() : 1
         }
     }

@@ -30,6 +30,12 @@ public struct FittedStateSpace: Sendable, Equatable {
         self.nextCovariance = nextCovariance
     }
 
+    /// The days after the last fitted one, and their disturbances (no outage is foreseen).
+    public func calendar(horizon: Int) -> (days: [Int], disturbances: [[Double]]) {
+        let days = (0..<horizon).map { lastDay + 1 + $0 }
+        return (days, KPISeries.disturbances(days: days, names: disturbances, incidents: []))
+    }
+
     public var json: JSONValue {
         let p = parameters
         return .object(

@@ -2,6 +2,9 @@ import RealModule
 
 /// The standard normal distribution.
 public enum Normal {
+    /// z with Φ(z) = 0.975: the half-width of a 95 % interval in standard errors.
+    public static let z975 = 1.959963984540054
+
     /// Φ(x) = erfc(−x/√2) / 2.
     public static func cdf(_ x: Double) -> Double { Double.erfc(-x / 2.0.squareRoot()) / 2 }
 

@@ -178,13 +178,14 @@ public enum KalmanFilter {
         return SmootherResult(means: means, covariances: covariances, lagOneCovariances: lagOne)
     }
 
-    @inline(__always) static func add(_ a: [Double], _ b: [Double]) -> [Double] {
+    /// a + b, elementwise.
+    @inline(__always) public static func add(_ a: [Double], _ b: [Double]) -> [Double] {
         var out = a
         for i in out.indices { out[i] += b[i] }
         return out
     }
 
-    @inline(__always) static func add(_ a: [Double], _ b: [Double], _ c: [Double]) -> [Double] {
+    @inline(__always) public static func add(_ a: [Double], _ b: [Double], _ c: [Double]) -> [Double] {
         var out = a
         for i in out.indices { out[i] += b[i] + c[i] }
         return out

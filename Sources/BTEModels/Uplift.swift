@@ -140,7 +140,7 @@ public struct DRLearner: Sendable {
             let mean = values.reduce(0, +) / Double(max(values.count, 1))
             let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(values.count - 1, 1))
             let se = (variance / Double(max(values.count, 1))).squareRoot()
-            let z = Normal.quantile(0.975)
+            let z = Normal.z975
             return SegmentUplift(
                 segment: name, units: values.count, uplift: mean, standardError: se, lower95: mean - z * se,
                 upper95: mean + z * se)

@@ -98,11 +98,11 @@ public struct ModelRuns {
             nx: r.stateDimension, nu: r.controls.count, ny: r.kpis.count, nd: r.disturbances.count, series: series)
         let result = try ExpectationMaximization.fit(series, from: start, options: r.options)
         let p = result.parameters
-        let filtered = try KalmanFilter.filter(p, series)
+        let filtered = result.filtered
         guard let lastMean = filtered.filteredMeans.last, let lastCovariance = filtered.filteredCovariances.last,
             let lastU = u.last, let lastD = d.last
         else { throw ModelError(.insufficientData, "no days to fit") }
-        let nextMean = zip(zip(p.a.times(lastMean), p.b.times(lastU)), p.e.times(lastD)).map { $0.0 + $0.1 + $1 }
+        let nextMean = KalmanFilter.add(p.a.times(lastMean), p.b.times(lastU), p.e.times(lastD))
         let nextCovariance = (p.a * lastCovariance * p.a.transposed + p.q).symmetrized
         let fitted = FittedStateSpace(
             parameters: p, standardization: standardization, kpis: r.kpis, controls: r.controls,
@@ -221,22 +221,24 @@ public struct ModelRuns {
         public init() {}
     }
 
-    public func simulate(_ request: SimulateRequest) throws -> Recorded {
-        let started = DispatchTime.now().uptimeNanoseconds
-        guard let run = try store.estimateRun(id: request.runID) else {
-            throw ModelError(.invalidInput, "no estimate run \(request.runID)")
-        }
+    /// A recorded state_space run and its fitted model.
+    func stateSpaceRun(_ id: String) throws -> (ModelStore.EstimateRun, FittedStateSpace) {
+        guard let run = try store.estimateRun(id: id) else { throw ModelError(.invalidInput, "no estimate run \(id)") }
         guard run.modelType == "state_space" else {
-            throw ModelError(.invalidInput, "run \(run.runID) is \(run.modelType); simulations need a state_space run")
+            throw ModelError(.invalidInput, "run \(run.runID) is \(run.modelType); this needs a state_space run")
         }
-        let fitted: FittedStateSpace
         do {
-            fitted = try FittedStateSpace(json: try JSONParser.parse(Array(run.params.utf8)))
+            return (run, try FittedStateSpace(json: try JSONParser.parse(Array(run.params.utf8))))
         } catch let error as ModelError {
             throw error
         } catch {
             throw ModelError(.invalidInput, "run \(run.runID)'s params are not JSON")
         }
+    }
+
+    public func simulate(_ request: SimulateRequest) throws -> Recorded {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let (run, fitted) = try stateSpaceRun(request.runID)
         guard (1...366).contains(request.horizon) else { throw ModelError(.invalidInput, "--horizon is 1 to 366 days") }
         var current = Dictionary(uniqueKeysWithValues: zip(fitted.controls, fitted.lastControls))
         var controls: [[Double]] = []
@@ -256,8 +258,7 @@ public struct ModelRuns {
             }
             controls.append(fitted.controls.map { current[$0] ?? 0 })
         }
-        let days = (1...request.horizon).map { fitted.lastDay + $0 }
-        let disturbances = KPISeries.disturbances(days: days, names: fitted.disturbances, incidents: [])
+        let (days, disturbances) = fitted.calendar(horizon: request.horizon)
         let plan = SimulationPlan(
             startMean: fitted.nextMean, startCovariance: fitted.nextCovariance, controls: controls,
             disturbances: disturbances, scenarios: request.scenarios, seed: request.seed,
@@ -411,17 +412,7 @@ extension ModelRuns {
 
     public func recommend(_ request: RecommendRequest) throws -> Recorded {
         let started = DispatchTime.now().uptimeNanoseconds
-        guard let run = try store.estimateRun(id: request.runID), run.modelType == "state_space" else {
-            throw ModelError(.invalidInput, "no state_space estimate run \(request.runID)")
-        }
-        let fitted: FittedStateSpace
-        do {
-            fitted = try FittedStateSpace(json: try JSONParser.parse(Array(run.params.utf8)))
-        } catch let error as ModelError {
-            throw error
-        } catch {
-            throw ModelError(.invalidInput, "run \(run.runID)'s params are not JSON")
-        }
+        let (run, fitted) = try stateSpaceRun(request.runID)
         guard (1...90).contains(request.horizon) else { throw ModelError(.invalidInput, "the horizon is 1 to 90 days") }
         let s = request.settings
         guard !s.targets.isEmpty else { throw ModelError(.invalidInput, "the constraints name no KPI target") }
@@ -435,14 +426,14 @@ extension ModelRuns {
         }
         let std = fitted.standardization
         let ranges = Dictionary(uniqueKeysWithValues: Schemas.controlRanges.map { ($0.name, $0.range) })
-        let days = (1...request.horizon).map { fitted.lastDay + $0 }
+        let (days, disturbances) = fitted.calendar(horizon: request.horizon)
         var limits: [(kpi: Int, limit: Double)] = []
         if let cap = s.latencyMax, let index = fitted.kpis.firstIndex(of: "latency_p95_ms") {
             limits.append((index, (cap - std.offsets[index]) / std.scales[index]))
         }
         let problem = MPCProblem(
             parameters: fitted.parameters, startMean: fitted.nextMean,
-            disturbances: KPISeries.disturbances(days: days, names: fitted.disturbances, incidents: []),
+            disturbances: disturbances,
             targets: fitted.kpis.indices.map { i in
                 s.targets[fitted.kpis[i]].map { ($0 - std.offsets[i]) / std.scales[i] } ?? 0
             },
@@ -545,17 +536,7 @@ extension ModelRuns {
     /// (standardized)]; an action whose simulated week breaks a guardrail is skipped. The draw
     /// is seeded by --seed and the log's length, so a replay of the log decides the same.
     public func banditChoose(_ request: BanditRequest) throws -> JSONValue {
-        guard let run = try store.estimateRun(id: request.runID), run.modelType == "state_space" else {
-            throw ModelError(.invalidInput, "no state_space estimate run \(request.runID)")
-        }
-        let fitted: FittedStateSpace
-        do {
-            fitted = try FittedStateSpace(json: try JSONParser.parse(Array(run.params.utf8)))
-        } catch let error as ModelError {
-            throw error
-        } catch {
-            throw ModelError(.invalidInput, "run \(run.runID)'s params are not JSON")
-        }
+        let (run, fitted) = try stateSpaceRun(request.runID)
         guard !request.actions.isEmpty, request.actions.count <= 1_000 else {
             throw ModelError(.invalidInput, "1 to 1,000 actions")
         }
@@ -568,9 +549,8 @@ extension ModelRuns {
             }
             controls.append(fitted.controls.map { action[$0] ?? last[$0] ?? 0 })
         }
-        let predicted = zip(
-            fitted.parameters.c.times(fitted.nextMean), fitted.parameters.d.times(fitted.lastControls)
-        ).map { $0 + $1 }
+        let predicted = KalmanFilter.add(
+            fitted.parameters.c.times(fitted.nextMean), fitted.parameters.d.times(fitted.lastControls))
         let state = ["daily_active_users", "latency_p95_ms"].map { name in
             fitted.kpis.firstIndex(of: name).map { predicted[$0] } ?? 0
         }
@@ -579,8 +559,7 @@ extension ModelRuns {
         let posterior = try BanditLog.posterior(
             log, dimension: contexts[0].count, priorVariance: 1, noiseVariance: request.noiseVariance)
         var rng = SeededGenerator(seed: request.seed &+ UInt64(log.count))
-        let days = (1...request.horizon).map { fitted.lastDay + $0 }
-        let disturbances = KPISeries.disturbances(days: days, names: fitted.disturbances, incidents: [])
+        let (days, disturbances) = fitted.calendar(horizon: request.horizon)
         let rails = Self.guardrails(request.guardrails, fitted: fitted)
         var reports: [Int: GuardrailReport] = [:]
         let decision = try ConstrainedThompson.choose(posterior: posterior, contexts: contexts, rng: &rng) { action in

@@ -14,14 +14,7 @@ public final class ModelStore {
         connection = try PostgresConnection(
             url: url, applicationName: "bte-models",
             options: PostgresConnectionOptions(statementTimeoutMilliseconds: statementTimeoutMilliseconds))
-        do {
-            try connection.execute("SET ROLE bte_models")
-        } catch let error as PostgresError where error.code != .connection {
-            throw StoreError(
-                .permission,
-                "the database URL's role can't act as bte_models (GRANT bte_models TO it, or run bte migrate): \(error)"
-            )
-        }
+        try actAs("bte_models", on: connection)
     }
 
     /// A segment's users, as a filter over the workspace's users (never SQL).

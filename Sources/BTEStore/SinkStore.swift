@@ -106,13 +106,7 @@ public final class SinkStore {
             url: url, applicationName: "bte-sink",
             options: PostgresConnectionOptions(statementTimeoutMilliseconds: statementTimeoutMilliseconds))
         self.group = group
-        do {
-            try connection.execute("SET ROLE bte_sink")
-        } catch let error as PostgresError where error.code != .connection {
-            throw StoreError(
-                .permission,
-                "the database URL's role can't act as bte_sink (GRANT bte_sink TO it, or run bte migrate): \(error)")
-        }
+        try actAs("bte_sink", on: connection)
         if holdsGroupLock { try GroupLock.holdShared(group, on: connection) }
     }
 
@@ -229,5 +223,17 @@ public final class SinkStore {
             "SELECT partition_name FROM bte.drop_signal_partitions($1::int, $2::boolean)",
             [String(keepMonths), execute ? "true" : "false"]
         ).rows.compactMap { $0[0] }
+    }
+}
+
+/// Sets `role` for the session: a store that writes only its own tables acts as a role that may
+/// write nothing else. A login that can't act as it gets a clear error, not a bare SQLSTATE.
+func actAs(_ role: String, on connection: PostgresConnection) throws {
+    do {
+        try connection.execute("SET ROLE \(role)")
+    } catch let error as PostgresError where error.code != .connection {
+        throw StoreError(
+            .permission,
+            "the database URL's role can't act as \(role) (GRANT \(role) TO it, or run bte migrate): \(error)")
     }
 }

@@ -39,6 +39,13 @@ struct Generate: AsyncParsableCommand {
                 streamOptions.end = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
             }
             let stream = DemoStream(options: streamOptions)
+            guard (0...3_650).contains(modelDays) else { throw CLIError("--model-days is 0 to 3,650") }
+            var modelOptions = ModelStream.Options()
+            modelOptions.seed = seed
+            modelOptions.days = modelDays
+            modelOptions.firstDay = Int((Date().timeIntervalSince1970 / 86_400).rounded(.down)) - modelDays
+            modelOptions.topicPrefix = options.topicPrefix
+            let models = modelDays > 0 ? ModelStream(options: modelOptions) : nil
             let brokers = try options.resolvedBrokers()
             let kafkaProperties = try options.resolvedKafkaProperties()
             let started = Date()
@@ -46,27 +53,16 @@ struct Generate: AsyncParsableCommand {
                 let producer = try KafkaProducer(
                     configuration: KafkaProducerConfiguration(
                         client: KafkaClientConfiguration(brokers: brokers, properties: kafkaProperties)))
-                var index = 0
-                while index < stream.messages.count {
-                    let chunk = Array(stream.messages[index..<min(index + 20_000, stream.messages.count)])
-                    try producer.send(chunk)
-                    index += chunk.count
+                for messages in [stream.messages, models?.messages ?? []] {
+                    var index = 0
+                    while index < messages.count {
+                        let chunk = Array(messages[index..<min(index + 20_000, messages.count)])
+                        try producer.send(chunk)
+                        index += chunk.count
+                    }
                 }
             }
-            if modelDays > 0 {
-                guard modelDays <= 3_650 else { throw CLIError("--model-days is at most 3,650") }
-                var modelOptions = ModelStream.Options()
-                modelOptions.seed = seed
-                modelOptions.days = modelDays
-                modelOptions.firstDay = Int((Date().timeIntervalSince1970 / 86_400).rounded(.down)) - modelDays
-                modelOptions.topicPrefix = options.topicPrefix
-                let models = ModelStream(options: modelOptions)
-                try await onThread("generate") {
-                    let producer = try KafkaProducer(
-                        configuration: KafkaProducerConfiguration(
-                            client: KafkaClientConfiguration(brokers: brokers, properties: kafkaProperties)))
-                    try producer.send(models.messages)
-                }
+            if let models {
                 print(
                     "produced \(models.messages.count) messages of workspace \(modelOptions.workspace)'s activity over "
                         + "\(modelDays) days for the KPI models (\(models.firstSeen.count) users)")

@@ -49,6 +49,31 @@ struct ModelsCommand: AsyncParsableCommand {
         guard format == "table" || format == "json" else { throw CLIError("--format is table or json") }
     }
 
+    /// A JSON number, for reading records back into tables.
+    static func number(_ v: JSONValue?) -> Double? {
+        if case .number(let t)? = v { return Double(t) }
+        return nil
+    }
+
+    static func numbers(_ v: JSONValue?) -> [Double] {
+        if case .array(let items)? = v { return items.map { number($0) ?? .nan } }
+        return []
+    }
+
+    /// A finite JSON number from an input file; `key` names it in the error.
+    static func finite(_ v: JSONValue, _ key: String) throws -> Double {
+        guard let x = number(v), x.isFinite else { throw CLIError("\(key) must be a finite number") }
+        return x
+    }
+
+    /// An object of finite numbers from an input file, e.g. a day's controls.
+    static func finiteObject(_ v: JSONValue, _ key: String) throws -> [String: Double] {
+        guard case .object(let members) = v else { throw CLIError("\(key) must be a JSON object of numbers") }
+        var out: [String: Double] = [:]
+        for (name, value) in members { out[name] = try finite(value, "\(key).\(name)") }
+        return out
+    }
+
     /// A number of days: 90, 90d or 13w.
     static func days(_ text: String) -> Int? {
         if let n = Int(text) { return n }
@@ -141,7 +166,7 @@ struct ModelsCommand: AsyncParsableCommand {
             }
             let params = r["params"]
             let fit = r["fit"]
-            func number(_ v: JSONValue?) -> Double? { if case .number(let t)? = v { Double(t) } else { nil } }
+            let number = ModelsCommand.number
             if let rc = number(params?["RC"]) {
                 lines.append(
                     "R0 \(fixed(number(params?["R0"]), 4)) ± \(fixed(number(params?["R0_se"]), 4))   "
@@ -215,20 +240,9 @@ struct ModelsCommand: AsyncParsableCommand {
     /// `{"controls": [{"rollout_pct": 0.5}, {}, {"promo_voltage": 0.2}]}` (day by day; a day
     /// keeps the day before's controls but for what it names) or `{"controls": {…}}` (from day 0).
     static func plan(_ path: String) throws -> [[String: Double]] {
-        func day(_ value: JSONValue) throws -> [String: Double] {
-            guard case .object(let members) = value else { throw CLIError("each day of controls is a JSON object") }
-            var out: [String: Double] = [:]
-            for (key, v) in members {
-                guard case .number(let text) = v, let x = Double(text), x.isFinite else {
-                    throw CLIError("controls.\(key) must be a finite number")
-                }
-                out[key] = x
-            }
-            return out
-        }
         switch try readJSON(path, what: "controls file")["controls"] {
-        case .array(let days)?: return try days.map(day)
-        case let single?: return [try day(single)]
+        case .array(let days)?: return try days.map { try finiteObject($0, "controls") }
+        case let single?: return [try finiteObject(single, "controls")]
         case nil: throw CLIError("the controls file needs \"controls\": an object or an array of day objects")
         }
     }
@@ -239,18 +253,10 @@ struct ModelsCommand: AsyncParsableCommand {
         var s = ModelRuns.GuardrailSettings()
         for (key, value) in members {
             if key == "budget_coefficients" {
-                guard case .object(let coefficients) = value else { throw CLIError("budget_coefficients is an object") }
-                for (name, v) in coefficients {
-                    guard case .number(let t) = v, let x = Double(t), x.isFinite else {
-                        throw CLIError("budget_coefficients.\(name) must be a finite number")
-                    }
-                    s.budgetCoefficients[name] = x
-                }
+                s.budgetCoefficients = try finiteObject(value, key)
                 continue
             }
-            guard case .number(let text) = value, let x = Double(text), x.isFinite else {
-                throw CLIError("guardrail \(key) must be a finite number")
-            }
+            let x = try finite(value, "guardrail \(key)")
             switch key {
             case "latency_max": s.latencyMax = x
             case "retention_min": s.retentionMin = x
@@ -266,11 +272,6 @@ struct ModelsCommand: AsyncParsableCommand {
 
     static func simulationTable(_ recorded: ModelRuns.Recorded) -> String {
         let r = recorded.record
-        func number(_ v: JSONValue?) -> Double? { if case .number(let t)? = v { Double(t) } else { nil } }
-        func numbers(_ v: JSONValue?) -> [Double] {
-            if case .array(let items)? = v { return items.map { number($0) ?? .nan } }
-            return []
-        }
         var kind = "simulation"
         if case .string(let k)? = r["kind"] { kind = k }
         var lines = ["\(kind) run \(recorded.runID)"]
@@ -398,18 +399,8 @@ struct ModelsCommand: AsyncParsableCommand {
             guard case .object(let members) = try ModelsCommand.readJSON(path, what: "constraints file") else {
                 throw CLIError("the constraints file is a JSON object")
             }
-            func number(_ v: JSONValue, _ key: String) throws -> Double {
-                guard case .number(let t) = v, let x = Double(t), x.isFinite else {
-                    throw CLIError("\(key) must be a finite number")
-                }
-                return x
-            }
-            func numbers(_ v: JSONValue, _ key: String) throws -> [String: Double] {
-                guard case .object(let items) = v else { throw CLIError("\(key) is an object of numbers") }
-                var out: [String: Double] = [:]
-                for (name, value) in items { out[name] = try number(value, "\(key).\(name)") }
-                return out
-            }
+            let number = ModelsCommand.finite
+            let numbers = ModelsCommand.finiteObject
             var s = ModelRuns.RecommendSettings()
             for (key, value) in members {
                 switch key {
@@ -439,12 +430,7 @@ struct ModelsCommand: AsyncParsableCommand {
 
         static func table(_ recorded: ModelRuns.Recorded) -> String {
             let r = recorded.record
-            func numbers(_ v: JSONValue?) -> [Double] {
-                if case .array(let items)? = v {
-                    return items.map { if case .number(let t) = $0 { Double(t) ?? .nan } else { .nan } }
-                }
-                return []
-            }
+            let numbers = ModelsCommand.numbers
             var lines = ["recommendation run \(recorded.runID)"]
             if case .object(let plan)? = r["plan"] {
                 lines.append("control             day 1     day 7     last day")
@@ -508,18 +494,7 @@ struct ModelsCommand: AsyncParsableCommand {
                     guard (1...90).contains(horizon) else { throw CLIError("--horizon is 1 to 90 days") }
                     guard case .array(let items)? = try ModelsCommand.readJSON(actions, what: "actions file")["actions"]
                     else { throw CLIError("the actions file needs \"actions\": an array of objects") }
-                    var parsed: [[String: Double]] = []
-                    for item in items {
-                        guard case .object(let members) = item else { throw CLIError("each action is a JSON object") }
-                        var action: [String: Double] = [:]
-                        for (key, value) in members {
-                            guard case .number(let t) = value, let x = Double(t), x.isFinite else {
-                                throw CLIError("action \(key) must be a finite number")
-                            }
-                            action[key] = x
-                        }
-                        parsed.append(action)
-                    }
+                    let parsed = try items.map { try ModelsCommand.finiteObject($0, "action") }
                     var request = ModelRuns.BanditRequest(
                         workspaceID: workspaceID, bandit: bandit, runID: run, actions: parsed)
                     request.horizon = horizon

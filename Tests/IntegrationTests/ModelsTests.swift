@@ -100,15 +100,6 @@ import Testing
         return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
     }
 
-    static func run(_ arguments: [String], _ env: [String: String]) throws -> String {
-        let process = try BTEProcess(arguments, environment: env)
-        let status = process.wait(timeout: 120)
-        #expect(
-            status == 0,
-            "bte \(arguments.joined(separator: " ")) exited \(status.map(String.init) ?? "late"): \(process.log)")
-        return process.log
-    }
-
     @Test func fitSimulateAndForecastThroughTheCommands() throws {
         let db = try TestDatabase()
         defer { db.drop() }
@@ -128,7 +119,7 @@ import Testing
         ]
 
         // RC retention: the stream's R0 0.6, R∞ 0.25, RC 12 days, from about 1,800 users.
-        let rc = try Self.json(try Self.run(["models", "fit", "--model", "rc_retention"] + common, env))
+        let rc = try Self.json(try runBTE(["models", "fit", "--model", "rc_retention"] + common, env))
         let rcParams = try #require(rc["params"] as? [String: Any])
         let fittedRC = try #require(rcParams["RC"] as? Double)
         let rcSE = try #require(rcParams["RC_se"] as? Double)
@@ -137,7 +128,7 @@ import Testing
         #expect(abs(try #require(rcParams["R0"] as? Double) - 0.6) < 0.05)
 
         // The state-space model over the same 90 days.
-        let ss = try Self.json(try Self.run(["models", "fit", "--model", "state_space"] + common, env))
+        let ss = try Self.json(try runBTE(["models", "fit", "--model", "state_space"] + common, env))
         let runID = try #require(ss["run_id"] as? String)
         let fit = try #require(ss["fit"] as? [String: Any])
         let trace = try #require(fit["log_likelihood_by_iteration"] as? [Double])
@@ -153,8 +144,8 @@ import Testing
             "models", "simulate", "--run", runID, "--horizon", "14", "--controls", plan.path, "--seed", "5",
             "--scenarios", "500", "--topic-prefix", topics.prefix, "--format", "json",
         ]
-        let first = try Self.json(try Self.run(simulate, env))
-        let second = try Self.json(try Self.run(simulate, env))
+        let first = try Self.json(try runBTE(simulate, env))
+        let second = try Self.json(try runBTE(simulate, env))
         let kpis = try #require(first["kpis"] as? [String: Any])
         #expect(NSDictionary(dictionary: kpis).isEqual(to: try #require(second["kpis"] as? [String: Any])))
         let rollout = try #require((first["controls"] as? [String: Any])?["rollout_pct"] as? [Double])
@@ -168,7 +159,7 @@ import Testing
         #expect((guardrails["chance"] as? [Any])?.count == 1)
 
         let forecast = try Self.json(
-            try Self.run(
+            try runBTE(
                 [
                     "models", "forecast", "--run", runID, "--horizon", "7", "--topic-prefix", topics.prefix, "--format",
                     "json",
@@ -187,7 +178,7 @@ import Testing
         ).write(to: constraints)
         defer { try? FileManager.default.removeItem(at: constraints) }
         let recommended = try Self.json(
-            try Self.run(
+            try runBTE(
                 [
                     "models", "recommend", "--run", runID, "--horizon", "10", "--constraints", constraints.path,
                     "--topic-prefix", topics.prefix, "--format", "json",
@@ -210,15 +201,15 @@ import Testing
             "models", "bandit", "choose", "--workspace", options.workspace, "--bandit", "rollout", "--run", runID,
             "--actions", actions.path,
         ]
-        let decision = try Self.json(try Self.run(choose, env))
+        let decision = try Self.json(try runBTE(choose, env))
         let decisionID = try #require(decision["decision_id"] as? String)
         #expect([0, 1, 2].contains(decision["action"] as? Int ?? -1))
-        _ = try Self.run(["models", "bandit", "reward", "--decision", decisionID, "--reward", "2.5"], env)
+        _ = try runBTE(["models", "bandit", "reward", "--decision", decisionID, "--reward", "2.5"], env)
         let again = try BTEProcess(
             ["models", "bandit", "reward", "--decision", decisionID, "--reward", "3"], environment: env)
         #expect(again.wait(timeout: 60) == 1)
         #expect(again.log.contains("already has its reward"), "\(again.log)")
-        let next = try Self.json(try Self.run(choose, env))
+        let next = try Self.json(try runBTE(choose, env))
         #expect(next["rewards_so_far"] as? Int == 1)
         #expect(try db.count("SELECT count(*) FROM bte.bandit_log") == 3)
 
@@ -227,7 +218,7 @@ import Testing
         #expect(try db.count("SELECT count(*) FROM bte.simulation_runs WHERE status = 'completed'") == 4)
         let published = try topics.readAll(topics.prefix + "bte.model-runs.v1")
         #expect(published.count == 6)
-        let runs = try Self.run(["models", "runs", "--workspace", options.workspace], env)
+        let runs = try runBTE(["models", "runs", "--workspace", options.workspace], env)
         #expect(runs.split(separator: "\n").count == 7, "\(runs)")
     }
 

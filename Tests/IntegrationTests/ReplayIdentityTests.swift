@@ -94,15 +94,6 @@ import Testing
         return byID
     }
 
-    static func run(_ arguments: [String], _ env: [String: String]) throws -> String {
-        let process = try BTEProcess(arguments, environment: env)
-        let status = process.wait(timeout: 120)
-        #expect(
-            status == 0,
-            "bte \(arguments.joined(separator: " ")) exited \(status.map(String.init) ?? "late"): \(process.log)")
-        return process.log
-    }
-
     @Test func sweepsInTwoProcessesPublishIdenticalBytes() throws {
         let db = try TestDatabase()
         defer { db.drop() }
@@ -113,7 +104,7 @@ import Testing
 
         let env = ["BTE_KAFKA_BROKERS": topics.brokers, "BTE_READER_DATABASE_URL": db.readerURL]
         for _ in 0..<2 {
-            _ = try Self.run(["sweep", "--as-of", "2026-03-31T00:00:00Z", "--topic-prefix", topics.prefix], env)
+            _ = try runBTE(["sweep", "--as-of", "2026-03-31T00:00:00Z", "--topic-prefix", topics.prefix], env)
         }
 
         let byID = try Self.published(topics)
@@ -143,9 +134,9 @@ import Testing
         let common = ["project", "--until-idle", "--topic-prefix", topics.prefix, "--ingest-group", ingestGroup]
         // One group sees one message per batch (each workspace alone); the other whole runs of
         // messages (every workspace of a partition together).
-        _ = try Self.run(
+        _ = try runBTE(
             common + ["--group", TestEnvironment.uniqueName("projector-a-"), "--max-batch-messages", "1"], env)
-        _ = try Self.run(common + ["--group", TestEnvironment.uniqueName("projector-b-")], env)
+        _ = try runBTE(common + ["--group", TestEnvironment.uniqueName("projector-b-")], env)
 
         let byID = try Self.published(topics)
         // Records of the same identity (the big batches' as_of are a subset of the single ones').

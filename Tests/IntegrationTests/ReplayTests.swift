@@ -187,7 +187,7 @@ import Testing
         let project = [
             "project", "--until-idle", "--topic-prefix", topics.prefix, "--ingest-group", ingestGroup, "--group", group,
         ]
-        _ = try ReplayIdentityTests.run(project, env)
+        _ = try runBTE(project, env)
         let first = try ReplayIdentityTests.published(topics)
         #expect(!first.isEmpty)
 
@@ -214,7 +214,7 @@ import Testing
         #expect(Self.partitions(try Self.json(after)).values.allSatisfy { $0["current"] as? Int == 0 }, "\(after.log)")
 
         // Projected again: every output a second time, byte for byte.
-        _ = try ReplayIdentityTests.run(project, env)
+        _ = try runBTE(project, env)
         let again = try ReplayIdentityTests.published(topics)
         #expect(Set(again.keys) == Set(first.keys))
         for (id, copies) in again {

@@ -7,6 +7,7 @@ import Foundation
 import Kafka
 import Metrics
 import Postgres
+import Testing
 
 func ingestUntilIdle(
     _ db: TestDatabase, _ topics: TestTopics, group: String, batch: Int = 1_000,
@@ -79,4 +80,15 @@ func expectedCodes(_ stream: DemoStream) -> [String: Int] {
 func fixtureUUID(_ n: Int, prefix: String = "00000000") -> String {
     let digits = String(n)
     return "\(prefix)-0000-4000-8000-" + String(repeating: "0", count: max(12 - digits.count, 0)) + digits
+}
+
+/// Runs `bte arguments`, expects exit 0, and returns what it printed.
+@discardableResult
+func runBTE(_ arguments: [String], _ env: [String: String]) throws -> String {
+    let process = try BTEProcess(arguments, environment: env)
+    let status = process.wait(timeout: 120)
+    #expect(
+        status == 0,
+        "bte \(arguments.joined(separator: " ")) exited \(status.map(String.init) ?? "late"): \(process.log)")
+    return process.log
 }
