@@ -119,7 +119,7 @@ let package = Package(
         .target(
             name: "BTEAPI",
             dependencies: [
-                "BTEDomain", "BTECompute", "BTEStore", "BTEWorker", "BTEHTTP", "BTEOperations", "Kafka",
+                "BTEDomain", "BTECompute", "BTEStore", "BTEWorker", "BTEHTTP", "BTEOperations", "BTEModels", "Kafka",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Hummingbird", package: "hummingbird"),

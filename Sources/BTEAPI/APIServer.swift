@@ -34,6 +34,14 @@ public struct APIServer: Sendable {
         public static let bodyTimeoutFactor = 3
         /// PostgreSQL connections (as the reader) serving the read endpoints.
         public var readerConnections = 4
+        /// A member of bte_models for the models endpoints; without it they answer 503.
+        public var modelsURL: String?
+        /// How long a model request waits for its job before it is answered 202.
+        public var jobWaitMilliseconds = 2_000
+        /// Model jobs computed at once (each on its own PostgreSQL connection).
+        public var modelWorkers = 2
+        /// A job running longer than this is reported failed (its server stopped).
+        public var jobDeadlineSeconds = 600
 
         public init(brokers: String, readerURL: String) {
             self.brokers = brokers
@@ -51,6 +59,7 @@ public struct APIServer: Sendable {
     let sessions = DashboardSessions()
     let operations: OperationsSnapshot
     let spec: [UInt8]
+    let models: ModelService?
 
     public init(configuration: Configuration) throws {
         self.configuration = configuration
@@ -70,6 +79,13 @@ public struct APIServer: Sendable {
         status.sinkGroup = "bte-sink"
         operations = OperationsSnapshot(status: Status(configuration: status))
         spec = try OpenAPISpec.json()
+        models = configuration.modelsURL.map {
+            ModelService(
+                url: $0, workers: configuration.modelWorkers,
+                wait: .milliseconds(configuration.jobWaitMilliseconds),
+                deadlineSeconds: configuration.jobDeadlineSeconds,
+                runsTopic: configuration.topicPrefix + "bte.model-runs.v1")
+        }
     }
 
     /// The server as a `Service` with `/metrics`, `/healthz` and `/readyz` next to the API.
@@ -114,7 +130,8 @@ public struct APIServer: Sendable {
         "/api/v1/behavioral-vectors/{user_id}": [.get], "/api/v1/analytics/engagement/{user_id}": [.get],
         "/v1/workspaces/{workspace_id}/signals": [.get], "/v1/workspaces/{workspace_id}/signals/{name}/history": [.get],
         "/v1/workspaces/{workspace_id}/insights": [.get], "/v1/insights/{insight_id}/feedback": [.post],
-        "/dashboard": [.get, .post],
+        "/dashboard": [.get, .post], "/v1/estimate": [.post], "/v1/simulate": [.post], "/v1/forecast": [.post],
+        "/v1/recommend": [.post], "/v1/jobs/{job_id}": [.get],
     ]
 
     /// The methods of the path template `path` matches (a literal path before any template).
@@ -201,6 +218,7 @@ public struct APIServer: Sendable {
         }
         addReadRoutes(to: router, readiness: readiness)
         addDashboardRoutes(to: router)
+        addModelRoutes(to: router)
         return router
     }
 

@@ -9,6 +9,8 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         case invalidInput = "model_invalid_input"
         /// An iterative fit did not reach its tolerance.
         case notConverged = "model_not_converged"
+        /// A run that does not exist (or is another workspace's).
+        case notFound = "model_run_not_found"
     }
     public let code: Code
     public let message: String

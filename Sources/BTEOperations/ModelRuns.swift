@@ -199,6 +199,8 @@ public struct ModelRuns {
         public var scenarios = 1_000
         public var seed: UInt64 = 1
         public var guardrails = GuardrailSettings()
+        /// When set, the run must be this workspace's.
+        public var workspaceID: String?
 
         public init(runID: String, horizon: Int, plan: [[String: Double]]?) {
             self.runID = runID
@@ -222,8 +224,11 @@ public struct ModelRuns {
     }
 
     /// A recorded state_space run and its fitted model.
-    func stateSpaceRun(_ id: String) throws -> (ModelStore.EstimateRun, FittedStateSpace) {
-        guard let run = try store.estimateRun(id: id) else { throw ModelError(.invalidInput, "no estimate run \(id)") }
+    /// The run, if it exists and (when `workspace` is given) is that workspace's: another
+    /// workspace's run is "no such run", so runs can't be discovered across workspaces.
+    func stateSpaceRun(_ id: String, workspace: String? = nil) throws -> (ModelStore.EstimateRun, FittedStateSpace) {
+        guard let run = try store.estimateRun(id: id), workspace.map({ $0.lowercased() == run.workspaceID }) ?? true
+        else { throw ModelError(.notFound, "no estimate run \(id)") }
         guard run.modelType == "state_space" else {
             throw ModelError(.invalidInput, "run \(run.runID) is \(run.modelType); this needs a state_space run")
         }
@@ -238,7 +243,7 @@ public struct ModelRuns {
 
     public func simulate(_ request: SimulateRequest) throws -> Recorded {
         let started = DispatchTime.now().uptimeNanoseconds
-        let (run, fitted) = try stateSpaceRun(request.runID)
+        let (run, fitted) = try stateSpaceRun(request.runID, workspace: request.workspaceID)
         guard (1...366).contains(request.horizon) else { throw ModelError(.invalidInput, "--horizon is 1 to 366 days") }
         var current = Dictionary(uniqueKeysWithValues: zip(fitted.controls, fitted.lastControls))
         var controls: [[Double]] = []
@@ -403,6 +408,8 @@ extension ModelRuns {
         public var settings: RecommendSettings
         public var scenarios = 1_000
         public var seed: UInt64 = 1
+        /// When set, the run must be this workspace's.
+        public var workspaceID: String?
         public init(runID: String, horizon: Int, settings: RecommendSettings) {
             self.runID = runID
             self.horizon = horizon
@@ -412,7 +419,7 @@ extension ModelRuns {
 
     public func recommend(_ request: RecommendRequest) throws -> Recorded {
         let started = DispatchTime.now().uptimeNanoseconds
-        let (run, fitted) = try stateSpaceRun(request.runID)
+        let (run, fitted) = try stateSpaceRun(request.runID, workspace: request.workspaceID)
         guard (1...90).contains(request.horizon) else { throw ModelError(.invalidInput, "the horizon is 1 to 90 days") }
         let s = request.settings
         guard !s.targets.isEmpty else { throw ModelError(.invalidInput, "the constraints name no KPI target") }
@@ -536,7 +543,7 @@ extension ModelRuns {
     /// (standardized)]; an action whose simulated week breaks a guardrail is skipped. The draw
     /// is seeded by --seed and the log's length, so a replay of the log decides the same.
     public func banditChoose(_ request: BanditRequest) throws -> JSONValue {
-        let (run, fitted) = try stateSpaceRun(request.runID)
+        let (run, fitted) = try stateSpaceRun(request.runID, workspace: request.workspaceID)
         guard !request.actions.isEmpty, request.actions.count <= 1_000 else {
             throw ModelError(.invalidInput, "1 to 1,000 actions")
         }
@@ -559,7 +566,7 @@ extension ModelRuns {
         let posterior = try BanditLog.posterior(
             log, dimension: contexts[0].count, priorVariance: 1, noiseVariance: request.noiseVariance)
         var rng = SeededGenerator(seed: request.seed &+ UInt64(log.count))
-        let (days, disturbances) = fitted.calendar(horizon: request.horizon)
+        let (_, disturbances) = fitted.calendar(horizon: request.horizon)
         let rails = Self.guardrails(request.guardrails, fitted: fitted)
         var reports: [Int: GuardrailReport] = [:]
         let decision = try ConstrainedThompson.choose(posterior: posterior, contexts: contexts, rng: &rng) { action in

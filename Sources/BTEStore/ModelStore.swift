@@ -17,6 +17,8 @@ public final class ModelStore {
         try actAs("bte_models", on: connection)
     }
 
+    public var isHealthy: Bool { connection.isHealthy }
+
     /// A segment's users, as a filter over the workspace's users (never SQL).
     public struct SegmentFilter: Sendable, Equatable {
         public var userIDs: [String]?

@@ -18,6 +18,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case permission = "store_permission"
         case invalidSegment = "store_invalid_segment"
         case invalidBanditEntry = "store_invalid_bandit_entry"
+        case jobVanished = "store_job_vanished"
     }
     public let code: Code
     public let message: String

@@ -60,31 +60,6 @@ struct ModelsCommand: AsyncParsableCommand {
         return []
     }
 
-    /// A finite JSON number from an input file; `key` names it in the error.
-    static func finite(_ v: JSONValue, _ key: String) throws -> Double {
-        guard let x = number(v), x.isFinite else { throw CLIError("\(key) must be a finite number") }
-        return x
-    }
-
-    /// An object of finite numbers from an input file, e.g. a day's controls.
-    static func finiteObject(_ v: JSONValue, _ key: String) throws -> [String: Double] {
-        guard case .object(let members) = v else { throw CLIError("\(key) must be a JSON object of numbers") }
-        var out: [String: Double] = [:]
-        for (name, value) in members { out[name] = try finite(value, "\(key).\(name)") }
-        return out
-    }
-
-    /// A number of days: 90, 90d or 13w.
-    static func days(_ text: String) -> Int? {
-        if let n = Int(text) { return n }
-        guard let unit = text.last, let n = Int(text.dropLast()) else { return nil }
-        switch unit {
-        case "d": return n
-        case "w": return n.multipliedReportingOverflow(by: 7).overflow ? nil : n * 7
-        default: return nil
-        }
-    }
-
     /// Yesterday, in days since 1970-01-01 (UTC): the last whole day.
     static func yesterday() -> Int { Int((Date().timeIntervalSince1970 / 86_400).rounded(.down)) - 1 }
 
@@ -124,7 +99,7 @@ struct ModelsCommand: AsyncParsableCommand {
                 guard ModelRuns.models.contains(model) else {
                     throw CLIError("--model is rc_retention or state_space, not \(model)")
                 }
-                guard let days = ModelsCommand.days(since), (14...3_660).contains(days) else {
+                guard let days = ModelRequests.days(since), ModelRequests.sinceRange.contains(days) else {
                     throw CLIError("--since is 14 to 3,660 days (e.g. 90, 90d or 13w), not \(since)")
                 }
                 guard maxIterations > 0, ridge >= 0, ridge.isFinite else {
@@ -240,34 +215,14 @@ struct ModelsCommand: AsyncParsableCommand {
     /// `{"controls": [{"rollout_pct": 0.5}, {}, {"promo_voltage": 0.2}]}` (day by day; a day
     /// keeps the day before's controls but for what it names) or `{"controls": {…}}` (from day 0).
     static func plan(_ path: String) throws -> [[String: Double]] {
-        switch try readJSON(path, what: "controls file")["controls"] {
-        case .array(let days)?: return try days.map { try finiteObject($0, "controls") }
-        case let single?: return [try finiteObject(single, "controls")]
-        case nil: throw CLIError("the controls file needs \"controls\": an object or an array of day objects")
+        guard let controls = try readJSON(path, what: "controls file")["controls"] else {
+            throw CLIError("the controls file needs \"controls\": an object or an array of day objects")
         }
+        return try ModelRequests.plan(controls)
     }
 
     static func guardrailSettings(_ path: String) throws -> ModelRuns.GuardrailSettings {
-        let json = try readJSON(path, what: "guardrails file")
-        guard case .object(let members) = json else { throw CLIError("the guardrails file is a JSON object") }
-        var s = ModelRuns.GuardrailSettings()
-        for (key, value) in members {
-            if key == "budget_coefficients" {
-                s.budgetCoefficients = try finiteObject(value, key)
-                continue
-            }
-            let x = try finite(value, "guardrail \(key)")
-            switch key {
-            case "latency_max": s.latencyMax = x
-            case "retention_min": s.retentionMin = x
-            case "retention_probability": s.retentionProbability = x
-            case "budget_weekly": s.weeklyBudget = x
-            case "lambda_latency": s.latencyWeight = x
-            case "lambda_budget": s.budgetWeight = x
-            default: throw CLIError("unknown guardrail \(key)")
-            }
-        }
-        return s
+        try ModelRequests.guardrails(try readJSON(path, what: "guardrails file"))
     }
 
     static func simulationTable(_ recorded: ModelRuns.Recorded) -> String {
@@ -396,36 +351,7 @@ struct ModelsCommand: AsyncParsableCommand {
         }
 
         static func settings(_ path: String) throws -> ModelRuns.RecommendSettings {
-            guard case .object(let members) = try ModelsCommand.readJSON(path, what: "constraints file") else {
-                throw CLIError("the constraints file is a JSON object")
-            }
-            let number = ModelsCommand.finite
-            let numbers = ModelsCommand.finiteObject
-            var s = ModelRuns.RecommendSettings()
-            for (key, value) in members {
-                switch key {
-                case "targets": s.targets = try numbers(value, key)
-                case "kpi_weights": s.kpiWeights = try numbers(value, key)
-                case "control_weights": s.controlWeights = try numbers(value, key)
-                case "budget_coefficients": s.budgetCoefficients = try numbers(value, key)
-                case "latency_max": s.latencyMax = value == .null ? nil : try number(value, key)
-                case "weekly_budget": s.weeklyBudget = value == .null ? nil : try number(value, key)
-                case "control_bounds":
-                    guard case .object(let items) = value else { throw CLIError("control_bounds is an object") }
-                    for (name, bounds) in items {
-                        guard case .array(let pair) = bounds, pair.count == 2 else {
-                            throw CLIError("control_bounds.\(name) is [lower, upper]")
-                        }
-                        let lower = try number(pair[0], "control_bounds.\(name)")
-                        let upper = try number(pair[1], "control_bounds.\(name)")
-                        guard lower <= upper else { throw CLIError("control_bounds.\(name): lower above upper") }
-                        s.controlBounds[name] = lower...upper
-                    }
-                default: throw CLIError("unknown constraint \(key)")
-                }
-            }
-            guard !s.targets.isEmpty else { throw CLIError("the constraints file needs targets") }
-            return s
+            try ModelRequests.constraints(try ModelsCommand.readJSON(path, what: "constraints file"))
         }
 
         static func table(_ recorded: ModelRuns.Recorded) -> String {
@@ -494,7 +420,7 @@ struct ModelsCommand: AsyncParsableCommand {
                     guard (1...90).contains(horizon) else { throw CLIError("--horizon is 1 to 90 days") }
                     guard case .array(let items)? = try ModelsCommand.readJSON(actions, what: "actions file")["actions"]
                     else { throw CLIError("the actions file needs \"actions\": an array of objects") }
-                    let parsed = try items.map { try ModelsCommand.finiteObject($0, "action") }
+                    let parsed = try items.map { try ModelRequests.finiteObject($0, "action") }
                     var request = ModelRuns.BanditRequest(
                         workspaceID: workspaceID, bandit: bandit, runID: run, actions: parsed)
                     request.horizon = horizon

@@ -16,6 +16,13 @@ struct ServeCommand: AsyncParsableCommand {
     var readTimeout = 10
     @Option(help: "Kafka bootstrap servers (env BTE_KAFKA_BROKERS).") var brokers: String?
     @Option(help: "libpq URI of a reader, for the keys (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
+    @Option(
+        help:
+            "libpq URI of a member of bte_models, for /v1/estimate, /v1/simulate, /v1/forecast, /v1/recommend (env BTE_DATABASE_URL); without it they answer 503."
+    ) var databaseURL: String?
+    @Option(help: "Milliseconds a model request waits for its job before it is answered 202 (env BTE_JOB_WAIT_MS).")
+    var jobWaitMs: Int?
+    @Option(help: "Model jobs computed at once, each on its own connection.") var modelWorkers = 2
     @Option(help: "Prefix for every topic name; empty in production.") var topicPrefix = ""
     @Option(help: "Largest record in bytes: the same as bte ingest's.") var maxMessageBytes = ValidationLimits()
         .maxMessageBytes
@@ -34,6 +41,13 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.readTimeoutSeconds = readTimeout
             configuration.port = port
             configuration.topicPrefix = topicPrefix
+            configuration.modelsURL = Setting.text(databaseURL, variable: "BTE_DATABASE_URL")
+            configuration.jobWaitMilliseconds = Setting.integer(jobWaitMs, variable: "BTE_JOB_WAIT_MS", default: 2_000)
+            guard (0...600_000).contains(configuration.jobWaitMilliseconds) else {
+                throw CLIError("--job-wait-ms is 0 to 600,000")
+            }
+            guard (1...64).contains(modelWorkers) else { throw CLIError("--model-workers is 1 to 64") }
+            configuration.modelWorkers = modelWorkers
             configuration.limits.maxMessageBytes = maxMessageBytes
             configuration.kafkaProperties = try kafka.resolve()
             let logger = LoggingBootstrap.logger("bte.serve", level: logLevel)

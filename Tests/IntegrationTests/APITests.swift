@@ -21,11 +21,14 @@ import Testing
         return process.log.split(separator: "\n").first { $0.hasPrefix("bte_") }.map(String.init) ?? ""
     }
 
-    static func serve(_ db: TestDatabase, _ topics: TestTopics, port: Int) throws -> BTEProcess {
-        let process = try BTEProcess([
-            "serve", "--port", String(port), "--brokers", topics.brokers, "--reader-database-url", db.readerURL,
-            "--topic-prefix", topics.prefix,
-        ])
+    static func serve(
+        _ db: TestDatabase, _ topics: TestTopics, port: Int, extra: [String] = [], environment: [String: String] = [:]
+    ) throws -> BTEProcess {
+        let process = try BTEProcess(
+            [
+                "serve", "--port", String(port), "--brokers", topics.brokers, "--reader-database-url", db.readerURL,
+                "--topic-prefix", topics.prefix,
+            ] + extra, environment: environment)
         #expect(eventually(timeout: 30) { httpGet(port: port, path: "/healthz")?.status == 200 }, "\(process.log)")
         return process
     }

@@ -1,0 +1,321 @@
+import BTEDomain
+import BTEModels
+import BTEOperations
+import BTEStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Kafka
+import Metrics
+import Synchronization
+
+/// The KPI models over HTTP: each request is a job recorded in `bte.model_jobs`. The reply waits
+/// for the job up to the server's job wait (none with `Prefer: respond-async`); a job still
+/// running then is answered 202 with `Location: /v1/jobs/{id}`. A request repeated with the same
+/// `Idempotency-Key` within 24 hours gets the first one's job and reply, computed once.
+final class ModelService: Sendable {
+    /// Computes fits, simulations and plans, each on its own connection.
+    private let workers: [SerialClient<ModelStore>]
+    /// Records and reads jobs: never queued behind a fit.
+    private let jobs: SerialClient<ModelStore>
+    private let next = Atomic<UInt>(0)
+    let wait: Duration
+    let deadlineSeconds: Int
+    let runsTopic: String
+
+    init(url: String, workers: Int, wait: Duration, deadlineSeconds: Int, runsTopic: String) {
+        self.workers = (0..<max(workers, 1)).map { index in
+            SerialClient(
+                label: "bte.api.models.\(index)", open: { try ModelStore(url: url) }, healthy: { $0.isHealthy })
+        }
+        jobs = SerialClient(label: "bte.api.jobs", open: { try ModelStore(url: url) }, healthy: { $0.isHealthy })
+        self.wait = wait
+        self.deadlineSeconds = deadlineSeconds
+        self.runsTopic = runsTopic
+    }
+
+    /// Runs `body` on the job store; a failing database is a 503.
+    func jobStore<R: Sendable>(_ body: @escaping @Sendable (ModelStore) throws -> R) async throws -> R {
+        do {
+            return try await jobs.run(body)
+        } catch {
+            throw APIError(.serviceUnavailable, "unavailable", "the database can't be reached now; retry")
+        }
+    }
+
+    /// Runs a model on the next worker connection.
+    func compute<R: Sendable>(_ body: @escaping @Sendable (ModelRuns) throws -> R) async throws -> R {
+        let index = Int(next.wrappingAdd(1, ordering: .relaxed).oldValue % UInt(workers.count))
+        return try await workers[index].run { try body(ModelRuns(store: $0)) }
+    }
+
+    /// A finished job's reply: its HTTP status and body.
+    struct Reply: Sendable {
+        var status: Int
+        var body: String
+    }
+
+    /// The jobs this server is running, by id, for requests waiting on them.
+    let running = Mutex<[String: Outcome]>([:])
+}
+
+/// A job's reply once it is known, for any number of waiters, each with its own time limit.
+final class Outcome: Sendable {
+    private struct State {
+        var reply: ModelService.Reply?
+        var waiters: [Int: CheckedContinuation<ModelService.Reply?, Never>] = [:]
+        var nextWaiter = 0
+    }
+    private let state = Mutex(State())
+
+    func finish(_ reply: ModelService.Reply) {
+        let waiters = state.withLock { state in
+            state.reply = reply
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume(returning: reply) }
+    }
+
+    /// The reply, or nil if it is not known within `limit`.
+    func wait(_ limit: Duration) async -> ModelService.Reply? {
+        if let reply = state.withLock({ $0.reply }) { return reply }
+        if limit <= .zero { return nil }
+        return await withCheckedContinuation { continuation in
+            let id: Int? = state.withLock { state in
+                if state.reply != nil { return nil }
+                let id = state.nextWaiter
+                state.nextWaiter += 1
+                state.waiters[id] = continuation
+                return id
+            }
+            guard let id else {
+                continuation.resume(returning: state.withLock { $0.reply })
+                return
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
+            }
+        }
+    }
+}
+
+extension APIServer {
+    static let modelKinds = ["estimate", "simulate", "forecast", "recommend"]
+    /// Marks a reply repeated from an earlier request with the same Idempotency-Key.
+    static let replayedHeader = HTTPField.Name("Idempotent-Replayed")
+
+    func addModelRoutes(to router: Router<BasicRequestContext>) {
+        for kind in Self.modelKinds {
+            router.post("v1/\(kind)") { request, _ -> Response in
+                await self.answer(kind) { try await self.modelRequest(kind, request) }
+            }
+        }
+        router.get("v1/jobs/:job_id") { request, context -> Response in
+            await self.answer("job") {
+                let key = try await self.authorize(request, scope: "read")
+                let models = try self.modelService()
+                let id = try context.parameters.require("job_id")
+                let workspace = key.workspaceID
+                guard let job = try await models.jobStore({ try $0.job(id: id, workspaceID: workspace) }) else {
+                    throw APIError.notFound("no job \(id) in this workspace")
+                }
+                return json(.ok, Self.jobJSON(job))
+            }
+        }
+    }
+
+    func modelService() throws -> ModelService {
+        guard let models else {
+            throw APIError(
+                .serviceUnavailable, "models_unavailable",
+                "the models endpoints need bte serve --database-url (a member of bte_models)")
+        }
+        return models
+    }
+
+    func modelRequest(_ kind: String, _ request: Request) async throws -> Response {
+        let key = try await authorize(request, scope: "read")
+        let body = try await self.body(request)
+        let models = try modelService()
+        guard let parsed = try? JSONParser.parse(body) else {
+            throw APIError(.badRequest, "invalid_body", "the body is not JSON")
+        }
+        // PostgreSQL's json can't hold NUL, and no model input has one.
+        guard !Self.containsNUL(parsed) else {
+            throw APIError(.badRequest, "invalid_body", "the body has a NUL character (\\u0000)")
+        }
+        let workspace = key.workspaceID
+        let work: @Sendable (ModelRuns) throws -> ModelRuns.Recorded
+        do {
+            switch kind {
+            case "estimate":
+                let fit = try ModelRequests.estimate(parsed, workspaceID: workspace, yesterday: Self.yesterday())
+                work = { try $0.fit(fit) }
+            case "recommend":
+                var plan = try ModelRequests.recommend(parsed)
+                plan.workspaceID = workspace
+                let settled = plan
+                work = { try $0.recommend(settled) }
+            default:
+                var simulation = try ModelRequests.simulate(parsed, forecast: kind == "forecast")
+                simulation.workspaceID = workspace
+                let settled = simulation
+                work = { try $0.simulate(settled) }
+            }
+        } catch let error as ModelError {
+            throw APIError(.badRequest, "invalid_request", error.message)
+        }
+        let idempotencyKey = request.headers.first { $0.name.canonicalName == "idempotency-key" }?.value
+        if let idempotencyKey, idempotencyKey.isEmpty || idempotencyKey.utf8.count > 255 {
+            throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key is 1 to 255 bytes")
+        }
+        let respondAsync = request.headers.contains {
+            $0.name.canonicalName == "prefer" && $0.value.lowercased().contains("respond-async")
+        }
+        let canonical = parsed.canonicalString()
+        let deadline = models.deadlineSeconds
+        let creation = try await models.jobStore {
+            try $0.createJob(
+                workspaceID: workspace, kind: kind, idempotencyKey: idempotencyKey, request: canonical,
+                deadlineSeconds: deadline)
+        }
+        switch creation {
+        case .conflict:
+            throw APIError(
+                .unprocessableContent, "idempotency_key_reused",
+                "this Idempotency-Key was used in the last 24 hours for a different request")
+        case .existing(let job):
+            if let status = job.httpStatus, let result = job.result {
+                var response = json(HTTPResponse.Status(code: status), result)
+                if let replayed = Self.replayedHeader { response.headers[replayed] = "true" }
+                return response
+            }
+            let outcome = models.running.withLock { $0[job.jobID] }
+            if let reply = await outcome?.wait(respondAsync ? .zero : models.wait) {
+                return json(HTTPResponse.Status(code: reply.status), reply.body)
+            }
+            return accepted(job)
+        case .created(let id):
+            let outcome = Outcome()
+            models.running.withLock { $0[id] = outcome }
+            Task {
+                await self.runJob(id, kind: kind, workspace: workspace, work: work, models: models, outcome: outcome)
+            }
+            if let reply = await outcome.wait(respondAsync ? .zero : models.wait) {
+                return json(HTTPResponse.Status(code: reply.status), reply.body)
+            }
+            return accepted(
+                ModelJob(
+                    jobID: id, kind: kind, status: "running", httpStatus: nil, result: nil,
+                    createdAt: Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000)).rfc3339,
+                    finishedAt: nil, abandoned: false))
+        }
+    }
+
+    /// 202: the job is running; poll its Location.
+    func accepted(_ job: ModelJob) -> Response {
+        var response = json(.accepted, Self.jobJSON(job))
+        response.headers[.location] = "/v1/jobs/\(job.jobID)"
+        response.headers[.retryAfter] = "1"
+        return response
+    }
+
+    /// Computes, publishes the run to the runs topic, records the reply; then any waiter gets it.
+    func runJob(
+        _ id: String, kind: String, workspace: String,
+        work: @escaping @Sendable (ModelRuns) throws -> ModelRuns.Recorded,
+        models: ModelService, outcome: Outcome
+    ) async {
+        let started = ContinuousClock.now
+        var reply: ModelService.Reply
+        do {
+            let recorded = try await models.compute(work)
+            do {
+                try await publisher.publish([
+                    KafkaOutgoingMessage(
+                        topic: models.runsTopic, key: Array(workspace.utf8), value: recorded.record.canonicalBytes())
+                ])
+                reply = .init(status: 200, body: recorded.record.canonicalString())
+            } catch {
+                let failure = APIError(
+                    .serviceUnavailable, "broker_unavailable",
+                    "run \(recorded.runID) is recorded but the broker did not acknowledge it on \(models.runsTopic)")
+                reply = .init(status: Int(failure.status.code), body: failure.body)
+            }
+        } catch let error as ModelError {
+            let failure = Self.apiError(error)
+            reply = .init(status: Int(failure.status.code), body: failure.body)
+        } catch {
+            let failure = APIError(.serviceUnavailable, "unavailable", "the database failed during the job; retry")
+            reply = .init(status: Int(failure.status.code), body: failure.body)
+        }
+        let finished = reply
+        do {
+            try await models.jobStore {
+                try $0.finishJob(
+                    id: id, succeeded: finished.status == 200, httpStatus: finished.status, result: finished.body)
+            }
+        } catch {
+            // The waiters still get the reply; the job reads as abandoned after its deadline.
+        }
+        models.running.withLock { _ = $0.removeValue(forKey: id) }
+        outcome.finish(finished)
+        Counter(label: "bte_model_jobs_total", dimensions: [("kind", kind), ("status", String(finished.status))])
+            .increment()
+        Metrics.Timer(label: "bte_model_job_duration_seconds", dimensions: [("kind", kind)])
+            .recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+    }
+
+    static func containsNUL(_ v: JSONValue) -> Bool {
+        switch v {
+        case .string(let s): return s.utf8.contains(0)
+        case .array(let items): return items.contains(where: containsNUL)
+        case .object(let members): return members.contains { $0.key.utf8.contains(0) || containsNUL($0.value) }
+        default: return false
+        }
+    }
+
+    static func apiError(_ error: ModelError) -> APIError {
+        switch error.code {
+        case .invalidInput: return APIError(.badRequest, "invalid_request", error.message)
+        case .notFound: return APIError(.notFound, "not_found", error.message)
+        case .insufficientData: return APIError(.unprocessableContent, "insufficient_data", error.message)
+        case .notPositiveDefinite, .notConverged:
+            return APIError(.unprocessableContent, error.code.rawValue, error.message)
+        }
+    }
+
+    static func jobJSON(_ job: ModelJob) -> String {
+        var members = [
+            "\"job_id\":\(JSONValue.quoted(job.jobID))", "\"kind\":\(JSONValue.quoted(job.kind))",
+            "\"status\":\(JSONValue.quoted(job.status))", "\"created_at\":\(JSONValue.quoted(job.createdAt))",
+        ]
+        if let finished = job.finishedAt { members.append("\"finished_at\":\(JSONValue.quoted(finished))") }
+        if let status = job.httpStatus { members.append("\"http_status\":\(status)") }
+        if let result = job.result {
+            if job.status == "succeeded" {
+                members.append("\"result\":\(result)")
+            } else if let error = (try? JSONParser.parse(Array(result.utf8)))?["error"] {
+                // A failure is stored as its reply, {"error": {...}}.
+                members.append("\"error\":\(error.canonicalString())")
+            }
+        } else if job.abandoned {
+            members.append(
+                "\"error\":{\"code\":\"abandoned\",\"message\":\"the server running the job stopped before it finished; retry\"}"
+            )
+        }
+        return "{" + members.joined(separator: ",") + "}"
+    }
+
+    /// Yesterday, in days since 1970-01-01 (UTC): the last whole day, the default end of a fit.
+    static func yesterday() -> Int { Int((Date().timeIntervalSince1970 / 86_400).rounded(.down)) - 1 }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
