@@ -18,7 +18,7 @@ final class ModelService: Sendable {
     private let workers: [SerialClient<ModelStore>]
     /// Records and reads jobs: never queued behind a fit.
     private let jobs: SerialClient<ModelStore>
-    private let next = Atomic<UInt>(0)
+    private let load: WorkerLoad
     let wait: Duration
     let deadlineSeconds: Int
     let runsTopic: String
@@ -28,6 +28,7 @@ final class ModelService: Sendable {
             SerialClient(
                 label: "bte.api.models.\(index)", open: { try ModelStore(url: url) }, healthy: { $0.isHealthy })
         }
+        load = WorkerLoad(workers: max(workers, 1))
         jobs = SerialClient(label: "bte.api.jobs", open: { try ModelStore(url: url) }, healthy: { $0.isHealthy })
         self.wait = wait
         self.deadlineSeconds = deadlineSeconds
@@ -43,9 +44,11 @@ final class ModelService: Sendable {
         }
     }
 
-    /// Runs a model on the next worker connection.
+    /// Runs a model on the least busy worker connection: a 20 ms simulation never queues behind
+    /// a fit of seconds while another worker is idle.
     func compute<R: Sendable>(_ body: @escaping @Sendable (ModelRuns) throws -> R) async throws -> R {
-        let index = Int(next.wrappingAdd(1, ordering: .relaxed).oldValue % UInt(workers.count))
+        let index = load.take()
+        defer { load.release(index) }
         return try await workers[index].run { try body(ModelRuns(store: $0)) }
     }
 
@@ -57,6 +60,24 @@ final class ModelService: Sendable {
 
     /// The jobs this server is running, by id, for requests waiting on them.
     let running = Mutex<[String: Outcome]>([:])
+}
+
+/// Jobs queued or running on each worker; a new job goes to the least busy one (the first of
+/// equals).
+final class WorkerLoad: Sendable {
+    private let counts: Mutex<[Int]>
+
+    init(workers: Int) { counts = Mutex(Array(repeating: 0, count: max(workers, 1))) }
+
+    func take() -> Int {
+        counts.withLock { counts in
+            let index = counts.indices.min { counts[$0] < counts[$1] } ?? 0
+            counts[index] += 1
+            return index
+        }
+    }
+
+    func release(_ index: Int) { counts.withLock { $0[index] -= 1 } }
 }
 
 /// A job's reply once it is known, for any number of waiters, each with its own time limit.

@@ -1,0 +1,20 @@
+import Testing
+
+@testable import BTEAPI
+
+@Suite struct WorkerLoadTests {
+    /// Two workers: the first job goes to 0, the second to 1; when 1 is done and 0 still busy
+    /// (a long fit), the next job goes to 1, not back to 0 in turn.
+    @Test func aJobGoesToTheLeastBusyWorker() {
+        let load = WorkerLoad(workers: 2)
+        #expect(load.take() == 0)
+        #expect(load.take() == 1)
+        load.release(1)
+        #expect(load.take() == 1)
+        #expect(load.take() == 0)
+        // Loads now [2, 2]: ties go to the first.
+        load.release(0)
+        load.release(0)
+        #expect(load.take() == 0)
+    }
+}
