@@ -126,14 +126,18 @@ public enum Schemas {
         "order.created", "contact.engaged",
         "insight.feedback",
         "control.changed", "incident.started", "incident.resolved",
+        "experiment.assigned",
     ]
     public static let entityTypes = [
         "recommendation", "workflow", "page", "deal", "order", "contact", "insight", "control", "incident",
+        "experiment",
     ]
     /// The controls a `control.changed` may set (metadata keys), each with its range.
     public static let controlRanges: [(name: String, range: ClosedRange<Double>)] = [
         ("rollout_pct", 0...1), ("promo_voltage", 0...1), ("price_index", 0.8...1.2), ("copy_score", 0...1),
     ]
+    /// `metadata.arm` of an `experiment.assigned`.
+    public static let experimentArms = ["control", "treatment"]
     /// `metadata.verdict` of an `insight.feedback`.
     public static let feedbackVerdicts = ["useful", "not_useful", "acted", "dismissed"]
     public static let sources = ["hubspot", "shopify", "businesscentral", "platform"]
@@ -171,6 +175,15 @@ public enum Schemas {
                     "entity_type \"\(entityType)\" does not match event_type \"\(eventType)\" (expected \"\(prefix)\")")
             }
             if eventType == "control.changed" { return checkControls(record["metadata"]) }
+            if eventType == "experiment.assigned" {
+                guard case .string(let arm)? = record["metadata"]?["arm"] else {
+                    return Rejection(.missingField, "an experiment.assigned needs metadata.arm (control or treatment)")
+                }
+                guard experimentArms.contains(arm) else {
+                    return Rejection(
+                        .unknownEnumValue, "metadata.arm must be one of \(experimentArms.joined(separator: ", "))")
+                }
+            }
             if eventType == "insight.feedback" {
                 guard case .string(let verdict)? = record["metadata"]?["verdict"] else {
                     return Rejection(.missingField, "an insight.feedback needs metadata.verdict")

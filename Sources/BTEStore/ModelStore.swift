@@ -68,7 +68,7 @@ public final class ModelStore {
     /// The workspace's activity: who did anything on which UTC day. Interaction events count
     /// for a workspace when they carry its id (the HTTP API stamps it); business events and
     /// user actions by their workspace and actor, except the operators' control changes and
-    /// incidents, which are not product use. $1 workspace, $2 last day (exclusive),
+    /// incidents and experiment assignments, which are not product use. $1 workspace, $2 last day (exclusive),
     /// $3 user ids or NULL, $4 device types or NULL.
     static let activity = """
         activity AS (
@@ -78,7 +78,8 @@ public final class ModelStore {
                 UNION ALL
                 SELECT actor_user_id::text, (timestamp AT TIME ZONE 'UTC')::date FROM core.business_events
                 WHERE workspace_id = $1::uuid AND timestamp < $2::date
-                  AND event_type NOT IN ('control.changed', 'incident.started', 'incident.resolved')
+                  AND event_type NOT IN ('control.changed', 'incident.started', 'incident.resolved',
+                                         'experiment.assigned')
                 UNION ALL
                 SELECT actor_user_id::text, (timestamp AT TIME ZONE 'UTC')::date FROM core.user_actions
                 WHERE workspace_id = $1::uuid AND timestamp < $2::date) a
@@ -393,6 +394,116 @@ extension ModelStore {
                 throw StoreError(.invalidBanditEntry, "decision \(decisionID) already has its reward")
             }
             return (workspace, bandit)
+        }
+    }
+}
+
+extension ModelStore {
+    /// One user's first assignment to an experiment, with what the analysis reads around it.
+    public struct ExperimentUnit: Sendable, Equatable {
+        public var userID: String
+        public var arm: String
+        /// Assigned to both arms at some point: not analysed.
+        public var conflicting: Bool
+        /// The UTC day of the first assignment (days since 1970-01-01).
+        public var day: Int
+        /// Days active and revenue (deal.won, order.created) in the lookback before the assignment.
+        public var activeBefore: Int
+        public var revenueBefore: Double
+        /// Days active after the assignment day, up to the window, and revenue and orders within
+        /// the window after the assignment instant.
+        public var activeAfter: Int
+        public var revenueAfter: Double
+        public var ordersAfter: Int
+        /// The device of the user's last interaction before the assignment.
+        public var deviceType: String?
+    }
+
+    /// Every user assigned to `experimentID` in the workspace up to the end of `toDay`, in the
+    /// order of their first assignment. Activity is counted as in the KPIs (assignments,
+    /// control changes and incidents are not activity).
+    public func experimentUnits(
+        workspaceID: String, experimentID: String, toDay: Int, windowDays: Int, lookbackDays: Int
+    ) throws -> [ExperimentUnit] {
+        guard canonicalUUID(experimentID) != nil else { return [] }
+        let rows = try connection.execute(
+            """
+            WITH \(Self.activity),
+            assigned AS (
+                SELECT actor_user_id::text AS user_id,
+                       (array_agg(metadata->>'arm' ORDER BY timestamp, event_id))[1] AS arm,
+                       count(DISTINCT metadata->>'arm') > 1 AS conflicting,
+                       min(timestamp) AS at, (min(timestamp) AT TIME ZONE 'UTC')::date AS day
+                FROM core.business_events
+                WHERE workspace_id = $1::uuid AND event_type = 'experiment.assigned' AND entity_id = $5::uuid
+                  AND timestamp < $2::date
+                GROUP BY actor_user_id),
+            before AS (
+                SELECT a.user_id, count(*) AS days FROM assigned a
+                JOIN activity v ON v.user_id = a.user_id AND v.day >= a.day - $7::int AND v.day < a.day
+                GROUP BY 1),
+            after AS (
+                SELECT a.user_id, count(*) AS days FROM assigned a
+                JOIN activity v ON v.user_id = a.user_id AND v.day > a.day AND v.day <= a.day + $6::int
+                GROUP BY 1),
+            revenue AS (
+                SELECT a.user_id,
+                       sum(CASE WHEN r.timestamp < a.at THEN (r.metadata->>'amount')::float8 ELSE 0 END) AS before,
+                       sum(CASE WHEN r.timestamp > a.at THEN (r.metadata->>'amount')::float8 ELSE 0 END) AS after,
+                       count(*) FILTER (WHERE r.timestamp > a.at) AS orders
+                FROM assigned a JOIN core.business_events r
+                  ON r.workspace_id = $1::uuid AND r.actor_user_id::text = a.user_id
+                 AND r.event_type IN ('deal.won', 'order.created') AND jsonb_typeof(r.metadata->'amount') = 'number'
+                 AND r.timestamp >= a.at - make_interval(days => $7::int)
+                 AND r.timestamp <= a.at + make_interval(days => $6::int) AND r.timestamp < $2::date
+                GROUP BY 1),
+            device AS (
+                SELECT DISTINCT ON (a.user_id) a.user_id, i.device_type FROM assigned a
+                JOIN core.interaction_events i
+                  ON i.user_id = a.user_id AND i.extra->>'workspace_id' = $1 AND i.timestamp < a.at
+                 AND i.device_type IS NOT NULL
+                ORDER BY a.user_id, i.timestamp DESC)
+            SELECT a.user_id, a.arm, a.conflicting, (a.day - date '1970-01-01')::int,
+                   coalesce(b.days, 0), coalesce(r.before, 0), coalesce(f.days, 0), coalesce(r.after, 0),
+                   coalesce(r.orders, 0), d.device_type
+            FROM assigned a LEFT JOIN before b USING (user_id) LEFT JOIN after f USING (user_id)
+                 LEFT JOIN revenue r USING (user_id) LEFT JOIN device d USING (user_id)
+            ORDER BY a.at, a.user_id
+            """,
+            [
+                workspaceID.lowercased(), Self.date(toDay + 1), nil, nil, experimentID, String(windowDays),
+                String(lookbackDays),
+            ]
+        ).rows
+        return rows.compactMap { row in
+            guard let user = row[0], let arm = row[1], let day = row[3].flatMap({ Int($0) }) else { return nil }
+            return ExperimentUnit(
+                userID: user, arm: arm, conflicting: row[2] == "t", day: day,
+                activeBefore: row[4].flatMap { Int($0) } ?? 0, revenueBefore: row[5].flatMap { Double($0) } ?? 0,
+                activeAfter: row[6].flatMap { Int($0) } ?? 0, revenueAfter: row[7].flatMap { Double($0) } ?? 0,
+                ordersAfter: row[8].flatMap { Int($0) } ?? 0, deviceType: row[9])
+        }
+    }
+
+    /// Each user active in the workspace from `fromDay` to `toDay`: days active and revenue.
+    public func activeUsers(workspaceID: String, fromDay: Int, toDay: Int) throws
+        -> [(userID: String, activeDays: Int, revenue: Double)]
+    {
+        try connection.execute(
+            """
+            WITH \(Self.activity),
+            revenue AS (
+                SELECT actor_user_id::text AS user_id, sum((metadata->>'amount')::float8) AS usd
+                FROM core.business_events
+                WHERE workspace_id = $1::uuid AND event_type IN ('deal.won', 'order.created')
+                  AND jsonb_typeof(metadata->'amount') = 'number' AND timestamp >= $5::date AND timestamp < $2::date
+                GROUP BY 1)
+            SELECT v.user_id, count(*), coalesce(max(r.usd), 0) FROM activity v LEFT JOIN revenue r USING (user_id)
+            WHERE v.day >= $5::date GROUP BY v.user_id ORDER BY v.user_id
+            """, [workspaceID.lowercased(), Self.date(toDay + 1), nil, nil, Self.date(fromDay)]
+        ).rows.compactMap { row in
+            guard let user = row[0], let days = row[1].flatMap({ Int($0) }) else { return nil }
+            return (user, days, row[2].flatMap { Double($0) } ?? 0)
         }
     }
 }

@@ -57,4 +57,16 @@ import Testing
     func insightFeedback(metadata: String, expected: String?) {
         #expect(Self.code(Self.event("insight.feedback", entity: "insight", metadata: metadata)) == expected)
     }
+
+    @Test(
+        arguments: [
+            (#"{"arm":"treatment"}"#, nil), (#"{"arm":"control","cohort":"spring"}"#, nil),
+            (#"{"arm":"variant_b"}"#, "unknown_enum_value"), (#"{}"#, "missing_field"),
+            (#"{"arm":1}"#, "missing_field"),
+        ] as [(String, String?)])
+    func experimentAssigned(metadata: String, expected: String?) {
+        #expect(Self.code(Self.event("experiment.assigned", entity: "experiment", metadata: metadata)) == expected)
+        // The entity must be the experiment.
+        #expect(Self.code(Self.event("experiment.assigned", entity: "deal", metadata: metadata)) == "invalid_value")
+    }
 }
