@@ -187,7 +187,9 @@ let package = Package(
         .testTarget(name: "BTECLITests", dependencies: ["BTECLI"], swiftSettings: strict),
         // The repository's configuration (alerts, dashboard, deployment) checked against the code.
         .testTarget(name: "RepositoryTests", swiftSettings: strict),
-        .testTarget(name: "BTEOperationsTests", dependencies: ["BTEOperations"], swiftSettings: strict),
+        .testTarget(
+            name: "BTEOperationsTests", dependencies: ["BTEOperations", "BTEDomain", "BTEModels"], swiftSettings: strict
+        ),
         .testTarget(name: "BTEAPITests", dependencies: ["BTEAPI", "BTEDomain"], swiftSettings: strict),
         .testTarget(name: "BTEComputeTests", dependencies: ["BTECompute", "BTEDomain"], swiftSettings: strict),
         .testTarget(

@@ -82,9 +82,14 @@ final class WorkerLoad: Sendable {
 
 /// A job's reply once it is known, for any number of waiters, each with its own time limit.
 final class Outcome: Sendable {
+    private struct Waiter {
+        var continuation: CheckedContinuation<ModelService.Reply?, Never>
+        /// Ends the wait at its limit; cancelled when the reply comes first.
+        var timer: Task<Void, Never>?
+    }
     private struct State {
         var reply: ModelService.Reply?
-        var waiters: [Int: CheckedContinuation<ModelService.Reply?, Never>] = [:]
+        var waiters: [Int: Waiter] = [:]
         var nextWaiter = 0
     }
     private let state = Mutex(State())
@@ -95,7 +100,10 @@ final class Outcome: Sendable {
             defer { state.waiters.removeAll() }
             return Array(state.waiters.values)
         }
-        for waiter in waiters { waiter.resume(returning: reply) }
+        for waiter in waiters {
+            waiter.timer?.cancel()
+            waiter.continuation.resume(returning: reply)
+        }
     }
 
     /// The reply, or nil if it is not known within `limit`.
@@ -107,17 +115,25 @@ final class Outcome: Sendable {
                 if state.reply != nil { return nil }
                 let id = state.nextWaiter
                 state.nextWaiter += 1
-                state.waiters[id] = continuation
+                state.waiters[id] = Waiter(continuation: continuation)
                 return id
             }
             guard let id else {
                 continuation.resume(returning: state.withLock { $0.reply })
                 return
             }
-            Task {
+            let timer = Task {
                 try? await Task.sleep(for: limit)
-                state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
+                guard !Task.isCancelled else { return }
+                state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume(returning: nil)
             }
+            // Still waiting: keep the timer to cancel; else the reply came already, so stop it.
+            let kept = state.withLock { state -> Bool in
+                guard state.waiters[id] != nil else { return false }
+                state.waiters[id]?.timer = timer
+                return true
+            }
+            if !kept { timer.cancel() }
         }
     }
 }
@@ -175,18 +191,19 @@ extension APIServer {
                 let fit = try ModelRequests.estimate(parsed, workspaceID: workspace, yesterday: Self.yesterday())
                 work = { try $0.fit(fit) }
             case "recommend":
-                var plan = try ModelRequests.recommend(parsed)
+                var plan = try ModelRequests.recommend(parsed, workspaceID: workspace)
                 plan.workspaceID = workspace
                 let settled = plan
                 work = { try $0.recommend(settled) }
             default:
-                var simulation = try ModelRequests.simulate(parsed, forecast: kind == "forecast")
+                var simulation = try ModelRequests.simulate(
+                    parsed, forecast: kind == "forecast", workspaceID: workspace)
                 simulation.workspaceID = workspace
                 let settled = simulation
                 work = { try $0.simulate(settled) }
             }
         } catch let error as ModelError {
-            throw APIError(.badRequest, "invalid_request", error.message)
+            throw Self.apiError(error)
         }
         let idempotencyKey = request.headers.first { $0.name.canonicalName == "idempotency-key" }?.value
         if let idempotencyKey, idempotencyKey.isEmpty || idempotencyKey.utf8.count > 255 {

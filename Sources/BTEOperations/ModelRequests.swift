@@ -73,6 +73,7 @@ public enum ModelRequests {
         for (key, value) in try members(body, "the body") {
             switch key {
             case "model": model = try text(value, key)
+            case "workspace_id", "workspace": try Self.sameWorkspace(value, workspaceID)
             case "segment": segment = try text(value, key)
             case "since":
                 let given: Int?
@@ -122,7 +123,9 @@ public enum ModelRequests {
 
     /// `{"run_id", "horizon"?, "controls"?, "scenarios"?, "seed"?, "guardrails"?}`; a forecast
     /// (no `controls`) holds the run's last controls.
-    public static func simulate(_ body: JSONValue, forecast: Bool) throws -> ModelRuns.SimulateRequest {
+    public static func simulate(_ body: JSONValue, forecast: Bool, workspaceID: String? = nil) throws
+        -> ModelRuns.SimulateRequest
+    {
         var runID: String?
         var horizon = 28
         var plan: [[String: Double]] = []
@@ -131,7 +134,8 @@ public enum ModelRequests {
         var guardrails = ModelRuns.GuardrailSettings()
         for (key, value) in try members(body, "the body") {
             switch key {
-            case "run_id": runID = try Self.runID(value)
+            case "run_id", "run": runID = try Self.runID(value)
+            case "workspace_id", "workspace": try Self.sameWorkspace(value, workspaceID)
             case "horizon": horizon = try integer(value, key, in: 1...366)
             case "controls" where !forecast: plan = try Self.plan(value)
             case "scenarios": scenarios = try integer(value, key, in: 1...100_000)
@@ -149,7 +153,7 @@ public enum ModelRequests {
     }
 
     /// `{"run_id", "horizon"?, "constraints", "scenarios"?, "seed"?}`.
-    public static func recommend(_ body: JSONValue) throws -> ModelRuns.RecommendRequest {
+    public static func recommend(_ body: JSONValue, workspaceID: String? = nil) throws -> ModelRuns.RecommendRequest {
         var runID: String?
         var horizon = 14
         var settings: ModelRuns.RecommendSettings?
@@ -157,7 +161,8 @@ public enum ModelRequests {
         var seed: UInt64 = 1
         for (key, value) in try members(body, "the body") {
             switch key {
-            case "run_id": runID = try Self.runID(value)
+            case "run_id", "run": runID = try Self.runID(value)
+            case "workspace_id", "workspace": try Self.sameWorkspace(value, workspaceID)
             case "horizon": horizon = try integer(value, key, in: 1...90)
             case "constraints": settings = try constraints(value)
             case "scenarios": scenarios = try integer(value, key, in: 1...100_000)
@@ -171,6 +176,15 @@ public enum ModelRequests {
         request.scenarios = scenarios
         request.seed = seed
         return request
+    }
+
+    /// A body may name its workspace (as the commands' --workspace); it must be the caller's,
+    /// and another one is not found rather than forbidden, so nothing tells whether it exists.
+    static func sameWorkspace(_ v: JSONValue, _ workspaceID: String?) throws {
+        guard case .string(let s) = v, let id = canonicalUUID(s) else { throw invalid("workspace_id must be a UUID") }
+        if let workspaceID, id != workspaceID.lowercased() {
+            throw ModelError(.notFound, "no workspace \(id) for this key")
+        }
     }
 
     static func runID(_ v: JSONValue) throws -> String {
@@ -188,6 +202,10 @@ public enum ModelRequests {
     /// `[{"rollout_pct": 0.5}, {}, {"promo_voltage": 0.2}]` (day by day; a day keeps the day
     /// before's controls but for what it names) or one object (from day 0).
     public static func plan(_ v: JSONValue) throws -> [[String: Double]] {
+        // The commands' controls file, {"controls": …}, given whole.
+        if case .object(let members) = v, members.count == 1, members[0].key == "controls" {
+            return try plan(members[0].value)
+        }
         if case .array(let days) = v { return try days.map { try finiteObject($0, "controls") } }
         return [try finiteObject(v, "controls")]
     }

@@ -61,3 +61,23 @@ public func httpRequest(
     let responseBody = headEnd.map { String(text[$0.upperBound...]) } ?? ""
     return (status, fields, responseBody)
 }
+
+/// A TCP port on 127.0.0.1 nothing listens on now: the kernel picks it (bind to port 0), so it
+/// can't be one in use, as a random choice could be (e.g. a client connection's local port).
+public func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return Int.random(in: 40_000...49_999) }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    guard bound else { return Int.random(in: 40_000...49_999) }
+    return Int(UInt16(bigEndian: address.sin_port))
+}

@@ -58,7 +58,7 @@ import Testing
         let topics = try TestTopics()
         let key = try Self.createKey(db, scope: "write")
         #expect(key.hasPrefix("bte_") && key.count == 47, "\(key)")
-        let port = Int.random(in: 40_000...49_999)
+        let port = freePort()
         let server = try Self.serve(db, topics, port: port)
         defer { server.signal(SIGKILL) }
 
@@ -99,7 +99,7 @@ import Testing
         let write = try Self.createKey(db, scope: "write")
         let read = try Self.createKey(db, scope: "read")
         let slow = try Self.createKey(db, scope: "write", rate: 1, burst: 2)
-        let port = Int.random(in: 40_000...49_999)
+        let port = freePort()
         let server = try Self.serve(db, topics, port: port)
         defer { server.signal(SIGKILL) }
         let one = "{\"events\":[\(Self.business(1, workspace: Self.workspace))]}"
@@ -152,7 +152,7 @@ import Testing
         defer { db.drop() }
         let topics = try TestTopics()
         let key = try Self.createKey(db, scope: "write")
-        let port = Int.random(in: 40_000...49_999)
+        let port = freePort()
         let server = try Self.serve(db, topics, port: port)
         defer { server.signal(SIGKILL) }
         let body =
@@ -194,7 +194,7 @@ import Testing
         defer { db.drop() }
         let topics = try TestTopics()
         let key = try Self.createKey(db, scope: "write")
-        let port = Int.random(in: 40_000...49_999)
+        let port = freePort()
         let server = try Self.serve(db, topics, port: port)
         defer { server.signal(SIGKILL) }
         #expect(
@@ -221,7 +221,7 @@ import Testing
         let write = try Self.createKey(db, scope: "write")
         let read = try Self.createKey(db, scope: "read")
         let stranger = try Self.createKey(db, scope: "read", workspace: Self.other)
-        let port = Int.random(in: 40_000...49_999)
+        let port = freePort()
         let server = try Self.serve(db, topics, port: port)
         defer { server.signal(SIGKILL) }
         // user-9: three taps an hour ago, in sessions s-a, s-a and s-b.

@@ -28,7 +28,7 @@ import Testing
         let read = try APITests.createKey(db, scope: "read", rate: 10_000, workspace: options.workspace)
         let write = try APITests.createKey(db, scope: "write", rate: 10_000, workspace: options.workspace)
         let stranger = try APITests.createKey(db, scope: "read", rate: 10_000, workspace: APITests.other)
-        let port = Int.random(in: 40_000...49_999)
+        let port = freePort()
         let server = try APITests.serve(db, topics, port: port, extra: ["--database-url", db.ingestURL])
         defer { server.signal(SIGKILL) }
 
@@ -113,6 +113,7 @@ import Testing
         // 10 days; the first week's promotion spend within 3,000 (the solver's tolerance).
         #expect(promo.count == 10)
         #expect(promo.prefix(7).reduce(0, +) * 2_000 <= 3_000.03)
+        #expect(result["kind"] as? String == "recommendation" && result["run_id"] is String)
         #expect(ReadAPITests.get(port, "/v1/jobs/\(jobID)", key: stranger).status == 404)
 
         // A forecast holds the last controls; the run of another workspace is not found.
@@ -123,6 +124,15 @@ import Testing
                 == [0.75, 0.75, 0.75])
         let foreign = APITests.post(port, "/v1/forecast", key: stranger, #"{"run_id":"\#(runID)","horizon":3}"#)
         #expect(foreign.status == 404 && Self.errorCode(foreign.body) == "not_found", "\(foreign)")
+        // The body may name the run and the workspace as the commands do; another workspace is not found.
+        let named = APITests.post(
+            port, "/v1/forecast", key: read,
+            #"{"run":"\#(runID)","workspace_id":"\#(options.workspace)","horizon":3,"seed":1}"#)
+        #expect(named.status == 200, "\(named)")
+        #expect(try Self.object(named.body)["kind"] as? String == "forecast")
+        let elsewhere = APITests.post(
+            port, "/v1/estimate", key: read, #"{"model":"state_space","workspace_id":"\#(APITests.other)"}"#)
+        #expect(elsewhere.status == 404 && Self.errorCode(elsewhere.body) == "not_found", "\(elsewhere)")
 
         // Bad requests are refused before any job: each names what is wrong.
         let jobs = try db.count("SELECT count(*) FROM bte.model_jobs")
@@ -141,8 +151,8 @@ import Testing
         #expect(nul.status == 400 && Self.errorCode(nul.body) == "invalid_body", "\(nul)")
         #expect(try db.count("SELECT count(*) FROM bte.model_jobs") == jobs)
 
-        // Each run went out on the runs topic: the fit, the simulation, the plan, the forecast.
-        #expect(try topics.readAll(topics.prefix + "bte.model-runs.v1").count == 4)
+        // Each run went out on the runs topic: the fit, the simulation, the plan, two forecasts.
+        #expect(try topics.readAll(topics.prefix + "bte.model-runs.v1").count == 5)
     }
 
     @Test func jobsAndKeysExpireAfterADayAndALostJobReadsFailed() throws {
@@ -150,7 +160,7 @@ import Testing
         defer { db.drop() }
         let topics = try TestTopics()
         let read = try APITests.createKey(db, scope: "read", rate: 10_000)
-        let port = Int.random(in: 40_000...49_999)
+        let port = freePort()
         let server = try APITests.serve(
             db, topics, port: port, extra: ["--database-url", db.ingestURL, "--job-wait-ms", "5000"])
         defer { server.signal(SIGKILL) }
@@ -186,7 +196,7 @@ import Testing
         defer { db.drop() }
         let topics = try TestTopics()
         let read = try APITests.createKey(db, scope: "read", rate: 10_000)
-        let port = Int.random(in: 40_000...49_999)
+        let port = freePort()
         // Not even from the environment (the test scripts set BTE_DATABASE_URL).
         let server = try APITests.serve(db, topics, port: port, environment: ["BTE_DATABASE_URL": ""])
         defer { server.signal(SIGKILL) }

@@ -48,7 +48,7 @@ import Testing
         let admin = try APITests.createKey(db, scope: "admin", rate: 10_000)
         let write = try APITests.createKey(db, scope: "write", rate: 10_000)
         let otherRead = try APITests.createKey(db, scope: "read", rate: 10_000, workspace: other)
-        let port = Int.random(in: 40_000...49_999)
+        let port = freePort()
         let server = try APITests.serve(db, topics, port: port)
 
         let interaction = """

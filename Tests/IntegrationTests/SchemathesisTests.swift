@@ -11,7 +11,7 @@ import Testing
         defer { db.drop() }
         let topics = try TestTopics()
         let key = try APITests.createKey(db, scope: "admin", rate: 100_000)
-        let port = Int.random(in: 40_000...49_999)
+        let port = freePort()
         // With the models endpoints live: fuzzed model requests run as jobs against an empty workspace.
         let server = try APITests.serve(db, topics, port: port, extra: ["--database-url", db.ingestURL])
         defer { server.signal(SIGKILL) }

@@ -21,7 +21,7 @@ import Testing
         defer { db.drop() }
         let topics = try TestTopics()
         try Self.outputTopics(topics)
-        let port = Int.random(in: 40_000...49_999)
+        let port = freePort()
         let process = try BTEProcess(
             [
                 "run", "ingest", "project", "--brokers", topics.brokers, "--database-url", db.ingestURL,
@@ -111,7 +111,7 @@ import Testing
         let db = try TestDatabase()
         defer { db.drop() }
         let topics = try TestTopics()
-        let port = Int.random(in: 40_000...49_999)
+        let port = freePort()
         let first = try BTEProcess(
             [
                 "ingest", "--brokers", topics.brokers, "--database-url", db.ingestURL, "--topic-prefix", topics.prefix,

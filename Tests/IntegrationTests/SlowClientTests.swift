@@ -57,7 +57,7 @@ final class RawClient {
         defer { db.drop() }
         let topics = try TestTopics()
         let key = try APITests.createKey(db, scope: "write", rate: 1_000)
-        let port = Int.random(in: 40_000...49_999)
+        let port = freePort()
         // Read timeout 2 s: a body must be whole within 3 × 2 = 6 s.
         let server = try BTEProcess([
             "serve", "--port", String(port), "--brokers", topics.brokers, "--reader-database-url", db.readerURL,

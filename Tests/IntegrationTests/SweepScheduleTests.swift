@@ -52,7 +52,7 @@ import Testing
             })
         _ = try ingestUntilIdle(db, topics, group: TestEnvironment.uniqueName("ingest-"))
 
-        let port = Int.random(in: 40_000...49_999)
+        let port = freePort()
         let before = Date()
         let process = try BTEProcess(
             [
