@@ -51,10 +51,16 @@ extension ModelStore {
     ) throws -> JobCreation {
         let workspace = workspaceID.lowercased()
         return try connection.transaction {
-            // Expired jobs go first, so an expired key is free again.
+            // Expired jobs go first, so an expired key is free again; so is the key of a job its
+            // server lost (still running past its deadline): a retry computes anew.
             _ = try connection.execute(
                 "DELETE FROM bte.model_jobs WHERE created_at < now() - make_interval(hours => $1::int)",
                 [String(Self.jobRetentionHours)])
+            _ = try connection.execute(
+                """
+                UPDATE bte.model_jobs SET idempotency_key = NULL
+                WHERE project_id = $1 AND idempotency_key = $2 AND status = 'running' AND now() > deadline
+                """, [workspace, idempotencyKey])
             if let id = try connection.execute(
                 """
                 INSERT INTO bte.model_jobs (project_id, kind, idempotency_key, request, status, deadline)
@@ -78,11 +84,14 @@ extension ModelStore {
         }
     }
 
-    /// Records how a job ended: the reply's status and body.
+    /// Records how a job ended: the reply's status and body. A server-side failure (5xx: the
+    /// database or the broker was down) releases the job's Idempotency-Key, so a retry with it
+    /// computes again rather than replaying the failure for a day.
     public func finishJob(id: String, succeeded: Bool, httpStatus: Int, result: String) throws {
         _ = try connection.execute(
             """
-            UPDATE bte.model_jobs SET status = $2, http_status = $3::int, result = $4::jsonb, finished_at = now()
+            UPDATE bte.model_jobs SET status = $2, http_status = $3::int, result = $4::jsonb, finished_at = now(),
+                   idempotency_key = CASE WHEN $3::int >= 500 THEN NULL ELSE idempotency_key END
             WHERE job_id = $1::uuid AND status = 'running'
             """, [id, succeeded ? "succeeded" : "failed", String(httpStatus), result])
     }

@@ -1,3 +1,4 @@
+import BTEStore
 import BTETestSupport
 import Foundation
 import Kafka
@@ -189,6 +190,52 @@ import Testing
         let lost = try Self.object(ReadAPITests.get(port, "/v1/jobs/\(jobID)", key: read).body)
         #expect(lost["status"] as? String == "failed", "\(lost)")
         #expect((lost["error"] as? [String: Any])?["code"] as? String == "abandoned")
+        // Its key is free: a retry computes anew (not replayed), and the lost job still reads failed.
+        let retried = APITests.post(port, "/v1/estimate", key: read, body, headers: ["Idempotency-Key": "k"])
+        #expect(retried.status == 422 && retried.headers["idempotent-replayed"] == nil, "\(retried)")
+        #expect(try db.count("SELECT count(*) FROM bte.model_jobs") == 2)
+        #expect(try db.count("SELECT count(*) FROM bte.model_jobs WHERE idempotency_key = 'k'") == 1)
+        #expect(
+            (try Self.object(ReadAPITests.get(port, "/v1/jobs/\(jobID)", key: read).body))["status"] as? String
+                == "failed")
+    }
+
+    /// The job store against PostgreSQL: a reply the data decides (4xx) is kept under its key; a
+    /// server-side failure (5xx) frees the key for a retry.
+    @Test func aServerFailureFreesItsIdempotencyKey() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let store = try ModelStore(url: db.ingestURL)
+        let w = APITests.workspace
+        func create(_ key: String) throws -> ModelStore.JobCreation {
+            try store.createJob(
+                workspaceID: w, kind: "estimate", idempotencyKey: key, request: #"{"model":"state_space"}"#,
+                deadlineSeconds: 600)
+        }
+        guard case .created(let first) = try create("a") else {
+            Issue.record("the first request with a key is a new job")
+            return
+        }
+        try store.finishJob(
+            id: first, succeeded: false, httpStatus: 422, result: #"{"error":{"code":"x","message":"y"}}"#)
+        guard case .existing(let kept) = try create("a") else {
+            Issue.record("a 422 is replayed")
+            return
+        }
+        #expect(kept.jobID == first && kept.httpStatus == 422)
+
+        guard case .created(let second) = try create("b") else {
+            Issue.record("another key is a new job")
+            return
+        }
+        try store.finishJob(
+            id: second, succeeded: false, httpStatus: 503, result: #"{"error":{"code":"x","message":"y"}}"#)
+        guard case .created(let third) = try create("b") else {
+            Issue.record("after a 503 the key computes anew")
+            return
+        }
+        #expect(third != second)
+        #expect(try store.job(id: second, workspaceID: w)?.httpStatus == 503)
     }
 
     @Test func withoutADatabaseURLTheModelsEndpointsSayHowToEnableThem() throws {
