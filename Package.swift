@@ -119,7 +119,8 @@ let package = Package(
         .target(
             name: "BTEAPI",
             dependencies: [
-                "BTEDomain", "BTECompute", "BTEStore", "BTEWorker", "BTEHTTP", "BTEOperations", "BTEModels", "Kafka",
+                "BTEDomain", "BTECompute", "BTEStore", "BTEWorker", "BTEHTTP", "BTEOperations", "BTEModels", "Postgres",
+                "Kafka",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -7,6 +7,7 @@ import HTTPTypes
 import Hummingbird
 import Kafka
 import Metrics
+import Postgres
 import Synchronization
 
 /// The KPI models over HTTP: each request is a job recorded in `bte.model_jobs`. The reply waits
@@ -35,21 +36,28 @@ final class ModelService: Sendable {
         self.runsTopic = runsTopic
     }
 
-    /// Runs `body` on the job store; a failing database is a 503.
+    /// Runs `body` on the job store; a value PostgreSQL can't hold (e.g. a number beyond its
+    /// range in the body) is the client's 400, a failing database a 503.
     func jobStore<R: Sendable>(_ body: @escaping @Sendable (ModelStore) throws -> R) async throws -> R {
         do {
             return try await jobs.run(body)
+        } catch let error as PostgresError where error.sqlState?.hasPrefix("22") == true {
+            throw APIError(.badRequest, "invalid_body", "a value in the body can't be stored: \(error.message)")
         } catch {
             throw APIError(.serviceUnavailable, "unavailable", "the database can't be reached now; retry")
         }
     }
 
-    /// Runs a model on the least busy worker connection: a 20 ms simulation never queues behind
-    /// a fit of seconds while another worker is idle.
-    func compute<R: Sendable>(_ body: @escaping @Sendable (ModelRuns) throws -> R) async throws -> R {
+    /// Runs job `id` on the least busy worker connection (a 20 ms simulation never queues
+    /// behind a fit of seconds while another worker is idle); its deadline starts then.
+    func compute<R: Sendable>(job id: String, _ body: @escaping @Sendable (ModelRuns) throws -> R) async throws -> R {
         let index = load.take()
         defer { load.release(index) }
-        return try await workers[index].run { try body(ModelRuns(store: $0)) }
+        let deadline = deadlineSeconds
+        return try await workers[index].run { store in
+            try store.startJob(id: id, deadlineSeconds: deadline)
+            return try body(ModelRuns(store: store))
+        }
     }
 
     /// A finished job's reply: its HTTP status and body.
@@ -232,7 +240,9 @@ extension APIServer {
             }
             let outcome = models.running.withLock { $0[job.jobID] }
             if let reply = await outcome?.wait(respondAsync ? .zero : models.wait) {
-                return json(HTTPResponse.Status(code: reply.status), reply.body)
+                var response = json(HTTPResponse.Status(code: reply.status), reply.body)
+                if let replayed = Self.replayedHeader { response.headers[replayed] = "true" }
+                return response
             }
             return accepted(job)
         case .created(let id):
@@ -269,7 +279,7 @@ extension APIServer {
         let started = ContinuousClock.now
         var reply: ModelService.Reply
         do {
-            let recorded = try await models.compute(work)
+            let recorded = try await models.compute(job: id, work)
             do {
                 try await publisher.publish([
                     KafkaOutgoingMessage(
@@ -290,13 +300,18 @@ extension APIServer {
             reply = .init(status: Int(failure.status.code), body: failure.body)
         }
         let finished = reply
-        do {
-            try await models.jobStore {
-                try $0.finishJob(
-                    id: id, succeeded: finished.status == 200, httpStatus: finished.status, result: finished.body)
+        // A few tries: a job left running would answer 202 to its key's retries until its deadline.
+        for pause in [Duration.zero, .milliseconds(200), .seconds(1), .seconds(5)] {
+            try? await Task.sleep(for: pause)
+            do {
+                try await models.jobStore {
+                    try $0.finishJob(
+                        id: id, succeeded: finished.status == 200, httpStatus: finished.status, result: finished.body)
+                }
+                break
+            } catch {
+                // The waiters still get the reply; the job reads as abandoned after its deadline.
             }
-        } catch {
-            // The waiters still get the reply; the job reads as abandoned after its deadline.
         }
         models.running.withLock { _ = $0.removeValue(forKey: id) }
         outcome.finish(finished)

@@ -114,10 +114,18 @@ public enum ModelJSON {
         return "\(y)-\(two(m))-\(two(d))"
     }
 
-    /// The day count of a YYYY-MM-DD date.
+    /// The day count of a YYYY-MM-DD date: a real calendar day of a year from 1 to 9999 (nil
+    /// otherwise, so no input can overflow the arithmetic or name 30 February).
     public static func day(_ text: String) -> Int? {
-        let parts = text.split(separator: "-").compactMap { Int($0) }
-        guard parts.count == 3, (1...12).contains(parts[1]), (1...31).contains(parts[2]) else { return nil }
+        let fields = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard fields.count == 3, fields[0].count == 4, fields[1].count == 2, fields[2].count == 2,
+            fields.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) })
+        else { return nil }
+        let parts = fields.compactMap { Int($0) }
+        guard parts.count == 3, (1...9_999).contains(parts[0]), (1...12).contains(parts[1]) else { return nil }
+        let leap = parts[0] % 4 == 0 && (parts[0] % 100 != 0 || parts[0] % 400 == 0)
+        let lengths = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard (1...lengths[parts[1] - 1]).contains(parts[2]) else { return nil }
         // Days from civil (the inverse of KPISeries.civil).
         let y = parts[1] <= 2 ? parts[0] - 1 : parts[0]
         let era = (y >= 0 ? y : y - 399) / 400

@@ -68,7 +68,8 @@ public enum ModelRequests {
         var nx: Int?
         var disturbances: [String]?
         var ridge: Double?
-        var iterations: Int?
+        // EM's default, as bte models fit's --max-iterations: both give the same fit.
+        var iterations = EMOptions().maxIterations
         var forgetting: Double?
         for (key, value) in try members(body, "the body") {
             switch key {
@@ -116,7 +117,7 @@ public enum ModelRequests {
         if let nx { request.stateDimension = nx }
         if let disturbances { request.disturbances = disturbances }
         if let ridge { request.options.ridge = ridge }
-        if let iterations { request.options.maxIterations = iterations }
+        request.options.maxIterations = iterations
         if let forgetting { request.forgetting = forgetting }
         return request
     }

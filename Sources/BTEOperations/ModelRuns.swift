@@ -211,6 +211,18 @@ public struct ModelRuns {
 
     /// The seed's guardrails by default: latency ≤ 250 ms, P(retention_d7 ≥ 0.24) ≥ 0.9, the
     /// controls' ranges, and the Lagrangian cost with a weekly budget of 3,000.
+    /// Simulated paths are kept whole for their bands: scenarios × days is capped so one request
+    /// stays within tens of MB.
+    public static let maxScenarioDays = 1_000_000
+
+    static func checkScenarioDays(_ scenarios: Int, _ horizon: Int) throws {
+        let (cells, overflow) = scenarios.multipliedReportingOverflow(by: horizon)
+        guard !overflow, scenarios > 0, cells <= maxScenarioDays else {
+            throw ModelError(
+                .invalidInput, "scenarios × horizon is at most 1,000,000 (\(scenarios) × \(horizon) asked)")
+        }
+    }
+
     public struct GuardrailSettings: Sendable, Equatable {
         public var latencyMax = 250.0
         public var retentionMin = 0.24
@@ -245,6 +257,7 @@ public struct ModelRuns {
         let started = DispatchTime.now().uptimeNanoseconds
         let (run, fitted) = try stateSpaceRun(request.runID, workspace: request.workspaceID)
         guard (1...366).contains(request.horizon) else { throw ModelError(.invalidInput, "--horizon is 1 to 366 days") }
+        try Self.checkScenarioDays(request.scenarios, request.horizon)
         var current = Dictionary(uniqueKeysWithValues: zip(fitted.controls, fitted.lastControls))
         var controls: [[Double]] = []
         for k in 0..<request.horizon {
@@ -421,6 +434,7 @@ extension ModelRuns {
         let started = DispatchTime.now().uptimeNanoseconds
         let (run, fitted) = try stateSpaceRun(request.runID, workspace: request.workspaceID)
         guard (1...90).contains(request.horizon) else { throw ModelError(.invalidInput, "the horizon is 1 to 90 days") }
+        try Self.checkScenarioDays(request.scenarios, request.horizon)
         let s = request.settings
         guard !s.targets.isEmpty else { throw ModelError(.invalidInput, "the constraints name no KPI target") }
         for name in s.targets.keys where !fitted.kpis.contains(name) {

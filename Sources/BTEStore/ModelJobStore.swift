@@ -84,15 +84,25 @@ extension ModelStore {
         }
     }
 
+    /// A worker took the job: its deadline counts from now, not from when it was queued.
+    public func startJob(id: String, deadlineSeconds: Int) throws {
+        _ = try connection.execute(
+            """
+            UPDATE bte.model_jobs SET deadline = now() + make_interval(secs => $2::int)
+            WHERE job_id = $1::uuid AND status = 'running'
+            """, [id, String(deadlineSeconds)])
+    }
+
     /// Records how a job ended: the reply's status and body. A server-side failure (5xx: the
     /// database or the broker was down) releases the job's Idempotency-Key, so a retry with it
-    /// computes again rather than replaying the failure for a day.
+    /// computes again rather than replaying the failure for a day. A job past its deadline was
+    /// reported lost (and its key freed): it stays so, its status changes once.
     public func finishJob(id: String, succeeded: Bool, httpStatus: Int, result: String) throws {
         _ = try connection.execute(
             """
             UPDATE bte.model_jobs SET status = $2, http_status = $3::int, result = $4::jsonb, finished_at = now(),
                    idempotency_key = CASE WHEN $3::int >= 500 THEN NULL ELSE idempotency_key END
-            WHERE job_id = $1::uuid AND status = 'running'
+            WHERE job_id = $1::uuid AND status = 'running' AND now() <= deadline
             """, [id, succeeded ? "succeeded" : "failed", String(httpStatus), result])
     }
 

@@ -90,7 +90,7 @@ struct ModelsCommand: AsyncParsableCommand {
         @Option(help: "Disturbances (comma-separated): day_of_week, monthly_cycle, outage_flag.")
         var disturbances = "day_of_week,monthly_cycle"
         @Option(help: "Ridge λ relative to the regressors' scale (state_space).") var ridge = 1e-6
-        @Option(help: "EM iterations at most (state_space).") var maxIterations = 500
+        @Option(help: "EM iterations at most (state_space).") var maxIterations = EMOptions().maxIterations
         @Option(help: "RLS forgetting factor of the online control effects, in (0, 1] (state_space).")
         var forgetting = 0.99
         @Option(help: "table or json.") var format = "table"
@@ -599,7 +599,8 @@ struct ModelsCommand: AsyncParsableCommand {
                     when = parsed
                 }
                 let url = try options.resolvedDatabaseURL()
-                let (fraction, who, at) = (share, user, when)
+                // User ids are hashed as stored: a UUID in its lowercase form.
+                let (fraction, who, at) = (share, user.map { canonicalUUID($0) ?? $0 }, when)
                 let result = try await onThread("models") {
                     try ModelRuns(store: try ModelStore(url: url)).holdout(
                         workspaceID: workspaceID, share: fraction, day: at, user: who)

@@ -35,6 +35,12 @@ struct ModelRequestsTests {
         #expect(set.days == 91 && set.toDay == 20_484 && set.model == "rc_retention")
         #expect(set.stateDimension == 2 && set.options.ridge == 0.5 && set.options.maxIterations == 9)
         #expect(set.forgetting == 0.9)
+        // 29 February of a leap year; EM's default iterations, as the command's.
+        let leap = try ModelRequests.estimate(
+            try Self.json(#"{"model":"state_space","until":"2024-02-29"}"#), workspaceID: Self.workspace,
+            yesterday: 20_000)
+        // 2024-01-01 is day 19,723 (54 years, 13 leap days); + 31 + 28 = 19,782.
+        #expect(leap.toDay == 19_782 && leap.options.maxIterations == EMOptions().maxIterations)
     }
 
     @Test(
@@ -49,6 +55,14 @@ struct ModelRequestsTests {
             (#"{"model":"state_space","nx":13}"#, "model_invalid_input: nx must be a whole number from 1 to 12"),
             (#"{"model":"state_space","forgetting":0}"#, "model_invalid_input: forgetting is in (0, 1]"),
             (#"{"model":"state_space","until":"yesterday"}"#, "model_invalid_input: until must be a date, YYYY-MM-DD"),
+            // A year that would overflow the day arithmetic, a day the month doesn't have.
+            (
+                #"{"model":"state_space","until":"100000000000000000-01-01"}"#,
+                "model_invalid_input: until must be a date, YYYY-MM-DD"
+            ),
+            (#"{"model":"state_space","until":"2025-02-29"}"#, "model_invalid_input: until must be a date, YYYY-MM-DD"),
+            (#"{"model":"state_space","until":"2025-04-31"}"#, "model_invalid_input: until must be a date, YYYY-MM-DD"),
+            (#"{"model":"state_space","until":"2025-1-31"}"#, "model_invalid_input: until must be a date, YYYY-MM-DD"),
             (
                 #"{"model":"state_space","workspace_id":"99999999-2222-4333-8444-555555555555"}"#,
                 "model_run_not_found: no workspace 99999999-2222-4333-8444-555555555555 for this key"

@@ -144,6 +144,18 @@ import Testing
         #expect(
             member["held_out"] as? Bool
                 == Holdout.isHeldOut(workspace: Self.workspace, user: Self.user(0), period: period, share: 0.1))
+        // A held-out user's id typed in capitals is the same user.
+        let heldUser = try #require(
+            (0..<384).first {
+                Holdout.isHeldOut(workspace: Self.workspace, user: Self.user($0), period: period, share: 0.1)
+            })
+        let capitals = try ModelsTests.json(
+            try runBTE(
+                [
+                    "models", "holdout", "--workspace", Self.workspace, "--share", "0.1", "--day", ModelJSON.date(a),
+                    "--user", Self.user(heldUser).uppercased(),
+                ], env))
+        #expect(capitals["held_out"] as? Bool == true)
         var quarterStart = a
         while Holdout.quarter(ofDay: quarterStart - 1) == period { quarterStart -= 1 }
         // Users with a view on or after the quarter's first day (user i viewed A−1 … A−k).

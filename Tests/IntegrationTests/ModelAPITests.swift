@@ -144,6 +144,7 @@ import Testing
             ("/v1/forecast", #"{"run_id":"\#(runID)","controls":{}}"#),
             ("/v1/recommend", #"{"run_id":"\#(runID)","constraints":{}}"#),
             ("/v1/simulate", #"{"run_id":"\#(runID)","controls":{"rollout_pct":"half"}}"#),
+            ("/v1/estimate", #"{"model":"state_space","until":"100000000000000000-01-01"}"#),
         ] {
             let refused = APITests.post(port, path, key: read, body)
             #expect(refused.status == 400 && Self.errorCode(refused.body) == "invalid_request", "\(body): \(refused)")
@@ -151,6 +152,14 @@ import Testing
         let nul = APITests.post(port, "/v1/estimate", key: read, #"{"model":"state_space","segment":"a\u0000"}"#)
         #expect(nul.status == 400 && Self.errorCode(nul.body) == "invalid_body", "\(nul)")
         #expect(try db.count("SELECT count(*) FROM bte.model_jobs") == jobs)
+        // A number PostgreSQL can't store is the client's error, not the server's.
+        let tiny = APITests.post(port, "/v1/estimate", key: read, #"{"model":"state_space","ridge":1e-20000}"#)
+        #expect(tiny.status == 400 && Self.errorCode(tiny.body) == "invalid_body", "\(tiny)")
+        // Too many simulated paths for one request: refused, not attempted.
+        let huge = APITests.post(
+            port, "/v1/simulate", key: read, #"{"run_id":"\#(runID)","horizon":366,"scenarios":100000}"#)
+        #expect(huge.status == 400 && huge.body.contains("1,000,000"), "\(huge)")
+        #expect(httpGet(port: port, path: "/healthz")?.status == 200)
 
         // Each run went out on the runs topic: the fit, the simulation, the plan, two forecasts.
         #expect(try topics.readAll(topics.prefix + "bte.model-runs.v1").count == 5)
@@ -236,6 +245,23 @@ import Testing
         }
         #expect(third != second)
         #expect(try store.job(id: second, workspaceID: w)?.httpStatus == 503)
+
+        // A queued job's deadline starts when a worker takes it; a reply after the deadline is
+        // not recorded (the job was reported lost, once).
+        guard case .created(let queued) = try create("c") else {
+            Issue.record("a new key is a new job")
+            return
+        }
+        let connection = try db.admin()
+        _ = try connection.execute("UPDATE bte.model_jobs SET deadline = now() - interval '1 second'")
+        #expect(try store.job(id: queued, workspaceID: w)?.abandoned == true)
+        try store.startJob(id: queued, deadlineSeconds: 600)
+        #expect(try store.job(id: queued, workspaceID: w)?.abandoned == false)
+        _ = try connection.execute(
+            "UPDATE bte.model_jobs SET deadline = now() - interval '1 second' WHERE job_id = '\(queued)'")
+        try store.finishJob(id: queued, succeeded: true, httpStatus: 200, result: "{}")
+        let lost = try #require(try store.job(id: queued, workspaceID: w))
+        #expect(lost.status == "failed" && lost.abandoned && lost.httpStatus == nil)
     }
 
     @Test func withoutADatabaseURLTheModelsEndpointsSayHowToEnableThem() throws {
