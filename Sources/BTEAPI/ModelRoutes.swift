@@ -64,6 +64,13 @@ final class ModelService: Sendable {
     struct Reply: Sendable {
         var status: Int
         var body: String
+
+        init(status: Int, body: String) {
+            self.status = status
+            self.body = body
+        }
+
+        init(_ error: APIError) { self.init(status: Int(error.status.code), body: error.body) }
     }
 
     /// The jobs this server is running, by id, for requests waiting on them.
@@ -187,16 +194,13 @@ extension APIServer {
         guard let parsed = try? JSONParser.parse(body) else {
             throw APIError(.badRequest, "invalid_body", "the body is not JSON")
         }
-        // PostgreSQL's json can't hold NUL, and no model input has one.
-        guard !Self.containsNUL(parsed) else {
-            throw APIError(.badRequest, "invalid_body", "the body has a NUL character (\\u0000)")
-        }
         let workspace = key.workspaceID
         let work: @Sendable (ModelRuns) throws -> ModelRuns.Recorded
         do {
             switch kind {
             case "estimate":
-                let fit = try ModelRequests.estimate(parsed, workspaceID: workspace, yesterday: Self.yesterday())
+                let fit = try ModelRequests.estimate(
+                    parsed, workspaceID: workspace, yesterday: ModelRequests.yesterday())
                 work = { try $0.fit(fit) }
             case "recommend":
                 var plan = try ModelRequests.recommend(parsed, workspaceID: workspace)
@@ -233,13 +237,14 @@ extension APIServer {
                 .unprocessableContent, "idempotency_key_reused",
                 "this Idempotency-Key was used in the last 24 hours for a different request")
         case .existing(let job):
-            if let status = job.httpStatus, let result = job.result {
-                var response = json(HTTPResponse.Status(code: status), result)
-                if let replayed = Self.replayedHeader { response.headers[replayed] = "true" }
-                return response
+            // The stored reply, else (still running here) the reply within the wait.
+            var reply = job.httpStatus.flatMap { status in
+                job.result.map { ModelService.Reply(status: status, body: $0) }
             }
-            let outcome = models.running.withLock { $0[job.jobID] }
-            if let reply = await outcome?.wait(respondAsync ? .zero : models.wait) {
+            if reply == nil, let outcome = models.running.withLock({ $0[job.jobID] }) {
+                reply = await outcome.wait(respondAsync ? .zero : models.wait)
+            }
+            if let reply {
                 var response = json(HTTPResponse.Status(code: reply.status), reply.body)
                 if let replayed = Self.replayedHeader { response.headers[replayed] = "true" }
                 return response
@@ -287,17 +292,16 @@ extension APIServer {
                 ])
                 reply = .init(status: 200, body: recorded.record.canonicalString())
             } catch {
-                let failure = APIError(
-                    .serviceUnavailable, "broker_unavailable",
-                    "run \(recorded.runID) is recorded but the broker did not acknowledge it on \(models.runsTopic)")
-                reply = .init(status: Int(failure.status.code), body: failure.body)
+                reply = .init(
+                    APIError(
+                        .serviceUnavailable, "broker_unavailable",
+                        "run \(recorded.runID) is recorded but the broker did not acknowledge it on \(models.runsTopic)"
+                    ))
             }
         } catch let error as ModelError {
-            let failure = Self.apiError(error)
-            reply = .init(status: Int(failure.status.code), body: failure.body)
+            reply = .init(Self.apiError(error))
         } catch {
-            let failure = APIError(.serviceUnavailable, "unavailable", "the database failed during the job; retry")
-            reply = .init(status: Int(failure.status.code), body: failure.body)
+            reply = .init(APIError(.serviceUnavailable, "unavailable", "the database failed during the job; retry"))
         }
         let finished = reply
         // A few tries: a job left running would answer 202 to its key's retries until its deadline.
@@ -319,15 +323,6 @@ extension APIServer {
             .increment()
         Metrics.Timer(label: "bte_model_job_duration_seconds", dimensions: [("kind", kind)])
             .recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-    }
-
-    static func containsNUL(_ v: JSONValue) -> Bool {
-        switch v {
-        case .string(let s): return s.utf8.contains(0)
-        case .array(let items): return items.contains(where: containsNUL)
-        case .object(let members): return members.contains { $0.key.utf8.contains(0) || containsNUL($0.value) }
-        default: return false
-        }
     }
 
     static func apiError(_ error: ModelError) -> APIError {
@@ -361,9 +356,6 @@ extension APIServer {
         }
         return "{" + members.joined(separator: ",") + "}"
     }
-
-    /// Yesterday, in days since 1970-01-01 (UTC): the last whole day, the default end of a fit.
-    static func yesterday() -> Int { Int((Date().timeIntervalSince1970 / 86_400).rounded(.down)) - 1 }
 }
 
 extension Duration {

@@ -126,12 +126,17 @@ public enum ModelJSON {
         let leap = parts[0] % 4 == 0 && (parts[0] % 100 != 0 || parts[0] % 400 == 0)
         let lengths = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
         guard (1...lengths[parts[1] - 1]).contains(parts[2]) else { return nil }
-        // Days from civil (the inverse of KPISeries.civil).
-        let y = parts[1] <= 2 ? parts[0] - 1 : parts[0]
+        return day(year: parts[0], month: parts[1], day: parts[2])
+    }
+
+    /// The day count of a calendar date (the inverse of `KPISeries.civil`); the caller passes a
+    /// real date.
+    public static func day(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
-        let mp = parts[1] > 2 ? parts[1] - 3 : parts[1] + 9
-        let doy = (153 * mp + 2) / 5 + parts[2] - 1
+        let mp = month > 2 ? month - 3 : month + 9
+        let doy = (153 * mp + 2) / 5 + day - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         return era * 146_097 + doe - 719_468
     }

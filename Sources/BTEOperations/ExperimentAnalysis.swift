@@ -219,11 +219,8 @@ extension ModelRuns {
         let workspace = workspaceID.lowercased()
         let period = Holdout.quarter(ofDay: day)
         let (year, quarter) = (period / 4, period % 4)
-        guard let start = ModelJSON.day(String(format: "%04d-%02d-01", year, quarter * 3 + 1)),
-            let next = ModelJSON.day(
-                quarter == 3
-                    ? String(format: "%04d-01-01", year + 1) : String(format: "%04d-%02d-01", year, quarter * 3 + 4))
-        else { throw ModelError(.invalidInput, "no such quarter") }
+        let start = ModelJSON.day(year: year, month: quarter * 3 + 1, day: 1)
+        let next = ModelJSON.day(year: (period + 1) / 4, month: (period + 1) % 4 * 3 + 1, day: 1)
         var members: [(String, JSONValue)] = [
             ("kind", .string("holdout")), ("workspace_id", .string(workspace)),
             ("period", .string("\(year)-Q\(quarter + 1)")), ("share", ModelJSON.number(share)),

@@ -1,5 +1,6 @@
 import BTEDomain
 import BTEModels
+import Foundation
 
 /// Model requests from JSON: the bodies of `POST /v1/estimate|simulate|forecast|recommend` and
 /// the files `bte models` reads (controls, guardrails, constraints). One reading for both, so the
@@ -55,6 +56,9 @@ public enum ModelRequests {
     }
 
     public static let sinceRange = 14...3_660
+
+    /// Yesterday, in days since 1970-01-01 (UTC): the last whole day, where fits end by default.
+    public static func yesterday() -> Int { Int((Date().timeIntervalSince1970 / 86_400).rounded(.down)) - 1 }
 
     /// `POST /v1/estimate`: `{"model": …, "segment"?, "since"?, "until"?, "nx"?, "disturbances"?,
     /// "ridge"?, "max_iterations"?, "forgetting"?}`; the workspace is the caller's.

@@ -64,9 +64,6 @@ struct ModelsCommand: AsyncParsableCommand {
         return []
     }
 
-    /// Yesterday, in days since 1970-01-01 (UTC): the last whole day.
-    static func yesterday() -> Int { Int((Date().timeIntervalSince1970 / 86_400).rounded(.down)) - 1 }
-
     static func fixed(_ x: Double?, _ digits: Int = 3) -> String {
         guard let x, x.isFinite else { return "-" }
         return String(format: "%.\(digits)f", x)
@@ -109,7 +106,7 @@ struct ModelsCommand: AsyncParsableCommand {
                 guard maxIterations > 0, ridge >= 0, ridge.isFinite else {
                     throw CLIError("--max-iterations must be positive and --ridge non-negative")
                 }
-                var toDay = ModelsCommand.yesterday()
+                var toDay = ModelRequests.yesterday()
                 if let until {
                     guard let day = ModelJSON.day(until) else { throw CLIError("--until must be YYYY-MM-DD") }
                     toDay = day
@@ -499,7 +496,7 @@ struct ModelsCommand: AsyncParsableCommand {
                 }
                 if let plannedUsers, plannedUsers < 1 { throw CLIError("--planned-users must be positive") }
                 var request = ExperimentRequest(
-                    workspaceID: workspaceID, experimentID: experimentID, toDay: ModelsCommand.yesterday())
+                    workspaceID: workspaceID, experimentID: experimentID, toDay: ModelRequests.yesterday())
                 if let until {
                     guard let day = ModelJSON.day(until) else { throw CLIError("--until must be YYYY-MM-DD") }
                     request.toDay = day
@@ -593,7 +590,7 @@ struct ModelsCommand: AsyncParsableCommand {
         func run() async throws {
             try await guarded {
                 guard let workspaceID = canonicalUUID(workspace) else { throw CLIError("--workspace must be a UUID") }
-                var when = ModelsCommand.yesterday()
+                var when = ModelRequests.yesterday()
                 if let day {
                     guard let parsed = ModelJSON.day(day) else { throw CLIError("--day must be YYYY-MM-DD") }
                     when = parsed

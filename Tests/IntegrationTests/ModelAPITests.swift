@@ -19,13 +19,7 @@ import Testing
         let db = try TestDatabase()
         defer { db.drop() }
         let topics = try TestTopics()
-        let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers))
-        _ = try admin.createTopics([
-            KafkaNewTopic(name: topics.prefix + "bte.model-runs.v1", partitions: 3, replicationFactor: 1)
-        ])
-        let (stream, options) = ModelsTests.stream(topics)
-        try topics.produce(stream.messages)
-        _ = try ingestUntilIdle(db, topics, group: TestEnvironment.uniqueName("ingest-"), batch: 5_000)
+        let options = try ModelsTests.ingestStream(db, topics)
         let read = try APITests.createKey(db, scope: "read", rate: 10_000, workspace: options.workspace)
         let write = try APITests.createKey(db, scope: "write", rate: 10_000, workspace: options.workspace)
         let stranger = try APITests.createKey(db, scope: "read", rate: 10_000, workspace: APITests.other)

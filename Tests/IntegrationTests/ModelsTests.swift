@@ -23,6 +23,18 @@ import Testing
         return (ModelStream(options: options), options)
     }
 
+    /// The runs topic, and the stream's 90 days produced and stored by ingest.
+    static func ingestStream(_ db: TestDatabase, _ topics: TestTopics) throws -> ModelStream.Options {
+        let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers))
+        _ = try admin.createTopics([
+            KafkaNewTopic(name: topics.prefix + "bte.model-runs.v1", partitions: 3, replicationFactor: 1)
+        ])
+        let (stream, options) = Self.stream(topics)
+        try topics.produce(stream.messages)
+        _ = try ingestUntilIdle(db, topics, group: TestEnvironment.uniqueName("ingest-"), batch: 5_000)
+        return options
+    }
+
     /// percentile_cont: linear between order statistics at 0.95·(n − 1).
     static func p95(_ values: [Int]) -> Double? {
         let sorted = values.sorted().map(Double.init)
@@ -104,13 +116,7 @@ import Testing
         let db = try TestDatabase()
         defer { db.drop() }
         let topics = try TestTopics()
-        let admin = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers))
-        _ = try admin.createTopics([
-            KafkaNewTopic(name: topics.prefix + "bte.model-runs.v1", partitions: 3, replicationFactor: 1)
-        ])
-        let (stream, options) = Self.stream(topics)
-        try topics.produce(stream.messages)
-        _ = try ingestUntilIdle(db, topics, group: TestEnvironment.uniqueName("ingest-"), batch: 5_000)
+        let options = try Self.ingestStream(db, topics)
         let env = [
             "BTE_KAFKA_BROKERS": topics.brokers, "BTE_DATABASE_URL": db.ingestURL, "BTE_LOG_LEVEL": "error",
         ]
