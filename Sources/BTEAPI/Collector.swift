@@ -59,12 +59,18 @@ public struct Collector: Sendable {
         else {
             return .failure(Rejection(.unknownRecordType, "record_type names no known record type"))
         }
-        if case .string(let own)? = record["workspace_id"] {
+        switch record["workspace_id"] {
+        case .string(let own)?:
             guard own.lowercased() == workspaceID.lowercased() else {
                 return .failure(Rejection(.workspaceMismatch, "workspace_id is not the key's workspace"))
             }
-        } else if kind == .interaction {
-            members.append((key: "workspace_id", value: .string(workspaceID)))
+        case nil, .null?:
+            // An interaction event without one would belong to the default workspace, not the key's.
+            if kind == .interaction {
+                members.removeAll { $0.key == "workspace_id" }
+                members.append((key: "workspace_id", value: .string(workspaceID.lowercased())))
+            }
+        default: break  // the validator refuses a workspace_id of another type
         }
         let object = JSONValue.object(members)
         let keyField = kind == .interaction ? "user_id" : kind == .business ? "workspace_id" : "session_id"

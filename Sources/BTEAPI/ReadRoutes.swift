@@ -19,12 +19,8 @@ extension APIServer {
         router.get("api/v1/behavioral-vectors/:user_id") { request, context -> Response in
             await self.answer("vector") {
                 let key = try await self.authorize(request, scope: "read")
-                let user = try context.parameters.require("user_id")
-                let workspace = key.workspaceID
-                let record = try await self.readers.read { reader -> String? in
-                    guard try reader.user(user, belongsTo: workspace) else { return nil }
-                    return try reader.latestVector(userID: user)
-                }
+                let user = UserKey(workspaceID: key.workspaceID, userID: try context.parameters.require("user_id"))
+                let record = try await self.readers.read { try $0.latestVector(user: user) }
                 guard let record else {
                     throw APIError.notFound("no behavioral vector for this user in this workspace")
                 }
@@ -34,23 +30,20 @@ extension APIServer {
         router.get("api/v1/analytics/engagement/:user_id") { request, context -> Response in
             await self.answer("engagement") {
                 let key = try await self.authorize(request, scope: "read")
-                let user = try context.parameters.require("user_id")
-                let workspace = key.workspaceID
+                let user = UserKey(workspaceID: key.workspaceID, userID: try context.parameters.require("user_id"))
                 let now = Self.now()
                 // The 30 UTC days ending with today.
                 let today = now.microseconds - now.microseconds % Self.day
                 let from = Timestamp(microseconds: today - 29 * Self.day)
                 let to = Timestamp(microseconds: today + Self.day)
                 let found = try await self.readers.read { reader -> (String, [(day: String, record: String)])? in
-                    guard try reader.user(user, belongsTo: workspace),
-                        let latest = try reader.latestVector(userID: user)
-                    else { return nil }
-                    return (latest, try reader.dailyVectors(userID: user, from: from, to: to))
+                    guard let latest = try reader.latestVector(user: user) else { return nil }
+                    return (latest, try reader.dailyVectors(user: user, from: from, to: to))
                 }
                 guard let (latest, days) = found else {
                     throw APIError.notFound("no engagement for this user in this workspace")
                 }
-                return json(.ok, Self.engagement(user: user, latest: latest, days: days))
+                return json(.ok, Self.engagement(user: user.userID, latest: latest, days: days))
             }
         }
         router.get("v1/workspaces/:workspace_id/signals") { request, context -> Response in

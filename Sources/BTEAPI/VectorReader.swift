@@ -18,17 +18,17 @@ final class VectorReader: Sendable {
     enum Outcome: Sendable {
         /// The vector's JSON, as the projector would publish it as of `asOf`.
         case vector([UInt8])
-        /// The workspace's events don't name the user, or the user has no interaction in the window.
+        /// The user has no interaction in this workspace in the window.
         case notFound
     }
 
     func compute(userID: String, workspaceID: String, asOf: Timestamp) async throws -> Outcome {
         try await reader.run { history in
             try history.snapshot { () throws -> Outcome in
-                guard try history.user(userID, belongsTo: workspaceID) else { return .notFound }
+                let user = UserKey(workspaceID: workspaceID, userID: userID)
                 let thresholds = try history.thresholds()
-                let interactions = try history.interactions([userID: asOf])
-                guard let vector = VectorComputer().compute(userID: userID, interactions: interactions, asOf: asOf)
+                let interactions = try history.interactions([user: asOf])
+                guard let vector = VectorComputer().compute(user: user, interactions: interactions, asOf: asOf)
                 else { return .notFound }
                 return .vector(
                     vector.json(thresholdsVersion: thresholds.version, computedFrom: vector.totalInteractions))

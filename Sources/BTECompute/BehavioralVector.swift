@@ -3,6 +3,8 @@ import BTEDomain
 /// An interaction event as the vector computation sees it (a row of `core.interaction_events`).
 public struct Interaction: Sendable, Equatable {
     public let eventID: String
+    /// The workspace the event was collected for (`UserKey.defaultWorkspace` when it named none).
+    public let workspaceID: String
     public let userID: String
     public let sessionID: String
     public let timestamp: Timestamp
@@ -12,10 +14,12 @@ public struct Interaction: Sendable, Equatable {
     public let success: Bool
 
     public init(
-        eventID: String, userID: String, sessionID: String, timestamp: Timestamp, eventType: String,
-        capsuleType: String? = nil, durationMilliseconds: Int? = nil, success: Bool = true
+        eventID: String, workspaceID: String = UserKey.defaultWorkspace, userID: String, sessionID: String,
+        timestamp: Timestamp, eventType: String, capsuleType: String? = nil, durationMilliseconds: Int? = nil,
+        success: Bool = true
     ) {
         self.eventID = eventID
+        self.workspaceID = workspaceID
         self.userID = userID
         self.sessionID = sessionID
         self.timestamp = timestamp
@@ -24,11 +28,14 @@ public struct Interaction: Sendable, Equatable {
         self.durationMilliseconds = durationMilliseconds
         self.success = success
     }
+
+    public var user: UserKey { UserKey(workspaceID: workspaceID, userID: userID) }
 }
 
 /// Seed 001's behavioral vector, computed from a user's interactions in the 30 days up to as_of.
 public struct BehavioralVector: Sendable, Equatable {
-    public let userID: String
+    public let user: UserKey
+    public var userID: String { user.userID }
     public let asOf: Timestamp
     public let expertiseLevel: String
     public let totalInteractions: Int
@@ -50,7 +57,7 @@ public struct BehavioralVector: Sendable, Equatable {
     public let activeDays: Int
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.userID == rhs.userID && lhs.asOf == rhs.asOf
+        lhs.user == rhs.user && lhs.asOf == rhs.asOf
             && lhs.json(thresholdsVersion: 0, computedFrom: 0) == rhs.json(thresholdsVersion: 0, computedFrom: 0)
     }
 }
@@ -69,11 +76,15 @@ public enum ExpertiseTier {
 public struct VectorComputer: Sendable {
     public init() {}
 
-    /// The user's vector as of `asOf`, or nil when the window holds no interaction.
-    public func compute(userID: String, interactions all: [Interaction], asOf: Timestamp) -> BehavioralVector? {
+    /// The user's vector as of `asOf`, or nil when the window holds no interaction of that
+    /// user in that workspace.
+    public func compute(user: UserKey, interactions all: [Interaction], asOf: Timestamp) -> BehavioralVector? {
         let start = asOf.microseconds - SignalComputer.window
-        let events = all.filter { $0.userID == userID && $0.timestamp.microseconds > start && $0.timestamp <= asOf }
-            .sorted { ($0.timestamp, $0.eventID) < ($1.timestamp, $1.eventID) }
+        let events = all.filter {
+            $0.userID == user.userID && $0.workspaceID == user.workspaceID && $0.timestamp.microseconds > start
+                && $0.timestamp <= asOf
+        }
+        .sorted { ($0.timestamp, $0.eventID) < ($1.timestamp, $1.eventID) }
         guard let last = events.last else { return nil }
         let total = events.count
 
@@ -126,12 +137,13 @@ public struct VectorComputer: Sendable {
 
         // Engagement: sessions (up to 20), depth (up to 10 interactions a session) and
         // regularity (active days of 30), weighted 0.4 / 0.3 / 0.3; always in [0, 1].
-        let engagement =
-            0.4 * min(1, Double(sessions.count) / 20) + 0.3 * min(1, perSession / 10) + 0.3
-            * min(1, Double(days.count) / 30)
+        let sessionPart: Double = 0.4 * min(1, Double(sessions.count) / 20)
+        let depthPart: Double = 0.3 * min(1, perSession / 10)
+        let regularityPart: Double = 0.3 * min(1, Double(days.count) / 30)
+        let engagement = sessionPart + depthPart + regularityPart
 
         return BehavioralVector(
-            userID: userID, asOf: asOf, expertiseLevel: level, totalInteractions: total, totalSessions: sessions.count,
+            user: user, asOf: asOf, expertiseLevel: level, totalInteractions: total, totalSessions: sessions.count,
             avgSessionDurationMinutes: avgSessionMinutes, avgInteractionsPerSession: perSession,
             timeOfDay: timeOfDay, dayOfWeek: dayOfWeek, capsuleTypes: capsuleTypes,
             layoutPreference: perSession >= 10 ? "compact" : "comfortable",
@@ -143,7 +155,9 @@ public struct VectorComputer: Sendable {
 }
 
 extension BehavioralVector {
-    public var id: String { UUIDv5.make(name: "vector|user|\(userID)|\(asOf.rfc3339)") }
+    public var id: String {
+        UUIDv5.make(name: "vector|user|\(user.workspaceID)|\(user.userID)|\(asOf.rfc3339)")
+    }
 
     /// Seed 001's BehavioralVector plus engagement metrics and the output envelope; fixed key
     /// order and number format.
@@ -155,6 +169,7 @@ extension BehavioralVector {
         let advanced = expertiseLevel == "advanced" || expertiseLevel == "power_user"
         let fields: [(String, String)] = [
             ("id", quoted(id)),
+            ("workspace_id", quoted(user.workspaceID)),
             ("user_id", quoted(userID)),
             ("computed_at", quoted(asOf.rfc3339)),
             ("version", quoted("1.0")),

@@ -96,6 +96,9 @@ public struct RecordSchema: Sendable {
     /// A personal-data rule, checked before anything else so that `pii_violation` wins over
     /// any other fault of the same record.
     var privacyCheck: (@Sendable ([String: JSONValue]) -> Rejection?)? = nil
+    /// Known fields that have no column of their own: checked like a column, stored as they came
+    /// among the extra fields (the log derives what it needs from them).
+    public var extraFields: [FieldSpec] = []
 
     /// Conversational records: their unknown fields are scanned for personal data
     /// (`PIIGuard.checkUnknownFields`) before anything else is checked.
@@ -233,7 +236,9 @@ public enum Schemas {
             FieldSpec("error_message", .text(maxLength: 4096)),
             FieldSpec("context", .object),
         ],
-        check: nil)
+        check: nil,
+        // The user's workspace: a user is (workspace_id, user_id); none means the default workspace.
+        extraFields: [FieldSpec("workspace_id", .uuid)])
 
     public static let intentEvent = RecordSchema(
         recordType: "intent_event", table: .intentEvents, idField: "event_id", timestampField: "ts",

@@ -12,8 +12,17 @@ public struct ValidRecord: Sendable {
     /// The same event sent again, even re-serialized (key order, whitespace, number spelling),
     /// has the same fingerprint.
     public let contentHash: Int64
+    /// The schema's `extraFields` present in the record, in column text form (a UUID lowercased).
+    public var extraValues: [String: String] = [:]
 
     public var schema: RecordSchema { RecordSchema.forTable(table) }
+
+    /// The workspace of the user an interaction event is about (`UserKey.defaultWorkspace` when
+    /// it names none); for other records their `workspace_id` column, if they have one.
+    public var workspaceID: String? {
+        if table == .interactionEvents { return extraValues["workspace_id"] ?? UserKey.defaultWorkspace }
+        return schema.fields.firstIndex { $0.name == "workspace_id" }.flatMap { values[$0] }
+    }
 }
 
 /// Limits on what a message may be. Defaults suit interaction telemetry; all are configurable.
@@ -132,6 +141,14 @@ public struct RecordValidator: Sendable {
                 if let instant = converted.timestamp, spec.name == schema.timestampField { timestamp = instant }
             }
         }
+        var extraValues: [String: String] = [:]
+        for spec in schema.extraFields {
+            guard let value = unknown.first(where: { $0.key == spec.name })?.value, value != .null else { continue }
+            switch columnValue(value, spec, quote: kind.rejectsQuoteValues) {
+            case .failure(let rejection): return .failure(rejection)
+            case .success(let converted): extraValues[spec.name] = converted.text
+            }
+        }
         if let rejection = run(schema.check) { return .failure(rejection) }
 
         var extra: String?
@@ -148,7 +165,8 @@ public struct RecordValidator: Sendable {
         return .success(
             ValidRecord(
                 table: schema.table, id: id, timestamp: timestamp, values: values, extra: extra,
-                contentHash: contentFingerprint(recordType: schema.recordType, values: values, extra: extra)))
+                contentHash: contentFingerprint(recordType: schema.recordType, values: values, extra: extra),
+                extraValues: extraValues))
     }
 
     /// FNV-1a over the normalized values, with a separator byte that can't occur in them

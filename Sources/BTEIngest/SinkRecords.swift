@@ -32,6 +32,10 @@ public enum SinkRecords {
                 guard case .number(let number)? = parsed["signal_value"] else {
                     throw Rejection(.missingField, "signal_value is missing or not a number")
                 }
+                // A number beyond a double's range reads as infinity, which the table can't hold.
+                guard let double = Double(number), double.isFinite else {
+                    throw Rejection(.invalidValue, "signal_value is not a finite double")
+                }
                 return .success(
                     .signal(
                         SinkSignal(
@@ -43,8 +47,10 @@ public enum SinkRecords {
                 return .success(
                     .vector(
                         SinkVector(
-                            id: id, userID: try fields.text("user_id"), asOf: asOf, thresholdsVersion: version,
-                            record: text)))
+                            id: id,
+                            user: UserKey(
+                                workspaceID: try fields.uuid("workspace_id"), userID: try fields.text("user_id")),
+                            asOf: asOf, thresholdsVersion: version, record: text)))
             case .insights:
                 return .success(
                     .insight(
@@ -70,15 +76,21 @@ public enum SinkRecords {
             guard case .string(let text)? = value[name], !text.isEmpty else {
                 throw Rejection(.missingField, "\(name) is missing or not a non-empty string")
             }
-            return text
+            return try storable(name, text)
         }
 
         func optionalText(_ name: String) throws -> String? {
             switch value[name] {
             case nil, .null?: return nil
-            case .string(let text)?: return text
+            case .string(let text)?: return try storable(name, text)
             default: throw Rejection(.wrongType, "\(name) is not a string")
             }
+        }
+
+        /// PostgreSQL text can't hold NUL (a `\u0000` escape decodes to one).
+        private func storable(_ name: String, _ text: String) throws -> String {
+            guard !text.utf8.contains(0) else { throw Rejection(.nulByte, "\(name) holds a NUL character") }
+            return text
         }
 
         func uuid(_ name: String) throws -> String {
@@ -92,14 +104,17 @@ public enum SinkRecords {
             guard let timestamp = Timestamp(rfc3339: try text(name)) else {
                 throw Rejection(.invalidTimestamp, "\(name) is not an RFC 3339 timestamp")
             }
+            guard Timestamp.acceptedRange.contains(timestamp) else {
+                throw Rejection(.timestampOutOfRange, "\(name) is outside 1970-01-01..2100-01-01")
+            }
             return timestamp
         }
 
         func integer(_ name: String) throws -> Int {
-            guard case .number(let number)? = value[name], let integer = Int(number) else {
-                throw Rejection(.missingField, "\(name) is missing or not an integer")
+            guard case .number(let number)? = value[name], let integer = Int32(number), integer >= 0 else {
+                throw Rejection(.invalidValue, "\(name) is missing or not an integer in 0...\(Int32.max)")
             }
-            return integer
+            return Int(integer)
         }
     }
 }

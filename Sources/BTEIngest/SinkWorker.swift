@@ -147,7 +147,14 @@ public final class SinkWorker {
         var batch = SinkBatch()
         batch.progress = progress
         var rejects: [RejectedMessage] = []
+        // The message each row came from, by kind, for the rows PostgreSQL may refuse.
+        var sources: [SinkRefusal.Kind: [KafkaMessage]] = [:]
         let configuration = self.configuration
+        func rejected(_ message: KafkaMessage, _ rejection: Rejection) -> RejectedMessage {
+            RejectedMessage(
+                source: SourcePosition(topic: message.topic, partition: message.partition, offset: message.offset),
+                key: message.key, value: message.value, rejection: rejection)
+        }
         for message in messages {
             guard
                 let topic = SinkWorker.topics.first(where: {
@@ -155,20 +162,29 @@ public final class SinkWorker {
                 })
             else { continue }
             switch SinkRecords.row(topic: topic, value: message.value) {
-            case .success(.signal(let signal)): batch.signals.append(signal)
-            case .success(.vector(let vector)): batch.vectors.append(vector)
-            case .success(.insight(let insight)): batch.insights.append(insight)
+            case .success(.signal(let signal)):
+                batch.signals.append(signal)
+                sources[.signal, default: []].append(message)
+            case .success(.vector(let vector)):
+                batch.vectors.append(vector)
+                sources[.vector, default: []].append(message)
+            case .success(.insight(let insight)):
+                batch.insights.append(insight)
+                sources[.insight, default: []].append(message)
             case .failure(let rejection):
-                rejects.append(
-                    RejectedMessage(
-                        source: SourcePosition(
-                            topic: message.topic, partition: message.partition, offset: message.offset),
-                        key: message.key, value: message.value, rejection: rejection))
+                rejects.append(rejected(message, rejection))
             }
         }
         let outcome: SinkOutcome
         do {
-            outcome = try store.commit(batch) {
+            outcome = try store.commit(batch) { refused in
+                for refusal in refused {
+                    guard let message = sources[refusal.kind]?[refusal.index] else { continue }
+                    rejects.append(
+                        rejected(
+                            message,
+                            Rejection(.storageRejected, "PostgreSQL refused the record [\(refusal.sqlState)]")))
+                }
                 guard !rejects.isEmpty else { return }
                 let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000)).rfc3339
                 try deadLetters.send(

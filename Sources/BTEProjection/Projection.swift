@@ -49,7 +49,7 @@ struct Projection {
     /// Where the computation came from, for dead letters: an input topic, or `bte.sweep`.
     let source: String
 
-    func compute(reader: HistoryReader, workspaces: [String: Timestamp], users: [String: Timestamp]) throws
+    func compute(reader: HistoryReader, workspaces: [String: Timestamp], users: [UserKey: Timestamp]) throws
         -> ProjectionOutputs
     {
         let thresholds = try reader.thresholds()
@@ -70,13 +70,13 @@ struct Projection {
                 thresholdsVersion: thresholds.version)
         }
         let vectorsTopic = OutputTopic.behavioralVectors.name(prefix: topicPrefix)
-        let interactions = Dictionary(grouping: try reader.interactions(users), by: \.userID)
+        let interactions = Dictionary(grouping: try reader.interactions(users), by: \.user)
         outputs.vectors = users.keys.sorted().compactMap { user in
             guard let asOf = users[user],
-                let vector = VectorComputer().compute(userID: user, interactions: interactions[user] ?? [], asOf: asOf)
+                let vector = VectorComputer().compute(user: user, interactions: interactions[user] ?? [], asOf: asOf)
             else { return nil }
             return KafkaOutgoingMessage(
-                topic: vectorsTopic, key: Array(user.utf8),
+                topic: vectorsTopic, key: Array(user.topicKey.utf8),
                 value: vector.json(thresholdsVersion: thresholds.version, computedFrom: vector.totalInteractions))
         }
         return outputs

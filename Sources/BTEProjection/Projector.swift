@@ -271,18 +271,19 @@ public final class Projector {
         let started = DispatchTime.now().uptimeNanoseconds
         var next: [KafkaTopicPartition: Int64] = [:]
         var asOf: [String: Timestamp] = [:]
-        var userAsOf: [String: Timestamp] = [:]
+        var userAsOf: [UserKey: Timestamp] = [:]
         for message in messages {
             next[message.topicPartition] = max(next[message.topicPartition] ?? 0, message.offset + 1)
             let kind: InputKind = message.topic == interactionTopic ? .interaction : .business
             guard case .success(let record) = validator.validate(kind: kind, key: message.key, value: message.value)
             else { continue }
-            let owner = kind == .interaction ? "user_id" : "workspace_id"
-            let entity = record.values[record.schema.fields.firstIndex { $0.name == owner } ?? 0] ?? ""
             if kind == .interaction {
-                userAsOf[entity] = max(userAsOf[entity] ?? record.timestamp, record.timestamp)
-            } else {
-                asOf[entity] = max(asOf[entity] ?? record.timestamp, record.timestamp)
+                let userField = record.schema.fields.firstIndex { $0.name == "user_id" } ?? 0
+                let user = UserKey(
+                    workspaceID: record.workspaceID ?? UserKey.defaultWorkspace, userID: record.values[userField] ?? "")
+                userAsOf[user] = max(userAsOf[user] ?? record.timestamp, record.timestamp)
+            } else if let workspace = record.workspaceID {
+                asOf[workspace] = max(asOf[workspace] ?? record.timestamp, record.timestamp)
             }
         }
         try reader.waitUntilDurable(

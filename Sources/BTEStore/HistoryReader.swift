@@ -195,49 +195,40 @@ extension HistoryReader {
 
 extension HistoryReader {
     /// Users with an interaction in (as_of − 30 days, as_of], sorted.
-    public func activeUsers(asOf: Timestamp) throws -> [String] {
+    public func activeUsers(asOf: Timestamp) throws -> [UserKey] {
         try connection.execute(
-            "SELECT DISTINCT user_id FROM core.interaction_events "
-                + "WHERE timestamp > $1 AND timestamp <= $2 ORDER BY user_id",
+            "SELECT DISTINCT workspace_id::text, user_id FROM core.interaction_events "
+                + "WHERE timestamp > $1 AND timestamp <= $2",
             [Timestamp(microseconds: asOf.microseconds - SignalComputer.window).rfc3339, asOf.rfc3339]
-        ).rows.compactMap { $0[0] }
+        ).rows.compactMap { row in
+            guard let workspace = row[0], let user = row[1] else { return nil }
+            return UserKey(workspaceID: workspace, userID: user)
+        }.sorted()
     }
 
-    /// The interactions of the given users in the 30 days before each one's as_of, in one query.
-    /// Whether the workspace's events name the user: interaction events collected for it (their
-    /// `workspace_id` extra field) or its business events acted by the user.
-    public func user(_ userID: String, belongsTo workspaceID: String) throws -> Bool {
-        try HistoryReader.user(userID, belongsTo: workspaceID, on: connection)
-    }
-
-    /// A user belongs to the workspaces whose events name them.
-    static func user(_ userID: String, belongsTo workspaceID: String, on connection: PostgresConnection) throws -> Bool
-    {
-        try connection.execute(
-            """
-            SELECT EXISTS (SELECT 1 FROM core.interaction_events WHERE user_id = $1 AND extra->>'workspace_id' = $2)
-                OR EXISTS (SELECT 1 FROM core.business_events
-                           WHERE actor_user_id::text = $1 AND workspace_id::text = $2)
-            """, [userID, workspaceID.lowercased()]
-        ).rows.first?[0] == "t"
-    }
-
-    public func interactions(_ asOfByUser: [String: Timestamp]) throws -> [Interaction] {
+    /// The interactions of the given users (each in its own workspace) in the 30 days before
+    /// each one's as_of, in one query.
+    public func interactions(_ asOfByUser: [UserKey: Timestamp]) throws -> [Interaction] {
         guard let earliest = asOfByUser.values.min(), let latest = asOfByUser.values.max() else { return [] }
         let lo = Timestamp(microseconds: earliest.microseconds - SignalComputer.window).rfc3339
+        let users = asOfByUser.keys.sorted()
         return try connection.execute(
             """
-            SELECT event_id::text, user_id, coalesce(session_id, ''), (extract(epoch FROM timestamp) * 1000000)::bigint,
+            SELECT event_id::text, workspace_id::text, user_id, coalesce(session_id, ''),
+                   (extract(epoch FROM timestamp) * 1000000)::bigint,
                    event_type, capsule_type, duration_ms, coalesce(success, true)
-            FROM core.interaction_events WHERE user_id = ANY($1::text[]) AND timestamp > $2 AND timestamp <= $3
-            """, [arrayLiteral(asOfByUser.keys.sorted()), lo, latest.rfc3339]
+            FROM core.interaction_events
+            WHERE (workspace_id, user_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))
+              AND timestamp > $3 AND timestamp <= $4
+            """, [arrayLiteral(users.map(\.workspaceID)), arrayLiteral(users.map(\.userID)), lo, latest.rfc3339]
         ).rows.compactMap { row in
-            guard let id = row[0], let user = row[1], let micros = row[3].flatMap({ Int64($0) }), let type = row[4]
+            guard let id = row[0], let workspace = row[1], let user = row[2],
+                let micros = row[4].flatMap({ Int64($0) }), let type = row[5]
             else { return nil }
             return Interaction(
-                eventID: id, userID: user, sessionID: row[2] ?? "", timestamp: Timestamp(microseconds: micros),
-                eventType: type,
-                capsuleType: row[5], durationMilliseconds: row[6].flatMap { Int($0) }, success: row[7] != "f")
+                eventID: id, workspaceID: workspace, userID: user, sessionID: row[3] ?? "",
+                timestamp: Timestamp(microseconds: micros), eventType: type, capsuleType: row[6],
+                durationMilliseconds: row[7].flatMap { Int($0) }, success: row[8] != "f")
         }
     }
 }

@@ -19,26 +19,24 @@ public struct ProjectionReader {
 
     public var isHealthy: Bool { connection.isHealthy }
 
-    /// Whether `workspaceID`'s events name `userID` (a read key sees only its workspace's users).
-    public func user(_ userID: String, belongsTo workspaceID: String) throws -> Bool {
-        try HistoryReader.user(userID, belongsTo: workspaceID, on: connection)
-    }
-
-    /// The user's latest stored vector.
-    public func latestVector(userID: String) throws -> String? {
-        try connection.execute("SELECT record FROM bte.behavioral_vectors WHERE user_id = $1", [userID])
-            .rows.first?[0] ?? nil
+    /// The user's latest stored vector (a read key asks only for its own workspace's users).
+    public func latestVector(user: UserKey) throws -> String? {
+        try connection.execute(
+            "SELECT record FROM bte.behavioral_vectors WHERE workspace_id = $1::uuid AND user_id = $2",
+            [user.workspaceID, user.userID]
+        ).rows.first?[0] ?? nil
     }
 
     /// Per UTC day in [from, to), the last vector stored with an `as_of` on that day, oldest first.
-    public func dailyVectors(userID: String, from: Timestamp, to: Timestamp) throws -> [(day: String, record: String)] {
+    public func dailyVectors(user: UserKey, from: Timestamp, to: Timestamp) throws -> [(day: String, record: String)] {
         try connection.execute(
             """
             SELECT DISTINCT ON (d) to_char(d, 'YYYY-MM-DD'), record FROM (
                 SELECT date_trunc('day', as_of AT TIME ZONE 'UTC') AS d, as_of, thresholds_version, record
-                FROM bte.bv_history WHERE user_id = $1 AND as_of >= $2::timestamptz AND as_of < $3::timestamptz) v
-            ORDER BY d, as_of DESC, thresholds_version DESC
-            """, [userID, from.rfc3339, to.rfc3339]
+                FROM bte.bv_history WHERE workspace_id = $1::uuid AND user_id = $2
+                  AND as_of >= $3::timestamptz AND as_of < $4::timestamptz) v
+            ORDER BY d, as_of DESC, thresholds_version DESC, record
+            """, [user.workspaceID, user.userID, from.rfc3339, to.rfc3339]
         ).rows.compactMap { row in
             guard let day = row[0], let record = row[1] else { return nil }
             return (day, record)

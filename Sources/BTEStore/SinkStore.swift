@@ -32,14 +32,14 @@ public struct SinkSignal: Sendable, Equatable {
 /// A behavioral vector of the vectors topic.
 public struct SinkVector: Sendable, Equatable {
     public var id: String
-    public var userID: String
+    public var user: UserKey
     public var asOf: Timestamp
     public var thresholdsVersion: Int
     public var record: String
 
-    public init(id: String, userID: String, asOf: Timestamp, thresholdsVersion: Int, record: String) {
+    public init(id: String, user: UserKey, asOf: Timestamp, thresholdsVersion: Int, record: String) {
         self.id = id
-        self.userID = userID
+        self.user = user
         self.asOf = asOf
         self.thresholdsVersion = thresholdsVersion
         self.record = record
@@ -79,12 +79,23 @@ public struct SinkBatch: Sendable {
     public init() {}
 }
 
-/// Rows new to the tables (a record read again stores nothing).
+/// Rows new to the tables (a record read again stores nothing), and the records PostgreSQL
+/// refused although they were read as valid.
 public struct SinkOutcome: Sendable, Equatable {
     public var signals = 0
     public var vectors = 0
     public var insights = 0
+    public var refused: [SinkRefusal] = []
     public init() {}
+}
+
+/// A record of the batch PostgreSQL would not store (a data error): which one, and why.
+public struct SinkRefusal: Sendable, Equatable {
+    public enum Kind: Sendable, Hashable { case signal, vector, insight }
+    public var kind: Kind
+    /// Its index in the batch's array of that kind.
+    public var index: Int
+    public var sqlState: String
 }
 
 /// Writes the API's tables from the output topics, and the sink group's offsets in the same
@@ -115,19 +126,21 @@ public final class SinkStore {
     }
 
     /// Writes the batch and its offsets atomically; `beforeCommit` runs inside the transaction
-    /// (it publishes dead letters), and if it throws nothing is committed.
-    public func commit(_ batch: SinkBatch, beforeCommit: () throws -> Void = {}) throws -> SinkOutcome {
+    /// with the records PostgreSQL refused (it publishes dead letters), and if it throws nothing
+    /// is committed. A record PostgreSQL refuses as data (a number or time it can't hold) is
+    /// isolated and left out; the rest of the batch is stored.
+    public func commit(_ batch: SinkBatch, beforeCommit: ([SinkRefusal]) throws -> Void = { _ in }) throws
+        -> SinkOutcome
+    {
         do {
             try ensurePartitions(for: batch.signals)
             return try connection.transaction {
                 let fence = OffsetFence(connection: connection, group: group)
                 try fence.check(batch.progress)
-                var outcome = SinkOutcome()
-                outcome.signals = try insertSignals(batch.signals)
-                outcome.vectors = try insertVectors(batch.vectors)
-                outcome.insights = try insertInsights(batch.insights)
+                var outcome = try insertIsolatingFailures(batch)
+                outcome.refused.sort { ($0.kind == $1.kind) ? $0.index < $1.index : "\($0.kind)" < "\($1.kind)" }
                 try fence.save(batch.progress, notify: false)
-                try beforeCommit()
+                try beforeCommit(outcome.refused)
                 return outcome
             }
         } catch {
@@ -136,6 +149,47 @@ public final class SinkStore {
             ensuredMonths.removeAll()
             throw error
         }
+    }
+
+    /// The whole batch in three statements; when PostgreSQL refuses its data, again one record
+    /// at a time under savepoints, keeping the ones it takes.
+    private func insertIsolatingFailures(_ batch: SinkBatch) throws -> SinkOutcome {
+        do {
+            try connection.execute("SAVEPOINT bte_sink_batch")
+            var outcome = SinkOutcome()
+            outcome.signals = try insertSignals(batch.signals)
+            outcome.vectors = try insertVectors(batch.vectors)
+            outcome.insights = try insertInsights(batch.insights)
+            try connection.execute("RELEASE SAVEPOINT bte_sink_batch")
+            return outcome
+        } catch let error as PostgresError where error.isDataError {
+            try connection.execute("ROLLBACK TO SAVEPOINT bte_sink_batch")
+            try connection.execute("RELEASE SAVEPOINT bte_sink_batch")
+        }
+        var outcome = SinkOutcome()
+        func one(_ kind: SinkRefusal.Kind, _ index: Int, _ insert: () throws -> Int) throws -> Int {
+            try connection.execute("SAVEPOINT bte_sink_row")
+            do {
+                let stored = try insert()
+                try connection.execute("RELEASE SAVEPOINT bte_sink_row")
+                return stored
+            } catch let error as PostgresError where error.isDataError {
+                try connection.execute("ROLLBACK TO SAVEPOINT bte_sink_row")
+                try connection.execute("RELEASE SAVEPOINT bte_sink_row")
+                outcome.refused.append(SinkRefusal(kind: kind, index: index, sqlState: error.sqlState ?? "?"))
+                return 0
+            }
+        }
+        for (index, signal) in batch.signals.enumerated() {
+            outcome.signals += try one(.signal, index) { try insertSignals([signal]) }
+        }
+        for (index, vector) in batch.vectors.enumerated() {
+            outcome.vectors += try one(.vector, index) { try insertVectors([vector]) }
+        }
+        for (index, insight) in batch.insights.enumerated() {
+            outcome.insights += try one(.insight, index) { try insertInsights([insight]) }
+        }
+        return outcome
     }
 
     private func ensurePartitions(for signals: [SinkSignal]) throws {
@@ -174,24 +228,25 @@ public final class SinkStore {
     private func insertVectors(_ vectors: [SinkVector]) throws -> Int {
         guard !vectors.isEmpty else { return 0 }
         let parameters: [String?] = [
-            arrayLiteral(vectors.map(\.id)), arrayLiteral(vectors.map(\.userID)),
-            arrayLiteral(vectors.map(\.asOf.rfc3339)), arrayLiteral(vectors.map { String($0.thresholdsVersion) }),
-            arrayLiteral(vectors.map(\.record)),
+            arrayLiteral(vectors.map(\.id)), arrayLiteral(vectors.map(\.user.workspaceID)),
+            arrayLiteral(vectors.map(\.user.userID)), arrayLiteral(vectors.map(\.asOf.rfc3339)),
+            arrayLiteral(vectors.map { String($0.thresholdsVersion) }), arrayLiteral(vectors.map(\.record)),
         ]
         let stored = try connection.execute(
             """
-            INSERT INTO bte.bv_history (id, user_id, as_of, thresholds_version, record)
-            SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::text[])
+            INSERT INTO bte.bv_history (id, workspace_id, user_id, as_of, thresholds_version, record)
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int[], $6::text[])
             ON CONFLICT DO NOTHING
             """, parameters
         ).affected
         try connection.execute(
             """
-            INSERT INTO bte.behavioral_vectors AS v (user_id, id, as_of, thresholds_version, record)
-            SELECT DISTINCT ON (u) u, i, a, t, r
-            FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::text[]) AS x(i, u, a, t, r)
-            ORDER BY u, a DESC, t DESC
-            ON CONFLICT (user_id) DO UPDATE SET id = EXCLUDED.id, as_of = EXCLUDED.as_of,
+            INSERT INTO bte.behavioral_vectors AS v (workspace_id, user_id, id, as_of, thresholds_version, record)
+            SELECT DISTINCT ON (w, u) w, u, i, a, t, r
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int[], $6::text[])
+                AS x(i, w, u, a, t, r)
+            ORDER BY w, u, a DESC, t DESC, i
+            ON CONFLICT (workspace_id, user_id) DO UPDATE SET id = EXCLUDED.id, as_of = EXCLUDED.as_of,
                 thresholds_version = EXCLUDED.thresholds_version, record = EXCLUDED.record, stored_at = now()
             WHERE (v.as_of, v.thresholds_version) < (EXCLUDED.as_of, EXCLUDED.thresholds_version)
             """, parameters)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BTEAPI
 import BTECLI
+import BTEDomain
 import BTEStore
 import BTEWorker
 import Foundation
@@ -13,7 +14,10 @@ struct KeysCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a key for one workspace; prints it once (only its SHA-256 is stored).")
-        @Option(help: "The workspace (UUID) the key belongs to.") var workspace: String
+        @Option(
+            help: ArgumentHelp(
+                "The workspace (UUID) the key belongs to; `default` for the users of interaction events "
+                    + "that name no workspace.")) var workspace: String
         @Option(help: "read (read endpoints), write (collect) or admin (both).") var scope: String
         @Option(help: "Requests per second allowed on average.") var rate = 100
         @Option(help: "Requests allowed at once above the rate.") var burst: Int?
@@ -25,23 +29,23 @@ struct KeysCommand: AsyncParsableCommand {
                 guard ["read", "write", "admin"].contains(scope) else {
                     throw CLIError("--scope is read, write or admin")
                 }
-                guard UUID(uuidString: workspace) != nil else {
-                    throw CLIError("--workspace is a UUID, not \(workspace)")
+                let workspace = self.workspace == "default" ? UserKey.defaultWorkspace : self.workspace
+                guard canonicalUUID(workspace) != nil else {
+                    throw CLIError("--workspace is a UUID (8-4-4-4-12 hex digits) or default, not \(workspace)")
                 }
                 guard rate > 0, (burst ?? rate) > 0 else { throw CLIError("--rate and --burst must be positive") }
                 let url = try Setting.database.resolve(databaseURL)
                 let key = NewApiKey()
-                let (workspace, scope, rate, burst) = (
-                    self.workspace.lowercased(), self.scope, self.rate, self.burst ?? self.rate
-                )
+                let (scope, rate, burst) = (self.scope, self.rate, self.burst ?? self.rate)
+                let workspaceID = workspace.lowercased()
                 let by = self.by ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
                 let id = try await onThread("keys") {
                     try ApiKeyStore(url: url).create(
-                        prefix: key.prefix, sha256: key.sha256, workspaceID: workspace, scope: scope,
+                        prefix: key.prefix, sha256: key.sha256, workspaceID: workspaceID, scope: scope,
                         ratePerSecond: rate,
                         burst: burst, by: by)
                 }
-                print("key \(id) for workspace \(workspace), scope \(scope), \(rate)/s (burst \(burst)):")
+                print("key \(id) for workspace \(workspaceID), scope \(scope), \(rate)/s (burst \(burst)):")
                 print(key.text)
                 print("(shown once: store it now; only its SHA-256 is kept)")
             }

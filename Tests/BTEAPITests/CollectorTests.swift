@@ -36,6 +36,17 @@ struct CollectorTests {
         #expect(value["workspace_id"] == .string(Self.workspace))
     }
 
+    /// A null workspace_id would put the event in the default workspace: it gets the key's.
+    @Test func nullWorkspaceOfAnInteractionIsTheKeys() throws {
+        let body = "{\"events\":[\(Self.interaction(1, #","workspace_id":null"#))]}"
+        let batch = try collector.events(body: Array(body.utf8), workspaceID: Self.workspace).get()
+        let message = try #require(batch.messages.first)
+        let value = try JSONParser.parse(message.value ?? [])
+        #expect(value["workspace_id"] == .string(Self.workspace))
+        guard case .object(let members) = value else { return }
+        #expect(members.filter { $0.key == "workspace_id" }.count == 1)
+    }
+
     @Test func bodyLimits() {
         let many = "{\"events\":[" + Array(repeating: "{}", count: 501).joined(separator: ",") + "]}"
         guard case .failure(let tooMany) = collector.events(body: Array(many.utf8), workspaceID: Self.workspace) else {

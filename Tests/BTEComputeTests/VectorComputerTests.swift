@@ -3,6 +3,9 @@ import BTEDomain
 import Testing
 
 private func t(_ text: String) -> Timestamp { Timestamp(rfc3339: text) ?? Timestamp(microseconds: -1) }
+private func user(_ id: String, _ workspace: String = UserKey.defaultWorkspace) -> UserKey {
+    UserKey(workspaceID: workspace, userID: id)
+}
 
 @Suite struct VectorComputerTests {
     let asOf = t("2026-02-01T00:00:00Z")
@@ -38,7 +41,7 @@ private func t(_ text: String) -> Timestamp { Timestamp(rfc3339: text) ?? Timest
     }
 
     @Test func handComputedVector() throws {
-        let vector = try #require(VectorComputer().compute(userID: "u", interactions: interactions(), asOf: asOf))
+        let vector = try #require(VectorComputer().compute(user: user("u"), interactions: interactions(), asOf: asOf))
         #expect(vector.totalInteractions == 5)
         #expect(vector.totalSessions == 2)
         #expect(vector.avgSessionDurationMinutes == 330)  // (60 + 600) / 2
@@ -64,8 +67,38 @@ private func t(_ text: String) -> Timestamp { Timestamp(rfc3339: text) ?? Timest
         }
     }
 
+    /// The same user id in two workspaces is two people: each vector counts its own workspace's
+    /// interactions only, and their ids differ.
+    @Test func sameUserIDInTwoWorkspacesIsTwoPeople() throws {
+        let a = "aaaaaaaa-0000-4000-8000-000000000001"
+        let b = "BBBBBBBB-0000-4000-8000-000000000002"  // any letter case names the same workspace
+        let day = t("2026-01-26T09:00:00Z").microseconds
+        let events = (0..<10).map { index in
+            Interaction(
+                eventID: "w\(index)", workspaceID: index < 3 ? a : b.lowercased(), userID: "u-shared", sessionID: "s",
+                timestamp: Timestamp(microseconds: day + Int64(index) * 60_000_000), eventType: "tap")
+        }
+        let inA = try #require(VectorComputer().compute(user: user("u-shared", a), interactions: events, asOf: asOf))
+        let inB = try #require(VectorComputer().compute(user: user("u-shared", b), interactions: events, asOf: asOf))
+        #expect(inA.totalInteractions == 3)  // w0…w2
+        #expect(inB.totalInteractions == 7)  // w3…w9
+        #expect(inA.id != inB.id)
+        #expect(inB.user.workspaceID == "bbbbbbbb-0000-4000-8000-000000000002")
+        #expect(VectorComputer().compute(user: user("u-shared"), interactions: events, asOf: asOf) == nil)
+        let text = String(decoding: inB.json(thresholdsVersion: 1, computedFrom: 7), as: UTF8.self)
+        #expect(text.contains("\"workspace_id\":\"bbbbbbbb-0000-4000-8000-000000000002\",\"user_id\":\"u-shared\""))
+    }
+
+    @Test func userKeyOnTheVectorsTopic() {
+        let key = user("a/b", "AAAAAAAA-0000-4000-8000-000000000001")
+        #expect(key.topicKey == "aaaaaaaa-0000-4000-8000-000000000001/a/b")
+        #expect(UserKey(topicKey: key.topicKey) == key)
+        #expect(UserKey(topicKey: "not-a-uuid/u") == nil)
+        #expect(UserKey(topicKey: "u-without-workspace") == nil)
+    }
+
     @Test func noInteractionsNoVector() {
-        #expect(VectorComputer().compute(userID: "nobody", interactions: interactions(), asOf: asOf) == nil)
+        #expect(VectorComputer().compute(user: user("nobody"), interactions: interactions(), asOf: asOf) == nil)
     }
 
     @Test(arguments: [
@@ -87,22 +120,23 @@ private func t(_ text: String) -> Timestamp { Timestamp(rfc3339: text) ?? Timest
                 Interaction(
                     eventID: "m\(index)", userID: "p", sessionID: "s\(index % 40)", timestamp: time, eventType: "tap"))
         }
-        let vector = try #require(VectorComputer().compute(userID: "p", interactions: many, asOf: asOf))
+        let vector = try #require(VectorComputer().compute(user: user("p"), interactions: many, asOf: asOf))
         #expect(vector.engagementScore == 1)
         #expect(vector.expertiseLevel == "power_user")
         #expect(vector.layoutPreference == "compact")  // 25 a session
     }
 
     @Test func vectorJSONIsStableAndOrderIndependent() throws {
-        let forward = try #require(VectorComputer().compute(userID: "u", interactions: interactions(), asOf: asOf))
+        let forward = try #require(VectorComputer().compute(user: user("u"), interactions: interactions(), asOf: asOf))
         let backward = try #require(
-            VectorComputer().compute(userID: "u", interactions: interactions().reversed(), asOf: asOf))
+            VectorComputer().compute(user: user("u"), interactions: interactions().reversed(), asOf: asOf))
         #expect(
             forward.json(thresholdsVersion: 2, computedFrom: 5) == backward.json(thresholdsVersion: 2, computedFrom: 5))
         let text = String(decoding: forward.json(thresholdsVersion: 2, computedFrom: 5), as: UTF8.self)
         #expect(
             text.hasPrefix(
-                "{\"id\":\"\(forward.id)\",\"user_id\":\"u\",\"computed_at\":\"2026-02-01T00:00:00.000000Z\","
+                "{\"id\":\"\(forward.id)\",\"workspace_id\":\"00000000-0000-0000-0000-000000000000\","
+                    + "\"user_id\":\"u\",\"computed_at\":\"2026-02-01T00:00:00.000000Z\","
                     + "\"version\":\"1.0\",\"expertise_level\":\"novice\""
             ))
         #expect(

@@ -63,6 +63,32 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
         #expect(record.extra == "{\"surprise\":{\"a\":[true],\"b\":1}}")
     }
 
+    /// `workspace_id` of an interaction event is a known field: checked as a UUID, kept among the
+    /// extra fields as it came (the log derives its column from them), none means the default.
+    @Test func interactionWorkspaceIsAKnownField() throws {
+        let scoped = try validator.validate(
+            kind: .interaction, key: nil,
+            value: interaction(["workspace_id": "\"AAAAAAAA-0000-4000-8000-000000000001\""])
+        ).get()
+        #expect(scoped.workspaceID == "aaaaaaaa-0000-4000-8000-000000000001")
+        #expect(scoped.extra == "{\"workspace_id\":\"AAAAAAAA-0000-4000-8000-000000000001\"}")
+        let unscoped = try validator.validate(kind: .interaction, key: nil, value: interaction([:])).get()
+        #expect(unscoped.workspaceID == "00000000-0000-0000-0000-000000000000")
+        let null = try validator.validate(kind: .interaction, key: nil, value: interaction(["workspace_id": "null"]))
+            .get()
+        #expect(null.workspaceID == "00000000-0000-0000-0000-000000000000")
+        for (value, code) in [("\"acme\"", "invalid_uuid"), ("5", "wrong_type"), ("{}", "wrong_type")] {
+            guard
+                case .failure(let rejection) = validator.validate(
+                    kind: .interaction, key: nil, value: interaction(["workspace_id": value]))
+            else {
+                Issue.record("workspace_id \(value) accepted")
+                continue
+            }
+            #expect(rejection.code.rawValue == code)
+        }
+    }
+
     @Test func contentHashIgnoresKeyOrderAndWhitespace() throws {
         let a = try validator.validate(
             kind: .interaction, key: nil,

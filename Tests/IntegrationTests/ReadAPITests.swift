@@ -72,19 +72,24 @@ import Testing
         records["drop"] = OutputRecords.signal(
             workspace: w, type: "drop_off_point", value: "3", asOf: d1, label: "pricing")
         records["otherSignal"] = OutputRecords.signal(workspace: other, type: "momentum", value: "9", asOf: d1)
-        records["v1"] = OutputRecords.vector(user: "user-1", asOf: d2, score: "0.25", sessions: 1)
-        records["v2"] = OutputRecords.vector(user: "user-1", asOf: d1, score: "0.5", sessions: 2)
-        records["stranger"] = OutputRecords.vector(user: "user-2", asOf: d1, score: "0.75", sessions: 3)
+        records["v1"] = OutputRecords.vector(user: "user-1", workspace: w, asOf: d2, score: "0.25", sessions: 1)
+        records["v2"] = OutputRecords.vector(user: "user-1", workspace: w, asOf: d1, score: "0.5", sessions: 2)
+        records["stranger"] = OutputRecords.vector(
+            user: "user-2", workspace: other, asOf: d1, score: "0.75", sessions: 3)
+        // The same user id in the other workspace: another person.
+        records["namesake"] = OutputRecords.vector(
+            user: "user-1", workspace: other, asOf: d1, score: "0.9", sessions: 4)
         records["insight"] = OutputRecords.insight(workspace: w, type: "deal_stalled", asOf: d1)
         records["otherInsight"] = OutputRecords.insight(workspace: other, type: "deal_stalled", asOf: d1)
         try topics.produce(
             [
                 ("m1", OutputTopic.signals), ("m2", .signals), ("m3", .signals), ("drop", .signals),
                 ("otherSignal", .signals), ("v1", .behavioralVectors), ("v2", .behavioralVectors),
-                ("stranger", .behavioralVectors), ("insight", .insights), ("otherInsight", .insights),
+                ("stranger", .behavioralVectors), ("namesake", .behavioralVectors), ("insight", .insights),
+                ("otherInsight", .insights),
             ].map { name, topic in OutputRecords.message(topic, topics, key: name, records[name] ?? "") })
         let summary = try sinkUntilIdle(db, topics)
-        #expect(summary.consumed == 10 && summary.rejected.isEmpty, "\(summary)")
+        #expect(summary.consumed == 11 && summary.rejected.isEmpty, "\(summary)")
         return Fixture(
             db: db, topics: topics, port: port, server: server, read: read, admin: admin, write: write,
             otherRead: otherRead, records: records)
@@ -140,13 +145,15 @@ import Testing
             Self.get(f.port, "/v1/workspaces/\(w)/insights?since=1h", key: f.read).body.hasSuffix("\"insights\":[]}"))
         #expect(Self.get(f.port, "/v1/workspaces/\(w)/insights?since=soon", key: f.read).status == 400)
 
-        // Vectors: the latest, byte for byte; a user the workspace's events don't name is a 404
-        // even though a vector is stored, and so is this user for another workspace's key.
+        // Vectors: the latest of the key's workspace's user, byte for byte; another workspace's
+        // user is a 404 even though a vector is stored, and the same user id in another
+        // workspace is another person.
         let vector = Self.get(f.port, "/api/v1/behavioral-vectors/user-1", key: f.read)
         #expect(vector.status == 200)
         #expect(vector.body == r["v2"])
         #expect(Self.get(f.port, "/api/v1/behavioral-vectors/user-2", key: f.read).status == 404)
-        #expect(Self.get(f.port, "/api/v1/behavioral-vectors/user-1", key: f.otherRead).status == 404)
+        #expect(Self.get(f.port, "/api/v1/behavioral-vectors/user-1", key: f.otherRead).body == r["namesake"])
+        #expect(Self.get(f.port, "/api/v1/behavioral-vectors/user-2", key: f.otherRead).body == r["stranger"])
 
         // Engagement: the latest vector's block and one entry per day (2 days ago, yesterday).
         let engagement = Self.get(f.port, "/api/v1/analytics/engagement/user-1", key: f.read)

@@ -76,7 +76,8 @@ import Testing
         #expect(try reader.execute("SELECT count(*) FROM core.workspace_state").rows == [["0"]])
     }
 
-    /// Each log's columns are exactly the record schema's fields plus provenance.
+    /// Each log's columns are exactly the record schema's fields plus provenance, and a known
+    /// field kept among the extra fields has a column derived from them, never written.
     @Test func logColumnsMatchRecordSchemas() throws {
         let db = try TestDatabase()
         defer { db.drop() }
@@ -87,8 +88,16 @@ import Testing
                     + "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
                 [parts[0], parts[1]]
             ).rows
-            let expected = schema.columnNames + ["ingested_at"]
+            let expected = schema.columnNames + ["ingested_at"] + schema.extraFields.map(\.name)
             #expect(rows.map { $0[0] ?? "" } == expected, "\(schema.table.rawValue)")
+            for field in schema.extraFields {
+                let generated = try db.admin().execute(
+                    "SELECT is_generated FROM information_schema.columns "
+                        + "WHERE table_schema = $1 AND table_name = $2 AND column_name = $3",
+                    [parts[0], parts[1], field.name]
+                ).rows
+                #expect(generated == [["ALWAYS"]], "\(schema.table.rawValue).\(field.name)")
+            }
             for field in schema.fields {
                 let type = rows.first { $0[0] == field.name }?[1] ?? ""
                 let sqlType = [

@@ -42,10 +42,13 @@ enum OutputRecords {
             """
     }
 
-    static func vector(user: String, asOf: String, score: String, sessions: Int) -> String {
-        let id = UUIDv5Text.make("vector|\(user)|\(asOf)")
+    static func vector(
+        user: String, workspace: String = "00000000-0000-0000-0000-000000000000", asOf: String, score: String,
+        sessions: Int
+    ) -> String {
+        let id = UUIDv5Text.make("vector|\(workspace)|\(user)|\(asOf)")
         return """
-            {"id":"\(id)","user_id":"\(user)","computed_at":"\(asOf)","version":"1.0","expertise_level":"novice",\
+            {"id":"\(id)","workspace_id":"\(workspace)","user_id":"\(user)","computed_at":"\(asOf)","version":"1.0","expertise_level":"novice",\
             "total_interactions":3,"total_sessions":\(sessions),"avg_session_duration_minutes":1.5,\
             "engagement_metrics":{"total_sessions":\(sessions),"avg_session_duration_minutes":1.5,\
             "avg_interactions_per_session":3,"engagement_score":\(score),"last_active":"\(asOf)"},\
@@ -153,6 +156,49 @@ enum UUIDv5Text {
         #expect(try db.count("SELECT count(*) FROM bte.signal_values") == 2)
         #expect(try db.count("SELECT count(*) FROM bte.bv_history") == 2)
         #expect(try db.count("SELECT count(*) FROM bte.insights") == 1)
+    }
+
+    /// Records no projector writes but anyone may produce: a number or time PostgreSQL can't
+    /// hold, a NUL, a vector naming no workspace. Each is dead-lettered with its code and the
+    /// rest of the batch is stored; the sink neither exits nor stalls on them.
+    @Test func poisonRecordsAreDeadLetteredAndTheRestOfTheBatchStored() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        try createOutputTopics(topics)
+        let w = Self.workspace
+        let asOf = "2026-11-02T00:00:00Z"
+        func signal(_ type: String, value: String = "1", version: Int = 1, at: String = asOf) -> KafkaOutgoingMessage {
+            OutputRecords.message(
+                .signals, topics, key: w,
+                OutputRecords.signal(workspace: w, type: type, value: value, asOf: at, version: version))
+        }
+        let unscoped = OutputRecords.vector(user: "u-1", asOf: asOf, score: "0.5", sessions: 1)
+            .replacingOccurrences(of: #""workspace_id":"00000000-0000-0000-0000-000000000000","#, with: "")
+        try topics.produce([
+            signal("good_before"),
+            signal("huge", value: "1e400"),  // a double's infinity: invalid_value
+            signal("version", version: 3_000_000_000),  // over int4: invalid_value
+            signal("far", at: "9999-12-31T00:00:00Z"),  // outside 1970..2100: timestamp_out_of_range
+            signal(#"nul\u0000type"#),  // an escaped NUL: the parser refuses it, invalid_json
+            // Passes as a finite double here (0) but PostgreSQL refuses the text as out of range:
+            // isolated under savepoints as storage_rejected.
+            signal("tiny", value: "1e-400"),
+            OutputRecords.message(.behavioralVectors, topics, key: "u-1", unscoped),  // missing_field
+            signal("good_after"),
+        ])
+        let summary = try sinkUntilIdle(db, topics)
+        #expect(summary.consumed == 8)
+        #expect(
+            summary.rejected == [
+                .invalidValue: 2, .timestampOutOfRange: 1, .invalidJSON: 1, .storageRejected: 1, .missingField: 1,
+            ], "\(summary)")
+        #expect(
+            try db.admin().execute("SELECT signal_type FROM bte.signal_values ORDER BY 1").rows.map { $0[0] }
+                == ["good_after", "good_before"])
+        #expect(try db.count("SELECT sum(next_offset) FROM bte.ingest_offsets WHERE consumer_group = 'bte-sink'") == 8)
+        let dead = try topics.readAll(OutputTopic.deadLetter.name(prefix: topics.prefix))
+        #expect(dead.count == 6)
     }
 
     @Test func theSinkRoleCannotWriteTheLogs() throws {
