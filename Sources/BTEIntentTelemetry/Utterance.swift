@@ -37,12 +37,13 @@ public enum PreviewMode: Sendable {
 }
 
 /// At most `limit` characters of the utterance with e-mail addresses, phone numbers, card- and
-/// IBAN-like digit runs and UUIDs masked. Masking happens before truncation, so a cut never
-/// leaves part of a secret visible.
+/// IBAN-like digit runs and UUIDs masked. Whitespace is collapsed to single spaces first, so
+/// the masks see the text as the preview shows it: digit groups apart by a line break are
+/// joined by a space in the preview, and masked as one number. Masking happens before
+/// truncation, so a cut never leaves part of a secret visible.
 public func previewRedacted(_ text: String, limit: Int = 80) -> String {
-    let masked = String(Redaction.masked(Array(text)))
-    let collapsed = masked.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-    return String(collapsed.prefix(limit))
+    let collapsed = text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    return String(Redaction.masked(Array(collapsed)).prefix(limit))
 }
 
 /// The preview's masks, in this order, each over the text the one before it left. Each finds
