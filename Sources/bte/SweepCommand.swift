@@ -106,9 +106,7 @@ struct SweepCommand: AsyncParsableCommand {
                     print("    [\(insight.insight.priority.rawValue)] \(insight.insight.message)")
                 }
                 for record in byWorkspace[workspace] ?? [] {
-                    let value =
-                        record.signal.value == record.signal.value.rounded()
-                        ? String(Int64(record.signal.value)) : String(format: "%.3f", record.signal.value)
+                    let value = NumberText.signal(record.signal.value)
                     let typeColumn = record.signal.type.rawValue.padding(toLength: 26, withPad: " ", startingAt: 0)
                     print("    \(typeColumn) \(value)\(record.signal.label.map { " (\($0))" } ?? "")")
                 }
