@@ -338,8 +338,8 @@ extension Schemas {
         guard found else {
             return Rejection(
                 .missingField,
-                "a control.changed needs at least one of \(controlRanges.map(\.name).joined(separator: ", ")) in metadata"
-            )
+                "a control.changed needs at least one of "
+                    + "\(controlRanges.map(\.name).joined(separator: ", ")) in metadata")
         }
         return nil
     }

@@ -259,8 +259,10 @@ struct ModelsCommand: AsyncParsableCommand {
         if case .array(let violations)? = g?["hard_violations"] {
             for v in violations.prefix(5) {
                 if case .string(let c)? = v["constraint"] {
+                    // Days count from 1 here; the record's from 0.
+                    let day = NumberText.integer(v["day"]).map { $0 < Int.max ? String($0 + 1) : "-" } ?? "-"
                     lines.append(
-                        "  hard: \(c) \(fixed(number(v["limit"]), 2)) broken on day \(NumberText.integer(v["day"]).map { $0 < Int.max ? String($0 + 1) : "-" } ?? "-") "
+                        "  hard: \(c) \(fixed(number(v["limit"]), 2)) broken on day \(day) "
                             + "(mean \(fixed(number(v["value"]), 2)))")
                 }
             }
@@ -270,15 +272,18 @@ struct ModelsCommand: AsyncParsableCommand {
             for c in chance {
                 if case .string(let kpi)? = c["kpi"] {
                     lines.append(
-                        "  chance: P(\(kpi) ≥ \(fixed(number(c["threshold"]), 2))) = \(fixed(number(c["probability"]), 3)) "
-                            + "[\(fixed(number(c["lower95"]), 3)), \(fixed(number(c["upper95"]), 3))] on its worst day, "
+                        "  chance: P(\(kpi) ≥ \(fixed(number(c["threshold"]), 2))) = "
+                            + "\(fixed(number(c["probability"]), 3)) "
+                            + "[\(fixed(number(c["lower95"]), 3)), \(fixed(number(c["upper95"]), 3))] "
+                            + "on its worst day, "
                             + "required \(fixed(number(c["required_probability"]), 2))")
                 }
             }
         }
         if let total = number(g?["cost"]?["total"]) {
             lines.append(
-                "  cost: reward \(fixed(number(g?["cost"]?["reward"]), 2)) − latency \(fixed(number(g?["cost"]?["latency_penalty"]), 2)) "
+                "  cost: reward \(fixed(number(g?["cost"]?["reward"]), 2)) "
+                    + "− latency \(fixed(number(g?["cost"]?["latency_penalty"]), 2)) "
                     + "− budget \(fixed(number(g?["cost"]?["budget_penalty"]), 2)) = \(fixed(total, 2))")
         }
         return lines.joined(separator: "\n")

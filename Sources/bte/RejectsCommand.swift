@@ -128,10 +128,8 @@ struct RejectsCommand: AsyncParsableCommand {
                     print(line)
                 }
                 if skipped > 0 {
-                    FileHandle.standardError.write(
-                        Data(
-                            "\(skipped) rejects left out: their payload was not kept (personal data or intent telemetry)\n"
-                                .utf8))
+                    let note = "\(skipped) rejects left out: their payload was not kept "
+                    FileHandle.standardError.write(Data((note + "(personal data or intent telemetry)\n").utf8))
                 }
             }
         }

@@ -18,7 +18,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "libpq URI of a reader, for the keys (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
     @Option(
         help:
-            "libpq URI of a member of bte_models, for /v1/estimate, /v1/simulate, /v1/forecast, /v1/recommend (env BTE_DATABASE_URL); without it they answer 503."
+            """
+            libpq URI of a member of bte_models, for /v1/estimate, /v1/simulate, /v1/forecast, /v1/recommend \
+            (env BTE_DATABASE_URL); without it they answer 503.
+            """
     ) var databaseURL: String?
     @Option(help: "Milliseconds a model request waits for its job before it is answered 202 (env BTE_JOB_WAIT_MS).")
     var jobWaitMs: Int?

@@ -6,9 +6,11 @@ import Testing
     static func event(_ type: String, entity: String, metadata: String) -> [UInt8] {
         Array(
             """
-            {"record_type":"business_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","event_type":"\(type)","entity_type":"\(entity)",
+            {"record_type":"business_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001",
+             "event_type":"\(type)","entity_type":"\(entity)",
              "entity_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","workspace_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c003",
-             "sub_vertical_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c004","actor_user_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c005",
+             "sub_vertical_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c004",
+             "actor_user_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c005",
              "timestamp":"2026-11-02T08:00:00Z","metadata":\(metadata)}
             """.utf8)
     }

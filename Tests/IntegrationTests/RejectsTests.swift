@@ -114,9 +114,11 @@ import Testing
         // The producer's fix for two of them; the oversized one needs no fix under today's limit.
         let fixedFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name)-fixed.ndjson")
         try """
-        {"reject_id": \(ids["missing_field"] ?? 0), "record": {"event_id":"\(noType)","user_id":"user-1","session_id":"s-1","timestamp":"2026-03-01T10:00:01Z","event_type":"click"}}
+        {"reject_id": \(ids["missing_field"] ?? 0), "record": {"event_id":"\(noType)","user_id":"user-1",\
+        "session_id":"s-1","timestamp":"2026-03-01T10:00:01Z","event_type":"click"}}
 
-        {"reject_id": \(ids["invalid_timestamp"] ?? 0), "record": {"event_id":"\(badTime)","user_id":"user-1","session_id":"s-1","timestamp":"2026-03-01T10:00:02Z","event_type":"tap"}}
+        {"reject_id": \(ids["invalid_timestamp"] ?? 0), "record": {"event_id":"\(badTime)","user_id":"user-1",\
+        "session_id":"s-1","timestamp":"2026-03-01T10:00:02Z","event_type":"tap"}}
         """.write(to: fixedFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: fixedFile) }
         let idArguments = ["--ids"] + all.map(String.init)
@@ -142,7 +144,8 @@ import Testing
         for (id, outcome) in expected where outcome == "would_store" { expected[id] = "stored" }
         #expect(try Self.outcomes(executed) == expected)
         let stored = try db.admin().execute(
-            "SELECT event_id::text, event_type, source_topic, source_offset FROM core.interaction_events ORDER BY event_id"
+            "SELECT event_id::text, event_type, source_topic, source_offset FROM core.interaction_events "
+                + "ORDER BY event_id"
         ).rows
         // Stored with their own ids, the fixed content, and the original message's coordinates.
         #expect(stored.map { $0[0] ?? "" } == [big, noType, badTime])
