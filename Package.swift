@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        // Tests only: property tests of the parsers of outside input.
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // C libraries, seen only by the wrappers.
@@ -184,18 +186,29 @@ let package = Package(
             path: "Tests/BTETestSupport",
             swiftSettings: strict
         ),
-        .testTarget(name: "BTEDomainTests", dependencies: ["BTEDomain"], swiftSettings: strict),
+        .testTarget(
+            name: "BTEDomainTests",
+            dependencies: ["BTEDomain", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "BTECLITests", dependencies: ["BTECLI"], swiftSettings: strict),
         // The repository's configuration (alerts, dashboard, deployment) checked against the code.
         .testTarget(name: "RepositoryTests", swiftSettings: strict),
         .testTarget(
-            name: "BTEOperationsTests", dependencies: ["BTEOperations", "BTEDomain", "BTEModels"], swiftSettings: strict
+            name: "BTEOperationsTests",
+            dependencies: [
+                "BTEOperations", "BTEDomain", "BTEModels",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict
         ),
         .testTarget(name: "BTEAPITests", dependencies: ["BTEAPI", "BTEDomain"], swiftSettings: strict),
         .testTarget(name: "BTEComputeTests", dependencies: ["BTECompute", "BTEDomain"], swiftSettings: strict),
         .testTarget(
             name: "BTEIntentTelemetryTests",
-            dependencies: ["BTEIntentTelemetry", "BTEDomain"],
+            dependencies: [
+                "BTEIntentTelemetry", "BTEDomain", .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "BTEIntentsTests", dependencies: ["BTEIntents", "BTEDomain"], swiftSettings: strict),
@@ -204,7 +217,10 @@ let package = Package(
         ),
         .testTarget(
             name: "BTEIngestTests",
-            dependencies: ["BTEIngest", "BTEWorker", "BTEStore", "Kafka"],
+            dependencies: [
+                "BTEIngest", "BTEWorker", "BTEStore", "Kafka",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -30,9 +30,13 @@ public enum Setting: Sendable {
         return value
     }
 
-    /// An integer from a flag, else from `variable`, else `fallback`.
-    public static func integer(_ flagValue: Int?, variable: String, default fallback: Int) -> Int {
-        flagValue ?? ProcessInfo.processInfo.environment[variable].flatMap { Int($0) } ?? fallback
+    /// An integer from a flag, else from `variable`, else `fallback`. A variable that is set but
+    /// not an integer (or beyond Int) is a usage error, not silently the default.
+    public static func integer(_ flagValue: Int?, variable: String, default fallback: Int) throws -> Int {
+        if let flagValue { return flagValue }
+        guard let text = ProcessInfo.processInfo.environment[variable], !text.isEmpty else { return fallback }
+        guard let value = Int(text) else { throw CLIError("\(variable) must be a whole number, not '\(text)'") }
+        return value
     }
 
     /// A text from a flag, else from `variable` (empty counts as absent).

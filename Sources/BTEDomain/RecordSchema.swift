@@ -139,6 +139,17 @@ public enum Schemas {
     public static let controlRanges: [(name: String, range: ClosedRange<Double>)] = [
         ("rollout_pct", 0...1), ("promo_voltage", 0...1), ("price_index", 0.8...1.2), ("copy_score", 0...1),
     ]
+    /// The largest money amount or value in metadata, in absolute value: a trillion in the
+    /// workspace's currency. A bound far from float8's limits, so the sums the computations and
+    /// the KPI reads take of such numbers stay finite.
+    public static let maxMoney: Double = 1e12
+    /// Metadata numbers the computations sum, by the event types they are read from: each one,
+    /// when present and not null, a finite JSON number within its range (`invalid_value`).
+    public static let summedMetadata: [(eventTypes: [String], key: String, range: ClosedRange<Double>)] = [
+        (["order.created", "deal.created", "deal.stage_changed", "deal.won", "deal.lost"], "amount", 0...maxMoney),
+        (["recommendation.given"], "expected_value", -maxMoney...maxMoney),
+        (["recommendation.acted"], "realized_value", -maxMoney...maxMoney),
+    ]
     /// `metadata.arm` of an `experiment.assigned`.
     public static let experimentArms = ["control", "treatment"]
     /// `metadata.verdict` of an `insight.feedback`.
@@ -177,6 +188,7 @@ public enum Schemas {
                     .invalidValue,
                     "entity_type \"\(entityType)\" does not match event_type \"\(eventType)\" (expected \"\(prefix)\")")
             }
+            if let rejection = checkSummedNumbers(eventType, record["metadata"]) { return rejection }
             if eventType == "control.changed" { return checkControls(record["metadata"]) }
             if eventType == "experiment.assigned" {
                 guard case .string(let arm)? = record["metadata"]?["arm"] else {
@@ -292,6 +304,23 @@ public enum Schemas {
 }
 
 extension Schemas {
+    /// A number a computation sums must be finite and bounded: a 1e400 reads as infinity, and
+    /// one such row would overflow every sum it is in.
+    static func checkSummedNumbers(_ eventType: String, _ metadata: JSONValue?) -> Rejection? {
+        for (types, key, range) in summedMetadata where types.contains(eventType) {
+            guard let value = metadata?[key], value != .null else { continue }
+            guard case .number(let text) = value, let number = Double(text), number.isFinite,
+                range.contains(number)
+            else {
+                return Rejection(
+                    .invalidValue,
+                    "metadata.\(key) of a \(eventType) must be a finite number within "
+                        + "[\(range.lowerBound), \(range.upperBound)]")
+            }
+        }
+        return nil
+    }
+
     /// A `control.changed` sets one or more controls, each a finite number inside its range: a
     /// value the models would fit must never be stored out of range.
     static func checkControls(_ metadata: JSONValue?) -> Rejection? {
@@ -314,8 +343,8 @@ extension Schemas {
         guard found else {
             return Rejection(
                 .missingField,
-                "a control.changed needs at least one of \(controlRanges.map(\.name).joined(separator: ", ")) in metadata"
-            )
+                "a control.changed needs at least one of "
+                    + "\(controlRanges.map(\.name).joined(separator: ", ")) in metadata")
         }
         return nil
     }

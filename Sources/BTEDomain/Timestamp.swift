@@ -104,16 +104,18 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
+    /// Floored: every Int64 is a valid instant (a `--since` far back or a stored value), so
+    /// the split must not overflow where `x - 999_999` would.
     private var parts: (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, micros: Int) {
-        let totalSeconds = microseconds >= 0 ? microseconds / 1_000_000 : (microseconds - 999_999) / 1_000_000
-        let micros = Int(microseconds - totalSeconds * 1_000_000)
-        let days = totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400
-        let secondsOfDay = Int(totalSeconds - days * 86_400)
+        let (totalSeconds, micros) = floorDivision(microseconds, 1_000_000)
+        let (days, secondsOfDay) = floorDivision(totalSeconds, 86_400)
         let (y, m, d) = Timestamp.civilFromDays(Int(days))
-        return (y, m, d, secondsOfDay / 3600, secondsOfDay / 60 % 60, secondsOfDay % 60, micros)
+        let s = Int(secondsOfDay)
+        return (y, m, d, s / 3600, s / 60 % 60, s % 60, Int(micros))
     }
 
-    /// The first instant of this timestamp's UTC month, and of the next month.
+    /// The first instant of this timestamp's UTC month, and of the next month; within the
+    /// representable range (the first and last months of it are cut).
     public var monthBounds: (start: Timestamp, end: Timestamp) {
         let p = parts
         let start = Timestamp.daysFromCivil(year: p.year, month: p.month, day: 1)
@@ -121,9 +123,11 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
             p.month == 12
             ? Timestamp.daysFromCivil(year: p.year + 1, month: 1, day: 1)
             : Timestamp.daysFromCivil(year: p.year, month: p.month + 1, day: 1)
-        return (
-            Timestamp(microseconds: Int64(start) * 86_400_000_000), Timestamp(microseconds: Int64(end) * 86_400_000_000)
-        )
+        func midnight(_ days: Int) -> Timestamp {
+            let (micros, overflow) = Int64(days).multipliedReportingOverflow(by: Timestamp.microsecondsPerDay)
+            return Timestamp(microseconds: overflow ? (days < 0 ? .min : .max) : micros)
+        }
+        return (midnight(start), midnight(end))
     }
 
     /// `YYYYMM` of the UTC month, e.g. `202511`.
@@ -143,7 +147,15 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     public var description: String { rfc3339 }
 }
 
+/// Quotient rounded down and a remainder in 0..<divisor (divisor > 1, so nothing overflows).
+private func floorDivision(_ value: Int64, _ divisor: Int64) -> (quotient: Int64, remainder: Int64) {
+    let (quotient, remainder) = value.quotientAndRemainder(dividingBy: divisor)
+    return remainder < 0 ? (quotient - 1, remainder + divisor) : (quotient, remainder)
+}
+
+/// Zero-padded to `width` digits, the sign (of years before 1 BC) in front.
 private func pad(_ value: Int, _ width: Int) -> String {
-    let text = String(value)
-    return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+    let text = String(value.magnitude)
+    let digits = text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+    return value < 0 ? "-" + digits : digits
 }

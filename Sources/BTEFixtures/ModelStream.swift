@@ -71,7 +71,8 @@ public struct ModelStream: Sendable {
                         value: Array(
                             """
                             {"record_type":"user_action","action_id":\(q(rng.uuid())),"action_type":"note.added",\
-                            "workspace_id":\(q(o.workspace)),"actor_user_id":\(q(user.id)),"timestamp":\(q(time(day, second)))}
+                            "workspace_id":\(q(o.workspace)),"actor_user_id":\(q(user.id)),\
+                            "timestamp":\(q(time(day, second)))}
                             """.utf8)))
                 if rng.next(3) == 0 {
                     let duration = 60 + rng.next(180)

@@ -69,24 +69,51 @@ public struct RejectRedrive: Sendable {
 
     public init(configuration: Configuration) { self.configuration = configuration }
 
-    /// `{"reject_id": N, "record": {…}}` per line; blank lines are skipped. Errors name the line,
-    /// never its content (a record may hold personal data).
+    /// `{"reject_id": N, "record": {…}}` per line (what `bte rejects export` writes); the id a
+    /// number or a string of digits, as tools that edit JSON may write it. Blank lines are
+    /// skipped. Errors name the line, never its content (a record may hold personal data).
     public static func parseFixed(_ text: String) throws -> [Int64: [UInt8]] {
         var result: [Int64: [UInt8]] = [:]
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { continue }
-            guard let value = try? JSONParser.parse(Array(trimmed.utf8)),
-                case .number(let idText)? = value["reject_id"], let id = Int64(idText), let record = value["record"],
-                case .object = record
-            else {
-                throw RedriveError(
-                    "--fixed line \(index + 1) is not {\"reject_id\": N, \"record\": {…}} on one line")
+            let number = index + 1
+            guard let value = try? JSONParser.parse(Array(trimmed.utf8)), case .object = value else {
+                throw RedriveError("--fixed line \(number) is not {\"reject_id\": N, \"record\": {…}} on one line")
             }
-            guard result[id] == nil else { throw RedriveError("--fixed names reject \(id) twice (line \(index + 1))") }
+            guard let id = value["reject_id"].flatMap(rejectID) else {
+                throw RedriveError(
+                    "--fixed line \(number): reject_id must be a whole number from 1 to \(Int64.max), "
+                        + "as a number or a string of digits")
+            }
+            guard let record = value["record"], case .object = record else {
+                let hint = value["payload_base64"] == nil ? "" : " (turn its payload_base64 into the record)"
+                throw RedriveError("--fixed line \(number): record must be a JSON object\(hint)")
+            }
+            guard result[id] == nil else { throw RedriveError("--fixed names reject \(id) twice (line \(number))") }
             result[id] = record.canonicalBytes()
         }
         return result
+    }
+
+    /// A reject id: a JSON number or a string of ASCII digits, 1 to Int64.max, read with
+    /// checked arithmetic (a 20-digit id is refused, not wrapped).
+    static func rejectID(_ value: JSONValue) -> Int64? {
+        let digits: String
+        switch value {
+        case .number(let text), .string(let text): digits = text
+        default: return nil
+        }
+        guard !digits.isEmpty else { return nil }
+        var id: Int64 = 0
+        for byte in digits.utf8 {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (scaled, o1) = id.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = scaled.addingReportingOverflow(Int64(byte - UInt8(ascii: "0")))
+            guard !o1, !o2 else { return nil }
+            id = sum
+        }
+        return id >= 1 ? id : nil
     }
 
     private func attempts(_ rejects: [StoredReject]) -> [(StoredReject, RedriveAttempt)] {

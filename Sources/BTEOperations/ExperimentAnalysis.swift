@@ -51,8 +51,8 @@ extension ModelRuns {
         else {
             throw ModelError(
                 .invalidInput,
-                "window and lookback 1 to 365 days, 1 to 100 looks, holdout share 0 to 0.5, α in (0, 1), mixing variance > 0"
-            )
+                "window and lookback 1 to 365 days, 1 to 100 looks, holdout share 0 to 0.5, α in (0, 1), "
+                    + "mixing variance > 0")
         }
         let workspace = r.workspaceID.lowercased()
         let all = try store.experimentUnits(

@@ -64,7 +64,8 @@ public struct Replay: Sendable {
                     }.joined(separator: "  "))
             }
             lines.append(
-                "total: \(rows.reduce(0) { $0 + $1.reprocess }) to re-process, \(rows.reduce(0) { $0 + $1.skip }) to skip"
+                "total: \(rows.reduce(0) { $0 + $1.reprocess }) to re-process, "
+                    + "\(rows.reduce(0) { $0 + $1.skip }) to skip"
                     + (replayID == nil ? " (dry run: add --execute to apply)" : ""))
             return lines.joined(separator: "\n")
         }

@@ -32,11 +32,22 @@ public enum ReplayTarget: Sendable, Equatable {
         return .duration(milliseconds: seconds * 1000)
     }
 
-    /// Seconds in `90m`, `36h`, `7d`, `2w`, `45s` or ISO 8601 `P7D`, `PT36H`; nil if malformed.
+    /// The longest duration accepted, in seconds: Int64.max microseconds (about 292,000 years),
+    /// so that every caller can turn one into milliseconds or microseconds, and take it from
+    /// now, without overflow.
+    public static let maxDurationSeconds: Int64 = Int64.max / 1_000_000
+
+    /// Seconds in `90m`, `36h`, `7d`, `2w`, `45s` or ISO 8601 `P7D`, `PT36H`; nil if malformed
+    /// or longer than ``maxDurationSeconds``. The text comes from flags and query strings: all
+    /// arithmetic is checked.
     public static func parseDuration(_ text: String) -> Int64? {
+        func scaled(_ count: Int64, _ unit: Int64) -> Int64? {
+            let (seconds, overflow) = count.multipliedReportingOverflow(by: unit)
+            return overflow || seconds > maxDurationSeconds ? nil : seconds
+        }
         let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
         if let last = text.last, let unit = units[last], let count = Int64(text.dropLast()), count >= 0 {
-            return count.multipliedReportingOverflow(by: unit).overflow ? nil : count * unit
+            return scaled(count, unit)
         }
         // ISO 8601: P[nW][nD][T[nH][nM][nS]]; years and months have no fixed length.
         guard text.hasPrefix("P"), text.count > 1 else { return nil }
@@ -63,9 +74,11 @@ public enum ReplayTarget: Sendable, Equatable {
             case ("S", true): unit = 1
             default: unit = nil
             }
-            guard let unit else { return nil }
+            guard let unit, let part = scaled(value, unit) else { return nil }
             if inTime { timeParts += 1 }
-            total += value * unit
+            let (sum, overflow) = total.addingReportingOverflow(part)
+            guard !overflow, sum <= maxDurationSeconds else { return nil }
+            total = sum
             number = ""
         }
         return number.isEmpty && (!inTime || timeParts > 0) ? total : nil
@@ -77,7 +90,9 @@ public enum ReplayTarget: Sendable, Equatable {
         case .earliest: return "--to-earliest"
         case .latest: return "--to-latest"
         case .offset(let offset): return "--to-offset \(offset)"
-        case .datetime(let ms): return "--to-datetime \(Timestamp(microseconds: ms * 1000).rfc3339)"
+        case .datetime(let ms):
+            let (micros, overflow) = ms.multipliedReportingOverflow(by: 1000)
+            return "--to-datetime \(Timestamp(microseconds: overflow ? (ms < 0 ? .min : .max) : micros).rfc3339)"
         case .duration(let ms): return "--by-duration \(ms / 1000)s"
         case .shift(let by): return "--shift-by \(by >= 0 ? "+" : "")\(by)"
         }
@@ -135,11 +150,15 @@ extension ReplayTarget {
         }
     }
 
-    /// The instant (ms) a time target stands for, given now; nil for the others.
+    /// The instant (ms) a time target stands for, given now; nil for the others. Never before
+    /// the epoch: Kafka reads negative times as "latest" (−1) and "earliest" (−2), and no
+    /// message is older than the epoch anyway.
     public func instant(nowMilliseconds: Int64) -> Int64? {
         switch self {
-        case .datetime(let ms): return ms
-        case .duration(let ms): return nowMilliseconds - ms
+        case .datetime(let ms): return max(ms, 0)
+        case .duration(let ms):
+            let (instant, overflow) = nowMilliseconds.subtractingReportingOverflow(ms)
+            return overflow ? 0 : max(instant, 0)
         default: return nil
         }
     }
@@ -178,9 +197,23 @@ public struct TopicSelection: Sendable, Equatable {
 /// `--since`: a duration back from now (`90m`, `36h`, `7d`, `2w`, `P7D`) or an RFC 3339 instant.
 public func parseSince(_ text: String, nowMilliseconds: Int64) throws -> Timestamp {
     if let instant = Timestamp(rfc3339: text) { return instant }
-    guard let seconds = ReplayTarget.parseDuration(text), seconds > 0 else {
+    let refusal = OperationsError(
+        .invalidTarget, "--since takes 90m, 36h, 7d, 2w, P7D or an RFC 3339 time with its zone, not '\(text)'")
+    guard let seconds = ReplayTarget.parseDuration(text), seconds > 0 else { throw refusal }
+    // Checked: `now` is the caller's, and the result must be a representable instant.
+    let (milliseconds, o1) = seconds.multipliedReportingOverflow(by: 1000)
+    let (instant, o2) = nowMilliseconds.subtractingReportingOverflow(milliseconds)
+    let (micros, o3) = instant.multipliedReportingOverflow(by: 1000)
+    guard !o1, !o2, !o3 else { throw refusal }
+    return Timestamp(microseconds: micros)
+}
+
+/// `bte sweep --every`: an interval from a minute to a year of 366 days, in milliseconds. Ticks
+/// are multiples of it since the epoch; a longer one would put every tick in 1970.
+public func sweepInterval(_ text: String) throws -> Int64 {
+    guard let seconds = ReplayTarget.parseDuration(text), (60...366 * 86_400).contains(seconds) else {
         throw OperationsError(
-            .invalidTarget, "--since takes 90m, 36h, 7d, 2w, P7D or an RFC 3339 time with its zone, not '\(text)'")
+            .invalidTarget, "--every takes an interval from a minute to 366 days, like 15m, 1h or 1d; not \(text)")
     }
-    return Timestamp(microseconds: (nowMilliseconds - seconds * 1000) * 1000)
+    return seconds * 1000
 }

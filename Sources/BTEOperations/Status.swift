@@ -177,7 +177,9 @@ public struct Status: Sendable {
                     let behind = max(end - position, 0)
                     var seconds = 0.0
                     if behind > 0, let stamp = try inspector.timestamp(tp, at: position) {
-                        seconds = max(Double(now - stamp) / 1000, 0)
+                        // A producer sets a message's time: any Int64, so the difference is checked.
+                        let (age, overflow) = now.subtractingReportingOverflow(stamp)
+                        seconds = overflow ? 0 : max(Double(age) / 1000, 0)
                     }
                     lags.append(
                         PartitionLag(

@@ -90,6 +90,15 @@ public final class ModelStore {
         first_seen AS (SELECT user_id, min(day) AS day FROM activity GROUP BY user_id)
         """
 
+    /// A revenue row's `metadata.amount` as float8, or NULL (left out of sums) beyond the bound
+    /// ingest enforces now (`Schemas.maxMoney`): one row stored before the check, a 1e400 that
+    /// float8 can't hold or a 1e300 that overflows a sum, must not make every read fail. Only
+    /// for rows already known to hold a number there (`jsonb_typeof(…) = 'number'`).
+    static func amount(_ metadata: String) -> String {
+        "CASE WHEN abs((\(metadata)->>'amount')::numeric) <= \(Int64(Schemas.maxMoney)) "
+            + "THEN (\(metadata)->>'amount')::float8 END"
+    }
+
     /// Daily KPIs for the days from `fromDay` to `toDay` (days since 1970-01-01, inclusive).
     /// retention_d7 of a day: of the users first seen that day, the share active 7 days later
     /// (nil until that day is in the range, or without new users).
@@ -108,7 +117,7 @@ public final class ModelStore {
                 LEFT JOIN activity a ON a.user_id = f.user_id AND a.day = f.day + 7
                 GROUP BY f.day),
             revenue AS (
-                SELECT (timestamp AT TIME ZONE 'UTC')::date AS day, sum((metadata->>'amount')::float8) AS usd
+                SELECT (timestamp AT TIME ZONE 'UTC')::date AS day, sum(\(Self.amount("metadata"))) AS usd
                 FROM core.business_events
                 WHERE workspace_id = $1::uuid AND event_type IN ('deal.won', 'order.created')
                   AND timestamp >= $5::date AND timestamp < $2::date AND jsonb_typeof(metadata->'amount') = 'number'
@@ -448,8 +457,8 @@ extension ModelStore {
                 GROUP BY 1),
             revenue AS (
                 SELECT a.user_id,
-                       sum(CASE WHEN r.timestamp < a.at THEN (r.metadata->>'amount')::float8 ELSE 0 END) AS before,
-                       sum(CASE WHEN r.timestamp > a.at THEN (r.metadata->>'amount')::float8 ELSE 0 END) AS after,
+                       sum(CASE WHEN r.timestamp < a.at THEN \(Self.amount("r.metadata")) ELSE 0 END) AS before,
+                       sum(CASE WHEN r.timestamp > a.at THEN \(Self.amount("r.metadata")) ELSE 0 END) AS after,
                        count(*) FILTER (WHERE r.timestamp > a.at) AS orders
                 FROM assigned a JOIN core.business_events r
                   ON r.workspace_id = $1::uuid AND r.actor_user_id::text = a.user_id
@@ -493,7 +502,7 @@ extension ModelStore {
             """
             WITH \(Self.activity),
             revenue AS (
-                SELECT actor_user_id::text AS user_id, sum((metadata->>'amount')::float8) AS usd
+                SELECT actor_user_id::text AS user_id, sum(\(Self.amount("metadata"))) AS usd
                 FROM core.business_events
                 WHERE workspace_id = $1::uuid AND event_type IN ('deal.won', 'order.created')
                   AND jsonb_typeof(metadata->'amount') = 'number' AND timestamp >= $5::date AND timestamp < $2::date

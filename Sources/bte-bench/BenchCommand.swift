@@ -18,7 +18,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(
         help: """
             ingest (raw COPY vs ingest), project (projector throughput, freshness, sweep), \
-            freshness (the project suite's freshness run alone), memory (peak RSS of ingest over a burst of 400 × 200 KiB messages), \
+            freshness (the project suite's freshness run alone), memory (peak RSS of ingest over a burst of \
+            400 × 200 KiB messages), \
             intents (report on stored intent events) or models (EM fit and simulation; no servers).
             """
     ) var suite = "ingest"

@@ -29,7 +29,8 @@ public struct ModelsBenchmark: Sendable {
             func ms(_ s: Double) -> String { String(format: "%8.1f ms", s * 1_000) }
             return """
                 one Kalman filter pass, \(days) days:        \(ms(filterSeconds))
-                EM fit, \(days) days, \(emIterations) iterations\(converged ? "" : " (not converged)"):  \(ms(emSeconds))  \
+                EM fit, \(days) days, \(emIterations) iterations\(converged ? "" : " (not converged)"):  \
+                \(ms(emSeconds))  \
                 (\(String(format: "%.0f", emSeconds / max(filterSeconds, 1e-12)))× one filter pass, \
                 \(String(format: "%.2f", emSeconds / Double(max(emIterations, 1)) * 1_000)) ms an iteration)
                 drawing the normals alone, H=\(horizon) × \(scenarios):  \(ms(normalsSeconds))
@@ -37,7 +38,8 @@ public struct ModelsBenchmark: Sendable {
                 (\(String(format: "%.1f", simulationSeconds / max(normalsSeconds, 1e-12)))× the normals)
                 MPC H=\(horizon), bounds only:               \(ms(mpcBoxSeconds))
                 MPC H=\(horizon), + output limit and budget: \(ms(mpcSeconds))  \
-                (\(mpcIterations) ADMM iterations, \(String(format: "%.1f", mpcSeconds / max(mpcBoxSeconds, 1e-12)))× bounds only)
+                (\(mpcIterations) ADMM iterations, \
+                \(String(format: "%.1f", mpcSeconds / max(mpcBoxSeconds, 1e-12)))× bounds only)
                 recovery with C fixed: A within \(String(format: "%.2f", errorA * 100)) %, B within \
                 \(String(format: "%.2f", errorB * 100)) % (relative Frobenius); one-step RMSE / true model's: \
                 \(rmseRatios.map { String(format: "%.3f", $0) }.joined(separator: ", "))

@@ -41,12 +41,14 @@ struct Ingest: AsyncParsableCommand {
             configuration.writers = writers
             guard writerQueue > 0 else { throw CLIError("--writer-queue must be positive") }
             configuration.batchesQueuedPerWriter = writerQueue
+            // An hour at most: the worker turns these into nanoseconds of a deadline.
+            guard (0...3_600_000).contains(batchWaitMs) else { throw CLIError("--batch-wait-ms is 0 to 3,600,000") }
             configuration.maxBatchWaitMilliseconds = batchWaitMs
-            guard lingerMs >= 0 else { throw CLIError("--linger-ms must not be negative") }
+            guard (0...3_600_000).contains(lingerMs) else { throw CLIError("--linger-ms is 0 to 3,600,000") }
             configuration.lingerMilliseconds = lingerMs
             configuration.untilIdle = untilIdle
             configuration.limits.maxMessageBytes = maxMessageBytes
-            configuration.sessionTimeoutMilliseconds = Setting.integer(
+            configuration.sessionTimeoutMilliseconds = try Setting.integer(
                 sessionTimeoutMs, variable: "BTE_KAFKA_SESSION_TIMEOUT_MS",
                 default: configuration.sessionTimeoutMilliseconds)
             let logger = options.makeLogger("bte.ingest")

@@ -67,7 +67,8 @@ struct InsightsCommand: AsyncParsableCommand {
             let items = stats.map { s in
                 "{\"insight_type\":\(JSONValue.quoted(s.insightType)),\"delivered\":\(s.delivered),"
                     + "\"acted\":\(s.acted),\"useful\":\(s.useful),\"not_useful\":\(s.notUseful),"
-                    + "\"positive_feedback_rate\":\(rate(s.positiveFeedbackRate)),\"action_rate\":\(rate(s.actionRate))}"
+                    + "\"positive_feedback_rate\":\(rate(s.positiveFeedbackRate)),"
+                    + "\"action_rate\":\(rate(s.actionRate))}"
             }
             return "{\"since\":\(JSONValue.quoted(since.rfc3339)),\"insight_types\":[\(items.joined(separator: ","))]}"
         }

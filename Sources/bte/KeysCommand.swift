@@ -65,7 +65,8 @@ struct KeysCommand: AsyncParsableCommand {
                 for key in keys {
                     print(
                         "\(key.id)  \(key.prefix)…  workspace \(key.workspaceID)  \(key.scope)  "
-                            + "\(key.ratePerSecond)/s burst \(key.burst)  created \(key.createdAt) by \(key.createdBy)  "
+                            + "\(key.ratePerSecond)/s burst \(key.burst)  "
+                            + "created \(key.createdAt) by \(key.createdBy)  "
                             + (key.revokedAt.map { "revoked \($0)" } ?? "active"))
                 }
             }

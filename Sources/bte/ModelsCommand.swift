@@ -152,10 +152,10 @@ struct ModelsCommand: AsyncParsableCommand {
                 lines.append("fit: RMSE \(fixed(number(fit?["rmse"]), 4)), R² \(fixed(number(fit?["r2"]), 4))")
             } else {
                 lines.append(
-                    "EM: \(number(fit?["iterations"]).map { String(Int($0)) } ?? "-") iterations, "
+                    "EM: \(NumberText.whole(fit?["iterations"])) iterations, "
                         + "\(fit?["converged"] == .bool(true) ? "converged" : "not converged"), "
                         + "log-likelihood \(fixed(number(fit?["log_likelihood"]), 2)), "
-                        + "\(number(fit?["observed_days"]).map { String(Int($0)) } ?? "-") observed days")
+                        + "\(NumberText.whole(fit?["observed_days"])) observed days")
                 if case .object(let rmse)? = fit?["rmse"] {
                     lines.append("kpi                 one-step RMSE        R²")
                     for (kpi, value) in rmse {
@@ -234,7 +234,7 @@ struct ModelsCommand: AsyncParsableCommand {
         if case .array(let days)? = r["days"], case .string(let first)? = days.first,
             case .string(let last)? = days.last
         {
-            lines.append("days \(first) … \(last), \(number(r["scenarios"]).map { String(Int($0)) } ?? "-") scenarios")
+            lines.append("days \(first) … \(last), \(NumberText.whole(r["scenarios"])) scenarios")
         }
         lines.append("kpi                 day 1 mean [80 %]            last day mean [80 %]        [95 %]")
         if case .object(let kpis)? = r["kpis"] {
@@ -259,8 +259,10 @@ struct ModelsCommand: AsyncParsableCommand {
         if case .array(let violations)? = g?["hard_violations"] {
             for v in violations.prefix(5) {
                 if case .string(let c)? = v["constraint"] {
+                    // Days count from 1 here; the record's from 0.
+                    let day = NumberText.integer(v["day"]).map { $0 < Int.max ? String($0 + 1) : "-" } ?? "-"
                     lines.append(
-                        "  hard: \(c) \(fixed(number(v["limit"]), 2)) broken on day \(Int(number(v["day"]) ?? 0) + 1) "
+                        "  hard: \(c) \(fixed(number(v["limit"]), 2)) broken on day \(day) "
                             + "(mean \(fixed(number(v["value"]), 2)))")
                 }
             }
@@ -270,15 +272,18 @@ struct ModelsCommand: AsyncParsableCommand {
             for c in chance {
                 if case .string(let kpi)? = c["kpi"] {
                     lines.append(
-                        "  chance: P(\(kpi) ≥ \(fixed(number(c["threshold"]), 2))) = \(fixed(number(c["probability"]), 3)) "
-                            + "[\(fixed(number(c["lower95"]), 3)), \(fixed(number(c["upper95"]), 3))] on its worst day, "
+                        "  chance: P(\(kpi) ≥ \(fixed(number(c["threshold"]), 2))) = "
+                            + "\(fixed(number(c["probability"]), 3)) "
+                            + "[\(fixed(number(c["lower95"]), 3)), \(fixed(number(c["upper95"]), 3))] "
+                            + "on its worst day, "
                             + "required \(fixed(number(c["required_probability"]), 2))")
                 }
             }
         }
         if let total = number(g?["cost"]?["total"]) {
             lines.append(
-                "  cost: reward \(fixed(number(g?["cost"]?["reward"]), 2)) − latency \(fixed(number(g?["cost"]?["latency_penalty"]), 2)) "
+                "  cost: reward \(fixed(number(g?["cost"]?["reward"]), 2)) "
+                    + "− latency \(fixed(number(g?["cost"]?["latency_penalty"]), 2)) "
                     + "− budget \(fixed(number(g?["cost"]?["budget_penalty"]), 2)) = \(fixed(total, 2))")
         }
         return lines.joined(separator: "\n")
@@ -523,7 +528,7 @@ struct ModelsCommand: AsyncParsableCommand {
         static func table(_ r: JSONValue) -> String {
             let number = ModelsCommand.number
             let units = r["units"]
-            func count(_ key: String) -> String { number(units?[key]).map { String(Int($0)) } ?? "-" }
+            func count(_ key: String) -> String { NumberText.whole(units?[key]) }
             var lines = [
                 "experiment \(r["experiment_id"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "")",
                 "users: \(count("assigned")) assigned, \(count("analysed")) analysed (\(count("treatment")) treatment, "
@@ -544,7 +549,7 @@ struct ModelsCommand: AsyncParsableCommand {
                         lines.append(
                             "  \(name.padding(toLength: 17, withPad: " ", startingAt: 0))"
                                 + "\(fixed(number(s["uplift"]), 4)) [\(fixed(number(s["lower95"]), 4)), "
-                                + "\(fixed(number(s["upper95"]), 4))]  \(number(s["units"]).map { String(Int($0)) } ?? "-") users"
+                                + "\(fixed(number(s["upper95"]), 4))]  \(NumberText.whole(s["units"])) users"
                         )
                     }
                 }
@@ -554,9 +559,9 @@ struct ModelsCommand: AsyncParsableCommand {
                 lines.append("look  users   z        p        α this look  mSPRT p")
                 for look in looks {
                     lines.append(
-                        "\(number(look["look"]).map { String(Int($0)) } ?? "-")".padding(
+                        "\(NumberText.whole(look["look"]))".padding(
                             toLength: 6, withPad: " ", startingAt: 0)
-                            + "\(number(look["users"]).map { String(Int($0)) } ?? "-")".padding(
+                            + "\(NumberText.whole(look["users"]))".padding(
                                 toLength: 8, withPad: " ", startingAt: 0)
                             + fixed(number(look["z"]), 3).padding(toLength: 9, withPad: " ", startingAt: 0)
                             + fixed(number(look["p_value"]), 4).padding(toLength: 9, withPad: " ", startingAt: 0)

@@ -43,7 +43,7 @@ struct ProjectCommand: AsyncParsableCommand {
             configuration.maxBatchMessages = maxBatchMessages
             configuration.limits.maxMessageBytes = maxMessageBytes
             configuration.instanceID = Setting.text(instanceID, variable: "BTE_INSTANCE_ID")
-            configuration.sessionTimeoutMilliseconds = Setting.integer(
+            configuration.sessionTimeoutMilliseconds = try Setting.integer(
                 sessionTimeoutMs, variable: "BTE_KAFKA_SESSION_TIMEOUT_MS", default: 45_000)
             let logger = LoggingBootstrap.logger("bte.project", level: logLevel)
             let readiness = Readiness()

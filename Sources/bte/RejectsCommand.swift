@@ -11,7 +11,7 @@ struct RejectsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rejects",
         abstract: "Read rejected messages and redrive them after a fix.",
-        subcommands: [List.self, Show.self, Redrive.self])
+        subcommands: [List.self, Show.self, Export.self, Redrive.self])
 
     static func since(_ text: String?) throws -> Timestamp? {
         guard let text else { return nil }
@@ -92,6 +92,49 @@ struct RejectsCommand: AsyncParsableCommand {
         }
     }
 
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rejects as NDJSON for a bulk fix: {\"reject_id\": N, \"record\": {…}} per line, the input of "
+                + "redrive --fixed (reader role).",
+            discussion: """
+                A payload that is not a JSON object is given as "payload_base64" instead of "record". Rejects whose \
+                payload was not kept (personal data, intent telemetry) are left out and counted on stderr.
+                """)
+        @Option(help: "Only this error code; repeatable.") var code: [String] = []
+        @Option(help: "Only this source topic.") var topic: String?
+        @Option(help: "Only rejects since: 90m, 36h, 7d, 2w or an RFC 3339 time.") var since: String?
+        @Option(parsing: .upToNextOption, help: "Only these reject ids.") var ids: [Int64] = []
+        @Option(help: "libpq URI of a reader (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
+
+        func run() async throws {
+            try await guarded {
+                var filter = RejectFilter()
+                filter.codes = code
+                filter.topic = topic
+                filter.since = try RejectsCommand.since(since)
+                filter.ids = ids
+                filter.limit = 0
+                let url = try Setting.reader.resolve(readerDatabaseURL)
+                let selected = filter
+                let rejects = try await onThread("rejects") {
+                    try RejectStore(url: url).rejects(selected, payloads: true)
+                }
+                var skipped = 0
+                for reject in rejects {
+                    guard let line = RejectExport.line(reject) else {
+                        skipped += 1
+                        continue
+                    }
+                    print(line)
+                }
+                if skipped > 0 {
+                    let note = "\(skipped) rejects left out: their payload was not kept "
+                    FileHandle.standardError.write(Data((note + "(personal data or intent telemetry)\n").utf8))
+                }
+            }
+        }
+    }
+
     struct Redrive: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
@@ -100,7 +143,8 @@ struct RejectsCommand: AsyncParsableCommand {
         @Option(help: "Rejects with this error code; repeatable.") var code: [String] = []
         @Option(parsing: .upToNextOption, help: "These reject ids.") var ids: [Int64] = []
         @Option(help: "Only rejects since: 90m, 36h, 7d, 2w or an RFC 3339 time.") var since: String?
-        @Option(help: "Corrected records, one {\"reject_id\": N, \"record\": {…}} per line.") var fixed: String?
+        @Option(help: "Corrected records, one {\"reject_id\": N, \"record\": {…}} per line (as export writes them).")
+        var fixed: String?
         @Flag(help: "Append (default: report what would happen and change nothing).") var execute = false
         @Option(help: "Who asks (recorded with each attempt; default $USER).") var by: String?
         @Option(help: "table or json.") var format = "table"

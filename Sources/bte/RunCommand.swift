@@ -37,7 +37,7 @@ struct RunCommand: AsyncParsableCommand {
             let readiness = Readiness()
             let brokers = try options.resolvedBrokers()
             let kafkaProperties = try options.resolvedKafkaProperties()
-            let sessionTimeout = Setting.integer(
+            let sessionTimeout = try Setting.integer(
                 sessionTimeoutMs, variable: "BTE_KAFKA_SESSION_TIMEOUT_MS", default: 45_000)
             let instance = Setting.text(instanceID, variable: "BTE_INSTANCE_ID")
             var services: [any Service] = []

@@ -18,7 +18,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "libpq URI of a reader, for the keys (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
     @Option(
         help:
-            "libpq URI of a member of bte_models, for /v1/estimate, /v1/simulate, /v1/forecast, /v1/recommend (env BTE_DATABASE_URL); without it they answer 503."
+            """
+            libpq URI of a member of bte_models, for /v1/estimate, /v1/simulate, /v1/forecast, /v1/recommend \
+            (env BTE_DATABASE_URL); without it they answer 503.
+            """
     ) var databaseURL: String?
     @Option(help: "Milliseconds a model request waits for its job before it is answered 202 (env BTE_JOB_WAIT_MS).")
     var jobWaitMs: Int?
@@ -32,17 +35,19 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             ProcessMetrics.bootstrap()
-            let port = Setting.integer(self.port, variable: "BTE_HTTP_PORT", default: 8080)
+            let port = try Setting.integer(self.port, variable: "BTE_HTTP_PORT", default: 8080)
             guard (1...65_535).contains(port) else { throw CLIError("--port \(port) is outside 1...65535") }
             var configuration = APIServer.Configuration(
                 brokers: try Setting.brokers.resolve(brokers), readerURL: try Setting.reader.resolve(readerDatabaseURL))
             configuration.host = host
-            guard readTimeout > 0 else { throw CLIError("--read-timeout must be positive") }
+            // A day at most: the server keeps it as nanoseconds.
+            guard (1...86_400).contains(readTimeout) else { throw CLIError("--read-timeout is 1 to 86,400 seconds") }
             configuration.readTimeoutSeconds = readTimeout
             configuration.port = port
             configuration.topicPrefix = topicPrefix
             configuration.modelsURL = Setting.text(databaseURL, variable: "BTE_DATABASE_URL")
-            configuration.jobWaitMilliseconds = Setting.integer(jobWaitMs, variable: "BTE_JOB_WAIT_MS", default: 2_000)
+            configuration.jobWaitMilliseconds = try Setting.integer(
+                jobWaitMs, variable: "BTE_JOB_WAIT_MS", default: 2_000)
             guard (0...600_000).contains(configuration.jobWaitMilliseconds) else {
                 throw CLIError("--job-wait-ms is 0 to 600,000")
             }

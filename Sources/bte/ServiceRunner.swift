@@ -16,7 +16,7 @@ struct ObservabilityOptions: ParsableArguments {
 
     /// The port to serve on, nil for none; a port outside 0...65535 is a usage error.
     func resolvedPort() throws -> Int? {
-        let port = Setting.integer(metricsPort, variable: "BTE_METRICS_PORT", default: 0)
+        let port = try Setting.integer(metricsPort, variable: "BTE_METRICS_PORT", default: 0)
         guard UInt16(exactly: port) != nil else { throw CLIError("metrics: port \(port) is outside 0...65535") }
         return port > 0 ? port : nil
     }

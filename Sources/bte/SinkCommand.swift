@@ -36,11 +36,14 @@ struct SinkCommand: AsyncParsableCommand {
                 configuration.topicPrefix = options.topicPrefix
                 guard batchSize > 0 else { throw CLIError("--batch-size must be positive") }
                 configuration.maxBatchMessages = batchSize
-                guard batchWaitMs > 0 else { throw CLIError("--batch-wait-ms must be positive") }
+                // An hour at most: the worker turns it into nanoseconds of a deadline.
+                guard (1...3_600_000).contains(batchWaitMs) else {
+                    throw CLIError("--batch-wait-ms is 1 to 3,600,000")
+                }
                 configuration.maxBatchWaitMilliseconds = batchWaitMs
                 configuration.instanceID = Setting.text(instanceID, variable: "BTE_INSTANCE_ID")
                 configuration.untilIdle = untilIdle
-                configuration.sessionTimeoutMilliseconds = Setting.integer(
+                configuration.sessionTimeoutMilliseconds = try Setting.integer(
                     sessionTimeoutMs, variable: "BTE_KAFKA_SESSION_TIMEOUT_MS",
                     default: configuration.sessionTimeoutMilliseconds)
                 let logger = options.makeLogger("bte.sink")

@@ -18,8 +18,8 @@ struct SweepCommand: AsyncParsableCommand {
     @Option(help: "Event time to compute as of (RFC 3339).") var asOf: String?
     @Option(
         help: """
-            Sweep at every tick of this interval (15m, 1h, 1d; ticks are multiples of it since the epoch, \
-            as_of = the tick), as a service until SIGTERM.
+            Sweep at every tick of this interval (15m, 1h, 1d; a minute to 366 days; ticks are multiples of it \
+            since the epoch, as_of = the tick), as a service until SIGTERM.
             """)
     var every: String?
     @Flag(help: "With --every: sweep the latest tick once and exit (for a CronJob on the same schedule).")
@@ -32,11 +32,11 @@ struct SweepCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let interval = try every.map { text -> Int64 in
-                guard let seconds = ReplayTarget.parseDuration(text), seconds >= 60 else {
-                    throw CLIError("--every takes an interval of at least a minute, like 15m, 1h or 1d; not \(text)")
+            // A flag's fault: a usage error, as the command's other checks.
+            let interval = try every.map { text in
+                do { return try sweepInterval(text) } catch let error as OperationsError {
+                    throw CLIError(error.message)
                 }
-                return seconds * 1000
             }
             guard (asOf == nil) != (interval == nil) else {
                 throw CLIError("give --as-of T for one sweep, or --every INTERVAL for a schedule (not both)")
@@ -106,9 +106,7 @@ struct SweepCommand: AsyncParsableCommand {
                     print("    [\(insight.insight.priority.rawValue)] \(insight.insight.message)")
                 }
                 for record in byWorkspace[workspace] ?? [] {
-                    let value =
-                        record.signal.value == record.signal.value.rounded()
-                        ? String(Int64(record.signal.value)) : String(format: "%.3f", record.signal.value)
+                    let value = NumberText.signal(record.signal.value)
                     let typeColumn = record.signal.type.rawValue.padding(toLength: 26, withPad: " ", startingAt: 0)
                     print("    \(typeColumn) \(value)\(record.signal.label.map { " (\($0))" } ?? "")")
                 }

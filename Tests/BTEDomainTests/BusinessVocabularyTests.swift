@@ -6,9 +6,11 @@ import Testing
     static func event(_ type: String, entity: String, metadata: String) -> [UInt8] {
         Array(
             """
-            {"record_type":"business_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001","event_type":"\(type)","entity_type":"\(entity)",
+            {"record_type":"business_event","event_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c001",
+             "event_type":"\(type)","entity_type":"\(entity)",
              "entity_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c002","workspace_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c003",
-             "sub_vertical_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c004","actor_user_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c005",
+             "sub_vertical_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c004",
+             "actor_user_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c005",
              "timestamp":"2026-11-02T08:00:00Z","metadata":\(metadata)}
             """.utf8)
     }
@@ -38,6 +40,33 @@ import Testing
         ] as [(String, String?)])
     func controlChanged(metadata: String, expected: String?) {
         #expect(Self.code(Self.event("control.changed", entity: "control", metadata: metadata)) == expected)
+    }
+
+    @Test(
+        arguments: [
+            // Amounts: finite, from 0 to 1e12; absent or null is no amount.
+            ("order.created", "order", #"{"amount":0}"#, nil), ("order.created", "order", #"{"amount":1e12}"#, nil),
+            ("deal.won", "deal", #"{"amount":1500.5}"#, nil), ("deal.created", "deal", #"{"stage":"x"}"#, nil),
+            ("deal.lost", "deal", #"{"amount":null}"#, nil),
+            ("order.created", "order", #"{"amount":1e400}"#, "invalid_value"),
+            ("order.created", "order", #"{"amount":-1e400}"#, "invalid_value"),
+            ("order.created", "order", #"{"amount":1000000000000.01}"#, "invalid_value"),
+            ("order.created", "order", #"{"amount":-0.01}"#, "invalid_value"),
+            ("deal.stage_changed", "deal", #"{"amount":"12.50"}"#, "invalid_value"),
+            ("deal.won", "deal", #"{"amount":{"usd":1}}"#, "invalid_value"),
+            // Expected and realized values: finite, within ±1e12 (an act can lose money).
+            ("recommendation.given", "recommendation", #"{"expected_value":-1e12}"#, nil),
+            ("recommendation.given", "recommendation", #"{"expected_value":1e308}"#, "invalid_value"),
+            ("recommendation.given", "recommendation", #"{"expected_value":1e999}"#, "invalid_value"),
+            ("recommendation.acted", "recommendation", #"{"realized_value":-250}"#, nil),
+            ("recommendation.acted", "recommendation", #"{"realized_value":-1.1e12}"#, "invalid_value"),
+            ("recommendation.acted", "recommendation", #"{"realized_value":true}"#, "invalid_value"),
+            // Only the events whose number is summed: an amount elsewhere is kept as it is.
+            ("contact.engaged", "contact", #"{"amount":1e400}"#, nil),
+            ("recommendation.acted", "recommendation", #"{"expected_value":1e400}"#, nil),
+        ] as [(String, String, String, String?)])
+    func summedNumbersAreFiniteAndBounded(type: String, entity: String, metadata: String, expected: String?) {
+        #expect(Self.code(Self.event(type, entity: entity, metadata: metadata)) == expected)
     }
 
     @Test func controlAndIncidentEntitiesMatchTheirTypes() {

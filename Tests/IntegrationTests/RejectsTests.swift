@@ -114,9 +114,11 @@ import Testing
         // The producer's fix for two of them; the oversized one needs no fix under today's limit.
         let fixedFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name)-fixed.ndjson")
         try """
-        {"reject_id": \(ids["missing_field"] ?? 0), "record": {"event_id":"\(noType)","user_id":"user-1","session_id":"s-1","timestamp":"2026-03-01T10:00:01Z","event_type":"click"}}
+        {"reject_id": \(ids["missing_field"] ?? 0), "record": {"event_id":"\(noType)","user_id":"user-1",\
+        "session_id":"s-1","timestamp":"2026-03-01T10:00:01Z","event_type":"click"}}
 
-        {"reject_id": \(ids["invalid_timestamp"] ?? 0), "record": {"event_id":"\(badTime)","user_id":"user-1","session_id":"s-1","timestamp":"2026-03-01T10:00:02Z","event_type":"tap"}}
+        {"reject_id": \(ids["invalid_timestamp"] ?? 0), "record": {"event_id":"\(badTime)","user_id":"user-1",\
+        "session_id":"s-1","timestamp":"2026-03-01T10:00:02Z","event_type":"tap"}}
         """.write(to: fixedFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: fixedFile) }
         let idArguments = ["--ids"] + all.map(String.init)
@@ -142,7 +144,8 @@ import Testing
         for (id, outcome) in expected where outcome == "would_store" { expected[id] = "stored" }
         #expect(try Self.outcomes(executed) == expected)
         let stored = try db.admin().execute(
-            "SELECT event_id::text, event_type, source_topic, source_offset FROM core.interaction_events ORDER BY event_id"
+            "SELECT event_id::text, event_type, source_topic, source_offset FROM core.interaction_events "
+                + "ORDER BY event_id"
         ).rows
         // Stored with their own ids, the fixed content, and the original message's coordinates.
         #expect(stored.map { $0[0] ?? "" } == [big, noType, badTime])
@@ -163,6 +166,80 @@ import Testing
         #expect(throws: (any Error).self) { try db.admin().execute("DELETE FROM bte.redrives") }
         let relisted = try Self.bte(["rejects", "list", "--code", "missing_field"], db)
         #expect(relisted.log.contains("redriven: already_stored"), "\(relisted.log)")
+    }
+
+    /// The bulk fix: export, edit each record (as jq would), redrive the file.
+    @Test func exportEditAndRedriveTheFile() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics(partitions: 1)
+        let topic = topics.prefix + Self.interaction
+        let noType = fixtureUUID(11)
+        let alsoNoType = fixtureUUID(12)
+        try topics.produce([
+            KafkaOutgoingMessage(
+                topic: topic, key: Array("user-1".utf8),
+                value: Self.event(noType, #""timestamp":"2026-03-01T10:00:01Z""#)),
+            KafkaOutgoingMessage(
+                topic: topic, key: Array("user-1".utf8),
+                value: Self.event(alsoNoType, #""timestamp":"2026-03-01T10:00:02Z""#)),
+            KafkaOutgoingMessage(topic: topic, key: Array("user-1".utf8), value: Array("{not json".utf8)),
+            // Intent telemetry keeps no payload of a reject: left out of the export.
+            KafkaOutgoingMessage(
+                topic: topics.prefix + "bte.intent-events.v1", key: Array("s".utf8), value: Array("{not json".utf8)),
+        ])
+        _ = try Self.ingest(db, topics, maxMessageBytes: 262_144)
+        var ids: [String: [Int64]] = [:]
+        for row in try db.admin().execute(
+            "SELECT error_code, id FROM bte.rejected_events WHERE source_topic = $1 ORDER BY id", [topic]
+        ).rows {
+            ids[row[0] ?? "", default: []].append(Int64(row[1] ?? "") ?? 0)
+        }
+        let missing = ids["missing_field"] ?? []
+        let notJSON = ids["invalid_json"] ?? []
+        #expect(missing.count == 2 && notJSON.count == 1)
+        #expect(try db.count("SELECT count(*) FROM bte.rejected_events") == 4)
+
+        let export = try Self.bte(["rejects", "export"], db)
+        #expect(export.process.terminationStatus == 0, "\(export.log)")
+        let lines = export.log.split(separator: "\n").filter { $0.hasPrefix("{") }.map(String.init)
+        // The two events with their records (canonical: keys sorted), "{not json" as base64.
+        #expect(
+            lines == [
+                #"{"reject_id":\#(missing[0]),"record":{"event_id":"\#(noType)","session_id":"s-1","#
+                    + #""timestamp":"2026-03-01T10:00:01Z","user_id":"user-1"}}"#,
+                #"{"reject_id":\#(missing[1]),"record":{"event_id":"\#(alsoNoType)","session_id":"s-1","#
+                    + #""timestamp":"2026-03-01T10:00:02Z","user_id":"user-1"}}"#,
+                #"{"reject_id":\#(notJSON[0]),"payload_base64":"e25vdCBqc29u"}"#,
+            ])
+        #expect(export.log.contains("1 rejects left out: their payload was not kept"), "\(export.log)")
+        let byCode = try Self.bte(["rejects", "export", "--code", "missing_field", "--ids", String(missing[1])], db)
+        #expect(byCode.log.split(separator: "\n").filter { $0.hasPrefix("{") }.count == 1, "\(byCode.log)")
+
+        // The fix, as `jq -c 'select(.record) | .record.event_type = "click" | .reject_id |= tostring'`
+        // would write it: every record gets its event type, the ids become strings.
+        var edited: [String] = []
+        for line in lines where line.contains("\"record\"") {
+            var object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            var record = try #require(object["record"] as? [String: Any])
+            record["event_type"] = "click"
+            object["record"] = record
+            object["reject_id"] = String(try #require(object["reject_id"] as? Int))
+            edited.append(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
+        }
+        let fixedFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name)-export.ndjson")
+        try (edited.joined(separator: "\n") + "\n").write(to: fixedFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: fixedFile) }
+        let redrive = try Self.bte(
+            ["rejects", "redrive", "--fixed", fixedFile.path, "--execute", "--by", "ops", "--format", "json"], db)
+        #expect(redrive.process.terminationStatus == 0, "\(redrive.log)")
+        #expect(try Self.outcomes(redrive) == [missing[0]: "stored", missing[1]: "stored"])
+        let stored = try db.admin().execute(
+            "SELECT event_id::text, event_type FROM core.interaction_events ORDER BY event_id"
+        ).rows
+        #expect(stored.map { $0[0] ?? "" } == [noType, alsoNoType].sorted())
+        #expect(stored.map { $0[1] ?? "" } == ["click", "click"])
+        #expect(try db.count("SELECT count(*) FROM bte.redrives WHERE record_source = 'fixed'") == 2)
     }
 
     @Test func aRedriveKilledMidwayLosesAndDoublesNothing() throws {

@@ -88,7 +88,7 @@ import Testing
 
         let usage = try BTEProcess(["sweep", "--every", "10s", "--brokers", topics.brokers])
         #expect(usage.wait(timeout: 30) == 1)
-        #expect(usage.log.hasPrefix("bte: error: bte_usage: --every takes an interval of at least a minute"))
+        #expect(usage.log.hasPrefix("bte: error: bte_usage: --every takes an interval from a minute to 366 days"))
         let both = try BTEProcess(["sweep", "--every", "1m", "--as-of", "2026-01-01T00:00:00Z"])
         #expect(both.wait(timeout: 30) == 1)
         #expect(both.log.contains("not both"), "\(both.log)")
