@@ -31,6 +31,8 @@ public struct APIError: Error, Sendable {
         .unauthorized, "unauthorized", "a valid API key is required: Authorization: Bearer <key>")
 
     static func forbidden(_ scope: String) -> APIError {
-        APIError(.forbidden, "insufficient_scope", "this endpoint needs a key with scope \(scope) or admin")
+        APIError(
+            .forbidden, "insufficient_scope",
+            "this endpoint needs a key with scope \(scope == "admin" ? "admin" : "\(scope) or admin")")
     }
 }

@@ -53,6 +53,7 @@ public struct APIServer: Sendable {
     let collector: Collector
     let keys: KeyDirectory
     let limiter = RateLimiter()
+    let replies = IdempotentReplies()
     let publisher: EventPublisher
     let vectors: VectorReader
     let readers: ReaderPool
@@ -164,7 +165,9 @@ public struct APIServer: Sendable {
             await self.answer("events") {
                 let key = try await self.authorize(request, scope: "write")
                 let body = try await self.body(request)
-                let batch = try self.collector.events(body: body, workspaceID: key.workspaceID).get()
+                let batch = try self.collector.events(
+                    body: body, workspaceID: key.workspaceID, mayGiveFeedback: key.scope == "admin"
+                ).get()
                 try await self.publish(batch.messages, readiness: readiness)
                 let rejected = batch.rejected.map { "{\"index\":\($0.index),\"code\":\(JSONValue.quoted($0.code))}" }
                 return json(
@@ -175,7 +178,11 @@ public struct APIServer: Sendable {
             await self.answer("interactions_log") {
                 let key = try await self.authorize(request, scope: "write")
                 let body = try await self.body(request)
-                let idempotency = request.headers.first { $0.name.canonicalName == "idempotency-key" }?.value
+                let idempotency = try idempotencyKey(request)
+                let name = "\(key.workspaceID.lowercased())|interaction|\(idempotency ?? "")"
+                if let idempotency, let repeated = try self.repeatedReply(name, body: body, key: idempotency) {
+                    return repeated
+                }
                 let (message, record) = try self.collector.interaction(
                     body: body, workspaceID: key.workspaceID, idempotencyKey: idempotency
                 ).get()
@@ -184,10 +191,11 @@ public struct APIServer: Sendable {
                     if case .string(let value)? = record[field] { return JSONValue.quoted(value) }
                     return "null"
                 }
-                return json(
-                    .ok,
+                let reply =
                     "{\"event_id\":\(text("event_id")),\"timestamp\":\(text("timestamp")),"
-                        + "\"user_id\":\(text("user_id")),\"event_type\":\(text("event_type")),\"success\":true}")
+                    + "\"user_id\":\(text("user_id")),\"event_type\":\(text("event_type")),\"success\":true}"
+                if idempotency != nil { self.replies.store(name, request: body, reply: reply) }
+                return json(.ok, reply)
             }
         }
         router.post("api/v1/behavioral-vectors/compute") { request, _ -> Response in
@@ -242,6 +250,19 @@ public struct APIServer: Sendable {
         return response
     }
 
+    /// The first reply to a request with this `Idempotency-Key` (nothing is produced again), nil
+    /// when there is none; 422 when the key was used for another request.
+    func repeatedReply(_ name: String, body: [UInt8], key: String) throws -> Response? {
+        switch replies.lookup(name, request: body) {
+        case .miss: return nil
+        case .reply(let reply): return json(.ok, reply)
+        case .reused:
+            throw APIError(
+                .unprocessableContent, "idempotency_key_reused",
+                "this Idempotency-Key was used in the last 24 hours for a different request")
+        }
+    }
+
     /// The key of `Authorization: Bearer <key>` if it is live and allowed here, within its rate.
     func authorize(_ request: Request, scope: String) async throws -> StoredApiKey {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
@@ -291,6 +312,15 @@ public struct APIServer: Sendable {
                 .serviceUnavailable, "broker_unavailable", "the broker did not acknowledge; nothing was accepted")
         }
     }
+}
+
+/// The request's `Idempotency-Key`, if it has one: 1 to 255 bytes.
+func idempotencyKey(_ request: Request) throws -> String? {
+    let key = request.headers.first { $0.name.canonicalName == "idempotency-key" }?.value
+    if let key, key.isEmpty || key.utf8.count > 255 {
+        throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key is 1 to 255 bytes")
+    }
+    return key
 }
 
 func json(_ status: HTTPResponse.Status, _ body: String) -> Response {

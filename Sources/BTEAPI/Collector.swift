@@ -28,7 +28,8 @@ public struct Collector: Sendable {
     }
 
     /// `{"events":[record…]}`: each record validated on its own; a bad one never fails the rest.
-    public func events(body: [UInt8], workspaceID: String) -> Result<Batch, APIError> {
+    /// Feedback on insights (`insight.feedback`) is an admin's to give, as on its own endpoint.
+    public func events(body: [UInt8], workspaceID: String, mayGiveFeedback: Bool) -> Result<Batch, APIError> {
         guard let parsed = try? JSONParser.parse(body), case .object = parsed,
             case .array(let records)? = parsed["events"]
         else {
@@ -42,6 +43,10 @@ public struct Collector: Sendable {
         }
         var batch = Batch()
         for (index, record) in records.enumerated() {
+            if !mayGiveFeedback, record["event_type"] == .string("insight.feedback") {
+                batch.rejected.append(Rejected(index: index, code: "insufficient_scope"))
+                continue
+            }
             switch message(record, workspaceID: workspaceID) {
             case .success(let message): batch.messages.append(message)
             case .failure(let rejection): batch.rejected.append(Rejected(index: index, code: rejection.code.rawValue))
@@ -105,6 +110,7 @@ public struct Collector: Sendable {
         if parsed["timestamp"] == nil {
             let micros = Int64(now.timeIntervalSince1970 * 1_000_000)
             members.append((key: "timestamp", value: .string(Timestamp(microseconds: micros).rfc3339)))
+            members.append((key: Schemas.stampedTimestampField, value: .bool(true)))
         }
         let record = JSONValue.object(members)
         switch message(record, workspaceID: workspaceID) {
@@ -115,11 +121,11 @@ public struct Collector: Sendable {
     }
 
     /// An `insight.feedback` business event for a stored insight of the key's workspace, from
-    /// `{"verdict": …, "user_id": …}`. Its id names the insight, user and verdict, so a repeated
-    /// request is stored once.
+    /// `{"verdict": …, "user_id": …}`. Each request is an opinion of its own (the latest counts);
+    /// with an `Idempotency-Key` its id is the key's, so a retry is the same event re-delivered.
     public func feedback(
         body: [UInt8], insightID: String, insightType: String, workspaceID: String, subVerticalID: String,
-        now: Date = Date()
+        idempotencyKey: String? = nil, now: Date = Date()
     ) -> Result<(message: KafkaOutgoingMessage, eventID: String, verdict: String), APIError> {
         guard let parsed = try? JSONParser.parse(body), case .object = parsed else {
             return .failure(APIError(.badRequest, "invalid_body", "the body is not a JSON object"))
@@ -137,7 +143,9 @@ public struct Collector: Sendable {
             return .failure(APIError(.badRequest, "missing_field", "user_id is required"))
         }
         let workspace = workspaceID.lowercased()
-        let eventID = UUIDv5.make(name: "api|insight.feedback|\(workspace)|\(insightID)|\(user)|\(verdict)")
+        let eventID =
+            idempotencyKey.map { UUIDv5.make(name: "api|insight.feedback|\(workspace)|\($0)") }
+            ?? UUID().uuidString.lowercased()
         let record = JSONValue.object([
             (key: "record_type", value: .string("business_event")),
             (key: "event_id", value: .string(eventID)),
@@ -158,6 +166,7 @@ public struct Collector: Sendable {
                 ])
             ),
             (key: "source", value: .string("platform")),
+            (key: Schemas.stampedTimestampField, value: .bool(true)),
         ])
         switch message(record, workspaceID: workspace) {
         case .success(let message): return .success((message, eventID, verdict))

@@ -217,10 +217,7 @@ extension APIServer {
         } catch let error as ModelError {
             throw Self.apiError(error)
         }
-        let idempotencyKey = request.headers.first { $0.name.canonicalName == "idempotency-key" }?.value
-        if let idempotencyKey, idempotencyKey.isEmpty || idempotencyKey.utf8.count > 255 {
-            throw APIError(.badRequest, "invalid_idempotency_key", "Idempotency-Key is 1 to 255 bytes")
-        }
+        let idempotencyKey = try idempotencyKey(request)
         let respondAsync = request.headers.contains {
             $0.name.canonicalName == "prefer" && $0.value.lowercased().contains("respond-async")
         }

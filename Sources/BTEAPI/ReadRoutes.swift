@@ -98,6 +98,11 @@ extension APIServer {
                 let body = try await self.body(request)
                 let insightID = try context.parameters.require("insight_id").lowercased()
                 let workspace = key.workspaceID.lowercased()
+                let idempotency = try idempotencyKey(request)
+                let name = "\(workspace)|feedback|\(insightID)|\(idempotency ?? "")"
+                if let idempotency, let repeated = try self.repeatedReply(name, body: body, key: idempotency) {
+                    return repeated
+                }
                 let found = try await self.readers.read { reader -> (String, String)? in
                     guard let insight = try reader.insight(id: insightID), insight.workspaceID == workspace else {
                         return nil
@@ -110,13 +115,14 @@ extension APIServer {
                 }
                 let feedback = try self.collector.feedback(
                     body: body, insightID: insightID, insightType: insightType, workspaceID: workspace,
-                    subVerticalID: subVertical
+                    subVerticalID: subVertical, idempotencyKey: idempotency
                 ).get()
                 try await self.publish([feedback.message], readiness: readiness)
-                return json(
-                    .ok,
+                let reply =
                     "{\"event_id\":\(JSONValue.quoted(feedback.eventID)),\"insight_id\":\(JSONValue.quoted(insightID)),"
-                        + "\"verdict\":\(JSONValue.quoted(feedback.verdict)),\"success\":true}")
+                    + "\"verdict\":\(JSONValue.quoted(feedback.verdict)),\"success\":true}"
+                if idempotency != nil { self.replies.store(name, request: body, reply: reply) }
+                return json(.ok, reply)
             }
         }
     }

@@ -153,6 +153,9 @@ public enum Schemas {
     /// `metadata.arm` of an `experiment.assigned`.
     public static let experimentArms = ["control", "treatment"]
     /// `metadata.verdict` of an `insight.feedback`.
+    /// `"timestamp_stamped": true` marks a timestamp stamped by the collecting API on receipt;
+    /// a record sent again under the same id with another such stamp is a re-delivery.
+    public static let stampedTimestampField = "timestamp_stamped"
     public static let feedbackVerdicts = ["useful", "not_useful", "acted", "dismissed"]
     public static let sources = ["hubspot", "shopify", "businesscentral", "platform"]
     public static let interactionTypes = [

@@ -23,6 +23,10 @@ public struct ValidRecord: Sendable {
         if table == .interactionEvents { return extraValues["workspace_id"] ?? UserKey.defaultWorkspace }
         return schema.fields.firstIndex { $0.name == "workspace_id" }.flatMap { values[$0] }
     }
+
+    /// What makes two records one event: the id within its workspace (one workspace's id never
+    /// blocks another's); for intent and chat events, which name no workspace, the id alone.
+    public var identity: String { workspaceID.map { "\($0)/\(id)" } ?? id }
 }
 
 /// Limits on what a message may be. Defaults suit interaction telemetry; all are configurable.
@@ -150,6 +154,16 @@ public struct RecordValidator: Sendable {
             }
         }
         if let rejection = run(schema.check) { return .failure(rejection) }
+        // A timestamp the collecting API stamped on receipt is not part of what the event is: a
+        // retry of the request, stamped anew under the same id, is the same event re-delivered.
+        var fingerprinted = values
+        switch unknown.first(where: { $0.key == Schemas.stampedTimestampField })?.value {
+        case nil, .null?, .bool(false)?: break
+        case .bool(true)?:
+            if let index = specs.firstIndex(where: { $0.name == schema.timestampField }) { fingerprinted[index] = nil }
+        default:
+            return .failure(Rejection(.wrongType, "\(Schemas.stampedTimestampField) must be true or false"))
+        }
 
         var extra: String?
         if !unknown.isEmpty {
@@ -165,7 +179,7 @@ public struct RecordValidator: Sendable {
         return .success(
             ValidRecord(
                 table: schema.table, id: id, timestamp: timestamp, values: values, extra: extra,
-                contentHash: contentFingerprint(recordType: schema.recordType, values: values, extra: extra),
+                contentHash: contentFingerprint(recordType: schema.recordType, values: fingerprinted, extra: extra),
                 extraValues: extraValues))
     }
 

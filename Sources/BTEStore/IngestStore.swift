@@ -157,9 +157,10 @@ public final class IngestStore {
     )
 
     /// Appends the records that are new, after looking their ids up in the log (whose primary
-    /// key is the id: a concurrent writer's copy makes the COPY fail, and the batch is retried).
+    /// key is the workspace and id: a concurrent writer's copy makes the COPY fail, and the batch
+    /// is retried).
     private func append(table: LogTable, _ records: [IncomingRecord]) throws -> Appended {
-        let known = try storedHashes(table: table, ids: Array(Set(records.map(\.record.id))))
+        let known = try storedHashes(table: table, records.map(\.record))
         let (fresh, duplicates, conflicts) = classify(table: table, records, known: known)
         let refused = try copyIsolatingFailures(table: table, fresh)
         return (fresh.count - refused.count, duplicates, conflicts, refused)
@@ -173,33 +174,42 @@ public final class IngestStore {
     private func appendInteractions(_ records: [IncomingRecord]) throws -> Appended {
         var first: [String: IncomingRecord] = [:]
         first.reserveCapacity(records.count)
-        for incoming in records where first[incoming.record.id] == nil { first[incoming.record.id] = incoming }
+        for incoming in records where first[incoming.record.identity] == nil {
+            first[incoming.record.identity] = incoming
+        }
         var refused: [RejectedMessage] = []
         while true {
             let excluded = Set(refused.map(\.source))
             // Sorted, so that writers claiming overlapping ids take their locks in the same order.
-            let claims = first.values.filter { !excluded.contains($0.source) }.sorted { $0.record.id < $1.record.id }
+            let claims = first.values.filter { !excluded.contains($0.source) }.sorted {
+                $0.record.identity < $1.record.identity
+            }
             try connection.execute("SAVEPOINT bte_claim")
             var claimed: Set<String> = []
             if !claims.isEmpty {
                 let rows = try connection.execute(
                     """
-                    INSERT INTO bte.interaction_event_ids (event_id, content_hash)
-                    SELECT * FROM unnest($1::uuid[], $2::bigint[])
-                    ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text
+                    INSERT INTO bte.interaction_event_ids (workspace_id, event_id, content_hash)
+                    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[])
+                    ON CONFLICT (workspace_id, event_id) DO NOTHING
+                    RETURNING workspace_id::text || '/' || event_id::text
                     """,
-                    [arrayLiteral(claims.map(\.record.id)), arrayLiteral(claims.map { String($0.record.contentHash) })]
+                    [
+                        arrayLiteral(claims.map { $0.record.workspaceID ?? UserKey.defaultWorkspace }),
+                        arrayLiteral(claims.map(\.record.id)),
+                        arrayLiteral(claims.map { String($0.record.contentHash) }),
+                    ]
                 ).rows
                 claimed = Set(rows.compactMap { $0[0] })
             }
             var known = try storedHashes(
-                table: .interactionEvents, ids: claims.map(\.record.id).filter { !claimed.contains($0) })
+                table: .interactionEvents, claims.map(\.record).filter { !claimed.contains($0.identity) })
             guard known.count + claimed.count == claims.count else {
                 throw StoreError(
                     .concurrentWriter, "an interaction event id was neither claimed nor found; retrying the batch")
             }
             for record in first.values where excluded.contains(record.source) {
-                known[record.record.id] = record.record.contentHash
+                known[record.record.identity] = record.record.contentHash
             }
             let (fresh, duplicates, conflicts) = classify(
                 table: .interactionEvents, records.filter { !excluded.contains($0.source) }, known: known)
@@ -214,19 +224,35 @@ public final class IngestStore {
         }
     }
 
-    /// The content hashes stored under `ids` (interaction events: in their id registry).
-    private func storedHashes(table: LogTable, ids: [String]) throws -> [String: Int64] {
-        guard !ids.isEmpty else { return [:] }
+    /// The content hashes stored under these records' identities (interaction events: in their
+    /// id registry), keyed by identity.
+    private func storedHashes(table: LogTable, _ records: [ValidRecord]) throws -> [String: Int64] {
+        guard !records.isEmpty else { return [:] }
         let schema = RecordSchema.forTable(table)
-        let lookup =
-            table == .interactionEvents
-            ? "SELECT event_id::text, content_hash FROM bte.interaction_event_ids WHERE event_id = ANY($1::uuid[])"
-            : "SELECT \(schema.idField)::text, content_hash FROM \(table.rawValue) "
-                + "WHERE \(schema.idField) = ANY($1::uuid[])"
         var known: [String: Int64] = [:]
-        known.reserveCapacity(ids.count)
-        for row in try connection.execute(lookup, [arrayLiteral(ids)]).rows {
-            if let id = row[0], let hash = row[1].flatMap({ Int64($0) }) { known[id] = hash }
+        known.reserveCapacity(records.count)
+        let hasWorkspace = records.first?.workspaceID != nil
+        guard hasWorkspace else {
+            let lookup =
+                "SELECT \(schema.idField)::text, content_hash FROM \(table.rawValue) "
+                + "WHERE \(schema.idField) = ANY($1::uuid[])"
+            for row in try connection.execute(lookup, [arrayLiteral(Array(Set(records.map(\.id))))]).rows {
+                if let id = row[0], let hash = row[1].flatMap({ Int64($0) }) { known[id] = hash }
+            }
+            return known
+        }
+        let source = table == .interactionEvents ? "bte.interaction_event_ids" : table.rawValue
+        let lookup = """
+            SELECT workspace_id::text || '/' || \(schema.idField)::text, content_hash FROM \(source)
+            WHERE (workspace_id, \(schema.idField)) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+            """
+        let unique = Array(
+            Dictionary(records.map { ($0.identity, $0) }, uniquingKeysWith: { first, _ in first }).values)
+        let parameters = [
+            arrayLiteral(unique.map { $0.workspaceID ?? UserKey.defaultWorkspace }), arrayLiteral(unique.map(\.id)),
+        ]
+        for row in try connection.execute(lookup, parameters).rows {
+            if let identity = row[0], let hash = row[1].flatMap({ Int64($0) }) { known[identity] = hash }
         }
         return known
     }
@@ -245,8 +271,8 @@ public final class IngestStore {
         var conflicts: [RejectedMessage] = []
         for incoming in records {
             let record = incoming.record
-            guard let hash = known[record.id] else {
-                known[record.id] = record.contentHash
+            guard let hash = known[record.identity] else {
+                known[record.identity] = record.contentHash
                 fresh.append(incoming)
                 continue
             }

@@ -153,20 +153,24 @@ public struct ProjectionReader {
         public var actionRate: Double? { delivered == 0 ? nil : Double(acted) / Double(delivered) }
     }
 
-    /// Per insight type (every type, 0 included), optionally of one workspace.
+    /// Per insight type (every type, 0 included), optionally of one workspace. Feedback counts for
+    /// an insight of its own workspace only; a user's latest opinion (by time, then log order) is
+    /// theirs.
     public func feedbackStats(since: Timestamp, workspaceID: String? = nil, types: [String]) throws -> [FeedbackStats] {
         let rows = try connection.execute(
             """
             WITH delivered AS (
-                SELECT id, insight_type FROM bte.insights
+                SELECT id, workspace_id, insight_type FROM bte.insights
                 WHERE as_of >= $1::timestamptz AND ($2::uuid IS NULL OR workspace_id = $2::uuid)),
             feedback AS (
-                SELECT d.id, d.insight_type, e.actor_user_id, e.metadata->>'verdict' AS verdict, e.timestamp
-                FROM core.business_events e JOIN delivered d ON d.id = e.entity_id
+                SELECT d.id, d.insight_type, e.actor_user_id, e.metadata->>'verdict' AS verdict, e.timestamp,
+                    e.source_offset
+                FROM core.business_events e JOIN delivered d ON d.id = e.entity_id AND d.workspace_id = e.workspace_id
                 WHERE e.event_type = 'insight.feedback'),
             opinion AS (
                 SELECT DISTINCT ON (id, actor_user_id) insight_type, verdict FROM feedback
-                WHERE verdict IN ('useful', 'not_useful') ORDER BY id, actor_user_id, timestamp DESC)
+                WHERE verdict IN ('useful', 'not_useful')
+                ORDER BY id, actor_user_id, timestamp DESC, source_offset DESC)
             SELECT t.type,
                 (SELECT count(*) FROM delivered WHERE insight_type = t.type),
                 (SELECT count(DISTINCT id) FROM feedback WHERE insight_type = t.type AND verdict = 'acted'),

@@ -22,7 +22,8 @@ struct CollectorTests {
              {"record_type":"interaction_event","event_id":"7d1a4c2e-0000-4000-8000-000000000003",
               "timestamp":"2026-03-01T10:00:00Z","user_id":"u-3","session_id":"s"}]}
             """
-        let batch = try collector.events(body: Array(body.utf8), workspaceID: Self.workspace).get()
+        let batch = try collector.events(body: Array(body.utf8), workspaceID: Self.workspace, mayGiveFeedback: false)
+            .get()
         #expect(
             batch.rejected == [
                 .init(index: 1, code: "not_an_object"), .init(index: 2, code: "unknown_record_type"),
@@ -39,7 +40,8 @@ struct CollectorTests {
     /// A null workspace_id would put the event in the default workspace: it gets the key's.
     @Test func nullWorkspaceOfAnInteractionIsTheKeys() throws {
         let body = "{\"events\":[\(Self.interaction(1, #","workspace_id":null"#))]}"
-        let batch = try collector.events(body: Array(body.utf8), workspaceID: Self.workspace).get()
+        let batch = try collector.events(body: Array(body.utf8), workspaceID: Self.workspace, mayGiveFeedback: false)
+            .get()
         let message = try #require(batch.messages.first)
         let value = try JSONParser.parse(message.value ?? [])
         #expect(value["workspace_id"] == .string(Self.workspace))
@@ -49,14 +51,20 @@ struct CollectorTests {
 
     @Test func bodyLimits() {
         let many = "{\"events\":[" + Array(repeating: "{}", count: 501).joined(separator: ",") + "]}"
-        guard case .failure(let tooMany) = collector.events(body: Array(many.utf8), workspaceID: Self.workspace) else {
+        guard
+            case .failure(let tooMany) = collector.events(
+                body: Array(many.utf8), workspaceID: Self.workspace, mayGiveFeedback: false)
+        else {
             Issue.record("501 records accepted")
             return
         }
         #expect(tooMany.status == .contentTooLarge)
         #expect(tooMany.code == "too_many_records")
         for bad in ["", "[]", "{\"events\":{}}", "{\"other\":[]}"] {
-            guard case .failure(let error) = collector.events(body: Array(bad.utf8), workspaceID: Self.workspace) else {
+            guard
+                case .failure(let error) = collector.events(
+                    body: Array(bad.utf8), workspaceID: Self.workspace, mayGiveFeedback: false)
+            else {
                 Issue.record("\(bad) accepted")
                 continue
             }
@@ -83,6 +91,57 @@ struct CollectorTests {
             now: Date(timeIntervalSince1970: 1_772_359_200)
         ).get()
         #expect(record["timestamp"] == .string("2026-03-01T10:00:00.000000Z"))
+    }
+
+    /// A retry of a request with an Idempotency-Key is stamped anew by the server's clock: the
+    /// same id, a stamp marked as such, and so the same fingerprint at ingest.
+    @Test func aRetryStampedAnewIsTheSameEvent() throws {
+        let body = Array(#"{"user_id":"u","session_id":"s","event_type":"tap"}"#.utf8)
+        func sent(at seconds: TimeInterval) throws -> ValidRecord {
+            let (message, record) = try collector.interaction(
+                body: body, workspaceID: Self.workspace, idempotencyKey: "k", now: Date(timeIntervalSince1970: seconds)
+            ).get()
+            #expect(record["timestamp_stamped"] == .bool(true))
+            return try RecordValidator().validate(kind: .interaction, key: message.key, value: message.value ?? [])
+                .get()
+        }
+        let first = try sent(at: 1_772_359_200)
+        let retry = try sent(at: 1_772_359_201)
+        #expect(first.id == retry.id && first.timestamp != retry.timestamp)
+        #expect(first.contentHash == retry.contentHash)
+        // A timestamp the producer gave is its own: not marked.
+        let given = Array(
+            #"{"user_id":"u","session_id":"s","event_type":"tap","timestamp":"2026-03-01T10:00:00Z"}"#.utf8)
+        let (_, record) = try collector.interaction(body: given, workspaceID: Self.workspace, idempotencyKey: "k").get()
+        #expect(record["timestamp_stamped"] == nil)
+    }
+
+    /// Every feedback request is an opinion of its own (the latest counts), unless it repeats
+    /// an Idempotency-Key; feedback sent as events needs the admin scope.
+    @Test func feedbackIsAnOpinionPerRequestAndAnAdminsToGive() throws {
+        let insight = "1a000000-0000-4000-8000-000000000001"
+        let body = Array(#"{"verdict":"useful","user_id":"aaaaaaaa-0000-4000-8000-000000000001"}"#.utf8)
+        func id(_ key: String?) throws -> String {
+            try collector.feedback(
+                body: body, insightID: insight, insightType: "deal_stalled", workspaceID: Self.workspace,
+                subVerticalID: insight, idempotencyKey: key
+            ).get().eventID
+        }
+        #expect(try id(nil) != id(nil))
+        #expect(try id("k") == id("k"))
+        #expect(try id("k") != id("j"))
+
+        let event = """
+            {"record_type":"business_event","event_id":"1b000000-0000-4000-8000-000000000001",
+             "timestamp":"2026-03-01T10:00:00Z","event_type":"insight.feedback","entity_type":"insight",
+             "entity_id":"\(insight)","workspace_id":"\(Self.workspace)","sub_vertical_id":"\(insight)",
+             "actor_user_id":"\(insight)","metadata":{"verdict":"useful"}}
+            """
+        let events = Array("{\"events\":[\(event)]}".utf8)
+        let byWriter = try collector.events(body: events, workspaceID: Self.workspace, mayGiveFeedback: false).get()
+        #expect(byWriter.rejected == [.init(index: 0, code: "insufficient_scope")] && byWriter.messages.isEmpty)
+        let byAdmin = try collector.events(body: events, workspaceID: Self.workspace, mayGiveFeedback: true).get()
+        #expect(byAdmin.rejected.isEmpty && byAdmin.messages.count == 1)
     }
 
     @Test func tokenBucket() {

@@ -89,6 +89,30 @@ private func rejectionCode(_ kind: InputKind, key: [UInt8]? = Array("k".utf8), _
         }
     }
 
+    /// A timestamp the API stamped on receipt (`timestamp_stamped: true`) is left out of the
+    /// fingerprint: a retry stamped anew is a re-delivery. Without the mark the time is content.
+    @Test func aStampedTimestampIsNotContent() throws {
+        func hash(_ time: String, stamped: String?) throws -> Int64 {
+            var fields = ["timestamp": "\"\(time)\""]
+            if let stamped { fields["timestamp_stamped"] = stamped }
+            return try validator.validate(kind: .interaction, key: nil, value: interaction(fields)).get().contentHash
+        }
+        #expect(try hash("2026-01-01T00:00:00Z", stamped: "true") == hash("2026-01-01T00:00:01Z", stamped: "true"))
+        #expect(try hash("2026-01-01T00:00:00Z", stamped: "false") != hash("2026-01-01T00:00:01Z", stamped: "false"))
+        #expect(try hash("2026-01-01T00:00:00Z", stamped: nil) != hash("2026-01-01T00:00:01Z", stamped: nil))
+        // The mark is content too: a stamped and an unstamped record are not the same event.
+        #expect(try hash("2026-01-01T00:00:00Z", stamped: "true") != hash("2026-01-01T00:00:00Z", stamped: nil))
+        for value in ["\"yes\"", "1", "{}"] {
+            let result = validator.validate(
+                kind: .interaction, key: nil, value: interaction(["timestamp_stamped": value]))
+            guard case .failure(let rejection) = result else {
+                Issue.record("timestamp_stamped \(value) accepted")
+                continue
+            }
+            #expect(rejection.code.rawValue == "wrong_type")
+        }
+    }
+
     @Test func contentHashIgnoresKeyOrderAndWhitespace() throws {
         let a = try validator.validate(
             kind: .interaction, key: nil,

@@ -211,3 +211,116 @@ private final class Locked<Value>: @unchecked Sendable {
         #expect(!message.contains("SECRETMARKER"), "\(message)")
     }
 }
+
+/// An event id is unique within its workspace: the same id sent by two workspaces names two
+/// events, in every log that has a workspace; within one workspace it is still one event.
+@Suite(.serialized) struct WorkspaceScopedIDTests {
+    static let a = "aaaaaaaa-0000-4000-8000-000000000001"
+    static let b = "bbbbbbbb-0000-4000-8000-000000000002"
+    static let id = "1d000000-0000-4000-8000-000000000001"
+
+    static func record(_ kind: InputKind, _ json: String, offset: Int64) throws -> IncomingRecord {
+        guard case .success(let valid) = RecordValidator().validate(kind: kind, key: nil, value: Array(json.utf8))
+        else { throw FixtureInvalid(n: Int(offset)) }
+        return IncomingRecord(
+            record: valid, source: SourcePosition(topic: "t." + kind.rawValue, partition: 0, offset: offset),
+            key: nil, value: Array(json.utf8))
+    }
+
+    static func records(workspace: String, note: String, offset: Int64) throws -> [IncomingRecord] {
+        [
+            try record(
+                .business,
+                #"{"record_type":"business_event","event_id":"\#(id)","timestamp":"2026-03-10T10:00:00Z","#
+                    + #""event_type":"deal.created","entity_type":"deal","entity_id":"\#(id)","#
+                    + #""workspace_id":"\#(workspace)","sub_vertical_id":"\#(id)","actor_user_id":"\#(id)","#
+                    + #""source":"hubspot","metadata":{"note":"\#(note)"}}"#, offset: offset),
+            try record(
+                .business,
+                #"{"record_type":"user_action","action_id":"\#(id)","timestamp":"2026-03-10T10:00:00Z","#
+                    + #""actor_user_id":"\#(id)","workspace_id":"\#(workspace)","action_type":"accept","#
+                    + #""metadata":{"note":"\#(note)"}}"#,
+                offset: offset + 1),
+            try record(
+                .interaction,
+                #"{"event_id":"\#(id)","timestamp":"2026-03-10T10:00:00Z","event_type":"tap","#
+                    + #""user_id":"u","session_id":"s-\#(note)","workspace_id":"\#(workspace)"}"#, offset: offset),
+        ]
+    }
+
+    @Test func anIDClaimedByOneWorkspaceNeverBlocksAnother() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let store = try IngestStore(url: db.ingestURL, group: "g")
+        var stored: [String: Int64] = [:]
+        func commit(_ records: [IncomingRecord]) throws -> IngestOutcome {
+            var batch = IngestBatch()
+            batch.records = records
+            batch.progress = Set(records.map(\.source.topic)).sorted().map { topic in
+                let last = records.filter { $0.source.topic == topic }.map(\.source.offset).max() ?? 0
+                return PartitionProgress(topic: topic, partition: 0, expectedStored: stored[topic], next: last + 1)
+            }
+            for progress in batch.progress { stored[progress.topic] = progress.next }
+            return try store.commit(batch) { _ in }
+        }
+        let first = try commit(try Self.records(workspace: Self.a, note: "one", offset: 0))
+        #expect(first.stored == [.businessEvents: 1, .userActions: 1, .interactionEvents: 1], "\(first)")
+        // Workspace B, the same ids and other content: three new events, no conflict.
+        let second = try commit(try Self.records(workspace: Self.b, note: "two", offset: 2))
+        #expect(second.rejects.map(\.rejection.code) == [], "\(second.rejects.map(\.rejection))")
+        #expect(second.stored == [.businessEvents: 1, .userActions: 1, .interactionEvents: 1], "\(second)")
+        // Within workspace A the id is still taken: other content conflicts, the same is a re-delivery.
+        let third = try commit(try Self.records(workspace: Self.a, note: "three", offset: 4))
+        #expect(third.rejects.map(\.rejection.code) == Array(repeating: .conflictingDuplicate, count: 3))
+        let fourth = try commit(try Self.records(workspace: Self.b, note: "two", offset: 6))
+        #expect(fourth.duplicates == [.businessEvents: 1, .userActions: 1, .interactionEvents: 1], "\(fourth)")
+        #expect(fourth.rejects.isEmpty)
+        for table in ["core.business_events", "core.user_actions", "core.interaction_events"] {
+            #expect(try db.count("SELECT count(DISTINCT workspace_id) FROM \(table)") == 2, "\(table)")
+        }
+    }
+}
+
+extension WorkspaceScopedIDTests {
+    static func business(
+        _ n: Int, workspace: String, type: String, entity: String, at time: String, metadata: String
+    ) throws -> IncomingRecord {
+        try record(
+            .business,
+            #"{"record_type":"business_event","event_id":"\#(fixtureUUID(n))","timestamp":"\#(time)","#
+                + #""event_type":"\#(type)","entity_type":"recommendation","entity_id":"\#(entity)","#
+                + #""workspace_id":"\#(workspace)","sub_vertical_id":"\#(id)","actor_user_id":"\#(id)","#
+                + #""source":"platform","metadata":\#(metadata)}"#, offset: Int64(n))
+    }
+
+    /// A recommendation given in one workspace and acted on (same entity id) in another is no
+    /// peer success of either: an act pairs with its own workspace's given only.
+    @Test func anActPairsWithItsOwnWorkspacesRecommendation() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let store = try IngestStore(url: db.ingestURL, group: "g")
+        let entity = "e0000000-0000-4000-8000-000000000001"
+        var batch = IngestBatch()
+        batch.records = [
+            try Self.business(
+                1, workspace: Self.a, type: "recommendation.given", entity: entity, at: "2026-03-10T10:00:00Z",
+                metadata: #"{"action_type":"call"}"#),
+            try Self.business(
+                2, workspace: Self.b, type: "recommendation.acted", entity: entity, at: "2026-03-10T11:00:00Z",
+                metadata: #"{"outcome":"success"}"#),
+            try Self.business(
+                3, workspace: Self.a, type: "recommendation.acted", entity: entity, at: "2026-03-10T12:00:00Z",
+                metadata: #"{"outcome":"success"}"#),
+        ]
+        batch.progress = [
+            PartitionProgress(topic: "t.bte.business-events.v1", partition: 0, expectedStored: nil, next: 4)
+        ]
+        _ = try store.commit(batch) { _ in }
+        let successes = try HistoryReader(url: db.readerURL).peerSuccesses(
+            subVerticals: [Self.id], after: Timestamp(microseconds: 0),
+            upTo: Timestamp(microseconds: 1_900_000_000_000_000))
+        // Only A's act (12:00) pairs with A's given; B's act at 11:00 has no given of its own.
+        #expect(successes.map(\.workspaceID) == [Self.a])
+        #expect(successes.map(\.actionType) == ["call"])
+    }
+}

@@ -192,8 +192,8 @@ import Testing
         let useful = feedback(insight, key: f.admin, "{\"verdict\":\"useful\",\"user_id\":\"\(u1)\"}")
         #expect(useful.status == 200, "\(useful)")
         #expect(useful.body.contains("\"insight_id\":\"\(insight)\",\"verdict\":\"useful\",\"success\":true"))
-        // Sent twice: the same event id, stored once.
-        #expect(feedback(insight, key: f.admin, "{\"verdict\":\"useful\",\"user_id\":\"\(u1)\"}").body == useful.body)
+        // The same opinion again: an event of its own; the latest counts.
+        #expect(feedback(insight, key: f.admin, "{\"verdict\":\"useful\",\"user_id\":\"\(u1)\"}").status == 200)
         #expect(feedback(insight, key: f.admin, "{\"verdict\":\"acted\",\"user_id\":\"\(u1)\"}").status == 200)
         #expect(feedback(insight, key: f.admin, "{\"verdict\":\"not_useful\",\"user_id\":\"\(u2)\"}").status == 200)
         // Refused: a read key; another workspace's insight; a verdict or user outside the rules.
@@ -205,7 +205,7 @@ import Testing
         #expect(badUser.status == 400 && badUser.body.contains(#""code":"invalid_uuid""#), "\(badUser)")
 
         _ = try ingestUntilIdle(f.db, f.topics, group: "bte-ingest")
-        // Three distinct events (the repeat is a duplicate), each an insight.feedback with its verdict.
+        // Four events (the repeat too), each an insight.feedback with its verdict.
         let stored = try f.db.admin().execute(
             """
             SELECT metadata->>'verdict', actor_user_id::text FROM core.business_events
@@ -213,7 +213,7 @@ import Testing
             ORDER BY 1
             """
         ).rows
-        #expect(stored.map { $0[0] ?? "" } == ["acted", "not_useful", "useful"])
+        #expect(stored.map { $0[0] ?? "" } == ["acted", "not_useful", "useful", "useful"])
 
         // deal_stalled: 1 delivered, acted by u1 → action rate 1/1; opinions useful (u1),
         // not_useful (u2) → positive rate 1/2. Other types: nothing delivered → null rates.
@@ -235,6 +235,104 @@ import Testing
         let page = Self.get(f.port, "/dashboard", key: f.admin)
         #expect(page.status == 200)
         #expect(page.body.contains(#"<td class="num positive-rate">50.0%</td><td class="num action-rate">100.0%</td>"#))
+    }
+
+    /// A change of mind is stored and the latest opinion counts; a retry with an Idempotency-Key
+    /// stores nothing new and is no reject, whichever instance it reaches; feedback needs the
+    /// admin scope on every path and counts for an insight of its own workspace only.
+    @Test func retriesAndChangesOfMindAreNeitherLostNorRejected() throws {
+        let f = try Self.fixture()
+        defer {
+            f.server.signal(SIGKILL)
+            f.db.drop()
+        }
+        let insight = OutputRecords.insightID(
+            workspace: Self.workspace, type: "deal_stalled", asOf: Self.midnight(daysAgo: 1))
+        let u1 = "aaaaaaaa-0000-4000-8000-000000000001"
+        let u2 = "aaaaaaaa-0000-4000-8000-000000000002"
+        func feedback(_ verdict: String, _ user: String, headers: [String: String] = [:]) -> String {
+            let reply = APITests.post(
+                f.port, "/v1/insights/\(insight)/feedback", key: f.admin,
+                "{\"verdict\":\"\(verdict)\",\"user_id\":\"\(user)\"}", headers: headers)
+            #expect(reply.status == 200, "\(reply)")
+            return reply.body
+        }
+        for verdict in ["useful", "not_useful", "useful"] { _ = feedback(verdict, u1) }
+        let first = feedback("not_useful", u2, headers: ["Idempotency-Key": "fb-1"])
+        #expect(feedback("not_useful", u2, headers: ["Idempotency-Key": "fb-1"]) == first)
+        let reused = APITests.post(
+            f.port, "/v1/insights/\(insight)/feedback", key: f.admin, "{\"verdict\":\"useful\",\"user_id\":\"\(u2)\"}",
+            headers: ["Idempotency-Key": "fb-1"])
+        #expect(reused.status == 422 && reused.body.contains("idempotency_key_reused"), "\(reused)")
+
+        // The interaction log retried: to the same instance (its first reply, nothing produced)
+        // and, after the server's clock moved on, to another instance (produced again).
+        let tap = #"{"user_id":"user-9","session_id":"s-9","event_type":"tap"}"#
+        let logged = APITests.post(
+            f.port, "/api/v1/interactions/log", key: f.write, tap, headers: ["Idempotency-Key": "tap-1"])
+        #expect(logged.status == 200, "\(logged)")
+        usleep(20_000)
+        #expect(
+            APITests.post(f.port, "/api/v1/interactions/log", key: f.write, tap, headers: ["Idempotency-Key": "tap-1"])
+                .body == logged.body)
+        let port2 = freePort()
+        let second = try APITests.serve(f.db, f.topics, port: port2)
+        defer { second.signal(SIGKILL) }
+        let elsewhere = APITests.post(
+            port2, "/api/v1/interactions/log", key: f.write, tap, headers: ["Idempotency-Key": "tap-1"])
+        #expect(elsewhere.status == 200, "\(elsewhere)")
+        #expect(Self.object(elsewhere.body)["event_id"] as? String == Self.object(logged.body)["event_id"] as? String)
+
+        // Feedback sent as events: a write key's is refused; another workspace's admin's, on this
+        // workspace's insight id, is stored in its own workspace and counts nowhere.
+        func event(_ n: Int, workspace: String) -> String {
+            """
+            {"record_type":"business_event","event_id":"\(fixtureUUID(n, prefix: "fbfbfbfb"))",
+             "timestamp":"\(Self.midnight(daysAgo: 0))","event_type":"insight.feedback","entity_type":"insight",
+             "entity_id":"\(insight)","workspace_id":"\(workspace)","sub_vertical_id":"\(u1)","actor_user_id":"\(u2)",
+             "metadata":{"verdict":"not_useful","insight_type":"deal_stalled"}}
+            """
+        }
+        let byWriter = APITests.post(
+            f.port, "/v1/events", key: f.write, "{\"events\":[\(event(1, workspace: Self.workspace))]}")
+        #expect(byWriter.body == #"{"accepted":0,"rejected":[{"index":0,"code":"insufficient_scope"}]}"#, "\(byWriter)")
+        let otherAdmin = try APITests.createKey(f.db, scope: "admin", rate: 10_000, workspace: Self.other)
+        let foreign = APITests.post(
+            f.port, "/v1/events", key: otherAdmin, "{\"events\":[\(event(2, workspace: Self.other))]}")
+        #expect(foreign.body == #"{"accepted":1,"rejected":[]}"#, "\(foreign)")
+
+        let ingested = try ingestUntilIdle(f.db, f.topics, group: "bte-ingest")
+        #expect(ingested.rejected.isEmpty, "\(ingested.rejected)")
+        #expect(try f.db.count("SELECT count(*) FROM bte.rejected_events") == 0)
+        // u1's three opinions, u2's one (its retry a duplicate), the foreign one; one tap.
+        #expect(
+            try f.db.count(
+                "SELECT count(*) FROM core.business_events WHERE event_type = 'insight.feedback' "
+                    + "AND entity_id = '\(insight)'") == 5)
+        #expect(try f.db.count("SELECT count(*) FROM core.interaction_events WHERE user_id = 'user-9'") == 1)
+        #expect(
+            try f.db.count(
+                "SELECT count(*) FROM core.interaction_events WHERE user_id = 'user-9' "
+                    + "AND timestamp = '\(Self.object(logged.body)["timestamp"] as? String ?? "")'"
+            )
+                == 1)
+
+        // deal_stalled of this workspace: u1's latest is useful, u2's not_useful → 1/2. Across
+        // workspaces (2 delivered), the foreign opinion still counts for no insight.
+        for (scope, delivered) in [(["--workspace", Self.workspace], 1), ([], 2)] {
+            let stats = try BTEProcess(
+                ["insights", "stats", "--since", "30d", "--format", "json", "--reader-database-url", f.db.readerURL]
+                    + scope)
+            #expect(stats.wait(timeout: 30) == 0, "\(stats.log)")
+            #expect(
+                stats.log.contains(
+                    #"{"insight_type":"deal_stalled","delivered":\#(delivered),"acted":0,"useful":1,"not_useful":1,"#
+                        + #""positive_feedback_rate":0.5000,"#), "\(stats.log)")
+        }
+    }
+
+    static func object(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
     }
 
     @Test func dashboardNeedsAnAdminKeyOrItsSessionAndFollowsRevocation() throws {
