@@ -34,15 +34,32 @@ public enum ApiKeyHash {
 
 /// The keys the server knows, looked up by hash and remembered for at most `ttl` (so a
 /// revocation takes effect within it). Lookups run on a queue of their own: the store blocks.
+/// Tokens that name no key are remembered apart, in a bounded cache of their own: a flood of
+/// unknown tokens never evicts a valid key, and a repeated one costs no lookup.
 final class KeyDirectory: Sendable {
     private let store: SerialClient<ApiKeyStore>
-    private let cache = Mutex<[[UInt8]: (key: StoredApiKey?, at: ContinuousClock.Instant)]>([:])
+    private let known = Mutex<[[UInt8]: (key: StoredApiKey, at: ContinuousClock.Instant)]>([:])
+    private let unknown = Mutex<[[UInt8]: ContinuousClock.Instant]>([:])
     let ttl: Duration
+    static let unknownCapacity = 10_000
 
     init(readerURL: String, ttl: Duration = .seconds(2)) {
         store = SerialClient(
             label: "bte.api.keys", open: { try ApiKeyStore(url: readerURL) }, healthy: { $0.isHealthy })
         self.ttl = ttl
+    }
+
+    enum Cached {
+        case key(StoredApiKey?)
+        case unknown
+        case notCached
+    }
+
+    /// What the caches say about this hash, without a lookup.
+    func cached(sha256 hash: [UInt8], now: ContinuousClock.Instant = .now) -> Cached {
+        if let entry = known.withLock({ $0[hash] }), now - entry.at < ttl { return .key(live(entry.key, hash: hash)) }
+        if let at = unknown.withLock({ $0[hash] }), now - at < ttl { return .unknown }
+        return .notCached
     }
 
     /// The live (not revoked) key for this bearer token, or nil.
@@ -53,16 +70,28 @@ final class KeyDirectory: Sendable {
     /// The live key with this SHA-256 (a dashboard session carries it), or nil.
     func key(sha256 hash: [UInt8]) async throws -> StoredApiKey? {
         let now = ContinuousClock.now
-        if let cached = cache.withLock({ $0[hash] }), now - cached.at < ttl {
-            return cached.key.flatMap { live($0, hash: hash) }
+        switch cached(sha256: hash, now: now) {
+        case .key(let key): return key
+        case .unknown: return nil
+        case .notCached: break
         }
         let found = try await lookup(hash)
-        cache.withLock { entries in
-            if entries.count > 10_000 { entries.removeAll() }
-            entries[hash] = (found, now)
+        if let found {
+            known.withLock { $0[hash] = (found, now) }
+        } else {
+            let ttl = self.ttl
+            unknown.withLock { entries in
+                if entries.count >= Self.unknownCapacity {
+                    entries = entries.filter { now - $0.value < ttl }
+                    if entries.count >= Self.unknownCapacity { entries.removeAll() }
+                }
+                entries[hash] = now
+            }
         }
         return found.flatMap { live($0, hash: hash) }
     }
+
+    var knownCount: Int { known.withLock { $0.count } }
 
     private func live(_ key: StoredApiKey, hash: [UInt8]) -> StoredApiKey? {
         key.revokedAt == nil && ApiKeyHash.constantTimeEqual(key.sha256, hash) ? key : nil

@@ -42,6 +42,19 @@ public struct APIServer: Sendable {
         public var modelWorkers = 2
         /// A job running longer than this is reported failed (its server stopped).
         public var jobDeadlineSeconds = 600
+        /// Model jobs one workspace may have running or queued on this server (429 past it), and
+        /// all workspaces together (503 past it).
+        public var maxJobsPerWorkspace = 4
+        public var maxJobs = 32
+        /// Open connections; one more is closed as soon as it is accepted.
+        public var maxConnections = 1_000
+        /// A request must arrive whole (head and body) within this many seconds of its
+        /// connection opening or the previous request's end, or the connection is closed.
+        public var requestTimeoutSeconds = 60
+        /// Failed authentications per client address: this many a second on average, up to
+        /// the burst at once; past it, 429 without a lookup.
+        public var failedAuthenticationsPerSecond = 5
+        public var failedAuthenticationBurst = 20
 
         public init(brokers: String, readerURL: String) {
             self.brokers = brokers
@@ -52,7 +65,9 @@ public struct APIServer: Sendable {
     let configuration: Configuration
     let collector: Collector
     let keys: KeyDirectory
-    let limiter = RateLimiter()
+    let limiter = RateLimiter<Int64>()
+    let failures = RateLimiter<String>(capacity: 10_000)
+    let connections: ConnectionGate
     let replies = IdempotentReplies()
     let publisher: EventPublisher
     let vectors: VectorReader
@@ -64,6 +79,7 @@ public struct APIServer: Sendable {
 
     public init(configuration: Configuration) throws {
         self.configuration = configuration
+        connections = ConnectionGate(cap: configuration.maxConnections)
         collector = Collector(limits: configuration.limits, topicPrefix: configuration.topicPrefix)
         keys = KeyDirectory(readerURL: configuration.readerURL, ttl: .seconds(configuration.keyCacheSeconds))
         var producer = KafkaProducerConfiguration(
@@ -85,7 +101,9 @@ public struct APIServer: Sendable {
                 url: $0, workers: configuration.modelWorkers,
                 wait: .milliseconds(configuration.jobWaitMilliseconds),
                 deadlineSeconds: configuration.jobDeadlineSeconds,
-                runsTopic: configuration.topicPrefix + "bte.model-runs.v1")
+                runsTopic: configuration.topicPrefix + "bte.model-runs.v1",
+                admission: JobAdmission(
+                    perWorkspace: configuration.maxJobsPerWorkspace, total: configuration.maxJobs))
         }
     }
 
@@ -94,7 +112,13 @@ public struct APIServer: Sendable {
         readiness.register("serve")
         return Application(
             router: router(registry: registry, readiness: readiness),
-            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.readTimeoutSeconds)))),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [
+                        RequestDeadlineHandler(
+                            gate: connections, deadline: .seconds(Int64(configuration.requestTimeoutSeconds)))
+                    ],
+                    idleTimeout: .seconds(Int64(configuration.readTimeoutSeconds)))),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "bte"),
             logger: logger)
@@ -151,8 +175,9 @@ public struct APIServer: Sendable {
         return nil
     }
 
-    func router(registry: PrometheusCollectorRegistry, readiness: Readiness) -> Router<BasicRequestContext> {
-        let router = Router()
+    func router(registry: PrometheusCollectorRegistry, readiness: Readiness) -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
+        router.add(middleware: ClientAddressMiddleware())
         router.add(middleware: MethodNotAllowed(allowed: APIServer.methods))
         ObservabilityServer.addRoutes(to: router, registry: registry, readiness: readiness)
         let spec = self.spec
@@ -264,19 +289,14 @@ public struct APIServer: Sendable {
     }
 
     /// The key of `Authorization: Bearer <key>` if it is live and allowed here, within its rate.
-    func authorize(_ request: Request, scope: String) async throws -> StoredApiKey {
+    func authorize(_ request: Request, scope: String, or other: String? = nil) async throws -> StoredApiKey {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw APIError.unauthorized
         }
         let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
-        let found: StoredApiKey?
-        do {
-            found = try await keys.key(for: token)
-        } catch {
-            throw APIError(.serviceUnavailable, "unavailable", "the key store can't be reached; retry")
-        }
+        let found = try await key(sha256: ApiKeyHash.sha256(token))
         guard let key = found else { throw APIError.unauthorized }
-        guard key.scope == scope || key.scope == "admin" else { throw APIError.forbidden(scope) }
+        guard key.scope == scope || key.scope == "admin" || key.scope == other else { throw APIError.forbidden(scope) }
         if let wait = limiter.take(key: key.id, rate: key.ratePerSecond, burst: key.burst) {
             var error = APIError(.tooManyRequests, "rate_limited", "over this key's rate; retry after \(wait) s")
             error.headers[.retryAfter] = String(wait)
@@ -285,8 +305,34 @@ public struct APIServer: Sendable {
         return key
     }
 
-    /// The body, at most 1 MiB: read as it arrives, refused as soon as it is over.
-    func body(_ request: Request) async throws -> [UInt8] {
+    /// The live key with this hash, or nil (a failure, counted against the client's address).
+    /// An address over its budget of failures gets 429 for anything but a valid key already
+    /// known, without a lookup.
+    func key(sha256 hash: [UInt8]) async throws -> StoredApiKey? {
+        let address = ClientAddress.current ?? "-"
+        let rate = configuration.failedAuthenticationsPerSecond
+        let burst = configuration.failedAuthenticationBurst
+        if case .key(let key?) = keys.cached(sha256: hash) { return key }
+        if let wait = failures.peek(key: address, rate: rate, burst: burst) {
+            var error = APIError(
+                .tooManyRequests, "too_many_failed_authentications",
+                "too many requests with unknown keys from this address; retry after \(wait) s")
+            error.headers[.retryAfter] = String(wait)
+            Counter(label: "bte_api_authentication_throttled_total").increment()
+            throw error
+        }
+        let found: StoredApiKey?
+        do {
+            found = try await keys.key(sha256: hash)
+        } catch {
+            throw APIError(.serviceUnavailable, "unavailable", "the key store can't be reached; retry")
+        }
+        if found == nil { _ = failures.take(key: address, rate: rate, burst: burst) }
+        return found
+    }
+
+    /// The body, at most `limit` bytes (1 MiB): read as it arrives, refused as soon as it is over.
+    func body(_ request: Request, limit: Int = Collector.maxBodyBytes) async throws -> [UInt8] {
         var bytes: [UInt8] = []
         let deadline =
             ContinuousClock.now + .seconds(configuration.readTimeoutSeconds * Configuration.bodyTimeoutFactor)
@@ -294,8 +340,8 @@ public struct APIServer: Sendable {
             guard ContinuousClock.now < deadline else {
                 throw APIError(.requestTimeout, "request_timeout", "the body did not arrive in time")
             }
-            guard bytes.count + buffer.readableBytes <= Collector.maxBodyBytes else {
-                throw APIError(.contentTooLarge, "body_too_large", "the body is over \(Collector.maxBodyBytes) bytes")
+            guard bytes.count + buffer.readableBytes <= limit else {
+                throw APIError(.contentTooLarge, "body_too_large", "the body is over \(limit) bytes")
             }
             bytes += buffer.readableBytesView
         }

@@ -8,9 +8,10 @@ import Hummingbird
 import Mustache
 import Synchronization
 
-/// `GET /dashboard`: one server-rendered page (no script, no asset from elsewhere) for an admin
-/// key's workspace and the pipeline: ingest rate, lag per group, rejects by code, freshness,
-/// the workspace's signals with sparklines, its insights and their feedback rates.
+/// `GET /dashboard`: one server-rendered page (no script, no asset from elsewhere) for a key's
+/// workspace: its ingest rate and freshness, signals with sparklines, insights and their feedback
+/// rates. The pipeline-wide figures (every workspace's ingest rate, lag per group, rejects by
+/// code, problems) are an operator key's only; no page shows an error's raw text.
 ///
 /// A browser signs in by posting the admin key once; it gets a session cookie that names the
 /// key's hash, signed with a secret of this process, valid 12 h and only while the key is
@@ -73,9 +74,9 @@ final class OperationsSnapshot: Sendable {
                         )
                     }
                     figures.rejects = report.rejectsLast24Hours.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-                    figures.problems = report.problems
+                    figures.problems = report.problems.map(Self.withoutDetails)
                 } catch {
-                    figures.problems = ["status unavailable: \(error)"]
+                    figures.problems = ["the pipeline's status can't be read now"]
                 }
                 continuation.resume(returning: figures)
             }.start()
@@ -83,12 +84,19 @@ final class OperationsSnapshot: Sendable {
         cached.withLock { $0 = (figures, ContinuousClock.now) }
         return figures
     }
+
+    /// A problem without the server's error text (hosts, roles, paths): what failed, not how.
+    static func withoutDetails(_ problem: String) -> String {
+        if problem.hasPrefix("PostgreSQL") { return "PostgreSQL can't be read now (see bte status)" }
+        if problem.hasPrefix("Kafka") { return "the broker can't be read now (see bte status)" }
+        return problem
+    }
 }
 
 extension APIServer {
     static let dashboardTemplate: MustacheTemplate? = try? MustacheTemplate(string: DashboardPage.template)
 
-    func addDashboardRoutes(to router: Router<BasicRequestContext>) {
+    func addDashboardRoutes(to router: Router<APIRequestContext>) {
         router.get("dashboard") { request, _ -> Response in
             await self.answer("dashboard") {
                 guard let key = try await self.dashboardKey(request) else { return DashboardPage.signIn(status: .ok) }
@@ -98,26 +106,27 @@ extension APIServer {
         // The sign-in form posts the key; a valid admin key gets the session cookie.
         router.post("dashboard") { request, _ -> Response in
             await self.answer("dashboard") {
-                let body = try await self.body(request)
+                try Self.checkOrigin(request)
+                let body = try await self.body(request, limit: Self.signInBodyLimit)
                 let form = String(decoding: body, as: UTF8.self)
                 var token = ""
                 for pair in form.split(separator: "&") where pair.hasPrefix("key=") {
                     token =
                         String(pair.dropFirst(4)).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
                 }
-                let found: StoredApiKey?
-                do { found = try await self.keys.key(for: token.trimmingCharacters(in: .whitespaces)) } catch {
-                    throw APIError(.serviceUnavailable, "unavailable", "the key store can't be reached; retry")
+                let found = try await self.key(sha256: ApiKeyHash.sha256(token.trimmingCharacters(in: .whitespaces)))
+                guard let key = found, Self.dashboardScopes.contains(key.scope) else {
+                    return DashboardPage.signIn(status: .unauthorized)
                 }
-                guard let key = found, key.scope == "admin" else { return DashboardPage.signIn(status: .unauthorized) }
                 let cookie = self.sessions.issue(keyHash: key.sha256, now: Self.nowSeconds())
+                let secure = Self.isTLS(request) ? "Secure; " : ""
                 return Response(
                     status: .seeOther,
                     headers: [
                         .location: "/dashboard",
                         .setCookie:
-                            "\(DashboardSessions.cookie)=\(cookie); Path=/dashboard; HttpOnly; SameSite=Strict; "
-                            + "Max-Age=\(DashboardSessions.lifetimeSeconds)",
+                            "\(DashboardSessions.cookie)=\(cookie); Path=/dashboard; HttpOnly; "
+                            + "\(secure)SameSite=Strict; Max-Age=\(DashboardSessions.lifetimeSeconds)",
                     ])
             }
         }
@@ -125,21 +134,54 @@ extension APIServer {
 
     static func nowSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
+    /// A sign-in form holds one key: a few hundred bytes.
+    static let signInBodyLimit = 4_096
+    /// Who may open the dashboard: a workspace's admin, or an operator (who also sees the pipeline).
+    static let dashboardScopes: Set<String> = ["admin", "operator"]
+
+    /// Behind a TLS-terminating proxy (`X-Forwarded-Proto: https`, or `Forwarded: proto=https`)
+    /// the session cookie is `Secure`.
+    static func isTLS(_ request: Request) -> Bool {
+        if request.uri.scheme == .https { return true }
+        for field in request.headers {
+            let name = field.name.canonicalName
+            let value = field.value.lowercased()
+            if name == "x-forwarded-proto",
+                value.split(separator: ",").first?.trimmingCharacters(in: .whitespaces) == "https"
+            {
+                return true
+            }
+            if name == "forwarded", value.contains("proto=https") { return true }
+        }
+        return false
+    }
+
+    /// A sign-in posted from another site's page is refused: its `Origin` (when the browser
+    /// sends one) must be this server's own.
+    static func checkOrigin(_ request: Request) throws {
+        guard let origin = request.headers.first(where: { $0.name.canonicalName == "origin" })?.value else { return }
+        let host = request.head.authority ?? request.headers.first { $0.name.canonicalName == "host" }?.value
+        let sameSite = host.map { origin == "http://\($0)" || origin == "https://\($0)" } ?? false
+        guard sameSite else {
+            throw APIError(.forbidden, "cross_origin", "sign in from this server's own page")
+        }
+    }
+
     /// The admin key of the bearer header or of a session cookie; nil: sign in first. A key
     /// without admin scope is refused like any other endpoint refuses it.
     func dashboardKey(_ request: Request) async throws -> StoredApiKey? {
-        if request.headers[.authorization] != nil { return try await authorize(request, scope: "admin") }
+        if request.headers[.authorization] != nil {
+            return try await authorize(request, scope: "admin", or: "operator")
+        }
         let cookies = request.headers[values: .cookie].flatMap { $0.split(separator: ";") }
         for cookie in cookies {
             let pair = cookie.trimmingCharacters(in: .whitespaces)
             guard pair.hasPrefix(DashboardSessions.cookie + "=") else { continue }
             let value = String(pair.dropFirst(DashboardSessions.cookie.count + 1))
             guard let hash = sessions.verify(value, now: Self.nowSeconds()) else { return nil }
-            let found: StoredApiKey?
-            do { found = try await keys.key(sha256: hash) } catch {
-                throw APIError(.serviceUnavailable, "unavailable", "the key store can't be reached; retry")
+            guard let key = try await self.key(sha256: hash), Self.dashboardScopes.contains(key.scope) else {
+                return nil
             }
-            guard let key = found, key.scope == "admin" else { return nil }
             return key
         }
         return nil
@@ -147,6 +189,7 @@ extension APIServer {
 
     func renderDashboard(key: StoredApiKey) async throws -> Response {
         let workspace = key.workspaceID.lowercased()
+        let pipelineWide = key.scope == "operator"
         let now = Self.now()
         let from = Timestamp(microseconds: now.microseconds - 30 * Self.day)
         let types = Self.insightTypes
@@ -160,12 +203,13 @@ extension APIServer {
                     ).records
             }
             return DashboardData(
-                ingestRate: try reader.ingestRate(seconds: 60), latest: latest, histories: histories,
+                ingestRate: try reader.ingestRate(seconds: 60, workspaceID: pipelineWide ? nil : workspace),
+                latest: latest, histories: histories,
                 insights: try reader.insights(workspaceID: workspace, since: from, limit: 50).records,
                 feedback: try reader.feedbackStats(since: from, workspaceID: workspace, types: types),
-                newestOutput: try reader.newestOutputStoredAt())
+                newestOutput: try reader.newestOutputStoredAt(workspaceID: pipelineWide ? nil : workspace))
         }
-        let figures = await operations.figures()
+        let figures = pipelineWide ? await operations.figures() : nil
         let page = DashboardPage.render(
             workspace: workspace, data: data, figures: figures, now: now, template: Self.dashboardTemplate)
         return Response(
@@ -193,11 +237,11 @@ struct DashboardData: Sendable {
 /// Mustache's `{{…}}`.
 enum DashboardPage {
     static func signIn(status: HTTPResponse.Status) -> Response {
-        let message = status == .ok ? "" : "<p class=\"error\">That is not a live admin key.</p>"
+        let message = status == .ok ? "" : "<p class=\"error\">That is not a live admin or operator key.</p>"
         let page = """
             <!doctype html><html lang="en"><head><meta charset="utf-8"><title>BTE dashboard: sign in</title>
             <link rel="icon" href="data:,"></head><body><h1>BTE dashboard</h1>\(message)
-            <form method="post" action="/dashboard"><label>Admin API key <input type="password" name="key" \
+            <form method="post" action="/dashboard"><label>Admin or operator API key <input type="password" name="key" \
             autocomplete="off"></label> <button type="submit">Sign in</button></form></body></html>
             """
         return Response(
@@ -232,7 +276,7 @@ enum DashboardPage {
     }
 
     static func render(
-        workspace: String, data: DashboardData, figures: OperationsSnapshot.Figures, now: Timestamp,
+        workspace: String, data: DashboardData, figures pipeline: OperationsSnapshot.Figures?, now: Timestamp,
         template: MustacheTemplate?
     ) -> String {
         let latest = data.latest.compactMap { try? JSONParser.parse(Array($0.utf8)) }
@@ -264,8 +308,10 @@ enum DashboardPage {
         let freshness = data.newestOutput.map {
             String(format: "%.1f", Double(now.microseconds - $0.microseconds) / 1e6)
         }
+        let figures = pipeline ?? OperationsSnapshot.Figures()
         let context: [String: Any] = [
-            "workspace": workspace, "now": now.rfc3339,
+            "workspace": workspace, "now": now.rfc3339, "pipeline": pipeline != nil,
+            "rate_scope": pipeline != nil ? "all workspaces" : "this workspace",
             "ingest_rate": String(format: "%.1f", data.ingestRate),
             "groups": figures.groups.map {
                 [
@@ -291,8 +337,10 @@ enum DashboardPage {
         <meta http-equiv="refresh" content="30"><link rel="icon" href="data:,">
         <style>
         body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
-        table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:.25em .75em;border-bottom:1px solid #ddd;text-align:left}
-        td.num{text-align:right;font-variant-numeric:tabular-nums}svg.sparkline polyline{fill:none;stroke:#2a6fdb;stroke-width:1.5}
+        table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:.25em .75em;border-bottom:1px solid #ddd;\
+        text-align:left}
+        td.num{text-align:right;font-variant-numeric:tabular-nums}svg.sparkline polyline{fill:none;stroke:#2a6fdb;\
+        stroke-width:1.5}
         .problem{color:#b00}
         </style></head>
         <body>
@@ -300,31 +348,47 @@ enum DashboardPage {
         <p>Workspace <code id="workspace">{{workspace}}</code> · rendered {{now}}</p>
         {{#problems}}<p class="problem">{{text}}</p>{{/problems}}
         <h2>Pipeline</h2>
-        <table id="pipeline"><tr><th>ingest rate (events/s, last 60 s)</th><td class="num" id="ingest-rate">{{ingest_rate}}</td></tr>
-        <tr><th>freshness (s since the newest output was stored)</th><td class="num" id="freshness">{{freshness}}</td></tr></table>
+        <table id="pipeline"><tr><th>ingest rate of {{rate_scope}} (events/s, last 60 s)</th>\
+        <td class="num" id="ingest-rate">{{ingest_rate}}</td></tr>
+        <tr><th>freshness (s since the newest output of {{rate_scope}} was stored)</th>\
+        <td class="num" id="freshness">{{freshness}}</td></tr></table>
+        {{^pipeline}\
+        }<p id="pipeline-note">Lag, rejects and the pipeline's problems are shown to operator keys.</p>{{/pipeline}}
+        {{#pipeline}}
         <h3>Lag per consumer group</h3>
         <table id="lag"><tr><th>group</th><th>messages</th><th>seconds</th></tr>
-        {{#groups}}<tr data-group="{{group}}"><td>{{group}}</td><td class="num lag-messages">{{lag_messages}}</td><td class="num lag-seconds">{{lag_seconds}}</td></tr>{{/groups}}
+        {{#groups}}<tr data-group="{{group}}"><td>{{group}}</td><td class="num lag-messages">{{lag_messages}}</td>\
+        <td class="num lag-seconds">{{lag_seconds}}</td></tr>{{/groups}}
         </table>
         <h3>Rejects by code (24 h)</h3>
         <table id="rejects"><tr><th>code</th><th>count</th></tr>
-        {{#rejects}}<tr data-code="{{code}}"><td>{{code}}</td><td class="num reject-count">{{count}}</td></tr>{{/rejects}}
+        {{#rejects}}<tr data-code="{{code}}"><td>{{code}}</td><td class="num reject-count">{{count}}</td>\
+        </tr>{{/rejects}}
         {{#no_rejects}}<tr><td colspan="2">none</td></tr>{{/no_rejects}}
         </table>
+        {{/pipeline}}
         <h2>Signals</h2>
         <table id="signals"><tr><th>signal</th><th>value</th><th>label</th><th>as of</th><th>last 30 days</th></tr>
-        {{#signals}}<tr data-signal="{{type}}"><td>{{type}}</td><td class="num signal-value">{{value}}</td><td>{{label}}</td><td>{{as_of}}</td>
-        <td><svg class="sparkline" data-count="{{count}}" width="120" height="24" viewBox="0 0 120 24" role="img" aria-label="{{type}} over 30 days"><polyline points="{{points}}"/></svg></td></tr>{{/signals}}
+        {{#signals}}<tr data-signal="{{type}}"><td>{{type}}</td><td class="num signal-value">{{value}}</td>\
+        <td>{{label}}</td><td>{{as_of}}</td>
+        <td>\
+        <svg class="sparkline" data-count="{{count}}" width="120" height="24" viewBox="0 0 120 24" \
+        role="img" aria-label="{{type}} over 30 days"><polyline points="{{points}}"/></svg></td></tr>{{/signals}}
         {{#no_signals}}<tr><td colspan="5">no signal stored yet</td></tr>{{/no_signals}}
         </table>
         <h2>Insights (30 days)</h2>
         <table id="insights"><tr><th>type</th><th>priority</th><th>message</th><th>as of</th></tr>
-        {{#insights}}<tr data-insight="{{id}}"><td>{{type}}</td><td>{{priority}}</td><td>{{message}}</td><td>{{as_of}}</td></tr>{{/insights}}
+        {{#insights}}<tr data-insight="{{id}}"><td>{{type}}</td><td>{{priority}}</td><td>{{message}}</td>\
+        <td>{{as_of}}</td></tr>{{/insights}}
         {{#no_insights}}<tr><td colspan="4">no insight in the last 30 days</td></tr>{{/no_insights}}
         </table>
         <h3>Feedback (insights of the last 30 days)</h3>
-        <table id="feedback"><tr><th>type</th><th>delivered</th><th>acted</th><th>useful</th><th>not useful</th><th>positive feedback</th><th>action rate</th></tr>
-        {{#feedback}}<tr data-type="{{type}}"><td>{{type}}</td><td class="num">{{delivered}}</td><td class="num">{{acted}}</td><td class="num">{{useful}}</td><td class="num">{{not_useful}}</td><td class="num positive-rate">{{positive_rate}}</td><td class="num action-rate">{{action_rate}}</td></tr>{{/feedback}}
+        <table id="feedback"><tr><th>type</th><th>delivered</th><th>acted</th><th>useful</th><th>not useful</th>\
+        <th>positive feedback</th><th>action rate</th></tr>
+        {{#feedback}}<tr data-type="{{type}}"><td>{{type}}</td><td class="num">{{delivered}}</td>\
+        <td class="num">{{acted}}</td><td class="num">{{useful}}</td><td class="num">{{not_useful}}</td>\
+        <td class="num positive-rate">{{positive_rate}}</td><td class="num action-rate">{{action_rate}}</td>\
+        </tr>{{/feedback}}
         </table>
         </body></html>
         """

@@ -23,8 +23,10 @@ final class ModelService: Sendable {
     let wait: Duration
     let deadlineSeconds: Int
     let runsTopic: String
+    let admission: JobAdmission
 
-    init(url: String, workers: Int, wait: Duration, deadlineSeconds: Int, runsTopic: String) {
+    init(url: String, workers: Int, wait: Duration, deadlineSeconds: Int, runsTopic: String, admission: JobAdmission) {
+        self.admission = admission
         self.workers = (0..<max(workers, 1)).map { index in
             SerialClient(
                 label: "bte.api.models.\(index)", open: { try ModelStore(url: url) }, healthy: { $0.isHealthy })
@@ -95,6 +97,44 @@ final class WorkerLoad: Sendable {
     func release(_ index: Int) { counts.withLock { $0[index] -= 1 } }
 }
 
+/// The jobs running or queued on this server, per workspace and in total, each bounded: one
+/// workspace can't keep every other's jobs waiting, and the server's queue can't grow without end.
+final class JobAdmission: Sendable {
+    let perWorkspace: Int
+    let total: Int
+    private let counts = Mutex<(byWorkspace: [String: Int], total: Int)>(([:], 0))
+
+    init(perWorkspace: Int, total: Int) {
+        self.perWorkspace = perWorkspace
+        self.total = total
+    }
+
+    enum Refusal: Error {
+        case workspaceFull
+        case serverFull
+    }
+
+    /// Takes a slot for a job of `workspace`, or says which bound refused it.
+    func enter(_ workspace: String) throws(Refusal) {
+        let refusal: Refusal? = counts.withLock { counts in
+            if counts.byWorkspace[workspace, default: 0] >= perWorkspace { return .workspaceFull }
+            if counts.total >= total { return .serverFull }
+            counts.byWorkspace[workspace, default: 0] += 1
+            counts.total += 1
+            return nil
+        }
+        if let refusal { throw refusal }
+    }
+
+    func leave(_ workspace: String) {
+        counts.withLock { counts in
+            let left = counts.byWorkspace[workspace, default: 1] - 1
+            counts.byWorkspace[workspace] = left > 0 ? left : nil
+            counts.total -= 1
+        }
+    }
+}
+
 /// A job's reply once it is known, for any number of waiters, each with its own time limit.
 final class Outcome: Sendable {
     private struct Waiter {
@@ -158,7 +198,7 @@ extension APIServer {
     /// Marks a reply repeated from an earlier request with the same Idempotency-Key.
     static let replayedHeader = HTTPField.Name("Idempotent-Replayed")
 
-    func addModelRoutes(to router: Router<BasicRequestContext>) {
+    func addModelRoutes(to router: Router<APIRequestContext>) {
         for kind in Self.modelKinds {
             router.post("v1/\(kind)") { request, _ -> Response in
                 await self.answer(kind) { try await self.modelRequest(kind, request) }
@@ -223,6 +263,24 @@ extension APIServer {
         }
         let canonical = parsed.canonicalString()
         let deadline = models.deadlineSeconds
+        do {
+            try models.admission.enter(workspace)
+        } catch {
+            var refusal =
+                error == .workspaceFull
+                ? APIError(
+                    .tooManyRequests, "too_many_jobs",
+                    "this workspace has \(models.admission.perWorkspace) model jobs running or queued; retry later")
+                : APIError(
+                    .serviceUnavailable, "server_busy",
+                    "the server has \(models.admission.total) model jobs running or queued; retry later")
+            refusal.headers[.retryAfter] = "5"
+            Counter(label: "bte_model_jobs_refused_total", dimensions: [("reason", refusal.code)]).increment()
+            throw refusal
+        }
+        // Released when the job ends, or now if no job of this server runs for the request.
+        var admitted = true
+        defer { if admitted { models.admission.leave(workspace) } }
         let creation = try await models.jobStore {
             try $0.createJob(
                 workspaceID: workspace, kind: kind, idempotencyKey: idempotencyKey, request: canonical,
@@ -250,8 +308,10 @@ extension APIServer {
         case .created(let id):
             let outcome = Outcome()
             models.running.withLock { $0[id] = outcome }
+            admitted = false
             Task {
                 await self.runJob(id, kind: kind, workspace: workspace, work: work, models: models, outcome: outcome)
+                models.admission.leave(workspace)
             }
             if let reply = await outcome.wait(respondAsync ? .zero : models.wait) {
                 return json(HTTPResponse.Status(code: reply.status), reply.body)
@@ -348,7 +408,8 @@ extension APIServer {
             }
         } else if job.abandoned {
             members.append(
-                "\"error\":{\"code\":\"abandoned\",\"message\":\"the server running the job stopped before it finished; retry\"}"
+                "\"error\":{\"code\":\"abandoned\","
+                    + "\"message\":\"the server running the job stopped before it finished; retry\"}"
             )
         }
         return "{" + members.joined(separator: ",") + "}"

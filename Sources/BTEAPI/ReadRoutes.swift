@@ -15,7 +15,7 @@ extension APIServer {
     static let maxListRows = 1_000
     static let day: Int64 = 86_400_000_000
 
-    func addReadRoutes(to router: Router<BasicRequestContext>, readiness: Readiness) {
+    func addReadRoutes(to router: Router<APIRequestContext>, readiness: Readiness) {
         router.get("api/v1/behavioral-vectors/:user_id") { request, context -> Response in
             await self.answer("vector") {
                 let key = try await self.authorize(request, scope: "read")
@@ -128,7 +128,7 @@ extension APIServer {
     }
 
     /// The path's workspace if it is the key's (lowercase); 404 otherwise, whether or not it exists.
-    func workspace(_ request: Request, _ context: BasicRequestContext, scope: String) async throws -> String {
+    func workspace(_ request: Request, _ context: APIRequestContext, scope: String) async throws -> String {
         let key = try await authorize(request, scope: scope)
         let asked = try context.parameters.require("workspace_id").lowercased()
         guard asked == key.workspaceID.lowercased() else { throw APIError.notFound("no such workspace") }

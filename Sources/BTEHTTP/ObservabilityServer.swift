@@ -25,8 +25,8 @@ public enum ObservabilityServer {
     }
 
     /// `/metrics`, `/healthz` and `/readyz` on a router that serves more (the HTTP API's).
-    public static func addRoutes(
-        to router: Router<BasicRequestContext>, registry: PrometheusCollectorRegistry, readiness: Readiness
+    public static func addRoutes<Context: RequestContext>(
+        to router: Router<Context>, registry: PrometheusCollectorRegistry, readiness: Readiness
     ) {
         router.get("metrics") { _, _ -> Response in
             let body = registry.emitToBuffer()

@@ -186,27 +186,32 @@ public struct ProjectionReader {
         }
     }
 
-    /// Events appended to the logs per second over the last `seconds` seconds (by ingestion time).
-    public func ingestRate(seconds: Int) throws -> Double {
+    /// Events appended to the logs per second over the last `seconds` seconds (by ingestion
+    /// time), of one workspace or of all.
+    public func ingestRate(seconds: Int, workspaceID: String? = nil) throws -> Double {
+        let recent =
+            "ingested_at > now() - make_interval(secs => $1::int) AND ($2::uuid IS NULL OR workspace_id = $2::uuid)"
         let count =
             try connection.execute(
                 """
-                SELECT (SELECT count(*) FROM core.business_events WHERE ingested_at > now() - make_interval(secs => $1::int))
-                    + (SELECT count(*) FROM core.user_actions WHERE ingested_at > now() - make_interval(secs => $1::int))
-                    + (SELECT count(*) FROM core.interaction_events WHERE ingested_at > now() - make_interval(secs => $1::int))
-                """, [String(seconds)]
+                SELECT (SELECT count(*) FROM core.business_events WHERE \(recent))
+                    + (SELECT count(*) FROM core.user_actions WHERE \(recent))
+                    + (SELECT count(*) FROM core.interaction_events WHERE \(recent))
+                """, [String(seconds), workspaceID]
             ).rows.first?[0].flatMap { Int($0) } ?? 0
         return Double(count) / Double(max(seconds, 1))
     }
 
-    /// When the sink last stored anything (nil: never).
-    public func newestOutputStoredAt() throws -> Timestamp? {
-        try connection.execute(
+    /// When the sink last stored anything, of one workspace or of all (nil: never).
+    public func newestOutputStoredAt(workspaceID: String? = nil) throws -> Timestamp? {
+        let scoped = "$1::uuid IS NULL OR workspace_id = $1::uuid"
+        return try connection.execute(
             """
             SELECT (extract(epoch FROM greatest(
-                (SELECT max(stored_at) FROM bte.signal_values), (SELECT max(stored_at) FROM bte.insights),
-                (SELECT max(stored_at) FROM bte.behavioral_vectors))) * 1000000)::bigint
-            """
+                (SELECT max(stored_at) FROM bte.signal_values WHERE \(scoped)),
+                (SELECT max(stored_at) FROM bte.insights WHERE \(scoped)),
+                (SELECT max(stored_at) FROM bte.behavioral_vectors WHERE \(scoped)))) * 1000000)::bigint
+            """, [workspaceID]
         ).rows.first?[0].flatMap { Int64($0) }.map { Timestamp(microseconds: $0) }
     }
 }

@@ -92,8 +92,9 @@ public final class ReplayStore {
                     guard current == change.before else {
                         throw StoreError(
                             .replayStale,
-                            "\(change.topic)[\(change.partition)] moved from \(change.before.map(String.init) ?? "none") "
-                                + "to \(current.map(String.init) ?? "none") since the plan; run the replay again")
+                            "\(change.topic)[\(change.partition)] moved from "
+                                + "\(change.before.map(String.init) ?? "none") to "
+                                + "\(current.map(String.init) ?? "none") since the plan; run the replay again")
                     }
                 }
                 try connection.execute(

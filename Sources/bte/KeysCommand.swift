@@ -18,7 +18,11 @@ struct KeysCommand: AsyncParsableCommand {
             help: ArgumentHelp(
                 "The workspace (UUID) the key belongs to; `default` for the users of interaction events "
                     + "that name no workspace.")) var workspace: String
-        @Option(help: "read (read endpoints), write (collect) or admin (both).") var scope: String
+        @Option(
+            help: ArgumentHelp(
+                "read (read endpoints), write (collect), admin (both, and feedback) or operator (the dashboard's "
+                    + "pipeline-wide figures)."))
+        var scope: String
         @Option(help: "Requests per second allowed on average.") var rate = 100
         @Option(help: "Requests allowed at once above the rate.") var burst: Int?
         @Option(help: "Who creates it (default $USER).") var by: String?
@@ -26,8 +30,8 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await guarded {
-                guard ["read", "write", "admin"].contains(scope) else {
-                    throw CLIError("--scope is read, write or admin")
+                guard ["read", "write", "admin", "operator"].contains(scope) else {
+                    throw CLIError("--scope is read, write, admin or operator")
                 }
                 let workspace = self.workspace == "default" ? UserKey.defaultWorkspace : self.workspace
                 guard canonicalUUID(workspace) != nil else {

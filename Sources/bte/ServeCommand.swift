@@ -26,6 +26,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds a model request waits for its job before it is answered 202 (env BTE_JOB_WAIT_MS).")
     var jobWaitMs: Int?
     @Option(help: "Model jobs computed at once, each on its own connection.") var modelWorkers = 2
+    @Option(help: "Model jobs one workspace may have running or queued (429 past it).") var maxJobsPerWorkspace = 4
+    @Option(help: "Model jobs all workspaces may have running or queued (503 past it).") var maxJobs = 32
+    @Option(help: "Open connections; one more is closed as soon as it is accepted.") var maxConnections = 1_000
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a request has to arrive whole (head and body) from its connection's opening or the previous "
+                + "request's end."))
+    var requestTimeout = 60
     @Option(help: "Prefix for every topic name; empty in production.") var topicPrefix = ""
     @Option(help: "Largest record in bytes: the same as bte ingest's.") var maxMessageBytes = ValidationLimits()
         .maxMessageBytes
@@ -53,6 +61,22 @@ struct ServeCommand: AsyncParsableCommand {
             }
             guard (1...64).contains(modelWorkers) else { throw CLIError("--model-workers is 1 to 64") }
             configuration.modelWorkers = modelWorkers
+            guard (1...10_000).contains(maxJobsPerWorkspace) else {
+                throw CLIError("--max-jobs-per-workspace is 1 to 10,000")
+            }
+            guard (maxJobsPerWorkspace...100_000).contains(maxJobs) else {
+                throw CLIError("--max-jobs is --max-jobs-per-workspace to 100,000")
+            }
+            guard (1...1_000_000).contains(maxConnections) else {
+                throw CLIError("--max-connections is 1 to 1,000,000")
+            }
+            guard (1...86_400).contains(requestTimeout) else {
+                throw CLIError("--request-timeout is 1 to 86,400 seconds")
+            }
+            configuration.maxJobsPerWorkspace = maxJobsPerWorkspace
+            configuration.maxJobs = maxJobs
+            configuration.maxConnections = maxConnections
+            configuration.requestTimeoutSeconds = requestTimeout
             configuration.limits.maxMessageBytes = maxMessageBytes
             configuration.kafkaProperties = try kafka.resolve()
             let logger = LoggingBootstrap.logger("bte.serve", level: logLevel)

@@ -145,7 +145,7 @@ struct CollectorTests {
     }
 
     @Test func tokenBucket() {
-        let limiter = RateLimiter()
+        let limiter = RateLimiter<Int64>()
         let start = ContinuousClock.now
         // Rate 1/s, burst 2: two at once, the third waits a second; a second later one more.
         #expect(limiter.take(key: 1, rate: 1, burst: 2, now: start) == nil)

@@ -24,11 +24,13 @@ import Testing
         // Hand-computed from the fixture: momentum's latest is 2.5 (thresholds v2), drop_off_point 3.
         #expect(expected == ["momentum": "2.5", "drop_off_point": "3"])
 
+        // An operator key: the page has the pipeline's figures too.
+        let operatorKey = try APITests.createKey(f.db, scope: "operator", rate: 100)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
             "python3", TestEnvironment.packageRoot.appendingPathComponent("Tests/Browser/dashboard_check.py").path,
-            "--url", "http://127.0.0.1:\(f.port)", "--key", f.admin,
+            "--url", "http://127.0.0.1:\(f.port)", "--key", operatorKey,
         ]
         let output = Pipe()
         let errors = Pipe()
