@@ -179,7 +179,8 @@ import Testing
                 required == Set(schema.fields.filter(\.required).map(\.name)), "\(schema.recordType) required fields")
             let properties = try #require(document["properties"] as? [String: Any])
             #expect(
-                Set(properties.keys).subtracting(["record_type"]) == Set(schema.fields.map(\.name)),
+                Set(properties.keys).subtracting(["record_type"])
+                    == Set(schema.fields.map(\.name) + schema.extraFields.map(\.name)),
                 "\(schema.recordType) fields")
             for field in schema.fields {
                 if case .enumeration(let allowed) = field.kind {
