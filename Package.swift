@@ -161,7 +161,7 @@ let package = Package(
             name: "bte",
             dependencies: [
                 "BTECLI", "BTEIngest", "BTEProjection", "BTEFixtures", "BTEWorker", "BTEHTTP", "BTEStore", "BTEDomain",
-                "BTECompute", "BTEIntents", "BTEOperations", "BTEAPI", "BTEModels", "Kafka",
+                "BTECompute", "BTEIntents", "BTEOperations", "BTEAPI", "BTEModels", "Kafka", "Postgres",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

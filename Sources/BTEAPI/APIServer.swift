@@ -194,7 +194,10 @@ public struct APIServer: Sendable {
                     body: body, workspaceID: key.workspaceID, mayGiveFeedback: key.scope == "admin"
                 ).get()
                 try await self.publish(batch.messages, readiness: readiness)
-                let rejected = batch.rejected.map { "{\"index\":\($0.index),\"code\":\(JSONValue.quoted($0.code))}" }
+                let rejected = batch.rejected.map {
+                    "{\"index\":\($0.index),\"code\":\(JSONValue.quoted($0.code)),"
+                        + "\"message\":\(JSONValue.quoted($0.message))}"
+                }
                 return json(
                     .ok, "{\"accepted\":\(batch.messages.count),\"rejected\":[\(rejected.joined(separator: ","))]}")
             }

@@ -20,6 +20,8 @@ public struct Collector: Sendable {
     public struct Rejected: Sendable, Equatable {
         public var index: Int
         public var code: String
+        /// Ingest's one-line message for the reject (it quotes no personal value).
+        public var message: String = ""
     }
 
     public struct Batch: Sendable {
@@ -44,12 +46,16 @@ public struct Collector: Sendable {
         var batch = Batch()
         for (index, record) in records.enumerated() {
             if !mayGiveFeedback, record["event_type"] == .string("insight.feedback") {
-                batch.rejected.append(Rejected(index: index, code: "insufficient_scope"))
+                batch.rejected.append(
+                    Rejected(
+                        index: index, code: "insufficient_scope",
+                        message: "insight.feedback needs a key with scope admin"))
                 continue
             }
             switch message(record, workspaceID: workspaceID) {
             case .success(let message): batch.messages.append(message)
-            case .failure(let rejection): batch.rejected.append(Rejected(index: index, code: rejection.code.rawValue))
+            case .failure(let rejection):
+                batch.rejected.append(Rejected(index: index, code: rejection.code.rawValue, message: rejection.message))
             }
         }
         return .success(batch)

@@ -66,7 +66,10 @@ public struct Replay: Sendable {
             lines.append(
                 "total: \(rows.reduce(0) { $0 + $1.reprocess }) to re-process, "
                     + "\(rows.reduce(0) { $0 + $1.skip }) to skip"
-                    + (replayID == nil ? " (dry run: add --execute to apply)" : ""))
+                    + (replayID == nil
+                        ? " (dry run: --execute --why TEXT [--by NAME] moves the offsets to target, "
+                            + "records who and why in bte.replay_log, and refuses while the group has live members)"
+                        : ""))
             return lines.joined(separator: "\n")
         }
 

@@ -328,8 +328,15 @@ public final class Projector {
         summary.insights += outputs.insights.count
     }
 
+    /// Every assigned partition read up to its high watermark. A partition this member has read
+    /// nothing from yet is where the group committed (a partition with nothing new is caught up,
+    /// not behind by its whole history).
     private func caughtUp(_ consumer: KafkaConsumer, assigned: Set<KafkaTopicPartition>) -> Bool {
         guard !assigned.isEmpty else { return false }
+        let unknown = assigned.filter { position[$0] == nil }.sorted()
+        if !unknown.isEmpty, let committed = try? consumer.committed(unknown, timeoutMilliseconds: 5_000) {
+            for tp in unknown { if let offset = committed[tp] { position[tp] = offset } }
+        }
         return assigned.allSatisfy { tp in
             guard let marks = consumer.cachedWatermarks(tp) else { return false }
             return (position[tp] ?? marks.low ?? 0) >= marks.high

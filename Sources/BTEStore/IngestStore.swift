@@ -243,8 +243,9 @@ public final class IngestStore {
         }
         let source = table == .interactionEvents ? "bte.interaction_event_ids" : table.rawValue
         let lookup = """
-            SELECT workspace_id::text || '/' || \(schema.idField)::text, content_hash FROM \(source)
-            WHERE (workspace_id, \(schema.idField)) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+            SELECT s.workspace_id::text || '/' || s.\(schema.idField)::text, s.content_hash
+            FROM unnest($1::uuid[], $2::uuid[]) AS k(workspace_id, id)
+            JOIN \(source) s ON s.workspace_id = k.workspace_id AND s.\(schema.idField) = k.id
             """
         let unique = Array(
             Dictionary(records.map { ($0.identity, $0) }, uniquingKeysWith: { first, _ in first }).values)

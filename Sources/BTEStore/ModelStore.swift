@@ -318,16 +318,21 @@ public final class ModelStore {
         public var createdAt: String
     }
 
-    /// Estimate and simulation runs, newest first.
+    /// Estimate, simulation, forecast and recommend runs, newest first.
     public func runs(workspaceID: String?, limit: Int) throws -> [RunSummary] {
         try connection.execute(
             """
             SELECT * FROM (
                 SELECT 'estimate' AS kind, run_id::text, project_id, coalesce(model_type, ''),
-                       coalesce(segment, '') AS summary, created_at
+                       coalesce('segment ' || segment, 'all users') AS summary, created_at
                 FROM bte.estimate_runs WHERE $1::text IS NULL OR project_id = $1
                 UNION ALL
-                SELECT 'simulation', s.run_id::text, s.project_id, coalesce(e.model_type, ''),
+                SELECT CASE
+                           WHEN s.request ->> 'kind' = 'recommend' THEN 'recommend'
+                           WHEN coalesce(jsonb_typeof(s.request -> 'plan'), 'null') = 'null' THEN 'forecast'
+                           ELSE 'simulation'
+                       END,
+                       s.run_id::text, s.project_id, coalesce(e.model_type, ''),
                        coalesce(s.status, '') || ' ' || coalesce(s.duration_ms::text, '') || ' ms',
                        s.created_at
                 FROM bte.simulation_runs s LEFT JOIN bte.estimate_runs e ON e.run_id = s.estimate_run_id

@@ -5,6 +5,7 @@ import BTEDomain
 import BTEStore
 import BTEWorker
 import Foundation
+import Postgres
 
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,7 +27,8 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "Requests per second allowed on average.") var rate = 100
         @Option(help: "Requests allowed at once above the rate.") var burst: Int?
         @Option(help: "Who creates it (default $USER).") var by: String?
-        @Option(help: "libpq URI of an admin (member of bte_admin) (env BTE_DATABASE_URL).") var databaseURL: String?
+        @Option(help: "libpq URI of an admin (member of bte_admin) (env BTE_ADMIN_DATABASE_URL).")
+        var databaseURL: String?
 
         func run() async throws {
             try await guarded {
@@ -38,12 +40,12 @@ struct KeysCommand: AsyncParsableCommand {
                     throw CLIError("--workspace is a UUID (8-4-4-4-12 hex digits) or default, not \(workspace)")
                 }
                 guard rate > 0, (burst ?? rate) > 0 else { throw CLIError("--rate and --burst must be positive") }
-                let url = try Setting.database.resolve(databaseURL)
+                let url = try KeysCommand.adminURL(databaseURL)
                 let key = NewApiKey()
                 let (scope, rate, burst) = (self.scope, self.rate, self.burst ?? self.rate)
                 let workspaceID = workspace.lowercased()
                 let by = self.by ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
-                let id = try await onThread("keys") {
+                let id = try await KeysCommand.asAdmin {
                     try ApiKeyStore(url: url).create(
                         prefix: key.prefix, sha256: key.sha256, workspaceID: workspaceID, scope: scope,
                         ratePerSecond: rate,
@@ -82,16 +84,39 @@ struct KeysCommand: AsyncParsableCommand {
             abstract: "Revoke a key; servers refuse it within seconds (they remember keys for at most 2 s).")
         @Argument(help: "The key's id (bte keys list).") var id: Int64
         @Option(help: "Who revokes it (default $USER).") var by: String?
-        @Option(help: "libpq URI of an admin (env BTE_DATABASE_URL).") var databaseURL: String?
+        @Option(help: "libpq URI of an admin (member of bte_admin) (env BTE_ADMIN_DATABASE_URL).")
+        var databaseURL: String?
 
         func run() async throws {
             try await guarded {
-                let url = try Setting.database.resolve(databaseURL)
+                let url = try KeysCommand.adminURL(databaseURL)
                 let (id, by) = (self.id, self.by ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown")
-                let revoked = try await onThread("keys") { try ApiKeyStore(url: url).revoke(id: id, by: by) }
+                let revoked = try await KeysCommand.asAdmin { try ApiKeyStore(url: url).revoke(id: id, by: by) }
                 guard revoked else { throw CLIError("no active key with id \(id)") }
                 print("key \(id) revoked")
             }
+        }
+    }
+}
+
+extension KeysCommand {
+    /// Keys are created and revoked by an admin: `--database-url`, else BTE_ADMIN_DATABASE_URL.
+    static func adminURL(_ flag: String?) throws -> String {
+        guard let url = flag ?? ProcessInfo.processInfo.environment["BTE_ADMIN_DATABASE_URL"], !url.isEmpty else {
+            throw CLIError(
+                "no admin database: pass --database-url or set BTE_ADMIN_DATABASE_URL (a member of bte_admin)")
+        }
+        return url
+    }
+
+    /// Runs a key store call; a role that may not write keys is told which one may.
+    static func asAdmin<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        do {
+            return try await onThread("keys", body)
+        } catch let error as PostgresError where error.sqlState == "42501" || error.sqlState == "25006" {
+            throw CLIError(
+                "this database role may not manage API keys: give an admin's URL (a member of bte_admin) "
+                    + "with --database-url or BTE_ADMIN_DATABASE_URL")
         }
     }
 }

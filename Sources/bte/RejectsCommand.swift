@@ -31,7 +31,7 @@ struct RejectsCommand: AsyncParsableCommand {
             try await guarded {
                 guard format == "table" || format == "json" else { throw CLIError("--format is table or json") }
                 var filter = RejectFilter()
-                filter.codes = code
+                filter.codes = try RejectsCommand.checkedCodes(code)
                 filter.topic = topic
                 filter.since = try RejectsCommand.since(since)
                 filter.limit = max(limit, 0)
@@ -73,7 +73,10 @@ struct RejectsCommand: AsyncParsableCommand {
                     let store = try RejectStore(url: url)
                     return (try store.rejects(filter, payloads: true).first, try store.redrives(of: rejectID))
                 }
-                guard let reject = found else { throw CLIError("no reject with id \(rejectID)") }
+                guard let reject = found else {
+                    FileHandle.standardError.write(Data("bte: not found: no reject with id \(rejectID)\n".utf8))
+                    throw ExitCode.failure
+                }
                 print("reject \(reject.id)")
                 print("topic:       \(reject.topic) (partition \(reject.partition), offset \(reject.offset))")
                 print("rejected at: \(reject.rejectedAt)")
@@ -82,6 +85,8 @@ struct RejectsCommand: AsyncParsableCommand {
                 print("key:         \(RejectsCommand.describe(reject.key))")
                 if let payload = reject.payload {
                     print("payload:     \(payload.count) bytes, \(RejectsCommand.describe(payload, inline: false))")
+                } else if reject.code == RejectionCode.tombstone.rawValue {
+                    print("payload:     none (the message's value was null: a tombstone); nothing to redrive")
                 } else {
                     print("payload:     not kept (personal data or intent telemetry); not redrivable")
                 }
@@ -109,7 +114,7 @@ struct RejectsCommand: AsyncParsableCommand {
         func run() async throws {
             try await guarded {
                 var filter = RejectFilter()
-                filter.codes = code
+                filter.codes = try RejectsCommand.checkedCodes(code)
                 filter.topic = topic
                 filter.since = try RejectsCommand.since(since)
                 filter.ids = ids
@@ -158,7 +163,7 @@ struct RejectsCommand: AsyncParsableCommand {
                     throw CLIError("name the rejects: --code C, --ids N…, or --fixed FILE")
                 }
                 var filter = RejectFilter()
-                filter.codes = code
+                filter.codes = try RejectsCommand.checkedCodes(code)
                 filter.ids = ids
                 filter.since = try RejectsCommand.since(since)
                 var configuration = RejectRedrive.Configuration(
@@ -200,5 +205,18 @@ struct RejectsCommand: AsyncParsableCommand {
         }
         let hex = bytes.prefix(512).map { String(format: "%02x", $0) }.joined()
         return "binary, hex\(bytes.count > 512 ? " (first 512 bytes)" : ""): \(hex)"
+    }
+}
+
+extension RejectsCommand {
+    /// `--code` values must be reject codes: a misspelt one would match nothing and say "no rejects".
+    static func checkedCodes(_ codes: [String]) throws -> [String] {
+        let known = Set(RejectionCode.all.map(\.rawValue))
+        for code in codes where !known.contains(code) {
+            throw CLIError(
+                "--code \(code) is not a reject code; one of: \(RejectionCode.all.map(\.rawValue).sorted().joined(separator: ", "))"
+            )
+        }
+        return codes
     }
 }

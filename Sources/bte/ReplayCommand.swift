@@ -25,8 +25,8 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "Only this topic (NAME or NAME:P,P…); repeatable. Default: the topics the group consumes.")
     var topic: [String] = []
     @Flag(help: "Apply the plan (default: print it and change nothing).") var execute = false
-    @Option(help: "Who asks (recorded with the replay; default $USER).") var by: String?
-    @Option(help: "Why (recorded with the replay).") var why: String?
+    @Option(help: "Who asks (recorded with the replay; default $USER; --execute needs one).") var by: String?
+    @Option(help: "Why (recorded with the replay; --execute needs it).") var why: String?
     @Option(help: "table or json.") var format = "table"
     @OptionGroup var options: ConnectionOptions
 
@@ -61,8 +61,17 @@ struct ReplayCommand: AsyncParsableCommand {
             configuration.kafkaProperties = try options.resolvedKafkaProperties()
             configuration.topicPrefix = options.topicPrefix
             configuration.topics = topic.isEmpty ? nil : try topic.map { try TopicSelection(parsing: $0) }
-            configuration.by = by ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
-            configuration.why = why ?? ""
+            let by = (self.by ?? ProcessInfo.processInfo.environment["USER"] ?? "").trimmingCharacters(in: .whitespaces)
+            let why = (self.why ?? "").trimmingCharacters(in: .whitespaces)
+            // bte.replay_log is permanent: an executed replay says who asked and why.
+            if execute {
+                guard !by.isEmpty else {
+                    throw CLIError("--execute needs --by NAME (or $USER): it is kept in bte.replay_log")
+                }
+                guard !why.isEmpty else { throw CLIError("--execute needs --why TEXT: it is kept in bte.replay_log") }
+            }
+            configuration.by = by.isEmpty ? "unknown" : by
+            configuration.why = why
             let replay = Replay(configuration: configuration)
             let execute = self.execute
             let plan = try await onThread("replay") { execute ? try replay.execute() : try replay.plan() }

@@ -9,7 +9,10 @@ import ServiceLifecycle
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "The HTTP API: collect events (validated like ingest, acknowledged by the broker), /openapi.json.")
+        abstract:
+            "The HTTP API: collect events (validated like ingest, acknowledged by the broker), read vectors, "
+            + "engagement, signals and insights, take feedback, run the KPI models, serve the dashboard; "
+            + "/openapi.json, /metrics, /healthz, /readyz.")
     @Option(help: "Port (env BTE_HTTP_PORT).") var port: Int?
     @Option(help: "Address to bind.") var host = "127.0.0.1"
     @Option(help: "Seconds a connection may send nothing before it is closed (slow or stalled clients).")

@@ -26,8 +26,10 @@ struct CollectorTests {
             .get()
         #expect(
             batch.rejected == [
-                .init(index: 1, code: "not_an_object"), .init(index: 2, code: "unknown_record_type"),
-                .init(index: 3, code: "workspace_mismatch"), .init(index: 4, code: "missing_field"),
+                .init(index: 1, code: "not_an_object", message: "not an object"),
+                .init(index: 2, code: "unknown_record_type", message: "record_type names no known record type"),
+                .init(index: 3, code: "workspace_mismatch", message: "workspace_id is not the key's workspace"),
+                .init(index: 4, code: "missing_field", message: "event_type is required"),
             ], "\(batch.rejected)")
         #expect(batch.messages.count == 1)
         let message = try #require(batch.messages.first)
@@ -139,7 +141,7 @@ struct CollectorTests {
             """
         let events = Array("{\"events\":[\(event)]}".utf8)
         let byWriter = try collector.events(body: events, workspaceID: Self.workspace, mayGiveFeedback: false).get()
-        #expect(byWriter.rejected == [.init(index: 0, code: "insufficient_scope")] && byWriter.messages.isEmpty)
+        #expect(byWriter.rejected.map(\.code) == ["insufficient_scope"] && byWriter.messages.isEmpty)
         let byAdmin = try collector.events(body: events, workspaceID: Self.workspace, mayGiveFeedback: true).get()
         #expect(byAdmin.rejected.isEmpty && byAdmin.messages.count == 1)
     }

@@ -72,10 +72,19 @@ import Testing
             "{\"events\":[\(Self.business(1, workspace: Self.workspace)),\(Self.business(2, workspace: Self.other)),\(interaction),\(noType)]}"
         let reply = Self.post(port, "/v1/events", key: key, body)
         #expect(reply.status == 200, "\(reply)")
+        // Each reject with ingest's message, which names the field, not a value.
         #expect(
             reply.body
-                == #"{"accepted":2,"rejected":[{"index":1,"code":"workspace_mismatch"},{"index":3,"code":"missing_field"}]}"#
-        )
+                == #"{"accepted":2,"rejected":[{"index":1,"code":"workspace_mismatch","#
+                + #""message":"workspace_id is not the key's workspace"},"#
+                + #"{"index":3,"code":"missing_field","message":"event_type is required"}]}"#, "\(reply.body)")
+        // A value outside an enumeration is named (an event type is no personal value).
+        let wiggle = Self.post(
+            port, "/v1/events", key: key,
+            "{\"events\":[\(interaction.replacingOccurrences(of: "\"tap\"", with: "\"wiggle\""))]}")
+        #expect(
+            wiggle.body.contains(#""code":"unknown_enum_value","message":"event_type \"wiggle\" is not one of: "#),
+            "\(wiggle.body)")
 
         // Acknowledged by the broker, so ingest finds them: stored once each; the interaction
         // event carries the key's workspace as a kept extra field.
@@ -132,7 +141,20 @@ import Testing
         let writeID =
             list.log.split(separator: "\n").first { $0.contains(String(write.prefix(12))) }?
             .split(separator: " ").first.map(String.init) ?? ""
-        let revoke = try BTEProcess(["keys", "revoke", writeID, "--database-url", db.adminURL])
+        // Keys are an admin's: another role is told which URL may manage them, and nothing changes.
+        for url in [db.ingestURL, db.readerURL] {
+            for arguments in [["revoke", writeID], ["create", "--workspace", "default", "--scope", "read"]] {
+                let refused = try BTEProcess(["keys"] + arguments + ["--database-url", url])
+                #expect(refused.wait(timeout: 30) == 1)
+                #expect(
+                    refused.log.contains(
+                        "may not manage API keys: give an admin's URL (a member of bte_admin) "
+                            + "with --database-url or BTE_ADMIN_DATABASE_URL"), "\(refused.log)")
+            }
+        }
+        #expect(Self.post(port, "/v1/events", key: write, #"{"events":[]}"#).status == 200)
+        let revoke = try BTEProcess(
+            ["keys", "revoke", writeID], environment: ["BTE_ADMIN_DATABASE_URL": db.adminURL, "BTE_DATABASE_URL": ""])
         #expect(revoke.wait(timeout: 30) == 0, "\(revoke.log)")
         let revokedAt = Date()
         #expect(eventually(timeout: 5) { Self.post(port, "/v1/events", key: write, #"{"events":[]}"#).status == 401 })

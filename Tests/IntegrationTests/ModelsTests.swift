@@ -226,6 +226,12 @@ import Testing
         #expect(published.count == 6)
         let runs = try runBTE(["models", "runs", "--workspace", options.workspace], env)
         #expect(runs.split(separator: "\n").count == 7, "\(runs)")
+        // Each run by its kind; a fit over all users says so.
+        let kinds = runs.split(separator: "\n").dropFirst().map { String($0.split(separator: " ").first ?? "") }
+        #expect(Set(kinds) == ["estimate", "simulation", "forecast", "recommend"], "\(runs)")
+        #expect(kinds.filter { $0 == "recommend" }.count == 1)
+        #expect(
+            runs.split(separator: "\n").filter { $0.hasPrefix("estimate") }.allSatisfy { $0.hasSuffix("all users") })
     }
 
     @Test func theModelsRoleCannotWriteTheLogsNorChangeRuns() throws {

@@ -191,4 +191,54 @@ import Testing
         #expect(summary.vectors == 1)
         #expect(try topics.readAll(topics.prefix + "bte.behavioral-vectors.v1").count == 1)
     }
+
+    /// `--until-idle` exits once every assigned partition is caught up, including partitions
+    /// with nothing new since the group's last run (they are at the group's committed offset).
+    @Test func untilIdleExitsWhenSomePartitionsHaveNothingNew() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        try createOutputTopics(topics)
+        let topic = topics.prefix + "bte.interaction-events.v1"
+        func taps(_ users: Range<Int>, _ base: Int) -> [KafkaOutgoingMessage] {
+            users.map { n in
+                let value = """
+                    {"event_id":"\(fixtureUUID(base + n, prefix: "1d1e1d1e"))","timestamp":"2026-01-12T08:00:0\(n % 10)Z",
+                     "event_type":"tap","user_id":"u-\(n)","session_id":"s"}
+                    """
+                return KafkaOutgoingMessage(topic: topic, key: Array("u-\(n)".utf8), value: Array(value.utf8))
+            }
+        }
+        try topics.produce(taps(0..<9, 0))
+        // The fixture is only meaningful with old messages on more than one partition.
+        #expect(Set(try topics.readAll(topic).map(\.partition)).count >= 2)
+        let ingestGroup = TestEnvironment.uniqueName("ingest-")
+        _ = try ingestUntilIdle(db, topics, group: ingestGroup)
+        var configuration = Projector.Configuration(brokers: topics.brokers, readerURL: db.readerURL)
+        configuration.topicPrefix = topics.prefix
+        configuration.group = TestEnvironment.uniqueName("projector-")
+        configuration.ingestGroup = ingestGroup
+        configuration.untilIdle = true
+        configuration.sessionTimeoutMilliseconds = 6_000
+        #expect(
+            try Projector(configuration: configuration, logger: TestEnvironment.logger).run(stop: StopSignal()).consumed
+                == 9)
+
+        // One new tap on one partition; the others have nothing new.
+        try topics.produce(taps(0..<1, 100))
+        _ = try ingestUntilIdle(db, topics, group: ingestGroup)
+        let stop = StopSignal()
+        let watchdog = Thread {
+            Thread.sleep(forTimeInterval: 60)
+            stop.stop()
+        }
+        watchdog.start()
+        let started = Date()
+        let second = try Projector(configuration: configuration, logger: TestEnvironment.logger).run(stop: stop)
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(second.consumed == 1)
+        // Exits by itself once caught up (a few seconds of group join), long before the watchdog.
+        #expect(elapsed < 45, "\(elapsed) s")
+        #expect(!stop.isSet)
+    }
 }

@@ -295,7 +295,10 @@ import Testing
         }
         let byWriter = APITests.post(
             f.port, "/v1/events", key: f.write, "{\"events\":[\(event(1, workspace: Self.workspace))]}")
-        #expect(byWriter.body == #"{"accepted":0,"rejected":[{"index":0,"code":"insufficient_scope"}]}"#, "\(byWriter)")
+        #expect(
+            byWriter.body
+                == #"{"accepted":0,"rejected":[{"index":0,"code":"insufficient_scope","#
+                + #""message":"insight.feedback needs a key with scope admin"}]}"#, "\(byWriter)")
         let otherAdmin = try APITests.createKey(f.db, scope: "admin", rate: 10_000, workspace: Self.other)
         let foreign = APITests.post(
             f.port, "/v1/events", key: otherAdmin, "{\"events\":[\(event(2, workspace: Self.other))]}")

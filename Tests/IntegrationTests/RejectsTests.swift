@@ -44,6 +44,25 @@ import Testing
         return result
     }
 
+    /// A tombstone's reject says so: its value was null, nothing was withheld.
+    @Test func aTombstonesRejectSaysItWasNull() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        let topic = topics.prefix + "bte.interaction-events.v1"
+        try topics.produce([KafkaOutgoingMessage(topic: topic, key: Array("user-1".utf8), value: nil)])
+        _ = try Self.ingest(db, topics, maxMessageBytes: 300)
+        let tombstone =
+            try db.admin().execute(
+                "SELECT id FROM bte.rejected_events WHERE error_code = 'tombstone'"
+            ).rows.first?[0] ?? ""
+        let shownTombstone = try Self.bte(["rejects", "show", tombstone], db)
+        #expect(
+            shownTombstone.log.contains(
+                "payload:     none (the message's value was null: a tombstone); nothing to redrive"),
+            "\(shownTombstone.log)")
+    }
+
     @Test func fixThenRedriveSeveralCodesStoresEachOnceAndRecordsEveryAttempt() throws {
         let db = try TestDatabase()
         defer { db.drop() }
@@ -109,7 +128,11 @@ import Testing
         #expect(hidden.log.contains("payload:     not kept (personal data or intent telemetry); not redrivable"))
         let none = try Self.bte(["rejects", "show", "999999"], db)
         #expect(none.process.terminationStatus == 1)
-        #expect(none.log == "bte: error: bte_usage: no reject with id 999999\n")
+        #expect(none.log == "bte: not found: no reject with id 999999\n")
+        // A code that is no reject code is a usage error, not "no rejects".
+        let nonsense = try Self.bte(["rejects", "list", "--code", "nonsense_code"], db)
+        #expect(nonsense.process.terminationStatus == 1)
+        #expect(nonsense.log.hasPrefix("bte: error: bte_usage: --code nonsense_code is not a reject code; one of: "))
 
         // The producer's fix for two of them; the oversized one needs no fix under today's limit.
         let fixedFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(db.name)-fixed.ndjson")

@@ -22,9 +22,14 @@ import Testing
         }
     }
 
+    /// `bte replay`; an `--execute` that names no reason gets one (executing needs it).
     static func replay(_ arguments: [String], _ db: TestDatabase, _ topics: TestTopics) throws -> BTEProcess {
+        let executes = arguments.contains("--execute")
+        let reason =
+            (executes && !arguments.contains("--why") ? ["--why", "test"] : [])
+            + (executes && !arguments.contains("--by") ? ["--by", "test"] : [])
         let process = try BTEProcess(
-            ["replay"] + arguments + [
+            ["replay"] + arguments + reason + [
                 "--brokers", topics.brokers, "--database-url", db.ingestURL, "--topic-prefix", topics.prefix,
             ])
         _ = process.wait(timeout: 120)
@@ -88,7 +93,28 @@ import Testing
         }
         let table = try Self.replay([group, "--to-earliest", "--topic", topic], db, topics)
         #expect(
-            table.log.contains("total: 30 to re-process, 0 to skip (dry run: add --execute to apply)"), "\(table.log)")
+            table.log.contains(
+                "total: 30 to re-process, 0 to skip (dry run: --execute --why TEXT [--by NAME] moves the offsets to "
+                    + "target, records who and why in bte.replay_log, and refuses while the group has live members)"),
+            "\(table.log)")
+        #expect(try Self.storedOffsets(db, group: group) == tenEach)
+        #expect(try db.count("SELECT count(*) FROM bte.replay_log") == 0)
+
+        // The log is permanent: executing needs a reason and someone who asks.
+        let unexplained = try BTEProcess(
+            [
+                "replay", group, "--to-earliest", "--topic", topic, "--execute", "--by", "alice", "--brokers",
+                topics.brokers, "--database-url", db.ingestURL, "--topic-prefix", topics.prefix,
+            ])
+        #expect(unexplained.wait(timeout: 60) == 1)
+        #expect(unexplained.log.contains("--execute needs --why TEXT"), "\(unexplained.log)")
+        let anonymous = try BTEProcess(
+            [
+                "replay", group, "--to-earliest", "--topic", topic, "--execute", "--why", "x", "--brokers",
+                topics.brokers, "--database-url", db.ingestURL, "--topic-prefix", topics.prefix,
+            ], environment: ["USER": ""])
+        #expect(anonymous.wait(timeout: 60) == 1)
+        #expect(anonymous.log.contains("--execute needs --by NAME"), "\(anonymous.log)")
         #expect(try Self.storedOffsets(db, group: group) == tenEach)
         #expect(try db.count("SELECT count(*) FROM bte.replay_log") == 0)
 
