@@ -11,7 +11,11 @@ struct Generate: AsyncParsableCommand {
         abstract: "Produce a realistic demo stream (with re-deliveries and bad input) to the input topics.")
     @OptionGroup var options: ConnectionOptions
     @Option(help: "Valid events to produce.") var events = 10_000
-    @Option(help: "Random seed; the same seed gives the same stream.") var seed: UInt64 = 1
+    @Option(
+        help: ArgumentHelp(
+            "Random seed (default: a fresh one, printed). The same seed with the same --end gives the same bytes; "
+                + "a stream generated again with the same seed and another end would reuse its event ids."))
+    var seed: UInt64?
     @Option(help: "Rounds of bad input (one message of each kind per round).") var badRounds = 1
     @Option(help: "Every n-th valid message is sent twice (0: never).") var duplicateEvery = 50
     @Option(help: "Events end at this instant (RFC 3339); default now.") var end: String?
@@ -26,6 +30,8 @@ struct Generate: AsyncParsableCommand {
         try await guarded {
             var streamOptions = DemoStream.Options()
             streamOptions.events = events
+            // A fresh seed by default: a second run adds new events instead of conflicting with the first's ids.
+            let seed = self.seed ?? UInt64.random(in: 1...UInt64(UInt32.max))
             streamOptions.seed = seed
             streamOptions.badRounds = badRounds
             streamOptions.duplicateEvery = duplicateEvery
@@ -68,6 +74,7 @@ struct Generate: AsyncParsableCommand {
                         + "\(modelDays) days for the KPI models (\(models.firstSeen.count) users)")
             }
             let seconds = Date().timeIntervalSince(started)
+            print("seed \(seed) (--seed \(seed) --end \(streamOptions.end.rfc3339) produces these bytes again)")
             print(
                 "produced \(stream.total) messages in \(String(format: "%.2f", seconds)) s: "
                     + "\(stream.totalStored) distinct valid events, \(stream.totalDuplicates) re-deliveries, "
