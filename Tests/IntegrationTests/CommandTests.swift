@@ -56,6 +56,53 @@ import Testing
         #expect(again.duplicates.values.reduce(0, +) == 60)
     }
 
+    /// Every flag the docs show with a `bte` command is one that command's --help lists: the
+    /// docs can't drift from the commands.
+    @Test func theFlagsTheDocsNameAreTheCommands() throws {
+        let root = TestEnvironment.packageRoot
+        let documents = [
+            "README.md", "docs/operations.md", "docs/api.md", "docs/producers.md", "docs/consumers.md",
+            "docs/models.md", "docs/architecture.md",
+        ]
+        let span = try Regex(#"`bte ([a-z-]+)((?: [a-z][a-z-]*)?)([^`]*)`"#)
+        let flag = try Regex(#"--[a-z][a-z0-9-]*"#)
+        var helps: [String: String] = [:]
+        func help(_ words: [String]) throws -> String? {
+            let name = words.joined(separator: " ")
+            if let known = helps[name] { return known }
+            let process = try BTEProcess(words + ["--help"])
+            guard process.wait(timeout: 30) == 0 else { return nil }
+            helps[name] = process.log
+            return process.log
+        }
+        var missing: [String] = []
+        for document in documents {
+            let text = try String(contentsOf: root.appendingPathComponent(document), encoding: .utf8)
+            for match in text.matches(of: span) {
+                let command = String(text[match.range].dropFirst(5).dropLast())
+                let words = command.split(separator: " ").map(String.init)
+                guard let first = words.first else { continue }
+                // The deepest subcommand the words name (`bte models bandit choose`).
+                var path = [first]
+                var usage = try help(path)
+                for word in words.dropFirst() {
+                    guard !word.hasPrefix("-"), let sub = try help(path + [word]) else { break }
+                    path.append(word)
+                    usage = sub
+                }
+                guard let usage else {
+                    missing.append("\(document): bte \(first) has no --help")
+                    continue
+                }
+                for found in command.matches(of: flag) {
+                    let name = String(command[found.range])
+                    if !usage.contains(name) { missing.append("\(document): `bte \(command)`: \(name)") }
+                }
+            }
+        }
+        #expect(missing.isEmpty, "\(missing.joined(separator: "\n"))")
+    }
+
     @Test func userMistakesPrintOneLineAndExitNonZero() throws {
         let noDatabase = try BTEProcess(["ingest", "--brokers", "127.0.0.1:1"], environment: ["BTE_DATABASE_URL": ""])
         #expect(noDatabase.wait(timeout: 30) == 1)
