@@ -214,7 +214,8 @@ extension RejectsCommand {
         let known = Set(RejectionCode.all.map(\.rawValue))
         for code in codes where !known.contains(code) {
             throw CLIError(
-                "--code \(code) is not a reject code; one of: \(RejectionCode.all.map(\.rawValue).sorted().joined(separator: ", "))"
+                "--code \(code) is not a reject code; one of: "
+                    + RejectionCode.all.map(\.rawValue).sorted().joined(separator: ", ")
             )
         }
         return codes

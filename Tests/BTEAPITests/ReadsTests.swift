@@ -70,7 +70,9 @@ struct DashboardTests {
         let data = DashboardData(
             ingestRate: 2.5,
             latest: [
-                #"{"id":"x","entity_type":"workspace","entity_id":"w","signal_type":"drop_off_point","signal_value":2,"label":"<script>alert(1)</script>","as_of":"2026-11-02T00:00:00Z","thresholds_version":1,"computed_from":1,"engine_version":"t"}"#
+                #"{"id":"x","entity_type":"workspace","entity_id":"w","signal_type":"drop_off_point","#
+                    + #""signal_value":2,"label":"<script>alert(1)</script>","as_of":"2026-11-02T00:00:00Z","#
+                    + #""thresholds_version":1,"computed_from":1,"engine_version":"t"}"#
             ], histories: [:], insights: [], feedback: [], newestOutput: nil)
         let page = DashboardPage.render(
             workspace: "w", data: data, figures: OperationsSnapshot.Figures(),
@@ -85,13 +87,18 @@ struct DashboardTests {
 struct EngagementTests {
     @Test func latestBlockAndOneEntryPerDay() {
         let latest =
-            #"{"id":"a","user_id":"u","engagement_metrics":{"total_sessions":2,"engagement_score":0.5,"last_active":"2026-11-02T09:00:00Z"},"as_of":"2026-11-02T10:00:00Z"}"#
+            #"{"id":"a","user_id":"u","engagement_metrics":{"total_sessions":2,"engagement_score":0.5,"#
+            + #""last_active":"2026-11-02T09:00:00Z"},"as_of":"2026-11-02T10:00:00Z"}"#
         let older = #"{"engagement_metrics":{"total_sessions":1,"engagement_score":0.25}}"#
         let body = APIServer.engagement(
             user: "u", latest: latest, days: [("2026-11-01", older), ("2026-11-02", latest)])
         #expect(
             body
-                == #"{"user_id":"u","total_sessions":2,"engagement_score":0.5,"last_active":"2026-11-02T09:00:00Z","as_of":"2026-11-02T10:00:00Z","history":[{"date":"2026-11-01","total_sessions":1,"engagement_score":0.25},{"date":"2026-11-02","total_sessions":2,"engagement_score":0.5,"last_active":"2026-11-02T09:00:00Z"}]}"#
+                == #"{"user_id":"u","total_sessions":2,"engagement_score":0.5,"#
+                + #""last_active":"2026-11-02T09:00:00Z","as_of":"2026-11-02T10:00:00Z","#
+                + #""history":[{"date":"2026-11-01","total_sessions":1,"engagement_score":0.25},"#
+                + #"{"date":"2026-11-02","total_sessions":2,"engagement_score":0.5,"#
+                + #""last_active":"2026-11-02T09:00:00Z"}]}"#
         )
     }
 }

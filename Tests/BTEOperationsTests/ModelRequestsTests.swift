@@ -29,7 +29,8 @@ struct ModelRequestsTests {
         #expect(plain.disturbances == ["day_of_week", "monthly_cycle"])
         let set = try ModelRequests.estimate(
             try Self.json(
-                #"{"model":"rc_retention","since":"13w","until":"2026-01-31","nx":2,"ridge":0.5,"max_iterations":9,"forgetting":0.9,"workspace_id":"\#(Self.workspace.uppercased())"}"#
+                #"{"model":"rc_retention","since":"13w","until":"2026-01-31","nx":2,"ridge":0.5,"max_iterations":9,"#
+                    + #""forgetting":0.9,"workspace_id":"\#(Self.workspace.uppercased())"}"#
             ), workspaceID: Self.workspace, yesterday: 20_000)
         // 13 weeks = 91 days; 2026-01-31 is day 20,484 (56 years and 14 leap days after 1970 = 20,454, + 30).
         #expect(set.days == 91 && set.toDay == 20_484 && set.model == "rc_retention")
@@ -79,7 +80,8 @@ struct ModelRequestsTests {
     @Test func aSimulationTakesAPlanDayByDayOrTheCommandsFileWhole() throws {
         let days = try ModelRequests.simulate(
             try Self.json(
-                #"{"run":"\#(Self.run.uppercased())","horizon":7,"controls":[{},{"rollout_pct":1}],"seed":9,"scenarios":10}"#
+                #"{"run":"\#(Self.run.uppercased())","horizon":7,"controls":[{},{"rollout_pct":1}],"#
+                    + #""seed":9,"scenarios":10}"#
             ), forecast: false)
         #expect(days.runID == Self.run && days.horizon == 7 && days.seed == 9 && days.scenarios == 10)
         #expect(days.plan == [[:], ["rollout_pct": 1]])

@@ -47,7 +47,8 @@ import Testing
         """
         {"record_type":"business_event","event_id":"\(fixtureUUID(id))","event_type":"deal.created",
          "entity_type":"deal","entity_id":"\(fixtureUUID(id, prefix: "dddddddd"))","workspace_id":"\(workspace)",
-         "sub_vertical_id":"33333333-3333-4333-8333-333333333333","actor_user_id":"aaaaaaaa-0000-4000-8000-00000000000a",
+         "sub_vertical_id":"33333333-3333-4333-8333-333333333333",
+         "actor_user_id":"aaaaaaaa-0000-4000-8000-00000000000a",
          "timestamp":"2026-03-01T10:00:00Z"}
         """
     }
@@ -67,9 +68,11 @@ import Testing
              "event_type":"tap","user_id":"user-1","session_id":"s-1"}
             """
         let noType =
-            #"{"record_type":"interaction_event","event_id":"\#(fixtureUUID(4))","timestamp":"2026-03-01T10:00:00Z","user_id":"u","session_id":"s"}"#
+            #"{"record_type":"interaction_event","event_id":"\#(fixtureUUID(4))","#
+            + #""timestamp":"2026-03-01T10:00:00Z","user_id":"u","session_id":"s"}"#
         let body =
-            "{\"events\":[\(Self.business(1, workspace: Self.workspace)),\(Self.business(2, workspace: Self.other)),\(interaction),\(noType)]}"
+            "{\"events\":[\(Self.business(1, workspace: Self.workspace)),\(Self.business(2, workspace: Self.other)),"
+            + "\(interaction),\(noType)]}"
         let reply = Self.post(port, "/v1/events", key: key, body)
         #expect(reply.status == 200, "\(reply)")
         // Each reject with ingest's message, which names the field, not a value.

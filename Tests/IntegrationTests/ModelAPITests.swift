@@ -71,7 +71,8 @@ import Testing
         #expect(try db.count("SELECT count(*) FROM bte.simulation_runs") == simulations)
         // The same request with its members in another order and spacing is the same request.
         let reordered =
-            #"{ "seed": 5, "scenarios": 500, "controls": [{}, {"rollout_pct": 1.0}], "horizon": 7, "run_id": "\#(runID)" }"#
+            #"{ "seed": 5, "scenarios": 500, "controls": [{}, {"rollout_pct": 1.0}], "horizon": 7,"#
+            + #" "run_id": "\#(runID)" }"#
         #expect(
             try Self.object(
                 APITests.post(port, "/v1/simulate", key: read, reordered, headers: ["Idempotency-Key": "s-1"]).body
@@ -87,7 +88,8 @@ import Testing
 
         // Asked to answer at once: 202 and a job to poll, which ends with the plan.
         let recommendBody =
-            #"{"run_id":"\#(runID)","horizon":10,"constraints":{"targets":{"daily_active_users":1000},"weekly_budget":3000,"budget_coefficients":{"promo_voltage":2000}}}"#
+            #"{"run_id":"\#(runID)","horizon":10,"constraints":{"targets":{"daily_active_users":1000},"#
+            + #""weekly_budget":3000,"budget_coefficients":{"promo_voltage":2000}}}"#
         let accepted = APITests.post(
             port, "/v1/recommend", key: read, recommendBody, headers: ["Prefer": "respond-async"])
         #expect(accepted.status == 202, "\(accepted)")
@@ -186,7 +188,8 @@ import Testing
 
         // A job whose server stopped: past its deadline it reads failed, "abandoned".
         _ = try connection.execute(
-            "UPDATE bte.model_jobs SET status = 'running', http_status = NULL, result = NULL, deadline = now() - interval '1 second'"
+            "UPDATE bte.model_jobs SET status = 'running', http_status = NULL, result = NULL, "
+                + "deadline = now() - interval '1 second'"
         )
         let jobID = try #require(
             try connection.execute("SELECT job_id::text FROM bte.model_jobs").rows.first?[0] ?? nil)

@@ -178,10 +178,10 @@ import Testing
         // MPC: more users within the controls' ranges, a weekly promotion budget of 1.5 days at full voltage.
         let constraints = FileManager.default.temporaryDirectory.appendingPathComponent(
             TestEnvironment.uniqueName("constraints-") + ".json")
-        try Data(
-            #"{"targets":{"daily_active_users":1000},"weekly_budget":3000,"budget_coefficients":{"promo_voltage":2000}}"#
-                .utf8
-        ).write(to: constraints)
+        let text =
+            #"{"targets":{"daily_active_users":1000},"weekly_budget":3000,"#
+            + #""budget_coefficients":{"promo_voltage":2000}}"#
+        try Data(text.utf8).write(to: constraints)
         defer { try? FileManager.default.removeItem(at: constraints) }
         let recommended = try Self.json(
             try runBTE(

@@ -203,7 +203,8 @@ import Testing
         func taps(_ users: Range<Int>, _ base: Int) -> [KafkaOutgoingMessage] {
             users.map { n in
                 let value = """
-                    {"event_id":"\(fixtureUUID(base + n, prefix: "1d1e1d1e"))","timestamp":"2026-01-12T08:00:0\(n % 10)Z",
+                    {"event_id":"\(fixtureUUID(base + n, prefix: "1d1e1d1e"))",
+                     "timestamp":"2026-01-12T08:00:0\(n % 10)Z",
                      "event_type":"tap","user_id":"u-\(n)","session_id":"s"}
                     """
                 return KafkaOutgoingMessage(topic: topic, key: Array("u-\(n)".utf8), value: Array(value.utf8))

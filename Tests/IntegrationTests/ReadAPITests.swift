@@ -224,11 +224,13 @@ import Testing
         #expect(stats.wait(timeout: 30) == 0, "\(stats.log)")
         #expect(
             stats.log.contains(
-                #"{"insight_type":"deal_stalled","delivered":1,"acted":1,"useful":1,"not_useful":1,"positive_feedback_rate":0.5000,"action_rate":1.0000}"#
+                #"{"insight_type":"deal_stalled","delivered":1,"acted":1,"useful":1,"not_useful":1,"#
+                    + #""positive_feedback_rate":0.5000,"action_rate":1.0000}"#
             ), "\(stats.log)")
         #expect(
             stats.log.contains(
-                #"{"insight_type":"engagement_drop","delivered":0,"acted":0,"useful":0,"not_useful":0,"positive_feedback_rate":null,"action_rate":null}"#
+                #"{"insight_type":"engagement_drop","delivered":0,"acted":0,"useful":0,"not_useful":0,"#
+                    + #""positive_feedback_rate":null,"action_rate":null}"#
             ))
 
         // The dashboard shows the same rates.

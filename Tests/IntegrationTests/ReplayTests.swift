@@ -128,7 +128,8 @@ import Testing
         #expect(try Self.json(executed)["executed"] as? Bool == true)
         #expect(try Self.storedOffsets(db, group: group) == [topic + "[0]": 0, topic + "[1]": 0, topic + "[2]": 0])
         let record = try db.admin().execute(
-            "SELECT consumer_group, offsets_in, target, requested_by, reason, before::text, after::text FROM bte.replay_log"
+            "SELECT consumer_group, offsets_in, target, requested_by, reason, before::text, after::text "
+                + "FROM bte.replay_log"
         ).rows
         #expect(record.count == 1)
         #expect(record.first?[0] == group)

@@ -48,7 +48,8 @@ enum OutputRecords {
     ) -> String {
         let id = UUIDv5Text.make("vector|\(workspace)|\(user)|\(asOf)")
         return """
-            {"id":"\(id)","workspace_id":"\(workspace)","user_id":"\(user)","computed_at":"\(asOf)","version":"1.0","expertise_level":"novice",\
+            {"id":"\(id)","workspace_id":"\(workspace)","user_id":"\(user)","computed_at":"\(asOf)",\
+            "version":"1.0","expertise_level":"novice",\
             "total_interactions":3,"total_sessions":\(sessions),"avg_session_duration_minutes":1.5,\
             "engagement_metrics":{"total_sessions":\(sessions),"avg_session_duration_minutes":1.5,\
             "avg_interactions_per_session":3,"engagement_score":\(score),"last_active":"\(asOf)"},\
@@ -88,7 +89,8 @@ enum UUIDv5Text {
         let hex = String(format: "%016llx%016llx", hash, hash2)
         let chars = Array(hex)
         return
-            "\(String(chars[0..<8]))-\(String(chars[8..<12]))-4\(String(chars[13..<16]))-8\(String(chars[17..<20]))-\(String(chars[20..<32]))"
+            "\(String(chars[0..<8]))-\(String(chars[8..<12]))-4\(String(chars[13..<16]))-"
+            + "8\(String(chars[17..<20]))-\(String(chars[20..<32]))"
     }
 }
 
@@ -216,7 +218,8 @@ enum UUIDv5Text {
         #expect(throws: PostgresError.self) {
             try connection.execute(
                 """
-                INSERT INTO bte.rejected_events (source_topic, source_partition, source_offset, error_code, error_message)
+                INSERT INTO bte.rejected_events
+                    (source_topic, source_partition, source_offset, error_code, error_message)
                 VALUES ('t', 0, 0, 'x', 'y')
                 """)
         }
