@@ -30,6 +30,10 @@ public struct APIError: Error, Sendable {
     static let unauthorized = APIError(
         .unauthorized, "unauthorized", "a valid API key is required: Authorization: Bearer <key>")
 
+    static let idempotencyKeyReused = APIError(
+        .unprocessableContent, "idempotency_key_reused",
+        "this Idempotency-Key was used in the last 24 hours for a different request")
+
     static func forbidden(_ scope: String) -> APIError {
         APIError(
             .forbidden, "insufficient_scope",

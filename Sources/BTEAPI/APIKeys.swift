@@ -62,11 +62,6 @@ final class KeyDirectory: Sendable {
         return .notCached
     }
 
-    /// The live (not revoked) key for this bearer token, or nil.
-    func key(for token: String) async throws -> StoredApiKey? {
-        try await key(sha256: ApiKeyHash.sha256(token))
-    }
-
     /// The live key with this SHA-256 (a dashboard session carries it), or nil.
     func key(sha256 hash: [UInt8]) async throws -> StoredApiKey? {
         let now = ContinuousClock.now
@@ -90,8 +85,6 @@ final class KeyDirectory: Sendable {
         }
         return found.flatMap { live($0, hash: hash) }
     }
-
-    var knownCount: Int { known.withLock { $0.count } }
 
     private func live(_ key: StoredApiKey, hash: [UInt8]) -> StoredApiKey? {
         key.revokedAt == nil && ApiKeyHash.constantTimeEqual(key.sha256, hash) ? key : nil

@@ -208,7 +208,7 @@ public struct APIServer: Sendable {
                 let body = try await self.body(request)
                 let idempotency = try idempotencyKey(request)
                 let name = "\(key.workspaceID.lowercased())|interaction|\(idempotency ?? "")"
-                if let idempotency, let repeated = try self.repeatedReply(name, body: body, key: idempotency) {
+                if idempotency != nil, let repeated = try self.repeatedReply(name, body: body) {
                     return repeated
                 }
                 let (message, record) = try self.collector.interaction(
@@ -280,14 +280,11 @@ public struct APIServer: Sendable {
 
     /// The first reply to a request with this `Idempotency-Key` (nothing is produced again), nil
     /// when there is none; 422 when the key was used for another request.
-    func repeatedReply(_ name: String, body: [UInt8], key: String) throws -> Response? {
+    func repeatedReply(_ name: String, body: [UInt8]) throws -> Response? {
         switch replies.lookup(name, request: body) {
         case .miss: return nil
         case .reply(let reply): return json(.ok, reply)
-        case .reused:
-            throw APIError(
-                .unprocessableContent, "idempotency_key_reused",
-                "this Idempotency-Key was used in the last 24 hours for a different request")
+        case .reused: throw APIError.idempotencyKeyReused
         }
     }
 

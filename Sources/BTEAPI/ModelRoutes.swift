@@ -288,9 +288,7 @@ extension APIServer {
         }
         switch creation {
         case .conflict:
-            throw APIError(
-                .unprocessableContent, "idempotency_key_reused",
-                "this Idempotency-Key was used in the last 24 hours for a different request")
+            throw APIError.idempotencyKeyReused
         case .existing(let job):
             // The stored reply, else (still running here) the reply within the wait.
             var reply = job.httpStatus.flatMap { status in

@@ -100,7 +100,7 @@ extension APIServer {
                 let workspace = key.workspaceID.lowercased()
                 let idempotency = try idempotencyKey(request)
                 let name = "\(workspace)|feedback|\(insightID)|\(idempotency ?? "")"
-                if let idempotency, let repeated = try self.repeatedReply(name, body: body, key: idempotency) {
+                if idempotency != nil, let repeated = try self.repeatedReply(name, body: body) {
                     return repeated
                 }
                 let found = try await self.readers.read { reader -> (String, String)? in
