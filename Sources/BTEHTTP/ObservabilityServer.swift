@@ -15,6 +15,8 @@ public enum ObservabilityServer {
         Application(
             router: router(registry: registry, readiness: readiness),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "bte"),
+            // Said once the socket is bound, so a scraper that waits for the line can connect.
+            onServerRunning: { _ in logger.info("metrics on http://\(host):\(port)/metrics") },
             logger: logger)
     }
 

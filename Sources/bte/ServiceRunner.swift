@@ -50,7 +50,6 @@ func runServices(
             .init(
                 service: server, successTerminationBehavior: .gracefullyShutdownGroup,
                 failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "observability"))
-        logger.info("metrics on http://\(observability.metricsHost):\(port)/metrics")
     }
     for worker in workers {
         services.append(

@@ -85,7 +85,8 @@ private struct Client {
             ],
             environment: ["BTE_LOG_LEVEL": "info"])
         defer { if process.process.isRunning { process.signal(SIGKILL) } }
-        #expect(eventually(timeout: 30) { process.log.contains("ingest started") }, "\(process.log)")
+        // The line is logged once the endpoint's socket is bound.
+        #expect(eventually(timeout: 30) { process.log.contains("metrics on http://") }, "\(process.log)")
 
         let idle = try #require(Client(port: port))
         defer { idle.close() }
