@@ -78,23 +78,24 @@ public enum ExpectationMaximization {
         var theta = initial
         if let c = options.fixedC { theta.c = c }
         var iterations: [EMIteration] = []
-        var previous: Double?
         var converged = false
         var filtered = try KalmanFilter.filter(theta, series)
-        for iteration in 1...options.maxIterations {
+        iterations.append(EMIteration(iteration: 1, logLikelihood: filtered.logLikelihood, parameterChange: 0))
+        // Plain EM is monotone but slow where the state is weakly identified (a latent state read
+        // through a free C): hundreds of steps that each gain little. SQUAREM extrapolates along
+        // two EM steps and keeps the result only when the likelihood is no lower than EM's own.
+        while iterations.count < options.maxIterations {
+            let step = try squaremStep(theta, filtered, series, options)
+            let previous = filtered.logLikelihood
+            iterations[iterations.count - 1].parameterChange = distance(step.theta.flattened, theta.flattened)
+            theta = step.theta
+            filtered = step.filtered
             let ll = filtered.logLikelihood
-            iterations.append(EMIteration(iteration: iteration, logLikelihood: ll, parameterChange: 0))
-            if let previous, abs(ll - previous) <= options.tolerance * max(1, abs(previous)) {
+            iterations.append(EMIteration(iteration: iterations.count + 1, logLikelihood: ll, parameterChange: 0))
+            if abs(ll - previous) <= options.tolerance * max(1, abs(previous)) {
                 converged = true
                 break
             }
-            guard iteration < options.maxIterations else { break }
-            previous = ll
-            let smoothed = try KalmanFilter.smooth(theta, filtered)
-            let next = try mStep(theta, series, smoothed, options)
-            iterations[iterations.count - 1].parameterChange = distance(next.flattened, theta.flattened)
-            theta = next
-            filtered = try KalmanFilter.filter(theta, series)
         }
         let diagnostics = FitDiagnostics.of(
             predictions: filtered.predictedObservations, observations: series.y,
@@ -103,6 +104,83 @@ public enum ExpectationMaximization {
             parameters: theta, iterations: iterations, converged: converged, diagnostics: diagnostics,
             filtered: filtered)
     }
+
+    /// One accelerated step (Varadhan & Roland's SqS3 with a monotonicity safeguard): two EM
+    /// steps θ₁, θ₂ from θ₀; r = θ₁ − θ₀, v = θ₂ − 2θ₁ + θ₀, α = −‖r‖/‖v‖ (at most −1);
+    /// θ′ = θ₀ − 2αr + α²v, then one EM step from θ′. Kept when its likelihood is at least θ₂'s;
+    /// otherwise α is halved toward −1 (where θ′ is θ₂), and θ₂ is the fallback.
+    static func squaremStep(
+        _ theta0: StateSpaceParameters, _ filtered0: FilterResult, _ series: StateSpaceSeries, _ options: EMOptions
+    ) throws(ModelError) -> (theta: StateSpaceParameters, filtered: FilterResult) {
+        let theta1 = try emStep(theta0, filtered0, series, options)
+        let filtered1 = try KalmanFilter.filter(theta1, series)
+        let theta2 = try emStep(theta1, filtered1, series, options)
+        let filtered2 = try KalmanFilter.filter(theta2, series)
+        let x0 = vector(theta0)
+        let x1 = vector(theta1)
+        let x2 = vector(theta2)
+        let r = zip(x1, x0).map { $0 - $1 }
+        let v = zip(zip(x2, x1), r).map { $0.0 - $0.1 - $1 }
+        let rNorm = norm(r)
+        let vNorm = norm(v)
+        guard vNorm > 0, rNorm.isFinite, vNorm.isFinite else { return (theta2, filtered2) }
+        var alpha = -rNorm / vNorm
+        var attempts = 0
+        while alpha < -1, attempts < 8 {
+            attempts += 1
+            let extrapolated = zip(zip(x0, r), v).map { $0.0 - 2 * alpha * $0.1 + alpha * alpha * $1 }
+            if let candidate = parameters(extrapolated, like: theta0),
+                let filteredCandidate = try? KalmanFilter.filter(candidate, series),
+                filteredCandidate.logLikelihood.isFinite,
+                let stabilized = try? emStep(candidate, filteredCandidate, series, options),
+                let filteredStabilized = try? KalmanFilter.filter(stabilized, series),
+                filteredStabilized.logLikelihood >= max(filtered2.logLikelihood, filtered0.logLikelihood)
+            {
+                return (stabilized, filteredStabilized)
+            }
+            alpha = (alpha - 1) / 2
+        }
+        // At the optimum the ridge can make an EM step lose a hair of likelihood: stay put.
+        return filtered2.logLikelihood >= filtered0.logLikelihood ? (theta2, filtered2) : (theta0, filtered0)
+    }
+
+    static func emStep(
+        _ theta: StateSpaceParameters, _ filtered: FilterResult, _ series: StateSpaceSeries, _ options: EMOptions
+    ) throws(ModelError) -> StateSpaceParameters {
+        try mStep(theta, series, try KalmanFilter.smooth(theta, filtered), options)
+    }
+
+    /// Every parameter, the initial state's included, in one vector.
+    static func vector(_ p: StateSpaceParameters) -> [Double] {
+        p.flattened + p.initialMean + p.initialCovariance.storage
+    }
+
+    /// The parameters a vector of `vector(_:)` holds, or nil when a covariance in it is not
+    /// positive definite (an extrapolation went too far).
+    static func parameters(_ x: [Double], like p: StateSpaceParameters) -> StateSpaceParameters? {
+        var next = p
+        var offset = 0
+        func take(_ m: Matrix) -> Matrix {
+            defer { offset += m.storage.count }
+            return Matrix(rows: m.rows, cols: m.cols, storage: Array(x[offset..<(offset + m.storage.count)]))
+        }
+        next.a = take(p.a)
+        next.b = take(p.b)
+        next.c = take(p.c)
+        next.d = take(p.d)
+        next.e = take(p.e)
+        next.q = take(p.q).symmetrized
+        next.r = take(p.r).symmetrized
+        next.initialMean = Array(x[offset..<(offset + p.nx)])
+        offset += p.nx
+        next.initialCovariance = take(p.initialCovariance).symmetrized
+        for covariance in [next.q, next.r, next.initialCovariance] where (try? Cholesky(covariance)) == nil {
+            return nil
+        }
+        return next
+    }
+
+    static func norm(_ x: [Double]) -> Double { x.reduce(0) { $0 + $1 * $1 }.squareRoot() }
 
     /// A neutral start for standardized KPIs: persistent states read directly by C (identity-
     /// like), no control effect yet, noise shared between process and observation.

@@ -49,7 +49,11 @@ struct Generate: AsyncParsableCommand {
             var modelOptions = ModelStream.Options()
             modelOptions.seed = seed
             modelOptions.days = modelDays
-            modelOptions.firstDay = Int((Date().timeIntervalSince1970 / 86_400).rounded(.down)) - modelDays
+            // The days end the day before --end, so --seed and --end reproduce them too.
+            let endMicros = streamOptions.end.microseconds
+            let perDay = Timestamp.microsecondsPerDay
+            let endDay = Int(endMicros / perDay - (endMicros % perDay < 0 ? 1 : 0))
+            modelOptions.firstDay = endDay - modelDays
             modelOptions.topicPrefix = options.topicPrefix
             let models = modelDays > 0 ? ModelStream(options: modelOptions) : nil
             let brokers = try options.resolvedBrokers()
