@@ -51,6 +51,12 @@ public struct Incident: Sendable, Equatable {
 /// effect at the end of each day) and d (calendar and outages).
 public enum KPISeries {
     public static let kpiNames = ["daily_active_users", "retention_d7", "revenue_usd", "latency_p95_ms"]
+
+    /// The values a KPI can take: retention is a share, the others are counts, sums of
+    /// non-negative amounts or durations.
+    public static func possibleRange(of kpi: String) -> ClosedRange<Double> {
+        kpi == "retention_d7" ? 0...1 : 0...Double.greatestFiniteMagnitude
+    }
     public static let controlNames = ["rollout_pct", "promo_voltage", "price_index", "copy_score"]
     /// Before the first change: no rollout, no promotion, the base price, a neutral copy score.
     public static let controlDefaults: [String: Double] = [

@@ -14,6 +14,9 @@ public struct FittedStateSpace: Sendable, Equatable {
     public var lastControls: [Double]
     public var nextMean: [Double]
     public var nextCovariance: Matrix
+    /// Each control's lowest and highest value over the fitted days: what the model has seen
+    /// the controls do (nil in runs recorded before it was kept).
+    public var controlRangesSeen: [ClosedRange<Double>]?
 
     public init(
         parameters: StateSpaceParameters, standardization: Standardization, kpis: [String], controls: [String],
@@ -51,7 +54,16 @@ public struct FittedStateSpace: Sendable, Equatable {
                 ("last_day", .string(ModelJSON.date(lastDay))), ("last_controls", ModelJSON.numbers(lastControls)),
                 ("next_state_mean", ModelJSON.numbers(nextMean)),
                 ("next_state_covariance", ModelJSON.matrix(nextCovariance)),
-            ].map { (key: $0.0, value: $0.1) })
+            ]
+            .map { (key: $0.0, value: $0.1) }
+                + (controlRangesSeen.map { ranges in
+                    [
+                        (
+                            key: "control_ranges_seen",
+                            value: .array(ranges.map { ModelJSON.numbers([$0.lowerBound, $0.upperBound]) })
+                        )
+                    ]
+                } ?? []))
     }
 
     public init(json: JSONValue) throws(ModelError) {
@@ -73,6 +85,20 @@ public struct FittedStateSpace: Sendable, Equatable {
             kpis: try strings("kpis"), controls: try strings("controls"), disturbances: try strings("disturbances"),
             lastDay: lastDay, lastControls: try numbers("last_controls"), nextMean: try numbers("next_state_mean"),
             nextCovariance: try matrix("next_state_covariance"))
+        if case .array(let rows)? = json["control_ranges_seen"] {
+            var ranges: [ClosedRange<Double>] = []
+            for row in rows {
+                let bounds = try ModelJSON.numbers(row, "control_ranges_seen")
+                guard bounds.count == 2, bounds[0] <= bounds[1] else {
+                    throw ModelError(.invalidInput, "control_ranges_seen holds a range that is not [low, high]")
+                }
+                ranges.append(bounds[0]...bounds[1])
+            }
+            guard ranges.count == controls.count else {
+                throw ModelError(.invalidInput, "control_ranges_seen does not match the controls")
+            }
+            controlRangesSeen = ranges
+        }
     }
 }
 

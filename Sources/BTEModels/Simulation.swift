@@ -61,6 +61,10 @@ public struct SimulationPlan: Sendable {
     /// y in the KPIs' own units = offset + scale · y (the model runs on standardized KPIs).
     public var observationOffset: [Double]
     public var observationScale: [Double]
+    /// Each KPI's possible values in its units (a share can't leave [0, 1], a count can't go
+    /// below 0): a linear Gaussian model's draws that leave them are set to the nearest end,
+    /// and how often that happened is reported. Unbounded unless set.
+    public var observationRanges: [ClosedRange<Double>]?
 
     public init(
         startMean: [Double], startCovariance: Matrix, controls: [[Double]], disturbances: [[Double]],
@@ -92,6 +96,9 @@ public struct SimulationResult: Sendable {
     public var trajectories: [KPITrajectory]
     /// scenarios × days × KPIs, in the KPIs' units: what guardrails are evaluated on.
     public var samples: [[[Double]]]
+    /// Per KPI, the share of scenario-days whose draw left the KPI's possible range and was set
+    /// to its nearest end (0 without ranges).
+    public var clampedShare: [Double]
 }
 
 public enum Simulator {
@@ -105,7 +112,8 @@ public enum Simulator {
         }
         guard plan.disturbances.count == h, plan.controls.allSatisfy({ $0.count == p.nu }),
             plan.disturbances.allSatisfy({ $0.count == p.nd }), plan.startMean.count == p.nx,
-            plan.observationOffset.count == p.ny, plan.observationScale.count == p.ny
+            plan.observationOffset.count == p.ny, plan.observationScale.count == p.ny,
+            plan.observationRanges.map({ $0.count == p.ny }) ?? true
         else { throw ModelError(.invalidInput, "the plan's shapes do not match the model") }
         guard (plan.controls + plan.disturbances).allSatisfy({ $0.allSatisfy(\.isFinite) }) else {
             throw ModelError(.invalidInput, "a control or disturbance is not a finite number")
@@ -118,6 +126,7 @@ public enum Simulator {
         let feedthrough = (0..<h).map { p.d.times(plan.controls[$0]) }
         var rng = SeededGenerator(seed: plan.seed)
         var samples: [[[Double]]] = []
+        var clamped = [Int](repeating: 0, count: p.ny)
         samples.reserveCapacity(plan.scenarios)
         for _ in 0..<plan.scenarios {
             var x = KalmanFilter.add(plan.startMean, start.lowerTimes(normals(p.nx, &rng)))
@@ -126,7 +135,14 @@ public enum Simulator {
             for k in 0..<h {
                 let noise = observationNoise.lowerTimes(normals(p.ny, &rng))
                 let y = KalmanFilter.add(p.c.times(x), feedthrough[k], noise)
-                path.append((0..<p.ny).map { plan.observationOffset[$0] + plan.observationScale[$0] * y[$0] })
+                var values = (0..<p.ny).map { plan.observationOffset[$0] + plan.observationScale[$0] * y[$0] }
+                if let ranges = plan.observationRanges {
+                    for i in 0..<p.ny where !ranges[i].contains(values[i]) {
+                        values[i] = min(max(values[i], ranges[i].lowerBound), ranges[i].upperBound)
+                        clamped[i] += 1
+                    }
+                }
+                path.append(values)
                 x = KalmanFilter.add(p.a.times(x), drift[k], processNoise.lowerTimes(normals(p.nx, &rng)))
             }
             samples.append(path)
@@ -143,7 +159,9 @@ public enum Simulator {
             }
             return t
         }
-        return SimulationResult(trajectories: trajectories, samples: samples)
+        let cells = Double(plan.scenarios * h)
+        return SimulationResult(
+            trajectories: trajectories, samples: samples, clampedShare: clamped.map { Double($0) / cells })
     }
 
     static func normals(_ n: Int, _ rng: inout SeededGenerator) -> [Double] { (0..<n).map { _ in rng.normal() } }

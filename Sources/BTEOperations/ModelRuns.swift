@@ -104,10 +104,14 @@ public struct ModelRuns {
         else { throw ModelError(.insufficientData, "no days to fit") }
         let nextMean = KalmanFilter.add(p.a.times(lastMean), p.b.times(lastU), p.e.times(lastD))
         let nextCovariance = (p.a * lastCovariance * p.a.transposed + p.q).symmetrized
-        let fitted = FittedStateSpace(
+        var fitted = FittedStateSpace(
             parameters: p, standardization: standardization, kpis: r.kpis, controls: r.controls,
             disturbances: r.disturbances, lastDay: r.toDay, lastControls: lastU, nextMean: nextMean,
             nextCovariance: nextCovariance)
+        fitted.controlRangesSeen = r.controls.indices.map { c in
+            let values = u.map { $0[c] }
+            return (values.min() ?? lastU[c])...(values.max() ?? lastU[c])
+        }
         let diagnostics = result.diagnostics
         // Online control effects: per KPI, y ≈ θ₀ + θᵀu by recursive least squares, each day
         // weighing λ times the day after it, so recent days dominate.
@@ -277,10 +281,11 @@ public struct ModelRuns {
             controls.append(fitted.controls.map { current[$0] ?? 0 })
         }
         let (days, disturbances) = fitted.calendar(horizon: request.horizon)
-        let plan = SimulationPlan(
+        var plan = SimulationPlan(
             startMean: fitted.nextMean, startCovariance: fitted.nextCovariance, controls: controls,
             disturbances: disturbances, scenarios: request.scenarios, seed: request.seed,
             observationOffset: fitted.standardization.offsets, observationScale: fitted.standardization.scales)
+        plan.observationRanges = fitted.kpis.map(KPISeries.possibleRange)
         let result = try Simulator.run(fitted.parameters, plan)
         let report = Self.guardrails(request.guardrails, fitted: fitted).evaluate(controls: controls, result: result)
         let kind = request.plan == nil ? "forecast" : "simulation"
@@ -306,6 +311,7 @@ public struct ModelRuns {
                                 ("mean", ModelJSON.numbers(t.mean)), ("p2_5", ModelJSON.numbers(t.p2_5)),
                                 ("p10", ModelJSON.numbers(t.p10)),
                                 ("p90", ModelJSON.numbers(t.p90)), ("p97_5", ModelJSON.numbers(t.p97_5)),
+                                ("clamped_share", ModelJSON.number(result.clampedShare[i])),
                             ])
                         )
                     })
@@ -452,6 +458,23 @@ extension ModelRuns {
         if let cap = s.latencyMax, let index = fitted.kpis.firstIndex(of: "latency_p95_ms") {
             limits.append((index, (cap - std.offsets[index]) / std.scales[index]))
         }
+        // The plan stays within the values each control took in the fitted days: the model has
+        // not seen what others do (a control that never changed is held at its value).
+        var lower = fitted.controls.map { (s.controlBounds[$0] ?? ranges[$0] ?? 0...1).lowerBound }
+        var upper = fitted.controls.map { (s.controlBounds[$0] ?? ranges[$0] ?? 0...1).upperBound }
+        if let seen = fitted.controlRangesSeen {
+            for c in fitted.controls.indices {
+                let low = max(lower[c], seen[c].lowerBound)
+                let high = min(upper[c], seen[c].upperBound)
+                guard low <= high else {
+                    throw ModelError(
+                        .invalidInput,
+                        "\(fitted.controls[c])'s bounds leave the values it took in the fitted days "
+                            + "(\(seen[c].lowerBound) to \(seen[c].upperBound))")
+                }
+                (lower[c], upper[c]) = (low, high)
+            }
+        }
         let problem = MPCProblem(
             parameters: fitted.parameters, startMean: fitted.nextMean,
             disturbances: disturbances,
@@ -460,19 +483,30 @@ extension ModelRuns {
             },
             kpiWeights: fitted.kpis.map { s.targets[$0] == nil ? 0 : (s.kpiWeights[$0] ?? 1) },
             controlWeights: fitted.controls.map { s.controlWeights[$0] ?? 0.01 },
-            controlLower: fitted.controls.map { (s.controlBounds[$0] ?? ranges[$0] ?? 0...1).lowerBound },
-            controlUpper: fitted.controls.map { (s.controlBounds[$0] ?? ranges[$0] ?? 0...1).upperBound },
-            outputLimits: limits, budgetCoefficients: fitted.controls.map { s.budgetCoefficients[$0] ?? 0 },
+            controlLower: lower, controlUpper: upper, outputLimits: limits,
+            budgetCoefficients: fitted.controls.map { s.budgetCoefficients[$0] ?? 0 },
             weeklyBudget: s.weeklyBudget, kpiNames: fitted.kpis, controlNames: fitted.controls)
         let solveStart = DispatchTime.now().uptimeNanoseconds
-        let plan = try ModelPredictiveControl.solve(problem)
+        var plan = try ModelPredictiveControl.solve(problem)
+        // ADMM meets the bounds to its tolerance; the plan published meets them exactly.
+        plan.controls = plan.controls.map { day in
+            day.indices.map { c in min(max(day[c], lower[c]), upper[c]) }
+        }
         let solveMs = Double(DispatchTime.now().uptimeNanoseconds - solveStart) / 1e6
-        let simulation = try Simulator.run(
-            fitted.parameters,
-            SimulationPlan(
-                startMean: fitted.nextMean, startCovariance: fitted.nextCovariance, controls: plan.controls,
-                disturbances: problem.disturbances, scenarios: request.scenarios, seed: request.seed,
-                observationOffset: std.offsets, observationScale: std.scales))
+        var simulationPlan = SimulationPlan(
+            startMean: fitted.nextMean, startCovariance: fitted.nextCovariance, controls: plan.controls,
+            disturbances: problem.disturbances, scenarios: request.scenarios, seed: request.seed,
+            observationOffset: std.offsets, observationScale: std.scales)
+        let possible = fitted.kpis.map(KPISeries.possibleRange)
+        simulationPlan.observationRanges = possible
+        let simulation = try Simulator.run(fitted.parameters, simulationPlan)
+        // The plan's own guardrails: its latency cap and budget, and the default retention chance.
+        var railSettings = GuardrailSettings()
+        railSettings.latencyMax = s.latencyMax ?? .infinity
+        railSettings.weeklyBudget = s.weeklyBudget ?? .infinity
+        railSettings.budgetCoefficients = s.budgetCoefficients
+        let report = Self.guardrails(railSettings, fitted: fitted).evaluate(
+            controls: plan.controls, result: simulation)
         let n = fitted.controls.count
         var body: [(String, JSONValue)] = [
             ("kind", .string("recommendation")), ("estimate_run_id", .string(run.runID)),
@@ -493,15 +527,27 @@ extension ModelRuns {
                             ModelJSON.object([
                                 (
                                     "expected",
-                                    ModelJSON.numbers(plan.predicted.map { std.offsets[i] + std.scales[i] * $0[i] })
+                                    ModelJSON.numbers(
+                                        plan.predicted.map {
+                                            min(
+                                                max(std.offsets[i] + std.scales[i] * $0[i], possible[i].lowerBound),
+                                                possible[i].upperBound)
+                                        })
                                 ),
                                 ("mean", ModelJSON.numbers(t.mean)), ("p10", ModelJSON.numbers(t.p10)),
                                 ("p90", ModelJSON.numbers(t.p90)),
                                 ("p2_5", ModelJSON.numbers(t.p2_5)), ("p97_5", ModelJSON.numbers(t.p97_5)),
+                                ("clamped_share", ModelJSON.number(simulation.clampedShare[i])),
                             ])
                         )
                     })
             ),
+            (
+                "control_ranges",
+                ModelJSON.object(
+                    fitted.controls.indices.map { c in (fitted.controls[c], ModelJSON.numbers([lower[c], upper[c]])) })
+            ),
+            ("guardrails", Self.json(report)),
             ("active_constraints", .array(plan.activeConstraints.map { .string($0) })),
             (
                 "solver",
@@ -585,13 +631,13 @@ extension ModelRuns {
         var reports: [Int: GuardrailReport] = [:]
         let decision = try ConstrainedThompson.choose(posterior: posterior, contexts: contexts, rng: &rng) { action in
             let plan = Array(repeating: controls[action], count: request.horizon)
-            let result = try Simulator.run(
-                fitted.parameters,
-                SimulationPlan(
-                    startMean: fitted.nextMean, startCovariance: fitted.nextCovariance, controls: plan,
-                    disturbances: disturbances, scenarios: request.scenarios, seed: request.seed,
-                    observationOffset: fitted.standardization.offsets,
-                    observationScale: fitted.standardization.scales))
+            var simulationPlan = SimulationPlan(
+                startMean: fitted.nextMean, startCovariance: fitted.nextCovariance, controls: plan,
+                disturbances: disturbances, scenarios: request.scenarios, seed: request.seed,
+                observationOffset: fitted.standardization.offsets,
+                observationScale: fitted.standardization.scales)
+            simulationPlan.observationRanges = fitted.kpis.map(KPISeries.possibleRange)
+            let result = try Simulator.run(fitted.parameters, simulationPlan)
             let report = rails.evaluate(controls: plan, result: result)
             reports[action] = report
             return report.passes

@@ -254,7 +254,25 @@ struct ModelsCommand: AsyncParsableCommand {
                         + "[\(fixed(lo.last, 2)), \(fixed(hi.last, 2))]")
             }
         }
-        let g = r["guardrails"]
+        if case .object(let kpis)? = r["kpis"] { lines += clampedLines(kpis) }
+        lines += guardrailLines(r["guardrails"])
+        return lines.joined(separator: "\n")
+    }
+
+    /// Where draws left a KPI's possible range (and were set to its nearest end), in words.
+    static func clampedLines(_ kpis: [(key: String, value: JSONValue)]) -> [String] {
+        kpis.compactMap { kpi, t in
+            guard let share = number(t["clamped_share"]), share > 0 else { return nil }
+            let range = KPISeries.possibleRange(of: kpi)
+            let bounds = range.upperBound < .greatestFiniteMagnitude ? "[0, 1]" : "0 or more"
+            return "kept in range: \(kpi) is \(bounds); "
+                + "\(fixed(share * 100, 1)) % of scenario-days were set to the nearest end"
+        }
+    }
+
+    /// The guardrails' verdict and each constraint's reading.
+    static func guardrailLines(_ g: JSONValue?) -> [String] {
+        var lines: [String] = []
         lines.append("guardrails: \(g?["passes"] == .bool(true) ? "pass" : "violated")")
         if case .array(let violations)? = g?["hard_violations"] {
             for v in violations.prefix(5) {
@@ -286,7 +304,7 @@ struct ModelsCommand: AsyncParsableCommand {
                     + "− latency \(fixed(number(g?["cost"]?["latency_penalty"]), 2)) "
                     + "− budget \(fixed(number(g?["cost"]?["budget_penalty"]), 2)) = \(fixed(total, 2))")
         }
-        return lines.joined(separator: "\n")
+        return lines
     }
 
     struct Simulate: AsyncParsableCommand {
@@ -375,6 +393,16 @@ struct ModelsCommand: AsyncParsableCommand {
                             + fixed(v.last, 3))
                 }
             }
+            if case .object(let ranges)? = r["control_ranges"] {
+                let held = ranges.compactMap { name, range -> String? in
+                    let bounds = numbers(range)
+                    guard bounds.count == 2, bounds[0] == bounds[1] else { return nil }
+                    return "\(name) \(fixed(bounds[0], 3))"
+                }
+                if !held.isEmpty {
+                    lines.append("held where the fitted days kept them: \(held.joined(separator: ", "))")
+                }
+            }
             if case .object(let predicted)? = r["predicted"] {
                 lines.append("kpi                 expected last day [80 %]")
                 for (name, t) in predicted {
@@ -383,12 +411,15 @@ struct ModelsCommand: AsyncParsableCommand {
                             + "\(fixed(numbers(t["expected"]).last, 2)) [\(fixed(numbers(t["p10"]).last, 2)), "
                             + "\(fixed(numbers(t["p90"]).last, 2))]")
                 }
+                lines += ModelsCommand.clampedLines(predicted)
             }
             if case .array(let active)? = r["active_constraints"] {
                 lines.append("active constraints: \(active.isEmpty ? "none" : "\(active.count)")")
                 for case .string(let a) in active.prefix(6) { lines.append("  \(a)") }
             }
-            if case .number(let ms)? = r["solver"]?["solve_ms"] { lines.append("solved in \(ms) ms") }
+            lines += ModelsCommand.guardrailLines(r["guardrails"])
+            // The time is in the record (solver.solve_ms); the table shows what a rerun repeats.
+            lines.append("solved in \(NumberText.whole(r["solver"]?["iterations"])) iterations")
             return lines.joined(separator: "\n")
         }
     }

@@ -35,6 +35,25 @@ import Testing
         #expect(abs(result.trajectories[0].p2_5[2] - 18) < 1e-6 && abs(result.trajectories[0].p97_5[2] - 18) < 1e-6)
     }
 
+    /// The noiseless path is 15, 17, 18 (above). Within [0, 16] day 1 stays 15 and days 2 and 3
+    /// are set to 16: 2 of 3 scenario-days clamped in every scenario, share 2/3. Without a range
+    /// nothing is clamped.
+    @Test func drawsOutsideAKPIsPossibleRangeAreSetToItsEndAndCounted() throws {
+        var plan = Self.plan(controls: [[1], [1], [1]], scenarios: 10)
+        plan.observationRanges = [0...16]
+        let kept = try Simulator.run(Self.scalar, plan)
+        for (value, expected) in zip(kept.trajectories[0].mean, [15.0, 16.0, 16.0]) {
+            #expect(abs(value - expected) < 1e-9)
+        }
+        for (value, expected) in zip(kept.trajectories[0].p97_5, [15.0, 16.0, 16.0]) {
+            #expect(abs(value - expected) < 1e-9)
+        }
+        #expect(abs(kept.clampedShare[0] - 2.0 / 3.0) < 1e-12)
+        #expect(try Simulator.run(Self.scalar, Self.plan(controls: [[1], [1], [1]])).clampedShare == [0])
+        plan.observationRanges = [0...1, 0...1]
+        #expect(throws: ModelError.self) { try Simulator.run(Self.scalar, plan) }
+    }
+
     @Test func sameSeedSameNumbers() throws {
         var noisy = Self.scalar
         noisy.q = Matrix([[0.1]])

@@ -24,7 +24,10 @@ import Testing
         let write = try APITests.createKey(db, scope: "write", rate: 10_000, workspace: options.workspace)
         let stranger = try APITests.createKey(db, scope: "read", rate: 10_000, workspace: APITests.other)
         let port = freePort()
-        let server = try APITests.serve(db, topics, port: port, extra: ["--database-url", db.ingestURL])
+        // Replies here are awaited (a debug build's fit can outlast the default 2 s wait); the
+        // 202 path is tested below with `Prefer: respond-async`.
+        let server = try APITests.serve(
+            db, topics, port: port, extra: ["--database-url", db.ingestURL, "--job-wait-ms", "30000"])
         defer { server.signal(SIGKILL) }
 
         // A producer's key can't run models; a fit for the key's workspace is recorded.
