@@ -207,7 +207,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "BTEAPITests", dependencies: ["BTEAPI", "BTEDomain"], swiftSettings: strict),
-        .testTarget(name: "BTEComputeTests", dependencies: ["BTECompute", "BTEDomain"], swiftSettings: strict),
+        .testTarget(
+            name: "BTEComputeTests",
+            dependencies: [
+                "BTECompute", "BTEDomain", .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "BTEIntentTelemetryTests",
             dependencies: [

@@ -37,6 +37,12 @@ public struct InsightComputer: Sendable {
     public init() {}
 
     public func compute(_ history: WorkspaceHistory, asOf: Timestamp) -> [Insight] {
+        aggregates(history, asOf: asOf).insights()
+    }
+
+    /// What the insight rules are finished from, counted from scratch: the recomputation that
+    /// the incremental state must equal.
+    public func aggregates(_ history: WorkspaceHistory, asOf: Timestamp) -> InsightAggregates {
         let events = history.events.filter { $0.timestamp <= asOf }.sorted {
             ($0.timestamp, $0.eventID) < ($1.timestamp, $1.eventID)
         }
@@ -46,22 +52,128 @@ public struct InsightComputer: Sendable {
             event.timestamp.microseconds > now - fromDays * Self.day
                 && event.timestamp.microseconds <= now - toDays * Self.day
         }
-        var insights: [Insight] = []
+        var result = InsightAggregates()
+        result.used = InsightComputer.inputCount(history, asOf: asOf)
 
-        // sales_cycle_variance: mean days from deal.created to deal.won, deals won in the last 90
-        // days against those won in the 90 before; reported from a 10 % change.
+        // sales_cycle_variance: days from deal.created to deal.won, of deals won in the last 90
+        // days and in the 90 before.
         var created: [String: Timestamp] = [:]
         for event in events where event.eventType == "deal.created" && created[event.entityID] == nil {
             created[event.entityID] = event.timestamp
         }
-        func cycles(_ from: Int64, _ to: Int64) -> [Double] {
-            events.filter { $0.eventType == "deal.won" && within($0, from, to) }.compactMap { won in
-                created[won.entityID].map { Double(won.timestamp.microseconds - $0.microseconds) / Double(Self.day) }
+        for won in events where won.eventType == "deal.won" {
+            guard let start = created[won.entityID] else { continue }
+            let cycle = SumPartial(won.timestamp.microseconds - start.microseconds)
+            if within(won, 90, 0) { result.recentCycles.add(cycle) }
+            if within(won, 180, 90) { result.earlierCycles.add(cycle) }
+        }
+
+        // repeat_customer: orders per customer in the last 90 days.
+        var orders: [String: Int] = [:]
+        for event in events where event.eventType == "order.created" && within(event, 90, 0) {
+            if let customer = event.string("customer_id") { orders[customer, default: 0] += 1 }
+        }
+        result.setRepeaters(orders)
+
+        // deal_stalled: open deals (not won or lost) whose last deal event is 14 days old or more.
+        var lastTouch: [String: Timestamp] = [:]
+        var closed: Set<String> = []
+        for event in events where event.eventType.hasPrefix("deal.") {
+            lastTouch[event.entityID] = event.timestamp
+            if event.eventType == "deal.won" || event.eventType == "deal.lost" { closed.insert(event.entityID) }
+        }
+        let stalled = lastTouch.filter { !closed.contains($0.key) && now - $0.value.microseconds >= 14 * Self.day }.keys
+            .sorted()
+        result.stalledDeals = stalled.count
+        result.stalledFirst = Array(stalled.prefix(Self.maxEvidenceIDs))
+
+        // engagement_drop: contact engagements in the last 14 days against the 14 before.
+        result.engagements = events.filter { $0.eventType == "contact.engaged" && within($0, 14, 0) }.count
+        result.previousEngagements = events.filter { $0.eventType == "contact.engaged" && within($0, 28, 14) }.count
+
+        // next_best_action: successes of other workspaces of this workspace's sub-verticals in
+        // the last 30 days, per action type, less the types this workspace was given then.
+        let subVerticals = Set(events.map(\.subVerticalID)).union(history.subVerticalIDs)
+        let ownTypes = Set(
+            events.filter { $0.eventType == "recommendation.given" && within($0, 30, 0) }.compactMap {
+                $0.string("action_type")
+            })
+        result.setBest(
+            InsightAggregates.peerCounts(
+                history.peers, subVerticals: subVerticals, excluding: history.workspaceID, asOf: asOf),
+            ownTypes: ownTypes)
+        return result
+    }
+}
+
+/// Everything the insight rules are finished from, as of one instant; equal aggregates give
+/// byte-identical insights.
+public struct InsightAggregates: Sendable, Equatable {
+    public var used = 0
+    public var recentCycles = SumPartial()
+    public var earlierCycles = SumPartial()
+    public var repeatCustomers = 0
+    public var topCustomer: String?
+    public var topCustomerOrders = 0
+    public var stalledDeals = 0
+    /// The smallest stalled deal ids, at most ``InsightComputer/maxEvidenceIDs``.
+    public var stalledFirst: [String] = []
+    public var engagements = 0
+    public var previousEngagements = 0
+    public var nextBestAction: String?
+    public var nextBestActionSuccesses = 0
+
+    public init() {}
+
+    /// Repeat customers (two orders or more) and the top one: most orders, then smallest id.
+    public mutating func setRepeaters(_ orders: [String: Int]) {
+        var count = 0
+        var top: (String, Int)?
+        for (customer, orders) in orders where orders >= 2 {
+            count += 1
+            if let current = top, current.1 > orders || (current.1 == orders && current.0 < customer) { continue }
+            top = (customer, orders)
+        }
+        repeatCustomers = count
+        topCustomer = top?.0
+        topCustomerOrders = top?.1 ?? 0
+    }
+
+    /// The action type other workspaces of these sub-verticals succeeded with most often in the
+    /// 30 days to as_of, among those not in `ownTypes`; ties: the smallest type.
+    public mutating func setBest(_ peerCounts: [String: Int], ownTypes: Set<String>) {
+        var best: (String, Int)?
+        for (type, count) in peerCounts where !ownTypes.contains(type) {
+            if let current = best, current.1 > count || (current.1 == count && current.0 < type) { continue }
+            best = (type, count)
+        }
+        nextBestAction = best?.0
+        nextBestActionSuccesses = best?.1 ?? 0
+    }
+
+    /// Successes per action type in the 30 days to as_of by other workspaces of these sub-verticals.
+    public static func peerCounts(
+        _ peers: PeerIndex, subVerticals: Set<String>, excluding workspace: String, asOf: Timestamp
+    ) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        let monthAgo = Timestamp(microseconds: asOf.microseconds - 30 * InsightComputer.day)
+        for subVertical in subVerticals {
+            for actionType in peers.actionTypes(in: subVertical) {
+                let count = peers.count(
+                    subVertical: subVertical, actionType: actionType, excluding: workspace, after: monthAgo,
+                    upTo: asOf)
+                if count > 0 { counts[actionType, default: 0] += count }
             }
         }
-        let recent = cycles(90, 0), earlier = cycles(180, 90)
-        if !recent.isEmpty, !earlier.isEmpty {
-            let now = recent.reduce(0, +) / Double(recent.count), before = earlier.reduce(0, +) / Double(earlier.count)
+        return counts
+    }
+
+    public func insights() -> [Insight] {
+        var insights: [Insight] = []
+        let day = Double(InsightComputer.day)
+        if recentCycles.count > 0, earlierCycles.count > 0 {
+            let now = Double(recentCycles.sum) / Double(recentCycles.count) / day
+            let before = Double(earlierCycles.sum) / Double(earlierCycles.count) / day
             if before > 0 {
                 let change = (now - before) / before
                 if abs(change) >= 0.10 {
@@ -75,106 +187,63 @@ public struct InsightComputer: Sendable {
                             evidence: [
                                 "change": formatNumber(change), "mean_cycle_days": formatNumber(now),
                                 "previous_mean_cycle_days": formatNumber(before),
-                                "deals_won": String(recent.count), "previous_deals_won": String(earlier.count),
+                                "deals_won": String(recentCycles.count),
+                                "previous_deals_won": String(earlierCycles.count),
                             ]))
                 }
             }
         }
-
-        // repeat_customer: customers with two or more orders in the last 90 days.
-        var orders: [String: Int] = [:]
-        for event in events where event.eventType == "order.created" && within(event, 90, 0) {
-            if let customer = event.string("customer_id") { orders[customer, default: 0] += 1 }
-        }
-        let repeaters = orders.filter { $0.value >= 2 }.sorted {
-            $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key
-        }
-        if let top = repeaters.first {
+        if let top = topCustomer {
             insights.append(
                 Insight(
-                    type: .repeatCustomer, priority: repeaters.count >= 3 ? .high : .medium,
-                    message: repeaters.count == 1
-                        ? "Customer \(top.key) is a repeat buyer: \(top.value) orders in the last 90 days."
-                        : "\(repeaters.count) customers are repeat buyers; "
-                            + "\(top.key) ordered \(top.value) times in the last 90 days.",
+                    type: .repeatCustomer, priority: repeatCustomers >= 3 ? .high : .medium,
+                    message: repeatCustomers == 1
+                        ? "Customer \(top) is a repeat buyer: \(topCustomerOrders) orders in the last 90 days."
+                        : "\(repeatCustomers) customers are repeat buyers; "
+                            + "\(top) ordered \(topCustomerOrders) times in the last 90 days.",
                     evidence: [
-                        "repeat_customers": String(repeaters.count), "top_customer_id": quoted(top.key),
-                        "top_customer_orders": String(top.value),
+                        "repeat_customers": String(repeatCustomers), "top_customer_id": quoted(top),
+                        "top_customer_orders": String(topCustomerOrders),
                     ]))
         }
-
-        // deal_stalled: open deals (not won or lost) whose last deal event is 14 days old or more.
-        var lastTouch: [String: Timestamp] = [:]
-        var closed: Set<String> = []
-        for event in events where event.eventType.hasPrefix("deal.") {
-            lastTouch[event.entityID] = event.timestamp
-            if event.eventType == "deal.won" || event.eventType == "deal.lost" { closed.insert(event.entityID) }
-        }
-        let stalled = lastTouch.filter { !closed.contains($0.key) && now - $0.value.microseconds >= 14 * Self.day }.keys
-            .sorted()
-        if !stalled.isEmpty {
+        if stalledDeals > 0 {
             insights.append(
                 Insight(
-                    type: .dealStalled, priority: stalled.count >= 3 ? .high : .medium,
+                    type: .dealStalled, priority: stalledDeals >= 3 ? .high : .medium,
                     message:
-                        "\(stalled.count) deal"
-                        + "\(stalled.count == 1 ? " in your pipeline has" : "s in your pipeline have")"
+                        "\(stalledDeals) deal"
+                        + "\(stalledDeals == 1 ? " in your pipeline has" : "s in your pipeline have")"
                         + " stalled for 2+ weeks.",
                     evidence: [
-                        "stalled_deals": String(stalled.count),
-                        "deal_ids": "[" + stalled.prefix(Self.maxEvidenceIDs).map(quoted).joined(separator: ",") + "]",
+                        "stalled_deals": String(stalledDeals),
+                        "deal_ids": "[" + stalledFirst.map(quoted).joined(separator: ",") + "]",
                     ]))
         }
-
-        // engagement_drop: contact engagements in the last 14 days against the 14 before; from 30 % down.
-        let thisPeriod = events.filter { $0.eventType == "contact.engaged" && within($0, 14, 0) }.count
-        let lastPeriod = events.filter { $0.eventType == "contact.engaged" && within($0, 28, 14) }.count
-        if lastPeriod > 0 {
-            let drop = Double(lastPeriod - thisPeriod) / Double(lastPeriod)
+        if previousEngagements > 0 {
+            let drop = Double(previousEngagements - engagements) / Double(previousEngagements)
             if drop >= 0.30 {
                 insights.append(
                     Insight(
                         type: .engagementDrop, priority: drop >= 0.5 ? .high : .medium,
                         message:
                             "Customer engagement dropped \(Int((drop * 100).rounded()))% in the last two weeks "
-                            + "(\(thisPeriod) engagements vs \(lastPeriod)).",
+                            + "(\(engagements) engagements vs \(previousEngagements)).",
                         evidence: [
-                            "drop": formatNumber(drop), "engagements": String(thisPeriod),
-                            "previous_engagements": String(lastPeriod),
+                            "drop": formatNumber(drop), "engagements": String(engagements),
+                            "previous_engagements": String(previousEngagements),
                         ]))
             }
         }
-
-        // next_best_action: the action type most often acted on with success, in the last 30 days,
-        // by other workspaces of this workspace's sub-verticals, that this workspace hasn't been
-        // given or acted on in that time. Ties: the smallest action type.
-        let subVerticals = Set(events.map(\.subVerticalID)).union(history.subVerticalIDs)
-        var peerCounts: [String: Int] = [:]
-        let monthAgo = Timestamp(microseconds: now - 30 * Self.day)
-        for subVertical in subVerticals.sorted() {
-            for actionType in history.peers.actionTypes(in: subVertical) {
-                let count = history.peers.count(
-                    subVertical: subVertical, actionType: actionType, excluding: history.workspaceID, after: monthAgo,
-                    upTo: asOf)
-                if count > 0 { peerCounts[actionType, default: 0] += count }
-            }
-        }
-        let ownTypes = Set(
-            events.filter { $0.eventType == "recommendation.given" && within($0, 30, 0) }.compactMap {
-                $0.string("action_type")
-            })
-        let candidates = peerCounts.filter { !ownTypes.contains($0.key) }.sorted {
-            $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key
-        }
-        if let best = candidates.first {
+        if let best = nextBestAction {
+            let count = nextBestActionSuccesses
             insights.append(
                 Insight(
-                    type: .nextBestAction, priority: best.value >= 5 ? .high : .low,
+                    type: .nextBestAction, priority: count >= 5 ? .high : .low,
                     message:
-                        "Based on similar customers, suggest \(best.key.replacingUnderscores()): "
-                        + "it succeeded \(best.value) time\(best.value == 1 ? "" : "s") "
+                        "Based on similar customers, suggest \(best.replacingUnderscores()): "
+                        + "it succeeded \(count) time\(count == 1 ? "" : "s") "
                         + "in your sub-vertical this month.",
-                    evidence: ["action_type": quoted(best.key), "peer_successes": String(best.value)]))
+                    evidence: ["action_type": quoted(best), "peer_successes": String(count)]))
         }
         return insights
     }

@@ -61,6 +61,12 @@ public struct SignalComputer: Sendable {
     }
 
     private func computeAll(_ history: WorkspaceHistory, asOf: Timestamp) -> [SignalValue] {
+        aggregates(history, asOf: asOf).signals(thresholds: thresholds, asOf: asOf)
+    }
+
+    /// The exact integer partials every signal is finished from, counted from scratch: the
+    /// recomputation that the incremental state (``WorkspaceState``) must equal.
+    public func aggregates(_ history: WorkspaceHistory, asOf: Timestamp) -> SignalAggregates {
         let windowStart = Timestamp(microseconds: asOf.microseconds - SignalComputer.window)
         func inWindow(_ t: Timestamp) -> Bool { t > windowStart && t <= asOf }
         // Only what happened by as_of exists; a stable order makes every tie explicit.
@@ -78,96 +84,50 @@ public struct SignalComputer: Sendable {
         let actedInWindow = pairs.filter { $0.act.map { inWindow($0.timestamp) } ?? false }
         let givensInWindow = pairs.filter { inWindow($0.given.timestamp) }
 
-        var signals: [SignalValue] = []
-
-        // decision_latency, execution_consistency: latencies of acts in W, in seconds.
-        let latencies = actedInWindow.compactMap { pair in
-            pair.act.map { Double($0.timestamp.microseconds - pair.given.timestamp.microseconds) / 1_000_000 }
+        var result = SignalAggregates()
+        result.used =
+            history.events.filter { inWindow($0.timestamp) }.count
+            + history.actions.filter { inWindow($0.timestamp) }.count
+        let views = events.filter { $0.eventType == "page.viewed" }
+        for pair in actedInWindow {
+            guard let act = pair.act else { continue }
+            let latency = act.timestamp.microseconds - pair.given.timestamp.microseconds
+            let viewed = views.filter {
+                $0.actorUserID == act.actorUserID && $0.timestamp > pair.given.timestamp && $0.timestamp < act.timestamp
+            }.count
+            result.acts.add(ActPartial(latency: latency, views: viewed))
         }
-        if !latencies.isEmpty {
-            let mean = latencies.reduce(0, +) / Double(latencies.count)
-            signals.append(SignalValue(.decisionLatency, mean))
-            if latencies.count >= 2 {
-                let variance = latencies.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(latencies.count)
-                signals.append(SignalValue(.executionConsistency, variance.squareRoot()))
-            }
-        }
-
-        // idle_decay: days since the newest user action.
-        if let newest = actions.map(\.timestamp).max() {
-            signals.append(
-                SignalValue(.idleDecay, Double(asOf.microseconds - newest.microseconds) / SignalComputer.day))
-        }
-
-        // momentum: actions this week ÷ actions the week before.
+        result.newestAction = actions.map(\.timestamp.microseconds).max()
         let week: Int64 = 7 * Timestamp.microsecondsPerDay
-        let thisWeek = actions.filter { $0.timestamp.microseconds > asOf.microseconds - week }.count
-        let lastWeek = actions.filter {
-            $0.timestamp.microseconds > asOf.microseconds - 2 * week
-                && $0.timestamp.microseconds <= asOf.microseconds - week
-        }.count
-        if lastWeek > 0 {
-            signals.append(SignalValue(.momentum, Double(thisWeek) / Double(lastWeek)))
+        result.actionsThisWeek = actions.filter { $0.timestamp.microseconds > asOf.microseconds - week }.count
+        result.actionsLastWeek =
+            actions.filter {
+                $0.timestamp.microseconds > asOf.microseconds - 2 * week
+                    && $0.timestamp.microseconds <= asOf.microseconds - week
+            }.count
+        for pair in givensInWindow {
+            result.givens.add(
+                GivenPartial(
+                    expected: pair.given.number("expected_value"), acted: pair.act != nil,
+                    realized: pair.act.map { $0.number("realized_value") }))
         }
-
-        // nba_adoption_rate: givens in W that have an act.
-        if !givensInWindow.isEmpty {
-            let adopted = givensInWindow.filter { $0.act != nil }.count
-            signals.append(SignalValue(.nbaAdoptionRate, Double(adopted) / Double(givensInWindow.count)))
+        let completed = Set(events.filter { $0.eventType == "workflow.completed" }.map(\.entityID))
+        for event in events where event.eventType == "workflow.started" && inWindow(event.timestamp) {
+            result.workflows.add(WorkflowPartial(started: 1, done: completed.contains(event.entityID) ? 1 : 0))
         }
-
-        // follow_through_rate: workflows started in W that were completed by as_of.
-        let started = events.filter { $0.eventType == "workflow.started" && inWindow($0.timestamp) }
-        if !started.isEmpty {
-            let completed = Set(events.filter { $0.eventType == "workflow.completed" }.map(\.entityID))
-            let done = started.filter { completed.contains($0.entityID) }.count
-            signals.append(SignalValue(.followThroughRate, Double(done) / Double(started.count)))
-        }
-
-        // drop_off_point: the most frequent stage of abandonment in W; ties by code points.
-        var stageCounts: [String: Int] = [:]
         for event in events where event.eventType == "workflow.abandoned" && inWindow(event.timestamp) {
-            if let stage = event.string("stage") { stageCounts[stage, default: 0] += 1 }
+            if let stage = event.string("stage") { result.stages.add(CountsPartial(stage)) }
         }
-        let ranked = stageCounts.sorted { a, b in
-            a.value != b.value
-                ? a.value > b.value : a.key.unicodeScalars.lexicographicallyPrecedes(b.key.unicodeScalars)
-        }
-        if let top = ranked.first {
-            signals.append(SignalValue(.dropOffPoint, Double(top.value), label: top.key))
-        }
-
-        // hesitation_index: page views by the actor strictly between given and act.
-        let expectedViews = thresholds.value("hesitation.expected_views")
-        if !actedInWindow.isEmpty, expectedViews > 0 {
-            let views = events.filter { $0.eventType == "page.viewed" }
-            let counts = actedInWindow.compactMap { pair -> Int? in
-                guard let act = pair.act else { return nil }
-                return views.filter {
-                    $0.actorUserID == act.actorUserID && $0.timestamp > pair.given.timestamp
-                        && $0.timestamp < act.timestamp
-                }.count
-            }
-            let mean = Double(counts.reduce(0, +)) / Double(counts.count)
-            signals.append(SignalValue(.hesitationIndex, mean / expectedViews))
-        }
-
-        // missed_opportunity_count and execution_gap: emitted whenever W holds a given.
-        if !givensInWindow.isEmpty {
-            let ignoreAfter = Int64(thresholds.value("missed.ignore_after_days") * SignalComputer.day)
-            let missed = givensInWindow.filter { pair in
+        let ignoreAfter = Int64(thresholds.value("missed.ignore_after_days") * SignalComputer.day)
+        result.missed =
+            givensInWindow.filter { pair in
                 guard pair.act == nil, asOf.microseconds - pair.given.timestamp.microseconds >= ignoreAfter,
                     let actionType = pair.given.string("action_type")
                 else { return false }
                 return history.peers.count(
                     subVertical: pair.given.subVerticalID, actionType: actionType, excluding: history.workspaceID,
                     after: windowStart, upTo: asOf) > 0
-            }
-            signals.append(SignalValue(.missedOpportunityCount, Double(missed.count)))
-            let expected = givensInWindow.map { $0.given.number("expected_value") ?? 0 }.reduce(0, +)
-            let realized = givensInWindow.map { $0.act?.number("realized_value") ?? 0 }.reduce(0, +)
-            signals.append(SignalValue(.executionGap, expected - realized))
-        }
-        return signals
+            }.count
+        return result
     }
 }

@@ -62,20 +62,21 @@ extension SignalComputer {
     public func evaluateRecords(_ history: WorkspaceHistory, asOf: Timestamp) -> (
         records: [SignalRecord], failed: [SignalType]
     ) {
-        // The workspace's own events in W: histories also hold older events (givens acted on in
-        // W) and, in a projector batch, whatever the other workspaces' spans reach, so counting
-        // them would make the count depend on the batch.
-        let start = asOf.microseconds - SignalComputer.window
-        func inWindow(_ t: Timestamp) -> Bool { t.microseconds > start && t <= asOf }
-        let used =
-            history.events.filter { inWindow($0.timestamp) }.count
-            + history.actions.filter { inWindow($0.timestamp) }.count
-        let (signals, failed) = evaluate(history, asOf: asOf)
-        let records = signals.map {
+        records(workspaceID: history.workspaceID, aggregates: aggregates(history, asOf: asOf), asOf: asOf)
+    }
+
+    /// The records finished from aggregates (counted from scratch or kept incrementally).
+    /// `computed_from` is the workspace's own events in W: histories also hold older events
+    /// (givens acted on in W), so counting them would make the count depend on the reader.
+    public func records(workspaceID: String, aggregates: SignalAggregates, asOf: Timestamp) -> (
+        records: [SignalRecord], failed: [SignalType]
+    ) {
+        let all = aggregates.signals(thresholds: thresholds, asOf: asOf)
+        let records = all.filter { $0.value.isFinite }.map {
             SignalRecord(
-                workspaceID: history.workspaceID, signal: $0, asOf: asOf, thresholdsVersion: thresholds.version,
-                computedFrom: used)
+                workspaceID: workspaceID, signal: $0, asOf: asOf, thresholdsVersion: thresholds.version,
+                computedFrom: aggregates.used)
         }
-        return (records, failed)
+        return (records, all.filter { !$0.value.isFinite }.map(\.type))
     }
 }
