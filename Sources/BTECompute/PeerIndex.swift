@@ -19,6 +19,7 @@ public struct PeerIndex: Sendable {
     private var actionTypes: [String: [String]] = [:]
 
     public init(_ peers: [PeerSuccess]) {
+        count = peers.count
         for peer in peers {
             let key = Key(subVertical: peer.subVerticalID, actionType: peer.actionType)
             entries[key, default: Entries()].all.append(peer.timestamp.microseconds)
@@ -35,6 +36,27 @@ public struct PeerIndex: Sendable {
         for key in entries.keys { types[key.subVertical, default: []].insert(key.actionType) }
         actionTypes = types.mapValues { $0.sorted() }
     }
+
+    /// Adds a success (one stored since the index was built).
+    public mutating func insert(_ peer: PeerSuccess) {
+        let key = Key(subVertical: peer.subVerticalID, actionType: peer.actionType)
+        let time = peer.timestamp.microseconds
+        var found = entries[key] ?? Entries()
+        found.all.insert(time, at: upperBound(found.all, time))
+        var own = found.byWorkspace[peer.workspaceID] ?? []
+        own.insert(time, at: upperBound(own, time))
+        found.byWorkspace[peer.workspaceID] = own
+        if entries[key] == nil {
+            var types = actionTypes[peer.subVerticalID] ?? []
+            types.insert(peer.actionType, at: types.firstIndex { $0 > peer.actionType } ?? types.count)
+            actionTypes[peer.subVerticalID] = types
+        }
+        entries[key] = found
+        count += 1
+    }
+
+    /// Successes held.
+    public private(set) var count = 0
 
     /// Successes with `actionType` in `subVertical` within (after, upTo] by workspaces other than `excluding`.
     public func count(subVertical: String, actionType: String, excluding: String, after: Timestamp, upTo: Timestamp)

@@ -1,8 +1,8 @@
 import BTEDomain
 
-/// A user's interactions in the window before the newest one seen (its as_of, which never goes
-/// back), sorted: the vector is computed from them alone, so an interaction costs the user's
-/// own 30 days, never the workspace's or anyone else's.
+/// A user's interactions in the window before its as_of, sorted: the vector is computed from
+/// them alone, so an interaction costs the user's own 30 days, never anyone else's. as_of moves
+/// with every interaction, in log order, as a workspace's does (``WorkspaceState/nextAsOf``).
 public struct UserState: Sendable {
     public let user: UserKey
     public private(set) var asOf: Int64?
@@ -14,8 +14,8 @@ public struct UserState: Sendable {
 
     public mutating func apply(_ interaction: Interaction) {
         let time = interaction.timestamp.microseconds
-        if asOf.map({ time > $0 }) ?? true { asOf = time }
-        guard let asOf else { return }
+        let asOf = WorkspaceState.nextAsOf(after: self.asOf, eventTime: time)
+        self.asOf = asOf
         let start = asOf - SignalComputer.window
         if time > start {
             let key = (time, interaction.eventID)

@@ -1,10 +1,11 @@
 import BTEDomain
 
 /// A workspace's signal and insight inputs kept as exact partial aggregates, updated one event
-/// at a time. Its as_of is the newest event time it has seen (it never goes back): an event
-/// with an older time (late) is added where it belongs, and entities whose derived values it
-/// changes (a recommendation's pairs, a deal, a workflow) are recomputed and their partials
-/// swapped. The result at every as_of equals ``SignalComputer/aggregates(_:asOf:)`` and
+/// at a time, in log order. Every event moves as_of forward: to the event's time, or, for an
+/// event no newer than the last as_of (late, or at the same time), one microsecond past it, so
+/// each as_of names one set of inputs and an output id never stands for two contents. A late
+/// event is added where it belongs, and entities whose derived values it changes (a
+/// recommendation's pairs, a deal, a workflow) are recomputed and their partials swapped. The result at every as_of equals ``SignalComputer/aggregates(_:asOf:)`` and
 /// ``InsightComputer/aggregates(_:asOf:)`` over the same events; the cost of an event is the
 /// size of the entity it touches, never the workspace's history.
 public struct WorkspaceState: Sendable {
@@ -87,9 +88,14 @@ public struct WorkspaceState: Sendable {
         var stalledAt: Int64?
     }
 
-    /// Moves as_of to `time` if it is newer.
-    private mutating func advance(_ time: Int64) {
-        guard asOf.map({ time > $0 }) ?? true else { return }
+    /// The as_of after an event at `time`: its time, or just past the previous as_of.
+    public static func nextAsOf(after previous: Int64?, eventTime time: Int64) -> Int64 {
+        guard let previous else { return time }
+        return time > previous ? time : previous + 1
+    }
+
+    private mutating func advance(_ eventTime: Int64) {
+        let time = WorkspaceState.nextAsOf(after: asOf, eventTime: eventTime)
         asOf = time
         acts.advance(to: time)
         givens.advance(to: time)

@@ -32,7 +32,13 @@ public struct DemoStream: Sendable {
         /// Share of interaction events; the rest is split between business and intent topics.
         public var interactionShare = 0.7
         public var topicPrefix = ""
-        /// Events fall in the 45 days before this instant.
+        /// How many days before `end` the events spread over.
+        public var spanDays: Int64 = 45
+        /// The workspaces' count and the seed of their ids (default: one per 400 events, from
+        /// `seed`): two streams with the same pair share workspaces.
+        public var workspaceCount: Int?
+        public var workspaceSeed: UInt64?
+        /// Events fall in the `spanDays` days before this instant.
         public var end = Timestamp(rfc3339: "2026-11-01T00:00:00Z") ?? Timestamp(microseconds: 0)
         /// The ingest message size limit the stream is made for (its oversize message exceeds it).
         public var maxMessageBytes = ValidationLimits().maxMessageBytes
@@ -53,12 +59,16 @@ public struct DemoStream: Sendable {
     public init(options: Options) {
         var rng = SplitMix64(seed: options.seed)
         let users = (0..<max(options.events / 40, 3)).map { "user-\($0)" }
-        let workspaces = (0..<max(options.events / 400, 2)).map { _ in rng.uuid() }
+        var workspaces = (0..<max(options.events / 400, 2)).map { _ in rng.uuid() }
+        if let count = options.workspaceCount {
+            var own = SplitMix64(seed: options.workspaceSeed ?? options.seed)
+            workspaces = (0..<max(count, 1)).map { _ in own.uuid() }
+        }
         let subVerticals = [rng.uuid(), rng.uuid()]
         let actors = (0..<8).map { _ in rng.uuid() }
         var sessions: [String: String] = [:]
         var openRecommendations: [(workspace: String, entity: String)] = []
-        let span: Int64 = 45 * 86_400_000_000
+        let span: Int64 = max(options.spanDays, 1) * 86_400_000_000
         let interactionTopic = options.topicPrefix + InputKind.interaction.rawValue
         let businessTopic = options.topicPrefix + InputKind.business.rawValue
         let intentTopic = options.topicPrefix + InputKind.intent.rawValue

@@ -44,6 +44,16 @@ public final class Projector {
         public var metrics: any MetricsFactory = MetricsSystem.factory
         /// Where the projector reports whether it can project now (for `/readyz`), as `project`.
         public var readiness: Readiness?
+        /// How many workspaces and users the in-memory state holds before the least recently
+        /// used are dropped (and rebuilt from the logs when next touched).
+        /// Benchmarks only: wait until ingest stored each batch and commit, computing and
+        /// publishing nothing (the pipeline's floor).
+        public var publishNothing = false
+        public var maxStateWorkspaces = 10_000
+        public var maxStateUsers = 200_000
+        var stateLimits: ProjectionState.Limits {
+            ProjectionState.Limits(workspaces: maxStateWorkspaces, users: maxStateUsers)
+        }
 
         public init(brokers: String, readerURL: String) {
             self.brokers = brokers
@@ -66,10 +76,10 @@ public final class Projector {
 
     private let configuration: Configuration
     private let logger: Logger
-    private let validator: RecordValidator
     private var summary = Summary()
     private var position: [KafkaTopicPartition: Int64] = [:]
     private var firstMessageAt: DispatchTime?
+    private let state: ProjectionState
 
     private let batchesCounter: Counter
     private let consumedCounter: Counter
@@ -79,7 +89,7 @@ public final class Projector {
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.validator = RecordValidator(limits: configuration.limits)
+        self.state = ProjectionState(limits: configuration.stateLimits, metrics: configuration.metrics)
         let factory = configuration.metrics
         batchesCounter = Counter(label: "bte_projector_batches_total", factory: factory)
         consumedCounter = Counter(label: "bte_projector_messages_consumed_total", factory: factory)
@@ -145,6 +155,12 @@ public final class Projector {
                     try restartFromCommitted(consumer, assigned: assigned)
                     needsRestart = false
                 }
+                if state.generation != assigned.generation, !assigned.partitions.isEmpty,
+                    !configuration.publishNothing
+                {
+                    if reader == nil || reader?.isHealthy == false { reader = try openReader() }
+                    if let current = reader { try warm(consumer, reader: current, assigned: assigned) }
+                }
                 messages = try collect(consumer, stop: stop, assigned: assigned)
             } catch {
                 guard isRetriable(error) else { throw error }
@@ -166,7 +182,9 @@ public final class Projector {
                     guard let current = reader else { continue }
                     // Commits notified before the durability check are seen by it.
                     try current.clearIngestCommits()
-                    try project(messages, reader: current, producer: producer, consumer: consumer, stop: stop)
+                    try project(
+                        messages, reader: current, producer: producer, consumer: consumer, stop: stop,
+                        generation: assigned.generation)
                     configuration.readiness?.set("project", ready: true)
                     backoff = 250
                     break
@@ -204,6 +222,28 @@ public final class Projector {
             }
         }
         return summary
+    }
+
+    /// Rebuilds the state of the assigned partitions' workspaces from the rows stored before
+    /// the group's committed offsets, before the first batch after an assignment.
+    private func warm(_ consumer: KafkaConsumer, reader: HistoryReader, assigned: AssignedPartitions) throws {
+        let generation = assigned.generation
+        let business = assigned.partitions.filter { $0.topic == businessTopic }.sorted()
+        let committed = business.isEmpty ? [:] : try consumer.committed(business, timeoutMilliseconds: 10_000)
+        var from: [Int32: Int64] = [:]
+        for tp in business { from[tp.partition] = committed[tp] ?? 0 }
+        let started = DispatchTime.now().uptimeNanoseconds
+        let built = try reader.snapshot {
+            try state.warm(
+                reader: reader, businessTopic: businessTopic, ingestGroup: configuration.ingestGroup, committed: from)
+        }
+        state.generation = generation
+        logger.info(
+            "projector state built",
+            metadata: [
+                "workspaces": "\(built)",
+                "ms": "\((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000)",
+            ])
     }
 
     /// Polls with the assigned partitions paused for `milliseconds`. Returns whether the batch in
@@ -263,37 +303,49 @@ public final class Projector {
         return messages
     }
 
-    /// One batch: durable? → histories → signals → published → offsets committed.
+    /// One batch: durable? → the rows it stored → each entity's outputs as of each event →
+    /// published → offsets committed. A failure anywhere drops the in-memory state: the batch is
+    /// read again from the committed offsets and its entities rebuilt from the logs.
     private func project(
         _ messages: [KafkaMessage], reader: HistoryReader, producer: KafkaProducer, consumer: KafkaConsumer,
-        stop: StopSignal
+        stop: StopSignal, generation: Int
     ) throws {
         let started = DispatchTime.now().uptimeNanoseconds
         var next: [KafkaTopicPartition: Int64] = [:]
-        var asOf: [String: Timestamp] = [:]
-        var userAsOf: [UserKey: Timestamp] = [:]
+        var first: [KafkaTopicPartition: Int64] = [:]
         for message in messages {
             next[message.topicPartition] = max(next[message.topicPartition] ?? 0, message.offset + 1)
-            let kind: InputKind = message.topic == interactionTopic ? .interaction : .business
-            guard case .success(let record) = validator.validate(kind: kind, key: message.key, value: message.value)
-            else { continue }
-            if kind == .interaction {
-                let userField = record.schema.fields.firstIndex { $0.name == "user_id" } ?? 0
-                let user = UserKey(
-                    workspaceID: record.workspaceID ?? UserKey.defaultWorkspace, userID: record.values[userField] ?? "")
-                userAsOf[user] = max(userAsOf[user] ?? record.timestamp, record.timestamp)
-            } else if let workspace = record.workspaceID {
-                asOf[workspace] = max(asOf[workspace] ?? record.timestamp, record.timestamp)
-            }
+            first[message.topicPartition] = min(first[message.topicPartition] ?? message.offset, message.offset)
+        }
+        let ranges = next.keys.sorted().map { tp in
+            OffsetRange(topic: tp.topic, partition: tp.partition, from: first[tp] ?? 0, to: next[tp] ?? 0)
         }
         try reader.waitUntilDurable(
             group: configuration.ingestGroup, next: next.map { ($0.key.topic, $0.key.partition, $0.value) })
-        let projection = Projection(
-            topicPrefix: configuration.topicPrefix, logger: logger, metrics: configuration.metrics,
-            source: businessTopic)
-        let outputs = try reader.snapshot { try projection.compute(reader: reader, workspaces: asOf, users: userAsOf) }
+        if configuration.publishNothing {
+            try consumer.commit(next)
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            configuration.onPublished?(messages.compactMap { $0.timestampMilliseconds.map { now - $0 } })
+            summary.consumed += messages.count
+            return
+        }
+        if state.generation != generation {
+            state.reset()
+            state.generation = generation
+        }
+        var succeeded = false
+        defer { if !succeeded { state.reset() } }
+        let failures = ComputationFailures(
+            logger: logger, metrics: configuration.metrics,
+            deadLetterTopic: OutputTopic.deadLetter.name(prefix: configuration.topicPrefix), source: businessTopic)
+        let outputs = try reader.snapshot {
+            try state.project(
+                ranges: ranges, reader: reader, businessTopic: businessTopic, ingestGroup: configuration.ingestGroup,
+                thresholds: try reader.thresholds(), topicPrefix: configuration.topicPrefix, failures: failures)
+        }
         try producer.send(outputs.messages(prefix: configuration.topicPrefix))
         try consumer.commit(next)
+        succeeded = true
         // Produce → outputs acknowledged, per input message.
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let ages = messages.compactMap { $0.timestampMilliseconds.map { now - $0 } }
@@ -321,9 +373,9 @@ public final class Projector {
             summary.activeSeconds =
                 Double(DispatchTime.now().uptimeNanoseconds - firstMessageAt.uptimeNanoseconds) / 1e9
         }
-        summary.workspaces += asOf.count
+        summary.workspaces += Set(outputs.signals.map(\.workspaceID)).count
         summary.signals += outputs.signals.count
-        summary.users += userAsOf.count
+        summary.users += Set(outputs.vectors.map { $0.key ?? [] }).count
         summary.vectors += outputs.vectors.count
         summary.insights += outputs.insights.count
     }

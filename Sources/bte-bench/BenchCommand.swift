@@ -29,6 +29,14 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Seconds of the freshness run (project suite).") var seconds = 20
     @Option(
         help: """
+            Business events stored before the freshness stream (freshness suite): the stream runs once \
+            without and once with them, beside the pipeline's floor.
+            """
+    ) var history = 0
+    @Option(help: "Workspaces of the freshness stream and its history.") var workspaces = 50
+    @Option(help: "Share of interaction events in the freshness stream (0…1).") var interactionShare = 0.5
+    @Option(
+        help: """
             The bte executable whose ingest the memory suite measures; \
             default this one (another build gives a same-run baseline).
             """
@@ -50,6 +58,9 @@ struct BenchCommand: AsyncParsableCommand {
                 benchmark.sweepEvents = sweepEvents
                 benchmark.rate = rate
                 benchmark.seconds = seconds
+                benchmark.history = history
+                benchmark.workspaces = workspaces
+                benchmark.interactionShare = interactionShare
                 let bench = benchmark
                 let freshnessOnly = suite == "freshness"
                 print(try await onThread("bench") { try bench.run(freshnessOnly: freshnessOnly) }.render())

@@ -23,6 +23,10 @@ public struct ProjectorBenchmark: Sendable {
     public var seconds = 20
     /// Stored business events for the sweep.
     public var sweepEvents = 1_000_000
+    /// Business events stored before the freshness stream (freshness suite), over `workspaces`.
+    public var history = 0
+    public var workspaces = 50
+    public var interactionShare = 0.5
 
     public init(brokers: String, adminURL: String, logger: Logger) {
         self.brokers = brokers
@@ -33,11 +37,11 @@ public struct ProjectorBenchmark: Sendable {
     public struct Result: Sendable {
         public var ingestRate = 0.0
         public var projectorRate = 0.0
-        public var freshnessP50 = 0.0
-        public var freshnessP95 = 0.0
-        public var freshnessP99 = 0.0
-        public var freshnessSamples = 0
-        public var achievedRate = 0.0
+        public var floor: Freshness?
+        public var fresh: Freshness?
+        public var withHistory: Freshness?
+        public var history = 0
+        public var interactionShare = 0.0
         public var sweepSeconds = 0.0
         public var sweepStored = 0
         public var sweepWorkspaces = 0
@@ -53,13 +57,21 @@ public struct ProjectorBenchmark: Sendable {
                     (ingest \(Int(ingestRate.rounded())) events/s in the same run)
                     """)
             }
-            lines.append(
-                """
-                freshness produce → signal published at \(Int(achievedRate.rounded())) events/s: \
-                p50 \(Int(freshnessP50)) ms, p95 \(Int(freshnessP95)) ms, p99 \(Int(freshnessP99)) ms \
-                (\(freshnessSamples) interaction and business events of a mixed stream; \
-                its intent telemetry is not projected)
-                """)
+            let mix = "produce → outputs published, \(Int((interactionShare * 100).rounded()))% interactions"
+            if let floor {
+                lines.append(floor.render("pipeline floor (ingest + commit notification, nothing computed)"))
+            }
+            if let fresh { lines.append(fresh.render("freshness \(mix), no history")) }
+            if let withHistory, let fresh {
+                lines.append(withHistory.render("freshness \(mix), \(history) stored business events"))
+                lines.append(
+                    String(
+                        format: "p99 with history ÷ without: %.2f; p50: %.2f",
+                        withHistory.p99 / max(fresh.p99, 1), withHistory.p50 / max(fresh.p50, 1)))
+            }
+            if let floor, let fresh {
+                lines.append(String(format: "p99 ÷ pipeline floor p99: %.2f", fresh.p99 / max(floor.p99, 1)))
+            }
             if sweepStored > 0 {
                 lines.append(
                     """
@@ -74,12 +86,16 @@ public struct ProjectorBenchmark: Sendable {
 
     public func run(freshnessOnly: Bool = false) throws -> Result {
         var result = Result()
+        result.interactionShare = interactionShare
         if freshnessOnly {
-            try freshness(into: &result)
+            result.floor = try freshness(history: 0, floor: true)
+            result.fresh = try freshness(history: 0, floor: false)
+            if history > 0 { result.withHistory = try freshness(history: history, floor: false) }
+            result.history = history
             return result
         }
         try throughput(into: &result)
-        try freshness(into: &result)
+        result.fresh = try freshness(history: 0, floor: false)
         try sweep(into: &result)
         return result
     }
@@ -173,21 +189,76 @@ public struct ProjectorBenchmark: Sendable {
         result.projectorRate = Double(projectorSummary.consumed) / max(projectorSummary.activeSeconds, 1e-9)
     }
 
+    /// One freshness run's figures.
+    public struct Freshness: Sendable {
+        public var p50 = 0.0
+        public var p95 = 0.0
+        public var p99 = 0.0
+        public var samples = 0
+        public var achievedRate = 0.0
+        /// Projector thread CPU per consumed event, microseconds.
+        public var cpuMicrosPerEvent = 0.0
+
+        func render(_ label: String) -> String {
+            """
+            \(label): p50 \(Int(p50)) ms, p95 \(Int(p95)) ms, p99 \(Int(p99)) ms \
+            (\(samples) events at \(Int(achievedRate.rounded())) events/s; \
+            projector CPU \(String(format: "%.1f", cpuMicrosPerEvent)) µs/event)
+            """
+        }
+    }
+
     /// A producer at a steady rate while ingest and projector run; latency per event from its
-    /// producer timestamp to the acknowledgement of the signals it caused.
-    private func freshness(into result: inout Result) throws {
-        let (url, prefix, drop) = try setUp("pfresh")
+    /// producer timestamp to the acknowledgement of the outputs it caused. With `history`, that
+    /// many business events over the 29 days before the stream are stored first (the projector
+    /// starts after them); with `floor`, the projector only waits for ingest and commits.
+    func freshness(history: Int, floor: Bool) throws -> Freshness {
+        let (url, prefix, drop) = try setUp(floor ? "pfloor" : history > 0 ? "phist" : "pfresh")
         defer { drop() }
-        let messages = stream(rate * seconds, prefix: prefix, seed: 8, share: 0.7).messages
+        let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
+        let ingestConfiguration = self.ingestConfiguration(url, prefix, untilIdle: false)
+        var projectorConfiguration = self.projectorConfiguration(url, prefix, untilIdle: false)
+        if history > 0 {
+            var options = DemoStream.Options()
+            options.events = history
+            options.seed = 10
+            options.badRounds = 0
+            options.duplicateEvery = 0
+            options.interactionShare = 0
+            options.topicPrefix = prefix
+            options.spanDays = 29
+            options.end = now
+            options.workspaceCount = workspaces
+            options.workspaceSeed = 42
+            try produce(DemoStream(options: options).messages)
+            var load = ingestConfiguration
+            load.untilIdle = true
+            _ = try IngestWorker(configuration: load, logger: logger).run(stop: StopSignal())
+            try PostgresConnection(url: url).execute("ANALYZE")
+            try skipToEnd(group: projectorConfiguration.group, prefix: prefix)
+        }
+        var options = DemoStream.Options()
+        options.events = rate * seconds
+        options.seed = 8
+        options.badRounds = 0
+        options.duplicateEvery = 0
+        options.interactionShare = interactionShare
+        options.topicPrefix = prefix
+        options.spanDays = 1
+        options.end = Timestamp(microseconds: now.microseconds + Timestamp.microsecondsPerDay)
+        options.workspaceCount = workspaces
+        options.workspaceSeed = 42
+        let messages = DemoStream(options: options).messages.filter {
+            $0.topic != prefix + InputKind.intent.rawValue
+        }
         let stop = StopSignal()
         let latencies = LatencyBox()
-        var projectorConfiguration = self.projectorConfiguration(url, prefix, untilIdle: false)
         projectorConfiguration.onPublished = { latencies.append($0) }
-        // The production defaults: batches close by size, or by linger below saturation.
-        let ingestConfiguration = self.ingestConfiguration(url, prefix, untilIdle: false)
+        projectorConfiguration.publishNothing = floor
         let logger = self.logger
         let group = DispatchGroup()
         let (ic, pc) = (ingestConfiguration, projectorConfiguration)
+        let cpu = ResultBox<(Double, Int)>()
         group.enter()
         Thread {
             _ = try? IngestWorker(configuration: ic, logger: logger).run(stop: stop)
@@ -195,10 +266,13 @@ public struct ProjectorBenchmark: Sendable {
         }.start()
         group.enter()
         Thread {
-            _ = try? Projector(configuration: pc, logger: logger).run(stop: stop)
+            let started = threadCPUSeconds()
+            let summary = try? Projector(configuration: pc, logger: logger).run(stop: stop)
+            cpu.set(.success((threadCPUSeconds() - started, summary?.consumed ?? 0)))
             group.leave()
         }.start()
-        Thread.sleep(forTimeInterval: 8)  // both groups joined
+        // Both groups joined, and the projector's state built from the history.
+        Thread.sleep(forTimeInterval: history > 0 ? 15 : 8)
         let producer = try KafkaProducer(
             configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
         let started = Date()
@@ -213,6 +287,7 @@ public struct ProjectorBenchmark: Sendable {
             try producer.send(Array(messages[index..<end]))
             index = end
         }
+        var result = Freshness()
         result.achievedRate = Double(messages.count) / Date().timeIntervalSince(started)
         // Let the tail drain, then stop both.
         let deadline = Date().addingTimeInterval(30)
@@ -220,12 +295,35 @@ public struct ProjectorBenchmark: Sendable {
         stop.stop()
         group.wait()
         let sorted = latencies.values.sorted()
-        result.freshnessSamples = sorted.count
+        result.samples = sorted.count
         if !sorted.isEmpty {
-            result.freshnessP50 = Double(sorted[sorted.count / 2])
-            result.freshnessP95 = Double(sorted[min(sorted.count - 1, sorted.count * 95 / 100)])
-            result.freshnessP99 = Double(sorted[min(sorted.count - 1, sorted.count * 99 / 100)])
+            result.p50 = Double(sorted[sorted.count / 2])
+            result.p95 = Double(sorted[min(sorted.count - 1, sorted.count * 95 / 100)])
+            result.p99 = Double(sorted[min(sorted.count - 1, sorted.count * 99 / 100)])
         }
+        if let (seconds, consumed) = try? cpu.get(), consumed > 0 {
+            result.cpuMicrosPerEvent = seconds * 1e6 / Double(consumed)
+        }
+        return result
+    }
+
+    /// Commits the projector group at the input topics' ends: it starts after the history.
+    private func skipToEnd(group: String, prefix: String) throws {
+        let consumer = try KafkaConsumer(
+            configuration: KafkaConsumerConfiguration(
+                client: KafkaClientConfiguration(brokers: brokers), groupID: group),
+            rebalance: KafkaRebalanceHandler(
+                assigned: { $0.map { KafkaTopicPartitionOffset($0, offset: .committed) } }, revoked: { _ in }))
+        defer { consumer.close() }
+        var offsets: [KafkaTopicPartition: Int64] = [:]
+        for kind in [InputKind.business, .interaction] {
+            for partition in 0..<Int32(6) {
+                let tp = KafkaTopicPartition(topic: prefix + kind.rawValue, partition: partition)
+                offsets[tp] = try consumer.watermarks(tp, timeoutMilliseconds: 10_000).high
+            }
+        }
+        try consumer.assign(offsets.keys.sorted().map { KafkaTopicPartitionOffset($0, offset: .committed) })
+        try consumer.commit(offsets)
     }
 
     /// A large business history stored by ingest, then one sweep over it.
@@ -293,4 +391,11 @@ final class LatencyBox: @unchecked Sendable {
         defer { lock.unlock() }
         return samples
     }
+}
+
+/// CPU time of the calling thread, seconds.
+func threadCPUSeconds() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
 }

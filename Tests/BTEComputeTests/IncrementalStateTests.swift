@@ -167,6 +167,14 @@ private enum Either {
         }
     }
 
+    /// Every event moves as_of: to its time, or one microsecond past the last as_of.
+    @Test func asOfMovesWithEveryEvent() {
+        #expect(WorkspaceState.nextAsOf(after: nil, eventTime: 50) == 50)
+        #expect(WorkspaceState.nextAsOf(after: 50, eventTime: 80) == 80)
+        #expect(WorkspaceState.nextAsOf(after: 80, eventTime: 80) == 81)
+        #expect(WorkspaceState.nextAsOf(after: 81, eventTime: 10) == 82)
+    }
+
     /// A hand-worked case: a given acted on late (the act arrives after a newer event) moves
     /// from "unacted" to "acted"; an older act arriving later becomes the first act.
     @Test func aLateActRepairsThePairs() {
@@ -187,7 +195,8 @@ private enum Either {
         // An act at day 1 arrives later: it is the first act; latency 1 day; realized 10.
         state.apply(event("3", "recommendation.acted", 1, #"{"realized_value":10}"#))
         aggregates = state.signalAggregates(thresholds: thresholds, peers: PeerIndex([]))
-        #expect(state.asOf == base + 4 * day)
+        // Late: as_of moves one microsecond past the act's.
+        #expect(state.asOf == base + 4 * day + 1)
         #expect(aggregates.acts.count == 1)
         #expect(aggregates.acts.latency == Int128(day))
         #expect(aggregates.givens.expected.value - aggregates.givens.realized.value == 90)

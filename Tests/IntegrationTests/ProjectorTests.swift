@@ -73,38 +73,57 @@ import Testing
         }
         let first = try project()
         #expect(first.consumed == 5)
-        #expect(first.vectors == 1)
+        #expect(first.vectors == 2)
         #expect(first.insights == 1)
-        // as_of is the newest event of the workspace in the batch: the act at 02:00.
-        // decision_latency 7200 s; adoption 1/1; hesitation 0 views ÷ 3; missed 0; gap 100 − 40.
+        // as_of points are the workspace's events in log order: the given (00:00), the act
+        // (02:00), then the deal created on 2025-12-20, which arrives late: its as_of is one
+        // microsecond past the act's, with the deal counted (computed_from 3).
         let signals = try topics.readAll(topics.prefix + "bte.signals.v1")
-        var byType: [String: [String: Any]] = [:]
-        for message in signals {
-            let object = try #require(
-                try JSONSerialization.jsonObject(with: Data(message.value ?? [])) as? [String: Any])
-            byType[object["signal_type"] as? String ?? ""] = object
-            #expect(object["as_of"] as? String == "2026-01-10T02:00:00.000000Z")
-            #expect(object["thresholds_version"] as? Int == 2)
-            #expect(object["computed_from"] as? Int == 3)  // the given, the act and the deal
+        let objects = try signals.map { message in
             #expect(message.key.map { String(decoding: $0, as: UTF8.self) } == ws)
+            return try #require(try JSONSerialization.jsonObject(with: Data(message.value ?? [])) as? [String: Any])
+        }
+        #expect(objects.count == 3 + 5 + 5)
+        var byAsOf: [String: [String: [String: Any]]] = [:]
+        for object in objects {
+            #expect(object["thresholds_version"] as? Int == 2)
+            byAsOf[object["as_of"] as? String ?? "", default: [:]][object["signal_type"] as? String ?? ""] = object
         }
         #expect(
-            Set(byType.keys) == [
-                "decision_latency", "nba_adoption_rate", "hesitation_index", "missed_opportunity_count",
-                "execution_gap",
+            Set(byAsOf.keys) == [
+                "2026-01-10T00:00:00.000000Z", "2026-01-10T02:00:00.000000Z", "2026-01-10T02:00:00.000001Z",
             ])
-        #expect(byType["decision_latency"]?["signal_value"] as? Double == 7200)
-        #expect(byType["nba_adoption_rate"]?["signal_value"] as? Double == 1)
-        #expect(byType["hesitation_index"]?["signal_value"] as? Double == 0)
-        #expect(byType["missed_opportunity_count"]?["signal_value"] as? Double == 0)
-        #expect(byType["execution_gap"]?["signal_value"] as? Double == 60)
+        // At 00:00: one given, not acted on: adoption 0/1, missed 0 (0 days old), gap 100.
+        let atGiven = byAsOf["2026-01-10T00:00:00.000000Z"] ?? [:]
+        #expect(Set(atGiven.keys) == ["nba_adoption_rate", "missed_opportunity_count", "execution_gap"])
+        #expect(atGiven["nba_adoption_rate"]?["signal_value"] as? Double == 0)
+        #expect(atGiven["execution_gap"]?["signal_value"] as? Double == 100)
+        #expect(atGiven["execution_gap"]?["computed_from"] as? Int == 1)
+        // decision_latency 7200 s; adoption 1/1; hesitation 0 views ÷ 3; missed 0; gap 100 − 40;
+        // from the given and the act, then also the deal.
+        for (asOf, used) in [("2026-01-10T02:00:00.000000Z", 2), ("2026-01-10T02:00:00.000001Z", 3)] {
+            let byType = byAsOf[asOf] ?? [:]
+            #expect(
+                Set(byType.keys) == [
+                    "decision_latency", "nba_adoption_rate", "hesitation_index", "missed_opportunity_count",
+                    "execution_gap",
+                ])
+            #expect(byType["decision_latency"]?["signal_value"] as? Double == 7200)
+            #expect(byType["nba_adoption_rate"]?["signal_value"] as? Double == 1)
+            #expect(byType["hesitation_index"]?["signal_value"] as? Double == 0)
+            #expect(byType["missed_opportunity_count"]?["signal_value"] as? Double == 0)
+            #expect(byType["execution_gap"]?["signal_value"] as? Double == 60)
+            for object in byType.values { #expect(object["computed_from"] as? Int == used) }
+        }
+        #expect(Set(objects.map { $0["id"] as? String }).count == objects.count)
 
         // The vector: as of 08:30, 2 interactions in 1 session of 30 minutes, error rate 1/2,
         // mornings only, Monday 2026-01-12 only, novice.
+        // (The first vector, as of 08:00, counts one interaction.)
         let vectors = try topics.readAll(topics.prefix + "bte.behavioral-vectors.v1")
-        #expect(vectors.count == 1)
+        #expect(vectors.count == 2)
         let vector = try #require(
-            try JSONSerialization.jsonObject(with: Data(vectors.first?.value ?? [])) as? [String: Any])
+            try JSONSerialization.jsonObject(with: Data(vectors.last?.value ?? [])) as? [String: Any])
         #expect(vector["user_id"] as? String == "user-1")
         #expect(vector["as_of"] as? String == "2026-01-12T08:30:00.000000Z")
         #expect(vector["total_interactions"] as? Int == 2)
@@ -130,12 +149,14 @@ import Testing
         let insight = try #require(
             try JSONSerialization.jsonObject(with: Data(insights.first?.value ?? [])) as? [String: Any])
         #expect(insight["message"] as? String == "1 deal in your pipeline has stalled for 2+ weeks.")
-        #expect(insight["as_of"] as? String == "2026-01-10T02:00:00.000000Z")
+        #expect(insight["as_of"] as? String == "2026-01-10T02:00:00.000001Z")
         let vectorsAgain = try topics.readAll(topics.prefix + "bte.behavioral-vectors.v1")
-        #expect(vectorsAgain.count == 2)
-        #expect(vectorsAgain.first?.value == vectorsAgain.last?.value)
+        #expect(vectorsAgain.count == 4)
+        #expect(
+            vectorsAgain.map(\.value).sorted { ($0 ?? []).lexicographicallyPrecedes($1 ?? []) }
+                == (vectors + vectors).map(\.value).sorted { ($0 ?? []).lexicographicallyPrecedes($1 ?? []) })
         let all = try topics.readAll(topics.prefix + "bte.signals.v1")
-        #expect(all.count == 10)
+        #expect(all.count == 26)
         let firstBytes = signals.map { $0.value ?? [] }.sorted { $0.lexicographicallyPrecedes($1) }
         let allBytes = all.map { $0.value ?? [] }.sorted { $0.lexicographicallyPrecedes($1) }
         #expect(allBytes == (firstBytes + firstBytes).sorted { $0.lexicographicallyPrecedes($1) })
