@@ -5,7 +5,8 @@ import BTEDomain
 /// event no newer than the last as_of (late, or at the same time), one microsecond past it, so
 /// each as_of names one set of inputs and an output id never stands for two contents. A late
 /// event is added where it belongs, and entities whose derived values it changes (a
-/// recommendation's pairs, a deal, a workflow) are recomputed and their partials swapped. The result at every as_of equals ``SignalComputer/aggregates(_:asOf:)`` and
+/// recommendation's pairs, a deal, a workflow) are recomputed and their partials swapped. The
+/// result at every as_of equals ``SignalComputer/aggregates(_:asOf:)`` and
 /// ``InsightComputer/aggregates(_:asOf:)`` over the same events; the cost of an event is the
 /// size of the entity it touches, never the workspace's history.
 public struct WorkspaceState: Sendable {

@@ -113,9 +113,10 @@ final class ProjectionState {
     /// topic that were active in the 30 days before its newest event (at most the limit, the most
     /// recent first), and the peers: the work a cold batch would otherwise do while its events wait.
     /// Returns how many workspaces it built.
-    func warm(reader: HistoryReader, businessTopic: String, ingestGroup: String, committed: [Int32: Int64]) throws
-        -> Int
-    {
+    func warm(
+        reader: HistoryReader, businessTopic: String, ingestGroup: String, committed: [Int32: Int64],
+        progress: (_ built: Int, _ of: Int) -> Void
+    ) throws -> Int {
         reset()
         try refreshPeers(reader: reader, businessTopic: businessTopic, ingestGroup: ingestGroup)
         guard !committed.isEmpty else { return 0 }
@@ -124,15 +125,22 @@ final class ProjectionState {
         }
         let active = try reader.recentWorkspaces(
             topic: businessTopic, partitions: committed.keys.sorted(), limit: limits.workspaces)
-        for workspace in active { workspaces[workspace] = WorkspaceState(workspaceID: workspace) }
-        for row in try reader.workspacePrefix(active, before: ranges) {
-            switch row {
-            case .business(let event): workspaces[event.workspaceID]?.apply(event)
-            case .action(let action): workspaces[action.workspaceID]?.apply(action)
-            case .interaction: break
+        // In chunks: each query's rows stay small, and a long rebuild says how far it is.
+        var built = 0
+        while built < active.count {
+            let chunk = Array(active[built..<min(built + 200, active.count)])
+            for workspace in chunk { workspaces[workspace] = WorkspaceState(workspaceID: workspace) }
+            for row in try reader.workspacePrefix(chunk, before: ranges) {
+                switch row {
+                case .business(let event): workspaces[event.workspaceID]?.apply(event)
+                case .action(let action): workspaces[action.workspaceID]?.apply(action)
+                case .interaction: break
+                }
             }
+            built += chunk.count
+            loadedWorkspaces.increment(by: chunk.count)
+            progress(built, active.count)
         }
-        loadedWorkspaces.increment(by: active.count)
         return active.count
     }
 

@@ -235,7 +235,10 @@ public final class Projector {
         let started = DispatchTime.now().uptimeNanoseconds
         let built = try reader.snapshot {
             try state.warm(
-                reader: reader, businessTopic: businessTopic, ingestGroup: configuration.ingestGroup, committed: from)
+                reader: reader, businessTopic: businessTopic, ingestGroup: configuration.ingestGroup, committed: from
+            ) { built, total in
+                logger.info("rebuilding projector state from the logs", metadata: ["workspaces": "\(built)/\(total)"])
+            }
         }
         state.generation = generation
         logger.info(

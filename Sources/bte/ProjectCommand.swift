@@ -23,6 +23,10 @@ struct ProjectCommand: AsyncParsableCommand {
     @Option(help: "Largest accepted message in bytes: the same as bte ingest's, so nothing stored is skipped.")
     var maxMessageBytes = ValidationLimits().maxMessageBytes
     @Option(help: "Static group membership id, unique per member (env BTE_INSTANCE_ID).") var instanceID: String?
+    @Option(help: "Workspaces whose partial aggregates are kept in memory (least recently used beyond it are rebuilt).")
+    var maxStateWorkspaces = 10_000
+    @Option(help: "Users whose interactions of the window are kept in memory (as --max-state-workspaces).")
+    var maxStateUsers = 200_000
     @Flag(help: "Exit 0 once every assigned partition is caught up.") var untilIdle = false
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
     @OptionGroup var kafka: KafkaOptions
@@ -41,6 +45,11 @@ struct ProjectCommand: AsyncParsableCommand {
             configuration.untilIdle = untilIdle
             guard maxBatchMessages > 0 else { throw CLIError("--max-batch-messages must be at least 1") }
             configuration.maxBatchMessages = maxBatchMessages
+            guard maxStateWorkspaces > 0, maxStateUsers > 0 else {
+                throw CLIError("--max-state-workspaces and --max-state-users must be at least 1")
+            }
+            configuration.maxStateWorkspaces = maxStateWorkspaces
+            configuration.maxStateUsers = maxStateUsers
             configuration.limits.maxMessageBytes = maxMessageBytes
             configuration.instanceID = Setting.text(instanceID, variable: "BTE_INSTANCE_ID")
             configuration.sessionTimeoutMilliseconds = try Setting.integer(

@@ -167,6 +167,41 @@ private enum Either {
         }
     }
 
+    /// Successes inserted one by one answer as an index built from all of them at once.
+    @Test func peerIndexInsertsEqualABuiltIndex() async {
+        await propertyCheck(count: 200, input: Gen.int64(in: 0...Int64.max)) { seed in
+            var random = Stream(state: UInt64(seed))
+            var peers: [PeerSuccess] = []
+            var inserted = PeerIndex([])
+            for _ in 0..<random.int(40) {
+                let peer = PeerSuccess(
+                    workspaceID: random.pick([ws, peerWS, "w3"]), subVerticalID: random.pick(subVerticals),
+                    actionType: random.pick(actionTypes),
+                    timestamp: Timestamp(microseconds: base + Int64(random.int(60)) * day))
+                peers.append(peer)
+                inserted.insert(peer)
+            }
+            let built = PeerIndex(peers)
+            #expect(inserted.count == peers.count)
+            for subVertical in subVerticals {
+                #expect(inserted.actionTypes(in: subVertical) == built.actionTypes(in: subVertical))
+                for type in actionTypes {
+                    let after = Timestamp(microseconds: base + Int64(random.int(60)) * day)
+                    let upTo = Timestamp(microseconds: after.microseconds + Int64(random.int(40)) * day)
+                    for excluding in [ws, peerWS] {
+                        #expect(
+                            inserted.count(
+                                subVertical: subVertical, actionType: type, excluding: excluding, after: after,
+                                upTo: upTo)
+                                == built.count(
+                                    subVertical: subVertical, actionType: type, excluding: excluding, after: after,
+                                    upTo: upTo))
+                    }
+                }
+            }
+        }
+    }
+
     /// Every event moves as_of: to its time, or one microsecond past the last as_of.
     @Test func asOfMovesWithEveryEvent() {
         #expect(WorkspaceState.nextAsOf(after: nil, eventTime: 50) == 50)

@@ -211,7 +211,7 @@ extension FailureTests {
     }
 }
 
-private func runAsPostgres(_ command: [String]) -> Int32 {
+func runAsPostgres(_ command: [String]) -> Int32 {
     let argv = (["/usr/sbin/runuser", "-u", "postgres", "--"] + command).map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
     var actions = posix_spawn_file_actions_t()

@@ -211,4 +211,56 @@ import Testing
         let resumed = Set(counts.filter { $0.value > 0 }.keys)
         #expect(resumed == Set(clean))
     }
+
+    /// Two members sharing the group (a rebalance when the second joins, another when the first
+    /// leaves) and a PostgreSQL restart under them: every record of a clean run, none other.
+    @Test func twoMembersAndAPostgresRestartPublishTheCleanRecords() throws {
+        guard let pgDir = ProcessInfo.processInfo.environment["BTE_TEST_PG_DIR"] else {
+            Issue.record("BTE_TEST_PG_DIR not set: run with scripts/test.sh")
+            return
+        }
+        let (db, topics, ingestGroup) = try Self.setUp()
+        defer { db.drop() }
+        let env = [
+            "BTE_KAFKA_BROKERS": topics.brokers, "BTE_READER_DATABASE_URL": db.readerURL,
+            "BTE_KAFKA_SESSION_TIMEOUT_MS": "6000",
+        ]
+        let common = ["project", "--topic-prefix", topics.prefix, "--ingest-group", ingestGroup]
+        _ = try runBTE(common + ["--until-idle", "--group", TestEnvironment.uniqueName("projector-clean-")], env)
+        let clean = try Self.records(topics)
+        let group = TestEnvironment.uniqueName("projector-pair-")
+        let member = common + ["--group", group, "--max-batch-messages", "3"]
+        let first = try BTEProcess(member, environment: env)
+        defer { if first.process.isRunning { first.signal(SIGKILL) } }
+        #expect(try eventually(timeout: 60) { try Self.records(topics).count > clean.count + 20 })
+        let second = try BTEProcess(member, environment: env)
+        defer { if second.process.isRunning { second.signal(SIGKILL) } }
+        Thread.sleep(forTimeInterval: 3)
+        let startOptions =
+            try String(contentsOfFile: pgDir + "/postmaster.opts", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ", maxSplits: 1).last.map(String.init)
+            ?? ""
+        #expect(runAsPostgres(["/usr/lib/postgresql/15/bin/pg_ctl", "-D", pgDir, "-m", "fast", "-w", "stop"]) == 0)
+        Thread.sleep(forTimeInterval: 2)
+        #expect(
+            runAsPostgres([
+                "/usr/lib/postgresql/15/bin/pg_ctl", "-D", pgDir, "-w", "-l", pgDir + "/log", "-o", startOptions,
+                "start",
+            ]) == 0)
+        first.signal(SIGTERM)
+        #expect(first.wait(timeout: 60) == 0, "\(first.log)")
+        let cleanSet = Set(clean)
+        func resumed() throws -> [String: Int] {
+            var counts: [String: Int] = [:]
+            for record in try Self.records(topics) { counts[record, default: 0] += 1 }
+            for record in clean { counts[record, default: 0] -= 1 }
+            return counts
+        }
+        #expect(try eventually(timeout: 120) { Set(try resumed().filter { $0.value > 0 }.keys) == cleanSet })
+        second.signal(SIGTERM)
+        #expect(second.wait(timeout: 60) == 0, "\(second.log)")
+        let counts = try resumed()
+        #expect(counts.values.allSatisfy { $0 >= 0 })
+        #expect(Set(counts.filter { $0.value > 0 }.keys) == cleanSet)
+    }
 }
