@@ -129,26 +129,51 @@ public struct WorkflowPartial: Partial {
     }
 }
 
-/// A count per key (stages of abandonment, orders per customer); keys at zero are dropped.
+/// A count per key (stages of abandonment, orders per customer, stalled deals); keys at zero
+/// are dropped. The keys are also kept sorted, and those counted twice or more apart, so a
+/// window's smallest keys and its repeats are read without going through all of them.
 public struct CountsPartial: Partial {
-    public var counts: [String: Int] = [:]
+    public private(set) var counts: [String: Int] = [:]
+    /// The keys, sorted by `<`.
+    public private(set) var sortedKeys: [String] = []
+    /// The keys counted two times or more, with their counts.
+    public private(set) var repeats: [String: Int] = [:]
 
     public static let zero = CountsPartial()
     public init() {}
-    public init(_ key: String, _ count: Int = 1) { counts[key] = count }
+    public init(_ key: String, _ count: Int = 1) { change(key, by: count) }
 
-    public mutating func add(_ other: CountsPartial) {
-        for (key, count) in other.counts {
-            let sum = counts[key, default: 0] + count
-            counts[key] = sum == 0 ? nil : sum
+    private mutating func change(_ key: String, by delta: Int) {
+        let old = counts[key, default: 0]
+        let new = old + delta
+        counts[key] = new == 0 ? nil : new
+        repeats[key] = new >= 2 ? new : nil
+        if old == 0, new != 0 {
+            sortedKeys.insert(key, at: insertionIndex(key))
+        } else if old != 0, new == 0 {
+            let index = insertionIndex(key)
+            if index < sortedKeys.count, sortedKeys[index] == key { sortedKeys.remove(at: index) }
         }
     }
 
-    public mutating func subtract(_ other: CountsPartial) {
-        for (key, count) in other.counts {
-            let sum = counts[key, default: 0] - count
-            counts[key] = sum == 0 ? nil : sum
+    /// The first index whose key is not below `key`.
+    private func insertionIndex(_ key: String) -> Int {
+        if let last = sortedKeys.last, last < key { return sortedKeys.count }
+        var low = 0
+        var high = sortedKeys.count
+        while low < high {
+            let mid = (low + high) / 2
+            if sortedKeys[mid] < key { low = mid + 1 } else { high = mid }
         }
+        return low
+    }
+
+    public mutating func add(_ other: CountsPartial) {
+        for (key, count) in other.counts { change(key, by: count) }
+    }
+
+    public mutating func subtract(_ other: CountsPartial) {
+        for (key, count) in other.counts { change(key, by: -count) }
     }
 }
 

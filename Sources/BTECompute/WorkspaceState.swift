@@ -18,7 +18,8 @@ public struct WorkspaceState: Sendable {
 
     // Signals.
     private var recommendations: [String: Recommendation] = [:]
-    private var actsByActor: [String: Set<String>] = [:]
+    /// Each actor's acts, (time, recommendation), sorted: a late page view finds the acts after it.
+    private var actsByActor: [String: [(time: Int64, entity: String)]] = [:]
     private var viewsByActor: [String: SortedTimes] = [:]
     private var acts = SlidingSum<ActPartial>(from: 30 * day)
     private var givens = SlidingSum<GivenPartial>(from: 30 * day)
@@ -143,14 +144,21 @@ public struct WorkspaceState: Sendable {
             repair(recommendation: event.entityID)
         case "recommendation.acted":
             recommendations[event.entityID, default: Recommendation()].acts.insertSorted(keyed)
-            actsByActor[event.actorUserID, default: []].insert(event.entityID)
+            var byActor = actsByActor[event.actorUserID] ?? []
+            let index =
+                byActor.last.map { $0.time <= time } ?? true
+                ? byActor.count : (byActor.firstIndex { $0.time > time } ?? byActor.count)
+            byActor.insert((time, event.entityID), at: index)
+            actsByActor[event.actorUserID] = byActor
             repair(recommendation: event.entityID)
         case "page.viewed":
             viewsByActor[event.actorUserID, default: SortedTimes()].insert(time)
             // A view before an act of this actor changes that act's hesitation.
-            for entity in (actsByActor[event.actorUserID] ?? []).sorted() {
-                if let last = recommendations[entity]?.acts.last, last.time > time { repair(recommendation: entity) }
-            }
+            // Only acts after it (none when the view is the newest event, the usual case).
+            let acts = actsByActor[event.actorUserID] ?? []
+            var index = acts.count
+            while index > 0, acts[index - 1].time > time { index -= 1 }
+            for entity in Set(acts[index...].map(\.entity)).sorted() { repair(recommendation: entity) }
         case "workflow.started":
             workflows[event.entityID, default: Workflow()].starts.append(time)
             let done = workflows[event.entityID]?.completed == true
@@ -282,10 +290,9 @@ public struct WorkspaceState: Sendable {
         result.used = dealEvents + orderCount.sum.count + engagementCount.sum.count + givenCount.sum.count
         result.recentCycles = recentCycles.sum
         result.earlierCycles = earlierCycles.sum
-        result.setRepeaters(orders.sum.counts)
-        let stalledIDs = stalled.sum.counts.keys.sorted()
-        result.stalledDeals = stalledIDs.count
-        result.stalledFirst = Array(stalledIDs.prefix(InsightComputer.maxEvidenceIDs))
+        result.setRepeaters(orders.sum.repeats)
+        result.stalledDeals = stalled.sum.sortedKeys.count
+        result.stalledFirst = Array(stalled.sum.sortedKeys.prefix(InsightComputer.maxEvidenceIDs))
         result.engagements = engagements.sum.count
         result.previousEngagements = previousEngagements.sum.count
         result.setBest(

@@ -54,13 +54,16 @@ final class ProjectionState {
     /// each entity's outputs as of every event (its newest event time so far).
     func project(
         ranges: [OffsetRange], reader: HistoryReader, businessTopic: String, ingestGroup: String,
-        thresholds: Thresholds, topicPrefix: String, failures: ComputationFailures
+        thresholds: Thresholds, topicPrefix: String, failures: ComputationFailures, clock: inout StageClock
     ) throws -> ProjectionOutputs {
         batch += 1
         try refreshPeers(reader: reader, businessTopic: businessTopic, ingestGroup: ingestGroup)
+        clock.lap("peers")
         let peers = self.peers ?? PeerIndex([])
         let rows = try reader.rows(in: ranges)
+        clock.lap("rows")
         try load(rows: rows, ranges: ranges, reader: reader)
+        clock.lap("load")
 
         var outputs = ProjectionOutputs(thresholdsVersion: thresholds.version)
         let computer = SignalComputer(thresholds: thresholds)
@@ -86,6 +89,7 @@ final class ProjectionState {
         }
         evict()
         heldEntities.record(workspaces.count + users.count)
+        clock.lap("compute")
         return outputs
     }
 

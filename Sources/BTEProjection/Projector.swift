@@ -72,6 +72,9 @@ public final class Projector {
         public var retries = 0
         /// Seconds from the first message consumed to the last batch committed.
         public var activeSeconds = 0.0
+        /// Seconds spent per stage of the batches (durable, peers, rows, load, compute, publish,
+        /// commit).
+        public var stageSeconds: [String: Double] = [:]
     }
 
     private let configuration: Configuration
@@ -325,6 +328,8 @@ public final class Projector {
         }
         try reader.waitUntilDurable(
             group: configuration.ingestGroup, next: next.map { ($0.key.topic, $0.key.partition, $0.value) })
+        var clock = StageClock(started: started)
+        clock.lap("durable")
         if configuration.publishNothing {
             try consumer.commit(next)
             let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -344,11 +349,21 @@ public final class Projector {
         let outputs = try reader.snapshot {
             try state.project(
                 ranges: ranges, reader: reader, businessTopic: businessTopic, ingestGroup: configuration.ingestGroup,
-                thresholds: try reader.thresholds(), topicPrefix: configuration.topicPrefix, failures: failures)
+                thresholds: try reader.thresholds(), topicPrefix: configuration.topicPrefix, failures: failures,
+                clock: &clock)
         }
         try producer.send(outputs.messages(prefix: configuration.topicPrefix))
+        clock.lap("publish")
         try consumer.commit(next)
+        clock.lap("commit")
         succeeded = true
+        for (stage, nanoseconds) in clock.laps {
+            summary.stageSeconds[stage, default: 0] += Double(nanoseconds) / 1e9
+            Metrics.Timer(
+                label: "bte_projector_stage_seconds", dimensions: [("stage", stage)], factory: configuration.metrics
+            )
+            .recordNanoseconds(nanoseconds)
+        }
         // Produce → outputs acknowledged, per input message.
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let ages = messages.compactMap { $0.timestampMilliseconds.map { now - $0 } }
@@ -405,4 +420,18 @@ final class AssignedPartitions: @unchecked Sendable {
     var partitions: Set<KafkaTopicPartition> = []
     /// Changes on every assignment and revocation.
     var generation = 0
+}
+
+/// Durations of a batch's stages, in order.
+struct StageClock {
+    private var last: UInt64
+    private(set) var laps: [(String, Int64)] = []
+
+    init(started: UInt64) { last = started }
+
+    mutating func lap(_ stage: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        laps.append((stage, Int64(now - last)))
+        last = now
+    }
 }

@@ -60,30 +60,33 @@ extension HistoryReader {
             arrayLiteral(ranges.map(\.topic)), arrayLiteral(ranges.map { String($0.partition) }),
             arrayLiteral(ranges.map { String($0.from) }), arrayLiteral(ranges.map { String($0.to) }),
         ]
-        let inRanges = """
-            JOIN unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS r(topic, part, lo, hi)
-              ON source_topic = r.topic AND source_partition = r.part AND source_offset >= r.lo AND source_offset < r.hi
+        // One index range scan per offset range. `OFFSET 0` keeps the planner from flattening
+        // the subquery into a hash join over a scan of the whole log (it can't tell how narrow
+        // the ranges are).
+        func inRanges(_ table: String, _ columns: String) -> String {
             """
+            SELECT l.* FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS r(topic, part, lo, hi)
+            CROSS JOIN LATERAL (
+                SELECT \(columns), source_topic, source_partition, source_offset FROM \(table)
+                WHERE source_topic = r.topic AND source_partition = r.part
+                  AND source_offset >= r.lo AND source_offset < r.hi OFFSET 0) l
+            """
+        }
         var out: [(LogPosition, LoggedRow)] = []
         for row in try connection.execute(
-            "SELECT \(HistoryReader.businessColumns), source_topic, source_partition, source_offset "
-                + "FROM core.business_events \(inRanges)", parameters
+            inRanges("core.business_events", HistoryReader.businessColumns), parameters
         ).rows {
             guard let event = HistoryReader.businessEvent(row), let position = HistoryReader.position(row, at: 8)
             else { continue }
             out.append((position, .business(event)))
         }
-        for row in try connection.execute(
-            "SELECT \(HistoryReader.actionColumns), source_topic, source_partition, source_offset "
-                + "FROM core.user_actions \(inRanges)", parameters
-        ).rows {
+        for row in try connection.execute(inRanges("core.user_actions", HistoryReader.actionColumns), parameters).rows {
             guard let action = HistoryReader.userAction(row), let position = HistoryReader.position(row, at: 4)
             else { continue }
             out.append((position, .action(action)))
         }
         for row in try connection.execute(
-            "SELECT \(HistoryReader.interactionColumns), source_topic, source_partition, source_offset "
-                + "FROM core.interaction_events \(inRanges)", parameters
+            inRanges("core.interaction_events", HistoryReader.interactionColumns), parameters
         ).rows {
             guard let interaction = HistoryReader.interaction(row), let position = HistoryReader.position(row, at: 9)
             else { continue }
@@ -181,15 +184,17 @@ extension HistoryReader {
     /// Successful acts (see `peerSuccesses`) stored in these ranges, of every sub-vertical; with
     /// no ranges, every one stored.
     public func successes(in ranges: [OffsetRange]?) throws -> [PeerSuccess] {
-        var filter = ""
+        var source = "core.business_events a"
         var parameters: [String?] = []
         if let ranges {
             guard !ranges.isEmpty else { return [] }
-            filter = """
-                AND EXISTS (
-                    SELECT 1 FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS r(topic, part, lo, hi)
-                    WHERE a.source_topic = r.topic AND a.source_partition = r.part
-                      AND a.source_offset >= r.lo AND a.source_offset < r.hi)
+            // One index range scan per offset range.
+            source = """
+                unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS r(topic, part, lo, hi)
+                CROSS JOIN LATERAL (
+                    SELECT * FROM core.business_events b
+                    WHERE b.source_topic = r.topic AND b.source_partition = r.part
+                      AND b.source_offset >= r.lo AND b.source_offset < r.hi OFFSET 0) a
                 """
             parameters = [
                 arrayLiteral(ranges.map(\.topic)), arrayLiteral(ranges.map { String($0.partition) }),
@@ -200,13 +205,13 @@ extension HistoryReader {
             """
             SELECT a.workspace_id::text, a.sub_vertical_id::text, g.action_type,
                 (extract(epoch FROM a.timestamp) * 1000000)::bigint
-            FROM core.business_events a
+            FROM \(source)
             JOIN LATERAL (
                 SELECT metadata ->> 'action_type' AS action_type, g.timestamp AS given_at FROM core.business_events g
                 WHERE g.event_type = 'recommendation.given' AND g.workspace_id = a.workspace_id
                   AND g.entity_id = a.entity_id AND g.timestamp <= a.timestamp
                 ORDER BY g.timestamp DESC, g.event_id DESC LIMIT 1) g ON g.action_type IS NOT NULL
-            WHERE a.event_type = 'recommendation.acted' AND a.metadata ->> 'outcome' = 'success' \(filter)
+            WHERE a.event_type = 'recommendation.acted' AND a.metadata ->> 'outcome' = 'success'
               AND NOT EXISTS (
                 SELECT 1 FROM core.business_events e
                 WHERE e.event_type = 'recommendation.acted' AND e.workspace_id = a.workspace_id

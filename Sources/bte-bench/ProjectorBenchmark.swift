@@ -122,6 +122,11 @@ public struct ProjectorBenchmark: Sendable {
             (InputKind.allCases.map(\.rawValue) + OutputTopic.allCases.map(\.rawValue)).map {
                 KafkaNewTopic(name: prefix + $0, partitions: 6, replicationFactor: 1)
             })
+        // BTE_BENCH_KEEP_DATABASES=1 keeps them, to look at plans afterwards.
+        if ProcessInfo.processInfo.environment["BTE_BENCH_KEEP_DATABASES"] == "1" {
+            print("database \(name)")
+            return (url, prefix, {})
+        }
         return (url, prefix, { _ = try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") })
     }
 
@@ -198,13 +203,21 @@ public struct ProjectorBenchmark: Sendable {
         public var achievedRate = 0.0
         /// Projector thread CPU per consumed event, microseconds.
         public var cpuMicrosPerEvent = 0.0
+        /// Mean milliseconds per batch in each stage.
+        public var stageMilliseconds: [String: Double] = [:]
+        public var batches = 0
 
         func render(_ label: String) -> String {
-            """
-            \(label): p50 \(Int(p50)) ms, p95 \(Int(p95)) ms, p99 \(Int(p99)) ms \
-            (\(samples) events at \(Int(achievedRate.rounded())) events/s; \
-            projector CPU \(String(format: "%.1f", cpuMicrosPerEvent)) µs/event)
-            """
+            let order = ["durable", "peers", "rows", "load", "compute", "publish", "commit"]
+            let stages = order.compactMap { stage in
+                stageMilliseconds[stage].map { "\(stage) " + String(format: "%.1f", $0) }
+            }.joined(separator: ", ")
+            return """
+                \(label): p50 \(Int(p50)) ms, p95 \(Int(p95)) ms, p99 \(Int(p99)) ms \
+                (\(samples) events at \(Int(achievedRate.rounded())) events/s; \
+                projector CPU \(String(format: "%.1f", cpuMicrosPerEvent)) µs/event)
+                  \(batches) batches, mean ms per batch: \(stages)
+                """
         }
     }
 
@@ -235,7 +248,7 @@ public struct ProjectorBenchmark: Sendable {
             load.untilIdle = true
             _ = try IngestWorker(configuration: load, logger: logger).run(stop: StopSignal())
             try PostgresConnection(url: url).execute("ANALYZE")
-            try skipToEnd(group: projectorConfiguration.group, prefix: prefix)
+            try skipToEnd(group: projectorConfiguration.group, prefix: prefix, url: url, ingestGroup: load.group)
         }
         var options = DemoStream.Options()
         options.events = rate * seconds
@@ -258,7 +271,8 @@ public struct ProjectorBenchmark: Sendable {
         let logger = self.logger
         let group = DispatchGroup()
         let (ic, pc) = (ingestConfiguration, projectorConfiguration)
-        let cpu = ResultBox<(Double, Int)>()
+        let cpuClock = ResultBox<clockid_t>()
+        let summaryBox = ResultBox<Projector.Summary>()
         group.enter()
         Thread {
             _ = try? IngestWorker(configuration: ic, logger: logger).run(stop: stop)
@@ -266,15 +280,19 @@ public struct ProjectorBenchmark: Sendable {
         }.start()
         group.enter()
         Thread {
-            let started = threadCPUSeconds()
-            let summary = try? Projector(configuration: pc, logger: logger).run(stop: stop)
-            cpu.set(.success((threadCPUSeconds() - started, summary?.consumed ?? 0)))
+            var id = clockid_t()
+            pthread_getcpuclockid(pthread_self(), &id)
+            cpuClock.set(.success(id))
+            summaryBox.set(Swift.Result { try Projector(configuration: pc, logger: logger).run(stop: stop) })
             group.leave()
         }.start()
         // Both groups joined, and the projector's state built from the history.
         Thread.sleep(forTimeInterval: history > 0 ? 15 : 8)
         let producer = try KafkaProducer(
             configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
+        // The projector's CPU from here on: the stream, not the rebuild before it.
+        let projectorClock = try cpuClock.get()
+        let cpuStarted = cpuSeconds(projectorClock)
         let started = Date()
         let tick = 0.05
         let perTick = max(Int(Double(rate) * tick), 1)
@@ -292,6 +310,7 @@ public struct ProjectorBenchmark: Sendable {
         // Let the tail drain, then stop both.
         let deadline = Date().addingTimeInterval(30)
         while latencies.count < messages.count, Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+        let cpuUsed = cpuSeconds(projectorClock) - cpuStarted
         stop.stop()
         group.wait()
         let sorted = latencies.values.sorted()
@@ -301,14 +320,16 @@ public struct ProjectorBenchmark: Sendable {
             result.p95 = Double(sorted[min(sorted.count - 1, sorted.count * 95 / 100)])
             result.p99 = Double(sorted[min(sorted.count - 1, sorted.count * 99 / 100)])
         }
-        if let (seconds, consumed) = try? cpu.get(), consumed > 0 {
-            result.cpuMicrosPerEvent = seconds * 1e6 / Double(consumed)
-        }
+        let summary = try summaryBox.get()
+        if summary.consumed > 0 { result.cpuMicrosPerEvent = cpuUsed * 1e6 / Double(summary.consumed) }
+        result.stageMilliseconds = summary.stageSeconds.mapValues { $0 * 1000 / Double(max(summary.batches, 1)) }
+        result.batches = summary.batches
         return result
     }
 
-    /// Commits the projector group at the input topics' ends: it starts after the history.
-    private func skipToEnd(group: String, prefix: String) throws {
+    /// Commits the projector group where ingest stored the history: it starts after it. (Ingest's
+    /// stored offsets, not the broker's watermarks, which the local broker can report short.)
+    private func skipToEnd(group: String, prefix: String, url: String, ingestGroup: String) throws {
         let consumer = try KafkaConsumer(
             configuration: KafkaConsumerConfiguration(
                 client: KafkaClientConfiguration(brokers: brokers), groupID: group),
@@ -316,11 +337,13 @@ public struct ProjectorBenchmark: Sendable {
                 assigned: { $0.map { KafkaTopicPartitionOffset($0, offset: .committed) } }, revoked: { _ in }))
         defer { consumer.close() }
         var offsets: [KafkaTopicPartition: Int64] = [:]
-        for kind in [InputKind.business, .interaction] {
-            for partition in 0..<Int32(6) {
-                let tp = KafkaTopicPartition(topic: prefix + kind.rawValue, partition: partition)
-                offsets[tp] = try consumer.watermarks(tp, timeoutMilliseconds: 10_000).high
-            }
+        for row in try PostgresConnection(url: url).execute(
+            "SELECT topic, partition, next_offset FROM bte.ingest_offsets WHERE consumer_group = $1", [ingestGroup]
+        ).rows {
+            guard let topic = row[0], let partition = row[1].flatMap({ Int32($0) }),
+                let offset = row[2].flatMap({ Int64($0) }), !topic.hasSuffix(InputKind.intent.rawValue)
+            else { continue }
+            offsets[KafkaTopicPartition(topic: topic, partition: partition)] = offset
         }
         try consumer.assign(offsets.keys.sorted().map { KafkaTopicPartitionOffset($0, offset: .committed) })
         try consumer.commit(offsets)
@@ -393,9 +416,9 @@ final class LatencyBox: @unchecked Sendable {
     }
 }
 
-/// CPU time of the calling thread, seconds.
-func threadCPUSeconds() -> Double {
+/// CPU time of a thread's clock, seconds.
+func cpuSeconds(_ clock: clockid_t) -> Double {
     var spec = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+    clock_gettime(clock, &spec)
     return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
 }
