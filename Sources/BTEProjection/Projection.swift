@@ -38,10 +38,10 @@ public struct ProjectionOutputs: Sendable {
     }
 }
 
-/// The one path from stored history to outputs, shared by the projector (the entities a batch
-/// touched, each as of its newest event) and the sweep (every active entity, as of one
-/// instant): the same inputs give the same bytes whichever runs. Call it inside the reader's
-/// snapshot, so every query sees the same logs.
+/// The sweep's path from stored history to outputs (every active entity, as of one instant).
+/// It finishes the records from the same aggregates as the projector's incremental state, so
+/// the same inputs give the same bytes whichever runs. Call it inside the reader's snapshot, so
+/// every query sees the same logs.
 struct Projection {
     let topicPrefix: String
     let logger: Logger

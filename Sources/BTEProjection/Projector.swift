@@ -9,11 +9,11 @@ import Logging
 import Metrics
 import Postgres
 
-/// `bte project`: consumer group `bte-projector` over the business and interaction topics. For
-/// every workspace (user) touched by a batch it waits until ingest has made the batch durable,
-/// reads the history read-only, computes the signals (behavioral vector) as of the newest event
-/// of that workspace (user) in the batch and publishes them; the group's offsets are committed
-/// only once every output is acknowledged.
+/// `bte project`: consumer group `bte-projector` over the business and interaction topics. It
+/// waits until ingest has made a batch durable, reads the rows the batch stored (read-only),
+/// applies them in log order to each workspace's and user's in-memory state (`ProjectionState`),
+/// publishes the outputs as of every event, and commits the group's offsets only once every
+/// output is acknowledged.
 public final class Projector {
     public struct Configuration: Sendable {
         public var brokers: String
