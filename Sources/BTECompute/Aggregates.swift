@@ -31,12 +31,12 @@ public struct Amount: Partial {
     }
 
     public mutating func add(_ other: Amount) {
-        micros += other.micros
+        micros &+= other.micros
         overflows += other.overflows
     }
 
     public mutating func subtract(_ other: Amount) {
-        micros -= other.micros
+        micros &-= other.micros
         overflows -= other.overflows
     }
 
@@ -45,6 +45,8 @@ public struct Amount: Partial {
 }
 
 /// Acts in the window: latencies (microseconds) and the page views before each act.
+/// (Sums of 128-bit integers wrap rather than trap: a producer can't stop the projector with
+/// absurd values, and adding then subtracting a partial still restores the sum exactly.)
 public struct ActPartial: Partial {
     public var count = 0
     public var latency: Int128 = 0
@@ -62,15 +64,15 @@ public struct ActPartial: Partial {
 
     public mutating func add(_ other: ActPartial) {
         count += other.count
-        latency += other.latency
-        latencySquares += other.latencySquares
+        latency &+= other.latency
+        latencySquares &+= other.latencySquares
         views += other.views
     }
 
     public mutating func subtract(_ other: ActPartial) {
         count -= other.count
-        latency -= other.latency
-        latencySquares -= other.latencySquares
+        latency &-= other.latency
+        latencySquares &-= other.latencySquares
         views -= other.views
     }
 }
@@ -198,11 +200,11 @@ public struct SumPartial: Partial {
     }
     public mutating func add(_ other: SumPartial) {
         count += other.count
-        sum += other.sum
+        sum &+= other.sum
     }
     public mutating func subtract(_ other: SumPartial) {
         count -= other.count
-        sum -= other.sum
+        sum &-= other.sum
     }
 }
 
@@ -233,8 +235,9 @@ public struct SignalAggregates: Sendable, Equatable {
                 // n·Σx² − (Σx)² = n²·variance, exact; infinite (a failure) if it can't be held.
                 let (scaled, o1) = n.multipliedReportingOverflow(by: acts.latencySquares)
                 let (square, o2) = acts.latency.multipliedReportingOverflow(by: acts.latency)
+                let (difference, o3) = scaled.subtractingReportingOverflow(square)
                 let deviation =
-                    o1 || o2 ? Double.infinity : Double(scaled - square).squareRoot() / Double(n) / 1_000_000
+                    o1 || o2 || o3 ? Double.infinity : Double(difference).squareRoot() / Double(n) / 1_000_000
                 signals.append(SignalValue(.executionConsistency, deviation))
             }
         }
