@@ -206,7 +206,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "BTEAPITests", dependencies: ["BTEAPI", "BTEDomain"], swiftSettings: strict),
+        .testTarget(
+            name: "BTEAPITests",
+            dependencies: [
+                "BTEAPI", "BTEDomain", "BTEOperations", "BTEModels",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "BTEComputeTests",
             dependencies: [

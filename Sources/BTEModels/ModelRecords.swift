@@ -136,8 +136,12 @@ public enum ModelJSON {
     /// YYYY-MM-DD of a day count since 1970-01-01.
     public static func date(_ day: Int) -> String {
         let (y, m, d) = KPISeries.civil(day)
-        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(y)-\(two(m))-\(two(d))"
+        func padded(_ n: Int, _ width: Int) -> String {
+            let digits = String(n)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        // Years below 1000 keep four digits, so every date written reads back (`day(_:)`).
+        return "\(padded(y, 4))-\(padded(m, 2))-\(padded(d, 2))"
     }
 
     /// The day count of a YYYY-MM-DD date: a real calendar day of a year from 1 to 9999 (nil

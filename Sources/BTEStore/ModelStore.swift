@@ -74,7 +74,7 @@ public final class ModelStore {
         activity AS (
             SELECT DISTINCT user_id, day FROM (
                 SELECT user_id, (timestamp AT TIME ZONE 'UTC')::date AS day FROM core.interaction_events
-                WHERE extra->>'workspace_id' = $1 AND timestamp < $2::date
+                WHERE workspace_id = $1::uuid AND timestamp < $2::date
                 UNION ALL
                 SELECT actor_user_id::text, (timestamp AT TIME ZONE 'UTC')::date FROM core.business_events
                 WHERE workspace_id = $1::uuid AND timestamp < $2::date
@@ -86,7 +86,7 @@ public final class ModelStore {
             WHERE ($3::text[] IS NULL OR user_id = ANY($3::text[]))
               AND ($4::text[] IS NULL OR user_id IN (
                     SELECT user_id FROM core.interaction_events
-                    WHERE extra->>'workspace_id' = $1 AND device_type = ANY($4::text[])))),
+                    WHERE workspace_id = $1::uuid AND device_type = ANY($4::text[])))),
         first_seen AS (SELECT user_id, min(day) AS day FROM activity GROUP BY user_id)
         """
 
@@ -128,7 +128,7 @@ public final class ModelStore {
                 SELECT (timestamp AT TIME ZONE 'UTC')::date AS day,
                        percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95
                 FROM core.interaction_events
-                WHERE extra->>'workspace_id' = $1 AND duration_ms IS NOT NULL
+                WHERE workspace_id = $1::uuid AND duration_ms IS NOT NULL
                   AND timestamp >= $5::date AND timestamp < $2::date
                   AND ($3::text[] IS NULL AND $4::text[] IS NULL OR user_id IN (SELECT user_id FROM first_seen))
                 GROUP BY 1)
@@ -474,7 +474,7 @@ extension ModelStore {
             device AS (
                 SELECT DISTINCT ON (a.user_id) a.user_id, i.device_type FROM assigned a
                 JOIN core.interaction_events i
-                  ON i.user_id = a.user_id AND i.extra->>'workspace_id' = $1 AND i.timestamp < a.at
+                  ON i.user_id = a.user_id AND i.workspace_id = $1::uuid AND i.timestamp < a.at
                  AND i.device_type IS NOT NULL
                 ORDER BY a.user_id, i.timestamp DESC)
             SELECT a.user_id, a.arm, a.conflicting, (a.day - date '1970-01-01')::int,

@@ -187,20 +187,35 @@ enum UUIDv5Text {
             // isolated under savepoints as storage_rejected.
             signal("tiny", value: "1e-400"),
             OutputRecords.message(.behavioralVectors, topics, key: "u-1", unscoped),  // missing_field
+            // Insights: a version over int4 (invalid_value) and an as_of in 9999 (out of range).
+            OutputRecords.message(
+                .insights, topics, key: w,
+                OutputRecords.insight(workspace: w, type: "deal_stalled", asOf: asOf)
+                    .replacingOccurrences(of: #""thresholds_version":1"#, with: #""thresholds_version":3000000000"#)),
+            OutputRecords.message(
+                .insights, topics, key: w,
+                OutputRecords.insight(workspace: w, type: "deal_stalled", asOf: "9999-01-01T00:00:00Z")),
+            // A vector whose numbers no double holds is kept as the text it is: stored, not refused.
+            OutputRecords.message(
+                .behavioralVectors, topics, key: "\(w)/u-2",
+                OutputRecords.vector(user: "u-2", workspace: w, asOf: asOf, score: "1e400", sessions: 1)
+                    .replacingOccurrences(of: #""total_interactions":3"#, with: #""total_interactions":1e400"#)),
             signal("good_after"),
         ])
         let summary = try sinkUntilIdle(db, topics)
-        #expect(summary.consumed == 8)
+        #expect(summary.consumed == 11)
         #expect(
             summary.rejected == [
-                .invalidValue: 2, .timestampOutOfRange: 1, .invalidJSON: 1, .storageRejected: 1, .missingField: 1,
+                .invalidValue: 3, .timestampOutOfRange: 2, .invalidJSON: 1, .storageRejected: 1, .missingField: 1,
             ], "\(summary)")
         #expect(
             try db.admin().execute("SELECT signal_type FROM bte.signal_values ORDER BY 1").rows.map { $0[0] }
                 == ["good_after", "good_before"])
-        #expect(try db.count("SELECT sum(next_offset) FROM bte.ingest_offsets WHERE consumer_group = 'bte-sink'") == 8)
+        #expect(try db.count("SELECT count(*) FROM bte.insights") == 0)
+        #expect(try db.count("SELECT count(*) FROM bte.behavioral_vectors WHERE user_id = 'u-2'") == 1)
+        #expect(try db.count("SELECT sum(next_offset) FROM bte.ingest_offsets WHERE consumer_group = 'bte-sink'") == 11)
         let dead = try topics.readAll(OutputTopic.deadLetter.name(prefix: topics.prefix))
-        #expect(dead.count == 6)
+        #expect(dead.count == 8)
     }
 
     @Test func theSinkRoleCannotWriteTheLogs() throws {

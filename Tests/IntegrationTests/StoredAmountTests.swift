@@ -50,4 +50,36 @@ import Testing
         // 3 orders + 2 deals after the assignment: an absurd amount is left out, not its event.
         #expect(units.map(\.ordersAfter) == [5])
     }
+
+    /// The models read an interaction's workspace as the log does: a workspace id written in
+    /// capitals is the workspace, and an event that names none is the default workspace's.
+    @Test func interactionsCountForTheWorkspaceTheLogDerives() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let admin = try db.admin()
+        try admin.execute("SELECT bte.ensure_interaction_partition('2026-01-01T00:00:00Z')")
+        let rows: [(user: String, extra: String)] = [
+            ("u-upper", #"{"workspace_id":"\#(Self.workspace.uppercased())"}"#),
+            ("u-lower", #"{"workspace_id":"\#(Self.workspace)"}"#),
+            ("u-none", "{}"),
+        ]
+        for (offset, row) in rows.enumerated() {
+            try admin.execute(
+                """
+                INSERT INTO core.interaction_events (event_id, timestamp, event_type, user_id, session_id, extra,
+                    content_hash, source_topic, source_partition, source_offset)
+                VALUES (gen_random_uuid(), '2026-01-10T09:00:00Z', 'tap', $1, 's', $2::jsonb, 0, 'i', 0, $3)
+                """, [row.user, row.extra, String(offset)])
+        }
+        // 2026-01-10 is day 20,463: two users of the workspace (either spelling), one of the
+        // default workspace.
+        let day = 20_463
+        let store = try ModelStore(url: db.ingestURL)
+        let kpis = try store.dailyKPIs(workspaceID: Self.workspace, fromDay: day, toDay: day, segment: nil)
+        #expect(kpis.map(\.dailyActiveUsers) == [2])
+        let users = try store.activeUsers(workspaceID: Self.workspace, fromDay: day, toDay: day)
+        #expect(users.map(\.userID).sorted() == ["u-lower", "u-upper"])
+        let defaults = try store.activeUsers(workspaceID: UserKey.defaultWorkspace, fromDay: day, toDay: day)
+        #expect(defaults.map(\.userID) == ["u-none"])
+    }
 }

@@ -98,13 +98,29 @@ import Testing
         for (key, total) in [(readA, 3), (readB, 7), (readDefault, 1)] {
             let vector = ReadAPITests.get(port, "/api/v1/behavioral-vectors/u-shared", key: key)
             #expect(Self.object(vector.body)["total_interactions"] as? Int == total, "\(vector)")
+            // One session each (A's and B's taps share s-1 but are two people), so the interactions
+            // per session are the person's own total: 3, 7 and 1.
             let engagement = ReadAPITests.get(port, "/api/v1/analytics/engagement/u-shared", key: key)
             #expect(engagement.status == 200, "\(engagement)")
+            let body = Self.object(engagement.body)
+            #expect(body["total_sessions"] as? Int == 1, "\(engagement.body)")
+            #expect(body["avg_interactions_per_session"] as? Int == total, "\(engagement.body)")
+            let days = body["history"] as? [[String: Any]] ?? []
+            #expect(days.last?["avg_interactions_per_session"] as? Int == total, "\(engagement.body)")
         }
-        // Each workspace's history holds its own person's vectors only.
-        #expect(
-            try db.count(
-                "SELECT count(*) FROM bte.bv_history WHERE workspace_id = '\(Self.a)' AND record LIKE '%\(Self.b)%'")
-                == 0)
+        // Each workspace's history holds its own person's vectors: every interaction is an as_of
+        // point of its person, so 3, 7 and 1 rows, and none names another workspace.
+        for (workspace, rows) in [(Self.a, 3), (Self.b, 7), (UserKey.defaultWorkspace, 1)] {
+            #expect(
+                try db.count(
+                    "SELECT count(*) FROM bte.bv_history WHERE workspace_id = '\(workspace)' AND user_id = 'u-shared'")
+                    == rows)
+            #expect(
+                try db.count(
+                    """
+                    SELECT count(*) FROM bte.bv_history WHERE workspace_id = '\(workspace)'
+                      AND record::jsonb->>'workspace_id' <> '\(workspace)'
+                    """) == 0)
+        }
     }
 }
