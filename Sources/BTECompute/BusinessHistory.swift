@@ -1,7 +1,10 @@
 import BTEDomain
 
 /// A business event as the computations see it (a row of `core.business_events`).
-public struct BusinessEvent: Sendable, Equatable {
+///
+/// Immutable, and a class: the computations filter, group and sort events into many arrays,
+/// and copying a reference costs one count where copying eight fields cost seven.
+public final class BusinessEvent: Sendable, Equatable {
     public let eventID: String
     public let eventType: String
     public let entityID: String
@@ -23,6 +26,13 @@ public struct BusinessEvent: Sendable, Equatable {
         self.actorUserID = actorUserID
         self.timestamp = timestamp
         self.metadata = metadata
+    }
+
+    public static func == (lhs: BusinessEvent, rhs: BusinessEvent) -> Bool {
+        lhs === rhs
+            || (lhs.eventID == rhs.eventID && lhs.eventType == rhs.eventType && lhs.entityID == rhs.entityID
+                && lhs.workspaceID == rhs.workspaceID && lhs.subVerticalID == rhs.subVerticalID
+                && lhs.actorUserID == rhs.actorUserID && lhs.timestamp == rhs.timestamp && lhs.metadata == rhs.metadata)
     }
 
     /// A metadata number; nil when absent or not a JSON number (a missing number counts as 0).

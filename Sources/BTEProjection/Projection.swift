@@ -1,6 +1,8 @@
 import BTECompute
 import BTEDomain
 import BTEStore
+import Dispatch
+import Foundation
 import Kafka
 import Logging
 import Metrics
@@ -49,36 +51,92 @@ struct Projection {
     /// Where the computation came from, for dead letters: an input topic, or `bte.sweep`.
     let source: String
 
-    func compute(reader: HistoryReader, workspaces: [String: Timestamp], users: [UserKey: Timestamp]) throws
-        -> ProjectionOutputs
+    /// Every workspace and user active in the 30 days before `asOf`. The workspaces are split
+    /// in two by id: each half is read on its own connection (the readers share one snapshot)
+    /// and computed on its own thread; the outputs are in workspace order whatever the split.
+    func sweep(readers: [HistoryReader], asOf: Timestamp, clock: inout StageClock) throws
+        -> (workspaces: Int, outputs: ProjectionOutputs)
     {
-        let thresholds = try reader.thresholds()
+        let thresholds = try readers[0].thresholds()
+        let ranges = readers.count == 1 ? [WorkspaceRange.all] : WorkspaceRange.halves
+        let parts = Slots<(workspaces: Int, outputs: ProjectionOutputs)>(count: ranges.count)
+        let this = self
+        // Each thread uses its own reader (its own connection) and nothing else of the other's.
+        nonisolated(unsafe) let readers = readers
+        DispatchQueue.concurrentPerform(iterations: ranges.count) { index in
+            parts.set(
+                index,
+                Result {
+                    try this.workspaces(
+                        reader: readers[index], range: ranges[index], asOf: asOf, thresholds: thresholds)
+                })
+        }
         var outputs = ProjectionOutputs(thresholdsVersion: thresholds.version)
-        let computer = SignalComputer(thresholds: thresholds)
-        let reporter = ComputationFailures(
-            logger: logger, metrics: metrics, deadLetterTopic: OutputTopic.deadLetter.name(prefix: topicPrefix),
-            source: source)
-        for history in try reader.workspaceHistories(workspaces) {
-            let asOf = workspaces[history.workspaceID] ?? Timestamp(microseconds: 0)
-            let evaluated = computer.evaluateRecords(history, asOf: asOf)
-            outputs.signals += evaluated.records
-            outputs.failures += reporter.report(workspaceID: history.workspaceID, failed: evaluated.failed, asOf: asOf)
+        var workspaces = 0
+        for part in try parts.values() {
+            workspaces += part.workspaces
+            outputs.signals += part.outputs.signals
+            outputs.insights += part.outputs.insights
+            outputs.failures += part.outputs.failures
         }
-        outputs.insights = try reader.insightHistories(workspaces).flatMap { history in
-            InsightComputer().records(
-                history, asOf: workspaces[history.workspaceID] ?? Timestamp(microseconds: 0),
-                thresholdsVersion: thresholds.version)
-        }
+        clock.lap("workspaces")
+        let users = try readers[0].activeUsers(asOf: asOf)
+        let interactions = Dictionary(
+            grouping: try readers[0].interactions(
+                Dictionary(uniqueKeysWithValues: users.map { ($0, asOf) })), by: \.user)
+        clock.lap("interaction reads")
         let vectorsTopic = OutputTopic.behavioralVectors.name(prefix: topicPrefix)
-        let interactions = Dictionary(grouping: try reader.interactions(users), by: \.user)
-        outputs.vectors = users.keys.sorted().compactMap { user in
-            guard let asOf = users[user],
-                let vector = VectorComputer().compute(user: user, interactions: interactions[user] ?? [], asOf: asOf)
+        outputs.vectors = users.sorted().compactMap { user in
+            guard let vector = VectorComputer().compute(user: user, interactions: interactions[user] ?? [], asOf: asOf)
             else { return nil }
             return KafkaOutgoingMessage(
                 topic: vectorsTopic, key: Array(user.topicKey.utf8),
                 value: vector.json(thresholdsVersion: thresholds.version, computedFrom: vector.totalInteractions))
         }
-        return outputs
+        clock.lap("vectors")
+        return (workspaces, outputs)
+    }
+
+    /// Signals, dead letters and insights of the active workspaces in `range`, in workspace order.
+    private func workspaces(reader: HistoryReader, range: WorkspaceRange, asOf: Timestamp, thresholds: Thresholds)
+        throws -> (workspaces: Int, outputs: ProjectionOutputs)
+    {
+        var outputs = ProjectionOutputs(thresholdsVersion: thresholds.version)
+        let computer = SignalComputer(thresholds: thresholds)
+        let reporter = ComputationFailures(
+            logger: logger, metrics: metrics, deadLetterTopic: OutputTopic.deadLetter.name(prefix: topicPrefix),
+            source: source)
+        let histories = try reader.sweepHistories(asOf: asOf, range: range)
+        for history in histories {
+            let evaluated = computer.evaluateRecords(history, asOf: asOf)
+            outputs.signals += evaluated.records
+            outputs.failures += reporter.report(workspaceID: history.workspaceID, failed: evaluated.failed, asOf: asOf)
+            outputs.insights += InsightComputer().records(history, asOf: asOf, thresholdsVersion: thresholds.version)
+        }
+        return (histories.count, outputs)
+    }
+}
+
+/// One result per worker thread, handed back under a lock.
+final class Slots<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<T, any Error>?]
+
+    init(count: Int) { results = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ result: Result<T, any Error>) {
+        lock.lock()
+        results[index] = result
+        lock.unlock()
+    }
+
+    /// Every slot's value in order, or the first slot's error.
+    func values() throws -> [T] {
+        lock.lock()
+        defer { lock.unlock() }
+        return try results.map { result in
+            guard let result else { throw StoreError(.permission, "a worker thread returned nothing") }
+            return try result.get()
+        }
     }
 }

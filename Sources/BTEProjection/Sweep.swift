@@ -1,6 +1,7 @@
 import BTECompute
 import BTEDomain
 import BTEStore
+import Dispatch
 import Kafka
 import Logging
 import Metrics
@@ -21,6 +22,8 @@ public struct Sweep: Sendable {
         public var failures: [KafkaOutgoingMessage] { outputs.failures }
         /// Behavioral vectors of the users active in the window, as published.
         public var vectors: [KafkaOutgoingMessage] { outputs.vectors }
+        /// Milliseconds of each stage (reads and computation), in order.
+        public var stages: [(stage: String, milliseconds: Double)] = []
     }
 
     public var brokers: String
@@ -44,15 +47,14 @@ public struct Sweep: Sendable {
     /// Computes without publishing, in one read-only snapshot: the outputs of every workspace
     /// and user active in the window, as of `asOf`, in a deterministic order.
     public func compute(asOf: Timestamp) throws -> Result {
-        let reader = try HistoryReader(url: readerURL)
         let projection = Projection(topicPrefix: topicPrefix, logger: logger, metrics: metrics, source: "bte.sweep")
-        return try reader.snapshot {
-            let workspaces = try reader.activeWorkspaces(asOf: asOf)
-            let users = try reader.activeUsers(asOf: asOf)
-            let outputs = try projection.compute(
-                reader: reader, workspaces: Dictionary(uniqueKeysWithValues: workspaces.map { ($0, asOf) }),
-                users: Dictionary(uniqueKeysWithValues: users.map { ($0, asOf) }))
-            return Result(workspaces: workspaces.count, outputs: outputs)
+        var clock = StageClock(started: DispatchTime.now().uptimeNanoseconds)
+        let readers = [try HistoryReader(url: readerURL), try HistoryReader(url: readerURL)]
+        return try readers[0].sharedSnapshot(with: readers[1]) {
+            let (workspaces, outputs) = try projection.sweep(readers: readers, asOf: asOf, clock: &clock)
+            var result = Result(workspaces: workspaces, outputs: outputs)
+            result.stages = clock.laps.map { ($0.0, Double($0.1) / 1e6) }
+            return result
         }
     }
 

@@ -36,102 +36,12 @@ public struct HistoryReader {
         try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
     }
 
-    /// The signal inputs of every workspace with a business event or user action in the
-    /// window (as_of − 30 days, as_of].
-    public func workspaceHistories(asOf: Timestamp) throws -> [WorkspaceHistory] {
-        try workspaceHistories(Dictionary(uniqueKeysWithValues: try activeWorkspaces(asOf: asOf).map { ($0, asOf) }))
-    }
-
-    /// Workspaces with a business event or user action in the window (as_of − 30 days, as_of], sorted.
-    public func activeWorkspaces(asOf: Timestamp) throws -> [String] {
-        let hi = asOf.rfc3339
-        let lo = Timestamp(microseconds: asOf.microseconds - SignalComputer.window).rfc3339
-        return try connection.execute(
-            """
-            SELECT workspace_id::text FROM core.business_events WHERE timestamp > $1 AND timestamp <= $2
-            UNION SELECT workspace_id::text FROM core.user_actions WHERE timestamp > $1 AND timestamp <= $2
-            """, [lo, hi]
-        ).rows.compactMap { $0[0] }.sorted()
-    }
-
-    /// The signal inputs of each workspace as of its own instant. The queries cover the span
-    /// of all of them; the computation keeps what each as_of may see.
-    public func workspaceHistories(_ asOfByWorkspace: [String: Timestamp]) throws -> [WorkspaceHistory] {
-        let workspaces = asOfByWorkspace.keys.sorted()
-        guard let earliest = asOfByWorkspace.values.min(), let latest = asOfByWorkspace.values.max() else { return [] }
-        let hi = latest.rfc3339
-        let lo = Timestamp(microseconds: earliest.microseconds - SignalComputer.window).rfc3339
-        let ids = arrayLiteral(workspaces)
-        let columns = HistoryReader.businessColumns
-
-        var events = try businessEvents(
-            "SELECT \(columns) FROM core.business_events "
-                + "WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3",
-            [ids, lo, hi])
-        // Before the window: the givens and earlier acts of entities acted on in the window, and
-        // completions of workflows started in it.
-        let older = try businessEvents(
-            """
-            SELECT \(columns) FROM core.business_events o
-            WHERE o.workspace_id = ANY($1::uuid[]) AND o.timestamp <= $2 AND (
-                (o.event_type IN ('recommendation.given', 'recommendation.acted') AND o.entity_id IN (
-                    SELECT entity_id FROM core.business_events WHERE event_type = 'recommendation.acted'
-                    AND workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3))
-                OR (o.event_type = 'workflow.completed' AND o.entity_id IN (
-                    SELECT entity_id FROM core.business_events WHERE event_type = 'workflow.started'
-                    AND workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3)))
-            """, [ids, lo, hi])
-        events += older
-        // Page views between an older given and the window, for hesitation.
-        if let earliest = older.filter({ $0.eventType == "recommendation.given" }).map(\.timestamp).min() {
-            events += try businessEvents(
-                "SELECT \(columns) FROM core.business_events WHERE workspace_id = ANY($1::uuid[]) "
-                    + "AND event_type = 'page.viewed' AND timestamp > $2 AND timestamp <= $3",
-                [ids, earliest.rfc3339, lo])
-        }
-
-        // User actions: the window before each as_of (momentum reads 14 days of it; W's count
-        // is the records' computed_from), and each workspace's newest for idle decay.
-        let actionColumns =
-            "action_id::text, workspace_id::text, actor_user_id::text, "
-            + "(extract(epoch FROM timestamp) * 1000000)::bigint"
-        var actions = try userActions(
-            "SELECT \(actionColumns) FROM core.user_actions "
-                + "WHERE workspace_id = ANY($1::uuid[]) AND timestamp > $2 AND timestamp <= $3",
-            [ids, lo, hi])
-        let newest = try userActions(
-            """
-            SELECT DISTINCT ON (u.workspace_id) u.action_id::text, u.workspace_id::text, u.actor_user_id::text,
-                (extract(epoch FROM u.timestamp) * 1000000)::bigint
-            FROM core.user_actions u JOIN unnest($1::uuid[], $2::timestamptz[]) AS w(id, as_of)
-                ON u.workspace_id = w.id AND u.timestamp <= w.as_of
-            ORDER BY u.workspace_id, u.timestamp DESC, u.action_id
-            """, [ids, arrayLiteral(workspaces.map { asOfByWorkspace[$0]?.rfc3339 ?? hi })])
-        let known = Set(actions.map(\.actionID))
-        actions += newest.filter { !known.contains($0.actionID) }
-
-        // Successful acts anywhere in the same sub-verticals, with their given's action type.
-        let subVerticals = Array(Set(events.filter { $0.eventType == "recommendation.given" }.map(\.subVerticalID)))
-        let peers = PeerIndex(
-            try peerSuccesses(
-                subVerticals: subVerticals,
-                after: Timestamp(microseconds: earliest.microseconds - SignalComputer.window), upTo: latest))
-
-        let eventsByWorkspace = Dictionary(grouping: events, by: \.workspaceID)
-        let actionsByWorkspace = Dictionary(grouping: actions, by: \.workspaceID)
-        return workspaces.map { ws in
-            WorkspaceHistory(
-                workspaceID: ws, events: eventsByWorkspace[ws] ?? [], actions: actionsByWorkspace[ws] ?? [],
-                peers: peers)
-        }
-    }
-
     /// The columns `businessEvents` decodes, in order.
     static let businessColumns =
         "event_id::text, event_type, entity_id::text, workspace_id::text, sub_vertical_id::text, actor_user_id::text, "
         + "(extract(epoch FROM timestamp) * 1000000)::bigint, metadata::text"
 
-    private func businessEvents(_ sql: String, _ parameters: [String?]) throws -> [BusinessEvent] {
+    func businessEvents(_ sql: String, _ parameters: [String?]) throws -> [BusinessEvent] {
         try connection.execute(sql, parameters).rows.compactMap { row in
             guard let id = row[0], let type = row[1], let entity = row[2], let ws = row[3], let sv = row[4],
                 let actor = row[5],
@@ -144,7 +54,7 @@ public struct HistoryReader {
         }
     }
 
-    private func userActions(_ sql: String, _ parameters: [String?]) throws -> [UserAction] {
+    func userActions(_ sql: String, _ parameters: [String?]) throws -> [UserAction] {
         try connection.execute(sql, parameters).rows.compactMap { row in
             guard let id = row[0], let ws = row[1], let actor = row[2], let micros = row[3].flatMap({ Int64($0) })
             else { return nil }
@@ -234,49 +144,6 @@ extension HistoryReader {
 }
 
 extension HistoryReader {
-    /// What the insights read, per workspace: every deal event by as_of (open deals can be old),
-    /// orders of the last 90 days, contact engagements of the last 28 days, and successful acts
-    /// of the same sub-verticals in the last 30 days.
-    public func insightHistories(_ workspaces: [String], asOf: Timestamp) throws -> [WorkspaceHistory] {
-        try insightHistories(Dictionary(uniqueKeysWithValues: workspaces.map { ($0, asOf) }))
-    }
-
-    /// The same for workspaces with their own as_of each: the queries cover the span of all of them.
-    public func insightHistories(_ asOfByWorkspace: [String: Timestamp]) throws -> [WorkspaceHistory] {
-        let workspaces = asOfByWorkspace.keys.sorted()
-        guard let earliest = asOfByWorkspace.values.min(), let asOf = asOfByWorkspace.values.max() else { return [] }
-        let columns = HistoryReader.businessColumns
-        let events = try businessEvents(
-            """
-            SELECT \(columns) FROM core.business_events
-            WHERE workspace_id = ANY($1::uuid[]) AND timestamp <= $2::timestamptz AND (
-                event_type LIKE 'deal.%'
-                OR (event_type = 'order.created' AND timestamp > $3::timestamptz - interval '90 days')
-                OR (event_type = 'contact.engaged' AND timestamp > $3::timestamptz - interval '28 days')
-                OR (event_type = 'recommendation.given' AND timestamp > $3::timestamptz - interval '30 days'))
-            """, [arrayLiteral(workspaces), asOf.rfc3339, earliest.rfc3339])
-        // The workspaces' sub-verticals, from any of their events: they define the peers.
-        var subVerticalsByWorkspace: [String: Set<String>] = [:]
-        for row in try connection.execute(
-            "SELECT DISTINCT workspace_id::text, sub_vertical_id::text FROM core.business_events "
-                + "WHERE workspace_id = ANY($1::uuid[]) AND timestamp <= $2",
-            [arrayLiteral(workspaces), asOf.rfc3339]
-        ).rows {
-            if let ws = row[0], let sv = row[1] { subVerticalsByWorkspace[ws, default: []].insert(sv) }
-        }
-        let allSubVerticals = Array(subVerticalsByWorkspace.values.reduce(into: Set<String>()) { $0.formUnion($1) })
-        let peers = PeerIndex(
-            try peerSuccesses(
-                subVerticals: allSubVerticals,
-                after: Timestamp(microseconds: earliest.microseconds - SignalComputer.window), upTo: asOf))
-        let byWorkspace = Dictionary(grouping: events, by: \.workspaceID)
-        return workspaces.map { ws in
-            WorkspaceHistory(
-                workspaceID: ws, events: byWorkspace[ws] ?? [], peers: peers,
-                subVerticalIDs: subVerticalsByWorkspace[ws] ?? [])
-        }
-    }
-
     /// Successful acts: an act is the first `recommendation.acted` on the entity at or after its
     /// given of the same workspace (in (timestamp, event_id) order, as the computations pair them); later acts on the
     /// same given are ignored, whatever their outcome. Its action type is its given's.

@@ -17,7 +17,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Ingest writers.") var writers = 2
     @Option(
         help: """
-            ingest (raw COPY vs ingest), project (projector throughput, freshness, sweep), \
+            ingest (raw COPY vs ingest), project (projector throughput, freshness, sweep), sweep (the \
+            project suite's sweep alone, with its stages), \
             freshness (the project suite's freshness run alone), memory (peak RSS of ingest over a burst of \
             400 × 200 KiB messages), \
             intents (report on stored intent events) or models (EM fit and simulation; no servers).
@@ -51,7 +52,7 @@ struct BenchCommand: AsyncParsableCommand {
                 return
             }
             let admin = try Setting.admin.resolve(adminDatabaseURL)
-            if suite == "project" || suite == "freshness" {
+            if suite == "project" || suite == "freshness" || suite == "sweep" {
                 var benchmark = ProjectorBenchmark(
                     brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
                 benchmark.events = events
@@ -63,7 +64,10 @@ struct BenchCommand: AsyncParsableCommand {
                 benchmark.interactionShare = interactionShare
                 let bench = benchmark
                 let freshnessOnly = suite == "freshness"
-                print(try await onThread("bench") { try bench.run(freshnessOnly: freshnessOnly) }.render())
+                let sweepOnly = suite == "sweep"
+                print(
+                    try await onThread("bench") { try bench.run(freshnessOnly: freshnessOnly, sweepOnly: sweepOnly) }
+                        .render())
                 return
             }
             if suite == "memory" {

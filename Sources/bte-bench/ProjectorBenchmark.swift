@@ -47,6 +47,7 @@ public struct ProjectorBenchmark: Sendable {
         public var sweepWorkspaces = 0
         public var analyzeSeconds = 0.0
         public var sweepBusiness = 0
+        public var sweepStages: [(stage: String, milliseconds: Double)] = []
 
         public func render() -> String {
             var lines: [String] = []
@@ -79,14 +80,22 @@ public struct ProjectorBenchmark: Sendable {
                     (\(sweepWorkspaces) workspaces): \(String(format: "%.2f", sweepSeconds)) s \
                     (after ANALYZE, \(String(format: "%.1f", analyzeSeconds)) s)
                     """)
+                lines.append(
+                    "sweep stages (ms): "
+                        + sweepStages.map { "\($0.stage) \(String(format: "%.0f", $0.milliseconds))" }
+                        .joined(separator: ", "))
             }
             return lines.joined(separator: "\n")
         }
     }
 
-    public func run(freshnessOnly: Bool = false) throws -> Result {
+    public func run(freshnessOnly: Bool = false, sweepOnly: Bool = false) throws -> Result {
         var result = Result()
         result.interactionShare = interactionShare
+        if sweepOnly {
+            try sweep(into: &result)
+            return result
+        }
         if freshnessOnly {
             result.floor = try freshness(history: 0, floor: true)
             result.fresh = try freshness(history: 0, floor: false)
@@ -376,6 +385,7 @@ public struct ProjectorBenchmark: Sendable {
         let swept = try sweep.run(asOf: options.end)
         result.sweepSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         result.sweepWorkspaces = swept.workspaces
+        result.sweepStages = swept.stages
     }
 }
 

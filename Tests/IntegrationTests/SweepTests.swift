@@ -10,7 +10,7 @@ import Testing
 
 @Suite(.serialized) struct SweepTests {
     static let w1 = "11111111-1111-4111-8111-111111111111"
-    static let w2 = "22222222-2222-4222-8222-222222222222"
+    static let w2 = "c2222222-2222-4222-8222-222222222222"
     static let sub = "33333333-3333-4333-8333-333333333333"
     static let actor = "aaaaaaaa-0000-4000-8000-00000000000a"
 
@@ -221,7 +221,7 @@ import Testing
         let (subA, subB) = (fixtureUUID(1, prefix: "a0a0a0a0"), fixtureUUID(2, prefix: "b0b0b0b0"))
         let (w1, w2, w3, w4) = (
             fixtureUUID(1, prefix: "11111111"), fixtureUUID(2, prefix: "22222222"),
-            fixtureUUID(3, prefix: "33333333"), fixtureUUID(4, prefix: "44444444")
+            fixtureUUID(3, prefix: "33333333"), fixtureUUID(4, prefix: "c4444444")
         )
         var offset = 0
         func event(_ ws: String, _ sub: String, _ type: String, _ entity: Int, _ at: String, _ metadata: String) throws
@@ -247,6 +247,7 @@ import Testing
         try event(w2, subA, "recommendation.acted", 2, "2026-01-21T00:00:00Z", #"{"outcome":"failure"}"#)
         try event(w2, subA, "recommendation.acted", 2, "2026-01-21T02:00:00Z", #"{"outcome":"success"}"#)
         // Sub-vertical B, the same with W4's first act a success: W3 missed one opportunity.
+        // W4's id is in the other half of the sweep's split: its success reaches W3 across it.
         try event(w3, subB, "recommendation.given", 3, "2026-01-22T00:00:00Z", #"{"action_type":"upsell"}"#)
         try event(w4, subB, "recommendation.given", 4, "2026-01-20T00:00:00Z", #"{"action_type":"upsell"}"#)
         try event(w4, subB, "recommendation.acted", 4, "2026-01-21T00:00:00Z", #"{"outcome":"success"}"#)
