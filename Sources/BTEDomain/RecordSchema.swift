@@ -126,14 +126,15 @@ public enum Schemas {
         "workflow.started", "workflow.completed", "workflow.abandoned",
         "page.viewed",
         "deal.created", "deal.stage_changed", "deal.won", "deal.lost",
-        "order.created", "contact.engaged",
+        "order.created", "contact.engaged", "contact.updated",
+        "search.performed",
         "insight.feedback",
         "control.changed", "incident.started", "incident.resolved",
         "experiment.assigned",
     ]
     public static let entityTypes = [
         "recommendation", "workflow", "page", "deal", "order", "contact", "insight", "control", "incident",
-        "experiment",
+        "experiment", "search",
     ]
     /// The controls a `control.changed` may set (metadata keys), each with its range.
     public static let controlRanges: [(name: String, range: ClosedRange<Double>)] = [
@@ -192,6 +193,7 @@ public enum Schemas {
                     "entity_type \"\(entityType)\" does not match event_type \"\(eventType)\" (expected \"\(prefix)\")")
             }
             if let rejection = checkSummedNumbers(eventType, record["metadata"]) { return rejection }
+            if let rejection = ContextVocabulary.check(eventType, record["metadata"]) { return rejection }
             if eventType == "control.changed" { return checkControls(record["metadata"]) }
             if eventType == "experiment.assigned" {
                 guard case .string(let arm)? = record["metadata"]?["arm"] else {

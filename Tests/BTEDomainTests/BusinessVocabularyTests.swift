@@ -98,4 +98,86 @@ import Testing
         // The entity must be the experiment.
         #expect(Self.code(Self.event("experiment.assigned", entity: "deal", metadata: metadata)) == "invalid_value")
     }
+
+    static let hash = String(repeating: "0f", count: 32)
+    static let id = "6f1c2b80-3c59-4d6a-9a51-7f64a3b1c0aa"
+
+    @Test(
+        arguments: [
+            // No subject, or a subject of each kind.
+            (#"{}"#, nil), (#"{"path":"/deals"}"#, nil),
+            (#"{"subject_type":"deal","subject_id":"\#(id)"}"#, nil),
+            (#"{"subject_type":"pipeline","subject_id":"\#(id)"}"#, nil),
+            (#"{"subject_type":"customer","subject_id":"\#(id.uppercased())"}"#, nil),
+            // Half a subject, an unknown kind, an id that is no UUID, a number.
+            (#"{"subject_type":"deal"}"#, "missing_field"), (#"{"subject_id":"\#(id)"}"#, "missing_field"),
+            (#"{"subject_type":"invoice","subject_id":"\#(id)"}"#, "unknown_enum_value"),
+            (#"{"subject_type":"deal","subject_id":"deal-7"}"#, "invalid_uuid"),
+            (#"{"subject_type":"deal","subject_id":7}"#, "wrong_type"),
+            // A null subject is no subject.
+            (#"{"subject_type":null,"subject_id":null}"#, nil),
+        ] as [(String, String?)])
+    func pageViewSubjects(metadata: String, expected: String?) {
+        #expect(Self.code(Self.event("page.viewed", entity: "page", metadata: metadata)) == expected, "\(metadata)")
+    }
+
+    @Test(
+        arguments: [
+            (#"{"query_hash":"\#(hash)"}"#, nil),
+            (#"{"query_hash":"\#(hash)","result_entity_ids":["\#(id)"]}"#, nil),
+            (#"{"query_hash":"\#(hash)","result_entity_ids":[]}"#, nil),
+            // The raw query is personal content, under any of its names, even beside a hash.
+            (#"{"query_hash":"\#(hash)","query":"acme renewal"}"#, "pii_violation"),
+            (#"{"search_text":"acme"}"#, "pii_violation"),
+            (#"{}"#, "missing_field"),
+            (#"{"query_hash":"\#(hash.uppercased())"}"#, "invalid_value"),
+            (#"{"query_hash":"\#(String(hash.dropLast()))"}"#, "invalid_value"),
+            (#"{"query_hash":"\#(hash)","result_entity_ids":"\#(id)"}"#, "wrong_type"),
+            (#"{"query_hash":"\#(hash)","result_entity_ids":["not-a-uuid"]}"#, "invalid_value"),
+        ] as [(String, String?)])
+    func searches(metadata: String, expected: String?) {
+        #expect(
+            Self.code(Self.event("search.performed", entity: "search", metadata: metadata)) == expected, "\(metadata)")
+        // The entity is the search.
+        if expected == nil {
+            #expect(Self.code(Self.event("search.performed", entity: "page", metadata: metadata)) == "invalid_value")
+        }
+    }
+
+    @Test func searchResultsAreBounded() {
+        // 100 ids are accepted, 101 are not.
+        func ids(_ n: Int) -> String { Array(repeating: "\"\(Self.id)\"", count: n).joined(separator: ",") }
+        let at = #"{"query_hash":"\#(Self.hash)","result_entity_ids":["#
+        #expect(Self.code(Self.event("search.performed", entity: "search", metadata: at + ids(100) + "]}")) == nil)
+        #expect(
+            Self.code(Self.event("search.performed", entity: "search", metadata: at + ids(101) + "]}"))
+                == "invalid_value")
+    }
+
+    @Test(
+        arguments: [
+            (#"{"changed_fields":["email","phone"]}"#, nil), (#"{"changed_fields":[]}"#, nil),
+            (#"{}"#, "missing_field"), (#"{"changed_fields":"email"}"#, "wrong_type"),
+            (#"{"changed_fields":[""]}"#, "invalid_value"), (#"{"changed_fields":[3]}"#, "invalid_value"),
+            (#"{"changed_fields":["\#(String(repeating: "f", count: 65))"]}"#, "invalid_value"),
+        ] as [(String, String?)])
+    func contactUpdates(metadata: String, expected: String?) {
+        #expect(
+            Self.code(Self.event("contact.updated", entity: "contact", metadata: metadata)) == expected, "\(metadata)")
+    }
+
+    /// Seed 003's context fields, checked on every business event that carries them.
+    @Test(
+        arguments: [
+            (#"{"tier":1,"department":"sales","personalContext":false,"userIntent":"researching"}"#, nil),
+            (#"{"tier":4,"userIntent":"exploring"}"#, nil), (#"{"tier":null}"#, nil),
+            (#"{"tier":0}"#, "invalid_value"), (#"{"tier":5}"#, "invalid_value"), (#"{"tier":2.5}"#, "invalid_value"),
+            (#"{"tier":"2"}"#, "invalid_value"), (#"{"department":""}"#, "invalid_value"),
+            (#"{"department":7}"#, "invalid_value"), (#"{"personalContext":"yes"}"#, "wrong_type"),
+            (#"{"userIntent":"buying"}"#, "unknown_enum_value"), (#"{"userIntent":1}"#, "unknown_enum_value"),
+        ] as [(String, String?)])
+    func seedContext(metadata: String, expected: String?) {
+        #expect(Self.code(Self.event("page.viewed", entity: "page", metadata: metadata)) == expected, "\(metadata)")
+        #expect(Self.code(Self.event("deal.created", entity: "deal", metadata: metadata)) == expected, "\(metadata)")
+    }
 }

@@ -165,6 +165,31 @@ import Testing
         (document["oneOf"] as? [[String: Any]]) ?? [document]
     }
 
+    /// Every record the producers' guide shows is one ingest accepts.
+    @Test func theProducersGuidesExamplesAreValid() throws {
+        let text = try String(contentsOf: Self.root.appendingPathComponent("docs/producers.md"), encoding: .utf8)
+        let blocks = text.components(separatedBy: "```json\n").dropFirst().compactMap {
+            $0.components(separatedBy: "```").first
+        }
+        var checked = 0
+        for block in blocks {
+            guard let record = try? JSONParser.parse(Array(block.utf8)), case .string(let type)? = record["record_type"]
+            else { continue }
+            let kind: InputKind
+            switch type {
+            case "business_event", "user_action": kind = .business
+            case "interaction_event": kind = .interaction
+            default: continue
+            }
+            if case .failure(let rejection) = RecordValidator().validate(kind: kind, key: nil, value: Array(block.utf8))
+            {
+                Issue.record("\(rejection.code.rawValue): \(rejection.message)\n\(block)")
+            }
+            checked += 1
+        }
+        #expect(checked >= 4)
+    }
+
     @Test(arguments: [
         ("interaction-event", InputKind.interaction), ("business-record", .business), ("intent-record", .intent),
     ])
