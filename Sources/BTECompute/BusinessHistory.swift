@@ -120,7 +120,12 @@ public struct Thresholds: Sendable, Equatable {
     public static let defaults: [String: Double] = [
         "hesitation.expected_views": 3,
         "missed.ignore_after_days": 7,
-    ]
+    ].merging(DeliveryRules.defaults) { first, _ in first }
+
+    /// Thresholds whose zero means "off" (every other one is positive).
+    public static let mayBeZero: Set<String> = ["delivery.holdout_percent"]
+    /// Upper bounds where a threshold has one.
+    public static let upperBounds: [String: Double] = ["delivery.holdout_percent": 100]
 
     public init(version: Int = 1, values: [String: Double] = Thresholds.defaults) {
         self.version = version

@@ -57,8 +57,13 @@ public struct ThresholdStore {
                 .invalidThreshold,
                 "unknown threshold \(key); known: \(Thresholds.defaults.keys.sorted().joined(separator: ", "))")
         }
-        guard value.isFinite, value > 0 else {
-            throw StoreError(.invalidThreshold, "\(key) must be a positive number, not \(value)")
+        let zeroAllowed = Thresholds.mayBeZero.contains(key)
+        guard value.isFinite, value > 0 || (zeroAllowed && value == 0) else {
+            throw StoreError(
+                .invalidThreshold, "\(key) must be a \(zeroAllowed ? "non-negative" : "positive") number, not \(value)")
+        }
+        if let bound = Thresholds.upperBounds[key], value > bound {
+            throw StoreError(.invalidThreshold, "\(key) is at most \(formatNumber(bound)), not \(value)")
         }
         guard !admin.isEmpty, !reason.isEmpty else {
             throw StoreError(.invalidThreshold, "a change needs who (--by) and why (--reason)")

@@ -162,7 +162,16 @@ import Testing
         // Defaults come from the migration: two changes, so version 2.
         let defaults = try reader.thresholds()
         #expect(defaults.version == 2)
-        #expect(defaults.values == ["hesitation.expected_views": 3, "missed.ignore_after_days": 7])
+        #expect(
+            defaults.values
+                == [
+                    "hesitation.expected_views": 3, "missed.ignore_after_days": 7,
+                    "delivery.min_spacing_seconds": 30, "delivery.interrupt_spacing_seconds": 900,
+                    "delivery.busy_seconds": 2, "delivery.pause_seconds": 10, "delivery.max_deferral_seconds": 120,
+                    "delivery.dwell_seconds": 30, "delivery.session_gap_minutes": 30, "delivery.max_per_session": 3,
+                    "delivery.max_per_day": 6, "delivery.max_per_week": 20, "delivery.dismiss_suppression_hours": 72,
+                    "delivery.fatigue_dismissals": 3, "delivery.mute_days": 30, "delivery.holdout_percent": 0,
+                ])
 
         let admin = ThresholdStore(connection: try db.admin())
         #expect(
@@ -183,6 +192,12 @@ import Testing
         #expect(throws: StoreError.self) {
             try admin.set(key: "missed.ignore_after_days", value: 3, by: "", reason: "r")
         }
+        // The holdout share may be 0 (off) and at most 100.
+        #expect(try admin.set(key: "delivery.holdout_percent", value: 5, by: "a", reason: "measure lift") == 4)
+        #expect(try admin.set(key: "delivery.holdout_percent", value: 0, by: "a", reason: "lift measured") == 5)
+        #expect(throws: StoreError.self) {
+            try admin.set(key: "delivery.holdout_percent", value: 101, by: "a", reason: "r")
+        }
         // Readers and ingest can't change thresholds; nobody can rewrite history.
         let readOnly = #expect(throws: PostgresError.self) {
             try reader.set(key: "missed.ignore_after_days", value: 3, by: "a", reason: "r")
@@ -201,6 +216,7 @@ import Testing
             let error = #expect(throws: PostgresError.self, "\(statement)") { try db.admin().execute(statement) }
             #expect(error?.sqlState == "P0001", "\(statement)")
         }
-        #expect(try reader.thresholds().version == 3)
+        // Versions 4 and 5 were the holdout's two changes.
+        #expect(try reader.thresholds().version == 5)
     }
 }

@@ -1,0 +1,455 @@
+import BTEDomain
+
+/// The rules of in-context delivery, from the thresholds (`delivery.*`): when an insight may be
+/// shown to a user, how often, and when it must wait. Times in microseconds.
+public struct DeliveryRules: Sendable, Equatable {
+    static let second: Int64 = 1_000_000
+    static let hour = 3_600 * second
+    static let day = 24 * hour
+
+    /// Between two deliveries to a user (Braze: one triggered message per 30 s).
+    public var minSpacing: Int64
+    /// Between two interrupts to a user (Pendo's example throttle: 15 minutes).
+    public var interruptSpacing: Int64
+    /// A user whose previous event is this recent is busy: no interrupt.
+    public var busy: Int64
+    /// No event by the user for this long is a pause: a breakpoint.
+    public var pause: Int64
+    /// An interrupt waits at most this long for a breakpoint, then goes as an ambient card.
+    public var maxDeferral: Int64
+    /// No other event by the user this long after a page view with a subject is a dwell.
+    public var dwell: Int64
+    /// A gap this long between a user's events starts a new session.
+    public var sessionGap: Int64
+    public var perSession: Int
+    public var perDay: Int
+    public var perWeek: Int
+    /// A dismissed insight type is not shown to that user again for this long.
+    public var dismissSuppression: Int64
+    /// This many dismissals within 7 days halve the user's caps.
+    public var fatigueDismissals: Int
+    /// `not_useful` mutes the insight type for the user this long.
+    public var mute: Int64
+    /// Share of users (0–100) held out: their deliveries are recorded, never sent.
+    public var holdoutPercent: Double
+
+    public static let defaults: [String: Double] = [
+        "delivery.min_spacing_seconds": 30, "delivery.interrupt_spacing_seconds": 900, "delivery.busy_seconds": 2,
+        "delivery.pause_seconds": 10, "delivery.max_deferral_seconds": 120, "delivery.dwell_seconds": 30,
+        "delivery.session_gap_minutes": 30, "delivery.max_per_session": 3, "delivery.max_per_day": 6,
+        "delivery.max_per_week": 20, "delivery.dismiss_suppression_hours": 72, "delivery.fatigue_dismissals": 3,
+        "delivery.mute_days": 30, "delivery.holdout_percent": 0,
+    ]
+
+    public init(thresholds: Thresholds) {
+        // Thresholds are finite; a year bounds every span, so no sum of times can overflow.
+        func seconds(_ key: String, per unit: Double = 1) -> Int64 {
+            Int64((min(max(thresholds.value(key) * unit, 0), 366 * 86_400) * 1e6).rounded())
+        }
+        func count(_ key: String) -> Int { Int(min(max(thresholds.value(key), 0), 1_000_000)) }
+        minSpacing = seconds("delivery.min_spacing_seconds")
+        interruptSpacing = seconds("delivery.interrupt_spacing_seconds")
+        busy = seconds("delivery.busy_seconds")
+        pause = seconds("delivery.pause_seconds")
+        maxDeferral = seconds("delivery.max_deferral_seconds")
+        dwell = seconds("delivery.dwell_seconds")
+        sessionGap = seconds("delivery.session_gap_minutes", per: 60)
+        perSession = count("delivery.max_per_session")
+        perDay = count("delivery.max_per_day")
+        perWeek = count("delivery.max_per_week")
+        dismissSuppression = seconds("delivery.dismiss_suppression_hours", per: 3_600)
+        fatigueDismissals = count("delivery.fatigue_dismissals")
+        mute = seconds("delivery.mute_days", per: 86_400)
+        holdoutPercent = min(max(thresholds.value("delivery.holdout_percent"), 0), 100)
+    }
+}
+
+/// What set a decision off.
+public struct DeliveryTrigger: Sendable, Equatable {
+    public enum Kind: String, Sendable { case pageView = "page_view", search, dwell }
+    public let kind: Kind
+    public let eventID: String
+    public let time: Int64
+    public let subjectType: String?
+    public let subjectID: String?
+}
+
+/// One decision about one user: an insight delivered (now or after waiting for a breakpoint),
+/// held back for the control group, or suppressed with its reason.
+public struct DeliveryDecision: Sendable, Equatable {
+    public enum Mode: String, Sendable { case ambient, interrupt }
+    public enum Outcome: String, Sendable { case delivered, control, suppressed }
+
+    public let workspaceID: String
+    public let userID: String
+    public let trigger: DeliveryTrigger
+    public let insightID: String
+    public let insightType: InsightType
+    public let priority: InsightPriority
+    public let message: String
+    public let mode: Mode
+    public let outcome: Outcome
+    /// Why: `breakpoint`, `pause`, `at_once`, `deferral_expired` for deliveries; the rule for
+    /// suppressions (`muted`, `dismissed`, `seen`, `type_daily_cap`, `spacing`, `session_cap`,
+    /// `daily_cap`, `weekly_cap`, `interrupt_pending`, `insight_gone`); `holdout` for control.
+    public let reason: String
+    /// When the decision was taken (event time).
+    public let decidedAt: Int64
+
+    /// One id per (user, trigger): a replay decides the same.
+    public var id: String {
+        UUIDv5.make(
+            name: "delivery|\(workspaceID)|\(userID)|\(trigger.kind.rawValue)|\(trigger.eventID)")
+    }
+
+    /// Fixed key order, as the other records.
+    public func json(thresholdsVersion: Int) -> [UInt8] {
+        func optional(_ text: String?) -> String { text.map(quoted) ?? "null" }
+        let fields: [(String, String)] = [
+            ("id", quoted(id)), ("workspace_id", quoted(workspaceID)), ("user_id", quoted(userID)),
+            ("insight_id", quoted(insightID)), ("insight_type", quoted(insightType.rawValue)),
+            ("priority", quoted(priority.rawValue)), ("message", quoted(message)), ("mode", quoted(mode.rawValue)),
+            ("outcome", quoted(outcome.rawValue)), ("reason", quoted(reason)),
+            (
+                "trigger",
+                "{\"kind\":\(quoted(trigger.kind.rawValue)),\"event_id\":\(quoted(trigger.eventID)),"
+                    + "\"subject_type\":\(optional(trigger.subjectType)),"
+                    + "\"subject_id\":\(optional(trigger.subjectID)),"
+                    + "\"at\":\(quoted(Timestamp(microseconds: trigger.time).rfc3339))}"
+            ),
+            ("decided_at", quoted(Timestamp(microseconds: decidedAt).rfc3339)),
+            ("thresholds_version", String(thresholdsVersion)), ("engine_version", quoted(engineVersion)),
+        ]
+        return Array(("{" + fields.map { "\(quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}").utf8)
+    }
+}
+
+/// An insight of the workspace as of some instant, with the id of its record.
+public struct CurrentInsight: Sendable, Equatable {
+    public let id: String
+    public let insight: Insight
+
+    public init(id: String, insight: Insight) {
+        self.id = id
+        self.insight = insight
+    }
+
+    /// What "the same insight, unchanged" means: type, priority, message and evidence.
+    var content: String {
+        insight.type.rawValue + "|" + insight.priority.rawValue + "|" + insight.message + "|"
+            + insight.evidence.keys.sorted().map { "\($0)=\(insight.evidence[$0] ?? "")" }.joined(separator: ",")
+    }
+}
+
+/// A workspace's delivery decisions, taken one event at a time in the workspace's log order:
+/// a pure function of its events and its insights as of each, so a replay decides the same.
+///
+/// Timers (a dwell, a pause that is a breakpoint, a deferral's end) fire when the workspace's
+/// event time passes them, before the event that passes them, with the insights as of the
+/// event before: time moves with the log, never with the clock.
+public struct DeliveryEngine: Sendable {
+    struct Pending: Sendable {
+        let trigger: DeliveryTrigger
+        let type: InsightType
+        let deadline: Int64
+    }
+
+    struct User: Sendable {
+        var lastActivity: Int64?
+        var sessionStart: Int64 = 0
+        /// Deliveries (not control, not suppressed) of the last 7 days: time, type, interrupt.
+        var delivered: [(time: Int64, type: InsightType, interrupt: Bool)] = []
+        var seen: [InsightType: String] = [:]
+        var mutedUntil: [InsightType: Int64] = [:]
+        var dismissedUntil: [InsightType: Int64] = [:]
+        var dismissals: [Int64] = []
+        var pending: Pending?
+        /// A page view with a subject, waiting to become a dwell.
+        var dwell: DeliveryTrigger?
+    }
+
+    public let workspaceID: String
+    var users: [String: User] = [:]
+    var insights: [CurrentInsight] = []
+    /// When each insight type's content last changed (newest first breaks ties).
+    var changed: [InsightType: (content: String, since: Int64)] = [:]
+
+    public init(workspaceID: String) { self.workspaceID = workspaceID }
+
+    /// Users with state held (for the memory bounds).
+    public var userCount: Int { users.count }
+
+    /// Applies one business event at `asOf` (its as_of point) with the workspace's insights as
+    /// of it, and returns the decisions taken: first those of timers that `asOf` passed, then the
+    /// event's own.
+    public mutating func observe(
+        _ event: BusinessEvent, asOf: Int64, insights current: [CurrentInsight], rules: DeliveryRules
+    ) -> [DeliveryDecision] {
+        var decisions = fireTimers(upTo: asOf, rules: rules)
+        insights = current
+        for item in current where changed[item.insight.type]?.content != item.content {
+            changed[item.insight.type] = (item.content, asOf)
+        }
+        let userID = event.actorUserID
+        var user = users[userID] ?? User()
+        let previous = user.lastActivity
+        if let previous, asOf - previous >= rules.sessionGap { user.sessionStart = asOf }
+        if previous == nil { user.sessionStart = asOf }
+        user.lastActivity = asOf
+        user.dwell = nil
+        prune(&user, now: asOf)
+        users[userID] = user
+
+        switch event.eventType {
+        case "page.viewed":
+            guard let type = event.string("subject_type"), let id = event.string("subject_id") else { break }
+            let trigger = DeliveryTrigger(
+                kind: .pageView, eventID: event.eventID, time: asOf, subjectType: type, subjectID: id.lowercased())
+            users[userID]?.dwell = trigger
+            decisions += decide(userID, trigger, previous: previous, now: asOf, rules: rules)
+        case "search.performed":
+            let trigger = DeliveryTrigger(
+                kind: .search, eventID: event.eventID, time: asOf, subjectType: nil, subjectID: nil)
+            decisions += decide(userID, trigger, previous: previous, now: asOf, rules: rules)
+        case "workflow.completed", "workflow.abandoned":
+            decisions += breakpoint(userID, at: asOf, previous: previous, reason: "breakpoint", rules: rules)
+        case "insight.feedback":
+            guard let verdict = event.string("verdict"),
+                let type = event.string("insight_type").flatMap(InsightType.init(rawValue:))
+            else { break }
+            if verdict == "not_useful" { users[userID]?.mutedUntil[type] = asOf + rules.mute }
+            if verdict == "dismissed" {
+                users[userID]?.dismissedUntil[type] = asOf + rules.dismissSuppression
+                users[userID]?.dismissals.append(asOf)
+                decisions += breakpoint(userID, at: asOf, previous: previous, reason: "breakpoint", rules: rules)
+            }
+        default:
+            break
+        }
+        return decisions
+    }
+
+    /// The next timer: a user's dwell, pause or deferral end, earliest first (ties by user).
+    private func nextTimer(upTo limit: Int64, rules: DeliveryRules) -> (time: Int64, user: String, kind: Int)? {
+        var best: (time: Int64, user: String, kind: Int)?
+        for (id, user) in users {
+            var candidates: [(Int64, Int)] = []
+            if let dwell = user.dwell { candidates.append((dwell.time + rules.dwell, 0)) }
+            if let pending = user.pending {
+                // A pause after the trigger: the trigger itself may be the user's last event.
+                if let last = user.lastActivity {
+                    candidates.append((max(last + rules.pause, pending.trigger.time), 1))
+                }
+                candidates.append((pending.deadline, 2))
+            }
+            for (time, kind) in candidates where time < limit {
+                if best.map({ (time, id, kind) < ($0.time, $0.user, $0.kind) }) ?? true { best = (time, id, kind) }
+            }
+        }
+        return best
+    }
+
+    private mutating func fireTimers(upTo limit: Int64, rules: DeliveryRules) -> [DeliveryDecision] {
+        var decisions: [DeliveryDecision] = []
+        while let timer = nextTimer(upTo: limit, rules: rules) {
+            guard var user = users[timer.user] else { break }
+            switch timer.kind {
+            case 0:
+                guard let page = user.dwell else { break }
+                user.dwell = nil
+                users[timer.user] = user
+                let trigger = DeliveryTrigger(
+                    kind: .dwell, eventID: page.eventID, time: timer.time, subjectType: page.subjectType,
+                    subjectID: page.subjectID)
+                // A dwell is a pause too: the user has been still since the page view.
+                decisions += breakpoint(timer.user, at: timer.time, previous: nil, reason: "pause", rules: rules)
+                decisions += decide(timer.user, trigger, previous: page.time, now: timer.time, rules: rules)
+            case 1:
+                decisions += breakpoint(timer.user, at: timer.time, previous: nil, reason: "pause", rules: rules)
+            default:
+                guard let pending = user.pending else { break }
+                user.pending = nil
+                users[timer.user] = user
+                decisions += deliverPending(
+                    timer.user, pending, at: timer.time, mode: .ambient, reason: "deferral_expired",
+                    rules: rules)
+            }
+        }
+        return decisions
+    }
+
+    /// A breakpoint of the user's: a pending interrupt goes now, unless the user is busy (their
+    /// event before this one is more recent than `busy`).
+    private mutating func breakpoint(
+        _ userID: String, at time: Int64, previous: Int64?, reason: String, rules: DeliveryRules
+    ) -> [DeliveryDecision] {
+        guard let pending = users[userID]?.pending else { return [] }
+        if let previous, time - previous < rules.busy { return [] }
+        users[userID]?.pending = nil
+        return deliverPending(userID, pending, at: time, mode: .interrupt, reason: reason, rules: rules)
+    }
+
+    private mutating func deliverPending(
+        _ userID: String, _ pending: Pending, at time: Int64, mode: DeliveryDecision.Mode, reason: String,
+        rules: DeliveryRules
+    ) -> [DeliveryDecision] {
+        guard let current = insights.first(where: { $0.insight.type == pending.type }), let user = users[userID] else {
+            return [
+                decision(
+                    userID, pending.trigger, nil, type: pending.type, mode: mode, .suppressed, "insight_gone", at: time)
+            ]
+        }
+        if let blocked = blocked(user, current, at: time) ?? capped(userID, at: time, rules: rules) {
+            return [decision(userID, pending.trigger, current, mode: mode, .suppressed, blocked, at: time)]
+        }
+        return [record(userID, pending.trigger, current, mode: mode, reason: reason, at: time)]
+    }
+
+    /// Which insight a trigger shows, and how.
+    private mutating func decide(
+        _ userID: String, _ trigger: DeliveryTrigger, previous: Int64?, now: Int64, rules: DeliveryRules
+    ) -> [DeliveryDecision] {
+        guard let user = users[userID] else { return [] }
+        let ranked = rank(trigger)
+        guard let top = ranked.first else { return [] }
+        var chosen: CurrentInsight?
+        var firstBlock: String?
+        for candidate in ranked {
+            if let block = blocked(user, candidate, at: now) {
+                if firstBlock == nil { firstBlock = block }
+                continue
+            }
+            chosen = candidate
+            break
+        }
+        guard let chosen else {
+            return [decision(userID, trigger, top, mode: .ambient, .suppressed, firstBlock ?? "seen", at: now)]
+        }
+        if Self.heldOut(workspaceID, userID, percent: rules.holdoutPercent) {
+            return [decision(userID, trigger, chosen, mode: .ambient, .control, "holdout", at: now)]
+        }
+        if let blocked = capped(userID, at: now, rules: rules) {
+            return [decision(userID, trigger, chosen, mode: .ambient, .suppressed, blocked, at: now)]
+        }
+        let lastInterrupt = user.delivered.last(where: \.interrupt)?.time
+        let interrupt =
+            chosen.insight.priority == .high && lastInterrupt.map { now - $0 >= rules.interruptSpacing } ?? true
+        guard interrupt else { return [record(userID, trigger, chosen, mode: .ambient, reason: "at_once", at: now)] }
+        // An interrupt goes at once only to a user back from a pause; otherwise it waits for
+        // a breakpoint, at most maxDeferral.
+        if let previous, now - previous < rules.pause {
+            if user.pending != nil {
+                return [decision(userID, trigger, chosen, mode: .interrupt, .suppressed, "interrupt_pending", at: now)]
+            }
+            users[userID]?.pending = Pending(
+                trigger: trigger, type: chosen.insight.type, deadline: now + rules.maxDeferral)
+            return []
+        }
+        return [record(userID, trigger, chosen, mode: .interrupt, reason: "pause", at: now)]
+    }
+
+    /// The current insights a trigger may show, best first: about the trigger's subject, then
+    /// of its context, then by priority, then the most recently changed, then by type. Only
+    /// those about the subject, of the context, or of high priority are relevant.
+    func rank(_ trigger: DeliveryTrigger) -> [CurrentInsight] {
+        let context: [InsightType]
+        switch (trigger.kind, trigger.subjectType) {
+        case (.pageView, "pipeline"?), (.pageView, "deal"?):
+            context = [.dealStalled, .salesCycleVariance, .engagementDrop]
+        case (.pageView, "customer"?), (.pageView, "contact"?):
+            context = [.repeatCustomer, .engagementDrop]
+        default:
+            context = [.nextBestAction]
+        }
+        func aboutSubject(_ insight: Insight) -> Bool {
+            guard let subject = trigger.subjectID else { return false }
+            let quotedSubject = "\"\(subject)\""
+            return (insight.evidence["deal_ids"]?.contains(quotedSubject) ?? false)
+                || insight.evidence["top_customer_id"] == quotedSubject
+        }
+        func priority(_ p: InsightPriority) -> Int { p == .high ? 2 : p == .medium ? 1 : 0 }
+        let relevant = insights.filter {
+            aboutSubject($0.insight) || context.contains($0.insight.type) || $0.insight.priority == .high
+        }
+        return relevant.sorted { a, b in
+            let keyA = (aboutSubject(a.insight) ? 1 : 0, context.contains(a.insight.type) ? 1 : 0)
+            let keyB = (aboutSubject(b.insight) ? 1 : 0, context.contains(b.insight.type) ? 1 : 0)
+            if keyA != keyB { return keyA > keyB }
+            if a.insight.priority != b.insight.priority {
+                return priority(a.insight.priority) > priority(b.insight.priority)
+            }
+            let sinceA = changed[a.insight.type]?.since ?? 0
+            let sinceB = changed[b.insight.type]?.since ?? 0
+            if sinceA != sinceB { return sinceA > sinceB }
+            return a.insight.type.rawValue < b.insight.type.rawValue
+        }
+    }
+
+    /// Why this user may not see this insight now, if they may not.
+    private func blocked(_ user: User, _ candidate: CurrentInsight, at now: Int64) -> String? {
+        let type = candidate.insight.type
+        if user.pending?.type == type { return "interrupt_pending" }
+        if let until = user.mutedUntil[type], now < until { return "muted" }
+        if let until = user.dismissedUntil[type], now < until { return "dismissed" }
+        if user.seen[type] == candidate.content { return "seen" }
+        if user.delivered.contains(where: { $0.type == type && now - $0.time < DeliveryRules.day }) {
+            return "type_daily_cap"
+        }
+        return nil
+    }
+
+    /// The user's spacing and caps (halved after repeated dismissals), if one is reached.
+    private func capped(_ userID: String, at now: Int64, rules: DeliveryRules) -> String? {
+        guard let user = users[userID] else { return nil }
+        let fatigued = rules.fatigueDismissals > 0 && user.dismissals.count >= rules.fatigueDismissals
+        func cap(_ n: Int) -> Int { fatigued ? n / 2 : n }
+        if let last = user.delivered.last?.time, now - last < rules.minSpacing { return "spacing" }
+        if user.delivered.filter({ $0.time >= user.sessionStart }).count >= cap(rules.perSession) {
+            return "session_cap"
+        }
+        if user.delivered.filter({ now - $0.time < DeliveryRules.day }).count >= cap(rules.perDay) {
+            return "daily_cap"
+        }
+        if user.delivered.count >= cap(rules.perWeek) { return "weekly_cap" }
+        return nil
+    }
+
+    private mutating func record(
+        _ userID: String, _ trigger: DeliveryTrigger, _ insight: CurrentInsight, mode: DeliveryDecision.Mode,
+        reason: String, at now: Int64
+    ) -> DeliveryDecision {
+        users[userID]?.delivered.append((now, insight.insight.type, mode == .interrupt))
+        users[userID]?.seen[insight.insight.type] = insight.content
+        return decision(userID, trigger, insight, mode: mode, .delivered, reason, at: now)
+    }
+
+    private func decision(
+        _ userID: String, _ trigger: DeliveryTrigger, _ insight: CurrentInsight?, type: InsightType? = nil,
+        mode: DeliveryDecision.Mode, _ outcome: DeliveryDecision.Outcome, _ reason: String, at now: Int64
+    ) -> DeliveryDecision {
+        DeliveryDecision(
+            workspaceID: workspaceID, userID: userID, trigger: trigger, insightID: insight?.id ?? "",
+            insightType: insight?.insight.type ?? type ?? .nextBestAction, priority: insight?.insight.priority ?? .low,
+            message: insight?.insight.message ?? "", mode: mode, outcome: outcome, reason: reason, decidedAt: now)
+    }
+
+    /// Forgets what no rule can see any more: deliveries and dismissals older than 7 days,
+    /// mutes and suppressions that ended.
+    private func prune(_ user: inout User, now: Int64) {
+        let week = 7 * DeliveryRules.day
+        if let first = user.delivered.first, now - first.time >= week {
+            user.delivered.removeAll { now - $0.time >= week }
+        }
+        if let first = user.dismissals.first, now - first >= week { user.dismissals.removeAll { now - $0 >= week } }
+        user.mutedUntil = user.mutedUntil.filter { $0.value > now }
+        user.dismissedUntil = user.dismissedUntil.filter { $0.value > now }
+    }
+
+    /// A stable share of users, by a hash of (workspace, user): the same users in every replay.
+    static func heldOut(_ workspaceID: String, _ userID: String, percent: Double) -> Bool {
+        guard percent > 0 else { return false }
+        let id = UUIDv5.make(name: "holdout|\(workspaceID)|\(userID)")
+        let bucket = Int(id.prefix(4), radix: 16).map { $0 % 10_000 } ?? 0
+        return Double(bucket) < percent * 100
+    }
+}
