@@ -170,8 +170,10 @@ public struct DeliveryEngine: Sendable {
 
     public let workspaceID: String
     var users: [String: User] = [:]
-    var insights: [CurrentInsight] = []
-    /// When each insight type's content last changed (newest first breaks ties).
+    /// The insights of the decision being taken (asked for only when a decision needs them).
+    private var insights: [CurrentInsight] = []
+    /// When each insight type's content last changed, as seen by the decisions (newest first
+    /// breaks ties).
     var changed: [InsightType: (content: String, since: Int64)] = [:]
 
     public init(workspaceID: String) { self.workspaceID = workspaceID }
@@ -179,26 +181,48 @@ public struct DeliveryEngine: Sendable {
     /// Users with state held (for the memory bounds).
     public var userCount: Int { users.count }
 
-    /// Applies one business event at `asOf` (its as_of point) with the workspace's insights as
-    /// of it, and returns the decisions taken: first those of timers that `asOf` passed, then the
-    /// event's own.
-    public mutating func observe(
-        _ event: BusinessEvent, asOf: Int64, insights current: [CurrentInsight], rules: DeliveryRules
+    /// Whether a timer (a dwell, a pause, a deferral's end) ends before `asOf`: then `advance`
+    /// needs the insights as of the event before.
+    public func hasTimer(before asOf: Int64, rules: DeliveryRules) -> Bool {
+        nextTimer(upTo: asOf, rules: rules) != nil
+    }
+
+    /// Whether `observe` will ask for the insights as of this event.
+    public static func needsInsights(_ event: BusinessEvent) -> Bool {
+        switch event.eventType {
+        case "page.viewed": return event.string("subject_type") != nil && event.string("subject_id") != nil
+        case "search.performed", "workflow.completed", "workflow.abandoned": return true
+        case "insight.feedback": return event.string("verdict") == "dismissed"
+        default: return false
+        }
+    }
+
+    /// Fires the timers that end before `asOf`, with the insights as of the event before it.
+    public mutating func advance(
+        to asOf: Int64, insights current: () -> [CurrentInsight], rules: DeliveryRules
     ) -> [DeliveryDecision] {
-        var decisions = fireTimers(upTo: asOf, rules: rules)
+        guard hasTimer(before: asOf, rules: rules) else { return [] }
+        use(current(), at: asOf)
+        return fireTimers(upTo: asOf, rules: rules)
+    }
+
+    private mutating func use(_ current: [CurrentInsight], at asOf: Int64) {
         insights = current
         for item in current where changed[item.insight.type]?.content != item.content {
             changed[item.insight.type] = (item.content, asOf)
         }
+    }
+
+    /// Applies one business event at `asOf` (its as_of point; timers before it already fired
+    /// by `advance`), asking for the workspace's insights as of it only when a decision needs
+    /// them, and returns the decisions the event took.
+    public mutating func observe(
+        _ event: BusinessEvent, asOf: Int64, insights current: () -> [CurrentInsight], rules: DeliveryRules
+    ) -> [DeliveryDecision] {
+        var decisions = fireTimers(upTo: asOf, rules: rules)
+        if Self.needsInsights(event) { use(current(), at: asOf) }
         let userID = event.actorUserID
-        var user = users[userID] ?? User()
-        let previous = user.lastActivity
-        if let previous, asOf - previous >= rules.sessionGap { user.sessionStart = asOf }
-        if previous == nil { user.sessionStart = asOf }
-        user.lastActivity = asOf
-        user.dwell = nil
-        prune(&user, now: asOf)
-        users[userID] = user
+        let previous = activity(of: userID, at: asOf, rules: rules)
 
         switch event.eventType {
         case "page.viewed":
@@ -227,6 +251,20 @@ public struct DeliveryEngine: Sendable {
             break
         }
         return decisions
+    }
+
+    /// Something the user did at `asOf` (any business event or user action of theirs): the
+    /// session goes on or starts, a dwell ends. Returns their activity before it.
+    @discardableResult
+    public mutating func activity(of userID: String, at asOf: Int64, rules: DeliveryRules) -> Int64? {
+        var user = users[userID] ?? User()
+        let previous = user.lastActivity
+        if previous.map({ asOf - $0 >= rules.sessionGap }) ?? true { user.sessionStart = asOf }
+        user.lastActivity = asOf
+        user.dwell = nil
+        prune(&user, now: asOf)
+        users[userID] = user
+        return previous
     }
 
     /// The next timer: a user's dwell, pause or deferral end, earliest first (ties by user).

@@ -4,6 +4,7 @@ public enum OutputTopic: String, CaseIterable, Sendable {
     case signals = "bte.signals.v1"
     case behavioralVectors = "bte.behavioral-vectors.v1"
     case insights = "bte.insights.v1"
+    case insightDeliveries = "bte.insight-deliveries.v1"
     case deadLetter = "bte.dead-letter.v1"
 
     /// The topic's name under `prefix`.

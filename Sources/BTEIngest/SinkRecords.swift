@@ -58,8 +58,8 @@ public enum SinkRecords {
                             id: id, workspaceID: try fields.uuid("workspace_id"),
                             insightType: try fields.text("insight_type"), priority: try fields.text("priority"),
                             asOf: asOf, thresholdsVersion: version, record: text)))
-            case .deadLetter:
-                throw Rejection(.unknownRecordType, "dead letters are not sunk")
+            case .deadLetter, .insightDeliveries:
+                throw Rejection(.unknownRecordType, "\(topic.rawValue) is not sunk")
             }
         } catch let rejection as Rejection {
             return .failure(rejection)

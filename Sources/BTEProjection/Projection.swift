@@ -16,19 +16,24 @@ public struct ProjectionOutputs: Sendable {
     /// Behavioral vectors as published (the vector JSON is built once, here).
     public var vectors: [KafkaOutgoingMessage] = []
     public var failures: [KafkaOutgoingMessage] = []
+    /// In-context delivery decisions (the projector's; the sweep takes none).
+    public var deliveries: [DeliveryDecision] = []
 
     /// Outputs per output topic, by the topic's unprefixed name (for metrics).
     public func countsByTopic() -> [String: Int] {
         [
             OutputTopic.signals.rawValue: signals.count, OutputTopic.behavioralVectors.rawValue: vectors.count,
             OutputTopic.insights.rawValue: insights.count, OutputTopic.deadLetter.rawValue: failures.count,
+            OutputTopic.insightDeliveries.rawValue: deliveries.count,
         ].filter { $0.value > 0 }
     }
 
-    /// Every output as a message to its topic: signals, vectors, insights, then dead letters.
+    /// Every output as a message to its topic: signals, vectors, insights, dead letters, then
+    /// delivery decisions (keyed workspace/user).
     public func messages(prefix: String) -> [KafkaOutgoingMessage] {
         let signalsTopic = OutputTopic.signals.name(prefix: prefix)
         let insightsTopic = OutputTopic.insights.name(prefix: prefix)
+        let deliveriesTopic = OutputTopic.insightDeliveries.name(prefix: prefix)
         return signals.map {
             KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json())
         }
@@ -37,6 +42,11 @@ public struct ProjectionOutputs: Sendable {
                 KafkaOutgoingMessage(topic: insightsTopic, key: Array($0.workspaceID.utf8), value: $0.json())
             }
             + failures
+            + deliveries.map {
+                KafkaOutgoingMessage(
+                    topic: deliveriesTopic, key: Array("\($0.workspaceID)/\($0.userID)".utf8),
+                    value: $0.json(thresholdsVersion: thresholdsVersion))
+            }
     }
 }
 

@@ -17,6 +17,8 @@ final class ProjectionState {
     }
 
     private var workspaces: [String: WorkspaceState] = [:]
+    /// Each workspace's delivery decisions so far (its users' caps, mutes, waiting interrupts).
+    private var deliveries: [String: DeliveryEngine] = [:]
     private var users: [UserKey: UserState] = [:]
     private var lastUsed: [String: Int] = [:]
     private var lastUsedUsers: [UserKey: Int] = [:]
@@ -43,6 +45,7 @@ final class ProjectionState {
     /// Forgets everything: the next batch rebuilds what it touches from the logs.
     func reset() {
         workspaces = [:]
+        deliveries = [:]
         users = [:]
         lastUsed = [:]
         lastUsedUsers = [:]
@@ -62,7 +65,8 @@ final class ProjectionState {
         let peers = self.peers ?? PeerIndex([])
         let rows = try reader.rows(in: ranges)
         clock.lap("rows")
-        try load(rows: rows, ranges: ranges, reader: reader)
+        let rules = DeliveryRules(thresholds: thresholds)
+        try load(rows: rows, ranges: ranges, reader: reader, rules: rules, thresholdsVersion: thresholds.version)
         clock.lap("load")
 
         var outputs = ProjectionOutputs(thresholdsVersion: thresholds.version)
@@ -71,11 +75,18 @@ final class ProjectionState {
         for (_, row) in rows {
             switch row {
             case .business(let event):
-                workspaces[event.workspaceID]?.apply(event)
-                emit(workspace: event.workspaceID, computer: computer, peers: peers, failures: failures, into: &outputs)
+                var published = ProjectionOutputs(thresholdsVersion: thresholds.version)
+                outputs.deliveries += apply(event, peers: peers, rules: rules, version: thresholds.version) {
+                    self.emit(
+                        workspace: event.workspaceID, computer: computer, peers: peers, failures: failures,
+                        into: &published)
+                }
+                outputs.signals += published.signals
+                outputs.insights += published.insights
+                outputs.failures += published.failures
             case .action(let action):
-                workspaces[action.workspaceID]?.apply(action)
-                emit(
+                outputs.deliveries += apply(action, peers: peers, rules: rules, version: thresholds.version)
+                _ = emit(
                     workspace: action.workspaceID, computer: computer, peers: peers, failures: failures, into: &outputs)
             case .interaction(let interaction):
                 users[interaction.user]?.apply(interaction)
@@ -93,11 +104,65 @@ final class ProjectionState {
         return outputs
     }
 
+    /// The workspace's insights as of its state, with their records' ids.
+    private func current(_ workspace: String, peers: PeerIndex, version: Int) -> [CurrentInsight] {
+        guard let state = workspaces[workspace], let micros = state.asOf else { return [] }
+        let asOf = Timestamp(microseconds: micros)
+        let aggregates = state.insightAggregates(peers: peers)
+        return aggregates.insights().map { insight in
+            CurrentInsight(
+                id: InsightRecord(
+                    workspaceID: workspace, insight: insight, asOf: asOf, thresholdsVersion: version,
+                    computedFrom: aggregates.used
+                ).id, insight: insight)
+        }
+    }
+
+    /// Applies a business event to its workspace's state and delivery decisions, in the order the
+    /// decisions need: timers that end before the event with the insights before it, then the
+    /// event. `after` (the publishing of the event's outputs) runs once the state holds the
+    /// event and returns the insights as of it; without it they are computed when needed.
+    private func apply(
+        _ event: BusinessEvent, peers: PeerIndex, rules: DeliveryRules, version: Int,
+        after: (() -> [CurrentInsight])? = nil
+    ) -> [DeliveryDecision] {
+        let workspace = event.workspaceID
+        guard workspaces[workspace] != nil else { return [] }
+        var engine = deliveries[workspace] ?? DeliveryEngine(workspaceID: workspace)
+        let asOf = WorkspaceState.nextAsOf(after: workspaces[workspace]?.asOf, eventTime: event.timestamp.microseconds)
+        var decisions = engine.advance(
+            to: asOf, insights: { self.current(workspace, peers: peers, version: version) }, rules: rules)
+        workspaces[workspace]?.apply(event)
+        let published = after?()
+        decisions += engine.observe(
+            event, asOf: asOf, insights: { published ?? self.current(workspace, peers: peers, version: version) },
+            rules: rules)
+        deliveries[workspace] = engine
+        return decisions
+    }
+
+    /// The same for a user action: activity of its actor, and time for the timers.
+    private func apply(_ action: UserAction, peers: PeerIndex, rules: DeliveryRules, version: Int) -> [DeliveryDecision]
+    {
+        let workspace = action.workspaceID
+        guard workspaces[workspace] != nil else { return [] }
+        var engine = deliveries[workspace] ?? DeliveryEngine(workspaceID: workspace)
+        let asOf = WorkspaceState.nextAsOf(after: workspaces[workspace]?.asOf, eventTime: action.timestamp.microseconds)
+        let decisions = engine.advance(
+            to: asOf, insights: { self.current(workspace, peers: peers, version: version) }, rules: rules)
+        workspaces[workspace]?.apply(action)
+        engine.activity(of: action.actorUserID, at: asOf, rules: rules)
+        deliveries[workspace] = engine
+        return decisions
+    }
+
+    /// Publishes the workspace's signals and insights as of its state; returns the insights.
+    @discardableResult
     private func emit(
         workspace: String, computer: SignalComputer, peers: PeerIndex, failures: ComputationFailures,
         into outputs: inout ProjectionOutputs
-    ) {
-        guard let state = workspaces[workspace], let micros = state.asOf else { return }
+    ) -> [CurrentInsight] {
+        guard let state = workspaces[workspace], let micros = state.asOf else { return [] }
         let asOf = Timestamp(microseconds: micros)
         let (records, failed) = computer.records(
             workspaceID: workspace, aggregates: state.signalAggregates(thresholds: computer.thresholds, peers: peers),
@@ -105,12 +170,15 @@ final class ProjectionState {
         outputs.signals += records
         outputs.failures += failures.report(workspaceID: workspace, failed: failed, asOf: asOf)
         let insights = state.insightAggregates(peers: peers)
+        var current: [CurrentInsight] = []
         for insight in insights.insights() {
             let record = InsightRecord(
                 workspaceID: workspace, insight: insight, asOf: asOf, thresholdsVersion: computer.thresholds.version,
                 computedFrom: insights.used)
             outputs.insights.append(record)
+            current.append(CurrentInsight(id: record.id, insight: insight))
         }
+        return current
     }
 
     /// Rebuilds, before the first batch, the workspaces stored in `partitions` of the business
@@ -119,9 +187,10 @@ final class ProjectionState {
     /// Returns how many workspaces it built.
     func warm(
         reader: HistoryReader, businessTopic: String, ingestGroup: String, committed: [Int32: Int64],
-        progress: (_ built: Int, _ of: Int) -> Void
+        thresholds: Thresholds, progress: (_ built: Int, _ of: Int) -> Void
     ) throws -> Int {
         reset()
+        let rules = DeliveryRules(thresholds: thresholds)
         try refreshPeers(reader: reader, businessTopic: businessTopic, ingestGroup: ingestGroup)
         guard !committed.isEmpty else { return 0 }
         let ranges = committed.map {
@@ -134,13 +203,7 @@ final class ProjectionState {
         while built < active.count {
             let chunk = Array(active[built..<min(built + 200, active.count)])
             for workspace in chunk { workspaces[workspace] = WorkspaceState(workspaceID: workspace) }
-            for row in try reader.workspacePrefix(chunk, before: ranges) {
-                switch row {
-                case .business(let event): workspaces[event.workspaceID]?.apply(event)
-                case .action(let action): workspaces[action.workspaceID]?.apply(action)
-                case .interaction: break
-                }
-            }
+            replay(try reader.workspacePrefix(chunk, before: ranges), rules: rules, version: thresholds.version)
             built += chunk.count
             loadedWorkspaces.increment(by: chunk.count)
             progress(built, active.count)
@@ -149,7 +212,10 @@ final class ProjectionState {
     }
 
     /// Builds the entities the batch touches and the state lacks from the rows stored before it.
-    private func load(rows: [(LogPosition, LoggedRow)], ranges: [OffsetRange], reader: HistoryReader) throws {
+    private func load(
+        rows: [(LogPosition, LoggedRow)], ranges: [OffsetRange], reader: HistoryReader, rules: DeliveryRules,
+        thresholdsVersion: Int
+    ) throws {
         var coldWorkspaces: Set<String> = []
         var coldUsers: Set<UserKey> = []
         for (_, row) in rows {
@@ -167,13 +233,9 @@ final class ProjectionState {
         }
         if !coldWorkspaces.isEmpty {
             for workspace in coldWorkspaces { workspaces[workspace] = WorkspaceState(workspaceID: workspace) }
-            for row in try reader.workspacePrefix(coldWorkspaces.sorted(), before: ranges) {
-                switch row {
-                case .business(let event): workspaces[event.workspaceID]?.apply(event)
-                case .action(let action): workspaces[action.workspaceID]?.apply(action)
-                case .interaction: break
-                }
-            }
+            replay(
+                try reader.workspacePrefix(coldWorkspaces.sorted(), before: ranges), rules: rules,
+                version: thresholdsVersion)
             loadedWorkspaces.increment(by: coldWorkspaces.count)
         }
         if !coldUsers.isEmpty {
@@ -182,6 +244,19 @@ final class ProjectionState {
                 users[interaction.user]?.apply(interaction)
             }
             loadedUsers.increment(by: coldUsers.count)
+        }
+    }
+
+    /// Rebuilds workspaces and their delivery decisions from their stored rows, in log order,
+    /// publishing nothing: the decisions taken live are taken again, so the state is the same.
+    private func replay(_ rows: [LoggedRow], rules: DeliveryRules, version: Int) {
+        let peers = self.peers ?? PeerIndex([])
+        for row in rows {
+            switch row {
+            case .business(let event): _ = apply(event, peers: peers, rules: rules, version: version)
+            case .action(let action): _ = apply(action, peers: peers, rules: rules, version: version)
+            case .interaction: break
+            }
         }
     }
 
@@ -212,6 +287,7 @@ final class ProjectionState {
                 .prefix(workspaces.count - limits.workspaces * 9 / 10)
             for workspace in drop {
                 workspaces[workspace] = nil
+                deliveries[workspace] = nil
                 lastUsed[workspace] = nil
             }
         }

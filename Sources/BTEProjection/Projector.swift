@@ -238,7 +238,8 @@ public final class Projector {
         let started = DispatchTime.now().uptimeNanoseconds
         let built = try reader.snapshot {
             try state.warm(
-                reader: reader, businessTopic: businessTopic, ingestGroup: configuration.ingestGroup, committed: from
+                reader: reader, businessTopic: businessTopic, ingestGroup: configuration.ingestGroup, committed: from,
+                thresholds: try reader.thresholds()
             ) { built, total in
                 logger.info("rebuilding projector state from the logs", metadata: ["workspaces": "\(built)/\(total)"])
             }

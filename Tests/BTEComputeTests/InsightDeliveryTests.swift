@@ -52,7 +52,11 @@ import Testing
                 workspaceID: InsightDeliveryTests.ws, subVerticalID: "s", actorUserID: user,
                 timestamp: Timestamp(microseconds: seconds * 1_000_000),
                 metadata: .object(metadata.map { (key: $0.0, value: $0.1) }))
-            let made = engine.observe(event, asOf: seconds * 1_000_000, insights: insights, rules: rules)
+            // As the projector does: timers before the event with the insights before it (here
+            // the same list), then the event.
+            let current = insights
+            var made = engine.advance(to: seconds * 1_000_000, insights: { current }, rules: rules)
+            made += engine.observe(event, asOf: seconds * 1_000_000, insights: { current }, rules: rules)
             decisions += made
             return made
         }

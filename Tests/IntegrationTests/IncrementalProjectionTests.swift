@@ -9,7 +9,9 @@ import Testing
 /// a full recomputation (the sweep), across batchings, processes and a `kill -9`.
 @Suite(.serialized) struct IncrementalProjectionTests {
     static let subVertical = "33333333-3333-4333-8333-333333333333"
-    static let outputs = ["bte.signals.v1", "bte.behavioral-vectors.v1", "bte.insights.v1"]
+    static let outputs = [
+        "bte.signals.v1", "bte.behavioral-vectors.v1", "bte.insights.v1", "bte.insight-deliveries.v1",
+    ]
 
     /// Three workspaces of one sub-vertical (each other's peers) and four users over 60 days:
     /// mostly in time order, one event in six late by up to 40 days, some at equal times.
@@ -68,7 +70,13 @@ import Testing
                         "recommendation.acted",
                         #"{"outcome":"\#(next(3) == 0 ? "failure" : "success")","realized_value":\#(next(200))}"#
                     )
-                case 4: ("page.viewed", "{}")
+                case 4:
+                    // Page views, some about a deal, and searches: the delivery triggers.
+                    [
+                        ("page.viewed", "{}"),
+                        ("page.viewed", #"{"subject_type":"deal","subject_id":"\#(entity)"}"#),
+                        ("search.performed", #"{"query_hash":"\#(String(repeating: "ab", count: 32))"}"#),
+                    ][next(3)]
                 case 5: (["workflow.started", "workflow.completed"][next(2)], "{}")
                 case 6: ("workflow.abandoned", #"{"stage":"s\#(next(3))"}"#)
                 case 7: (["deal.created", "deal.stage_changed", "deal.won", "deal.lost"][next(4)], "{}")
@@ -130,6 +138,10 @@ import Testing
         // 300 business events and actions (some duplicates of times), 100 interactions: every
         // stored row is an as_of point.
         #expect(first.filter { $0.hasPrefix("bte.behavioral-vectors.v1 ") }.count > 50)
+        // Page views and searches decided deliveries, the same in both runs.
+        #expect(
+            first.filter { $0.hasPrefix("bte.insight-deliveries.v1 ") && $0.contains(#""outcome":"delivered""#) }
+                .count > 0)
         #expect(both.count == 2 * first.count)
         #expect(Set(both) == Set(first))
         var contents: [String: Set<String>] = [:]

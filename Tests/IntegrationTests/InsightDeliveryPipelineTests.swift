@@ -1,0 +1,85 @@
+import BTECompute
+import BTEDomain
+import BTEProjection
+import BTETestSupport
+import BTEWorker
+import Foundation
+import Kafka
+import Testing
+
+/// In-context delivery through the pipeline: business events produced to Kafka, stored by
+/// ingest, decided by the projector and published on `bte.insight-deliveries.v1`.
+@Suite(.serialized) struct InsightDeliveryPipelineTests {
+    static let workspace = fixtureUUID(1, prefix: "51515151")
+    static let other = fixtureUUID(2, prefix: "52525252")
+    static let actor = fixtureUUID(1, prefix: "a1a1a1a1")
+    static let deal = fixtureUUID(1, prefix: "dea1dea1")
+
+    static func event(_ id: Int, _ workspace: String, _ type: String, entity: String, at: String, _ metadata: String)
+        -> KafkaOutgoingMessage
+    {
+        let value = """
+            {"record_type":"business_event","event_id":"\(fixtureUUID(id, prefix: "e1e1e1e1"))","event_type":"\(type)",
+             "entity_type":"\(type.split(separator: ".")[0])","entity_id":"\(entity)","workspace_id":"\(workspace)",
+             "sub_vertical_id":"\(fixtureUUID(1, prefix: "5b5b5b5b"))","actor_user_id":"\(actor)",
+             "timestamp":"\(at)","metadata":\(metadata)}
+            """
+        return KafkaOutgoingMessage(
+            topic: "bte.business-events.v1", key: Array(workspace.utf8), value: Array(value.utf8))
+    }
+
+    @Test func aPageAboutAStalledDealDeliversThatInsightToItsViewer() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        _ = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers)).createTopics(
+            OutputTopic.allCases.map {
+                KafkaNewTopic(name: $0.name(prefix: topics.prefix), partitions: 3, replicationFactor: 1)
+            })
+        // The deal was created on 1 March and nothing touched it since: on 20 March (19 days,
+        // 14 or more) it is the workspace's one stalled deal, a medium-priority deal_stalled.
+        // The actor opens the deal's page: that insight is about the page's subject, medium is
+        // an ambient card, and nothing was shown before: delivered at once. The same events
+        // in another workspace decide for that workspace's user only.
+        let page = #"{"subject_type":"deal","subject_id":"\#(Self.deal)"}"#
+        try topics.produce(
+            [
+                Self.event(1, Self.workspace, "deal.created", entity: Self.deal, at: "2026-03-01T00:00:00Z", "{}"),
+                Self.event(2, Self.workspace, "page.viewed", entity: Self.deal, at: "2026-03-20T00:00:00Z", page),
+                Self.event(3, Self.other, "deal.created", entity: Self.deal, at: "2026-03-01T00:00:00Z", "{}"),
+                Self.event(4, Self.other, "page.viewed", entity: Self.deal, at: "2026-03-21T00:00:00Z", page),
+            ].map {
+                KafkaOutgoingMessage(topic: topics.prefix + $0.topic, key: $0.key, value: $0.value)
+            })
+        let ingestGroup = TestEnvironment.uniqueName("ingest-")
+        _ = try ingestUntilIdle(db, topics, group: ingestGroup)
+        var configuration = Projector.Configuration(brokers: topics.brokers, readerURL: db.readerURL)
+        configuration.topicPrefix = topics.prefix
+        configuration.group = TestEnvironment.uniqueName("projector-")
+        configuration.ingestGroup = ingestGroup
+        configuration.untilIdle = true
+        configuration.sessionTimeoutMilliseconds = 6_000
+        _ = try Projector(configuration: configuration, logger: TestEnvironment.logger).run(stop: StopSignal())
+
+        let records = try topics.readAll(OutputTopic.insightDeliveries.name(prefix: topics.prefix))
+        #expect(records.count == 2)
+        for (workspace, pageID, at) in [
+            (Self.workspace, 2, "2026-03-20T00:00:00.000000Z"), (Self.other, 4, "2026-03-21T00:00:00.000000Z"),
+        ] {
+            let trigger = fixtureUUID(pageID, prefix: "e1e1e1e1")
+            // Thresholds version 2: the defaults' two changes.
+            let insightID = UUIDv5.make(name: "insight|workspace|\(workspace)|deal_stalled|\(at)|2")
+            let id = UUIDv5.make(name: "delivery|\(workspace)|\(Self.actor)|page_view|\(trigger)")
+            let expected =
+                "{\"id\":\"\(id)\",\"workspace_id\":\"\(workspace)\",\"user_id\":\"\(Self.actor)\","
+                + "\"insight_id\":\"\(insightID)\",\"insight_type\":\"deal_stalled\",\"priority\":\"medium\","
+                + "\"message\":\"1 deal in your pipeline has stalled for 2+ weeks.\",\"mode\":\"ambient\","
+                + "\"outcome\":\"delivered\",\"reason\":\"at_once\",\"trigger\":{\"kind\":\"page_view\","
+                + "\"event_id\":\"\(trigger)\",\"subject_type\":\"deal\",\"subject_id\":\"\(Self.deal)\","
+                + "\"at\":\"\(at)\"},\"decided_at\":\"\(at)\",\"thresholds_version\":2,"
+                + "\"engine_version\":\"\(engineVersion)\"}"
+            let record = records.first { String(decoding: $0.key ?? [], as: UTF8.self) == "\(workspace)/\(Self.actor)" }
+            #expect(record.map { String(decoding: $0.value ?? [], as: UTF8.self) } == expected)
+        }
+    }
+}
