@@ -92,6 +92,21 @@ extension APIServer {
                         + "\"truncated\":\(truncated),\"insights\":[\(records.joined(separator: ","))]}")
             }
         }
+        router.get("v1/users/:user_id/insights/pending") { request, context -> Response in
+            await self.answer("pending_insights") {
+                let key = try await self.authorize(request, scope: "read")
+                let user = UserKey(workspaceID: key.workspaceID, userID: try context.parameters.require("user_id"))
+                let since = try Self.since(request) ?? Timestamp(microseconds: Self.now().microseconds - Self.day)
+                let limit = Self.maxListRows
+                let (records, truncated) = try await self.readers.read {
+                    try $0.deliveries(user: user, since: since, limit: limit)
+                }
+                return json(
+                    .ok,
+                    "{\"user_id\":\(JSONValue.quoted(user.userID)),\"since\":\(JSONValue.quoted(since.rfc3339)),"
+                        + "\"truncated\":\(truncated),\"deliveries\":[\(records.joined(separator: ","))]}")
+            }
+        }
         router.post("v1/insights/:insight_id/feedback") { request, context -> Response in
             await self.answer("insight_feedback") {
                 let key = try await self.authorize(request, scope: "admin")

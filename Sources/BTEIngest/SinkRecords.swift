@@ -10,6 +10,7 @@ public enum SinkRecords {
         case signal(SinkSignal)
         case vector(SinkVector)
         case insight(SinkInsight)
+        case delivery(SinkDelivery)
     }
 
     public static func row(topic: OutputTopic, value: [UInt8]?) -> Result<Row, Rejection> {
@@ -25,7 +26,8 @@ public enum SinkRecords {
         do {
             let fields = Fields(parsed)
             let id = try fields.uuid("id")
-            let asOf = try fields.timestamp("as_of")
+            // A delivery is a decision at a time, not a value as of one.
+            let asOf = try fields.timestamp(topic == .insightDeliveries ? "decided_at" : "as_of")
             let version = try fields.integer("thresholds_version")
             switch topic {
             case .signals:
@@ -58,7 +60,16 @@ public enum SinkRecords {
                             id: id, workspaceID: try fields.uuid("workspace_id"),
                             insightType: try fields.text("insight_type"), priority: try fields.text("priority"),
                             asOf: asOf, thresholdsVersion: version, record: text)))
-            case .deadLetter, .insightDeliveries:
+            case .insightDeliveries:
+                return .success(
+                    .delivery(
+                        SinkDelivery(
+                            id: id,
+                            user: UserKey(
+                                workspaceID: try fields.uuid("workspace_id"), userID: try fields.text("user_id")),
+                            insightType: try fields.text("insight_type"), outcome: try fields.text("outcome"),
+                            decidedAt: asOf, thresholdsVersion: version, record: text)))
+            case .deadLetter:
                 throw Rejection(.unknownRecordType, "\(topic.rawValue) is not sunk")
             }
         } catch let rejection as Rejection {

@@ -19,7 +19,7 @@ public struct SinkSummary: Sendable, Equatable {
     public func render() -> String {
         var line =
             "consumed \(consumed) messages in \(batches) batches; stored \(stored.signals) signal values, "
-            + "\(stored.vectors) vectors, \(stored.insights) insights"
+            + "\(stored.vectors) vectors, \(stored.insights) insights, \(stored.deliveries) insight deliveries"
         let rejects = rejected.values.reduce(0, +)
         if rejects > 0 { line += "; rejected \(rejects) (sent to the dead-letter topic)" }
         return line
@@ -38,7 +38,7 @@ public final class SinkWorker {
     private let box = SinkBox()
     private var summary = SinkSummary()
 
-    public static let topics: [OutputTopic] = [.signals, .behavioralVectors, .insights]
+    public static let topics: [OutputTopic] = [.signals, .behavioralVectors, .insights, .insightDeliveries]
 
     /// `configuration.group` should be `bte-sink`; batch, retry and Kafka settings are ingest's.
     public init(
@@ -171,6 +171,9 @@ public final class SinkWorker {
             case .success(.insight(let insight)):
                 batch.insights.append(insight)
                 sources[.insight, default: []].append(message)
+            case .success(.delivery(let delivery)):
+                batch.deliveries.append(delivery)
+                sources[.delivery, default: []].append(message)
             case .failure(let rejection):
                 rejects.append(rejected(message, rejection))
             }
@@ -205,9 +208,11 @@ public final class SinkWorker {
         summary.stored.signals += outcome.signals
         summary.stored.vectors += outcome.vectors
         summary.stored.insights += outcome.insights
+        summary.stored.deliveries += outcome.deliveries
         Counter(label: "bte_sink_messages_consumed_total", factory: metrics).increment(by: messages.count)
         for (table, count) in [
             ("signal_values", outcome.signals), ("bv_history", outcome.vectors), ("insights", outcome.insights),
+            ("insight_deliveries", outcome.deliveries),
         ] where count > 0 {
             Counter(label: "bte_sink_rows_stored_total", dimensions: [("table", table)], factory: metrics)
                 .increment(by: count)

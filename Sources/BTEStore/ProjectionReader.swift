@@ -100,6 +100,18 @@ public struct ProjectionReader {
         return rows.count > limit ? (Array(rows.prefix(limit)), true) : (rows, false)
     }
 
+    /// The insights delivered to a user of a workspace since a time, newest first, as published.
+    public func deliveries(user: UserKey, since: Timestamp, limit: Int) throws -> (records: [String], truncated: Bool) {
+        let rows = try connection.execute(
+            """
+            SELECT record FROM bte.insight_deliveries
+            WHERE workspace_id = $1::uuid AND user_id = $2 AND outcome = 'delivered' AND decided_at >= $3::timestamptz
+            ORDER BY decided_at DESC, id LIMIT $4::int + 1
+            """, [user.workspaceID, user.userID, since.rfc3339, String(limit)]
+        ).rows.compactMap { $0[0] }
+        return rows.count > limit ? (Array(rows.prefix(limit)), true) : (rows, false)
+    }
+
     public struct StoredInsight: Sendable, Equatable {
         public var workspaceID: String
         public var insightType: String

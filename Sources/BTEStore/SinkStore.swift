@@ -70,11 +70,36 @@ public struct SinkInsight: Sendable, Equatable {
     }
 }
 
+/// A decision of the insight deliveries topic.
+public struct SinkDelivery: Sendable, Equatable {
+    public var id: String
+    public var user: UserKey
+    public var insightType: String
+    public var outcome: String
+    public var decidedAt: Timestamp
+    public var thresholdsVersion: Int
+    public var record: String
+
+    public init(
+        id: String, user: UserKey, insightType: String, outcome: String, decidedAt: Timestamp,
+        thresholdsVersion: Int, record: String
+    ) {
+        self.id = id
+        self.user = user
+        self.insightType = insightType
+        self.outcome = outcome
+        self.decidedAt = decidedAt
+        self.thresholdsVersion = thresholdsVersion
+        self.record = record
+    }
+}
+
 /// What one sink transaction writes: the records and the partitions' next offsets.
 public struct SinkBatch: Sendable {
     public var signals: [SinkSignal] = []
     public var vectors: [SinkVector] = []
     public var insights: [SinkInsight] = []
+    public var deliveries: [SinkDelivery] = []
     public var progress: [PartitionProgress] = []
     public init() {}
 }
@@ -85,13 +110,14 @@ public struct SinkOutcome: Sendable, Equatable {
     public var signals = 0
     public var vectors = 0
     public var insights = 0
+    public var deliveries = 0
     public var refused: [SinkRefusal] = []
     public init() {}
 }
 
 /// A record of the batch PostgreSQL would not store (a data error): which one, and why.
 public struct SinkRefusal: Sendable, Equatable {
-    public enum Kind: Sendable, Hashable { case signal, vector, insight }
+    public enum Kind: Sendable, Hashable { case signal, vector, insight, delivery }
     public var kind: Kind
     /// Its index in the batch's array of that kind.
     public var index: Int
@@ -160,6 +186,7 @@ public final class SinkStore {
             outcome.signals = try insertSignals(batch.signals)
             outcome.vectors = try insertVectors(batch.vectors)
             outcome.insights = try insertInsights(batch.insights)
+            outcome.deliveries = try insertDeliveries(batch.deliveries)
             try connection.execute("RELEASE SAVEPOINT bte_sink_batch")
             return outcome
         } catch let error as PostgresError where error.isDataError {
@@ -188,6 +215,9 @@ public final class SinkStore {
         }
         for (index, insight) in batch.insights.enumerated() {
             outcome.insights += try one(.insight, index) { try insertInsights([insight]) }
+        }
+        for (index, delivery) in batch.deliveries.enumerated() {
+            outcome.deliveries += try one(.delivery, index) { try insertDeliveries([delivery]) }
         }
         return outcome
     }
@@ -251,6 +281,25 @@ public final class SinkStore {
             WHERE (v.as_of, v.thresholds_version) < (EXCLUDED.as_of, EXCLUDED.thresholds_version)
             """, parameters)
         return stored
+    }
+
+    private func insertDeliveries(_ deliveries: [SinkDelivery]) throws -> Int {
+        guard !deliveries.isEmpty else { return 0 }
+        return try connection.execute(
+            """
+            INSERT INTO bte.insight_deliveries
+                (id, workspace_id, user_id, insight_type, outcome, decided_at, thresholds_version, record)
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+                $7::int[], $8::text[])
+            ON CONFLICT DO NOTHING
+            """,
+            [
+                arrayLiteral(deliveries.map(\.id)), arrayLiteral(deliveries.map(\.user.workspaceID)),
+                arrayLiteral(deliveries.map(\.user.userID)), arrayLiteral(deliveries.map(\.insightType)),
+                arrayLiteral(deliveries.map(\.outcome)), arrayLiteral(deliveries.map(\.decidedAt.rfc3339)),
+                arrayLiteral(deliveries.map { String($0.thresholdsVersion) }), arrayLiteral(deliveries.map(\.record)),
+            ]
+        ).affected
     }
 
     private func insertInsights(_ insights: [SinkInsight]) throws -> Int {

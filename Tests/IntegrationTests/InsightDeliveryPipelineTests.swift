@@ -5,6 +5,7 @@ import BTETestSupport
 import BTEWorker
 import Foundation
 import Kafka
+import Postgres
 import Testing
 
 /// In-context delivery through the pipeline: business events produced to Kafka, stored by
@@ -63,6 +64,7 @@ import Testing
 
         let records = try topics.readAll(OutputTopic.insightDeliveries.name(prefix: topics.prefix))
         #expect(records.count == 2)
+        var expectedRecords: [String: String] = [:]
         for (workspace, pageID, at) in [
             (Self.workspace, 2, "2026-03-20T00:00:00.000000Z"), (Self.other, 4, "2026-03-21T00:00:00.000000Z"),
         ] {
@@ -80,6 +82,40 @@ import Testing
                 + "\"engine_version\":\"\(engineVersion)\"}"
             let record = records.first { String(decoding: $0.key ?? [], as: UTF8.self) == "\(workspace)/\(Self.actor)" }
             #expect(record.map { String(decoding: $0.value ?? [], as: UTF8.self) } == expected)
+            expectedRecords[workspace] = expected
         }
+
+        // The sink stores each decision once, in an append-only table.
+        let sunk = try sinkUntilIdle(db, topics)
+        #expect(sunk.stored.deliveries == 2 && sunk.rejected.isEmpty, "\(sunk)")
+        #expect(try sinkUntilIdle(db, topics, group: TestEnvironment.uniqueName("sink-")).stored.deliveries == 0)
+        #expect(try db.count("SELECT count(*) FROM bte.insight_deliveries") == 2)
+        let refused = #expect(throws: PostgresError.self) {
+            try db.admin().execute("UPDATE bte.insight_deliveries SET outcome = 'suppressed'")
+        }
+        #expect(refused?.sqlState == "P0001")
+
+        // The pending endpoint answers each workspace's key with its own user's delivery only.
+        let readA = try APITests.createKey(db, scope: "read", rate: 10_000, workspace: Self.workspace)
+        let readB = try APITests.createKey(db, scope: "read", rate: 10_000, workspace: Self.other)
+        let readC = try APITests.createKey(db, scope: "read", rate: 10_000, workspace: APITests.other)
+        let port = freePort()
+        let server = try APITests.serve(db, topics, port: port)
+        defer { server.signal(SIGKILL) }
+        let path = "/v1/users/\(Self.actor)/insights/pending?since=2026-03-01T00:00:00Z"
+        for (key, workspace) in [(readA, Self.workspace), (readB, Self.other)] {
+            let reply = ReadAPITests.get(port, path, key: key)
+            #expect(
+                reply.body
+                    == "{\"user_id\":\"\(Self.actor)\",\"since\":\"2026-03-01T00:00:00.000000Z\",\"truncated\":false,"
+                    + "\"deliveries\":[\(expectedRecords[workspace] ?? "")]}", "\(reply)")
+        }
+        let stranger = ReadAPITests.get(port, path, key: readC)
+        #expect(stranger.status == 200 && stranger.body.hasSuffix("\"deliveries\":[]}"), "\(stranger)")
+        // Since after the decision: nothing pending.
+        let later = ReadAPITests.get(
+            port, "/v1/users/\(Self.actor)/insights/pending?since=2026-03-22T00:00:00Z", key: readA)
+        #expect(later.body.hasSuffix("\"deliveries\":[]}"), "\(later)")
+        #expect(ReadAPITests.get(port, path, key: nil).status == 401)
     }
 }
