@@ -148,6 +148,13 @@ public struct Collector: Sendable {
         guard case .string(let user)? = parsed["user_id"] else {
             return .failure(APIError(.badRequest, "missing_field", "user_id is required"))
         }
+        // The in-context delivery the opinion is about, when it came from one.
+        var delivery: String?
+        switch parsed["delivery_id"] {
+        case nil, .null?: break
+        case .string(let text)? where canonicalUUID(text) != nil: delivery = canonicalUUID(text)
+        default: return .failure(APIError(.badRequest, "invalid_uuid", "delivery_id must be a UUID"))
+        }
         let workspace = workspaceID.lowercased()
         let eventID =
             idempotencyKey.map { UUIDv5.make(name: "api|insight.feedback|\(workspace)|\($0)") }
@@ -167,9 +174,9 @@ public struct Collector: Sendable {
             ),
             (
                 key: "metadata",
-                value: .object([
-                    (key: "verdict", value: .string(verdict)), (key: "insight_type", value: .string(insightType)),
-                ])
+                value: .object(
+                    [(key: "verdict", value: .string(verdict)), (key: "insight_type", value: .string(insightType))]
+                        + (delivery.map { [(key: "delivery_id", value: JSONValue.string($0))] } ?? []))
             ),
             (key: "source", value: .string("platform")),
             (key: Schemas.stampedTimestampField, value: .bool(true)),

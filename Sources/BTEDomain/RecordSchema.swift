@@ -157,7 +157,9 @@ public enum Schemas {
     /// `"timestamp_stamped": true` marks a timestamp stamped by the collecting API on receipt;
     /// a record sent again under the same id with another such stamp is a re-delivery.
     public static let stampedTimestampField = "timestamp_stamped"
-    public static let feedbackVerdicts = ["useful", "not_useful", "acted", "dismissed"]
+    /// `impression` (an in-context delivery was shown) and `clicked` (it was opened) measure the
+    /// deliveries; the others are opinions.
+    public static let feedbackVerdicts = ["useful", "not_useful", "acted", "dismissed", "impression", "clicked"]
     public static let sources = ["hubspot", "shopify", "businesscentral", "platform"]
     public static let interactionTypes = [
         "tap", "double_tap", "long_press", "click", "double_click", "expand", "collapse", "pin", "unpin",
@@ -212,6 +214,11 @@ public enum Schemas {
                     return Rejection(
                         .unknownEnumValue,
                         "metadata.verdict must be one of \(feedbackVerdicts.joined(separator: ", "))")
+                }
+                switch record["metadata"]?["delivery_id"] {
+                case nil, .null?: break
+                case .string(let id)? where canonicalUUID(id) != nil: break
+                default: return Rejection(.invalidUUID, "metadata.delivery_id must be the UUID of a delivery")
                 }
             }
             return nil

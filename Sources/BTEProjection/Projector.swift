@@ -379,6 +379,19 @@ public final class Projector {
             )
             .increment(by: count)
         }
+        struct Decided: Hashable {
+            let outcome: String
+            let reason: String
+        }
+        let decided = Dictionary(grouping: outputs.deliveries) {
+            Decided(outcome: $0.outcome.rawValue, reason: $0.reason)
+        }
+        for (key, decisions) in decided {
+            Counter(
+                label: "bte_insight_deliveries_total", dimensions: [("outcome", key.outcome), ("reason", key.reason)],
+                factory: configuration.metrics
+            ).increment(by: decisions.count)
+        }
         for (tp, position) in next {
             guard let marks = consumer.cachedWatermarks(tp) else { continue }
             Gauge(

@@ -146,6 +146,41 @@ struct CollectorTests {
         #expect(byAdmin.rejected.isEmpty && byAdmin.messages.count == 1)
     }
 
+    /// An impression or a click names the delivery it is about; the event carries it.
+    @Test func feedbackNamesItsDelivery() throws {
+        let insight = "1a000000-0000-4000-8000-000000000001"
+        func feedback(_ body: String) -> Result<String, APIError> {
+            collector.feedback(
+                body: Array(body.utf8), insightID: insight, insightType: "deal_stalled", workspaceID: Self.workspace,
+                subVerticalID: insight
+            ).map { String(decoding: $0.message.value ?? [], as: UTF8.self) }
+        }
+        let user = #""user_id":"aaaaaaaa-0000-4000-8000-000000000001""#
+        let shown = try feedback(
+            #"{"verdict":"impression",\#(user),"delivery_id":"5D000000-0000-4000-8000-000000000001"}"#
+        )
+        .get()
+        let metadata = try JSONParser.parse(Array(shown.utf8))["metadata"]
+        #expect(
+            metadata
+                == .object([
+                    (key: "delivery_id", value: .string("5d000000-0000-4000-8000-000000000001")),
+                    (key: "insight_type", value: .string("deal_stalled")),
+                    (key: "verdict", value: .string("impression")),
+                ]))
+        // The event is one ingest accepts.
+        if case .failure(let rejection) = RecordValidator().validate(
+            kind: .business, key: nil, value: Array(shown.utf8))
+        {
+            Issue.record("\(rejection.code.rawValue): \(rejection.message)")
+        }
+        #expect(throws: APIError.self) { try feedback(#"{"verdict":"clicked",\#(user),"delivery_id":"d-1"}"#).get() }
+        #expect(throws: APIError.self) { try feedback(#"{"verdict":"seen",\#(user)}"#).get() }
+        #expect(
+            try JSONParser.parse(Array(try feedback(#"{"verdict":"clicked",\#(user)}"#).get().utf8))["metadata"]?[
+                "delivery_id"] == nil)
+    }
+
     @Test func tokenBucket() {
         let limiter = RateLimiter<Int64>()
         let start = ContinuousClock.now

@@ -80,6 +80,10 @@ import Testing
     @Test(
         arguments: [
             (#"{"verdict":"useful"}"#, nil), (#"{"verdict":"acted"}"#, nil),
+            (#"{"verdict":"impression","delivery_id":"6f1c2b80-3c59-4d6a-9a51-7f64a3b1c0dd"}"#, nil),
+            (#"{"verdict":"clicked","delivery_id":null}"#, nil),
+            (#"{"verdict":"clicked","delivery_id":"d-1"}"#, "invalid_uuid"),
+            (#"{"verdict":"useful","delivery_id":7}"#, "invalid_uuid"),
             (#"{"verdict":"great"}"#, "unknown_enum_value"),
             (#"{}"#, "missing_field"), (#"{"verdict":1}"#, "missing_field"),
         ] as [(String, String?)])

@@ -5,6 +5,7 @@ import BTETestSupport
 import BTEWorker
 import Foundation
 import Kafka
+import MetricsTestKit
 import Postgres
 import Testing
 
@@ -60,7 +61,13 @@ import Testing
         configuration.ingestGroup = ingestGroup
         configuration.untilIdle = true
         configuration.sessionTimeoutMilliseconds = 6_000
+        let metrics = TestMetrics()
+        configuration.metrics = metrics
         _ = try Projector(configuration: configuration, logger: TestEnvironment.logger).run(stop: StopSignal())
+        #expect(
+            metrics.counterTotal(
+                label: "bte_insight_deliveries_total", dimensions: [("outcome", "delivered"), ("reason", "at_once")])
+                == 2)
 
         let records = try topics.readAll(OutputTopic.insightDeliveries.name(prefix: topics.prefix))
         #expect(records.count == 2)
