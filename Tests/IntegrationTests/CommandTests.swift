@@ -14,11 +14,13 @@ import Testing
         let first = try BTEProcess(arguments)
         #expect(first.wait(timeout: 60) == 0, "\(first.log)")
         let created = first.log.split(separator: "\n").filter { $0.hasSuffix(")") && $0.contains(": created (") }
-        #expect(created.count == 8, "\(first.log)")
+        // One per file of topics/: six inputs and outputs, dead letters, model runs, insight deliveries.
+        #expect(created.count == 9, "\(first.log)")
+        #expect(first.log.contains("topic \(prefix)bte.insight-deliveries.v1: created (6 partitions"))
         #expect(first.log.contains("topic \(prefix)bte.behavioral-vectors.v1: created (6 partitions, compact)"))
         let second = try BTEProcess(arguments)
         #expect(second.wait(timeout: 60) == 0)
-        #expect(second.log.split(separator: "\n").filter { $0.contains(": exists (") }.count == 8, "\(second.log)")
+        #expect(second.log.split(separator: "\n").filter { $0.contains(": exists (") }.count == 9, "\(second.log)")
     }
 
     /// `bte generate` twice: without a seed each run adds new events (a fresh seed, printed), so
