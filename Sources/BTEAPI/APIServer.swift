@@ -155,7 +155,7 @@ public struct APIServer: Sendable {
         "/api/v1/behavioral-vectors/{user_id}": [.get], "/api/v1/analytics/engagement/{user_id}": [.get],
         "/v1/workspaces/{workspace_id}/signals": [.get], "/v1/workspaces/{workspace_id}/signals/{name}/history": [.get],
         "/v1/workspaces/{workspace_id}/insights": [.get], "/v1/insights/{insight_id}/feedback": [.post],
-        "/v1/users/{user_id}/insights/pending": [.get],
+        "/v1/users/{user_id}/insights/pending": [.get], "/v1/users/{user_id}/insights/stream": [.get],
         "/dashboard": [.get, .post], "/v1/estimate": [.post], "/v1/simulate": [.post], "/v1/forecast": [.post],
         "/v1/recommend": [.post], "/v1/jobs/{job_id}": [.get],
     ]

@@ -53,16 +53,21 @@ final class ConnectionGate: Sendable {
 }
 
 /// Per connection: counts it against the gate, and closes it when a request has not arrived
-/// whole (head and body) within `deadline` of the connection opening or the previous request's
-/// end. A body sent a byte at a time can't hold a connection, whatever resets the idle timer.
-final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// whole (head and body) within `deadline` of the connection opening or the previous response's
+/// end. A body sent a byte at a time can't hold a connection, whatever resets the idle timer;
+/// a response that lasts (a stream of events) is the server's, and is not cut.
+final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
 
     private let gate: ConnectionGate
     private let deadline: TimeAmount
     private var timer: Scheduled<Void>?
     private var counted = false
+    /// Requests read whole whose responses have not ended.
+    private var answering = 0
 
     init(gate: ConnectionGate, deadline: TimeAmount) {
         self.gate = gate
@@ -88,8 +93,20 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .end = unwrapInboundIn(data) { arm(context) }
+        if case .end = unwrapInboundIn(data) {
+            answering += 1
+            timer?.cancel()
+            timer = nil
+        }
         context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            answering = max(0, answering - 1)
+            if answering == 0 { arm(context) }
+        }
+        context.write(data, promise: promise)
     }
 
     private func arm(_ context: ChannelHandlerContext) {

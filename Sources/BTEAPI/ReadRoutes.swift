@@ -4,6 +4,7 @@ import BTEOperations
 import BTEStore
 import BTEWorker
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// The read endpoints (what `bte sink` stored) and insight feedback. Every read is scoped to the
@@ -107,6 +108,20 @@ extension APIServer {
                         + "\"truncated\":\(truncated),\"deliveries\":[\(records.joined(separator: ","))]}")
             }
         }
+        router.get("v1/users/:user_id/insights/stream") { request, context -> Response in
+            await self.answer("insight_stream") {
+                let key = try await self.authorize(request, scope: "read")
+                let user = UserKey(workspaceID: key.workspaceID, userID: try context.parameters.require("user_id"))
+                let lastEventID = request.headers[Self.lastEventID]
+                let start = try await self.readers.read { try $0.deliveryCursor(user: user, after: lastEventID) }
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                    body: ResponseBody { writer in
+                        try await self.stream(user: user, after: start, to: &writer)
+                    })
+            }
+        }
         router.post("v1/insights/:insight_id/feedback") { request, context -> Response in
             await self.answer("insight_feedback") {
                 let key = try await self.authorize(request, scope: "admin")
@@ -198,6 +213,34 @@ extension APIServer {
         return "{" + write([(key: "user_id", value: .string(user))] + metrics(latest)) + ",\"as_of\":\(asOf),"
             + "\"history\":[\(history.joined(separator: ","))]}"
     }
+
+    /// Server-Sent Events of the user's deliveries stored after `cursor`: `id` is the delivery's,
+    /// so a client's `Last-Event-ID` resumes exactly after it; a comment line every 15 s keeps
+    /// proxies and the client aware the stream lives. It ends when the client goes away.
+    func stream(user: UserKey, after cursor: Int64, to writer: inout any ResponseBodyWriter) async throws {
+        var cursor = cursor
+        try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+        var quiet = ContinuousClock.now
+        while !Task.isCancelled {
+            let from = cursor
+            let rows = try await readers.read { try $0.deliveries(user: user, after: from, limit: 100) }
+            for row in rows {
+                try await writer.write(ByteBuffer(string: "id: \(row.id)\nevent: insight\ndata: \(row.record)\n\n"))
+                cursor = row.seq
+                quiet = ContinuousClock.now
+            }
+            if ContinuousClock.now - quiet >= Self.heartbeat {
+                try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                quiet = ContinuousClock.now
+            }
+            if rows.count < 100 { try await Task.sleep(for: Self.streamPoll) }
+        }
+        try await writer.finish(nil)
+    }
+
+    static let heartbeat = Duration.seconds(15)
+    static let lastEventID = HTTPField.Name("Last-Event-ID") ?? .accept
+    static let streamPoll = Duration.milliseconds(250)
 }
 
 extension APIError {

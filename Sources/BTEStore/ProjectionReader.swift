@@ -112,6 +112,39 @@ public struct ProjectionReader {
         return rows.count > limit ? (Array(rows.prefix(limit)), true) : (rows, false)
     }
 
+    /// The user's delivered records stored after `seq`, in the order stored, at most `limit`.
+    public func deliveries(user: UserKey, after seq: Int64, limit: Int) throws
+        -> [(seq: Int64, id: String, record: String)]
+    {
+        try connection.execute(
+            """
+            SELECT seq, id::text, record FROM bte.insight_deliveries
+            WHERE workspace_id = $1::uuid AND user_id = $2 AND seq > $3::bigint AND outcome = 'delivered'
+            ORDER BY seq LIMIT $4::int
+            """, [user.workspaceID, user.userID, String(seq), String(limit)]
+        ).rows.compactMap { row in
+            guard let seq = row[0].flatMap({ Int64($0) }), let id = row[1], let record = row[2] else { return nil }
+            return (seq, id, record)
+        }
+    }
+
+    /// Where a user's stream resumes: after the delivery `id` when it is the user's, else after
+    /// the newest stored (from now on).
+    public func deliveryCursor(user: UserKey, after id: String?) throws -> Int64 {
+        if let id, let canonical = canonicalUUID(id),
+            let seq = try connection.execute(
+                "SELECT seq FROM bte.insight_deliveries WHERE id = $1::uuid AND workspace_id = $2::uuid AND user_id = $3",
+                [canonical, user.workspaceID, user.userID]
+            ).rows.first?[0].flatMap({ Int64($0) })
+        {
+            return seq
+        }
+        return try connection.execute(
+            "SELECT coalesce(max(seq), 0) FROM bte.insight_deliveries WHERE workspace_id = $1::uuid AND user_id = $2",
+            [user.workspaceID, user.userID]
+        ).rows.first?[0].flatMap { Int64($0) } ?? 0
+    }
+
     public struct StoredInsight: Sendable, Equatable {
         public var workspaceID: String
         public var insightType: String

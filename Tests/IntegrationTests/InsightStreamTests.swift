@@ -1,0 +1,135 @@
+import BTETestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An HTTP/1.1 client of one streamed response: everything received is kept, and `read` answers
+/// the head and the body so far with the chunk framing removed.
+final class StreamClient {
+    let raw: RawClient
+    private var received: [UInt8] = []
+
+    init(port: Int, request: String) throws {
+        raw = try RawClient(port: port)
+        raw.send(request)
+    }
+
+    /// The head, then the body so far without the chunk framing (sizes in hex, CR LF after each).
+    var text: String {
+        let crlf: [UInt8] = [13, 10]
+        func find(_ pattern: [UInt8], from start: Int) -> Int? {
+            guard received.count >= pattern.count, start <= received.count - pattern.count else { return nil }
+            return (start...(received.count - pattern.count)).first {
+                Array(received[$0..<$0 + pattern.count]) == pattern
+            }
+        }
+        guard let headEnd = find(crlf + crlf, from: 0) else { return String(decoding: received, as: UTF8.self) }
+        var out = Array(received[..<(headEnd + 4)])
+        var at = headEnd + 4
+        while let line = find(crlf, from: at),
+            let size = Int(String(decoding: received[at..<line], as: UTF8.self), radix: 16)
+        {
+            let start = line + 2
+            let end = min(start + size, received.count)
+            out += received[start..<end]
+            if end < start + size { break }
+            at = end + 2
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Waits until the response so far holds `needle` or `timeout` passes; returns it.
+    func read(until needle: String, timeout: TimeInterval) -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline, !text.contains(needle) {
+            var descriptor = pollfd(fd: raw.fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 100) > 0 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = recv(raw.fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            received += buffer[0..<count]
+        }
+        return text
+    }
+}
+
+/// `GET /v1/users/{user_id}/insights/stream`: Server-Sent Events of a user's delivered insights,
+/// the key's workspace only, resumed exactly by `Last-Event-ID`, and never cut by the limits that
+/// bound requests (the response is the server's).
+@Suite(.serialized) struct InsightStreamTests {
+    static let user = "aaaaaaaa-0000-4000-8000-0000000000f1"
+
+    @Test func aStreamSendsTheUsersDeliveriesAndResumesAfterTheLastEventID() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        let readA = try APITests.createKey(db, scope: "read", rate: 10_000)
+        let readB = try APITests.createKey(db, scope: "read", rate: 10_000, workspace: APITests.other)
+        let admin = try db.admin()
+        let port = freePort()
+        func store(_ n: Int, _ workspace: String, _ outcome: String) throws {
+            try admin.execute(
+                """
+                INSERT INTO bte.insight_deliveries
+                    (id, workspace_id, user_id, insight_type, outcome, decided_at, thresholds_version, record)
+                VALUES ($1::uuid, $2::uuid, $3, 'deal_stalled', $4, '2026-03-20T00:00:00Z', 2, $5)
+                """,
+                [fixtureUUID(n, prefix: "d0d0d0d0"), workspace, Self.user, outcome, #"{"n":\#(n)}"#])
+        }
+        func event(_ n: Int) -> String {
+            "id: \(fixtureUUID(n, prefix: "d0d0d0d0"))\nevent: insight\ndata: {\"n\":\(n)}\n\n"
+        }
+        func open(_ key: String?, lastEventID: Int? = nil) throws -> StreamClient {
+            try StreamClient(
+                port: port,
+                request: "GET /v1/users/\(Self.user)/insights/stream HTTP/1.1\r\nHost: x\r\n"
+                    + (key.map { "Authorization: Bearer \($0)\r\n" } ?? "")
+                    + (lastEventID.map { "Last-Event-ID: \(fixtureUUID($0, prefix: "d0d0d0d0"))\r\n" } ?? "") + "\r\n")
+        }
+
+        try store(1, APITests.workspace, "delivered")
+        // Read timeout 2 s, request deadline 3 s: a stream outlives both.
+        let server = try APITests.serve(
+            db, topics, port: port, extra: ["--read-timeout", "2", "--request-timeout", "3"])
+        defer { server.signal(SIGKILL) }
+
+        // A new stream starts after the user's newest stored delivery (1 is history: the
+        // pending endpoint has it).
+        let live = try open(readA)
+        let head = live.read(until: "retry: 2000\n\n", timeout: 10)
+        #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
+        #expect(head.lowercased().contains("content-type: text/event-stream"), "\(head)")
+        Thread.sleep(forTimeInterval: 4)
+        // Delivered to the user (2, 5); suppressed (3) and another workspace's namesake (4) are not sent.
+        try store(2, APITests.workspace, "delivered")
+        try store(3, APITests.workspace, "suppressed")
+        try store(4, APITests.other, "delivered")
+        try store(5, APITests.workspace, "delivered")
+        let sent = live.read(until: event(5), timeout: 10)
+        #expect(sent.hasSuffix(event(2) + event(5)), "\(sent)")
+        #expect(!sent.contains(event(1)) && !sent.contains("\"n\":3") && !sent.contains("\"n\":4"), "\(sent)")
+
+        // Resumed after 2: exactly 5, once.
+        let resumed = try open(readA, lastEventID: 2)
+        let again = resumed.read(until: event(5), timeout: 10)
+        #expect(again.hasSuffix("retry: 2000\n\n" + event(5)), "\(again)")
+        // After 5 nothing is pending until 6 is stored.
+        let caughtUp = try open(readA, lastEventID: 5)
+        _ = caughtUp.read(until: "retry: 2000\n\n", timeout: 10)
+        try store(6, APITests.workspace, "delivered")
+        #expect(caughtUp.read(until: event(6), timeout: 10).hasSuffix(event(6)))
+        // The first stream is still open and got 6 too.
+        #expect(live.read(until: event(6), timeout: 10).hasSuffix(event(6)))
+
+        // Another workspace's key: its own user only; an id of workspace A's resumes nothing of A's.
+        let other = try open(readB, lastEventID: 2)
+        let theirs = other.read(until: "never", timeout: 2)
+        #expect(theirs.hasSuffix("retry: 2000\n\n") && !theirs.contains("\"n\""), "\(theirs)")
+        // Without a key: 401, an error in JSON, not a stream.
+        let anonymous = try open(nil).read(until: "}}", timeout: 5)
+        #expect(anonymous.hasPrefix("HTTP/1.1 401"), "\(anonymous)")
+    }
+}
