@@ -133,7 +133,8 @@ public struct ProjectionReader {
     public func deliveryCursor(user: UserKey, after id: String?) throws -> Int64 {
         if let id, let canonical = canonicalUUID(id),
             let seq = try connection.execute(
-                "SELECT seq FROM bte.insight_deliveries WHERE id = $1::uuid AND workspace_id = $2::uuid AND user_id = $3",
+                "SELECT seq FROM bte.insight_deliveries "
+                    + "WHERE id = $1::uuid AND workspace_id = $2::uuid AND user_id = $3",
                 [canonical, user.workspaceID, user.userID]
             ).rows.first?[0].flatMap({ Int64($0) })
         {
