@@ -6,6 +6,7 @@ import BTEWorker
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Metrics
 
 /// The read endpoints (what `bte sink` stored) and insight feedback. Every read is scoped to the
 /// key's workspace: anything else answers 404, as if it did not exist.
@@ -224,9 +225,18 @@ extension APIServer {
         while !Task.isCancelled {
             let from = cursor
             let rows = try await readers.read { try $0.deliveries(user: user, after: from, limit: 100) }
+            let now = Self.now().microseconds
             for row in rows {
-                try await writer.write(ByteBuffer(string: "id: \(row.id)\nevent: insight\ndata: \(row.record)\n\n"))
                 cursor = row.seq
+                let age = now - row.decidedAt.microseconds
+                // An interrupt is for the moment it was decided; one found on a late resume is
+                // stale, and popping it up now would interrupt for nothing.
+                if row.interrupt, age > Self.staleInterrupt {
+                    Counter(label: "bte_insight_stream_expired_total").increment()
+                    continue
+                }
+                try await writer.write(ByteBuffer(string: "id: \(row.id)\nevent: insight\ndata: \(row.record)\n\n"))
+                Metrics.Timer(label: "bte_insight_stream_delay_seconds").recordMicroseconds(max(0, age))
                 quiet = ContinuousClock.now
             }
             if ContinuousClock.now - quiet >= Self.heartbeat {
@@ -241,6 +251,8 @@ extension APIServer {
     static let heartbeat = Duration.seconds(15)
     static let lastEventID = HTTPField.Name("Last-Event-ID") ?? .accept
     static let streamPoll = Duration.milliseconds(250)
+    /// Ten minutes in microseconds.
+    static let staleInterrupt: Int64 = 600_000_000
 }
 
 extension APIError {

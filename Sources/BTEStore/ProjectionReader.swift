@@ -112,19 +112,31 @@ public struct ProjectionReader {
         return rows.count > limit ? (Array(rows.prefix(limit)), true) : (rows, false)
     }
 
+    /// A delivered record as a stream sends it.
+    public struct StreamedDelivery: Sendable, Equatable {
+        public var seq: Int64
+        public var id: String
+        public var record: String
+        public var interrupt: Bool
+        public var decidedAt: Timestamp
+    }
+
     /// The user's delivered records stored after `seq`, in the order stored, at most `limit`.
-    public func deliveries(user: UserKey, after seq: Int64, limit: Int) throws
-        -> [(seq: Int64, id: String, record: String)]
-    {
+    public func deliveries(user: UserKey, after seq: Int64, limit: Int) throws -> [StreamedDelivery] {
         try connection.execute(
             """
-            SELECT seq, id::text, record FROM bte.insight_deliveries
+            SELECT seq, id::text, record, record::jsonb->>'mode' = 'interrupt',
+                (extract(epoch FROM decided_at) * 1000000)::bigint
+            FROM bte.insight_deliveries
             WHERE workspace_id = $1::uuid AND user_id = $2 AND seq > $3::bigint AND outcome = 'delivered'
             ORDER BY seq LIMIT $4::int
             """, [user.workspaceID, user.userID, String(seq), String(limit)]
         ).rows.compactMap { row in
-            guard let seq = row[0].flatMap({ Int64($0) }), let id = row[1], let record = row[2] else { return nil }
-            return (seq, id, record)
+            guard let seq = row[0].flatMap({ Int64($0) }), let id = row[1], let record = row[2],
+                let micros = row[4].flatMap({ Int64($0) })
+            else { return nil }
+            return StreamedDelivery(
+                seq: seq, id: id, record: record, interrupt: row[3] == "t", decidedAt: Timestamp(microseconds: micros))
         }
     }
 

@@ -1,3 +1,4 @@
+import BTEDomain
 import BTETestSupport
 import Foundation
 import Testing
@@ -70,14 +71,17 @@ final class StreamClient {
         let readB = try APITests.createKey(db, scope: "read", rate: 10_000, workspace: APITests.other)
         let admin = try db.admin()
         let port = freePort()
-        func store(_ n: Int, _ workspace: String, _ outcome: String) throws {
+        func store(
+            _ n: Int, _ workspace: String, _ outcome: String, record: String? = nil,
+            decided: String = "2026-03-20T00:00:00Z"
+        ) throws {
             try admin.execute(
                 """
                 INSERT INTO bte.insight_deliveries
                     (id, workspace_id, user_id, insight_type, outcome, decided_at, thresholds_version, record)
-                VALUES ($1::uuid, $2::uuid, $3, 'deal_stalled', $4, '2026-03-20T00:00:00Z', 2, $5)
+                VALUES ($1::uuid, $2::uuid, $3, 'deal_stalled', $4, $5::timestamptz, 2, $6)
                 """,
-                [fixtureUUID(n, prefix: "d0d0d0d0"), workspace, Self.user, outcome, #"{"n":\#(n)}"#])
+                [fixtureUUID(n, prefix: "d0d0d0d0"), workspace, Self.user, outcome, decided, record ?? #"{"n":\#(n)}"#])
         }
         func event(_ n: Int) -> String {
             "id: \(fixtureUUID(n, prefix: "d0d0d0d0"))\nevent: insight\ndata: {\"n\":\(n)}\n\n"
@@ -123,6 +127,15 @@ final class StreamClient {
         #expect(caughtUp.read(until: event(6), timeout: 10).hasSuffix(event(6)))
         // The first stream is still open and got 6 too.
         #expect(live.read(until: event(6), timeout: 10).hasSuffix(event(6)))
+        // An interrupt decided 10 minutes or more ago is stale and not sent; a fresh one is.
+        let fresh = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000)).rfc3339
+        try store(7, APITests.workspace, "delivered", record: #"{"n":7,"mode":"interrupt"}"#)
+        try store(8, APITests.workspace, "delivered", record: #"{"n":8,"mode":"interrupt"}"#, decided: fresh)
+        let interrupts = caughtUp.read(until: "\"n\":8", timeout: 10)
+        #expect(
+            interrupts.hasSuffix(
+                event(6) + "id: \(fixtureUUID(8, prefix: "d0d0d0d0"))\nevent: insight\n"
+                    + "data: {\"n\":8,\"mode\":\"interrupt\"}\n\n"), "\(interrupts)")
 
         // Another workspace's key: its own user only; an id of workspace A's resumes nothing of A's.
         let other = try open(readB, lastEventID: 2)
