@@ -184,6 +184,83 @@ public struct ProjectionReader {
         ).rows.first?[0] ?? nil
     }
 
+    /// What became of the in-context deliveries of one insight type decided since a time.
+    public struct DeliveryStats: Sendable, Equatable {
+        public var insightType: String
+        public var delivered = 0
+        public var control = 0
+        public var suppressed = 0
+        /// Delivered ones with at least one such feedback naming them (`delivery_id`).
+        public var impressions = 0
+        public var clicks = 0
+        public var acted = 0
+        public var useful = 0
+        public var notUseful = 0
+        public var dismissed = 0
+        /// Delivered ones marked useful or acted: seed 003's "wow moments".
+        public var wow = 0
+
+        public init(insightType: String) { self.insightType = insightType }
+    }
+
+    /// Per insight type (every type of `types`, 0 included), suppressions by reason, and the users
+    /// delivered to, of the deliveries decided since `since`, optionally of one workspace.
+    public func deliveryStats(since: Timestamp, workspaceID: String?, types: [String]) throws
+        -> (types: [DeliveryStats], suppressions: [(reason: String, count: Int)], users: Int)
+    {
+        let verdicts = ["impression", "clicked", "acted", "useful", "not_useful", "dismissed"]
+        let feedback = (verdicts.map { "'\($0)'" } + ["'useful', 'acted'"]).map {
+            "count(*) FILTER (WHERE d.outcome = 'delivered' AND EXISTS (SELECT 1 FROM f "
+                + "WHERE f.delivery = d.id::text AND f.verdict IN (\($0))))"
+        }
+        let rows = try connection.execute(
+            """
+            WITH d AS (
+                SELECT id, insight_type, outcome FROM bte.insight_deliveries
+                WHERE decided_at >= $1::timestamptz AND ($2::uuid IS NULL OR workspace_id = $2::uuid)),
+            f AS (
+                SELECT DISTINCT e.metadata->>'delivery_id' AS delivery, e.metadata->>'verdict' AS verdict
+                FROM core.business_events e
+                WHERE e.event_type = 'insight.feedback' AND e.metadata ? 'delivery_id'
+                  AND e.timestamp >= $1::timestamptz AND ($2::uuid IS NULL OR e.workspace_id = $2::uuid))
+            SELECT d.insight_type, count(*) FILTER (WHERE d.outcome = 'delivered'),
+                count(*) FILTER (WHERE d.outcome = 'control'), count(*) FILTER (WHERE d.outcome = 'suppressed'),
+                \(feedback.joined(separator: ", "))
+            FROM d GROUP BY 1
+            """, [since.rfc3339, workspaceID]
+        ).rows
+        var byType = Dictionary(uniqueKeysWithValues: types.map { ($0, DeliveryStats(insightType: $0)) })
+        for row in rows {
+            let counts = row.dropFirst().map { $0.flatMap { Int($0) } ?? 0 }
+            guard let type = row[0], var stats = byType[type], counts.count == 10 else { continue }
+            (stats.delivered, stats.control, stats.suppressed) = (counts[0], counts[1], counts[2])
+            (stats.impressions, stats.clicks, stats.acted) = (counts[3], counts[4], counts[5])
+            (stats.useful, stats.notUseful, stats.dismissed) = (counts[6], counts[7], counts[8])
+            stats.wow = counts[9]
+            byType[type] = stats
+        }
+        let reasons = try connection.execute(
+            """
+            SELECT record::jsonb->>'reason', count(*) FROM bte.insight_deliveries
+            WHERE decided_at >= $1::timestamptz AND ($2::uuid IS NULL OR workspace_id = $2::uuid)
+              AND outcome = 'suppressed'
+            GROUP BY 1 ORDER BY 2 DESC, 1
+            """, [since.rfc3339, workspaceID]
+        ).rows.compactMap { row -> (reason: String, count: Int)? in
+            guard let reason = row[0], let count = row[1].flatMap({ Int($0) }) else { return nil }
+            return (reason, count)
+        }
+        let users =
+            try connection.execute(
+                """
+                SELECT count(DISTINCT (workspace_id, user_id)) FROM bte.insight_deliveries
+                WHERE decided_at >= $1::timestamptz AND ($2::uuid IS NULL OR workspace_id = $2::uuid)
+                  AND outcome = 'delivered'
+                """, [since.rfc3339, workspaceID]
+            ).rows.first?[0].flatMap { Int($0) } ?? 0
+        return (types.compactMap { byType[$0] }, reasons, users)
+    }
+
     /// Seed 003's quality figures for one insight type over the insights delivered since a time.
     public struct FeedbackStats: Sendable, Equatable {
         public var insightType: String

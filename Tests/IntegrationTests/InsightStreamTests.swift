@@ -146,3 +146,96 @@ final class StreamClient {
         #expect(anonymous.hasPrefix("HTTP/1.1 401"), "\(anonymous)")
     }
 }
+
+/// `bte insights deliveries`: what became of the in-context deliveries, from the stored
+/// decisions and the feedback that names them.
+@Suite(.serialized) struct InsightDeliveryStatsTests {
+    @Test func ratesAndWowMomentsFromDecisionsAndTheirFeedback() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let admin = try db.admin()
+        let a = APITests.workspace
+        let hourAgo = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000) - 3_600_000_000).rfc3339
+        func delivery(_ n: Int, _ workspace: String, _ user: Int, _ type: String, _ outcome: String, _ reason: String)
+            throws
+        {
+            try admin.execute(
+                """
+                INSERT INTO bte.insight_deliveries
+                    (id, workspace_id, user_id, insight_type, outcome, decided_at, thresholds_version, record)
+                VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6::timestamptz, 2, $7)
+                """,
+                [
+                    fixtureUUID(n, prefix: "d1d1d1d1"), workspace, "u\(user)", type, outcome, hourAgo,
+                    #"{"reason":"\#(reason)"}"#,
+                ])
+        }
+        var offset = 0
+        func feedback(_ n: Int?, _ workspace: String, _ verdict: String) throws {
+            offset += 1
+            let metadata =
+                n.map { #"{"verdict":"\#(verdict)","delivery_id":"\#(fixtureUUID($0, prefix: "d1d1d1d1"))"}"# }
+                ?? #"{"verdict":"\#(verdict)"}"#
+            try admin.execute(
+                """
+                INSERT INTO core.business_events (event_id, event_type, entity_type, entity_id, workspace_id,
+                    sub_vertical_id, actor_user_id, timestamp, metadata, content_hash, source_topic, source_partition,
+                    source_offset)
+                VALUES (gen_random_uuid(), 'insight.feedback', 'insight', gen_random_uuid(), $1, $1,
+                    gen_random_uuid(), $2::timestamptz, $3::jsonb, 0, 't', 0, $4)
+                """, [workspace, hourAgo, metadata, String(offset)])
+        }
+        // Workspace A: deal_stalled delivered to u1 (1) and u2 (2), next_best_action to u1 (3),
+        // two deal_stalled suppressed (spacing, seen), one held out. Another workspace's delivery (7).
+        try delivery(1, a, 1, "deal_stalled", "delivered", "at_once")
+        try delivery(2, a, 2, "deal_stalled", "delivered", "breakpoint")
+        try delivery(3, a, 1, "next_best_action", "delivered", "at_once")
+        try delivery(4, a, 1, "deal_stalled", "suppressed", "spacing")
+        try delivery(5, a, 2, "deal_stalled", "suppressed", "seen")
+        try delivery(6, a, 3, "deal_stalled", "control", "holdout")
+        try delivery(7, APITests.other, 1, "deal_stalled", "delivered", "at_once")
+        // 1: shown, opened, useful (twice: counted once). 2: shown, dismissed. 3: shown, acted.
+        // Feedback without a delivery, and on the other workspace's delivery, don't count for A.
+        for (n, verdict) in [
+            (1, "impression"), (1, "clicked"), (1, "useful"), (1, "useful"), (2, "impression"), (2, "dismissed"),
+            (3, "impression"), (3, "acted"),
+        ] {
+            try feedback(n, a, verdict)
+        }
+        try feedback(nil, a, "useful")
+        try feedback(7, APITests.other, "useful")
+
+        let process = try BTEProcess([
+            "insights", "deliveries", "--since", "7d", "--workspace", a, "--reader-database-url", db.readerURL,
+        ])
+        #expect(process.wait(timeout: 60) == 0, "\(process.log)")
+        let line = process.log.split(separator: "\n").first { $0.hasPrefix("{") }.map(String.init) ?? ""
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+        // Users delivered to: u1, u2. Wow moments: 1 (useful) and 3 (acted) = 2; over 7 days,
+        // one week: 2 ÷ 2 users ÷ 1 week = 1.
+        #expect(json["users"] as? Int == 2 && json["wow_moments"] as? Int == 2)
+        #expect(json["wow_moments_per_user_week"] as? Double == 1)
+        let types = try #require(json["insight_types"] as? [[String: Any]])
+        func type(_ name: String) -> [String: Any] { types.first { $0["insight_type"] as? String == name } ?? [:] }
+        let stalled = type("deal_stalled")
+        // deal_stalled: 2 delivered, 1 control, 2 suppressed; 2 impressions, 1 click, 1 useful,
+        // 1 dismissed: impression 2/2, click 1/2, action 0/2, positive 1/1, dismiss 1/2.
+        #expect(
+            [
+                "delivered", "control", "suppressed", "impressions", "clicks", "acted", "useful", "not_useful",
+                "dismissed",
+            ].map { stalled[$0] as? Int } == [2, 1, 2, 2, 1, 0, 1, 0, 1], "\(stalled)")
+        #expect(
+            ["impression_rate", "click_rate", "action_rate", "positive_rate", "dismiss_rate"].map {
+                stalled[$0] as? Double
+            } == [1, 0.5, 0, 1, 0.5], "\(stalled)")
+        // next_best_action: 1 delivered, shown and acted: action 1/1; no opinion: positive null.
+        let next = type("next_best_action")
+        #expect(next["delivered"] as? Int == 1 && next["acted"] as? Int == 1 && next["action_rate"] as? Double == 1)
+        #expect(next["positive_rate"] is NSNull)
+        #expect(
+            type("repeat_customer")["delivered"] as? Int == 0 && type("repeat_customer")["impression_rate"] is NSNull)
+        let suppressions = try #require(json["suppressions"] as? [[String: Any]])
+        #expect(suppressions.map { "\($0["reason"] ?? "") \($0["count"] ?? "")" } == ["seen 1", "spacing 1"])
+    }
+}
