@@ -113,7 +113,7 @@ extension APIServer {
             await self.answer("insight_stream") {
                 let key = try await self.authorize(request, scope: "read")
                 let user = UserKey(workspaceID: key.workspaceID, userID: try context.parameters.require("user_id"))
-                let lastEventID = request.headers[Self.lastEventID]
+                let lastEventID = Self.lastEventID.flatMap { request.headers[$0] }
                 let start = try await self.readers.read { try $0.deliveryCursor(user: user, after: lastEventID) }
                 return Response(
                     status: .ok,
@@ -249,7 +249,8 @@ extension APIServer {
     }
 
     static let heartbeat = Duration.seconds(15)
-    static let lastEventID = HTTPField.Name("Last-Event-ID") ?? .accept
+    /// A valid field name, so never nil; without it a stream would start from now.
+    static let lastEventID = HTTPField.Name("Last-Event-ID")
     static let streamPoll = Duration.milliseconds(250)
     /// Ten minutes in microseconds.
     static let staleInterrupt: Int64 = 600_000_000
