@@ -209,7 +209,7 @@ let package = Package(
         .testTarget(
             name: "BTEAPITests",
             dependencies: [
-                "BTEAPI", "BTEDomain", "BTEOperations", "BTEModels",
+                "BTEAPI", "BTEDomain", "BTEOperations", "BTEModels", "BTEStore",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict

@@ -207,7 +207,8 @@ extension APIServer {
                 latest: latest, histories: histories,
                 insights: try reader.insights(workspaceID: workspace, since: from, limit: 50).records,
                 feedback: try reader.feedbackStats(since: from, workspaceID: workspace, types: types),
-                newestOutput: try reader.newestOutputStoredAt(workspaceID: pipelineWide ? nil : workspace))
+                newestOutput: try reader.newestOutputStoredAt(workspaceID: pipelineWide ? nil : workspace),
+                deliveries: try reader.deliveryStats(since: from, workspaceID: workspace, types: types).types)
         }
         let figures = pipelineWide ? await operations.figures() : nil
         let page = DashboardPage.render(
@@ -231,6 +232,8 @@ struct DashboardData: Sendable {
     var insights: [String]
     var feedback: [ProjectionReader.FeedbackStats]
     var newestOutput: Timestamp?
+    /// In-context deliveries of the same period, per insight type.
+    var deliveries: [ProjectionReader.DeliveryStats] = []
 }
 
 /// The page: a Mustache template filled from plain dictionaries; every value is HTML-escaped by
@@ -305,6 +308,16 @@ enum DashboardPage {
                 "positive_rate": percent(stats.positiveFeedbackRate), "action_rate": percent(stats.actionRate),
             ]
         }
+        func ratio(_ a: Int, _ b: Int) -> String { b == 0 ? "–" : percent(Double(a) / Double(b)) }
+        let deliveries: [[String: Any]] = data.deliveries.map { stats in
+            [
+                "type": stats.insightType, "delivered": stats.delivered, "suppressed": stats.suppressed,
+                "impression_rate": ratio(stats.impressions, stats.delivered),
+                "click_rate": ratio(stats.clicks, stats.impressions),
+                "action_rate": ratio(stats.acted, stats.delivered),
+                "dismiss_rate": ratio(stats.dismissed, stats.impressions),
+            ]
+        }
         let freshness = data.newestOutput.map {
             String(format: "%.1f", Double(now.microseconds - $0.microseconds) / 1e6)
         }
@@ -326,7 +339,7 @@ enum DashboardPage {
             "freshness": freshness ?? "–",
             "signals": signals, "no_signals": signals.isEmpty,
             "insights": insights, "no_insights": insights.isEmpty,
-            "feedback": feedback,
+            "feedback": feedback, "deliveries": deliveries,
         ]
         return template?.render(context) ?? "<!doctype html><title>BTE</title><p>template unavailable</p>"
     }
@@ -389,6 +402,14 @@ enum DashboardPage {
         <td class="num">{{acted}}</td><td class="num">{{useful}}</td><td class="num">{{not_useful}}</td>\
         <td class="num positive-rate">{{positive_rate}}</td><td class="num action-rate">{{action_rate}}</td>\
         </tr>{{/feedback}}
+        </table>
+        <h3>Insights delivered in context (last 30 days)</h3>
+        <table id="deliveries"><tr><th>type</th><th>delivered</th><th>suppressed</th><th>seen</th><th>clicked</th>\
+        <th>acted</th><th>dismissed</th></tr>
+        {{#deliveries}}<tr data-type="{{type}}"><td>{{type}}</td><td class="num">{{delivered}}</td>\
+        <td class="num">{{suppressed}}</td><td class="num impression-rate">{{impression_rate}}</td>\
+        <td class="num click-rate">{{click_rate}}</td><td class="num">{{action_rate}}</td>\
+        <td class="num dismiss-rate">{{dismiss_rate}}</td></tr>{{/deliveries}}
         </table>
         </body></html>
         """

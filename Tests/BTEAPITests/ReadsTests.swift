@@ -1,4 +1,5 @@
 import BTEDomain
+import BTEStore
 import Foundation
 import HTTPTypes
 import Testing
@@ -81,6 +82,28 @@ struct DashboardTests {
         #expect(page.contains("&lt;script&gt;"))
         #expect(page.contains(#"<td class="num" id="ingest-rate">2.5</td>"#))
         #expect(page.contains(#"<td class="num signal-value">2</td>"#))
+    }
+
+    /// In-context deliveries as rates: 4 delivered, 3 seen (75.0%), 1 clicked of those (33.3%),
+    /// 2 acted of the delivered (50.0%), none dismissed (0.0%); a type never delivered shows –.
+    @Test func deliveriesAreShownAsRates() {
+        var stalled = ProjectionReader.DeliveryStats(insightType: "deal_stalled")
+        (stalled.delivered, stalled.suppressed, stalled.impressions, stalled.clicks, stalled.acted) = (4, 5, 3, 1, 2)
+        let data = DashboardData(
+            ingestRate: 0, latest: [], histories: [:], insights: [], feedback: [], newestOutput: nil,
+            deliveries: [stalled, ProjectionReader.DeliveryStats(insightType: "repeat_customer")])
+        let page = DashboardPage.render(
+            workspace: "w", data: data, figures: OperationsSnapshot.Figures(),
+            now: Timestamp(microseconds: 0), template: APIServer.dashboardTemplate)
+        #expect(
+            page.contains(
+                #"<tr data-type="deal_stalled"><td>deal_stalled</td><td class="num">4</td><td class="num">5</td>"#
+                    + #"<td class="num impression-rate">75.0%</td><td class="num click-rate">33.3%</td>"#
+                    + #"<td class="num">50.0%</td><td class="num dismiss-rate">0.0%</td></tr>"#), "\(page)")
+        #expect(
+            page.contains(
+                #"<tr data-type="repeat_customer"><td>repeat_customer</td><td class="num">0</td>"#
+                    + #"<td class="num">0</td><td class="num impression-rate">–</td>"#))
     }
 }
 
