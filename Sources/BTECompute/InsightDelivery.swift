@@ -170,6 +170,9 @@ public struct DeliveryEngine: Sendable {
 
     public let workspaceID: String
     var users: [String: User] = [:]
+    /// The users with a timer (a page that may become a dwell, a waiting interrupt): the only
+    /// ones a passing event must look at, so an event's cost does not grow with the users.
+    private var timed: Set<String> = []
     /// The insights of the decision being taken (asked for only when a decision needs them).
     private var insights: [CurrentInsight] = []
     /// When each insight type's content last changed, as seen by the decisions (newest first
@@ -250,6 +253,7 @@ public struct DeliveryEngine: Sendable {
         default:
             break
         }
+        refresh(userID)
         return decisions
     }
 
@@ -264,13 +268,15 @@ public struct DeliveryEngine: Sendable {
         user.dwell = nil
         prune(&user, now: asOf)
         users[userID] = user
+        refresh(userID)
         return previous
     }
 
     /// The next timer: a user's dwell, pause or deferral end, earliest first (ties by user).
     private func nextTimer(upTo limit: Int64, rules: DeliveryRules) -> (time: Int64, user: String, kind: Int)? {
         var best: (time: Int64, user: String, kind: Int)?
-        for (id, user) in users {
+        for id in timed {
+            guard let user = users[id] else { continue }
             var candidates: [(Int64, Int)] = []
             if let dwell = user.dwell { candidates.append((dwell.time + rules.dwell, 0)) }
             if let pending = user.pending {
@@ -287,9 +293,19 @@ public struct DeliveryEngine: Sendable {
         return best
     }
 
+    /// Keeps `timed` in step with a user's timers after their state changed.
+    private mutating func refresh(_ userID: String) {
+        if users[userID]?.dwell != nil || users[userID]?.pending != nil {
+            timed.insert(userID)
+        } else {
+            timed.remove(userID)
+        }
+    }
+
     private mutating func fireTimers(upTo limit: Int64, rules: DeliveryRules) -> [DeliveryDecision] {
         var decisions: [DeliveryDecision] = []
         while let timer = nextTimer(upTo: limit, rules: rules) {
+            defer { refresh(timer.user) }
             guard var user = users[timer.user] else { break }
             switch timer.kind {
             case 0:
