@@ -495,8 +495,13 @@ public struct DeliveryEngine: Sendable {
             user.delivered.removeAll { now - $0.time >= week }
         }
         if let first = user.dismissals.first, now - first >= week { user.dismissals.removeAll { now - $0 >= week } }
-        user.mutedUntil = user.mutedUntil.filter { $0.value > now }
-        user.dismissedUntil = user.dismissedUntil.filter { $0.value > now }
+        // Every event of the user passes here: rebuild the maps only when one has ended.
+        if user.mutedUntil.values.contains(where: { $0 <= now }) {
+            user.mutedUntil = user.mutedUntil.filter { $0.value > now }
+        }
+        if user.dismissedUntil.values.contains(where: { $0 <= now }) {
+            user.dismissedUntil = user.dismissedUntil.filter { $0.value > now }
+        }
     }
 
     /// A stable share of users, by a hash of (workspace, user): the same users in every replay.

@@ -106,15 +106,18 @@ final class ProjectionState {
 
     /// The workspace's insights as of its state, with their records' ids.
     private func current(_ workspace: String, peers: PeerIndex, version: Int) -> [CurrentInsight] {
+        insightRecords(workspace, peers: peers, version: version).map { CurrentInsight(id: $0.id, insight: $0.insight) }
+    }
+
+    /// The workspace's insight records as of its state.
+    private func insightRecords(_ workspace: String, peers: PeerIndex, version: Int) -> [InsightRecord] {
         guard let state = workspaces[workspace], let micros = state.asOf else { return [] }
         let asOf = Timestamp(microseconds: micros)
         let aggregates = state.insightAggregates(peers: peers)
         return aggregates.insights().map { insight in
-            CurrentInsight(
-                id: InsightRecord(
-                    workspaceID: workspace, insight: insight, asOf: asOf, thresholdsVersion: version,
-                    computedFrom: aggregates.used
-                ).id, insight: insight)
+            InsightRecord(
+                workspaceID: workspace, insight: insight, asOf: asOf, thresholdsVersion: version,
+                computedFrom: aggregates.used)
         }
     }
 
@@ -169,16 +172,9 @@ final class ProjectionState {
             asOf: asOf)
         outputs.signals += records
         outputs.failures += failures.report(workspaceID: workspace, failed: failed, asOf: asOf)
-        let insights = state.insightAggregates(peers: peers)
-        var current: [CurrentInsight] = []
-        for insight in insights.insights() {
-            let record = InsightRecord(
-                workspaceID: workspace, insight: insight, asOf: asOf, thresholdsVersion: computer.thresholds.version,
-                computedFrom: insights.used)
-            outputs.insights.append(record)
-            current.append(CurrentInsight(id: record.id, insight: insight))
-        }
-        return current
+        let insights = insightRecords(workspace, peers: peers, version: computer.thresholds.version)
+        outputs.insights += insights
+        return insights.map { CurrentInsight(id: $0.id, insight: $0.insight) }
     }
 
     /// Rebuilds, before the first batch, the workspaces stored in `partitions` of the business
