@@ -13,7 +13,7 @@ export PATH="$($PY -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):
 if ! command -v schemathesis >/dev/null 2>&1; then
   $PY -m pip install -q --disable-pip-version-check schemathesis==4.32.5 2>&1 | grep -v 'Running pip as' >&2 || true
 fi
-# The dashboard's browser test: Debian's chromium and its driver, driven by Selenium.
+# The browser tests (dashboard, in-context insights): Debian's chromium and its driver, driven by Selenium.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
