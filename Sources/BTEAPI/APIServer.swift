@@ -72,6 +72,7 @@ public struct APIServer: Sendable {
     let publisher: EventPublisher
     let vectors: VectorReader
     let readers: ReaderPool
+    let feed: DeliveryFeed
     let sessions = DashboardSessions()
     let operations: OperationsSnapshot
     let spec: [UInt8]
@@ -89,6 +90,8 @@ public struct APIServer: Sendable {
         publisher = try EventPublisher(configuration: producer)
         vectors = VectorReader(readerURL: configuration.readerURL)
         readers = ReaderPool(readerURL: configuration.readerURL, connections: configuration.readerConnections)
+        feed = DeliveryFeed(
+            readers: readers, poll: Self.streamPoll, heartbeat: Self.heartbeat, buffer: Self.streamBuffer)
         var status = Status.Configuration(brokers: configuration.brokers, readerURL: configuration.readerURL)
         status.kafkaProperties = configuration.kafkaProperties
         status.topicPrefix = configuration.topicPrefix

@@ -217,41 +217,57 @@ extension APIServer {
 
     /// Server-Sent Events of the user's deliveries stored after `cursor`: `id` is the delivery's,
     /// so a client's `Last-Event-ID` resumes exactly after it; a comment line every 15 s keeps
-    /// proxies and the client aware the stream lives. It ends when the client goes away.
+    /// proxies and the client aware the stream lives. The stream first reads what was stored
+    /// after the cursor, then follows the server's shared feed; it ends when the client goes
+    /// away, or when it fell `streamBuffer` deliveries behind (the client resumes).
     func stream(user: UserKey, after cursor: Int64, to writer: inout any ResponseBodyWriter) async throws {
-        var cursor = cursor
-        try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-        var quiet = ContinuousClock.now
-        while !Task.isCancelled {
-            let from = cursor
-            let rows = try await readers.read { try $0.deliveries(user: user, after: from, limit: 100) }
-            let now = Self.now().microseconds
-            for row in rows {
-                cursor = row.seq
-                let age = now - row.decidedAt.microseconds
-                // An interrupt is for the moment it was decided; one found on a late resume is
-                // stale, and popping it up now would interrupt for nothing.
-                if row.interrupt, age > Self.staleInterrupt {
-                    Counter(label: "bte_insight_stream_expired_total").increment()
-                    continue
+        let subscription = try await feed.subscribe(user)
+        do {
+            try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+            var last = cursor
+            while true {
+                let from = last
+                let rows = try await readers.read { try $0.deliveries(user: user, after: from, limit: 100) }
+                for row in rows { try await send(row, after: &last, to: &writer) }
+                if rows.count < 100 { break }
+            }
+            for await item in subscription.items {
+                switch item {
+                case .delivery(let row): try await send(row, after: &last, to: &writer)
+                case .heartbeat: try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                 }
-                try await writer.write(ByteBuffer(string: "id: \(row.id)\nevent: insight\ndata: \(row.record)\n\n"))
-                Metrics.Timer(label: "bte_insight_stream_delay_seconds").recordMicroseconds(max(0, age))
-                quiet = ContinuousClock.now
             }
-            if ContinuousClock.now - quiet >= Self.heartbeat {
-                try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
-                quiet = ContinuousClock.now
-            }
-            if rows.count < 100 { try await Task.sleep(for: Self.streamPoll) }
+        } catch {
+            await feed.cancel(user, subscription.id)
+            throw error
         }
+        await feed.cancel(user, subscription.id)
         try await writer.finish(nil)
+    }
+
+    /// Writes a delivery the stream has not sent (the catch-up and the feed may both read it).
+    private func send(
+        _ row: ProjectionReader.StreamedDelivery, after last: inout Int64, to writer: inout any ResponseBodyWriter
+    ) async throws {
+        guard row.seq > last else { return }
+        last = row.seq
+        let age = Self.now().microseconds - row.decidedAt.microseconds
+        // An interrupt is for the moment it was decided; one found on a late resume is stale,
+        // and popping it up now would interrupt for nothing.
+        if row.interrupt, age > Self.staleInterrupt {
+            Counter(label: "bte_insight_stream_expired_total").increment()
+            return
+        }
+        try await writer.write(ByteBuffer(string: "id: \(row.id)\nevent: insight\ndata: \(row.record)\n\n"))
+        Metrics.Timer(label: "bte_insight_stream_delay_seconds").recordMicroseconds(max(0, age))
     }
 
     static let heartbeat = Duration.seconds(15)
     /// A valid field name, so never nil; without it a stream would start from now.
     static let lastEventID = HTTPField.Name("Last-Event-ID")
-    static let streamPoll = Duration.milliseconds(250)
+    static let streamPoll = Duration.milliseconds(100)
+    /// Deliveries a stream may be behind its client before it is ended (the client resumes).
+    static let streamBuffer = 256
     /// Ten minutes in microseconds.
     static let staleInterrupt: Int64 = 600_000_000
 }

@@ -140,6 +140,65 @@ public struct ProjectionReader {
         }
     }
 
+    /// A place in the stored order of every workspace's deliveries: a transaction id, then seq.
+    public struct FeedCursor: Sendable, Hashable, Comparable {
+        public var tx: UInt64
+        public var seq: Int64
+        public init(tx: UInt64, seq: Int64) {
+            self.tx = tx
+            self.seq = seq
+        }
+        public static func < (a: Self, b: Self) -> Bool { (a.tx, a.seq) < (b.tx, b.seq) }
+    }
+
+    /// A delivery of some workspace's user as the shared feed reads it; `record` is nil when it
+    /// was not delivered (suppressed or held out), which only moves the cursor.
+    public struct FeedRow: Sendable, Equatable {
+        public var cursor: FeedCursor
+        public var user: UserKey
+        public var delivery: StreamedDelivery?
+        public var settled: Bool
+    }
+
+    /// Where a feed starting now begins: every transaction older than the oldest still running
+    /// is over, so what it stored is already readable by a stream's own catch-up.
+    public func feedStart() throws -> FeedCursor {
+        let xmin = try connection.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").rows.first?[0]
+        guard let xmin, let tx = UInt64(xmin) else {
+            throw StoreError(.unexpectedReply, "the oldest running transaction was not answered")
+        }
+        return FeedCursor(tx: tx, seq: 0)
+    }
+
+    /// Every workspace's deliveries stored after `cursor`, in (tx, seq) order. `settled` rows
+    /// come first: their transactions are older than every one still running, so no row can
+    /// appear before them later, and only they may move a cursor on. A row committed late by a
+    /// transaction that began earlier is still after the cursor, so it is never skipped.
+    public func feed(after cursor: FeedCursor, limit: Int) throws -> [FeedRow] {
+        try connection.execute(
+            """
+            SELECT tx::text, seq, workspace_id::text, user_id, id::text,
+                CASE WHEN outcome = 'delivered' THEN record END, record::jsonb->>'mode' = 'interrupt',
+                (extract(epoch FROM decided_at) * 1000000)::bigint, tx < pg_snapshot_xmin(pg_current_snapshot())
+            FROM bte.insight_deliveries
+            WHERE (tx, seq) > ($1::text::xid8, $2::bigint)
+            ORDER BY tx, seq LIMIT $3::int
+            """, [String(cursor.tx), String(cursor.seq), String(limit)]
+        ).rows.compactMap { row in
+            guard let tx = row[0].flatMap({ UInt64($0) }), let seq = row[1].flatMap({ Int64($0) }),
+                let workspace = row[2], let user = row[3], let id = row[4],
+                let micros = row[7].flatMap({ Int64($0) })
+            else { return nil }
+            return FeedRow(
+                cursor: FeedCursor(tx: tx, seq: seq), user: UserKey(workspaceID: workspace, userID: user),
+                delivery: row[5].map {
+                    StreamedDelivery(
+                        seq: seq, id: id, record: $0, interrupt: row[6] == "t",
+                        decidedAt: Timestamp(microseconds: micros))
+                }, settled: row[8] == "t")
+        }
+    }
+
     /// Where a user's stream resumes: after the delivery `id` when it is the user's, else after
     /// the newest stored (from now on).
     public func deliveryCursor(user: UserKey, after id: String?) throws -> Int64 {

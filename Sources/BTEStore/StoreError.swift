@@ -19,6 +19,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case invalidSegment = "store_invalid_segment"
         case invalidBanditEntry = "store_invalid_bandit_entry"
         case jobVanished = "store_job_vanished"
+        case unexpectedReply = "store_unexpected_reply"
     }
     public let code: Code
     public let message: String

@@ -1,6 +1,7 @@
 import BTEDomain
 import BTETestSupport
 import Foundation
+import Postgres
 import Testing
 
 #if canImport(Glibc)
@@ -40,6 +41,27 @@ final class StreamClient {
             at = end + 2
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The response is over: its last chunk, of size 0, came.
+    var ended: Bool { Array(received.suffix(5)) == [0x30, 13, 10, 13, 10] }
+
+    /// Reads without looking at the whole (large streams): until the newest bytes hold `needle`,
+    /// the response ends, or `timeout` passes.
+    func drain(until needle: String? = nil, timeout: TimeInterval) {
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while Date() < deadline, !ended {
+            var descriptor = pollfd(fd: raw.fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 100) > 0 else { continue }
+            let count = recv(raw.fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            received += buffer[0..<count]
+            if let needle, String(decoding: received.suffix(count + needle.utf8.count), as: UTF8.self).contains(needle)
+            {
+                break
+            }
+        }
     }
 
     /// Waits until the response so far holds `needle` or `timeout` passes; returns it.
@@ -144,6 +166,125 @@ final class StreamClient {
         // Without a key: 401, an error in JSON, not a stream.
         let anonymous = try open(nil).read(until: "}}", timeout: 5)
         #expect(anonymous.hasPrefix("HTTP/1.1 401"), "\(anonymous)")
+    }
+}
+
+/// The streams of a server share one reader of new deliveries: it never passes a row stored by a
+/// transaction that ended after a later one (two sink members), nor does a slow client hold
+/// more than its bounded buffer.
+@Suite(.serialized) struct InsightFeedTests {
+    static let workspace = APITests.workspace
+
+    static func insert(_ connection: PostgresConnection, _ n: Int, user: String, pad: Int = 0) throws {
+        try connection.execute(
+            """
+            INSERT INTO bte.insight_deliveries
+                (id, workspace_id, user_id, insight_type, outcome, decided_at, thresholds_version, record)
+            VALUES ($1::uuid, $2::uuid, $3, 'deal_stalled', 'delivered', '2026-03-20T00:00:00Z', 2, $4)
+            """, [fixtureUUID(n, prefix: "d2d2d2d2"), workspace, user, #"{"n":\#(n)}"#])
+    }
+
+    static func open(_ port: Int, _ key: String, user: String, after: Int? = nil) throws -> StreamClient {
+        try StreamClient(
+            port: port,
+            request: "GET /v1/users/\(user)/insights/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key)\r\n"
+                + (after.map { "Last-Event-ID: \(fixtureUUID($0, prefix: "d2d2d2d2"))\r\n" } ?? "") + "\r\n")
+    }
+
+    static func event(_ n: Int) -> String {
+        "id: \(fixtureUUID(n, prefix: "d2d2d2d2"))\nevent: insight\ndata: {\"n\":\(n)}\n\n"
+    }
+
+    @Test func aRowCommittedAfterALaterSeqIsStreamedAndStreamsShareOneReader() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        let read = try APITests.createKey(db, scope: "read", rate: 10_000)
+        let port = freePort()
+        let server = try APITests.serve(db, topics, port: port)
+        defer { server.signal(SIGKILL) }
+        let a = try Self.open(port, read, user: "user-a")
+        let b = try Self.open(port, read, user: "user-b")
+        for client in [a, b] { _ = client.read(until: "retry: 2000\n\n", timeout: 10) }
+
+        // Two writers: the first takes seq 1 for user-a and commits after the second stored
+        // seq 2 for user-b and the feed read it. user-a's row must still come.
+        let slow = try db.admin()
+        let fast = try db.admin()
+        try slow.execute("BEGIN")
+        try Self.insert(slow, 1, user: "user-a")
+        try Self.insert(fast, 2, user: "user-b")
+        #expect(b.read(until: Self.event(2), timeout: 10).hasSuffix(Self.event(2)))
+        Thread.sleep(forTimeInterval: 0.5)
+        try slow.execute("COMMIT")
+        #expect(a.read(until: Self.event(1), timeout: 10).hasSuffix("retry: 2000\n\n" + Self.event(1)))
+
+        // Forty more streams for 3 s: the database sees one reader polling every 100 ms
+        // (about 30 transactions), not one per stream (40 × 30 = 1,200 at the same pace).
+        let more = try (0..<40).map { try Self.open(port, read, user: "user-\($0)") }
+        for client in more { _ = client.read(until: "retry: 2000\n\n", timeout: 10) }
+        let transactions =
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '\(db.name)'"
+        let admin = try db.admin()
+        Thread.sleep(forTimeInterval: 1.5)  // the statistics are flushed within a second
+        let before = try db.count(transactions)
+        Thread.sleep(forTimeInterval: 3)
+        try admin.execute("SELECT pg_stat_clear_snapshot()")
+        let during = try db.count(transactions) - before
+        #expect(during < 200, "\(during) transactions in 3 s with 42 streams")
+        let metrics = httpGet(port: port, path: "/metrics")?.body ?? ""
+        #expect(metrics.contains("bte_insight_streams_open 42"), "\(metrics.prefix(2_000))")
+    }
+
+    @Test func aClientThatFallsBehindIsEndedWithoutSlowingOthersAndResumesExactly() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        let read = try APITests.createKey(db, scope: "read", rate: 10_000)
+        let port = freePort()
+        let server = try APITests.serve(db, topics, port: port)
+        defer { server.signal(SIGKILL) }
+        let stalled = try Self.open(port, read, user: "stalled")
+        let other = try Self.open(port, read, user: "other")
+        for client in [stalled, other] { _ = client.read(until: "retry: 2000\n\n", timeout: 10) }
+
+        // 2,000 deliveries of 16 KiB (32 MiB, beyond what the sockets hold) to a client that
+        // reads nothing: its stream holds at most 256 of them, then is ended.
+        let admin = try db.admin()
+        try admin.execute(
+            """
+            INSERT INTO bte.insight_deliveries
+                (id, workspace_id, user_id, insight_type, outcome, decided_at, thresholds_version, record)
+            SELECT ('d3d3d3d3-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, $1::uuid, 'stalled',
+                'deal_stalled', 'delivered', '2026-03-20T00:00:00Z', 2,
+                '{"n":' || n || ',"pad":"' || repeat('x', 16384) || '"}'
+            FROM generate_series(1, 2000) AS n
+            """, [Self.workspace])
+        // Another user's delivery comes at once all the same.
+        try Self.insert(admin, 1, user: "other")
+        #expect(other.read(until: Self.event(1), timeout: 5).hasSuffix(Self.event(1)))
+        let overflowed = eventually(timeout: 30) {
+            (httpGet(port: port, path: "/metrics")?.body ?? "").contains("bte_insight_stream_overflows_total 1")
+        }
+        #expect(overflowed)
+
+        // The stalled client reads on: a first part of its deliveries, in order, then the end.
+        stalled.drain(timeout: 60)
+        #expect(stalled.ended)
+        let ids = stalled.text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.map { String($0.dropFirst(4)) }
+        let expected = (1...2000).map {
+            "d3d3d3d3-0000-4000-8000-" + String(repeating: "0", count: 12 - String($0).count) + String($0)
+        }
+        #expect(!ids.isEmpty && ids.count < 2000 && ids == Array(expected.prefix(ids.count)), "\(ids.count) received")
+
+        // It resumes after the last one it got: the rest, each once.
+        let resumed = try StreamClient(
+            port: port,
+            request: "GET /v1/users/stalled/insights/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(read)\r\n"
+                + "Last-Event-ID: \(ids.last ?? "")\r\n\r\n")
+        resumed.drain(until: "\"n\":2000,", timeout: 60)
+        let rest = resumed.text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.map { String($0.dropFirst(4)) }
+        #expect(rest == Array(expected.dropFirst(ids.count)), "\(rest.count) resumed")
     }
 }
 
