@@ -91,7 +91,8 @@ public struct APIServer: Sendable {
         vectors = VectorReader(readerURL: configuration.readerURL)
         readers = ReaderPool(readerURL: configuration.readerURL, connections: configuration.readerConnections)
         feed = DeliveryFeed(
-            readers: readers, poll: Self.streamPoll, heartbeat: Self.heartbeat, buffer: Self.streamBuffer)
+            readers: readers, readerURL: configuration.readerURL, poll: Self.streamPoll, heartbeat: Self.heartbeat,
+            buffer: Self.streamBuffer)
         var status = Status.Configuration(brokers: configuration.brokers, readerURL: configuration.readerURL)
         status.kafkaProperties = configuration.kafkaProperties
         status.topicPrefix = configuration.topicPrefix

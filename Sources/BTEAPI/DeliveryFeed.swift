@@ -3,7 +3,8 @@ import BTEStore
 import Metrics
 
 /// One reader of new deliveries for every open stream of a server: it polls the stored order of
-/// all workspaces' deliveries and hands each row to the streams of its (workspace, user), so the
+/// all workspaces' deliveries (at once when the sink notifies a commit, at most every `poll`) and
+/// hands each row to the streams of its (workspace, user), so the
 /// database sees the same few queries a second whether 1 or 10,000 streams are open. A row is
 /// handed on as soon as it is readable; a stream drops what it already sent by the user's seq
 /// (one sink member stores a user's rows, in seq order).
@@ -19,6 +20,8 @@ actor DeliveryFeed {
     typealias Subscription = (id: Int, items: AsyncStream<Item>)
 
     private let readers: ReaderPool
+    /// Its own connection: it listens for the sink's commits between reads.
+    private let listener: SerialClient<ProjectionReader>
     private let poll: Duration
     private let heartbeat: Duration
     private let buffer: Int
@@ -30,8 +33,15 @@ actor DeliveryFeed {
     private let open = Gauge(label: "bte_insight_streams_open")
     private let overflows = Counter(label: "bte_insight_stream_overflows_total")
 
-    init(readers: ReaderPool, poll: Duration, heartbeat: Duration, buffer: Int) {
+    init(readers: ReaderPool, readerURL: String, poll: Duration, heartbeat: Duration, buffer: Int) {
         self.readers = readers
+        listener = SerialClient(
+            label: "bte.api.feed",
+            open: {
+                let reader = try ProjectionReader(url: readerURL)
+                try reader.listenForDeliveries()
+                return reader
+            }, healthy: { $0.isHealthy })
         self.poll = poll
         self.heartbeat = heartbeat
         self.buffer = buffer
@@ -76,7 +86,7 @@ actor DeliveryFeed {
         while count > 0, let from = cursor {
             var full = false
             do {
-                let rows = try await readers.read { try $0.feed(after: from, limit: Self.page) }
+                let rows = try await listener.run { try $0.feed(after: from, limit: Self.page) }
                 for row in rows where !passed.contains(row.cursor) {
                     if let delivery = row.delivery { send(.delivery(delivery), to: row.user) }
                     passed.insert(row.cursor)
@@ -93,7 +103,7 @@ actor DeliveryFeed {
                 for user in Array(subscribers.keys) { send(.heartbeat, to: user) }
                 quiet = ContinuousClock.now
             }
-            if !full { try? await Task.sleep(for: poll) }
+            if !full { await wait() }
         }
         // No stream is open: the next one starts from its own now.
         poller = nil
@@ -101,6 +111,17 @@ actor DeliveryFeed {
     }
 
     static let page = 1_000
+
+    /// Until the sink notifies a commit of deliveries, or `poll` at most (a notification can't
+    /// be missed for longer: a commit without one, or a lost connection, is read on the poll).
+    private func wait() async {
+        let milliseconds = Int(poll.components.seconds * 1_000 + poll.components.attoseconds / 1_000_000_000_000_000)
+        do {
+            _ = try await listener.run { try $0.awaitDeliveries(timeoutMilliseconds: milliseconds) }
+        } catch {
+            try? await Task.sleep(for: poll)
+        }
+    }
 
     private func send(_ item: Item, to user: UserKey) {
         guard let streams = subscribers[user] else { return }

@@ -199,6 +199,18 @@ public struct ProjectionReader {
         }
     }
 
+    /// Listens for the sink's commits of deliveries (see `awaitDeliveries`); call once.
+    public func listenForDeliveries() throws {
+        try connection.listen(DeliveryCommits.channel)
+    }
+
+    /// Waits up to `timeoutMilliseconds` for a commit of deliveries notified since the last call;
+    /// returns whether one came.
+    @discardableResult
+    public func awaitDeliveries(timeoutMilliseconds: Int) throws -> Bool {
+        !(try connection.waitForNotifications(timeoutMilliseconds: timeoutMilliseconds)).isEmpty
+    }
+
     /// Where a user's stream resumes: after the delivery `id` when it is the user's, else after
     /// the newest stored (from now on).
     public func deliveryCursor(user: UserKey, after id: String?) throws -> Int64 {

@@ -166,6 +166,9 @@ public final class SinkStore {
                 var outcome = try insertIsolatingFailures(batch)
                 outcome.refused.sort { ($0.kind == $1.kind) ? $0.index < $1.index : "\($0.kind)" < "\($1.kind)" }
                 try fence.save(batch.progress, notify: false)
+                if outcome.deliveries > 0 {
+                    try connection.execute("SELECT pg_notify($1, '')", [DeliveryCommits.channel])
+                }
                 try beforeCommit(outcome.refused)
                 return outcome
             }

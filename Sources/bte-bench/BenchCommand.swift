@@ -21,12 +21,15 @@ struct BenchCommand: AsyncParsableCommand {
             project suite's sweep alone, with its stages), \
             freshness (the project suite's freshness run alone), memory (peak RSS of ingest over a burst of \
             400 × 200 KiB messages), \
+            deliveries (page view → delivery read off an insight stream, with --streams open, at --rate), \
             intents (report on stored intent events) or models (EM fit and simulation; no servers).
             """
     ) var suite = "ingest"
     @Option(help: "Stored intent events (intents suite).") var intentEvents = 1_000_000
     @Option(help: "Stored business events for the sweep figure (project suite).") var sweepEvents = 1_000_000
-    @Option(help: "Events per second of the freshness run (project suite).") var rate = 5_000
+    @Option(help: "Events per second of the freshness run (project suite) or of the deliveries suite's traffic.")
+    var rate = 5_000
+    @Option(help: "Insight streams held open (deliveries suite).") var streams = 1_000
     @Option(help: "Seconds of the freshness run (project suite).") var seconds = 20
     @Option(
         help: """
@@ -38,7 +41,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Share of interaction events in the freshness stream (0…1).") var interactionShare = 0.5
     @Option(
         help: """
-            The bte executable whose ingest the memory suite measures; \
+            The bte executable whose ingest the memory suite measures (and that the deliveries suite serves with); \
             default this one (another build gives a same-run baseline).
             """
     )
@@ -84,6 +87,22 @@ struct BenchCommand: AsyncParsableCommand {
                 print(try await onThread("bench") { try benchmark.run() }.render())
                 return
             }
+            if suite == "deliveries" {
+                let own =
+                    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                    ?? CommandLine.arguments[0]
+                var benchmark = DeliveryBenchmark(
+                    brokers: try options.resolvedBrokers(), adminURL: admin,
+                    executable: ingestExecutable
+                        ?? URL(fileURLWithPath: own).deletingLastPathComponent().appendingPathComponent("bte").path,
+                    logger: options.makeLogger("bte.bench"))
+                benchmark.rate = rate
+                benchmark.seconds = seconds
+                benchmark.streams = streams
+                let bench = benchmark
+                print(try await onThread("bench") { try bench.run() }.render())
+                return
+            }
             if suite == "intents" {
                 var benchmark = IntentReportBenchmark(adminURL: admin)
                 benchmark.events = intentEvents
@@ -92,7 +111,8 @@ struct BenchCommand: AsyncParsableCommand {
                 return
             }
             guard suite == "ingest" else {
-                throw CLIError("--suite is ingest, project, freshness, memory, intents or models, not \(suite)")
+                throw CLIError(
+                    "--suite is ingest, project, freshness, sweep, memory, deliveries, intents or models, not \(suite)")
             }
             var benchmark = IngestBenchmark(
                 brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
