@@ -55,6 +55,9 @@ public struct APIServer: Sendable {
         /// the burst at once; past it, 429 without a lookup.
         public var failedAuthenticationsPerSecond = 5
         public var failedAuthenticationBurst = 20
+        /// The projectors' metrics endpoints, whose produce → publish histogram the dashboard
+        /// shows as freshness.
+        public var projectorMetricsURLs: [String] = []
 
         public init(brokers: String, readerURL: String) {
             self.brokers = brokers
@@ -73,6 +76,7 @@ public struct APIServer: Sendable {
     let vectors: VectorReader
     let readers: ReaderPool
     let feed: DeliveryFeed
+    let projectorFreshness: ProjectorFreshness
     let sessions = DashboardSessions()
     let operations: OperationsSnapshot
     let spec: [UInt8]
@@ -90,6 +94,7 @@ public struct APIServer: Sendable {
         publisher = try EventPublisher(configuration: producer)
         vectors = VectorReader(readerURL: configuration.readerURL)
         readers = ReaderPool(readerURL: configuration.readerURL, connections: configuration.readerConnections)
+        projectorFreshness = ProjectorFreshness(urls: configuration.projectorMetricsURLs)
         feed = DeliveryFeed(
             readers: readers, readerURL: configuration.readerURL, poll: Self.streamPoll, heartbeat: Self.heartbeat,
             buffer: Self.streamBuffer)

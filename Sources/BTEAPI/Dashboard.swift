@@ -205,14 +205,20 @@ extension APIServer {
             return DashboardData(
                 ingestRate: try reader.ingestRate(seconds: 60, workspaceID: pipelineWide ? nil : workspace),
                 latest: latest, histories: histories,
-                insights: try reader.insights(workspaceID: workspace, since: from, limit: 50).records,
+                insights: try reader.latestInsights(workspaceID: workspace, since: from),
+                momentumCounts: try Self.momentumAsOf(latest).map {
+                    try reader.momentumCounts(workspaceID: workspace, asOf: $0)
+                },
                 feedback: try reader.feedbackStats(since: from, workspaceID: workspace, types: types),
                 newestOutput: try reader.newestOutputStoredAt(workspaceID: pipelineWide ? nil : workspace),
                 deliveries: try reader.deliveryStats(since: from, workspaceID: workspace, types: types).types)
         }
         let figures = pipelineWide ? await operations.figures() : nil
-        let page = DashboardPage.render(
-            workspace: workspace, data: data, figures: figures, now: now, template: Self.dashboardTemplate)
+        var page = data
+        page.freshness = await projectorFreshness.read()
+        page.freshnessConfigured = await projectorFreshness.configured
+        let text = DashboardPage.render(
+            workspace: workspace, data: page, figures: figures, now: now, template: Self.dashboardTemplate)
         return Response(
             status: .ok,
             headers: [
@@ -221,7 +227,18 @@ extension APIServer {
                     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'",
                 .cacheControl: "no-store",
             ],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: page)))
+            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// The as_of of the latest momentum among the latest signals.
+    static func momentumAsOf(_ latest: [String]) -> Timestamp? {
+        for text in latest {
+            guard let record = try? JSONParser.parse(Array(text.utf8)),
+                DashboardPage.field(record, "signal_type") == SignalType.momentum.rawValue
+            else { continue }
+            return Timestamp(rfc3339: DashboardPage.field(record, "as_of"))
+        }
+        return nil
     }
 }
 
@@ -229,9 +246,14 @@ struct DashboardData: Sendable {
     var ingestRate: Double
     var latest: [String]
     var histories: [String: [String]]
+    /// Each insight type's newest.
     var insights: [String]
+    /// User actions of the week before the latest momentum and of the week before that.
+    var momentumCounts: (recent: Int, earlier: Int)?
     var feedback: [ProjectionReader.FeedbackStats]
     var newestOutput: Timestamp?
+    var freshness: ProjectorFreshness.Reading?
+    var freshnessConfigured = false
     /// In-context deliveries of the same period, per insight type.
     var deliveries: [ProjectionReader.DeliveryStats] = []
 }
@@ -287,8 +309,12 @@ enum DashboardPage {
             let type = field(record, "signal_type")
             let history = (data.histories[type] ?? []).compactMap { try? JSONParser.parse(Array($0.utf8)) }
             let values = history.compactMap { Double(field($0, "signal_value")) }
+            let value = field(record, "signal_value")
             return [
-                "type": type, "value": field(record, "signal_value"), "label": field(record, "label"),
+                "type": type, "value": value, "label": field(record, "label"),
+                "shown": SignalDisplay.text(
+                    type: type, value: value, label: field(record, "label"),
+                    counts: type == SignalType.momentum.rawValue ? data.momentumCounts : nil),
                 "as_of": field(record, "as_of"), "points": sparkline(values), "count": values.count,
             ]
         }
@@ -318,7 +344,8 @@ enum DashboardPage {
                 "dismiss_rate": ratio(stats.dismissed, stats.impressions),
             ]
         }
-        let freshness = data.newestOutput.map {
+        let freshness = SignalDisplay.freshness(data.freshness, configured: data.freshnessConfigured)
+        let stored = data.newestOutput.map {
             String(format: "%.1f", Double(now.microseconds - $0.microseconds) / 1e6)
         }
         let figures = pipeline ?? OperationsSnapshot.Figures()
@@ -336,7 +363,7 @@ enum DashboardPage {
             "rejects": figures.rejects.map { ["code": $0.code, "count": $0.count] as [String: Any] },
             "no_rejects": figures.rejects.isEmpty,
             "problems": figures.problems.map { ["text": $0] },
-            "freshness": freshness ?? "–",
+            "freshness": freshness, "newest_output": stored ?? "–",
             "signals": signals, "no_signals": signals.isEmpty,
             "insights": insights, "no_insights": insights.isEmpty,
             "feedback": feedback, "deliveries": deliveries,
@@ -363,8 +390,10 @@ enum DashboardPage {
         <h2>Pipeline</h2>
         <table id="pipeline"><tr><th>ingest rate of {{rate_scope}} (events/s, last 60 s)</th>\
         <td class="num" id="ingest-rate">{{ingest_rate}}</td></tr>
-        <tr><th>freshness (s since the newest output of {{rate_scope}} was stored)</th>\
-        <td class="num" id="freshness">{{freshness}}</td></tr></table>
+        <tr><th>freshness: event produced → outputs published (the projectors' p99)</th>\
+        <td class="num" id="freshness">{{freshness}}</td></tr>
+        <tr><th>newest output of {{rate_scope}} stored (s ago)</th>\
+        <td class="num" id="newest-output">{{newest_output}}</td></tr></table>
         {{^pipeline}\
         }<p id="pipeline-note">Lag, rejects and the pipeline's problems are shown to operator keys.</p>{{/pipeline}}
         {{#pipeline}}
@@ -381,15 +410,15 @@ enum DashboardPage {
         </table>
         {{/pipeline}}
         <h2>Signals</h2>
-        <table id="signals"><tr><th>signal</th><th>value</th><th>label</th><th>as of</th><th>last 30 days</th></tr>
-        {{#signals}}<tr data-signal="{{type}}"><td>{{type}}</td><td class="num signal-value">{{value}}</td>\
-        <td>{{label}}</td><td>{{as_of}}</td>
+        <table id="signals"><tr><th>signal</th><th>value</th><th>as of</th><th>last 30 days</th></tr>
+        {{#signals}}<tr data-signal="{{type}}"><td>{{type}}</td>\
+        <td class="num signal-value" data-value="{{value}}">{{shown}}</td><td>{{as_of}}</td>
         <td>\
         <svg class="sparkline" data-count="{{count}}" width="120" height="24" viewBox="0 0 120 24" \
         role="img" aria-label="{{type}} over 30 days"><polyline points="{{points}}"/></svg></td></tr>{{/signals}}
-        {{#no_signals}}<tr><td colspan="5">no signal stored yet</td></tr>{{/no_signals}}
+        {{#no_signals}}<tr><td colspan="4">no signal stored yet</td></tr>{{/no_signals}}
         </table>
-        <h2>Insights (30 days)</h2>
+        <h2>Insights (the newest of each type, 30 days)</h2>
         <table id="insights"><tr><th>type</th><th>priority</th><th>message</th><th>as of</th></tr>
         {{#insights}}<tr data-insight="{{id}}"><td>{{type}}</td><td>{{priority}}</td><td>{{message}}</td>\
         <td>{{as_of}}</td></tr>{{/insights}}
@@ -413,4 +442,37 @@ enum DashboardPage {
         </table>
         </body></html>
         """
+}
+
+/// Signal values as a person reads them: each in its unit (docs/signals.md gives the formulas).
+enum SignalDisplay {
+    static func text(type: String, value: String, label: String, counts: (recent: Int, earlier: Int)?) -> String {
+        guard let number = Double(value), number.isFinite else { return value }
+        switch SignalType(rawValue: type) {
+        case .decisionLatency, .executionConsistency: return String(format: "%.1f h", number / 3_600)
+        case .idleDecay: return String(format: "%.1f days", number)
+        case .momentum:
+            let ratio = String(format: "%.2f×", number)
+            // The counts of the logs, shown when they give the published ratio.
+            guard let counts, counts.earlier > 0, Double(counts.recent) / Double(counts.earlier) == number else {
+                return ratio
+            }
+            return "\(ratio) (\(counts.recent) actions in the last 7 days, \(counts.earlier) the 7 days before)"
+        case .nbaAdoptionRate, .followThroughRate: return String(format: "%.1f%%", number * 100)
+        case .dropOffPoint: return label.isEmpty ? value : "\(value) abandoned at \(label)"
+        case .hesitationIndex: return String(format: "%.2f× the expected page views", number)
+        case .missedOpportunityCount: return "\(value) missed"
+        case .executionGap: return String(format: "%.2f", number)
+        case nil: return value
+        }
+    }
+
+    static func freshness(_ reading: ProjectorFreshness.Reading?, configured: Bool) -> String {
+        guard configured else { return "– (bte serve --projector-metrics-url)" }
+        guard let reading, reading.answered > 0 else { return "– (no projector answered)" }
+        let period = reading.window.map { String(format: "in the last %.0f s", $0) } ?? "since the projectors started"
+        let answered = "\(reading.answered) of \(reading.asked) projector\(reading.asked == 1 ? "" : "s")"
+        guard let p99 = reading.p99 else { return "no output published \(period) (\(answered))" }
+        return String(format: "p99 %.2f s", p99) + " (\(reading.published) events \(period); \(answered))"
+    }
 }

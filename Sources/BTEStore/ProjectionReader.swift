@@ -100,6 +100,34 @@ public struct ProjectionReader {
         return rows.count > limit ? (Array(rows.prefix(limit)), true) : (rows, false)
     }
 
+    /// Each insight type's newest insight since a time (the one that holds), high priority first.
+    public func latestInsights(workspaceID: String, since: Timestamp) throws -> [String] {
+        try connection.execute(
+            """
+            SELECT record FROM (
+                SELECT DISTINCT ON (insight_type) record, insight_type, priority, as_of FROM bte.insights
+                WHERE workspace_id = $1::uuid AND as_of >= $2::timestamptz
+                ORDER BY insight_type, as_of DESC, thresholds_version DESC) newest
+            ORDER BY CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, as_of DESC, insight_type
+            """, [workspaceID, since.rfc3339]
+        ).rows.compactMap { $0[0] }
+    }
+
+    /// The workspace's user actions in (asOf − 7 d, asOf] and (asOf − 14 d, asOf − 7 d]: the two
+    /// counts whose ratio is `momentum` as of that time.
+    public func momentumCounts(workspaceID: String, asOf: Timestamp) throws -> (recent: Int, earlier: Int) {
+        let row = try connection.execute(
+            """
+            SELECT count(*) FILTER (WHERE timestamp > $2::timestamptz - interval '7 days'),
+                   count(*) FILTER (WHERE timestamp <= $2::timestamptz - interval '7 days')
+            FROM core.user_actions
+            WHERE workspace_id = $1::uuid AND timestamp > $2::timestamptz - interval '14 days'
+              AND timestamp <= $2::timestamptz
+            """, [workspaceID, asOf.rfc3339]
+        ).rows.first
+        return (row?[0].flatMap { Int($0) } ?? 0, row?[1].flatMap { Int($0) } ?? 0)
+    }
+
     /// The insights delivered to a user of a workspace since a time, newest first, as published.
     public func deliveries(user: UserKey, since: Timestamp, limit: Int) throws -> (records: [String], truncated: Bool) {
         let rows = try connection.execute(

@@ -41,6 +41,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest record in bytes: the same as bte ingest's.") var maxMessageBytes = ValidationLimits()
         .maxMessageBytes
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
+    @Option(
+        help: """
+            A projector's metrics URL (http://host:port/metrics), repeatable: the dashboard shows their \
+            produce → publish p99 as freshness (env BTE_PROJECTOR_METRICS_URLS, comma-separated).
+            """
+    )
+    var projectorMetricsURL: [String] = []
     @OptionGroup var kafka: KafkaOptions
 
     func run() async throws {
@@ -76,6 +83,15 @@ struct ServeCommand: AsyncParsableCommand {
             guard (1...86_400).contains(requestTimeout) else {
                 throw CLIError("--request-timeout is 1 to 86,400 seconds")
             }
+            let metricsURLs =
+                projectorMetricsURL.isEmpty
+                ? (Setting.text(nil, variable: "BTE_PROJECTOR_METRICS_URLS") ?? "").split(separator: ",").map {
+                    $0.trimmingCharacters(in: .whitespaces)
+                }.filter { !$0.isEmpty } : projectorMetricsURL
+            for url in metricsURLs where ProjectorFreshness.endpoint(url) == nil {
+                throw CLIError("--projector-metrics-url is http://host:port/path, not \(url)")
+            }
+            configuration.projectorMetricsURLs = metricsURLs
             configuration.maxJobsPerWorkspace = maxJobsPerWorkspace
             configuration.maxJobs = maxJobs
             configuration.maxConnections = maxConnections

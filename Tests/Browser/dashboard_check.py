@@ -44,7 +44,8 @@ def main() -> int:
             line = svg.find_element(By.TAG_NAME, "polyline")
             points = [p for p in (line.get_attribute("points") or "").split(" ") if p]
             signals[row.get_attribute("data-signal")] = {
-                "value": row.find_element(By.CSS_SELECTOR, ".signal-value").text,
+                "value": row.find_element(By.CSS_SELECTOR, ".signal-value").get_attribute("data-value"),
+                "text": row.find_element(By.CSS_SELECTOR, ".signal-value").text,
                 "points": len(points),
                 "chart_width": svg.rect["width"],
                 "chart_height": svg.rect["height"],
@@ -56,6 +57,7 @@ def main() -> int:
             "title": driver.title,
             "workspace": driver.find_element(By.ID, "workspace").text,
             "ingest_rate": driver.find_element(By.ID, "ingest-rate").text,
+            "freshness": driver.find_element(By.ID, "freshness").text,
             "signals": signals,
             "insights": [r.get_attribute("data-insight")
                          for r in driver.find_elements(By.CSS_SELECTOR, "#insights tr[data-insight]")],

@@ -27,13 +27,66 @@ import Testing
         // Hand-computed from the fixture: momentum's latest is 2.5 (thresholds v2), drop_off_point 3.
         #expect(expected == ["momentum": "2.5", "drop_off_point": "3"])
 
+        // momentum's counts: user actions in (d1 − 7 d, d1] and (d1 − 14 d, d1 − 7 d]; 5 ÷ 2 = 2.5 is
+        // the latest value, so the page shows them. Those at d1 − 14 d and after d1 count in neither.
+        let d1 = try #require(Timestamp(rfc3339: ReadAPITests.midnight(daysAgo: 1)))
+        let hour: Int64 = 3_600_000_000
+        let offsets: [Int64] = [0, -1, -2, -30, -160, -170, -200, -336, 1]
+        let actions = offsets.enumerated().map { index, offset in
+            """
+            {"record_type":"user_action","action_id":"\(fixtureUUID(900 + index))","action_type":"note.added",
+             "workspace_id":"\(ReadAPITests.workspace)","actor_user_id":"aaaaaaaa-0000-4000-8000-00000000000a",
+             "timestamp":"\(Timestamp(microseconds: d1.microseconds + offset * hour).rfc3339)"}
+            """
+        }
+        let posted = APITests.post(
+            f.port, "/v1/events", key: f.write, "{\"events\":[\(actions.joined(separator: ","))]}")
+        #expect(posted.body == #"{"accepted":9,"rejected":[]}"#, "\(posted)")
+        _ = try ingestUntilIdle(f.db, f.topics, group: "bte-ingest")
+        // An older deal_stalled: the page shows each type's newest only.
+        let older = OutputRecords.insight(
+            workspace: ReadAPITests.workspace, type: "deal_stalled", asOf: ReadAPITests.midnight(daysAgo: 2))
+        try f.topics.produce([OutputRecords.message(.insights, f.topics, key: "older", older)])
+        #expect(try sinkUntilIdle(f.db, f.topics).consumed == 1)
+
+        // A projector's metrics, served as a static file: 200 published, p99 in (0.25, 0.5]:
+        // 0.25 + 0.25 × (198 − 190) ÷ 10 = 0.45 s.
+        let metrics = FileManager.default.temporaryDirectory.appendingPathComponent("bte-metrics-\(getpid())")
+        try FileManager.default.createDirectory(at: metrics, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: metrics) }
+        let exposition = """
+            # TYPE bte_projector_freshness_seconds histogram
+            bte_projector_freshness_seconds_bucket{le="0.1"} 100
+            bte_projector_freshness_seconds_bucket{le="0.25"} 190
+            bte_projector_freshness_seconds_bucket{le="0.5"} 200
+            bte_projector_freshness_seconds_bucket{le="+Inf"} 200
+            bte_projector_freshness_seconds_count 200
+
+            """
+        try Data(exposition.utf8).write(to: metrics.appendingPathComponent("metrics"))
+        let metricsPort = freePort()
+        let metricsServer = Process()
+        metricsServer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        metricsServer.arguments = [
+            "python3", "-m", "http.server", String(metricsPort), "--bind", "127.0.0.1", "--directory", metrics.path,
+        ]
+        metricsServer.standardOutput = FileHandle.nullDevice
+        metricsServer.standardError = FileHandle.nullDevice
+        try metricsServer.run()
+        defer { metricsServer.terminate() }
+        #expect(eventually(timeout: 10) { httpGet(port: metricsPort, path: "/metrics")?.status == 200 })
+        let port = freePort()
+        let server = try APITests.serve(
+            f.db, f.topics, port: port, extra: ["--projector-metrics-url", "http://127.0.0.1:\(metricsPort)/metrics"])
+        defer { server.signal(SIGKILL) }
+
         // An operator key: the page has the pipeline's figures too.
         let operatorKey = try APITests.createKey(f.db, scope: "operator", rate: 100)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
             "python3", TestEnvironment.packageRoot.appendingPathComponent("Tests/Browser/dashboard_check.py").path,
-            "--url", "http://127.0.0.1:\(f.port)", "--key", operatorKey,
+            "--url", "http://127.0.0.1:\(port)", "--key", operatorKey,
         ]
         let output = Pipe()
         let errors = Pipe()
@@ -64,6 +117,10 @@ import Testing
             #expect(shown["chart_displayed"] as? Bool == true)
             #expect((shown["chart_width"] as? Double ?? 0) == 120 && (shown["chart_height"] as? Double ?? 0) == 24)
         }
+        #expect(signals["momentum"]?["text"] as? String == "2.50× (5 actions in the last 7 days, 2 the 7 days before)")
+        #expect(signals["drop_off_point"]?["text"] as? String == "3 abandoned at pricing")
+        #expect(
+            page["freshness"] as? String == "p99 0.45 s (200 events since the projectors started; 1 of 1 projector)")
         // momentum has 3 stored values in 30 days, drop_off_point 1: one point each.
         #expect(signals["momentum"]?["points"] as? Int == 3)
         #expect(signals["drop_off_point"]?["points"] as? Int == 1)

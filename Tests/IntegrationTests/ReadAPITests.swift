@@ -355,11 +355,14 @@ import Testing
         let page = Self.get(f.port, "/dashboard", key: f.admin)
         #expect(page.status == 200)
         #expect(page.headers["content-type"] == "text/html; charset=utf-8")
-        // The latest momentum (2.5, thresholds v2) and its 3-point sparkline; the label of drop_off_point.
+        // The latest momentum (2.5, thresholds v2; no user actions stored, so no counts) and its
+        // 3-point sparkline; drop_off_point with its step.
         #expect(
-            page.body.contains(#"<tr data-signal="momentum"><td>momentum</td><td class="num signal-value">2.5</td>"#))
+            page.body.contains(
+                #"<tr data-signal="momentum"><td>momentum</td><td class="num signal-value" data-value="2.5">2.50×</td>"#
+            ))
         #expect(page.body.contains(#"data-count="3""#))
-        #expect(page.body.contains("<td>pricing</td>"))
+        #expect(page.body.contains(#"data-value="3">3 abandoned at pricing</td>"#))
         #expect(page.body.contains("3 deals in your pipeline have stalled for 2+ weeks"))
 
         // Sign in with the form: a session cookie; a wrong key gets the form again.
