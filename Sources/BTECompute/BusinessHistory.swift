@@ -127,10 +127,26 @@ public struct Thresholds: Sendable, Equatable {
     /// Upper bounds where a threshold has one.
     public static let upperBounds: [String: Double] = ["delivery.holdout_percent": 100]
 
-    public init(version: Int = 1, values: [String: Double] = Thresholds.defaults) {
+    /// Workspace id (lowercase) → its overrides of in-context delivery's thresholds.
+    public var workspaces: [String: [String: Double]]
+
+    /// The thresholds a workspace may set for itself: in-context delivery's. The others shape
+    /// signals that are compared across workspaces, so every workspace shares them.
+    public static func mayOverride(_ key: String) -> Bool { key.hasPrefix("delivery.") }
+
+    public init(
+        version: Int = 1, values: [String: Double] = Thresholds.defaults, workspaces: [String: [String: Double]] = [:]
+    ) {
         self.version = version
         self.values = values
+        self.workspaces = workspaces
     }
 
     public func value(_ key: String) -> Double { values[key] ?? Thresholds.defaults[key] ?? 0 }
+
+    /// The thresholds as a workspace has them: the shared ones with its overrides, same version.
+    public func of(workspace: String) -> Thresholds {
+        guard let overrides = workspaces[workspace], !overrides.isEmpty else { return self }
+        return Thresholds(version: version, values: values.merging(overrides) { _, override in override })
+    }
 }

@@ -64,6 +64,22 @@ public struct DeliveryRules: Sendable, Equatable {
     }
 }
 
+/// Each workspace's delivery rules: the shared ones, or its own where it set any.
+public struct DeliveryRuleBook: Sendable {
+    let shared: DeliveryRules
+    let own: [String: DeliveryRules]
+
+    public init(thresholds: Thresholds) {
+        shared = DeliveryRules(thresholds: thresholds)
+        own = Dictionary(
+            uniqueKeysWithValues: thresholds.workspaces.keys.map {
+                ($0, DeliveryRules(thresholds: thresholds.of(workspace: $0)))
+            })
+    }
+
+    public subscript(workspace: String) -> DeliveryRules { own[workspace] ?? shared }
+}
+
 /// What set a decision off.
 public struct DeliveryTrigger: Sendable, Equatable {
     public enum Kind: String, Sendable { case pageView = "page_view", search, dwell }

@@ -65,8 +65,8 @@ final class ProjectionState {
         let peers = self.peers ?? PeerIndex([])
         let rows = try reader.rows(in: ranges)
         clock.lap("rows")
-        let rules = DeliveryRules(thresholds: thresholds)
-        try load(rows: rows, ranges: ranges, reader: reader, rules: rules, thresholdsVersion: thresholds.version)
+        let book = DeliveryRuleBook(thresholds: thresholds)
+        try load(rows: rows, ranges: ranges, reader: reader, book: book, thresholdsVersion: thresholds.version)
         clock.lap("load")
 
         var outputs = ProjectionOutputs(thresholdsVersion: thresholds.version)
@@ -76,7 +76,7 @@ final class ProjectionState {
             switch row {
             case .business(let event):
                 var published = ProjectionOutputs(thresholdsVersion: thresholds.version)
-                outputs.deliveries += apply(event, peers: peers, rules: rules, version: thresholds.version) {
+                outputs.deliveries += apply(event, peers: peers, book: book, version: thresholds.version) {
                     self.emit(
                         workspace: event.workspaceID, computer: computer, peers: peers, failures: failures,
                         into: &published)
@@ -85,7 +85,7 @@ final class ProjectionState {
                 outputs.insights += published.insights
                 outputs.failures += published.failures
             case .action(let action):
-                outputs.deliveries += apply(action, peers: peers, rules: rules, version: thresholds.version)
+                outputs.deliveries += apply(action, peers: peers, book: book, version: thresholds.version)
                 _ = emit(
                     workspace: action.workspaceID, computer: computer, peers: peers, failures: failures, into: &outputs)
             case .interaction(let interaction):
@@ -126,11 +126,12 @@ final class ProjectionState {
     /// event. `after` (the publishing of the event's outputs) runs once the state holds the
     /// event and returns the insights as of it; without it they are computed when needed.
     private func apply(
-        _ event: BusinessEvent, peers: PeerIndex, rules: DeliveryRules, version: Int,
+        _ event: BusinessEvent, peers: PeerIndex, book: DeliveryRuleBook, version: Int,
         after: (() -> [CurrentInsight])? = nil
     ) -> [DeliveryDecision] {
         let workspace = event.workspaceID
         guard workspaces[workspace] != nil else { return [] }
+        let rules = book[workspace]
         var engine = deliveries[workspace] ?? DeliveryEngine(workspaceID: workspace)
         let asOf = WorkspaceState.nextAsOf(after: workspaces[workspace]?.asOf, eventTime: event.timestamp.microseconds)
         var decisions = engine.advance(
@@ -145,10 +146,12 @@ final class ProjectionState {
     }
 
     /// The same for a user action: activity of its actor, and time for the timers.
-    private func apply(_ action: UserAction, peers: PeerIndex, rules: DeliveryRules, version: Int) -> [DeliveryDecision]
+    private func apply(_ action: UserAction, peers: PeerIndex, book: DeliveryRuleBook, version: Int)
+        -> [DeliveryDecision]
     {
         let workspace = action.workspaceID
         guard workspaces[workspace] != nil else { return [] }
+        let rules = book[workspace]
         var engine = deliveries[workspace] ?? DeliveryEngine(workspaceID: workspace)
         let asOf = WorkspaceState.nextAsOf(after: workspaces[workspace]?.asOf, eventTime: action.timestamp.microseconds)
         let decisions = engine.advance(
@@ -186,7 +189,7 @@ final class ProjectionState {
         thresholds: Thresholds, progress: (_ built: Int, _ of: Int) -> Void
     ) throws -> Int {
         reset()
-        let rules = DeliveryRules(thresholds: thresholds)
+        let book = DeliveryRuleBook(thresholds: thresholds)
         try refreshPeers(reader: reader, businessTopic: businessTopic, ingestGroup: ingestGroup)
         guard !committed.isEmpty else { return 0 }
         let ranges = committed.map {
@@ -199,7 +202,7 @@ final class ProjectionState {
         while built < active.count {
             let chunk = Array(active[built..<min(built + 200, active.count)])
             for workspace in chunk { workspaces[workspace] = WorkspaceState(workspaceID: workspace) }
-            replay(try reader.workspacePrefix(chunk, before: ranges), rules: rules, version: thresholds.version)
+            replay(try reader.workspacePrefix(chunk, before: ranges), book: book, version: thresholds.version)
             built += chunk.count
             loadedWorkspaces.increment(by: chunk.count)
             progress(built, active.count)
@@ -209,7 +212,7 @@ final class ProjectionState {
 
     /// Builds the entities the batch touches and the state lacks from the rows stored before it.
     private func load(
-        rows: [(LogPosition, LoggedRow)], ranges: [OffsetRange], reader: HistoryReader, rules: DeliveryRules,
+        rows: [(LogPosition, LoggedRow)], ranges: [OffsetRange], reader: HistoryReader, book: DeliveryRuleBook,
         thresholdsVersion: Int
     ) throws {
         var coldWorkspaces: Set<String> = []
@@ -230,7 +233,7 @@ final class ProjectionState {
         if !coldWorkspaces.isEmpty {
             for workspace in coldWorkspaces { workspaces[workspace] = WorkspaceState(workspaceID: workspace) }
             replay(
-                try reader.workspacePrefix(coldWorkspaces.sorted(), before: ranges), rules: rules,
+                try reader.workspacePrefix(coldWorkspaces.sorted(), before: ranges), book: book,
                 version: thresholdsVersion)
             loadedWorkspaces.increment(by: coldWorkspaces.count)
         }
@@ -245,12 +248,12 @@ final class ProjectionState {
 
     /// Rebuilds workspaces and their delivery decisions from their stored rows, in log order,
     /// publishing nothing: the decisions taken live are taken again, so the state is the same.
-    private func replay(_ rows: [LoggedRow], rules: DeliveryRules, version: Int) {
+    private func replay(_ rows: [LoggedRow], book: DeliveryRuleBook, version: Int) {
         let peers = self.peers ?? PeerIndex([])
         for row in rows {
             switch row {
-            case .business(let event): _ = apply(event, peers: peers, rules: rules, version: version)
-            case .action(let action): _ = apply(action, peers: peers, rules: rules, version: version)
+            case .business(let event): _ = apply(event, peers: peers, book: book, version: version)
+            case .action(let action): _ = apply(action, peers: peers, book: book, version: version)
             case .interaction: break
             }
         }

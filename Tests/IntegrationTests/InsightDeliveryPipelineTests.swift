@@ -1,6 +1,7 @@
 import BTECompute
 import BTEDomain
 import BTEProjection
+import BTEStore
 import BTETestSupport
 import BTEWorker
 import Foundation
@@ -124,5 +125,52 @@ import Testing
             port, "/v1/users/\(Self.actor)/insights/pending?since=2026-03-22T00:00:00Z", key: readA)
         #expect(later.body.hasSuffix("\"deliveries\":[]}"), "\(later)")
         #expect(ReadAPITests.get(port, path, key: nil).status == 401)
+    }
+
+    /// A workspace's own delivery thresholds rule its decisions only: the other workspace, fed
+    /// the same events, decides by the shared ones.
+    @Test func aWorkspacesOwnThresholdsDecideForItAlone() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        _ = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers)).createTopics(
+            OutputTopic.allCases.map {
+                KafkaNewTopic(name: $0.name(prefix: topics.prefix), partitions: 3, replicationFactor: 1)
+            })
+        // Every user of `other` is held out (100 %); the shared share stays 0. Version 3.
+        #expect(
+            try ThresholdStore(connection: try db.admin()).set(
+                key: "delivery.holdout_percent", value: 100, workspaceID: Self.other, by: "ops", reason: "lift") == 3)
+        let page = #"{"subject_type":"deal","subject_id":"\#(Self.deal)"}"#
+        try topics.produce(
+            [
+                Self.event(1, Self.workspace, "deal.created", entity: Self.deal, at: "2026-03-01T00:00:00Z", "{}"),
+                Self.event(2, Self.workspace, "page.viewed", entity: Self.deal, at: "2026-03-20T00:00:00Z", page),
+                Self.event(3, Self.other, "deal.created", entity: Self.deal, at: "2026-03-01T00:00:00Z", "{}"),
+                Self.event(4, Self.other, "page.viewed", entity: Self.deal, at: "2026-03-20T00:00:00Z", page),
+            ].map {
+                KafkaOutgoingMessage(topic: topics.prefix + $0.topic, key: $0.key, value: $0.value)
+            })
+        let ingestGroup = TestEnvironment.uniqueName("ingest-")
+        _ = try ingestUntilIdle(db, topics, group: ingestGroup)
+        var configuration = Projector.Configuration(brokers: topics.brokers, readerURL: db.readerURL)
+        configuration.topicPrefix = topics.prefix
+        configuration.group = TestEnvironment.uniqueName("projector-")
+        configuration.ingestGroup = ingestGroup
+        configuration.untilIdle = true
+        configuration.sessionTimeoutMilliseconds = 6_000
+        _ = try Projector(configuration: configuration, logger: TestEnvironment.logger).run(stop: StopSignal())
+
+        var decided: [String: (outcome: String, reason: String, version: Int)] = [:]
+        for record in try topics.readAll(OutputTopic.insightDeliveries.name(prefix: topics.prefix)) {
+            let object = try JSONSerialization.jsonObject(with: Data(record.value ?? [])) as? [String: Any] ?? [:]
+            decided[object["workspace_id"] as? String ?? ""] = (
+                object["outcome"] as? String ?? "", object["reason"] as? String ?? "",
+                object["thresholds_version"] as? Int ?? 0
+            )
+        }
+        #expect(decided.count == 2)
+        #expect(decided[Self.workspace].map { "\($0)" } == #"(outcome: "delivered", reason: "at_once", version: 3)"#)
+        #expect(decided[Self.other].map { "\($0)" } == #"(outcome: "control", reason: "holdout", version: 3)"#)
     }
 }

@@ -219,4 +219,68 @@ import Testing
         // Versions 4 and 5 were the holdout's two changes.
         #expect(try reader.thresholds().version == 5)
     }
+
+    @Test func aWorkspaceMaySetItsOwnDeliveryThresholdsAndEndThem() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let reader = try ThresholdStore(url: db.readerURL)
+        let admin = ThresholdStore(connection: try db.admin())
+        let a = "AAAAAAAA-0000-4000-8000-000000000001"
+        let b = "aaaaaaaa-0000-4000-8000-000000000002"
+        // Versions 1 and 2 are the migration's defaults; each change below is the next.
+        #expect(try admin.set(key: "delivery.max_per_day", value: 2, workspaceID: a, by: "ops", reason: "pilot") == 3)
+        #expect(try admin.set(key: "delivery.max_per_day", value: 9, by: "ops", reason: "everyone") == 4)
+        #expect(try admin.set(key: "delivery.dwell_seconds", value: 45, workspaceID: b, by: "ops", reason: "slow") == 5)
+        let both = try reader.thresholds()
+        #expect(both.version == 5)
+        #expect(
+            both.workspaces == [
+                "aaaaaaaa-0000-4000-8000-000000000001": ["delivery.max_per_day": 2],
+                "aaaaaaaa-0000-4000-8000-000000000002": ["delivery.dwell_seconds": 45],
+            ])
+        // A's own value beats the shared 9; B and every other workspace have the shared one.
+        #expect(both.of(workspace: "aaaaaaaa-0000-4000-8000-000000000001").value("delivery.max_per_day") == 2)
+        #expect(both.of(workspace: "aaaaaaaa-0000-4000-8000-000000000002").value("delivery.max_per_day") == 9)
+        #expect(both.of(workspace: "aaaaaaaa-0000-4000-8000-000000000002").value("delivery.dwell_seconds") == 45)
+        #expect(both.of(workspace: "aaaaaaaa-0000-4000-8000-000000000003").value("delivery.dwell_seconds") == 30)
+        let book = DeliveryRuleBook(thresholds: both)
+        #expect(book["aaaaaaaa-0000-4000-8000-000000000001"].perDay == 2)
+        #expect(book["aaaaaaaa-0000-4000-8000-000000000002"].perDay == 9)
+        #expect(book["aaaaaaaa-0000-4000-8000-000000000002"].dwell == 45_000_000)
+        #expect(book["aaaaaaaa-0000-4000-8000-000000000003"].dwell == 30_000_000)
+        // Who and why are kept for a workspace's change too.
+        let entry = try reader.overrides(workspaceID: a)["aaaaaaaa-0000-4000-8000-000000000001"]?.first
+        #expect(entry?.key == "delivery.max_per_day" && entry?.changedBy == "ops" && entry?.reason == "pilot")
+
+        // Ending A's own value is a change of its own: A has the shared 9 again.
+        #expect(try admin.unset(key: "delivery.max_per_day", workspaceID: a, by: "ops", reason: "pilot over") == 6)
+        let ended = try reader.thresholds()
+        #expect(ended.version == 6)
+        #expect(ended.workspaces == ["aaaaaaaa-0000-4000-8000-000000000002": ["delivery.dwell_seconds": 45]])
+        #expect(ended.of(workspace: "aaaaaaaa-0000-4000-8000-000000000001").value("delivery.max_per_day") == 9)
+
+        // Refused: a shared-only key, a workspace that is no UUID, ending what is not set, bounds.
+        for attempt in [
+            { try admin.set(key: "missed.ignore_after_days", value: 3, workspaceID: a, by: "o", reason: "r") },
+            { try admin.set(key: "delivery.max_per_day", value: 3, workspaceID: "acme", by: "o", reason: "r") },
+            { try admin.set(key: "delivery.holdout_percent", value: 101, workspaceID: a, by: "o", reason: "r") },
+            { try admin.set(key: "delivery.max_per_day", value: 0, workspaceID: a, by: "o", reason: "r") },
+            { try admin.set(key: "delivery.max_per_day", value: 3, workspaceID: a, by: "", reason: "r") },
+            { try admin.unset(key: "delivery.max_per_day", workspaceID: a, by: "o", reason: "r") },
+        ] as [() throws -> Int] {
+            #expect(throws: StoreError.self) { try attempt() }
+        }
+        // The database refuses a shared change without a value, and rewriting any change.
+        let noValue = #expect(throws: PostgresError.self) {
+            try db.admin().execute(
+                "INSERT INTO bte.threshold_changes (threshold_key, changed_by, reason) "
+                    + "VALUES ('delivery.max_per_day', 'o', 'r')")
+        }
+        #expect(noValue?.sqlState == "23514")
+        let rewrite = #expect(throws: PostgresError.self) {
+            try db.admin().execute("UPDATE bte.threshold_changes SET workspace_id = NULL")
+        }
+        #expect(rewrite?.sqlState == "P0001")
+        #expect(try reader.thresholds().version == 6)
+    }
 }
