@@ -82,7 +82,7 @@ public struct DeliveryRuleBook: Sendable {
 
 /// What set a decision off.
 public struct DeliveryTrigger: Sendable, Equatable {
-    public enum Kind: String, Sendable { case pageView = "page_view", search, dwell }
+    public enum Kind: String, Sendable { case pageView = "page_view", search, dwell, intent }
     public let kind: Kind
     public let eventID: String
     public let time: Int64
@@ -210,7 +210,7 @@ public struct DeliveryEngine: Sendable {
     public static func needsInsights(_ event: BusinessEvent) -> Bool {
         switch event.eventType {
         case "page.viewed": return event.string("subject_type") != nil && event.string("subject_id") != nil
-        case "search.performed", "workflow.completed", "workflow.abandoned": return true
+        case "intent.resolved", "search.performed", "workflow.completed", "workflow.abandoned": return true
         case "insight.feedback": return event.string("verdict") == "dismissed"
         default: return false
         }
@@ -254,6 +254,18 @@ public struct DeliveryEngine: Sendable {
             let trigger = DeliveryTrigger(
                 kind: .search, eventID: event.eventID, time: asOf, subjectType: nil, subjectID: nil)
             decisions += decide(userID, trigger, previous: previous, now: asOf, rules: rules)
+        case "intent.resolved":
+            // A finished intent (not a question back to the user) is a breakpoint; one that
+            // names an entity is a trigger too, decided after what the breakpoint released.
+            let outcome = event.string("outcome") ?? ""
+            if !ContextVocabulary.clarifyOutcomes.contains(outcome) {
+                decisions += breakpoint(userID, at: asOf, previous: previous, reason: "finished_intent", rules: rules)
+            }
+            if let type = event.string("subject_type"), let id = event.string("subject_id") {
+                let trigger = DeliveryTrigger(
+                    kind: .intent, eventID: event.eventID, time: asOf, subjectType: type, subjectID: id.lowercased())
+                decisions += decide(userID, trigger, previous: previous, now: asOf, rules: rules)
+            }
         case "workflow.completed", "workflow.abandoned":
             decisions += breakpoint(userID, at: asOf, previous: previous, reason: "breakpoint", rules: rules)
         case "insight.feedback":
@@ -424,9 +436,9 @@ public struct DeliveryEngine: Sendable {
     func rank(_ trigger: DeliveryTrigger) -> [CurrentInsight] {
         let context: [InsightType]
         switch (trigger.kind, trigger.subjectType) {
-        case (.pageView, "pipeline"?), (.pageView, "deal"?):
+        case (.pageView, "pipeline"?), (.pageView, "deal"?), (.intent, "pipeline"?), (.intent, "deal"?):
             context = [.dealStalled, .salesCycleVariance, .engagementDrop]
-        case (.pageView, "customer"?), (.pageView, "contact"?):
+        case (.pageView, "customer"?), (.pageView, "contact"?), (.intent, "customer"?), (.intent, "contact"?):
             context = [.repeatCustomer, .engagementDrop]
         default:
             context = [.nextBestAction]

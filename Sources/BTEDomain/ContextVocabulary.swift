@@ -5,6 +5,9 @@
 public enum ContextVocabulary {
     /// `metadata.subject_type` of a `page.viewed`.
     public static let subjectTypes = ["deal", "contact", "customer", "pipeline"]
+    /// `metadata.outcome` of an `intent.resolved` that leaves the orchestrator waiting for the
+    /// user's answer: the turn is not finished, so it is not a breakpoint.
+    public static let clarifyOutcomes = ["clarify_verb", "clarify_args"]
     /// `metadata.userIntent` of any business event.
     public static let userIntents = ["researching", "comparing", "troubleshooting", "exploring"]
     /// `metadata.tier` of any business event.
@@ -25,24 +28,21 @@ public enum ContextVocabulary {
         if let rejection = checkContext(value) { return rejection }
         switch eventType {
         case "page.viewed":
-            switch (value("subject_type"), value("subject_id")) {
-            case (nil, nil): return nil
-            case (.string(let type)?, .string(let id)?):
-                guard subjectTypes.contains(type) else {
-                    return Rejection(
-                        .unknownEnumValue,
-                        "metadata.subject_type must be one of \(subjectTypes.joined(separator: ", "))")
-                }
-                guard canonicalUUID(id) != nil else {
-                    return Rejection(.invalidUUID, "metadata.subject_id must be a UUID")
-                }
-                return nil
-            case (nil, _?), (_?, nil):
+            return checkSubject(eventType, value)
+        case "intent.resolved":
+            guard case .string(let outcome)? = value("outcome") else {
                 return Rejection(
-                    .missingField, "a page.viewed names its subject with both metadata.subject_type and subject_id")
-            default:
-                return Rejection(.wrongType, "metadata.subject_type and subject_id must be strings")
+                    .missingField, "an intent.resolved needs metadata.outcome (a string, as in its intent event)")
             }
+            guard !outcome.isEmpty, outcome.utf8.count <= maxNameLength else {
+                return Rejection(.invalidValue, "metadata.outcome must be a non-empty name of at most 64 bytes")
+            }
+            if let id = value("intent_event_id") {
+                guard case .string(let text) = id, canonicalUUID(text) != nil else {
+                    return Rejection(.invalidUUID, "metadata.intent_event_id must be a UUID")
+                }
+            }
+            return checkSubject(eventType, value)
         case "search.performed":
             if let raw = rawQueryFields.first(where: { value($0) != nil }) {
                 return Rejection(
@@ -63,6 +63,30 @@ public enum ContextVocabulary {
             return checkList(fields, "changed_fields") { !$0.isEmpty && $0.utf8.count <= maxNameLength }
         default:
             return nil
+        }
+    }
+
+    /// The optional subject (`subject_type`, `subject_id`) a page view or an intent names.
+    static func checkSubject(_ eventType: String, _ value: (String) -> JSONValue?) -> Rejection? {
+        switch (value("subject_type"), value("subject_id")) {
+        case (nil, nil): return nil
+        case (.string(let type)?, .string(let id)?):
+            guard subjectTypes.contains(type) else {
+                return Rejection(
+                    .unknownEnumValue,
+                    "metadata.subject_type must be one of \(subjectTypes.joined(separator: ", "))")
+            }
+            guard canonicalUUID(id) != nil else {
+                return Rejection(.invalidUUID, "metadata.subject_id must be a UUID")
+            }
+            return nil
+        case (nil, _?), (_?, nil):
+            return Rejection(
+                .missingField,
+                "\(eventType == "page.viewed" ? "a" : "an") \(eventType) names its subject with both "
+                    + "metadata.subject_type and subject_id")
+        default:
+            return Rejection(.wrongType, "metadata.subject_type and subject_id must be strings")
         }
     }
 

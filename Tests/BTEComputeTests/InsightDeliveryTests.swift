@@ -174,6 +174,41 @@ import Testing
             ])
     }
 
+    @Test func aFinishedIntentIsABreakpointAndOneNamingAnEntityATrigger() {
+        var s = Stream.withoutDwell()
+        s.insights = [Self.insight(.dealStalled, .high, evidence: ["deal_ids": "[\"\(Self.d1)\"]"])]
+        func intent(_ at: Int64, _ outcome: String, _ subject: (String, String)? = nil) -> [DeliveryDecision] {
+            var metadata: [(String, JSONValue)] = [("outcome", .string(outcome))]
+            if let subject { metadata += [("subject_type", .string(subject.0)), ("subject_id", .string(subject.1))] }
+            return s.send("intent.resolved", Self.u1, at: at, metadata)
+        }
+        // The deal page 1 s into a workflow: a high insight waits for a breakpoint (deadline 321).
+        _ = s.send("workflow.started", Self.u1, at: 200)
+        #expect(s.page(Self.u1, at: 201, "deal", Self.d1).isEmpty)
+        // An intent finished 1 s later: the user is busy (1 s < 2 s).
+        #expect(intent(202, "matched").isEmpty)
+        // A question back to the user 4 s later is no finished intent.
+        #expect(intent(206, "clarify_args").isEmpty)
+        // A finished intent 3 s after that (not busy, before the pause at 206 + 10 = 216): delivered at it.
+        #expect(
+            Self.summary(intent(209, "matched")) == [
+                "209 u1 page_view deal_stalled interrupt delivered finished_intent"
+            ])
+
+        // An intent naming a customer shows the insight about it; one naming the deal, 40 s
+        // later (past the 30 s spacing), the deal's; a question naming nothing shows nothing.
+        var n = Stream.withoutDwell()
+        n.insights = [Self.stalled, Self.repeatBuyer, Self.nextBest]
+        s = n
+        #expect(
+            Self.summary(intent(1_000, "matched", ("customer", Self.c9)))
+                == ["1000 u1 intent repeat_customer ambient delivered at_once"])
+        #expect(
+            Self.summary(intent(1_040, "error", ("deal", Self.d1.uppercased())))
+                == ["1040 u1 intent deal_stalled ambient delivered at_once"])
+        #expect(intent(1_100, "clarify_verb").isEmpty)
+    }
+
     @Test func aDeferredInterruptBecomesACardWhenNoBreakpointComes() {
         var s = Stream.withoutDwell()
         s.insights = [Self.insight(.dealStalled, .high, evidence: ["deal_ids": "[\"\(Self.d1)\"]"])]

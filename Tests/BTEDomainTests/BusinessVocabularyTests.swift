@@ -170,6 +170,23 @@ import Testing
             Self.code(Self.event("contact.updated", entity: "contact", metadata: metadata)) == expected, "\(metadata)")
     }
 
+    @Test(
+        arguments: [
+            (#"{"outcome":"matched"}"#, nil), (#"{"outcome":"clarify_verb","intent_event_id":"\#(id)"}"#, nil),
+            (#"{"outcome":"matched","subject_type":"deal","subject_id":"\#(id)"}"#, nil),
+            (#"{}"#, "missing_field"), (#"{"outcome":7}"#, "missing_field"), (#"{"outcome":""}"#, "invalid_value"),
+            (#"{"outcome":"\#(String(repeating: "m", count: 65))"}"#, "invalid_value"),
+            (#"{"outcome":"matched","intent_event_id":"i-7"}"#, "invalid_uuid"),
+            // Its subject follows the page view's rules.
+            (#"{"outcome":"matched","subject_type":"deal"}"#, "missing_field"),
+            (#"{"outcome":"matched","subject_type":"invoice","subject_id":"\#(id)"}"#, "unknown_enum_value"),
+            (#"{"outcome":"matched","subject_type":"deal","subject_id":"deal-7"}"#, "invalid_uuid"),
+        ] as [(String, String?)])
+    func resolvedIntents(metadata: String, expected: String?) {
+        #expect(
+            Self.code(Self.event("intent.resolved", entity: "intent", metadata: metadata)) == expected, "\(metadata)")
+    }
+
     /// Seed 003's context fields, checked on every business event that carries them.
     @Test(
         arguments: [

@@ -127,6 +127,60 @@ import Testing
         #expect(ReadAPITests.get(port, path, key: nil).status == 401)
     }
 
+    /// The orchestrator's `intent.resolved` about a deal is a trigger like a page of that deal.
+    @Test func anIntentAboutAStalledDealDeliversThatInsight() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        _ = try KafkaAdmin(configuration: KafkaClientConfiguration(brokers: topics.brokers)).createTopics(
+            OutputTopic.allCases.map {
+                KafkaNewTopic(name: $0.name(prefix: topics.prefix), partitions: 3, replicationFactor: 1)
+            })
+        // As in the page view's test: on 20 March the deal is the one stalled deal (medium,
+        // about the deal). A question back to the user names nothing and decides nothing; the
+        // finished intent 10 s later names the deal: an ambient card at once.
+        let intentID = fixtureUUID(9, prefix: "1a1a1a1a")
+        let question = #"{"outcome":"clarify_args","intent_event_id":"\#(intentID)"}"#
+        let resolved =
+            #"{"outcome":"matched","intent_event_id":"\#(intentID)","subject_type":"deal","subject_id":"\#(Self.deal)"}"#
+        try topics.produce(
+            [
+                Self.event(1, Self.workspace, "deal.created", entity: Self.deal, at: "2026-03-01T00:00:00Z", "{}"),
+                Self.event(
+                    2, Self.workspace, "intent.resolved", entity: intentID, at: "2026-03-20T00:00:00Z", question),
+                Self.event(
+                    3, Self.workspace, "intent.resolved", entity: intentID, at: "2026-03-20T00:00:10Z", resolved),
+            ].map {
+                KafkaOutgoingMessage(topic: topics.prefix + $0.topic, key: $0.key, value: $0.value)
+            })
+        let ingestGroup = TestEnvironment.uniqueName("ingest-")
+        _ = try ingestUntilIdle(db, topics, group: ingestGroup)
+        #expect(try db.count("SELECT count(*) FROM core.business_events WHERE event_type = 'intent.resolved'") == 2)
+        var configuration = Projector.Configuration(brokers: topics.brokers, readerURL: db.readerURL)
+        configuration.topicPrefix = topics.prefix
+        configuration.group = TestEnvironment.uniqueName("projector-")
+        configuration.ingestGroup = ingestGroup
+        configuration.untilIdle = true
+        configuration.sessionTimeoutMilliseconds = 6_000
+        _ = try Projector(configuration: configuration, logger: TestEnvironment.logger).run(stop: StopSignal())
+
+        let records = try topics.readAll(OutputTopic.insightDeliveries.name(prefix: topics.prefix))
+        let at = "2026-03-20T00:00:10.000000Z"
+        let trigger = fixtureUUID(3, prefix: "e1e1e1e1")
+        // The insight as of the trigger: the deal_stalled of 00:00:10, thresholds version 2.
+        let insightID = UUIDv5.make(name: "insight|workspace|\(Self.workspace)|deal_stalled|\(at)|2")
+        let id = UUIDv5.make(name: "delivery|\(Self.workspace)|\(Self.actor)|intent|\(trigger)")
+        let expected =
+            "{\"id\":\"\(id)\",\"workspace_id\":\"\(Self.workspace)\",\"user_id\":\"\(Self.actor)\","
+            + "\"insight_id\":\"\(insightID)\",\"insight_type\":\"deal_stalled\",\"priority\":\"medium\","
+            + "\"message\":\"1 deal in your pipeline has stalled for 2+ weeks.\",\"mode\":\"ambient\","
+            + "\"outcome\":\"delivered\",\"reason\":\"at_once\",\"trigger\":{\"kind\":\"intent\","
+            + "\"event_id\":\"\(trigger)\",\"subject_type\":\"deal\",\"subject_id\":\"\(Self.deal)\","
+            + "\"at\":\"\(at)\"},\"decided_at\":\"\(at)\",\"thresholds_version\":2,"
+            + "\"engine_version\":\"\(engineVersion)\"}"
+        #expect(records.map { String(decoding: $0.value ?? [], as: UTF8.self) } == [expected])
+    }
+
     /// A workspace's own delivery thresholds rule its decisions only: the other workspace, fed
     /// the same events, decides by the shared ones.
     @Test func aWorkspacesOwnThresholdsDecideForItAlone() throws {
