@@ -68,6 +68,9 @@ public struct DemoStream: Sendable {
         let actors = (0..<8).map { _ in rng.uuid() }
         var sessions: [String: String] = [:]
         var openRecommendations: [(workspace: String, entity: String)] = []
+        /// Each workspace's first deal: its pages are about it (no draw, so the stream's other
+        /// events stay those of the seed).
+        var firstDeal: [String: String] = [:]
         let span: Int64 = max(options.spanDays, 1) * 86_400_000_000
         let interactionTopic = options.topicPrefix + InputKind.interaction.rawValue
         let businessTopic = options.topicPrefix + InputKind.business.rawValue
@@ -162,7 +165,13 @@ public struct DemoStream: Sendable {
                         + "\"products\":[\"sku-\(rng.next(40))\"]}"
                 default: break
                 }
-                if eventType == "page.viewed" { metadata = "{\"path\":\"/deals\"}" }
+                if eventType == "deal.created", firstDeal[workspace] == nil { firstDeal[workspace] = entity }
+                if eventType == "page.viewed" {
+                    metadata =
+                        firstDeal[workspace].map {
+                            "{\"path\":\"/deals/\($0)\",\"subject_type\":\"deal\",\"subject_id\":\(q($0))}"
+                        } ?? "{\"path\":\"/deals\"}"
+                }
                 valid.append(
                     (
                         businessEvent(
