@@ -81,7 +81,11 @@ struct DashboardTests {
         #expect(!page.contains("<script>"))
         #expect(page.contains("&lt;script&gt;"))
         #expect(page.contains(#"<td class="num" id="ingest-rate">2.5</td>"#))
-        #expect(page.contains(#"<td class="num signal-value">2</td>"#))
+        // drop_off_point reads "N abandoned at <step>", the step's label escaped.
+        #expect(
+            page.contains(
+                #"<td class="num signal-value" data-value="2">2 abandoned at &lt;script&gt;alert(1)&lt;/script&gt;</td>"#
+            ))
     }
 
     /// In-context deliveries as rates: 4 delivered, 3 seen (75.0%), 1 clicked of those (33.3%),
