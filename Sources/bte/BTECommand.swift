@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct BTECommand: AsyncParsableCommand {
@@ -11,4 +12,24 @@ struct BTECommand: AsyncParsableCommand {
             StatusCommand.self, KeysCommand.self, ServeCommand.self, SinkCommand.self, InsightsCommand.self,
             ModelsCommand.self,
         ])
+
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            guard code != .success else { exit(withError: error) }
+            // A failing command ends without the C libraries' exit handlers: OpenSSL's cleanup
+            // would run while a Kafka client's threads may still be winding down, and crash.
+            let message = fullMessage(for: error)
+            if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+            fflush(nil)
+            _exit(code.rawValue)
+        }
+    }
 }
