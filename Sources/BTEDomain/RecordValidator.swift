@@ -24,6 +24,22 @@ public struct ValidRecord: Sendable {
         return schema.fields.firstIndex { $0.name == "workspace_id" }.flatMap { values[$0] }
     }
 
+    /// The person a record is about, (workspace, user): an interaction event's `user_id`, a
+    /// business event's or user action's `actor_user_id` (a UUID in lowercase, as privacy requests
+    /// name it). Nil for intent and chat events, which name no workspace.
+    public var person: UserKey? {
+        let field: String
+        switch table {
+        case .interactionEvents: field = "user_id"
+        case .businessEvents, .userActions: field = "actor_user_id"
+        case .intentEvents, .chatEvents: return nil
+        }
+        guard let workspace = workspaceID, let index = schema.fields.firstIndex(where: { $0.name == field }),
+            index < values.count, let user = values[index]
+        else { return nil }
+        return UserKey(workspaceID: workspace, userID: canonicalUUID(user) ?? user)
+    }
+
     /// What makes two records one event: the id within its workspace (one workspace's id never
     /// blocks another's); for intent and chat events, which name no workspace, the id alone.
     public var identity: String { workspaceID.map { "\($0)/\(id)" } ?? id }

@@ -5,6 +5,8 @@ public struct IngestSummary: Sendable {
     public var consumed = 0
     public var stored: [LogTable: Int] = [:]
     public var duplicates: [LogTable: Int] = [:]
+    /// Records of suppressed people, dropped unstored (privacy requests).
+    public var suppressed: [LogTable: Int] = [:]
     public var rejected: [RejectionCode: Int] = [:]
     public var batches = 0
     public var retries = 0
@@ -35,6 +37,10 @@ public struct IngestSummary: Sendable {
                 "  stored     \(table.rawValue.padding(24)) \(stored[table, default: 0])  "
                     + "(duplicates \(duplicates[table, default: 0]))"
             )
+        }
+        let suppressedTotal = suppressed.values.reduce(0, +)
+        if suppressedTotal > 0 {
+            lines.append("  suppressed \(suppressedTotal)  (events of people suppressed by privacy requests)")
         }
         lines.append("  rejected   \(totalRejected)")
         for code in rejected.keys.sorted() {

@@ -408,6 +408,11 @@ public final class IngestWorker {
             Counter(label: "bte_ingest_duplicates_total", dimensions: [("log", table.rawValue)], factory: metrics)
                 .increment(by: count)
         }
+        for (table, count) in outcome.suppressed where count > 0 {
+            summary.suppressed[table, default: 0] += count
+            Counter(label: "bte_ingest_suppressed_total", dimensions: [("log", table.rawValue)], factory: metrics)
+                .increment(by: count)
+        }
         for reject in outcome.rejects {
             summary.rejected[reject.rejection.code, default: 0] += 1
             Counter(

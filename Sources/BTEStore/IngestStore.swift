@@ -79,6 +79,8 @@ public struct IngestBatch: Sendable {
 public struct IngestOutcome: Sendable {
     public var stored: [LogTable: Int] = [:]
     public var duplicates: [LogTable: Int] = [:]
+    /// Records of suppressed people, dropped: neither stored nor kept as rejects.
+    public var suppressed: [LogTable: Int] = [:]
     /// Every message of the batch that was not stored: validation rejects plus those found in
     /// the transaction (conflicting duplicates, rows PostgreSQL refused).
     public var rejects: [RejectedMessage] = []
@@ -135,8 +137,15 @@ public final class IngestStore {
             try OffsetFence(connection: connection, group: group).check(batch.progress)
             var outcome = IngestOutcome()
             outcome.rejects = batch.rejects
+            let suppressed = try suppressedPeople(batch.records.compactMap(\.record.person))
             var byTable: [LogTable: [IncomingRecord]] = [:]
-            for incoming in batch.records { byTable[incoming.record.table, default: []].append(incoming) }
+            for incoming in batch.records {
+                if let person = incoming.record.person, suppressed.contains(person) {
+                    outcome.suppressed[incoming.record.table, default: 0] += 1
+                    continue
+                }
+                byTable[incoming.record.table, default: []].append(incoming)
+            }
             for table in byTable.keys.sorted() {
                 let records = byTable[table] ?? []
                 let appended =
@@ -150,6 +159,26 @@ public final class IngestStore {
             try beforeCommit(outcome.rejects)
             return outcome
         }
+    }
+
+    /// Which of these people are suppressed now (read in the batch's transaction, so a
+    /// suppression committed before the batch applies to all of it).
+    func suppressedPeople(_ people: [UserKey]) throws -> Set<UserKey> {
+        let distinct = Set(people)
+        guard !distinct.isEmpty else { return [] }
+        let rows = try connection.execute(
+            """
+            SELECT s.workspace_id::text, s.user_id FROM privacy.suppressions s
+            JOIN unnest($1::uuid[], $2::text[]) AS b (workspace_id, user_id)
+              ON s.workspace_id = b.workspace_id AND s.user_id = b.user_id
+            """,
+            [arrayLiteral(distinct.map(\.workspaceID)), arrayLiteral(distinct.map(\.userID))]
+        ).rows
+        var found: Set<UserKey> = []
+        for row in rows {
+            if let workspace = row[0], let user = row[1] { found.insert(UserKey(workspaceID: workspace, userID: user)) }
+        }
+        return found
     }
 
     private typealias Appended = (
@@ -402,6 +431,13 @@ public final class IngestStore {
                             rejectID: attempt.rejectID, outcome: .stillInvalid, code: rejection.code.rawValue,
                             message: rejection.message))
                 case .valid(let incoming):
+                    if let person = incoming.record.person, try !suppressedPeople([person]).isEmpty {
+                        results.append(
+                            RedriveResult(
+                                rejectID: attempt.rejectID, outcome: .notRedrivable,
+                                message: "its person is suppressed by a privacy request"))
+                        continue
+                    }
                     let table = incoming.record.table
                     let appended =
                         table == .interactionEvents

@@ -20,6 +20,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case invalidBanditEntry = "store_invalid_bandit_entry"
         case jobVanished = "store_job_vanished"
         case unexpectedReply = "store_unexpected_reply"
+        case invalidPrivacyRequest = "store_invalid_privacy_request"
+        case privacyRequestConflict = "store_privacy_request_conflict"
+        case privacyRequestUnsupported = "store_privacy_request_unsupported"
     }
     public let code: Code
     public let message: String

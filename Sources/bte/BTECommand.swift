@@ -10,7 +10,7 @@ struct BTECommand: AsyncParsableCommand {
             Migrate.self, Topics.self, Ingest.self, Generate.self, ThresholdsCommand.self, SweepCommand.self,
             ProjectCommand.self, RunCommand.self, IntentsCommand.self, ReplayCommand.self, RejectsCommand.self,
             StatusCommand.self, KeysCommand.self, ServeCommand.self, SinkCommand.self, InsightsCommand.self,
-            ModelsCommand.self,
+            ModelsCommand.self, PrivacyCommand.self,
         ])
 
     static func main() async {

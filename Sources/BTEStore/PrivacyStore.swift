@@ -1,0 +1,298 @@
+import BTECompute
+import BTEDomain
+import Foundation
+import Postgres
+
+/// What a privacy request asks for.
+public enum PrivacyRequestType: String, CaseIterable, Sendable {
+    case erase
+    case eraseAndSuppress = "erase_and_suppress"
+    case suppress
+    case unsuppress
+    case export
+
+    /// The kinds this version carries out. Erasure is refused rather than recorded: a request
+    /// that could never complete would read as a promise.
+    public static let supported: [Self] = [.suppress, .unsuppress, .export]
+}
+
+/// A request and where it stands, overall and per user.
+public struct PrivacyRequest: Sendable, Equatable {
+    public struct UserStatus: Sendable, Equatable {
+        public let userID: String
+        public let status: String
+        /// A JSON object.
+        public let evidence: String
+    }
+
+    public let requestID: String
+    public let workspaceID: String
+    public let type: PrivacyRequestType
+    public let userIDs: [String]
+    public let reference: String?
+    public let requestedBy: String
+    public let receivedAt: String
+    public let dueAt: String
+    /// `received`, `running`, `completed`, `partial` or `failed`: the newest overall status.
+    public let status: String
+    public let users: [UserStatus]
+}
+
+/// Files privacy requests and answers for them: the request and every status change are
+/// appended, never changed; suppressions are the current state ingest reads.
+public final class PrivacyStore {
+    let connection: PostgresConnection
+
+    /// Requests are due within 30 days of their receipt (the usual legal horizon).
+    public static let dueDays = 30
+    public static let maxUsers = 1_000
+    public static let maxUserIDBytes = 255
+    public static let maxReferenceBytes = 255
+
+    public init(url: String) throws {
+        connection = try PostgresConnection(url: url, applicationName: "bte-privacy")
+    }
+
+    /// The user ids of a request, checked and in their matching form: a UUID in lowercase (as
+    /// the logs store actors), any other id as given; duplicates once, order kept.
+    public static func normalizedUsers(_ userIDs: [String]) throws -> [String] {
+        guard !userIDs.isEmpty else {
+            throw StoreError(.invalidPrivacyRequest, "a privacy request names at least one user")
+        }
+        var seen: Set<String> = []
+        var users: [String] = []
+        for raw in userIDs {
+            guard !raw.isEmpty, raw.utf8.count <= maxUserIDBytes, !raw.utf8.contains(0) else {
+                throw StoreError(
+                    .invalidPrivacyRequest, "a user id is a non-empty string of at most \(maxUserIDBytes) bytes")
+            }
+            let id = canonicalUUID(raw) ?? raw
+            if seen.insert(id).inserted { users.append(id) }
+        }
+        guard users.count <= maxUsers else {
+            throw StoreError(.invalidPrivacyRequest, "a privacy request names at most \(maxUsers) users")
+        }
+        return users
+    }
+
+    /// Files a request and carries out what can be done at once (suppress, unsuppress). The same
+    /// `reference` in a workspace is the same request: filing it again returns it unchanged
+    /// (`created` false); with another type or other users it is refused.
+    public func file(
+        workspaceID: String, type: PrivacyRequestType, userIDs: [String], reference: String?, by requester: String
+    ) throws -> (request: PrivacyRequest, created: Bool) {
+        guard let workspace = canonicalUUID(workspaceID) else {
+            throw StoreError(.invalidPrivacyRequest, "the workspace is a UUID")
+        }
+        guard PrivacyRequestType.supported.contains(type) else {
+            throw StoreError(
+                .privacyRequestUnsupported,
+                "\(type.rawValue) is not available in this version; suppress stops a person's new events "
+                    + "(docs/privacy.md)")
+        }
+        let users = try Self.normalizedUsers(userIDs)
+        if let reference, reference.isEmpty || reference.utf8.count > Self.maxReferenceBytes {
+            throw StoreError(
+                .invalidPrivacyRequest, "a reference is a non-empty string of at most \(Self.maxReferenceBytes) bytes")
+        }
+        guard !requester.isEmpty else { throw StoreError(.invalidPrivacyRequest, "a request names who made it") }
+        let id =
+            reference.map { UUIDv5.make(name: "privacy-request|\(workspace)|\($0)") } ?? UUID().uuidString.lowercased()
+        let created: Bool = try connection.transaction {
+            // One filing per reference at a time; the second waits and finds the first.
+            try connection.execute("SELECT pg_advisory_xact_lock(hashtext('bte.privacy'), hashtext($1))", [id])
+            if let existing = try load(id) {
+                guard existing.type == type, existing.userIDs == users, existing.workspaceID == workspace else {
+                    throw StoreError(
+                        .privacyRequestConflict,
+                        "reference \(reference ?? "") already names another request (\(existing.type.rawValue) "
+                            + "of \(existing.userIDs.count) users)")
+                }
+                return false
+            }
+            try connection.execute(
+                """
+                INSERT INTO privacy.requests
+                    (request_id, workspace_id, request_type, user_ids, reference, requested_by, due_at)
+                VALUES ($1, $2, $3, $4::text[], $5, $6, now() + make_interval(days => $7::int))
+                """,
+                [id, workspace, type.rawValue, arrayLiteral(users), reference, requester, String(Self.dueDays)])
+            try appendStatus(id, user: nil, "received")
+            switch type {
+            case .suppress:
+                for user in users {
+                    let since =
+                        try connection.execute(
+                            """
+                            WITH added AS (
+                                INSERT INTO privacy.suppressions (workspace_id, user_id, request_id) VALUES ($1, $2, $3)
+                                ON CONFLICT (workspace_id, user_id) DO NOTHING RETURNING since)
+                            SELECT to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM added
+                            UNION ALL
+                            SELECT to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                            FROM privacy.suppressions WHERE workspace_id = $1 AND user_id = $2
+                            LIMIT 1
+                            """, [workspace, user, id]
+                        ).rows.first?[0] ?? ""
+                    try appendStatus(id, user: user, "completed", evidence: ["suppressed_since": .string(since)])
+                }
+                try appendStatus(id, user: nil, "completed")
+            case .unsuppress:
+                for user in users {
+                    let removed = try connection.execute(
+                        "DELETE FROM privacy.suppressions WHERE workspace_id = $1 AND user_id = $2 RETURNING 1",
+                        [workspace, user]
+                    ).rows.count
+                    try appendStatus(id, user: user, "completed", evidence: ["was_suppressed": .bool(removed > 0)])
+                }
+                try appendStatus(id, user: nil, "completed")
+            case .export, .erase, .eraseAndSuppress:
+                // An export completes when it has been written (`completeExport`).
+                break
+            }
+            return true
+        }
+        guard let request = try load(id) else {
+            throw StoreError(.unexpectedReply, "privacy request \(id) vanished after it was filed")
+        }
+        return (request, created)
+    }
+
+    /// Records an export's completion with what it held, per source.
+    public func completeExport(_ requestID: String, userID: String, counts: [(source: String, records: Int)]) throws {
+        try connection.transaction {
+            var sources: [(key: String, value: JSONValue)] = []
+            for (source, records) in counts { sources.append((source, .number(String(records)))) }
+            try appendStatus(requestID, user: userID, "completed", evidence: ["records": .object(sources)])
+            try appendStatus(requestID, user: nil, "completed")
+        }
+    }
+
+    /// A request as it stands, or nil when there is none with this id in this workspace.
+    public func request(_ requestID: String, workspaceID: String?) throws -> PrivacyRequest? {
+        guard let id = canonicalUUID(requestID) else { return nil }
+        guard let request = try load(id) else { return nil }
+        if let workspaceID, canonicalUUID(workspaceID) != request.workspaceID { return nil }
+        return request
+    }
+
+    /// What an export reads, in order: every log row and output about the person, and the
+    /// privacy requests that name them.
+    public static let exportSources: [(source: String, query: String)] = [
+        (
+            "core.business_events",
+            "core.business_events t WHERE workspace_id = $W AND actor_user_id::text = $U ORDER BY timestamp, event_id"
+        ),
+        (
+            "core.user_actions",
+            "core.user_actions t WHERE workspace_id = $W AND actor_user_id::text = $U ORDER BY timestamp, action_id"
+        ),
+        (
+            "core.interaction_events",
+            "core.interaction_events t WHERE workspace_id = $W AND (user_id = $U OR lower(user_id) = $U) ORDER BY timestamp, event_id"
+        ),
+        ("bte.behavioral_vectors", "bte.behavioral_vectors t WHERE workspace_id = $W AND user_id = $U"),
+        ("bte.bv_history", "bte.bv_history t WHERE workspace_id = $W AND user_id = $U ORDER BY as_of"),
+        ("bte.insight_deliveries", "bte.insight_deliveries t WHERE workspace_id = $W AND user_id = $U ORDER BY seq"),
+        (
+            "privacy.requests",
+            "privacy.requests t WHERE workspace_id = $W AND $U = ANY (user_ids) ORDER BY received_at, request_id"
+        ),
+    ]
+
+    /// Writes one NDJSON line per record BTE holds about the person, `{"source":…,"record":…}`,
+    /// from one consistent snapshot, a page at a time; returns the count per source.
+    public func export(workspaceID: String, userID: String, write: (String) throws -> Void) throws -> [(
+        source: String, records: Int
+    )] {
+        guard let workspace = canonicalUUID(workspaceID) else {
+            throw StoreError(.invalidPrivacyRequest, "the workspace is a UUID")
+        }
+        guard let user = try Self.normalizedUsers([userID]).first else { return [] }
+        return try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+            var counts: [(source: String, records: Int)] = []
+            for (source, query) in Self.exportSources {
+                let from = query.replacingOccurrences(of: "$W", with: sqlLiteral(workspace) + "::uuid")
+                    .replacingOccurrences(of: "$U", with: sqlLiteral(user))
+                try connection.execute(
+                    "DECLARE bte_export NO SCROLL CURSOR FOR SELECT row_to_json(t)::text FROM \(from)")
+                var count = 0
+                while true {
+                    let rows = try connection.execute("FETCH 500 FROM bte_export").rows
+                    for row in rows {
+                        try write("{\"source\":\(JSONValue.quoted(source)),\"record\":\(row[0] ?? "null")}")
+                    }
+                    count += rows.count
+                    if rows.count < 500 { break }
+                }
+                try connection.execute("CLOSE bte_export")
+                counts.append((source, count))
+            }
+            return counts
+        }
+    }
+
+    /// The people of a workspace suppressed now, with since when and by which request.
+    public func suppressions(workspaceID: String) throws -> [(userID: String, since: String, requestID: String)] {
+        try connection.execute(
+            """
+            SELECT user_id, to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), request_id::text
+            FROM privacy.suppressions WHERE workspace_id = $1 ORDER BY user_id
+            """, [canonicalUUID(workspaceID) ?? workspaceID]
+        ).rows.map { ($0[0] ?? "", $0[1] ?? "", $0[2] ?? "") }
+    }
+
+    private func appendStatus(
+        _ requestID: String, user: String?, _ status: String, evidence: [String: JSONValue] = [:]
+    ) throws {
+        let object = JSONValue.object(evidence.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) })
+        try connection.execute(
+            "INSERT INTO privacy.request_events (request_id, user_id, status, evidence) VALUES ($1, $2, $3, $4::jsonb)",
+            [requestID, user, status, object.canonicalString()])
+    }
+
+    private func load(_ id: String) throws -> PrivacyRequest? {
+        let format = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
+        guard
+            let row = try connection.execute(
+                """
+                SELECT request_id::text, workspace_id::text, request_type, array_to_json(user_ids)::text, reference,
+                       requested_by, to_char(received_at AT TIME ZONE 'UTC', \(format)),
+                       to_char(due_at AT TIME ZONE 'UTC', \(format))
+                FROM privacy.requests WHERE request_id = $1
+                """, [id]
+            ).rows.first
+        else { return nil }
+        let events = try connection.execute(
+            "SELECT user_id, status, evidence::text FROM privacy.request_events WHERE request_id = $1 ORDER BY seq",
+            [id]
+        ).rows
+        var overall = "received"
+        var perUser: [String: PrivacyRequest.UserStatus] = [:]
+        for event in events {
+            guard let status = event[1] else { continue }
+            if let user = event[0] {
+                // jsonb prints with spaces; evidence is given in canonical JSON.
+                let evidence = (try? JSONParser.parse(Array((event[2] ?? "{}").utf8)))?.canonicalString() ?? "{}"
+                perUser[user] = PrivacyRequest.UserStatus(userID: user, status: status, evidence: evidence)
+            } else {
+                overall = status
+            }
+        }
+        let users = Self.decodeStrings(row[3] ?? "[]")
+        return PrivacyRequest(
+            requestID: row[0] ?? id, workspaceID: row[1] ?? "",
+            type: PrivacyRequestType(rawValue: row[2] ?? "") ?? .export, userIDs: users, reference: row[4],
+            requestedBy: row[5] ?? "", receivedAt: row[6] ?? "", dueAt: row[7] ?? "", status: overall,
+            users: users.map {
+                perUser[$0]
+                    ?? PrivacyRequest.UserStatus(
+                        userID: $0, status: overall == "received" ? "received" : overall, evidence: "{}")
+            })
+    }
+
+    static func decodeStrings(_ json: String) -> [String] {
+        guard case .array(let items)? = try? JSONParser.parse(Array(json.utf8)) else { return [] }
+        return items.compactMap { if case .string(let text) = $0 { return text } else { return nil } }
+    }
+}

@@ -1,0 +1,155 @@
+import ArgumentParser
+import BTECLI
+import BTEDomain
+import BTEStore
+import BTEWorker
+import Foundation
+
+struct PrivacyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "privacy",
+        abstract: "Privacy requests about people (a workspace's users): suppress, unsuppress, export, status.",
+        discussion: "Every request is recorded append-only with its status per user (docs/privacy.md).",
+        subcommands: [Suppress.self, Unsuppress.self, Export.self, Status.self])
+
+    struct Request: ParsableArguments {
+        @Option(help: "The workspace the users belong to.") var workspace: String
+        @Argument(help: "User ids (at most 1,000).") var users: [String]
+        @Option(help: "Your id for the request: filing the same reference again returns the same request.")
+        var reference: String?
+        @Option(help: "Who asks (recorded with the request).") var by: String
+        @Option(help: "libpq URI of a member of bte_privacy, e.g. an admin (env BTE_DATABASE_URL).")
+        var databaseURL: String?
+
+        func file(_ type: PrivacyRequestType) async throws {
+            let url = try Setting.database.resolve(databaseURL)
+            let (workspace, users, reference, by) = (workspace, users, reference, by)
+            let (request, created) = try await onThread("privacy") {
+                try PrivacyStore(url: url).file(
+                    workspaceID: workspace, type: type, userIDs: users, reference: reference, by: by)
+            }
+            print(PrivacyCommand.render(request, note: created ? nil : "(filed before; unchanged)"))
+        }
+    }
+
+    struct Suppress: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop storing the users' new events: ingest drops them, counted, keeping no payload.")
+        @OptionGroup var request: Request
+        func run() async throws { try await guarded { try await request.file(.suppress) } }
+    }
+
+    struct Unsuppress: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Store the users' new events again.")
+        @OptionGroup var request: Request
+        func run() async throws { try await guarded { try await request.file(.unsuppress) } }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Everything BTE holds about one user, as NDJSON, ending with a manifest line.",
+            discussion: """
+                One {"source": …, "record": …} line per record (the logs, vectors and their history, deliveries, \
+                privacy requests), from one snapshot, then {"manifest": …} with the count per source. The export \
+                is filed as a request, so who read what is on record.
+                """)
+        @Option(help: "The workspace.") var workspace: String
+        @Option(help: "The user id.") var user: String
+        @Option(help: "Write to this file (default: standard output).") var output: String?
+        @Option(help: "Your id for the request.") var reference: String?
+        @Option(help: "Who asks (recorded with the request).") var by: String
+        @Option(help: "libpq URI of a member of bte_privacy, e.g. an admin (env BTE_DATABASE_URL).")
+        var databaseURL: String?
+
+        func run() async throws {
+            try await guarded {
+                let url = try Setting.database.resolve(databaseURL)
+                let (workspace, user, output, reference, by) = (workspace, user, output, reference, by)
+                let manifest = try await onThread("privacy-export") {
+                    let sink: FileHandle
+                    if let output {
+                        guard FileManager.default.createFile(atPath: output, contents: nil),
+                            let handle = FileHandle(forWritingAtPath: output)
+                        else { throw CLIError("cannot write \(output)") }
+                        sink = handle
+                    } else {
+                        sink = FileHandle.standardOutput
+                    }
+                    defer { if output != nil { try? sink.close() } }
+                    let store = try PrivacyStore(url: url)
+                    let (request, _) = try store.file(
+                        workspaceID: workspace, type: .export, userIDs: [user], reference: reference, by: by)
+                    let person = request.userIDs.first ?? user
+                    var buffer: [UInt8] = []
+                    let counts = try store.export(workspaceID: workspace, userID: person) { line in
+                        buffer += Array(line.utf8) + [0x0A]
+                        if buffer.count >= 1 << 16 {
+                            try sink.write(contentsOf: buffer)
+                            buffer.removeAll(keepingCapacity: true)
+                        }
+                    }
+                    try store.completeExport(request.requestID, userID: person, counts: counts)
+                    let line = PrivacyCommand.manifest(request, user: person, counts: counts)
+                    try sink.write(contentsOf: buffer + Array(line.utf8) + [0x0A])
+                    return counts
+                }
+                if output != nil {
+                    let total = manifest.reduce(0) { $0 + $1.records }
+                    FileHandle.standardError.write(Data("exported \(total) records to \(output ?? "")\n".utf8))
+                }
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A request's status, overall and per user; or a workspace's suppressed users.")
+        @Argument(help: "The request id.") var requestID: String?
+        @Option(help: "List this workspace's suppressed users instead.") var suppressed: String?
+        @Option(help: "libpq URI of a reader (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
+
+        func run() async throws {
+            try await guarded {
+                let url = try Setting.reader.resolve(readerDatabaseURL)
+                let (requestID, suppressed) = (requestID, suppressed)
+                if let suppressed {
+                    guard canonicalUUID(suppressed) != nil else { throw CLIError("--suppressed is a workspace id") }
+                    let rows = try await onThread("privacy") {
+                        try PrivacyStore(url: url).suppressions(workspaceID: suppressed)
+                    }
+                    print("\(rows.count) suppressed in workspace \(suppressed.lowercased())")
+                    for row in rows { print("  \(row.userID)\tsince \(row.since)\trequest \(row.requestID)") }
+                    return
+                }
+                guard let requestID else { throw CLIError("name a request id, or --suppressed WORKSPACE") }
+                guard
+                    let request = try await onThread(
+                        "privacy", { try PrivacyStore(url: url).request(requestID, workspaceID: nil) })
+                else { throw CLIError("not found: no privacy request \(requestID)") }
+                print(PrivacyCommand.render(request, note: nil))
+            }
+        }
+    }
+
+    static func render(_ request: PrivacyRequest, note: String?) -> String {
+        var lines = [
+            "request \(request.requestID): \(request.type.rawValue) of \(request.userIDs.count) users in workspace "
+                + "\(request.workspaceID), \(request.status)" + (note.map { " " + $0 } ?? ""),
+            "  received \(request.receivedAt) by \(request.requestedBy), due \(request.dueAt)"
+                + (request.reference.map { ", reference \($0)" } ?? ""),
+        ]
+        for user in request.users { lines.append("  \(user.userID)\t\(user.status)\t\(user.evidence)") }
+        return lines.joined(separator: "\n")
+    }
+
+    static func manifest(_ request: PrivacyRequest, user: String, counts: [(source: String, records: Int)]) -> String {
+        let sources = JSONValue.object(counts.map { (key: $0.source, value: .number(String($0.records))) })
+        let total = counts.reduce(0) { $0 + $1.records }
+        return "{\"manifest\":{\"request_id\":\(JSONValue.quoted(request.requestID)),"
+            + "\"workspace_id\":\(JSONValue.quoted(request.workspaceID)),\"user_id\":\(JSONValue.quoted(user)),"
+            + "\"records\":\(total),\"sources\":\(sources.canonicalString()),"
+            + "\"not_included\":{\"agent.intent_events\":\"intent telemetry names no workspace; its actor ids are "
+            + "reviewed with bte intents\",\"bte.rejected_events\":\"a rejected message is not attributed to a person; bte rejects "
+            + "export lists them\"}}}"
+    }
+}

@@ -1,0 +1,184 @@
+import BTEDomain
+import BTEIngest
+import BTEStore
+import BTETestSupport
+import Foundation
+import Kafka
+import MetricsTestKit
+import Postgres
+import Testing
+
+/// Privacy requests against the real servers: suppression drops a person's new events at
+/// ingest (that person only: the same user id in another workspace is someone else), the
+/// request is on record with its status per user, and an export holds the person's records
+/// and no one else's.
+@Suite(.serialized) struct PrivacyTests {
+    static let workspace = fixtureUUID(1, prefix: "9a9a9a9a")
+    static let other = fixtureUUID(2, prefix: "9b9b9b9b")
+    static let personA = fixtureUUID(1, prefix: "a0a0a0a0")
+    static let personB = fixtureUUID(2, prefix: "b0b0b0b0")
+
+    static func business(_ n: Int, _ workspace: String, _ actor: String, canary: String) -> KafkaOutgoingMessage {
+        let value = """
+            {"record_type":"business_event","event_id":"\(fixtureUUID(n, prefix: "e9e9e9e9"))",
+             "event_type":"deal.created","entity_type":"deal","entity_id":"\(fixtureUUID(n, prefix: "d9d9d9d9"))",
+             "workspace_id":"\(workspace)","sub_vertical_id":"\(fixtureUUID(1, prefix: "5c5c5c5c"))",
+             "actor_user_id":"\(actor)","timestamp":"2026-03-0\(n % 9 + 1)T00:00:00Z","metadata":{"note":"\(canary)"}}
+            """
+        return KafkaOutgoingMessage(
+            topic: "bte.business-events.v1", key: Array(workspace.utf8), value: Array(value.utf8))
+    }
+
+    static func action(_ n: Int, _ workspace: String, _ actor: String, canary: String) -> KafkaOutgoingMessage {
+        let value = """
+            {"record_type":"user_action","action_id":"\(fixtureUUID(n, prefix: "acacacac"))","action_type":"note.added",
+             "workspace_id":"\(workspace)","actor_user_id":"\(actor)","timestamp":"2026-03-02T00:00:00Z",
+             "metadata":{"note":"\(canary)"}}
+            """
+        return KafkaOutgoingMessage(
+            topic: "bte.business-events.v1", key: Array(workspace.utf8), value: Array(value.utf8))
+    }
+
+    /// An interaction event of `user` (its id as sent, upper case for a UUID to show matching
+    /// ignores case) in `workspace` (none: the default workspace).
+    static func interaction(_ n: Int, _ workspace: String?, _ user: String, canary: String) -> KafkaOutgoingMessage {
+        let scope = workspace.map { #","workspace_id":"\#($0)""# } ?? ""
+        let value = """
+            {"event_id":"\(fixtureUUID(n, prefix: "1e1e1e1e"))","timestamp":"2026-03-02T00:00:0\(n % 10)Z",
+             "event_type":"tap","user_id":"\(user.uppercased())","session_id":"\(canary)-session"\(scope)}
+            """
+        return KafkaOutgoingMessage(topic: "bte.interaction-events.v1", key: Array(user.utf8), value: Array(value.utf8))
+    }
+
+    static func prefixed(_ topics: TestTopics, _ messages: [KafkaOutgoingMessage]) -> [KafkaOutgoingMessage] {
+        messages.map { KafkaOutgoingMessage(topic: topics.prefix + $0.topic, key: $0.key, value: $0.value) }
+    }
+
+    @Test func aSuppressedPersonsNewEventsAreDroppedAtIngestAndCounted() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        let store = try PrivacyStore(url: db.adminURL)
+        let (request, created) = try store.file(
+            workspaceID: Self.workspace, type: .suppress, userIDs: [Self.personA.uppercased(), Self.personA],
+            reference: "ticket-1", by: "dpo@example.com")
+        // The two spellings of A's id are one user; the request is done at once.
+        #expect(created && request.userIDs == [Self.personA] && request.status == "completed")
+        #expect(request.users.map(\.status) == ["completed"])
+        #expect(request.users.first?.evidence.hasPrefix("{\"suppressed_since\":\"20") == true)
+        // Filing the same reference again is the same request; with other users it is refused.
+        let again = try store.file(
+            workspaceID: Self.workspace, type: .suppress, userIDs: [Self.personA], reference: "ticket-1", by: "x")
+        #expect(!again.created && again.request == request)
+        let conflict = #expect(throws: StoreError.self) {
+            try store.file(
+                workspaceID: Self.workspace, type: .suppress, userIDs: [Self.personB], reference: "ticket-1", by: "x")
+        }
+        #expect(conflict?.code == .privacyRequestConflict)
+        let erase = #expect(throws: StoreError.self) {
+            try store.file(workspaceID: Self.workspace, type: .erase, userIDs: [Self.personA], reference: nil, by: "x")
+        }
+        #expect(erase?.code == .privacyRequestUnsupported)
+
+        // A's events in the workspace (a business event, a user action, an interaction) are
+        // dropped; A's id in the other workspace and in the default one is another person; B's
+        // events are kept. 3 dropped, 4 stored, nothing rejected.
+        try topics.produce(
+            Self.prefixed(
+                topics,
+                [
+                    Self.business(1, Self.workspace, Self.personA, canary: "canary-a1"),
+                    Self.action(2, Self.workspace, Self.personA, canary: "canary-a2"),
+                    Self.interaction(3, Self.workspace, Self.personA, canary: "canary-a3"),
+                    Self.business(4, Self.other, Self.personA, canary: "canary-other"),
+                    Self.interaction(5, nil, Self.personA, canary: "canary-default"),
+                    Self.business(6, Self.workspace, Self.personB, canary: "canary-b"),
+                    Self.interaction(7, Self.workspace, Self.personB, canary: "canary-b"),
+                ]))
+        let metrics = TestMetrics()
+        let group = TestEnvironment.uniqueName("ingest-")
+        let summary = try ingestUntilIdle(db, topics, group: group, metrics: metrics)
+        #expect(summary.suppressed == [.businessEvents: 1, .userActions: 1, .interactionEvents: 1])
+        #expect(summary.stored[.businessEvents] == 2 && summary.stored[.interactionEvents] == 2)
+        #expect(summary.stored[.userActions, default: 0] == 0 && summary.totalRejected == 0)
+        #expect(
+            metrics.counterTotal(label: "bte_ingest_suppressed_total", dimensions: [("log", "core.business_events")])
+                == 1)
+        #expect(try db.count("SELECT count(*) FROM bte.rejected_events") == 0)
+        for canary in ["canary-a1", "canary-a2", "canary-a3"] {
+            let found = try db.count(
+                """
+                SELECT (SELECT count(*) FROM core.business_events WHERE metadata::text LIKE '%\(canary)%')
+                     + (SELECT count(*) FROM core.user_actions WHERE metadata::text LIKE '%\(canary)%')
+                     + (SELECT count(*) FROM core.interaction_events WHERE session_id LIKE '\(canary)%')
+                """)
+            #expect(found == 0, "\(canary)")
+        }
+
+        // Unsuppressed, A's next event is stored again.
+        let lifted = try store.file(
+            workspaceID: Self.workspace, type: .unsuppress, userIDs: [Self.personA], reference: nil, by: "dpo")
+        #expect(lifted.request.users.map(\.evidence) == ["{\"was_suppressed\":true}"])
+        try topics.produce(Self.prefixed(topics, [Self.business(8, Self.workspace, Self.personA, canary: "later")]))
+        let after = try ingestUntilIdle(db, topics, group: group)
+        #expect(after.stored[.businessEvents] == 1 && after.suppressed.isEmpty)
+        // The requests are append-only.
+        let refused = #expect(throws: PostgresError.self) {
+            try db.admin().execute("DELETE FROM privacy.request_events")
+        }
+        #expect(refused?.sqlState == "P0001")
+    }
+
+    @Test func anExportHoldsThePersonsRecordsAndNoOneElses() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        try topics.produce(
+            Self.prefixed(
+                topics,
+                [
+                    Self.business(1, Self.workspace, Self.personA, canary: "canary-a1"),
+                    Self.action(2, Self.workspace, Self.personA, canary: "canary-a2"),
+                    Self.interaction(3, Self.workspace, Self.personA, canary: "canary-a3"),
+                    Self.business(4, Self.other, Self.personA, canary: "canary-other"),
+                    Self.business(6, Self.workspace, Self.personB, canary: "canary-b"),
+                    Self.interaction(7, Self.workspace, Self.personB, canary: "canary-b"),
+                ]))
+        _ = try ingestUntilIdle(db, topics, group: TestEnvironment.uniqueName("ingest-"))
+
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            TestEnvironment.uniqueName("export-") + ".ndjson")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let run = try BTEProcess(
+            [
+                "privacy", "export", "--workspace", Self.workspace, "--user", Self.personA, "--by", "dpo@example.com",
+                "--reference", "export-1", "--output", file.path, "--database-url", db.adminURL,
+            ])
+        #expect(run.wait(timeout: 60) == 0, "\(run.log)")
+        let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map(String.init)
+        // A's three records in this workspace, the export request itself, then the manifest.
+        let sources = lines.dropLast().compactMap { line -> String? in
+            guard case .object(let members)? = try? JSONParser.parse(Array(line.utf8)) else { return nil }
+            if case .string(let source)? = members.first(where: { $0.key == "source" })?.value { return source }
+            return nil
+        }
+        #expect(
+            sources == ["core.business_events", "core.user_actions", "core.interaction_events", "privacy.requests"])
+        let text = lines.joined(separator: "\n")
+        for canary in ["canary-a1", "canary-a2", "canary-a3"] { #expect(text.contains(canary), "\(canary)") }
+        for canary in ["canary-other", "canary-b"] { #expect(!text.contains(canary), "\(canary)") }
+        let manifest = lines.last ?? ""
+        #expect(manifest.hasPrefix("{\"manifest\":{\"request_id\":\""))
+        #expect(
+            manifest.contains(
+                "\"records\":4,\"sources\":{\"bte.behavioral_vectors\":0,\"bte.bv_history\":0,"
+                    + "\"bte.insight_deliveries\":0,\"core.business_events\":1,\"core.interaction_events\":1,"
+                    + "\"core.user_actions\":1,\"privacy.requests\":1}"), "\(manifest)")
+        // The export is on record, completed, with its counts.
+        let store = try PrivacyStore(url: db.adminURL)
+        let again = try store.file(
+            workspaceID: Self.workspace, type: .export, userIDs: [Self.personA], reference: "export-1", by: "dpo")
+        #expect(!again.created && again.request.status == "completed" && again.request.requestedBy == "dpo@example.com")
+        #expect(again.request.users.first?.evidence.contains("\"core.business_events\":1") == true)
+    }
+}
