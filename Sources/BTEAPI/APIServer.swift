@@ -81,6 +81,8 @@ public struct APIServer: Sendable {
     let operations: OperationsSnapshot
     let spec: [UInt8]
     let models: ModelService?
+    /// Privacy requests, through the same writer URL as the models (a member of bte_privacy).
+    let privacy: SerialClient<PrivacyStore>?
 
     public init(configuration: Configuration) throws {
         self.configuration = configuration
@@ -105,6 +107,9 @@ public struct APIServer: Sendable {
         status.sinkGroup = "bte-sink"
         operations = OperationsSnapshot(status: Status(configuration: status))
         spec = try OpenAPISpec.json()
+        privacy = configuration.modelsURL.map { url in
+            SerialClient(label: "bte.api.privacy", open: { try PrivacyStore(url: url) }, healthy: { $0.isHealthy })
+        }
         models = configuration.modelsURL.map {
             ModelService(
                 url: $0, workers: configuration.modelWorkers,
@@ -166,7 +171,8 @@ public struct APIServer: Sendable {
         "/v1/workspaces/{workspace_id}/insights": [.get], "/v1/insights/{insight_id}/feedback": [.post],
         "/v1/users/{user_id}/insights/pending": [.get], "/v1/users/{user_id}/insights/stream": [.get],
         "/dashboard": [.get, .post], "/v1/estimate": [.post], "/v1/simulate": [.post], "/v1/forecast": [.post],
-        "/v1/recommend": [.post], "/v1/jobs/{job_id}": [.get],
+        "/v1/recommend": [.post], "/v1/jobs/{job_id}": [.get], "/v1/privacy/requests": [.post],
+        "/v1/privacy/requests/{request_id}": [.get],
     ]
 
     /// The methods of the path template `path` matches (a literal path before any template).
@@ -265,6 +271,7 @@ public struct APIServer: Sendable {
         addReadRoutes(to: router, readiness: readiness)
         addDashboardRoutes(to: router)
         addModelRoutes(to: router)
+        addPrivacyRoutes(to: router)
         return router
     }
 

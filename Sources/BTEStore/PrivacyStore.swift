@@ -53,6 +53,9 @@ public final class PrivacyStore {
         connection = try PostgresConnection(url: url, applicationName: "bte-privacy")
     }
 
+    /// False once the server or network dropped the connection.
+    public var isHealthy: Bool { connection.isHealthy }
+
     /// The user ids of a request, checked and in their matching form: a UUID in lowercase (as
     /// the logs store actors), any other id as given; duplicates once, order kept.
     public static func normalizedUsers(_ userIDs: [String]) throws -> [String] {

@@ -1,3 +1,4 @@
+import BTECompute
 import BTEDomain
 import BTEIngest
 import BTEStore
@@ -127,6 +128,55 @@ import Testing
             try db.admin().execute("DELETE FROM privacy.request_events")
         }
         #expect(refused?.sqlState == "P0001")
+    }
+
+    /// The HTTP API files requests as the key's workspace and answers for them.
+    @Test func requestsThroughTheAPIAreOnRecordPerWorkspace() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        let admin = try APITests.createKey(db, scope: "admin", rate: 10_000, workspace: Self.workspace)
+        let otherAdmin = try APITests.createKey(db, scope: "admin", rate: 10_000, workspace: Self.other)
+        let reader = try APITests.createKey(db, scope: "read", rate: 10_000, workspace: Self.workspace)
+        let port = freePort()
+        let server = try APITests.serve(db, topics, port: port, extra: ["--database-url", db.ingestURL])
+        defer { server.signal(SIGKILL) }
+        let path = "/v1/privacy/requests"
+        let body = #"{"type":"suppress","user_ids":["\#(Self.personA.uppercased())"],"reference":"ticket-9"}"#
+        let filed = APITests.post(port, path, key: admin, body)
+        // The id of a referenced request is derived from the workspace and the reference.
+        let id = UUIDv5.make(name: "privacy-request|\(Self.workspace)|ticket-9")
+        #expect(filed.status == 202 && filed.body == #"{"request_id":"\#(id)","status":"completed"}"#, "\(filed)")
+        // A retry is the same request; the reference for other users is a conflict.
+        #expect(APITests.post(port, path, key: admin, body).body == filed.body)
+        let reused = APITests.post(
+            port, path, key: admin, #"{"type":"suppress","user_ids":["u2"],"reference":"ticket-9"}"#)
+        #expect(reused.status == 409 && reused.body.contains("reference_reused"), "\(reused)")
+        // Not carried out by the API: erasure, export. A read key may not file; bad bodies are 400.
+        for type in ["erase", "erase_and_suppress", "export"] {
+            let refused = APITests.post(port, path, key: admin, #"{"type":"\#(type)","user_ids":["u"]}"#)
+            #expect(refused.status == 422 && refused.body.contains("unsupported_request_type"), "\(refused)")
+        }
+        #expect(APITests.post(port, path, key: reader, body).status == 403)
+        #expect(APITests.post(port, path, key: admin, #"{"type":"suppress","user_ids":[]}"#).status == 400)
+
+        let status = ReadAPITests.get(port, "\(path)/\(id)", key: admin)
+        let stored = try #require(try PrivacyStore(url: db.adminURL).request(id, workspaceID: Self.workspace))
+        let since = stored.users.first?.evidence ?? ""
+        #expect(
+            status.body
+                == "{\"request_id\":\"\(id)\",\"type\":\"suppress\",\"workspace_id\":\"\(Self.workspace)\","
+                + "\"status\":\"completed\",\"reference\":\"ticket-9\",\"received_at\":\"\(stored.receivedAt)\","
+                + "\"due_at\":\"\(stored.dueAt)\",\"users\":[{\"user_id\":\"\(Self.personA)\",\"status\":\"completed\","
+                + "\"evidence\":\(since)}]}", "\(status)")
+        #expect(stored.requestedBy.hasPrefix("api-key:"))
+        // Due 30 days after receipt.
+        let received = try #require(Timestamp(rfc3339: stored.receivedAt))
+        #expect(Timestamp(rfc3339: stored.dueAt)?.microseconds == received.microseconds + 30 * 86_400_000_000)
+        // Another workspace's admin doesn't see it.
+        #expect(ReadAPITests.get(port, "\(path)/\(id)", key: otherAdmin).status == 404)
+        #expect(ReadAPITests.get(port, "\(path)/not-an-id", key: admin).status == 404)
+        #expect(try db.count("SELECT count(*) FROM privacy.suppressions") == 1)
     }
 
     @Test func anExportHoldsThePersonsRecordsAndNoOneElses() throws {

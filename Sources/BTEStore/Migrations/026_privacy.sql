@@ -8,6 +8,8 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END
 $$;
 GRANT bte_privacy TO bte_admin;
+-- The API's writer login (bte serve --database-url, as for the models) files requests too.
+GRANT bte_privacy TO bte_ingest;
 
 CREATE SCHEMA IF NOT EXISTS privacy;
 
