@@ -22,7 +22,10 @@ extension APIServer {
             await self.answer("vector") {
                 let key = try await self.authorize(request, scope: "read")
                 let user = UserKey(workspaceID: key.workspaceID, userID: try context.parameters.require("user_id"))
-                let record = try await self.readers.read { try $0.latestVector(user: user) }
+                let record = try await self.readers.read {
+                    try $0.recordAccess(keyID: key.id, route: "GET /api/v1/behavioral-vectors/{user_id}", user: user)
+                    return try $0.latestVector(user: user)
+                }
                 guard let record else {
                     throw APIError.notFound("no behavioral vector for this user in this workspace")
                 }
@@ -39,6 +42,8 @@ extension APIServer {
                 let from = Timestamp(microseconds: today - 29 * Self.day)
                 let to = Timestamp(microseconds: today + Self.day)
                 let found = try await self.readers.read { reader -> (String, [(day: String, record: String)])? in
+                    try reader.recordAccess(
+                        keyID: key.id, route: "GET /api/v1/analytics/engagement/{user_id}", user: user)
                     guard let latest = try reader.latestVector(user: user) else { return nil }
                     return (latest, try reader.dailyVectors(user: user, from: from, to: to))
                 }
@@ -101,7 +106,8 @@ extension APIServer {
                 let since = try Self.since(request) ?? Timestamp(microseconds: Self.now().microseconds - Self.day)
                 let limit = Self.maxListRows
                 let (records, truncated) = try await self.readers.read {
-                    try $0.deliveries(user: user, since: since, limit: limit)
+                    try $0.recordAccess(keyID: key.id, route: "GET /v1/users/{user_id}/insights/pending", user: user)
+                    return try $0.deliveries(user: user, since: since, limit: limit)
                 }
                 return json(
                     .ok,
@@ -114,7 +120,10 @@ extension APIServer {
                 let key = try await self.authorize(request, scope: "read")
                 let user = UserKey(workspaceID: key.workspaceID, userID: try context.parameters.require("user_id"))
                 let lastEventID = Self.lastEventID.flatMap { request.headers[$0] }
-                let start = try await self.readers.read { try $0.deliveryCursor(user: user, after: lastEventID) }
+                let start = try await self.readers.read {
+                    try $0.recordAccess(keyID: key.id, route: "GET /v1/users/{user_id}/insights/stream", user: user)
+                    return try $0.deliveryCursor(user: user, after: lastEventID)
+                }
                 return Response(
                     status: .ok,
                     headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],

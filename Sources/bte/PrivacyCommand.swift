@@ -10,7 +10,7 @@ struct PrivacyCommand: AsyncParsableCommand {
         commandName: "privacy",
         abstract: "Privacy requests about people (a workspace's users): suppress, unsuppress, export, status.",
         discussion: "Every request is recorded append-only with its status per user (docs/privacy.md).",
-        subcommands: [Suppress.self, Unsuppress.self, Export.self, Status.self])
+        subcommands: [Suppress.self, Unsuppress.self, Export.self, Status.self, Accesses.self])
 
     struct Request: ParsableArguments {
         @Option(help: "The workspace the users belong to.") var workspace: String
@@ -127,6 +127,34 @@ struct PrivacyCommand: AsyncParsableCommand {
                         "privacy", { try PrivacyStore(url: url).request(requestID, workspaceID: nil) })
                 else { throw CLIError("not found: no privacy request \(requestID)") }
                 print(PrivacyCommand.render(request, note: nil))
+            }
+        }
+    }
+
+    struct Accesses: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Reads of personal data through the HTTP API: when, which key, which route, which user.")
+        @Option(help: "The workspace.") var workspace: String
+        @Option(help: "Only reads of this user.") var user: String?
+        @Option(help: "Only reads since: 90m, 36h, 7d, 2w or an RFC 3339 time.") var since: String?
+        @Option(help: "At most this many, the newest.") var limit = 1_000
+        @Option(help: "libpq URI of a reader (env BTE_READER_DATABASE_URL).") var readerDatabaseURL: String?
+
+        func run() async throws {
+            try await guarded {
+                let url = try Setting.reader.resolve(readerDatabaseURL)
+                guard let workspace = canonicalUUID(workspace) else { throw CLIError("--workspace is a UUID") }
+                guard (1...100_000).contains(limit) else { throw CLIError("--limit is from 1 to 100000") }
+                let from = try RejectsCommand.since(since)
+                let (user, limit) = (user.map { canonicalUUID($0) ?? $0 }, limit)
+                let entries = try await onThread("privacy") {
+                    try ProjectionReader(url: url).accesses(
+                        workspaceID: workspace, userID: user, since: from, limit: limit)
+                }
+                print("\(entries.count) reads of personal data in workspace \(workspace)")
+                for entry in entries {
+                    print("  \(entry.at)\tkey \(entry.keyID)\t\(entry.route)\t\(entry.userID ?? "-")")
+                }
             }
         }
     }

@@ -179,6 +179,50 @@ import Testing
         #expect(try db.count("SELECT count(*) FROM privacy.suppressions") == 1)
     }
 
+    /// Every read of a person's data through the API is on record before it is served.
+    @Test func personalReadsAreRecordedInTheAccessLog() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        let reader = try APITests.createKey(db, scope: "read", rate: 10_000, workspace: Self.workspace)
+        let keyID = try db.count("SELECT max(id) FROM bte.api_keys")
+        let port = freePort()
+        let server = try APITests.serve(db, topics, port: port)
+        defer { server.signal(SIGKILL) }
+        // Two reads of A (nothing stored: 404 and an empty list, still reads of A), one of B's
+        // engagement; a workspace read is not personal and not recorded.
+        #expect(ReadAPITests.get(port, "/api/v1/behavioral-vectors/\(Self.personA)", key: reader).status == 404)
+        #expect(ReadAPITests.get(port, "/v1/users/\(Self.personA)/insights/pending", key: reader).status == 200)
+        #expect(ReadAPITests.get(port, "/api/v1/analytics/engagement/user-b", key: reader).status == 404)
+        #expect(ReadAPITests.get(port, "/v1/workspaces/\(Self.workspace)/signals", key: reader).status == 200)
+        // Unauthenticated requests read nothing and are not recorded.
+        #expect(ReadAPITests.get(port, "/api/v1/behavioral-vectors/\(Self.personA)", key: nil).status == 401)
+        let run = try BTEProcess(
+            ["privacy", "accesses", "--workspace", Self.workspace, "--reader-database-url", db.readerURL])
+        #expect(run.wait(timeout: 60) == 0, "\(run.log)")
+        let lines = run.log.split(separator: "\n").map { line in
+            // Without the time: key, route, user.
+            line.split(separator: "\t").dropFirst().joined(separator: " ")
+        }
+        #expect(
+            lines == [
+                "", "key \(keyID) GET /api/v1/behavioral-vectors/{user_id} \(Self.personA)",
+                "key \(keyID) GET /v1/users/{user_id}/insights/pending \(Self.personA)",
+                "key \(keyID) GET /api/v1/analytics/engagement/{user_id} user-b",
+            ], "\(run.log)")
+        #expect(run.log.hasPrefix("3 reads of personal data in workspace \(Self.workspace)\n"))
+        let refused = #expect(throws: PostgresError.self) { try db.admin().execute("DELETE FROM privacy.access_log") }
+        #expect(refused?.sqlState == "P0001")
+        // The reader may append to the access log and to nothing else.
+        let connection = try PostgresConnection(url: db.readerURL)
+        try connection.execute("BEGIN READ WRITE")
+        let write = #expect(throws: PostgresError.self) {
+            try connection.execute(
+                "INSERT INTO privacy.suppressions VALUES ('\(Self.workspace)', 'x', gen_random_uuid())")
+        }
+        #expect(write?.sqlState == "42501")
+    }
+
     @Test func anExportHoldsThePersonsRecordsAndNoOneElses() throws {
         let db = try TestDatabase()
         defer { db.drop() }
