@@ -182,6 +182,8 @@ public struct DeliveryEngine: Sendable {
         var pending: Pending?
         /// A page view with a subject, waiting to become a dwell.
         var dwell: DeliveryTrigger?
+        /// The user withdrew consent to in-context insights: nothing is decided for them.
+        var withdrawn = false
     }
 
     public let workspaceID: String
@@ -265,6 +267,15 @@ public struct DeliveryEngine: Sendable {
                 let trigger = DeliveryTrigger(
                     kind: .intent, eventID: event.eventID, time: asOf, subjectType: type, subjectID: id.lowercased())
                 decisions += decide(userID, trigger, previous: previous, now: asOf, rules: rules)
+            }
+        case "consent.granted", "consent.withdrawn":
+            guard event.string("purpose") == "in_context_insights" else { break }
+            let withdrawn = event.eventType == "consent.withdrawn"
+            users[userID]?.withdrawn = withdrawn
+            // What waited for the user goes with the consent: no record of it is made.
+            if withdrawn {
+                users[userID]?.pending = nil
+                users[userID]?.dwell = nil
             }
         case "workflow.completed", "workflow.abandoned":
             decisions += breakpoint(userID, at: asOf, previous: previous, reason: "breakpoint", rules: rules)
@@ -391,7 +402,7 @@ public struct DeliveryEngine: Sendable {
     private mutating func decide(
         _ userID: String, _ trigger: DeliveryTrigger, previous: Int64?, now: Int64, rules: DeliveryRules
     ) -> [DeliveryDecision] {
-        guard let user = users[userID] else { return [] }
+        guard let user = users[userID], !user.withdrawn else { return [] }
         let ranked = rank(trigger)
         guard let top = ranked.first else { return [] }
         var chosen: CurrentInsight?

@@ -8,6 +8,10 @@ public enum ContextVocabulary {
     /// `metadata.outcome` of an `intent.resolved` that leaves the orchestrator waiting for the
     /// user's answer: the turn is not finished, so it is not a breakpoint.
     public static let clarifyOutcomes = ["clarify_verb", "clarify_args"]
+    /// `metadata.purpose` of a `consent.granted` or `consent.withdrawn`: what the user allows.
+    /// `in_context_insights`: insights delivered to them in context; `behavioral_profile`: their
+    /// behavioral vector; `analytics`: their events in the workspace's aggregates.
+    public static let consentPurposes = ["in_context_insights", "behavioral_profile", "analytics"]
     /// `metadata.userIntent` of any business event.
     public static let userIntents = ["researching", "comparing", "troubleshooting", "exploring"]
     /// `metadata.tier` of any business event.
@@ -43,6 +47,15 @@ public enum ContextVocabulary {
                 }
             }
             return checkSubject(eventType, value)
+        case "consent.granted", "consent.withdrawn":
+            guard case .string(let purpose)? = value("purpose") else {
+                return Rejection(.missingField, "a \(eventType) needs metadata.purpose")
+            }
+            guard consentPurposes.contains(purpose) else {
+                return Rejection(
+                    .unknownEnumValue, "metadata.purpose must be one of \(consentPurposes.joined(separator: ", "))")
+            }
+            return nil
         case "search.performed":
             if let raw = rawQueryFields.first(where: { value($0) != nil }) {
                 return Rejection(

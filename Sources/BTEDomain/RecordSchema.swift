@@ -127,14 +127,14 @@ public enum Schemas {
         "page.viewed",
         "deal.created", "deal.stage_changed", "deal.won", "deal.lost",
         "order.created", "contact.engaged", "contact.updated",
-        "search.performed", "intent.resolved",
+        "search.performed", "intent.resolved", "consent.granted", "consent.withdrawn",
         "insight.feedback",
         "control.changed", "incident.started", "incident.resolved",
         "experiment.assigned",
     ]
     public static let entityTypes = [
         "recommendation", "workflow", "page", "deal", "order", "contact", "insight", "control", "incident",
-        "experiment", "search", "intent",
+        "experiment", "search", "intent", "consent",
     ]
     /// The controls a `control.changed` may set (metadata keys), each with its range.
     public static let controlRanges: [(name: String, range: ClosedRange<Double>)] = [

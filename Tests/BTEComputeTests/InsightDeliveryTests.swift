@@ -209,6 +209,39 @@ import Testing
         #expect(intent(1_100, "clarify_verb").isEmpty)
     }
 
+    @Test func aUserWhoWithdrewConsentGetsNoDecisionUntilTheyGrantItAgain() {
+        func consent(_ s: inout Stream, _ type: String, _ user: String, at: Int64, _ purpose: String)
+            -> [DeliveryDecision]
+        {
+            s.send(type, user, at: at, [("purpose", .string(purpose))])
+        }
+        var s = Stream.withoutDwell()
+        #expect(consent(&s, "consent.withdrawn", Self.u1, at: 100, "in_context_insights").isEmpty)
+        // No decision for u1, not even a suppression; u2 is not concerned.
+        #expect(s.page(Self.u1, at: 200, "deal", Self.d1).isEmpty)
+        #expect(
+            Self.summary(s.page(Self.u2, at: 201, "deal", Self.d1)) == [
+                "201 u2 page_view deal_stalled ambient delivered at_once"
+            ])
+        // Another purpose changes nothing here; granted again, u1's next page decides as usual.
+        _ = consent(&s, "consent.granted", Self.u1, at: 250, "analytics")
+        #expect(s.search(Self.u1, at: 260).isEmpty)
+        #expect(consent(&s, "consent.granted", Self.u1, at: 300, "in_context_insights").isEmpty)
+        #expect(
+            Self.summary(s.page(Self.u1, at: 400, "deal", Self.d1)) == [
+                "400 u1 page_view deal_stalled ambient delivered at_once"
+            ])
+
+        // An interrupt waiting for a breakpoint is dropped with the consent: nothing at its
+        // deadline (201 + 120 = 321) nor at a pause.
+        var p = Stream.withoutDwell()
+        p.insights = [Self.insight(.dealStalled, .high, evidence: ["deal_ids": "[\"\(Self.d1)\"]"])]
+        _ = p.send("workflow.started", Self.u1, at: 200)
+        #expect(p.page(Self.u1, at: 201, "deal", Self.d1).isEmpty)
+        #expect(consent(&p, "consent.withdrawn", Self.u1, at: 205, "in_context_insights").isEmpty)
+        #expect(p.send("workflow.started", Self.u2, at: 400).isEmpty)
+    }
+
     @Test func aDeferredInterruptBecomesACardWhenNoBreakpointComes() {
         var s = Stream.withoutDwell()
         s.insights = [Self.insight(.dealStalled, .high, evidence: ["deal_ids": "[\"\(Self.d1)\"]"])]

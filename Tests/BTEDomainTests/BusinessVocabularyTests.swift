@@ -187,6 +187,19 @@ import Testing
             Self.code(Self.event("intent.resolved", entity: "intent", metadata: metadata)) == expected, "\(metadata)")
     }
 
+    @Test(
+        arguments: [
+            (#"{"purpose":"in_context_insights"}"#, nil), (#"{"purpose":"behavioral_profile"}"#, nil),
+            (#"{"purpose":"analytics"}"#, nil), (#"{}"#, "missing_field"), (#"{"purpose":1}"#, "missing_field"),
+            (#"{"purpose":"marketing"}"#, "unknown_enum_value"),
+        ] as [(String, String?)])
+    func consents(metadata: String, expected: String?) {
+        for type in ["consent.granted", "consent.withdrawn"] {
+            #expect(
+                Self.code(Self.event(type, entity: "consent", metadata: metadata)) == expected, "\(type) \(metadata)")
+        }
+    }
+
     /// Seed 003's context fields, checked on every business event that carries them.
     @Test(
         arguments: [
