@@ -235,6 +235,37 @@ public final class PrivacyStore {
         }
     }
 
+    /// A monthly partition of the interaction log past its retention.
+    public struct ExpiredPartition: Sendable, Equatable {
+        public let name: String
+        public let from: String
+        public let to: String
+        public let rows: Int64
+
+        public init(name: String, from: String, to: String, rows: Int64) {
+            self.name = name
+            self.from = from
+            self.to = to
+            self.rows = rows
+        }
+    }
+
+    /// The interaction log's monthly partitions older than the `keepMonths` most recent months
+    /// (the current one included), oldest first; with `execute`, dropped, each drop recorded in
+    /// `privacy.retention_drops`. Needs a member of bte_retention.
+    public func expirePartitions(keepMonths: Int, execute: Bool) throws -> [ExpiredPartition] {
+        let format = "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'"
+        return try connection.execute(
+            """
+            SELECT partition_name, to_char(lower_bound AT TIME ZONE 'UTC', \(format)),
+                   to_char(upper_bound AT TIME ZONE 'UTC', \(format)), row_count
+            FROM privacy.drop_log_partitions($1::int, $2::boolean)
+            """, [String(keepMonths), execute ? "true" : "false"]
+        ).rows.map {
+            ExpiredPartition(name: $0[0] ?? "", from: $0[1] ?? "", to: $0[2] ?? "", rows: Int64($0[3] ?? "") ?? 0)
+        }
+    }
+
     /// The people of a workspace suppressed now, with since when and by which request.
     public func suppressions(workspaceID: String) throws -> [(userID: String, since: String, requestID: String)] {
         try connection.execute(

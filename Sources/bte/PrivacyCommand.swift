@@ -10,7 +10,7 @@ struct PrivacyCommand: AsyncParsableCommand {
         commandName: "privacy",
         abstract: "Privacy requests about people (a workspace's users): suppress, unsuppress, export, status.",
         discussion: "Every request is recorded append-only with its status per user (docs/privacy.md).",
-        subcommands: [Suppress.self, Unsuppress.self, Export.self, Status.self, Accesses.self])
+        subcommands: [Suppress.self, Unsuppress.self, Export.self, Status.self, Accesses.self, Retention.self])
 
     struct Request: ParsableArguments {
         @Option(help: "The workspace the users belong to.") var workspace: String
@@ -155,6 +155,34 @@ struct PrivacyCommand: AsyncParsableCommand {
                 for entry in entries {
                     print("  \(entry.at)\tkey \(entry.keyID)\t\(entry.route)\t\(entry.userID ?? "-")")
                 }
+            }
+        }
+    }
+
+    struct Retention: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Drop the interaction log's monthly partitions older than the months kept (dry run by default).",
+            discussion: "Each drop is recorded in privacy.retention_drops with its bounds and row count.")
+        @Option(help: "Months kept, the current one included (seed default: 18).") var keepMonths = 18
+        @Flag(help: "Drop them; without it only lists them.") var execute = false
+        @Option(help: "libpq URI of a member of bte_retention, e.g. an admin (env BTE_DATABASE_URL).")
+        var databaseURL: String?
+
+        func run() async throws {
+            try await guarded {
+                guard (1...1_200).contains(keepMonths) else { throw CLIError("--keep-months is from 1 to 1200") }
+                let url = try Setting.database.resolve(databaseURL)
+                let (keepMonths, execute) = (keepMonths, execute)
+                let expired = try await onThread("retention") {
+                    try PrivacyStore(url: url).expirePartitions(keepMonths: keepMonths, execute: execute)
+                }
+                guard !expired.isEmpty else {
+                    print("no interaction log partition is older than \(keepMonths) months")
+                    return
+                }
+                let verb = execute ? "dropped" : "would drop"
+                for part in expired { print("\(verb) \(part.name) [\(part.from), \(part.to)): \(part.rows) events") }
+                if !execute { print("dry run: add --execute to drop them") }
             }
         }
     }

@@ -223,6 +223,67 @@ import Testing
         #expect(write?.sqlState == "42501")
     }
 
+    /// Retention drops whole months of the interaction log, through a role that can do only
+    /// that, and records each drop.
+    @Test func retentionDropsWholeOldMonthsAndRecordsThem() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        func event(_ n: Int, at: String) -> KafkaOutgoingMessage {
+            let value = """
+                {"event_id":"\(fixtureUUID(n, prefix: "7e7e7e7e"))","timestamp":"\(at)","event_type":"tap",
+                 "user_id":"u","session_id":"s","workspace_id":"\(Self.workspace)"}
+                """
+            return KafkaOutgoingMessage(
+                topic: topics.prefix + "bte.interaction-events.v1", key: Array("u".utf8), value: Array(value.utf8))
+        }
+        let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
+        // Two events in January 2020, one in February 2020, one now: keeping 18 months drops the
+        // two 2020 months (2 and 1 events) and keeps the current one.
+        let old = [event(1, at: "2020-01-15T00:00:00Z"), event(2, at: "2020-01-31T23:59:59Z")]
+        try topics.produce(old + [event(3, at: "2020-02-01T00:00:00Z"), event(4, at: now.rfc3339)])
+        let group = TestEnvironment.uniqueName("ingest-")
+        let first = try ingestUntilIdle(db, topics, group: group)
+        #expect(first.stored[.interactionEvents] == 4, "\(first.render())")
+
+        // A login that is a member of bte_retention and nothing else.
+        let login = TestEnvironment.uniqueName("retention_")
+        try db.admin().execute("CREATE ROLE \(login) LOGIN IN ROLE bte_retention")
+        defer { _ = try? db.admin().execute("DROP ROLE IF EXISTS \(login)") }
+        let url = db.adminURL.replacingOccurrences(of: "postgres@", with: "\(login)@")
+        let store = try PrivacyStore(url: url)
+        let expected = [
+            PrivacyStore.ExpiredPartition(
+                name: "interaction_events_2020_01", from: "2020-01-01T00:00:00Z", to: "2020-02-01T00:00:00Z", rows: 2),
+            PrivacyStore.ExpiredPartition(
+                name: "interaction_events_2020_02", from: "2020-02-01T00:00:00Z", to: "2020-03-01T00:00:00Z", rows: 1),
+        ]
+        // A dry run lists and drops nothing.
+        #expect(try store.expirePartitions(keepMonths: 18, execute: false) == expected)
+        #expect(try db.count("SELECT count(*) FROM core.interaction_events") == 4)
+        #expect(try store.expirePartitions(keepMonths: 18, execute: true) == expected)
+        #expect(try db.count("SELECT count(*) FROM core.interaction_events") == 1)
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM privacy.retention_drops WHERE dropped_by = '\(login)' AND keep_months = 18 "
+                    + "AND row_count IN (1, 2)") == 2)
+        #expect(try store.expirePartitions(keepMonths: 18, execute: true).isEmpty)
+        // That login can't touch the logs otherwise.
+        let connection = try PostgresConnection(url: url)
+        for statement in [
+            "DELETE FROM core.interaction_events", "SELECT count(*) FROM core.interaction_events",
+            "DROP TABLE core.business_events",
+        ] {
+            let refused = #expect(throws: PostgresError.self) { try connection.execute(statement) }
+            #expect(refused?.sqlState == "42501", "\(statement)")
+        }
+        // An old event sent again is a duplicate: its id is still claimed, nothing comes back.
+        try topics.produce([old[0]])
+        let again = try ingestUntilIdle(db, topics, group: group)
+        #expect(again.stored[.interactionEvents, default: 0] == 0 && again.duplicates[.interactionEvents] == 1)
+        #expect(try db.count("SELECT count(*) FROM core.interaction_events") == 1)
+    }
+
     @Test func anExportHoldsThePersonsRecordsAndNoOneElses() throws {
         let db = try TestDatabase()
         defer { db.drop() }
