@@ -80,6 +80,53 @@ public struct DeliveryRuleBook: Sendable {
     public subscript(workspace: String) -> DeliveryRules { own[workspace] ?? shared }
 }
 
+/// Seed 003's context of the user at a trigger (the trigger event's metadata): their tier,
+/// department, whether they are in a personal context, and what they are trying to do.
+public struct UserContext: Sendable, Equatable {
+    public var tier: Int?
+    public var department: String?
+    public var personal: Bool?
+    public var intent: String?
+
+    public init(tier: Int? = nil, department: String? = nil, personal: Bool? = nil, intent: String? = nil) {
+        self.tier = tier
+        self.department = department
+        self.personal = personal
+        self.intent = intent
+    }
+
+    /// Read from an event's metadata (checked at ingest; anything else is left out).
+    init(_ event: BusinessEvent) {
+        if case .number(let text)? = event.metadata["tier"] { tier = Int(text) }
+        department = event.string("department")
+        if case .bool(let flag)? = event.metadata["personalContext"] { personal = flag }
+        intent = event.string("userIntent")
+    }
+
+    public var isEmpty: Bool { tier == nil && department == nil && personal == nil && intent == nil }
+
+    /// The insight types a user's intent asks for first.
+    var preferred: [InsightType] {
+        switch intent {
+        case "troubleshooting": return [.engagementDrop, .dealStalled]
+        case "comparing": return [.salesCycleVariance, .repeatCustomer]
+        case "researching": return [.nextBestAction, .repeatCustomer]
+        case "exploring": return [.nextBestAction]
+        default: return []
+        }
+    }
+
+    /// The present members in a fixed order.
+    var json: String {
+        var members: [String] = []
+        if let tier { members.append("\"tier\":\(tier)") }
+        if let department { members.append("\"department\":\(quoted(department))") }
+        if let personal { members.append("\"personal_context\":\(personal)") }
+        if let intent { members.append("\"user_intent\":\(quoted(intent))") }
+        return "{" + members.joined(separator: ",") + "}"
+    }
+}
+
 /// What set a decision off.
 public struct DeliveryTrigger: Sendable, Equatable {
     public enum Kind: String, Sendable { case pageView = "page_view", search, dwell, intent }
@@ -88,6 +135,7 @@ public struct DeliveryTrigger: Sendable, Equatable {
     public let time: Int64
     public let subjectType: String?
     public let subjectID: String?
+    public var context = UserContext()
 }
 
 /// One decision about one user: an insight delivered (now or after waiting for a breakpoint),
@@ -131,7 +179,8 @@ public struct DeliveryDecision: Sendable, Equatable {
                 "{\"kind\":\(quoted(trigger.kind.rawValue)),\"event_id\":\(quoted(trigger.eventID)),"
                     + "\"subject_type\":\(optional(trigger.subjectType)),"
                     + "\"subject_id\":\(optional(trigger.subjectID)),"
-                    + "\"at\":\(quoted(Timestamp(microseconds: trigger.time).rfc3339))}"
+                    + "\"at\":\(quoted(Timestamp(microseconds: trigger.time).rfc3339))"
+                    + (trigger.context.isEmpty ? "" : ",\"context\":\(trigger.context.json)") + "}"
             ),
             ("decided_at", quoted(Timestamp(microseconds: decidedAt).rfc3339)),
             ("thresholds_version", String(thresholdsVersion)), ("engine_version", quoted(engineVersion)),
@@ -249,12 +298,14 @@ public struct DeliveryEngine: Sendable {
         case "page.viewed":
             guard let type = event.string("subject_type"), let id = event.string("subject_id") else { break }
             let trigger = DeliveryTrigger(
-                kind: .pageView, eventID: event.eventID, time: asOf, subjectType: type, subjectID: id.lowercased())
+                kind: .pageView, eventID: event.eventID, time: asOf, subjectType: type, subjectID: id.lowercased(),
+                context: UserContext(event))
             users[userID]?.dwell = trigger
             decisions += decide(userID, trigger, previous: previous, now: asOf, rules: rules)
         case "search.performed":
             let trigger = DeliveryTrigger(
-                kind: .search, eventID: event.eventID, time: asOf, subjectType: nil, subjectID: nil)
+                kind: .search, eventID: event.eventID, time: asOf, subjectType: nil, subjectID: nil,
+                context: UserContext(event))
             decisions += decide(userID, trigger, previous: previous, now: asOf, rules: rules)
         case "intent.resolved":
             // A finished intent (not a question back to the user) is a breakpoint; one that
@@ -265,7 +316,8 @@ public struct DeliveryEngine: Sendable {
             }
             if let type = event.string("subject_type"), let id = event.string("subject_id") {
                 let trigger = DeliveryTrigger(
-                    kind: .intent, eventID: event.eventID, time: asOf, subjectType: type, subjectID: id.lowercased())
+                    kind: .intent, eventID: event.eventID, time: asOf, subjectType: type, subjectID: id.lowercased(),
+                    context: UserContext(event))
                 decisions += decide(userID, trigger, previous: previous, now: asOf, rules: rules)
             }
         case "consent.granted", "consent.withdrawn":
@@ -353,7 +405,7 @@ public struct DeliveryEngine: Sendable {
                 users[timer.user] = user
                 let trigger = DeliveryTrigger(
                     kind: .dwell, eventID: page.eventID, time: timer.time, subjectType: page.subjectType,
-                    subjectID: page.subjectID)
+                    subjectID: page.subjectID, context: page.context)
                 // A dwell is a pause too: the user has been still since the page view.
                 decisions += breakpoint(timer.user, at: timer.time, previous: nil, reason: "pause", rules: rules)
                 decisions += decide(timer.user, trigger, previous: page.time, now: timer.time, rules: rules)
@@ -425,8 +477,10 @@ public struct DeliveryEngine: Sendable {
             return [decision(userID, trigger, chosen, mode: .ambient, .suppressed, blocked, at: now)]
         }
         let lastInterrupt = user.delivered.last(where: \.interrupt)?.time
+        // A user in a personal context is never interrupted.
         let interrupt =
-            chosen.insight.priority == .high && lastInterrupt.map { now - $0 >= rules.interruptSpacing } ?? true
+            chosen.insight.priority == .high && trigger.context.personal != true
+            && lastInterrupt.map { now - $0 >= rules.interruptSpacing } ?? true
         guard interrupt else { return [record(userID, trigger, chosen, mode: .ambient, reason: "at_once", at: now)] }
         // An interrupt goes at once only to a user back from a pause; otherwise it waits for
         // a breakpoint, at most maxDeferral.
@@ -461,12 +515,21 @@ public struct DeliveryEngine: Sendable {
                 || insight.evidence["top_customer_id"] == quotedSubject
         }
         func priority(_ p: InsightPriority) -> Int { p == .high ? 2 : p == .medium ? 1 : 0 }
+        // What the user says they are doing comes before what the page suggests.
+        let preferred = trigger.context.preferred
         let relevant = insights.filter {
-            aboutSubject($0.insight) || context.contains($0.insight.type) || $0.insight.priority == .high
+            aboutSubject($0.insight) || preferred.contains($0.insight.type) || context.contains($0.insight.type)
+                || $0.insight.priority == .high
+        }
+        func key(_ item: CurrentInsight) -> (Int, Int, Int) {
+            (
+                aboutSubject(item.insight) ? 1 : 0, preferred.contains(item.insight.type) ? 1 : 0,
+                context.contains(item.insight.type) ? 1 : 0
+            )
         }
         return relevant.sorted { a, b in
-            let keyA = (aboutSubject(a.insight) ? 1 : 0, context.contains(a.insight.type) ? 1 : 0)
-            let keyB = (aboutSubject(b.insight) ? 1 : 0, context.contains(b.insight.type) ? 1 : 0)
+            let keyA = key(a)
+            let keyB = key(b)
             if keyA != keyB { return keyA > keyB }
             if a.insight.priority != b.insight.priority {
                 return priority(a.insight.priority) > priority(b.insight.priority)

@@ -242,6 +242,45 @@ import Testing
         #expect(p.send("workflow.started", Self.u2, at: 400).isEmpty)
     }
 
+    @Test func theUsersContextShapesTheChoiceAndTheModeAndIsOnTheRecord() {
+        // A search's context is next_best_action. Comparing asks for sales_cycle_variance and
+        // repeat_customer first: both medium, unchanged since the same instant, so by name:
+        // repeat_customer. Without an intent the search shows next_best_action.
+        var s = Stream.withoutDwell()
+        s.insights = [Self.stalled, Self.repeatBuyer, Self.nextBest, Self.cycle]
+        let hash: JSONValue = .string(String(repeating: "a", count: 64))
+        #expect(
+            Self.summary(
+                s.send(
+                    "search.performed", Self.u1, at: 100, [("query_hash", hash), ("userIntent", .string("comparing"))]))
+                == ["100 u1 search repeat_customer ambient delivered at_once"])
+        #expect(
+            Self.summary(s.search(Self.u2, at: 100)) == ["100 u2 search next_best_action ambient delivered at_once"])
+
+        // A high insight would interrupt a user back from a pause; in a personal context it is
+        // an ambient card.
+        var p = Stream.withoutDwell()
+        p.insights = [Self.insight(.dealStalled, .high, evidence: ["deal_ids": "[\"\(Self.d1)\"]"])]
+        let subject: [(String, JSONValue)] = [("subject_type", .string("deal")), ("subject_id", .string(Self.d1))]
+        let personal: [(String, JSONValue)] = [
+            ("tier", .number("2")), ("department", .string("sales")), ("personalContext", .bool(true)),
+            ("userIntent", .string("comparing")),
+        ]
+        let made = p.send("page.viewed", Self.u1, at: 1_000, subject + personal)
+        #expect(Self.summary(made) == ["1000 u1 page_view deal_stalled ambient delivered at_once"])
+        #expect(
+            Self.summary(p.page(Self.u2, at: 1_000, "deal", Self.d1))
+                == ["1000 u2 page_view deal_stalled interrupt delivered pause"])
+        // The context travels with the record, in a fixed order.
+        let record = String(decoding: made.first?.json(thresholdsVersion: 2) ?? [], as: UTF8.self)
+        #expect(
+            record.contains(
+                #""at":"1970-01-01T00:16:40.000000Z","context":{"tier":2,"department":"sales","#
+                    + #""personal_context":true,"user_intent":"comparing"}},"decided_at""#), "\(record)")
+        // Without context there is no member.
+        #expect(!String(decoding: s.decisions[1].json(thresholdsVersion: 2), as: UTF8.self).contains("context"))
+    }
+
     @Test func aDeferredInterruptBecomesACardWhenNoBreakpointComes() {
         var s = Stream.withoutDwell()
         s.insights = [Self.insight(.dealStalled, .high, evidence: ["deal_ids": "[\"\(Self.d1)\"]"])]
