@@ -57,7 +57,8 @@ struct BenchCommand: AsyncParsableCommand {
             let admin = try Setting.admin.resolve(adminDatabaseURL)
             if suite == "project" || suite == "freshness" || suite == "sweep" {
                 var benchmark = ProjectorBenchmark(
-                    brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
+                    brokers: try options.resolvedBrokers(), adminURL: admin, logger: try options.makeLogger("bte.bench")
+                )
                 benchmark.events = events
                 benchmark.sweepEvents = sweepEvents
                 benchmark.rate = rate
@@ -83,7 +84,7 @@ struct BenchCommand: AsyncParsableCommand {
                     ?? URL(fileURLWithPath: own).deletingLastPathComponent().appendingPathComponent("bte").path
                 let benchmark = MemoryBenchmark(
                     brokers: try options.resolvedBrokers(), adminURL: admin, executable: executable,
-                    logger: options.makeLogger("bte.bench"))
+                    logger: try options.makeLogger("bte.bench"))
                 print(try await onThread("bench") { try benchmark.run() }.render())
                 return
             }
@@ -95,7 +96,7 @@ struct BenchCommand: AsyncParsableCommand {
                     brokers: try options.resolvedBrokers(), adminURL: admin,
                     executable: ingestExecutable
                         ?? URL(fileURLWithPath: own).deletingLastPathComponent().appendingPathComponent("bte").path,
-                    logger: options.makeLogger("bte.bench"))
+                    logger: try options.makeLogger("bte.bench"))
                 benchmark.rate = rate
                 benchmark.seconds = seconds
                 benchmark.streams = streams
@@ -115,7 +116,7 @@ struct BenchCommand: AsyncParsableCommand {
                     "--suite is ingest, project, freshness, sweep, memory, deliveries, intents or models, not \(suite)")
             }
             var benchmark = IngestBenchmark(
-                brokers: try options.resolvedBrokers(), adminURL: admin, logger: options.makeLogger("bte.bench"))
+                brokers: try options.resolvedBrokers(), adminURL: admin, logger: try options.makeLogger("bte.bench"))
             benchmark.events = events
             benchmark.batchSize = batchSize
             benchmark.writers = writers

@@ -51,7 +51,7 @@ struct Ingest: AsyncParsableCommand {
             configuration.sessionTimeoutMilliseconds = try Setting.integer(
                 sessionTimeoutMs, variable: "BTE_KAFKA_SESSION_TIMEOUT_MS",
                 default: configuration.sessionTimeoutMilliseconds)
-            let logger = options.makeLogger("bte.ingest")
+            let logger = try options.makeLogger("bte.ingest")
             let readiness = Readiness()
             configuration.readiness = readiness
             let config = configuration

@@ -29,6 +29,7 @@ struct ProjectCommand: AsyncParsableCommand {
     var maxStateUsers = 200_000
     @Flag(help: "Exit 0 once every assigned partition is caught up.") var untilIdle = false
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
+    @Option(help: "Log format: text, or json for one JSON object a line (env BTE_LOG_FORMAT).") var logFormat: String?
     @OptionGroup var kafka: KafkaOptions
     @OptionGroup var observability: ObservabilityOptions
 
@@ -54,7 +55,7 @@ struct ProjectCommand: AsyncParsableCommand {
             configuration.instanceID = Setting.text(instanceID, variable: "BTE_INSTANCE_ID")
             configuration.sessionTimeoutMilliseconds = try Setting.integer(
                 sessionTimeoutMs, variable: "BTE_KAFKA_SESSION_TIMEOUT_MS", default: 45_000)
-            let logger = LoggingBootstrap.logger("bte.project", level: logLevel)
+            let logger = try LoggingBootstrap.logger("bte.project", level: logLevel, format: logFormat)
             let readiness = Readiness()
             configuration.readiness = readiness
             let config = configuration

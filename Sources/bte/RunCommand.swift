@@ -33,7 +33,7 @@ struct RunCommand: AsyncParsableCommand {
         try await guarded {
             guard !workers.isEmpty else { throw CLIError("name at least one worker: ingest, project") }
             ProcessMetrics.bootstrap()
-            let logger = options.makeLogger("bte.run")
+            let logger = try options.makeLogger("bte.run")
             let readiness = Readiness()
             let brokers = try options.resolvedBrokers()
             let kafkaProperties = try options.resolvedKafkaProperties()
@@ -53,7 +53,7 @@ struct RunCommand: AsyncParsableCommand {
                     configuration.instanceID = instance
                     configuration.readiness = readiness
                     let config = configuration
-                    let ingestLogger = options.makeLogger("bte.ingest")
+                    let ingestLogger = try options.makeLogger("bte.ingest")
                     services.append(
                         WorkerService("ingest") { stop in
                             try IngestWorker(configuration: config, logger: ingestLogger).run(stop: stop)
@@ -69,7 +69,7 @@ struct RunCommand: AsyncParsableCommand {
                     configuration.instanceID = instance
                     configuration.readiness = readiness
                     let config = configuration
-                    let projectLogger = options.makeLogger("bte.project")
+                    let projectLogger = try options.makeLogger("bte.project")
                     services.append(
                         WorkerService("project") { stop in
                             try Projector(configuration: config, logger: projectLogger).run(stop: stop)

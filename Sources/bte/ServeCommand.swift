@@ -41,6 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest record in bytes: the same as bte ingest's.") var maxMessageBytes = ValidationLimits()
         .maxMessageBytes
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
+    @Option(help: "Log format: text, or json for one JSON object a line (env BTE_LOG_FORMAT).") var logFormat: String?
     @Option(
         help: """
             A projector's metrics URL (http://host:port/metrics), repeatable: the dashboard shows their \
@@ -98,7 +99,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.requestTimeoutSeconds = requestTimeout
             configuration.limits.maxMessageBytes = maxMessageBytes
             configuration.kafkaProperties = try kafka.resolve()
-            let logger = LoggingBootstrap.logger("bte.serve", level: logLevel)
+            let logger = try LoggingBootstrap.logger("bte.serve", level: logLevel, format: logFormat)
             let server = try APIServer(configuration: configuration)
             defer { server.shutdown() }
             let readiness = Readiness()

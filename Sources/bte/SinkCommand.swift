@@ -46,7 +46,7 @@ struct SinkCommand: AsyncParsableCommand {
                 configuration.sessionTimeoutMilliseconds = try Setting.integer(
                     sessionTimeoutMs, variable: "BTE_KAFKA_SESSION_TIMEOUT_MS",
                     default: configuration.sessionTimeoutMilliseconds)
-                let logger = options.makeLogger("bte.sink")
+                let logger = try options.makeLogger("bte.sink")
                 let readiness = Readiness()
                 configuration.readiness = readiness
                 let config = configuration

@@ -26,6 +26,7 @@ struct SweepCommand: AsyncParsableCommand {
     var once = false
     @Option(help: "Prefix for every topic name; empty in production.") var topicPrefix = ""
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
+    @Option(help: "Log format: text, or json for one JSON object a line (env BTE_LOG_FORMAT).") var logFormat: String?
     @Option(help: "Print the signals of this many workspaces.") var show = 0
     @OptionGroup var kafka: KafkaOptions
     @OptionGroup var observability: ObservabilityOptions
@@ -47,7 +48,8 @@ struct SweepCommand: AsyncParsableCommand {
             let reader = try Setting.reader.resolve(readerDatabaseURL)
             var options = ConnectionOptions()
             options.logLevel = logLevel
-            let logger = options.makeLogger("bte.sweep")
+            options.logFormat = logFormat
+            let logger = try options.makeLogger("bte.sweep")
             var sweep = Sweep(brokers: brokers, readerURL: reader, logger: logger)
             sweep.topicPrefix = topicPrefix
             sweep.kafkaProperties = try kafka.resolve()
