@@ -294,7 +294,9 @@ public final class IngestWorker {
 
     private func start(_ lane: WriteLane, id: Int, messages: [KafkaMessage], progress: [PartitionProgress]) {
         guard let store = lane.store else { return }
-        let flight = WriteLane.InFlight(id: id, consumed: messages.count)
+        var byTopic: [String: Int] = [:]
+        for message in messages { byTopic[message.topic, default: 0] += 1 }
+        let flight = WriteLane.InFlight(id: id, consumed: messages.count, consumedByTopic: byTopic)
         let deadLetters = lane.deadLetters
         let configuration = self.configuration
         let validator = self.validator
@@ -340,7 +342,7 @@ public final class IngestWorker {
             box.ledger.finished(flight.id, succeeded: true)
             summary.writeSeconds += Double(nanos) / 1e9
             batchLatency.recordNanoseconds(Int64(nanos))
-            record(outcome, consumed: flight.consumed)
+            record(outcome, consumed: flight.consumed, byTopic: flight.consumedByTopic)
             if let firstMessageAt {
                 summary.activeSeconds =
                     Double(DispatchTime.now().uptimeNanoseconds - firstMessageAt.uptimeNanoseconds) / 1e9
@@ -393,10 +395,21 @@ public final class IngestWorker {
         }
     }
 
-    private func record(_ outcome: IngestOutcome, consumed: Int) {
+    private func record(_ outcome: IngestOutcome, consumed: Int, byTopic: [String: Int]) {
         summary.consumed += consumed
         summary.batches += 1
         consumedCounter.increment(by: consumed)
+        // Per topic, beside the totals: the reject ratio of each input (alerts.yml).
+        for (topic, count) in byTopic {
+            Counter(label: "bte_ingest_topic_messages_total", dimensions: [("topic", topic)], factory: metrics)
+                .increment(by: count)
+        }
+        var rejectedByTopic: [String: Int] = [:]
+        for reject in outcome.rejects { rejectedByTopic[reject.source.topic, default: 0] += 1 }
+        for (topic, count) in rejectedByTopic {
+            Counter(label: "bte_ingest_topic_rejected_total", dimensions: [("topic", topic)], factory: metrics)
+                .increment(by: count)
+        }
         batchSize.record(consumed)
         for (table, count) in outcome.stored {
             summary.stored[table, default: 0] += count

@@ -18,13 +18,16 @@ final class WriteLane: @unchecked Sendable {
         /// The batch's id in the ledger.
         let id: Int
         let consumed: Int
+        /// Messages of the batch per topic, for the per-topic reject ratio.
+        let consumedByTopic: [String: Int]
         let started = DispatchTime.now()
         // Written by the lane's queue before `done` is left, read after `done.wait()`.
         var result: Result<IngestOutcome, any Error> = .failure(CancellationError())
         var validateNanoseconds: UInt64 = 0
-        init(id: Int, consumed: Int) {
+        init(id: Int, consumed: Int, consumedByTopic: [String: Int] = [:]) {
             self.id = id
             self.consumed = consumed
+            self.consumedByTopic = consumedByTopic
         }
     }
 

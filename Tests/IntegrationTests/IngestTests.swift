@@ -58,6 +58,11 @@ import Testing
                 "\(code)")
         }
         #expect(metrics.counterTotal(label: "bte_ingest_duplicates_total") == 80)
+        // Per topic too, for the reject ratio: every message under its topic, every reject.
+        #expect(metrics.counterTotal(label: "bte_ingest_topic_messages_total") == Int64(stream.total))
+        #expect(
+            metrics.counterTotal(label: "bte_ingest_topic_rejected_total")
+                == Int64(expectedRejects.values.reduce(0, +)))
         #expect(metrics.counterTotal(label: "bte_ingest_retries_total") == 0)
 
         let extra = try db.admin().execute(
