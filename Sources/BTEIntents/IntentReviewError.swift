@@ -1,5 +1,7 @@
+import BTEDomain
+
 /// A mistake in a review request or a proposal file, with a code for scripts and one line for people.
-public struct IntentReviewError: Error, Equatable, Sendable, CustomStringConvertible {
+public struct IntentReviewError: CodedError, Equatable {
     public enum Code: String, Sendable {
         case invalidDuration = "invalid_duration"
         case invalidTimestamp = "invalid_timestamp"
@@ -14,6 +16,4 @@ public struct IntentReviewError: Error, Equatable, Sendable, CustomStringConvert
         self.code = code
         self.message = message
     }
-
-    public var description: String { "\(code.rawValue): \(message)" }
 }

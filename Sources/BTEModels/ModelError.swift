@@ -1,5 +1,7 @@
+import BTEDomain
+
 /// Why a model could not be fitted, simulated or evaluated.
-public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct ModelError: CodedError, Equatable {
     public enum Code: String, Sendable {
         /// A covariance that must be positive definite is not (numerically).
         case notPositiveDefinite = "model_not_positive_definite"
@@ -19,6 +21,4 @@ public struct ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         self.code = code
         self.message = message
     }
-
-    public var description: String { "\(code.rawValue): \(message)" }
 }

@@ -1,5 +1,7 @@
+import BTEDomain
+
 /// A refused or failed operations command (`bte replay`, `bte rejects`, `bte status`).
-public struct OperationsError: Error, CustomStringConvertible, Sendable {
+public struct OperationsError: CodedError {
     public enum Code: String, Sendable {
         case invalidTarget = "replay_invalid_target"
         case invalidTopic = "replay_invalid_topic"
@@ -15,6 +17,4 @@ public struct OperationsError: Error, CustomStringConvertible, Sendable {
         self.code = code
         self.message = message
     }
-
-    public var description: String { "\(code.rawValue): \(message)" }
 }

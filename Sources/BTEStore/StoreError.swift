@@ -1,7 +1,8 @@
+import BTEDomain
 import Postgres
 
 /// Errors of the store that are not plain PostgreSQL errors.
-public struct StoreError: Error, CustomStringConvertible, Sendable {
+public struct StoreError: CodedError {
     public enum Code: String, Sendable {
         case migrationsMissing = "store_migrations_missing"
         case migrationChanged = "store_migration_changed"
@@ -31,8 +32,6 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         self.code = code
         self.message = message
     }
-
-    public var description: String { "\(code.rawValue): \(message)" }
 
     /// Another member moved the partition on, or stored the same ids: re-read and retry.
     public var isRetriable: Bool { code == .offsetFence || code == .concurrentWriter }
