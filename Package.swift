@@ -123,7 +123,9 @@ let package = Package(
         .target(
             name: "BTEAPI",
             dependencies: [
-                "BTEDomain", "BTECompute", "BTEStore", "BTEWorker", "BTEHTTP", "BTEOperations", "BTEModels", "Postgres",
+                "BTEDomain", "BTECompute", "BTEStore", "BTEWorker", "BTEHTTP", "BTEOperations", "BTEModelRuns",
+                "BTEModels",
+                "Postgres",
                 "Kafka",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -145,9 +147,13 @@ let package = Package(
         // Operators' commands: replay, rejects, status.
         .target(
             name: "BTEOperations",
-            dependencies: ["BTEDomain", "BTECompute", "BTEModels", "BTEStore", "Kafka"],
+            dependencies: ["BTEDomain", "BTECompute", "BTEStore", "Kafka"],
             swiftSettings: strict
         ),
+        // Model runs for the CLI and the API: requests, fits and simulations recorded, experiment
+        // analysis.
+        .target(
+            name: "BTEModelRuns", dependencies: ["BTEDomain", "BTEModels", "BTEStore"], swiftSettings: strict),
         // Generated streams: the demo stream of bte generate, the tests and the benchmarks.
         .target(name: "BTEFixtures", dependencies: ["BTEDomain", "Kafka"], swiftSettings: strict),
         // Command-line plumbing shared by the executables: settings, errors, logging.
@@ -163,7 +169,7 @@ let package = Package(
             name: "bte",
             dependencies: [
                 "BTECLI", "BTEIngest", "BTEProjection", "BTEFixtures", "BTEWorker", "BTEHTTP", "BTEStore", "BTEDomain",
-                "BTECompute", "BTEIntents", "BTEOperations", "BTEAPI", "BTEModels", "Kafka", "Postgres",
+                "BTECompute", "BTEIntents", "BTEOperations", "BTEModelRuns", "BTEAPI", "BTEModels", "Kafka", "Postgres",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -203,7 +209,7 @@ let package = Package(
         .testTarget(
             name: "BTEOperationsTests",
             dependencies: [
-                "BTEOperations", "BTEDomain", "BTEModels",
+                "BTEOperations", "BTEModelRuns", "BTEDomain", "BTEModels",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict
@@ -211,7 +217,7 @@ let package = Package(
         .testTarget(
             name: "BTEAPITests",
             dependencies: [
-                "BTEAPI", "BTEDomain", "BTEOperations", "BTEModels", "BTEStore",
+                "BTEAPI", "BTEDomain", "BTEOperations", "BTEModelRuns", "BTEModels", "BTEStore",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict
@@ -249,7 +255,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "BTEStore", "BTEOperations", "BTEDomain", "BTECompute", "BTEIntents", "BTEIngest", "BTEProjection",
+                "BTEStore", "BTEOperations", "BTEModelRuns", "BTEDomain", "BTECompute", "BTEIntents", "BTEIngest",
+                "BTEProjection",
                 "BTEFixtures", "BTEModels", "BTEAPI",
                 "BTEWorker", "Kafka", "Postgres", "BTETestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

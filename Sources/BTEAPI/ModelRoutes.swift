@@ -1,4 +1,5 @@
 import BTEDomain
+import BTEModelRuns
 import BTEModels
 import BTEOperations
 import BTEStore

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BTECLI
 import BTEDomain
+import BTEModelRuns
 import BTEModels
 import BTEOperations
 import BTEStore

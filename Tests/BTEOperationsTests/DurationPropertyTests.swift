@@ -1,4 +1,5 @@
 import BTEDomain
+import BTEModelRuns
 import BTEOperations
 import Foundation
 import PropertyBased
