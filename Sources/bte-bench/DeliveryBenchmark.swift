@@ -148,7 +148,13 @@ struct DeliveryBenchmark {
         environment["BTE_LOG_LEVEL"] = "error"
         server.environment = environment
         try server.run()
-        defer { server.terminate() }
+        defer {
+            // Drained within 10 s, or killed: a server left behind would weigh on the next run.
+            server.terminate()
+            let deadline = Date().addingTimeInterval(10)
+            while server.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+            if server.isRunning { kill(server.processIdentifier, SIGKILL) }
+        }
         var result = Result()
         result.streams = streams
         let clients = StreamClients()
