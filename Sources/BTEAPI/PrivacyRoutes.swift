@@ -66,7 +66,8 @@ extension APIServer {
                     }
                     return json(
                         .accepted,
-                        "{\"request_id\":\(JSONValue.quoted(filed.requestID)),\"status\":\(JSONValue.quoted(filed.status))}"
+                        "{\"request_id\":\(JSONValue.quoted(filed.requestID)),"
+                            + "\"status\":\(JSONValue.quoted(filed.status))}"
                     )
                 } catch let error as StoreError {
                     switch error.code {
@@ -108,8 +109,10 @@ extension APIServer {
                 + "\"evidence\":\($0.evidence)}"
         }
         return
-            "{\"request_id\":\(JSONValue.quoted(request.requestID)),\"type\":\(JSONValue.quoted(request.type.rawValue)),"
-            + "\"workspace_id\":\(JSONValue.quoted(request.workspaceID)),\"status\":\(JSONValue.quoted(request.status)),"
+            "{\"request_id\":\(JSONValue.quoted(request.requestID)),"
+            + "\"type\":\(JSONValue.quoted(request.type.rawValue)),"
+            + "\"workspace_id\":\(JSONValue.quoted(request.workspaceID)),"
+            + "\"status\":\(JSONValue.quoted(request.status)),"
             + "\"reference\":\(request.reference.map(JSONValue.quoted) ?? "null"),"
             + "\"received_at\":\(JSONValue.quoted(request.receivedAt)),\"due_at\":\(JSONValue.quoted(request.dueAt)),"
             + "\"users\":[\(users.joined(separator: ","))]}"

@@ -52,7 +52,8 @@ public enum LoggingBootstrap {
     public static func checkFormat(_ flag: String?) throws {
         guard format(flag) != nil else {
             throw CLIError(
-                "--log-format (env BTE_LOG_FORMAT) is text or json, not \(flag ?? ProcessInfo.processInfo.environment["BTE_LOG_FORMAT"] ?? "")"
+                "--log-format (env BTE_LOG_FORMAT) is text or json, not "
+                    + (flag ?? ProcessInfo.processInfo.environment["BTE_LOG_FORMAT"] ?? "")
             )
         }
     }

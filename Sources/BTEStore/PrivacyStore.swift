@@ -192,7 +192,8 @@ public final class PrivacyStore {
         ),
         (
             "core.interaction_events",
-            "core.interaction_events t WHERE workspace_id = $W AND (user_id = $U OR lower(user_id) = $U) ORDER BY timestamp, event_id"
+            "core.interaction_events t WHERE workspace_id = $W AND (user_id = $U OR lower(user_id) = $U) "
+                + "ORDER BY timestamp, event_id"
         ),
         ("bte.behavioral_vectors", "bte.behavioral_vectors t WHERE workspace_id = $W AND user_id = $U"),
         ("bte.bv_history", "bte.bv_history t WHERE workspace_id = $W AND user_id = $U ORDER BY as_of"),

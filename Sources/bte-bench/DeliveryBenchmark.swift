@@ -51,7 +51,8 @@ struct DeliveryBenchmark {
                   p50 \(String(format: "%.0f", p50)) ms   p95 \(String(format: "%.0f", p95)) ms   \
                 p99 \(String(format: "%.0f", p99)) ms   max \(String(format: "%.0f", max)) ms
                   bte serve resident memory: \(rssIdle / 1024) MiB with no stream, \(rssOpen / 1024) MiB with \
-                \(streams) open (\(String(format: "%.1f", perStream)) KiB a stream), \(rssAfter / 1024) MiB after the run
+                \(streams) open (\(String(format: "%.1f", perStream)) KiB a stream), \
+                \(rssAfter / 1024) MiB after the run
                   database transactions of the server's reader while the streams were open: \
                 \(String(format: "%.1f", queriesPerSecond))/s
                 """

@@ -205,7 +205,8 @@ struct PrivacyCommand: AsyncParsableCommand {
             + "\"workspace_id\":\(JSONValue.quoted(request.workspaceID)),\"user_id\":\(JSONValue.quoted(user)),"
             + "\"records\":\(total),\"sources\":\(sources.canonicalString()),"
             + "\"not_included\":{\"agent.intent_events\":\"intent telemetry names no workspace; its actor ids are "
-            + "reviewed with bte intents\",\"bte.rejected_events\":\"a rejected message is not attributed to a person; bte rejects "
+            + "reviewed with bte intents\",\"bte.rejected_events\":\"a rejected message is not attributed "
+            + "to a person; bte rejects "
             + "export lists them\"}}}"
     }
 }

@@ -84,7 +84,8 @@ struct DashboardTests {
         // drop_off_point reads "N abandoned at <step>", the step's label escaped.
         #expect(
             page.contains(
-                #"<td class="num signal-value" data-value="2">2 abandoned at &lt;script&gt;alert(1)&lt;/script&gt;</td>"#
+                #"<td class="num signal-value" data-value="2">"#
+                    + #"2 abandoned at &lt;script&gt;alert(1)&lt;/script&gt;</td>"#
             ))
     }
 

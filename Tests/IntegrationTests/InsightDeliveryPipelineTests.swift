@@ -142,7 +142,8 @@ import Testing
         let intentID = fixtureUUID(9, prefix: "1a1a1a1a")
         let question = #"{"outcome":"clarify_args","intent_event_id":"\#(intentID)"}"#
         let resolved =
-            #"{"outcome":"matched","intent_event_id":"\#(intentID)","subject_type":"deal","subject_id":"\#(Self.deal)"}"#
+            #"{"outcome":"matched","intent_event_id":"\#(intentID)","#
+            + #""subject_type":"deal","subject_id":"\#(Self.deal)"}"#
         try topics.produce(
             [
                 Self.event(1, Self.workspace, "deal.created", entity: Self.deal, at: "2026-03-01T00:00:00Z", "{}"),

@@ -14,9 +14,11 @@ import Testing
         // A business event without its actor: rejected (missing_field). Its metadata holds a
         // canary that must not reach the log.
         let value = """
-            {"record_type":"business_event","event_id":"\(fixtureUUID(1, prefix: "10101010"))","event_type":"deal.created",
+            {"record_type":"business_event","event_id":"\(fixtureUUID(1, prefix: "10101010"))",
+             "event_type":"deal.created",
              "entity_type":"deal","entity_id":"\(fixtureUUID(2))","workspace_id":"\(fixtureUUID(3))",
-             "sub_vertical_id":"\(fixtureUUID(4))","timestamp":"2026-03-01T00:00:00Z","metadata":{"note":"canary-log-7"}}
+             "sub_vertical_id":"\(fixtureUUID(4))","timestamp":"2026-03-01T00:00:00Z",
+             "metadata":{"note":"canary-log-7"}}
             """
         try topics.produce([
             KafkaOutgoingMessage(
