@@ -137,10 +137,11 @@ public final class IngestStore {
             try OffsetFence(connection: connection, group: group).check(batch.progress)
             var outcome = IngestOutcome()
             outcome.rejects = batch.rejects
-            let suppressed = try suppressedPeople(batch.records.compactMap(\.record.person))
+            let people = batch.records.map(\.record.person)
+            let suppressed = try suppressedPeople(people.compactMap { $0 })
             var byTable: [LogTable: [IncomingRecord]] = [:]
-            for incoming in batch.records {
-                if let person = incoming.record.person, suppressed.contains(person) {
+            for (incoming, person) in zip(batch.records, people) {
+                if let person, suppressed.contains(person) {
                     outcome.suppressed[incoming.record.table, default: 0] += 1
                     continue
                 }

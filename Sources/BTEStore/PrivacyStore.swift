@@ -322,7 +322,7 @@ public final class PrivacyStore {
             users: users.map {
                 perUser[$0]
                     ?? PrivacyRequest.UserStatus(
-                        userID: $0, status: overall == "received" ? "received" : overall, evidence: "{}")
+                        userID: $0, status: overall, evidence: "{}")
             })
     }
 
