@@ -11,6 +11,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 BTE="${BTE:-$(cd "$BTE_ROOT" && swift build -c release --show-bin-path)/bte}"
 [ -x "$BTE" ] || { echo "models-example: no bte binary at $BTE (swift build -c release)" >&2; exit 1; }
+# OpenBLAS picks its kernels by CPU, and kernels sum in different orders: pinned to one that
+# every x86_64 server has, on one thread, the figures are the same bytes on any such machine.
+export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Nehalem}" OPENBLAS_NUM_THREADS=1
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"

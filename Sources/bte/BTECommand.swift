@@ -21,6 +21,11 @@ struct BTECommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            // A finished command ends the same way as a failing one, and for the same reason: the
+            // exit handlers raced a Kafka client's threads winding down and corrupted the heap
+            // (`bte project --until-idle` aborted in malloc after its summary line).
+            fflush(nil)
+            _exit(0)
         } catch {
             let code = exitCode(for: error)
             guard code != .success else { exit(withError: error) }

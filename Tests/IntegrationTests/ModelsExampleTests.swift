@@ -38,7 +38,7 @@ import Testing
         // The script ends with a blank line after the last command; the block does not.
         let produced = printed.hasSuffix("\n\n") ? String(printed.dropLast()) : printed
         #expect(produced == quoted, "the script printed:\n\(printed)")
-        #expect(quoted.contains("EM: 76 iterations, converged"))
+        #expect(quoted.contains("EM: 84 iterations, converged"))
         // A recommendation holds the controls the fitted days never moved, says where draws left
         // a KPI's possible range, and is checked by the guardrails.
         let recommendation = try #require(quoted.range(of: "$ bte models recommend"))
