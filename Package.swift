@@ -72,7 +72,10 @@ let package = Package(
         // Migrations, log appender, offsets, the read-only history reader.
         .target(
             name: "BTEStore",
-            dependencies: ["BTEDomain", "BTECompute", "BTEIntents", "BTEModels", "Postgres"],
+            dependencies: [
+                "BTEDomain", "BTECompute", "BTEIntents", "BTEModels", "Postgres",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             resources: [.copy("Migrations")],
             swiftSettings: strict
         ),

@@ -1,6 +1,7 @@
 import BTEDomain
 import BTEStore
 import Hummingbird
+import Kafka
 
 /// A privacy request's body: `{"type": …, "user_ids": […], "reference": …}`. Pure, so it can
 /// be driven with any bytes.
@@ -64,6 +65,26 @@ extension APIServer {
                             workspaceID: workspace, type: parsed.type, userIDs: parsed.userIDs,
                             reference: parsed.reference, by: requester)
                     }
+                    if parsed.type == .erase || parsed.type == .eraseAndSuppress {
+                        // The erased people's keys on the compacted vectors topic end with a
+                        // tombstone; a retry of the request (same reference) publishes them again.
+                        let topic = self.configuration.topicPrefix + OutputTopic.behavioralVectors.rawValue
+                        let tombstones = parsed.userIDs.map {
+                            KafkaOutgoingMessage(
+                                topic: topic,
+                                key: Array(
+                                    UserKey(workspaceID: workspace, userID: canonicalUUID($0) ?? $0).topicKey.utf8),
+                                value: nil)
+                        }
+                        do {
+                            try await self.publisher.publish(tombstones)
+                        } catch {
+                            throw APIError(
+                                .serviceUnavailable, "broker_unavailable",
+                                "erased in PostgreSQL, but the broker did not acknowledge the tombstones for \(topic): "
+                                    + "send the request again with its reference")
+                        }
+                    }
                     return json(
                         .accepted,
                         "{\"request_id\":\(JSONValue.quoted(filed.requestID)),"
@@ -105,7 +126,7 @@ extension APIServer {
 
     static func privacyRequestJSON(_ request: PrivacyRequest) -> String {
         let users = request.users.map {
-            "{\"user_id\":\(JSONValue.quoted($0.userID)),\"status\":\(JSONValue.quoted($0.status)),"
+            "{\"user_ref\":\(JSONValue.quoted($0.personRef)),\"status\":\(JSONValue.quoted($0.status)),"
                 + "\"evidence\":\($0.evidence)}"
         }
         return

@@ -292,6 +292,8 @@ public struct DeliveryEngine: Sendable {
         var decisions = fireTimers(upTo: asOf, rules: rules)
         if Self.needsInsights(event) { use(current(), at: asOf) }
         let userID = event.actorUserID
+        // An erased person's events still move the workspace's clock, never their own state.
+        if UserKey.isErasedActor(userID) { return decisions }
         let previous = activity(of: userID, at: asOf, rules: rules)
 
         switch event.eventType {

@@ -9,6 +9,13 @@ public struct UserKey: Hashable, Comparable, Sendable {
     /// workspace, the nil UUID; keys created for it (`bte keys create --workspace default`) read them.
     public static let defaultWorkspace = "00000000-0000-0000-0000-000000000000"
 
+    /// The actor a business event or action names once its person is erased: `erased:` and the
+    /// erased subject's id. It leads to nobody, and no actor id (a UUID) can look like it.
+    public static let erasedActorPrefix = "erased:"
+
+    /// Whether an actor id stands for an erased person: nothing is decided or kept about them.
+    public static func isErasedActor(_ actorUserID: String) -> Bool { actorUserID.hasPrefix(erasedActorPrefix) }
+
     public init(workspaceID: String, userID: String) {
         self.workspaceID = canonicalUUID(workspaceID) ?? workspaceID
         self.userID = userID

@@ -394,10 +394,18 @@ public struct DemoStream: Sendable {
                             + "\"utterance\":\"email jane@example.com\"}")
                             .utf8)), .piiViolation
             ),
-            // Valid JSON that PostgreSQL can't store (numeric overflow in jsonb): found by bisection.
+            // Valid JSON that PostgreSQL can't store (numeric overflow in jsonb, in a business
+            // event's metadata, which is stored as sent): found by bisection.
             (
-                KafkaOutgoingMessage(topic: interaction, key: key, value: ie([("context", "{\"n\":1e999999}")])),
-                .storageRejected
+                KafkaOutgoingMessage(
+                    topic: business, key: Array("00000000-0000-4000-8000-00000000b0b0".utf8),
+                    value: Array(
+                        ("{\"record_type\":\"business_event\",\"event_id\":\"\(rng.uuid())\","
+                            + "\"event_type\":\"deal.created\",\"entity_type\":\"deal\",\"entity_id\":\"\(rng.uuid())\","
+                            + "\"workspace_id\":\"00000000-0000-4000-8000-00000000b0b0\","
+                            + "\"sub_vertical_id\":\"\(rng.uuid())\",\"actor_user_id\":\"\(rng.uuid())\","
+                            + "\"timestamp\":\"2026-10-20T10:00:00Z\",\"metadata\":{\"n\":1e999999}}")
+                            .utf8)), .storageRejected
             ),
         ]
         if let sample = validSample, let value = sample.value {

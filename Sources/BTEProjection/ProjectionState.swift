@@ -24,6 +24,8 @@ final class ProjectionState {
     private var lastUsedUsers: [UserKey: Int] = [:]
     private var peers: PeerIndex?
     private var peerCursor: [Int32: Int64] = [:]
+    /// The newest erasure seen; nil until the first batch reads it.
+    private var erasureCursor: Int64?
     private var batch = 0
     let limits: Limits
     /// Rebalance generation the state was built under.
@@ -51,6 +53,25 @@ final class ProjectionState {
         lastUsedUsers = [:]
         peers = nil
         peerCursor = [:]
+        erasureCursor = nil
+    }
+
+    /// Drops the workspaces in which a person was erased since the last batch, with their users:
+    /// what was built from the erased person's rows goes, and the next batch that touches them
+    /// rebuilds them from the logs, which no longer name the person.
+    private func forgetErased(reader: HistoryReader) throws {
+        let (newest, erased) = try reader.erasures(after: erasureCursor)
+        defer { erasureCursor = newest }
+        guard erasureCursor != nil, !erased.isEmpty else { return }
+        for workspace in erased {
+            workspaces[workspace] = nil
+            deliveries[workspace] = nil
+            lastUsed[workspace] = nil
+        }
+        for user in users.keys where erased.contains(user.workspaceID) {
+            users[user] = nil
+            lastUsedUsers[user] = nil
+        }
     }
 
     /// Inside the reader's snapshot: applies the rows the batch stored, in log order, and returns
@@ -60,6 +81,7 @@ final class ProjectionState {
         thresholds: Thresholds, topicPrefix: String, failures: ComputationFailures, clock: inout StageClock
     ) throws -> ProjectionOutputs {
         batch += 1
+        try forgetErased(reader: reader)
         try refreshPeers(reader: reader, businessTopic: businessTopic, ingestGroup: ingestGroup)
         clock.lap("peers")
         let peers = self.peers ?? PeerIndex([])
@@ -157,7 +179,9 @@ final class ProjectionState {
         let decisions = engine.advance(
             to: asOf, insights: { self.current(workspace, peers: peers, version: version) }, rules: rules)
         workspaces[workspace]?.apply(action)
-        engine.activity(of: action.actorUserID, at: asOf, rules: rules)
+        if !UserKey.isErasedActor(action.actorUserID) {
+            engine.activity(of: action.actorUserID, at: asOf, rules: rules)
+        }
         deliveries[workspace] = engine
         return decisions
     }

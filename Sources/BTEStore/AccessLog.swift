@@ -7,7 +7,8 @@ public struct AccessEntry: Sendable, Equatable {
     public let keyID: Int64
     public let workspaceID: String
     public let route: String
-    public let userID: String?
+    /// The person read, by reference (`PersonReference`): the log holds no user id.
+    public let personRef: String?
 }
 
 extension ProjectionReader {
@@ -16,8 +17,8 @@ extension ProjectionReader {
     public func recordAccess(keyID: Int64, route: String, user: UserKey) throws {
         try connection.transaction("BEGIN READ WRITE") {
             try connection.execute(
-                "INSERT INTO privacy.access_log (key_id, workspace_id, route, user_id) VALUES ($1, $2, $3, $4)",
-                [String(keyID), user.workspaceID, route, user.userID])
+                "INSERT INTO privacy.access_log (key_id, workspace_id, route, person_ref) VALUES ($1, $2, $3, $4)",
+                [String(keyID), user.workspaceID, route, PersonReference.of(user)])
         }
     }
 
@@ -28,17 +29,22 @@ extension ProjectionReader {
             """
             SELECT * FROM (
                 SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), key_id, workspace_id::text,
-                       route, user_id, seq
+                       route, person_ref, seq
                 FROM privacy.access_log
-                WHERE workspace_id = $1 AND ($2::text IS NULL OR user_id = $2)
+                WHERE workspace_id = $1 AND ($2::text IS NULL OR person_ref = $2)
                   AND ($3::timestamptz IS NULL OR at >= $3)
                 ORDER BY seq DESC LIMIT $4) newest
             ORDER BY seq
-            """, [workspaceID, userID, since?.rfc3339, String(limit)]
+            """,
+            [
+                workspaceID,
+                userID.map { PersonReference.of(UserKey(workspaceID: workspaceID, userID: $0)) },
+                since?.rfc3339, String(limit),
+            ]
         ).rows.map {
             AccessEntry(
                 at: $0[0] ?? "", keyID: Int64($0[1] ?? "") ?? 0, workspaceID: $0[2] ?? "", route: $0[3] ?? "",
-                userID: $0[4])
+                personRef: $0[4])
         }
     }
 }

@@ -41,6 +41,18 @@ public struct HistoryReader {
         "event_id::text, event_type, entity_id::text, workspace_id::text, sub_vertical_id::text, actor_user_id::text, "
         + "(extract(epoch FROM timestamp) * 1000000)::bigint, metadata::text"
 
+    /// The (workspace, stored user id) pairs under which the log holds these users' interactions:
+    /// their subjects' ids, and the user ids themselves for rows stored before subjects existed.
+    /// Matching the stored column keeps the (workspace_id, user_id) index in use.
+    static func storedUserIDs(workspaces: String, users: String) -> String {
+        """
+        SELECT w, u FROM unnest(\(workspaces)::uuid[], \(users)::text[]) AS b(w, u)
+        UNION ALL
+        SELECT s.workspace_id, s.subject::text FROM bte_keys.subject_ids s
+        JOIN unnest(\(workspaces)::uuid[], \(users)::text[]) AS b(w, u) ON s.workspace_id = b.w AND s.user_id = b.u
+        """
+    }
+
     func businessEvents(_ sql: String, _ parameters: [String?]) throws -> [BusinessEvent] {
         try connection.execute(sql, parameters).rows.compactMap { row in
             guard let id = row[0], let type = row[1], let entity = row[2], let ws = row[3], let sv = row[4],
@@ -104,10 +116,28 @@ extension HistoryReader {
 }
 
 extension HistoryReader {
+    /// The newest erasure's sequence number, and the workspaces of the erasures after `seq` (none when
+    /// `seq` is nil: a first read only learns where the ledger stands).
+    public func erasures(after seq: Int64?) throws -> (newest: Int64, workspaces: Set<String>) {
+        let rows = try connection.execute(
+            """
+            SELECT (SELECT coalesce(max(seq), 0) FROM privacy.erasures),
+                   (SELECT coalesce(array_to_json(array_agg(DISTINCT workspace_id::text)), '[]')::text
+                    FROM privacy.erasures WHERE $1::bigint IS NOT NULL AND seq > $1::bigint)
+            """, [seq.map(String.init)]
+        ).rows
+        let newest = rows.first?[0].flatMap { Int64($0) } ?? 0
+        var workspaces: Set<String> = []
+        if case .array(let items)? = rows.first?[1].flatMap({ try? JSONParser.parse(Array($0.utf8)) }) {
+            for case .string(let workspace) in items { workspaces.insert(workspace) }
+        }
+        return (newest, workspaces)
+    }
+
     /// Users with an interaction in (as_of − 30 days, as_of], sorted.
     public func activeUsers(asOf: Timestamp) throws -> [UserKey] {
         try connection.execute(
-            "SELECT DISTINCT workspace_id::text, user_id FROM core.interaction_events "
+            "SELECT DISTINCT workspace_id::text, user_id FROM core.interaction_events_live "
                 + "WHERE timestamp > $1 AND timestamp <= $2",
             [Timestamp(microseconds: asOf.microseconds - SignalComputer.window).rfc3339, asOf.rfc3339]
         ).rows.compactMap { row in
@@ -127,8 +157,8 @@ extension HistoryReader {
             SELECT event_id::text, workspace_id::text, user_id, coalesce(session_id, ''),
                    (extract(epoch FROM timestamp) * 1000000)::bigint,
                    event_type, capsule_type, duration_ms, coalesce(success, true)
-            FROM core.interaction_events
-            WHERE (workspace_id, user_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))
+            FROM core.interaction_events_live
+            WHERE (workspace_id, stored_user_id) IN (\(HistoryReader.storedUserIDs(workspaces: "$1", users: "$2")))
               AND timestamp > $3 AND timestamp <= $4
             """, [arrayLiteral(users.map(\.workspaceID)), arrayLiteral(users.map(\.userID)), lo, latest.rfc3339]
         ).rows.compactMap { row in

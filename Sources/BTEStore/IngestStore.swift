@@ -140,21 +140,29 @@ public final class IngestStore {
             let people = batch.records.map(\.record.person)
             let suppressed = try suppressedPeople(people.compactMap { $0 })
             var byTable: [LogTable: [IncomingRecord]] = [:]
+            var stored: Set<UserKey> = []
             for (incoming, person) in zip(batch.records, people) {
-                if let person, suppressed.contains(person) {
-                    outcome.suppressed[incoming.record.table, default: 0] += 1
-                    continue
+                if let person {
+                    if suppressed.contains(person) {
+                        outcome.suppressed[incoming.record.table, default: 0] += 1
+                        continue
+                    }
+                    stored.insert(person)
                 }
                 byTable[incoming.record.table, default: []].append(incoming)
             }
+            let subjects = try SubjectDirectory(connection: connection).subjects(for: stored)
             for table in byTable.keys.sorted() {
                 let records = byTable[table] ?? []
                 let appended =
-                    table == .interactionEvents ? try appendInteractions(records) : try append(table: table, records)
+                    table == .interactionEvents
+                    ? try appendInteractions(records, subjects: subjects)
+                    : try append(table: table, records, subjects: subjects)
                 outcome.stored[table] = appended.stored
                 outcome.duplicates[table] = appended.duplicates
                 outcome.rejects += appended.conflicts + appended.refused
             }
+            outcome.rejects = try withoutSuppressedPayloads(outcome.rejects)
             try insertRejects(outcome.rejects)
             try OffsetFence(connection: connection, group: group).save(batch.progress, notify: true)
             try beforeCommit(outcome.rejects)
@@ -162,22 +170,51 @@ public final class IngestStore {
         }
     }
 
+    /// Rejects whose payload names a suppressed person (a JSON object with their workspace and
+    /// user or actor id) keep their code, message and coordinates, not the payload: a refused
+    /// record of theirs must not store what a valid one wouldn't.
+    func withoutSuppressedPayloads(_ rejects: [RejectedMessage]) throws -> [RejectedMessage] {
+        var named: [Int: UserKey] = [:]
+        for (index, reject) in rejects.enumerated() {
+            guard let value = reject.value,
+                case .object(let members)? = try? JSONParser.parse(value, maxDepth: 64)
+            else { continue }
+            func text(_ key: String) -> String? {
+                if case .string(let text)? = members.last(where: { $0.key == key })?.value { return text }
+                return nil
+            }
+            guard let user = text("user_id") ?? text("actor_user_id") else { continue }
+            let workspace = text("workspace_id").flatMap { canonicalUUID($0) } ?? UserKey.defaultWorkspace
+            named[index] = UserKey(workspaceID: workspace, userID: canonicalUUID(user) ?? user)
+        }
+        guard !named.isEmpty else { return rejects }
+        let suppressed = try suppressedPeople(Array(named.values))
+        guard !suppressed.isEmpty else { return rejects }
+        return rejects.enumerated().map { index, reject in
+            guard let person = named[index], suppressed.contains(person) else { return reject }
+            return RejectedMessage(source: reject.source, key: nil, value: nil, rejection: reject.rejection)
+        }
+    }
+
     /// Which of these people are suppressed now (read in the batch's transaction, so a
     /// suppression committed before the batch applies to all of it).
     func suppressedPeople(_ people: [UserKey]) throws -> Set<UserKey> {
-        let distinct = Set(people)
+        let distinct = Array(Set(people))
         guard !distinct.isEmpty else { return [] }
+        // Suppressions name people by reference, never by id.
+        let refs = distinct.map(PersonReference.of)
         let rows = try connection.execute(
             """
-            SELECT s.workspace_id::text, s.user_id FROM privacy.suppressions s
-            JOIN unnest($1::uuid[], $2::text[]) AS b (workspace_id, user_id)
-              ON s.workspace_id = b.workspace_id AND s.user_id = b.user_id
+            SELECT s.workspace_id::text, s.person_ref FROM privacy.suppressions s
+            JOIN unnest($1::uuid[], $2::text[]) AS b (workspace_id, person_ref)
+              ON s.workspace_id = b.workspace_id AND s.person_ref = b.person_ref
             """,
-            [arrayLiteral(distinct.map(\.workspaceID)), arrayLiteral(distinct.map(\.userID))]
+            [arrayLiteral(distinct.map(\.workspaceID)), arrayLiteral(refs)]
         ).rows
+        let suppressed = Set(rows.compactMap { row in row[0].flatMap { w in row[1].map { w + "/" + $0 } } })
         var found: Set<UserKey> = []
-        for row in rows {
-            if let workspace = row[0], let user = row[1] { found.insert(UserKey(workspaceID: workspace, userID: user)) }
+        for (person, ref) in zip(distinct, refs) where suppressed.contains(person.workspaceID + "/" + ref) {
+            found.insert(person)
         }
         return found
     }
@@ -189,10 +226,12 @@ public final class IngestStore {
     /// Appends the records that are new, after looking their ids up in the log (whose primary
     /// key is the workspace and id: a concurrent writer's copy makes the COPY fail, and the batch
     /// is retried).
-    private func append(table: LogTable, _ records: [IncomingRecord]) throws -> Appended {
+    private func append(table: LogTable, _ records: [IncomingRecord], subjects: [UserKey: Subject]) throws
+        -> Appended
+    {
         let known = try storedHashes(table: table, records.map(\.record))
         let (fresh, duplicates, conflicts) = classify(table: table, records, known: known)
-        let refused = try copyIsolatingFailures(table: table, fresh)
+        let refused = try copyIsolatingFailures(table: table, fresh, subjects: subjects)
         return (fresh.count - refused.count, duplicates, conflicts, refused)
     }
 
@@ -201,7 +240,7 @@ public final class IngestStore {
     /// holds waits for it, then finds its row), then appends the rows it claimed. If PostgreSQL
     /// refuses rows, the claim and the append are undone and redone without them; a refused
     /// record still decides whether later copies of it are re-deliveries or conflicts.
-    private func appendInteractions(_ records: [IncomingRecord]) throws -> Appended {
+    private func appendInteractions(_ records: [IncomingRecord], subjects: [UserKey: Subject]) throws -> Appended {
         var first: [String: IncomingRecord] = [:]
         first.reserveCapacity(records.count)
         for incoming in records where first[incoming.record.identity] == nil {
@@ -243,7 +282,7 @@ public final class IngestStore {
             }
             let (fresh, duplicates, conflicts) = classify(
                 table: .interactionEvents, records.filter { !excluded.contains($0.source) }, known: known)
-            let newlyRefused = try copyIsolatingFailures(table: .interactionEvents, fresh)
+            let newlyRefused = try copyIsolatingFailures(table: .interactionEvents, fresh, subjects: subjects)
             if newlyRefused.isEmpty {
                 try connection.execute("RELEASE SAVEPOINT bte_claim")
                 return (fresh.count, duplicates, conflicts, refused)
@@ -325,14 +364,16 @@ public final class IngestStore {
 
     /// COPYs the rows; if PostgreSQL refuses the data, bisects under savepoints until the
     /// refused rows are isolated and returns them as rejects. Other failures propagate.
-    private func copyIsolatingFailures(table: LogTable, _ records: [IncomingRecord]) throws -> [RejectedMessage] {
+    private func copyIsolatingFailures(
+        table: LogTable, _ records: [IncomingRecord], subjects: [UserKey: Subject]
+    ) throws -> [RejectedMessage] {
         guard !records.isEmpty else { return [] }
         let sql = IngestStore.copyStatement(for: table)
         var refused: [RejectedMessage] = []
         func attempt(_ slice: ArraySlice<IncomingRecord>) throws {
             try connection.execute("SAVEPOINT bte_copy")
             do {
-                try connection.copyIn(sql, data: IngestStore.copyData(slice))
+                try connection.copyIn(sql, data: IngestStore.copyData(slice, subjects: subjects))
                 try connection.execute("RELEASE SAVEPOINT bte_copy")
             } catch let error as PostgresError where error.sqlState == "23505" {
                 // The lookup found none of these ids, so another writer stored one meanwhile: the
@@ -366,19 +407,34 @@ public final class IngestStore {
 
     /// The COPY statement that appends to `table`.
     public static func copyStatement(for table: LogTable) -> String {
-        "COPY \(table.rawValue) (\(RecordSchema.forTable(table).columnNames.joined(separator: ", "))) FROM STDIN"
+        let columns = RecordSchema.forTable(table).columnNames + (namesPeople(table) ? ["subject", "sealed"] : [])
+        return "COPY \(table.rawValue) (\(columns.joined(separator: ", "))) FROM STDIN"
     }
 
-    /// Rows in COPY text format, exactly as a batch appends them.
-    public static func copyData(_ records: ArraySlice<IncomingRecord>) -> [UInt8] {
+    /// Logs whose rows are about a person, stored under the person's subject.
+    static func namesPeople(_ table: LogTable) -> Bool {
+        table == .interactionEvents || table == .businessEvents || table == .userActions
+    }
+
+    /// Rows in COPY text format, exactly as a batch appends them: a person's record under their
+    /// subject (in `subjects`), sealed; a record of a person with no subject there as sent.
+    public static func copyData(_ records: ArraySlice<IncomingRecord>, subjects: [UserKey: Subject] = [:]) throws
+        -> [UInt8]
+    {
         var encoder = CopyEncoder(capacity: records.count * 512)
         for incoming in records {
-            for value in incoming.record.values { encoder.field(value) }
-            encoder.field(incoming.record.extra)
-            encoder.field(String(incoming.record.contentHash))
+            let record = incoming.record
+            let sealed = try record.person.flatMap { subjects[$0] }.flatMap { try SealedRow.make(record, subject: $0) }
+            for value in sealed?.values ?? record.values { encoder.field(value) }
+            encoder.field(sealed == nil ? record.extra : sealed?.extra)
+            encoder.field(String(record.contentHash))
             encoder.field(incoming.source.topic)
             encoder.field(String(incoming.source.partition))
             encoder.field(String(incoming.source.offset))
+            if namesPeople(record.table) {
+                encoder.field(sealed?.subject)
+                encoder.field(sealed.map { "\\x" + hexString($0.sealed) })
+            }
             encoder.endRow()
         }
         return encoder.bytes
@@ -440,9 +496,12 @@ public final class IngestStore {
                         continue
                     }
                     let table = incoming.record.table
+                    let subjects = try SubjectDirectory(connection: connection).subjects(
+                        for: Set([incoming.record.person].compactMap { $0 }))
                     let appended =
                         table == .interactionEvents
-                        ? try appendInteractions([incoming]) : try append(table: table, [incoming])
+                        ? try appendInteractions([incoming], subjects: subjects)
+                        : try append(table: table, [incoming], subjects: subjects)
                     var result = RedriveResult(
                         rejectID: attempt.rejectID, outcome: .stored, table: table, eventID: incoming.record.id)
                     if appended.stored == 1 {

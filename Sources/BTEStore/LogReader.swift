@@ -74,19 +74,21 @@ extension HistoryReader {
         }
         var out: [(LogPosition, LoggedRow)] = []
         for row in try connection.execute(
-            inRanges("core.business_events", HistoryReader.businessColumns), parameters
+            inRanges("core.business_events_live", HistoryReader.businessColumns), parameters
         ).rows {
             guard let event = HistoryReader.businessEvent(row), let position = HistoryReader.position(row, at: 8)
             else { continue }
             out.append((position, .business(event)))
         }
-        for row in try connection.execute(inRanges("core.user_actions", HistoryReader.actionColumns), parameters).rows {
+        for row in try connection.execute(inRanges("core.user_actions_live", HistoryReader.actionColumns), parameters)
+            .rows
+        {
             guard let action = HistoryReader.userAction(row), let position = HistoryReader.position(row, at: 4)
             else { continue }
             out.append((position, .action(action)))
         }
         for row in try connection.execute(
-            inRanges("core.interaction_events", HistoryReader.interactionColumns), parameters
+            inRanges("core.interaction_events_live", HistoryReader.interactionColumns), parameters
         ).rows {
             guard let interaction = HistoryReader.interaction(row), let position = HistoryReader.position(row, at: 9)
             else { continue }
@@ -108,7 +110,7 @@ extension HistoryReader {
         var out: [(LogPosition, LoggedRow)] = []
         for row in try connection.execute(
             "SELECT \(HistoryReader.businessColumns), source_topic, source_partition, source_offset "
-                + "FROM core.business_events WHERE workspace_id = ANY($1::uuid[]) AND \(notAfter)", parameters
+                + "FROM core.business_events_live WHERE workspace_id = ANY($1::uuid[]) AND \(notAfter)", parameters
         ).rows {
             if let event = HistoryReader.businessEvent(row), let position = HistoryReader.position(row, at: 8) {
                 out.append((position, .business(event)))
@@ -116,7 +118,7 @@ extension HistoryReader {
         }
         for row in try connection.execute(
             "SELECT \(HistoryReader.actionColumns), source_topic, source_partition, source_offset "
-                + "FROM core.user_actions WHERE workspace_id = ANY($1::uuid[]) AND \(notAfter)", parameters
+                + "FROM core.user_actions_live WHERE workspace_id = ANY($1::uuid[]) AND \(notAfter)", parameters
         ).rows {
             if let action = HistoryReader.userAction(row), let position = HistoryReader.position(row, at: 4) {
                 out.append((position, .action(action)))
@@ -133,8 +135,9 @@ extension HistoryReader {
         return try connection.execute(
             """
             SELECT \(HistoryReader.interactionColumns), source_topic, source_partition, source_offset
-            FROM core.interaction_events
-            WHERE (workspace_id, user_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[])) AND \(notAfter)
+            FROM core.interaction_events_live
+            WHERE (workspace_id, stored_user_id) IN (\(HistoryReader.storedUserIDs(workspaces: "$1", users: "$2")))
+              AND \(notAfter)
             ORDER BY source_topic, source_partition, source_offset
             """,
             [

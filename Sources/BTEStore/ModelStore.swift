@@ -73,19 +73,19 @@ public final class ModelStore {
     static let activity = """
         activity AS (
             SELECT DISTINCT user_id, day FROM (
-                SELECT user_id, (timestamp AT TIME ZONE 'UTC')::date AS day FROM core.interaction_events
+                SELECT user_id, (timestamp AT TIME ZONE 'UTC')::date AS day FROM core.interaction_events_live
                 WHERE workspace_id = $1::uuid AND timestamp < $2::date
                 UNION ALL
-                SELECT actor_user_id::text, (timestamp AT TIME ZONE 'UTC')::date FROM core.business_events
+                SELECT actor_user_id, (timestamp AT TIME ZONE 'UTC')::date FROM core.business_events_live
                 WHERE workspace_id = $1::uuid AND timestamp < $2::date
                   AND event_type NOT IN ('control.changed', 'incident.started', 'incident.resolved',
                                          'experiment.assigned')
                 UNION ALL
-                SELECT actor_user_id::text, (timestamp AT TIME ZONE 'UTC')::date FROM core.user_actions
+                SELECT actor_user_id, (timestamp AT TIME ZONE 'UTC')::date FROM core.user_actions_live
                 WHERE workspace_id = $1::uuid AND timestamp < $2::date) a
-            WHERE ($3::text[] IS NULL OR user_id = ANY($3::text[]))
+            WHERE user_id NOT LIKE 'erased:%' AND ($3::text[] IS NULL OR user_id = ANY($3::text[]))
               AND ($4::text[] IS NULL OR user_id IN (
-                    SELECT user_id FROM core.interaction_events
+                    SELECT user_id FROM core.interaction_events_live
                     WHERE workspace_id = $1::uuid AND device_type = ANY($4::text[])))),
         first_seen AS (SELECT user_id, min(day) AS day FROM activity GROUP BY user_id)
         """
@@ -127,7 +127,7 @@ public final class ModelStore {
             latency AS (
                 SELECT (timestamp AT TIME ZONE 'UTC')::date AS day,
                        percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95
-                FROM core.interaction_events
+                FROM core.interaction_events_live
                 WHERE workspace_id = $1::uuid AND duration_ms IS NOT NULL
                   AND timestamp >= $5::date AND timestamp < $2::date
                   AND ($3::text[] IS NULL AND $4::text[] IS NULL OR user_id IN (SELECT user_id FROM first_seen))
@@ -444,13 +444,13 @@ extension ModelStore {
             """
             WITH \(Self.activity),
             assigned AS (
-                SELECT actor_user_id::text AS user_id,
+                SELECT actor_user_id AS user_id,
                        (array_agg(metadata->>'arm' ORDER BY timestamp, event_id))[1] AS arm,
                        count(DISTINCT metadata->>'arm') > 1 AS conflicting,
                        min(timestamp) AS at, (min(timestamp) AT TIME ZONE 'UTC')::date AS day
-                FROM core.business_events
+                FROM core.business_events_live
                 WHERE workspace_id = $1::uuid AND event_type = 'experiment.assigned' AND entity_id = $5::uuid
-                  AND timestamp < $2::date
+                  AND timestamp < $2::date AND actor_user_id NOT LIKE 'erased:%'
                 GROUP BY actor_user_id),
             before AS (
                 SELECT a.user_id, count(*) AS days FROM assigned a
@@ -465,15 +465,15 @@ extension ModelStore {
                        sum(CASE WHEN r.timestamp < a.at THEN \(Self.amount("r.metadata")) ELSE 0 END) AS before,
                        sum(CASE WHEN r.timestamp > a.at THEN \(Self.amount("r.metadata")) ELSE 0 END) AS after,
                        count(*) FILTER (WHERE r.timestamp > a.at) AS orders
-                FROM assigned a JOIN core.business_events r
-                  ON r.workspace_id = $1::uuid AND r.actor_user_id::text = a.user_id
+                FROM assigned a JOIN core.business_events_live r
+                  ON r.workspace_id = $1::uuid AND r.actor_user_id = a.user_id
                  AND r.event_type IN ('deal.won', 'order.created') AND jsonb_typeof(r.metadata->'amount') = 'number'
                  AND r.timestamp >= a.at - make_interval(days => $7::int)
                  AND r.timestamp <= a.at + make_interval(days => $6::int) AND r.timestamp < $2::date
                 GROUP BY 1),
             device AS (
                 SELECT DISTINCT ON (a.user_id) a.user_id, i.device_type FROM assigned a
-                JOIN core.interaction_events i
+                JOIN core.interaction_events_live i
                   ON i.user_id = a.user_id AND i.workspace_id = $1::uuid AND i.timestamp < a.at
                  AND i.device_type IS NOT NULL
                 ORDER BY a.user_id, i.timestamp DESC)
@@ -507,8 +507,8 @@ extension ModelStore {
             """
             WITH \(Self.activity),
             revenue AS (
-                SELECT actor_user_id::text AS user_id, sum(\(Self.amount("metadata"))) AS usd
-                FROM core.business_events
+                SELECT actor_user_id AS user_id, sum(\(Self.amount("metadata"))) AS usd
+                FROM core.business_events_live
                 WHERE workspace_id = $1::uuid AND event_type IN ('deal.won', 'order.created')
                   AND jsonb_typeof(metadata->'amount') = 'number' AND timestamp >= $5::date AND timestamp < $2::date
                 GROUP BY 1)

@@ -11,15 +11,15 @@ public enum PrivacyRequestType: String, CaseIterable, Sendable {
     case unsuppress
     case export
 
-    /// The kinds this version carries out. Erasure is refused rather than recorded: a request
-    /// that could never complete would read as a promise.
-    public static let supported: [Self] = [.suppress, .unsuppress, .export]
+    /// The kinds this version carries out: all of them.
+    public static let supported: [Self] = Self.allCases
 }
 
 /// A request and where it stands, overall and per user.
 public struct PrivacyRequest: Sendable, Equatable {
+    /// Per person, named by reference (`PersonReference`): the request's records hold no user id.
     public struct UserStatus: Sendable, Equatable {
-        public let userID: String
+        public let personRef: String
         public let status: String
         /// A JSON object.
         public let evidence: String
@@ -28,7 +28,8 @@ public struct PrivacyRequest: Sendable, Equatable {
     public let requestID: String
     public let workspaceID: String
     public let type: PrivacyRequestType
-    public let userIDs: [String]
+    /// The people the request names, by reference, in the order given.
+    public let personRefs: [String]
     public let reference: String?
     public let requestedBy: String
     public let receivedAt: String
@@ -94,6 +95,7 @@ public final class PrivacyStore {
                     + "(docs/privacy.md)")
         }
         let users = try Self.normalizedUsers(userIDs)
+        let refs = users.map { PersonReference.of(UserKey(workspaceID: workspace, userID: $0)) }
         if let reference, reference.isEmpty || reference.utf8.count > Self.maxReferenceBytes {
             throw StoreError(
                 .invalidPrivacyRequest, "a reference is a non-empty string of at most \(Self.maxReferenceBytes) bytes")
@@ -105,51 +107,60 @@ public final class PrivacyStore {
             // One filing per reference at a time; the second waits and finds the first.
             try connection.execute("SELECT pg_advisory_xact_lock(hashtext('bte.privacy'), hashtext($1))", [id])
             if let existing = try load(id) {
-                guard existing.type == type, existing.userIDs == users, existing.workspaceID == workspace else {
+                guard existing.type == type, existing.personRefs == refs, existing.workspaceID == workspace else {
                     throw StoreError(
                         .privacyRequestConflict,
                         "reference \(reference ?? "") already names another request (\(existing.type.rawValue) "
-                            + "of \(existing.userIDs.count) users)")
+                            + "of \(existing.personRefs.count) users)")
                 }
                 return false
             }
             try connection.execute(
                 """
                 INSERT INTO privacy.requests
-                    (request_id, workspace_id, request_type, user_ids, reference, requested_by, due_at)
+                    (request_id, workspace_id, request_type, person_refs, reference, requested_by, due_at)
                 VALUES ($1, $2, $3, $4::text[], $5, $6, now() + make_interval(days => $7::int))
                 """,
-                [id, workspace, type.rawValue, arrayLiteral(users), reference, requester, String(Self.dueDays)])
+                [id, workspace, type.rawValue, arrayLiteral(refs), reference, requester, String(Self.dueDays)])
             try appendStatus(id, user: nil, "received")
             switch type {
             case .suppress:
-                for user in users {
-                    let since =
-                        try connection.execute(
-                            """
-                            WITH added AS (
-                                INSERT INTO privacy.suppressions (workspace_id, user_id, request_id) VALUES ($1, $2, $3)
-                                ON CONFLICT (workspace_id, user_id) DO NOTHING RETURNING since)
-                            SELECT to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM added
-                            UNION ALL
-                            SELECT to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-                            FROM privacy.suppressions WHERE workspace_id = $1 AND user_id = $2
-                            LIMIT 1
-                            """, [workspace, user, id]
-                        ).rows.first?[0] ?? ""
-                    try appendStatus(id, user: user, "completed", evidence: ["suppressed_since": .string(since)])
+                for ref in refs {
+                    let since = try suppress(workspace: workspace, ref: ref, request: id)
+                    try appendStatus(id, user: ref, "completed", evidence: ["suppressed_since": .string(since)])
                 }
                 try appendStatus(id, user: nil, "completed")
             case .unsuppress:
-                for user in users {
+                for ref in refs {
                     let removed = try connection.execute(
-                        "DELETE FROM privacy.suppressions WHERE workspace_id = $1 AND user_id = $2 RETURNING 1",
-                        [workspace, user]
+                        "DELETE FROM privacy.suppressions WHERE workspace_id = $1 AND person_ref = $2 RETURNING 1",
+                        [workspace, ref]
                     ).rows.count
-                    try appendStatus(id, user: user, "completed", evidence: ["was_suppressed": .bool(removed > 0)])
+                    try appendStatus(id, user: ref, "completed", evidence: ["was_suppressed": .bool(removed > 0)])
                 }
                 try appendStatus(id, user: nil, "completed")
-            case .export, .erase, .eraseAndSuppress:
+            case .erase, .eraseAndSuppress:
+                var partial = false
+                for (user, ref) in zip(users, refs) {
+                    guard
+                        case .object(var evidence)? = try connection.execute(
+                            "SELECT privacy.erase_person($1::uuid, $2)::text", [workspace, user]
+                        ).rows.first?[0].flatMap({ try? JSONParser.parse(Array($0.utf8)) })
+                    else { throw StoreError(.unexpectedReply, "privacy.erase_person gave no evidence") }
+                    if type == .eraseAndSuppress {
+                        let since = try suppress(workspace: workspace, ref: ref, request: id)
+                        evidence.append(("suppressed_since", .string(since)))
+                    }
+                    // Rows stored before people had subjects can't be made unreadable: say so.
+                    let unsealed = evidence.first { $0.key == "unsealed_rows" }?.value
+                    let complete = unsealed == nil || unsealed == .number("0")
+                    partial = partial || !complete
+                    try appendStatus(
+                        id, user: ref, complete ? "completed" : "partial",
+                        evidence: Dictionary(evidence.map { ($0.key, $0.value) }) { $1 })
+                }
+                try appendStatus(id, user: nil, partial ? "partial" : "completed")
+            case .export:
                 // An export completes when it has been written (`completeExport`).
                 break
             }
@@ -161,12 +172,31 @@ public final class PrivacyStore {
         return (request, created)
     }
 
+    /// Suppresses a person (by reference); returns since when they are suppressed.
+    private func suppress(workspace: String, ref: String, request: String) throws -> String {
+        try connection.execute(
+            """
+            WITH added AS (
+                INSERT INTO privacy.suppressions (workspace_id, person_ref, request_id) VALUES ($1, $2, $3)
+                ON CONFLICT (workspace_id, person_ref) DO NOTHING RETURNING since)
+            SELECT to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM added
+            UNION ALL
+            SELECT to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+            FROM privacy.suppressions WHERE workspace_id = $1 AND person_ref = $2
+            LIMIT 1
+            """, [workspace, ref, request]
+        ).rows.first?[0] ?? ""
+    }
+
     /// Records an export's completion with what it held, per source.
-    public func completeExport(_ requestID: String, userID: String, counts: [(source: String, records: Int)]) throws {
+    public func completeExport(
+        _ requestID: String, workspaceID: String, userID: String, counts: [(source: String, records: Int)]
+    ) throws {
+        let ref = PersonReference.of(UserKey(workspaceID: workspaceID, userID: userID))
         try connection.transaction {
             var sources: [(key: String, value: JSONValue)] = []
             for (source, records) in counts { sources.append((source, .number(String(records)))) }
-            try appendStatus(requestID, user: userID, "completed", evidence: ["records": .object(sources)])
+            try appendStatus(requestID, user: ref, "completed", evidence: ["records": .object(sources)])
             try appendStatus(requestID, user: nil, "completed")
         }
     }
@@ -180,32 +210,37 @@ public final class PrivacyStore {
     }
 
     /// What an export reads, in order: every log row and output about the person, and the
-    /// privacy requests that name them.
+    /// privacy requests that name them. In the logs, `$S` is the person's subject (rows stored
+    /// under it are opened with its key) and `$U` their user id (rows stored before subjects).
     public static let exportSources: [(source: String, query: String)] = [
         (
             "core.business_events",
-            "core.business_events t WHERE workspace_id = $W AND actor_user_id::text = $U ORDER BY timestamp, event_id"
+            "core.business_events t WHERE workspace_id = $W AND (subject = $S OR subject IS NULL "
+                + "AND actor_user_id::text = $U) ORDER BY timestamp, event_id"
         ),
         (
             "core.user_actions",
-            "core.user_actions t WHERE workspace_id = $W AND actor_user_id::text = $U ORDER BY timestamp, action_id"
+            "core.user_actions t WHERE workspace_id = $W AND (subject = $S OR subject IS NULL "
+                + "AND actor_user_id::text = $U) ORDER BY timestamp, action_id"
         ),
         (
             "core.interaction_events",
-            "core.interaction_events t WHERE workspace_id = $W AND (user_id = $U OR lower(user_id) = $U) "
-                + "ORDER BY timestamp, event_id"
+            "core.interaction_events t WHERE workspace_id = $W AND (user_id = $S::text AND subject = $S "
+                + "OR subject IS NULL AND (user_id = $U OR lower(user_id) = $U)) ORDER BY timestamp, event_id"
         ),
         ("bte.behavioral_vectors", "bte.behavioral_vectors t WHERE workspace_id = $W AND user_id = $U"),
         ("bte.bv_history", "bte.bv_history t WHERE workspace_id = $W AND user_id = $U ORDER BY as_of"),
         ("bte.insight_deliveries", "bte.insight_deliveries t WHERE workspace_id = $W AND user_id = $U ORDER BY seq"),
         (
             "privacy.requests",
-            "privacy.requests t WHERE workspace_id = $W AND $U = ANY (user_ids) ORDER BY received_at, request_id"
+            "privacy.requests t WHERE workspace_id = $W AND privacy.person_ref($W, $U) = ANY (person_refs) "
+                + "ORDER BY received_at, request_id"
         ),
     ]
 
     /// Writes one NDJSON line per record BTE holds about the person, `{"source":…,"record":…}`,
-    /// from one consistent snapshot, a page at a time; returns the count per source.
+    /// from one consistent snapshot, a page at a time; returns the count per source. Log rows are
+    /// given as the producer sent them: their sealed content opened and put back.
     public func export(workspaceID: String, userID: String, write: (String) throws -> Void) throws -> [(
         source: String, records: Int
     )] {
@@ -214,17 +249,25 @@ public final class PrivacyStore {
         }
         guard let user = try Self.normalizedUsers([userID]).first else { return [] }
         return try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+            let subject = try SubjectDirectory(connection: connection).existing([
+                UserKey(workspaceID: workspace, userID: user)
+            ]).values.first
             var counts: [(source: String, records: Int)] = []
             for (source, query) in Self.exportSources {
                 let from = query.replacingOccurrences(of: "$W", with: sqlLiteral(workspace) + "::uuid")
                     .replacingOccurrences(of: "$U", with: sqlLiteral(user))
+                    .replacingOccurrences(of: "$S", with: subject.map { sqlLiteral($0.id) + "::uuid" } ?? "NULL::uuid")
+                let isLog = source.hasPrefix("core.")
                 try connection.execute(
-                    "DECLARE bte_export NO SCROLL CURSOR FOR SELECT row_to_json(t)::text FROM \(from)")
+                    "DECLARE bte_export NO SCROLL CURSOR FOR SELECT row_to_json(t)::text"
+                        + (isLog ? ", encode(t.sealed, 'hex')" : "") + " FROM \(from)")
                 var count = 0
                 while true {
                     let rows = try connection.execute("FETCH 500 FROM bte_export").rows
                     for row in rows {
-                        try write("{\"source\":\(JSONValue.quoted(source)),\"record\":\(row[0] ?? "null")}")
+                        var record = row[0] ?? "null"
+                        if isLog { record = try Self.unsealed(record, sealed: row[1], subject: subject) }
+                        try write("{\"source\":\(JSONValue.quoted(source)),\"record\":\(record)}")
                     }
                     count += rows.count
                     if rows.count < 500 { break }
@@ -234,6 +277,27 @@ public final class PrivacyStore {
             }
             return counts
         }
+    }
+
+    /// A log row as its producer sent it: the fields its sealed content holds put back, and the
+    /// storage columns (`subject`, `sealed`) left out.
+    static func unsealed(_ row: String, sealed: String?, subject: Subject?) throws -> String {
+        guard case .object(var members)? = try? JSONParser.parse(Array(row.utf8), maxDepth: 256) else { return row }
+        members.removeAll { $0.key == "subject" || $0.key == "sealed" }
+        if let sealed, let bytes = bytes(hex: sealed) {
+            guard let subject else {
+                throw StoreError(.sealingFailed, "a row of the person is sealed but their subject has no key")
+            }
+            guard case .object(let content) = try SealedRow.open(bytes, subject: subject) else { return row }
+            for (key, value) in content {
+                if let index = members.firstIndex(where: { $0.key == key }) {
+                    members[index].value = value
+                } else {
+                    members.append((key, value))
+                }
+            }
+        }
+        return JSONValue.object(members).canonicalString()
     }
 
     /// A monthly partition of the interaction log past its retention.
@@ -267,12 +331,13 @@ public final class PrivacyStore {
         }
     }
 
-    /// The people of a workspace suppressed now, with since when and by which request.
-    public func suppressions(workspaceID: String) throws -> [(userID: String, since: String, requestID: String)] {
+    /// The people of a workspace suppressed now (by reference), with since when and by which
+    /// request.
+    public func suppressions(workspaceID: String) throws -> [(personRef: String, since: String, requestID: String)] {
         try connection.execute(
             """
-            SELECT user_id, to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), request_id::text
-            FROM privacy.suppressions WHERE workspace_id = $1 ORDER BY user_id
+            SELECT person_ref, to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), request_id::text
+            FROM privacy.suppressions WHERE workspace_id = $1 ORDER BY person_ref
             """, [canonicalUUID(workspaceID) ?? workspaceID]
         ).rows.map { ($0[0] ?? "", $0[1] ?? "", $0[2] ?? "") }
     }
@@ -282,7 +347,8 @@ public final class PrivacyStore {
     ) throws {
         let object = JSONValue.object(evidence.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) })
         try connection.execute(
-            "INSERT INTO privacy.request_events (request_id, user_id, status, evidence) VALUES ($1, $2, $3, $4::jsonb)",
+            "INSERT INTO privacy.request_events (request_id, person_ref, status, evidence) "
+                + "VALUES ($1, $2, $3, $4::jsonb)",
             [requestID, user, status, object.canonicalString()])
     }
 
@@ -291,7 +357,7 @@ public final class PrivacyStore {
         guard
             let row = try connection.execute(
                 """
-                SELECT request_id::text, workspace_id::text, request_type, array_to_json(user_ids)::text, reference,
+                SELECT request_id::text, workspace_id::text, request_type, array_to_json(person_refs)::text, reference,
                        requested_by, to_char(received_at AT TIME ZONE 'UTC', \(format)),
                        to_char(due_at AT TIME ZONE 'UTC', \(format))
                 FROM privacy.requests WHERE request_id = $1
@@ -299,7 +365,7 @@ public final class PrivacyStore {
             ).rows.first
         else { return nil }
         let events = try connection.execute(
-            "SELECT user_id, status, evidence::text FROM privacy.request_events WHERE request_id = $1 ORDER BY seq",
+            "SELECT person_ref, status, evidence::text FROM privacy.request_events WHERE request_id = $1 ORDER BY seq",
             [id]
         ).rows
         var overall = "received"
@@ -309,7 +375,7 @@ public final class PrivacyStore {
             if let user = event[0] {
                 // jsonb prints with spaces; evidence is given in canonical JSON.
                 let evidence = (try? JSONParser.parse(Array((event[2] ?? "{}").utf8)))?.canonicalString() ?? "{}"
-                perUser[user] = PrivacyRequest.UserStatus(userID: user, status: status, evidence: evidence)
+                perUser[user] = PrivacyRequest.UserStatus(personRef: user, status: status, evidence: evidence)
             } else {
                 overall = status
             }
@@ -317,12 +383,12 @@ public final class PrivacyStore {
         let users = Self.decodeStrings(row[3] ?? "[]")
         return PrivacyRequest(
             requestID: row[0] ?? id, workspaceID: row[1] ?? "",
-            type: PrivacyRequestType(rawValue: row[2] ?? "") ?? .export, userIDs: users, reference: row[4],
+            type: PrivacyRequestType(rawValue: row[2] ?? "") ?? .export, personRefs: users, reference: row[4],
             requestedBy: row[5] ?? "", receivedAt: row[6] ?? "", dueAt: row[7] ?? "", status: overall,
             users: users.map {
                 perUser[$0]
                     ?? PrivacyRequest.UserStatus(
-                        userID: $0, status: overall, evidence: "{}")
+                        personRef: $0, status: overall, evidence: "{}")
             })
     }
 

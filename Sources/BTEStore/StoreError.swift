@@ -24,6 +24,7 @@ public struct StoreError: CodedError {
         case invalidPrivacyRequest = "store_invalid_privacy_request"
         case privacyRequestConflict = "store_privacy_request_conflict"
         case privacyRequestUnsupported = "store_privacy_request_unsupported"
+        case sealingFailed = "store_sealing_failed"
     }
     public let code: Code
     public let message: String

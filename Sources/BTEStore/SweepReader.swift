@@ -53,13 +53,13 @@ extension HistoryReader {
 
         var events = try businessEvents(
             """
-            SELECT \(columns) FROM core.business_events
+            SELECT \(columns) FROM core.business_events_live
             WHERE \(inRange) AND timestamp <= $2::timestamptz AND (timestamp > $1::timestamptz
                 OR event_type LIKE 'deal.%'
                 OR (event_type = 'order.created' AND timestamp > $2::timestamptz - interval '90 days'))
             """, bounds)
         let actions = try userActions(
-            "SELECT \(HistoryReader.actionColumns) FROM core.user_actions "
+            "SELECT \(HistoryReader.actionColumns) FROM core.user_actions_live "
                 + "WHERE \(inRange) AND timestamp > $1 AND timestamp <= $2", bounds)
         let loMicros = asOf.microseconds - SignalComputer.window
         var active = Set(actions.map(\.workspaceID))
@@ -69,7 +69,7 @@ extension HistoryReader {
 
         let older = try businessEvents(
             """
-            SELECT \(columns) FROM core.business_events o
+            SELECT \(columns) FROM core.business_events_live o
             WHERE \(inRange) AND o.timestamp <= $1 AND (
                 (o.event_type IN ('recommendation.given', 'recommendation.acted') AND o.entity_id IN (
                     SELECT entity_id FROM core.business_events WHERE event_type = 'recommendation.acted'
@@ -81,7 +81,7 @@ extension HistoryReader {
         events += older
         if let earliest = older.filter({ $0.eventType == "recommendation.given" }).map(\.timestamp).min() {
             events += try businessEvents(
-                "SELECT \(columns) FROM core.business_events WHERE \(inRange) "
+                "SELECT \(columns) FROM core.business_events_live WHERE \(inRange) "
                     + "AND event_type = 'page.viewed' AND timestamp > $1 AND timestamp <= $2",
                 [earliest.rfc3339, lo, range.lower, range.upper])
         }
@@ -90,7 +90,7 @@ extension HistoryReader {
         for action in try userActions(
             """
             SELECT DISTINCT ON (u.workspace_id) \(HistoryReader.actionColumns)
-            FROM core.user_actions u JOIN unnest($1::uuid[]) AS w(id)
+            FROM core.user_actions_live u JOIN unnest($1::uuid[]) AS w(id)
                 ON u.workspace_id = w.id AND u.timestamp <= $2
             ORDER BY u.workspace_id, u.timestamp DESC, u.action_id
             """, [ids, hi])

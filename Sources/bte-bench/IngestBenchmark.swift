@@ -79,8 +79,8 @@ public struct IngestBenchmark: Sendable {
                     key: nil, value: nil))
         }
         let halves = [records[..<(records.count / 2)], records[(records.count / 2)...]]
-        let file = IngestStore.copyData(records[...])
-        let halfFiles = halves.map { IngestStore.copyData($0) }
+        let file = try IngestStore.copyData(records[...])
+        let halfFiles = try halves.map { try IngestStore.copyData($0) }
         let statement = IngestStore.copyStatement(for: .interactionEvents)
 
         result.copyOneConnection = try withScratchDatabase(adminURL: adminURL, "copy1") { url in

@@ -4,13 +4,19 @@ import BTEDomain
 import BTEStore
 import BTEWorker
 import Foundation
+import Kafka
 
 struct PrivacyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "privacy",
-        abstract: "Privacy requests about people (a workspace's users): suppress, unsuppress, export, status.",
-        discussion: "Every request is recorded append-only with its status per user (docs/privacy.md).",
-        subcommands: [Suppress.self, Unsuppress.self, Export.self, Status.self, Accesses.self, Retention.self])
+        abstract: "Privacy requests about people (a workspace's users): erase, suppress, unsuppress, export, status.",
+        discussion: """
+            Every request is recorded append-only with its status per user; the records name people by \
+            reference (SHA-256 of workspace/user id), never by id (docs/privacy.md).
+            """,
+        subcommands: [
+            Erase.self, Suppress.self, Unsuppress.self, Export.self, Status.self, Accesses.self, Retention.self,
+        ])
 
     struct Request: ParsableArguments {
         @Option(help: "The workspace the users belong to.") var workspace: String
@@ -28,7 +34,52 @@ struct PrivacyCommand: AsyncParsableCommand {
                 try PrivacyStore(url: url).file(
                     workspaceID: workspace, type: type, userIDs: users, reference: reference, by: by)
             }
-            print(PrivacyCommand.render(request, note: created ? nil : "(filed before; unchanged)"))
+            print(PrivacyCommand.render(request, note: created ? nil : "(filed before; unchanged)", users: users))
+        }
+    }
+
+    struct Erase: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Erase the users: their keys, vectors, deliveries and rejects go; their log rows stay unreadable.",
+            discussion: """
+                Deletes each person's subject (the id and key their log rows are stored under), their rows in \
+                the read tables and the rejects that name them, in one transaction. Other people's outputs \
+                don't change. With --suppress their new events are dropped at ingest too.
+                """)
+        @OptionGroup var request: Request
+        @Flag(help: "Also suppress them (erase_and_suppress): their new events are not stored.") var suppress = false
+        @Option(help: "Kafka bootstrap servers, for the vectors topic's tombstones (env BTE_KAFKA_BROKERS).")
+        var brokers: String?
+        @Option(help: "Prefix for every topic name; empty in production.") var topicPrefix = ""
+        @OptionGroup var kafka: KafkaOptions
+
+        func run() async throws {
+            try await guarded {
+                // Resolved first: an erasure that can't reach Kafka after it commits still retries
+                // (filing the same reference again publishes the tombstones again).
+                let brokers = try Setting.brokers.resolve(brokers)
+                let properties = try kafka.resolve()
+                try await request.file(suppress ? .eraseAndSuppress : .erase)
+                let topic = topicPrefix + OutputTopic.behavioralVectors.rawValue
+                let keys = (request.users.map { canonicalUUID($0) ?? $0 }).map {
+                    UserKey(workspaceID: request.workspace, userID: $0).topicKey
+                }
+                do {
+                    try await onThread("privacy-tombstones") {
+                        let producer = try KafkaProducer(
+                            configuration: KafkaProducerConfiguration(
+                                client: KafkaClientConfiguration(brokers: brokers, properties: properties)))
+                        try producer.send(
+                            keys.map { KafkaOutgoingMessage(topic: topic, key: Array($0.utf8), value: nil) })
+                    }
+                } catch {
+                    throw CLIError(
+                        "erased in PostgreSQL, but the tombstones were not published to \(topic): \(error); "
+                            + "run the same command again (with --reference, it is the same request)")
+                }
+                print("tombstones published to \(topic) for \(keys.count) users")
+            }
         }
     }
 
@@ -79,7 +130,7 @@ struct PrivacyCommand: AsyncParsableCommand {
                     let store = try PrivacyStore(url: url)
                     let (request, _) = try store.file(
                         workspaceID: workspace, type: .export, userIDs: [user], reference: reference, by: by)
-                    let person = request.userIDs.first ?? user
+                    let person = canonicalUUID(user) ?? user
                     var buffer: [UInt8] = []
                     let counts = try store.export(workspaceID: workspace, userID: person) { line in
                         buffer += Array(line.utf8) + [0x0A]
@@ -88,7 +139,8 @@ struct PrivacyCommand: AsyncParsableCommand {
                             buffer.removeAll(keepingCapacity: true)
                         }
                     }
-                    try store.completeExport(request.requestID, userID: person, counts: counts)
+                    try store.completeExport(
+                        request.requestID, workspaceID: request.workspaceID, userID: person, counts: counts)
                     let line = PrivacyCommand.manifest(request, user: person, counts: counts)
                     try sink.write(contentsOf: buffer + Array(line.utf8) + [0x0A])
                     return counts
@@ -118,7 +170,7 @@ struct PrivacyCommand: AsyncParsableCommand {
                         try PrivacyStore(url: url).suppressions(workspaceID: suppressed)
                     }
                     print("\(rows.count) suppressed in workspace \(suppressed.lowercased())")
-                    for row in rows { print("  \(row.userID)\tsince \(row.since)\trequest \(row.requestID)") }
+                    for row in rows { print("  \(row.personRef)\tsince \(row.since)\trequest \(row.requestID)") }
                     return
                 }
                 guard let requestID else { throw CLIError("name a request id, or --suppressed WORKSPACE") }
@@ -133,7 +185,7 @@ struct PrivacyCommand: AsyncParsableCommand {
 
     struct Accesses: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Reads of personal data through the HTTP API: when, which key, which route, which user.")
+            abstract: "Reads of personal data through the HTTP API: when, which key, which route, which person.")
         @Option(help: "The workspace.") var workspace: String
         @Option(help: "Only reads of this user.") var user: String?
         @Option(help: "Only reads since: 90m, 36h, 7d, 2w or an RFC 3339 time.") var since: String?
@@ -153,7 +205,7 @@ struct PrivacyCommand: AsyncParsableCommand {
                 }
                 print("\(entries.count) reads of personal data in workspace \(workspace)")
                 for entry in entries {
-                    print("  \(entry.at)\tkey \(entry.keyID)\t\(entry.route)\t\(entry.userID ?? "-")")
+                    print("  \(entry.at)\tkey \(entry.keyID)\t\(entry.route)\t\(entry.personRef ?? "-")")
                 }
             }
         }
@@ -187,14 +239,23 @@ struct PrivacyCommand: AsyncParsableCommand {
         }
     }
 
-    static func render(_ request: PrivacyRequest, note: String?) -> String {
+    /// A request as filed or found; `users`, the ids the caller gave, name the references they
+    /// stand for (the request's records hold references only).
+    static func render(_ request: PrivacyRequest, note: String?, users: [String] = []) -> String {
+        var named: [String: String] = [:]
+        for user in users {
+            named[PersonReference.of(UserKey(workspaceID: request.workspaceID, userID: user))] = user
+        }
         var lines = [
-            "request \(request.requestID): \(request.type.rawValue) of \(request.userIDs.count) users in workspace "
+            "request \(request.requestID): \(request.type.rawValue) of \(request.personRefs.count) users in workspace "
                 + "\(request.workspaceID), \(request.status)" + (note.map { " " + $0 } ?? ""),
             "  received \(request.receivedAt) by \(request.requestedBy), due \(request.dueAt)"
                 + (request.reference.map { ", reference \($0)" } ?? ""),
         ]
-        for user in request.users { lines.append("  \(user.userID)\t\(user.status)\t\(user.evidence)") }
+        for user in request.users {
+            let who = named[user.personRef].map { "\($0) (\(user.personRef.prefix(12)))" } ?? user.personRef
+            lines.append("  \(who)\t\(user.status)\t\(user.evidence)")
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -224,7 +224,7 @@ import Testing
         let stored = eventually(timeout: 60) {
             (try? db.count(
                 """
-                SELECT count(*) FROM core.business_events
+                SELECT count(*) FROM core.business_events_live
                 WHERE event_type = 'insight.feedback' AND entity_id = '\(insightID)' AND actor_user_id = '\(actor)'
                   AND metadata->>'verdict' = 'impression' AND metadata->>'delivery_id' = '\(deliveryID)'
                 """)) == 1

@@ -3,6 +3,7 @@ import BTEDomain
 import BTEIngest
 import BTEStore
 import BTETestSupport
+import Crypto
 import Foundation
 import Kafka
 import MetricsTestKit
@@ -51,6 +52,15 @@ import Testing
         return KafkaOutgoingMessage(topic: "bte.interaction-events.v1", key: Array(user.utf8), value: Array(value.utf8))
     }
 
+    /// A person of `workspace` as the privacy records name them.
+    static func ref(_ user: String, in workspace: String = Self.workspace) -> String {
+        PersonReference.of(UserKey(workspaceID: workspace, userID: user))
+    }
+
+    static func sha256Hex(_ text: String) -> String {
+        hexString(Array(SHA256.hash(data: Array(text.utf8))))
+    }
+
     static func prefixed(_ topics: TestTopics, _ messages: [KafkaOutgoingMessage]) -> [KafkaOutgoingMessage] {
         messages.map { KafkaOutgoingMessage(topic: topics.prefix + $0.topic, key: $0.key, value: $0.value) }
     }
@@ -63,8 +73,11 @@ import Testing
         let (request, created) = try store.file(
             workspaceID: Self.workspace, type: .suppress, userIDs: [Self.personA.uppercased(), Self.personA],
             reference: "ticket-1", by: "dpo@example.com")
-        // The two spellings of A's id are one user; the request is done at once.
-        #expect(created && request.userIDs == [Self.personA] && request.status == "completed")
+        // The two spellings of A's id are one user, on record by reference (SHA-256 of
+        // "<workspace>/<user id>", the UUID in lower case); the request is done at once.
+        let refA = PersonReference.of(UserKey(workspaceID: Self.workspace, userID: Self.personA))
+        #expect(refA == Self.sha256Hex("\(Self.workspace)/\(Self.personA)"))
+        #expect(created && request.personRefs == [refA] && request.status == "completed")
         #expect(request.users.map(\.status) == ["completed"])
         #expect(request.users.first?.evidence.hasPrefix("{\"suppressed_since\":\"20") == true)
         // Filing the same reference again is the same request; with other users it is refused.
@@ -76,10 +89,6 @@ import Testing
                 workspaceID: Self.workspace, type: .suppress, userIDs: [Self.personB], reference: "ticket-1", by: "x")
         }
         #expect(conflict?.code == .privacyRequestConflict)
-        let erase = #expect(throws: StoreError.self) {
-            try store.file(workspaceID: Self.workspace, type: .erase, userIDs: [Self.personA], reference: nil, by: "x")
-        }
-        #expect(erase?.code == .privacyRequestUnsupported)
 
         // A's events in the workspace (a business event, a user action, an interaction) are
         // dropped; A's id in the other workspace and in the default one is another person; B's
@@ -152,11 +161,10 @@ import Testing
         let reused = APITests.post(
             port, path, key: admin, #"{"type":"suppress","user_ids":["u2"],"reference":"ticket-9"}"#)
         #expect(reused.status == 409 && reused.body.contains("reference_reused"), "\(reused)")
-        // Not carried out by the API: erasure, export. A read key may not file; bad bodies are 400.
-        for type in ["erase", "erase_and_suppress", "export"] {
-            let refused = APITests.post(port, path, key: admin, #"{"type":"\#(type)","user_ids":["u"]}"#)
-            #expect(refused.status == 422 && refused.body.contains("unsupported_request_type"), "\(refused)")
-        }
+        // Not carried out by the API: export (bte privacy export writes it). A read key may not
+        // file; bad bodies are 400.
+        let export = APITests.post(port, path, key: admin, #"{"type":"export","user_ids":["u"]}"#)
+        #expect(export.status == 422 && export.body.contains("unsupported_request_type"), "\(export)")
         #expect(APITests.post(port, path, key: reader, body).status == 403)
         #expect(APITests.post(port, path, key: admin, #"{"type":"suppress","user_ids":[]}"#).status == 400)
 
@@ -167,7 +175,8 @@ import Testing
             status.body
                 == "{\"request_id\":\"\(id)\",\"type\":\"suppress\",\"workspace_id\":\"\(Self.workspace)\","
                 + "\"status\":\"completed\",\"reference\":\"ticket-9\",\"received_at\":\"\(stored.receivedAt)\","
-                + "\"due_at\":\"\(stored.dueAt)\",\"users\":[{\"user_id\":\"\(Self.personA)\",\"status\":\"completed\","
+                + "\"due_at\":\"\(stored.dueAt)\",\"users\":[{\"user_ref\":\"\(Self.ref(Self.personA))\","
+                + "\"status\":\"completed\","
                 + "\"evidence\":\(since)}]}", "\(status)")
         #expect(stored.requestedBy.hasPrefix("api-key:"))
         // Due 30 days after receipt.
@@ -206,9 +215,9 @@ import Testing
         }
         #expect(
             lines == [
-                "", "key \(keyID) GET /api/v1/behavioral-vectors/{user_id} \(Self.personA)",
-                "key \(keyID) GET /v1/users/{user_id}/insights/pending \(Self.personA)",
-                "key \(keyID) GET /api/v1/analytics/engagement/{user_id} user-b",
+                "", "key \(keyID) GET /api/v1/behavioral-vectors/{user_id} \(Self.ref(Self.personA))",
+                "key \(keyID) GET /v1/users/{user_id}/insights/pending \(Self.ref(Self.personA))",
+                "key \(keyID) GET /api/v1/analytics/engagement/{user_id} \(Self.ref("user-b"))",
             ], "\(run.log)")
         #expect(run.log.hasPrefix("3 reads of personal data in workspace \(Self.workspace)\n"))
         let refused = #expect(throws: PostgresError.self) { try db.admin().execute("DELETE FROM privacy.access_log") }

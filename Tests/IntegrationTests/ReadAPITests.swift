@@ -314,10 +314,10 @@ import Testing
             try f.db.count(
                 "SELECT count(*) FROM core.business_events WHERE event_type = 'insight.feedback' "
                     + "AND entity_id = '\(insight)'") == 5)
-        #expect(try f.db.count("SELECT count(*) FROM core.interaction_events WHERE user_id = 'user-9'") == 1)
+        #expect(try f.db.count("SELECT count(*) FROM core.interaction_events_live WHERE user_id = 'user-9'") == 1)
         #expect(
             try f.db.count(
-                "SELECT count(*) FROM core.interaction_events WHERE user_id = 'user-9' "
+                "SELECT count(*) FROM core.interaction_events_live WHERE user_id = 'user-9' "
                     + "AND timestamp = '\(Self.object(logged.body)["timestamp"] as? String ?? "")'"
             )
                 == 1)

@@ -88,7 +88,12 @@ import Testing
                     + "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
                 [parts[0], parts[1]]
             ).rows
-            let expected = schema.columnNames + ["ingested_at"] + schema.extraFields.map(\.name)
+            // The person's logs then gained their subject and sealed content (both nullable: rows
+            // stored before have neither).
+            let people: [LogTable] = [.businessEvents, .userActions, .interactionEvents]
+            let expected =
+                schema.columnNames + ["ingested_at"] + schema.extraFields.map(\.name)
+                + (people.contains(schema.table) ? ["subject", "sealed"] : [])
             #expect(rows.map { $0[0] ?? "" } == expected, "\(schema.table.rawValue)")
             for field in schema.extraFields {
                 let generated = try db.admin().execute(

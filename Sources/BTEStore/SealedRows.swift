@@ -1,0 +1,97 @@
+import BTEDomain
+
+/// What a log row stores of a person's record: their identifiers replaced by their subject's
+/// stand-ins, and their personal content (free-form fields, unknown fields, device, error text)
+/// sealed under their subject's key. What the computations read (types, times, durations,
+/// workspace, a business event's metadata) stays as sent.
+struct SealedRow {
+    var values: [String?]
+    var extra: String?
+    let subject: String
+    let sealed: [UInt8]
+
+    /// Per log: the columns replaced by the subject id, by a keyed stand-in, and moved into the
+    /// sealed content (stored as `replacement`, NULL when none).
+    private struct Plan {
+        let identifier: String
+        var pseudonymized: [String] = []
+        var moved: [(column: String, replacement: String?)] = []
+    }
+
+    private static func plan(for table: LogTable) -> Plan? {
+        switch table {
+        case .interactionEvents:
+            return Plan(
+                identifier: "user_id", pseudonymized: ["session_id"],
+                moved: [
+                    ("device_id", nil), ("interaction_data", nil), ("error_message", nil), ("context", nil),
+                ])
+        case .businessEvents:
+            return Plan(identifier: "actor_user_id")
+        case .userActions:
+            // Computations read no field of an action's metadata: all of it is the person's.
+            return Plan(identifier: "actor_user_id", moved: [("metadata", "{}")])
+        case .intentEvents, .chatEvents:
+            return nil
+        }
+    }
+
+    /// The row to store for `record` under `subject`; nil for logs that name no person.
+    static func make(_ record: ValidRecord, subject: Subject) throws -> SealedRow? {
+        guard let plan = plan(for: record.table) else { return nil }
+        let fields = record.schema.fields
+        var values = record.values
+        // The sealed content: every replaced or moved column as sent, and the unknown fields.
+        var content: [UInt8] = [UInt8(ascii: "{")]
+        func add(_ name: String, _ value: String, json: Bool) {
+            if content.count > 1 { content.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(name, into: &content)
+            content.append(UInt8(ascii: ":"))
+            if json { content.append(contentsOf: value.utf8) } else { JSONValue.writeString(value, into: &content) }
+        }
+        func index(_ name: String) -> Int? {
+            fields.firstIndex { $0.name == name }.flatMap { $0 < values.count ? $0 : nil }
+        }
+        func isJSON(_ i: Int) -> Bool {
+            switch fields[i].kind {
+            case .object, .array: return true
+            default: return false
+            }
+        }
+        if let i = index(plan.identifier), let value = values[i] {
+            add(plan.identifier, value, json: false)
+            values[i] = subject.id
+        }
+        for name in plan.pseudonymized {
+            if let i = index(name), let value = values[i] {
+                add(name, value, json: false)
+                values[i] = subject.pseudonym(value)
+            }
+        }
+        for (name, replacement) in plan.moved {
+            if let i = index(name), let value = values[i] {
+                add(name, value, json: isJSON(i))
+                values[i] = replacement
+            }
+        }
+        if let extra = record.extra { add("extra", extra, json: true) }
+        content.append(UInt8(ascii: "}"))
+        // An interaction's workspace is among its unknown fields, and the log derives its
+        // workspace column from them: that one stays.
+        var kept: String?
+        if record.table == .interactionEvents, let workspace = record.extraValues["workspace_id"] {
+            kept = "{\"workspace_id\":" + JSONValue.quoted(workspace) + "}"
+        }
+        return SealedRow(values: values, extra: kept, subject: subject.id, sealed: try subject.seal(content))
+    }
+
+    /// The record's sealed content opened: the columns it replaced or moved, as sent, and
+    /// `extra`.
+    static func open(_ sealed: [UInt8], subject: Subject) throws -> JSONValue {
+        let text = try subject.open(sealed)
+        guard let value = try? JSONParser.parse(text, maxDepth: 128), case .object = value else {
+            throw StoreError(.sealingFailed, "a sealed record opened to something other than a JSON object")
+        }
+        return value
+    }
+}

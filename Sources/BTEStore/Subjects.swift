@@ -1,0 +1,127 @@
+import BTEDomain
+import Crypto
+import Foundation
+import Postgres
+
+/// The id and key that stand for one person in the logs. Deleting them erases the person: the
+/// rows keep the id, which no longer leads to anyone, and sealed content nobody can open.
+public struct Subject: Sendable, Hashable {
+    public let id: String
+    let key: [UInt8]
+
+    init(id: String, key: [UInt8]) {
+        self.id = id
+        self.key = key
+    }
+
+    /// A new subject: a random id and a random 256-bit key.
+    static func generate() -> Subject {
+        Subject(id: UUID().uuidString.lowercased(), key: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
+    }
+
+    /// `text` encrypted and authenticated under the subject's key (AES-256-GCM): nonce,
+    /// ciphertext and tag, 28 bytes more than the text.
+    func seal(_ text: [UInt8]) throws -> [UInt8] {
+        do {
+            let box = try AES.GCM.seal(text, using: SymmetricKey(data: key))
+            guard let combined = box.combined else {
+                throw StoreError(.sealingFailed, "AES-GCM gave no combined form")
+            }
+            return Array(combined)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.sealingFailed, "could not seal a record's personal content: \(error)")
+        }
+    }
+
+    /// What `seal` sealed; throws when the bytes were not sealed under this key or were altered.
+    func open(_ sealed: [UInt8]) throws -> [UInt8] {
+        do {
+            let box = try AES.GCM.SealedBox(combined: sealed)
+            return Array(try AES.GCM.open(box, using: SymmetricKey(data: key)))
+        } catch {
+            throw StoreError(.sealingFailed, "a sealed record does not open under its subject's key")
+        }
+    }
+
+    /// A stand-in for one of the person's own identifiers (a session id): the same text gives the
+    /// same stand-in, so the computations that count distinct sessions count alike, and without
+    /// the key nobody can tell which text it stood for.
+    func pseudonym(_ text: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: key))
+        return "s-" + hexString(Array(mac.prefix(16)))
+    }
+}
+
+/// How the privacy tables name a person without holding their user id: lowercase hex SHA-256 of
+/// `<workspace_id>/<user_id>`, a UUID user id in lowercase (as requests and the logs match them).
+/// Whoever knows the id can compute it (to ask about a request, suppress or audit); the tables
+/// alone don't say who it is.
+public enum PersonReference {
+    public static func of(_ person: UserKey) -> String {
+        let user = canonicalUUID(person.userID) ?? person.userID
+        return hexString(Array(SHA256.hash(data: Array("\(person.workspaceID)/\(user)".utf8))))
+    }
+}
+
+/// The subjects of people, read and created in the caller's transaction.
+struct SubjectDirectory {
+    let connection: PostgresConnection
+
+    /// The subject of each person, created for those who have none. An erasure that commits
+    /// while a batch stores rows under a subject it read leaves those rows erased with the rest.
+    func subjects(for people: Set<UserKey>) throws -> [UserKey: Subject] {
+        guard !people.isEmpty else { return [:] }
+        let ordered = people.sorted()
+        let fresh = ordered.map { _ in Subject.generate() }
+        // Inserting in one order keeps two writers that meet the same new people from deadlocking.
+        try connection.execute(
+            """
+            INSERT INTO bte_keys.subjects (subject, workspace_id, user_id, key)
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bytea[])
+            ON CONFLICT (workspace_id, user_id) DO NOTHING
+            """,
+            [
+                arrayLiteral(fresh.map(\.id)), arrayLiteral(ordered.map(\.workspaceID)),
+                arrayLiteral(ordered.map(\.userID)), arrayLiteral(fresh.map { "\\x" + hexString($0.key) }),
+            ])
+        let rows = try connection.execute(
+            """
+            SELECT s.subject::text, s.workspace_id::text, s.user_id, encode(s.key, 'hex')
+            FROM bte_keys.subjects s JOIN unnest($1::uuid[], $2::text[]) AS p (workspace_id, user_id)
+              ON s.workspace_id = p.workspace_id AND s.user_id = p.user_id
+            """, [arrayLiteral(ordered.map(\.workspaceID)), arrayLiteral(ordered.map(\.userID))]
+        ).rows
+        var found: [UserKey: Subject] = [:]
+        for row in rows {
+            guard let id = row[0], let workspace = row[1], let user = row[2], let key = row[3].flatMap(bytes(hex:)),
+                key.count == 32
+            else { continue }
+            found[UserKey(workspaceID: workspace, userID: user)] = Subject(id: id, key: key)
+        }
+        guard found.count == people.count else {
+            throw StoreError(.concurrentWriter, "a person's subject was neither created nor found; retrying the batch")
+        }
+        return found
+    }
+
+    /// The existing subjects of these people (none is created).
+    func existing(_ people: [UserKey]) throws -> [UserKey: Subject] {
+        guard !people.isEmpty else { return [:] }
+        var found: [UserKey: Subject] = [:]
+        for row in try connection.execute(
+            """
+            SELECT s.subject::text, s.workspace_id::text, s.user_id, encode(s.key, 'hex')
+            FROM bte_keys.subjects s JOIN unnest($1::uuid[], $2::text[]) AS p (workspace_id, user_id)
+              ON s.workspace_id = p.workspace_id AND s.user_id = p.user_id
+            """, [arrayLiteral(people.map(\.workspaceID)), arrayLiteral(people.map(\.userID))]
+        ).rows {
+            guard let id = row[0], let workspace = row[1], let user = row[2], let key = row[3].flatMap(bytes(hex:)),
+                key.count == 32
+            else { continue }
+            found[UserKey(workspaceID: workspace, userID: user)] = Subject(id: id, key: key)
+        }
+        return found
+    }
+}
