@@ -231,6 +231,11 @@ public final class PrivacyStore {
         ("bte.behavioral_vectors", "bte.behavioral_vectors t WHERE workspace_id = $W AND user_id = $U"),
         ("bte.bv_history", "bte.bv_history t WHERE workspace_id = $W AND user_id = $U ORDER BY as_of"),
         ("bte.insight_deliveries", "bte.insight_deliveries t WHERE workspace_id = $W AND user_id = $U ORDER BY seq"),
+        // The model segments that list the person (a segment's filter is JSON the store wrote).
+        (
+            "bte.segments",
+            "bte.segments t WHERE project_id = ($W)::text AND (t.filter::jsonb -> 'user_ids') ? $U ORDER BY name"
+        ),
         (
             "privacy.requests",
             "privacy.requests t WHERE workspace_id = $W AND privacy.person_ref($W, $U) = ANY (person_refs) "

@@ -136,7 +136,7 @@ import Testing
 
         let env = ["BTE_KAFKA_BROKERS": topics.brokers, "BTE_READER_DATABASE_URL": db.readerURL]
         let project = ["project", "--until-idle", "--topic-prefix", prefix, "--ingest-group", ingestGroup]
-        try runBTE(project + ["--group", TestEnvironment.uniqueName("projector-a-")], env)
+        let firstLog = try runBTE(project + ["--group", TestEnvironment.uniqueName("projector-a-")], env)
         let firstRun = try ReplayIdentityTests.records(topics)
         _ = try sinkUntilIdle(db, topics)
         // Each person's three interactions: three vectors in the history, the newest one current.
@@ -238,7 +238,7 @@ import Testing
         // A rebuild from the logs (a new projector group, from the start) publishes what the
         // first run did, byte for byte, except A's vectors: over both runs, each record twice and
         // A's three vectors once.
-        try runBTE(project + ["--group", TestEnvironment.uniqueName("projector-b-")], env)
+        let rebuildLog = try runBTE(project + ["--group", TestEnvironment.uniqueName("projector-b-")], env)
         // Both runs' records, and the erasure's tombstone (an empty value).
         let withTombstone = try ReplayIdentityTests.records(topics)
         #expect(withTombstone.filter { $0 == "bte.behavioral-vectors.v1 " }.count == 1)
@@ -254,6 +254,11 @@ import Testing
         var published: [String: Int] = [:]
         for record in both { published[record, default: 0] += 1 }
         #expect(published == expected)
+
+        // No worker's log line quoted any of it either.
+        for log in [firstLog, rebuildLog, server.log] {
+            #expect(!log.contains("canary-") && !log.contains(Self.userA), "\(log.prefix(2_000))")
+        }
 
         // The logs still refuse every change, erasure or not.
         for statement in [

@@ -309,6 +309,14 @@ import Testing
                     Self.interaction(7, Self.workspace, Self.personB, canary: "canary-b"),
                 ]))
         _ = try ingestUntilIdle(db, topics, group: TestEnvironment.uniqueName("ingest-"))
+        // A model segment that lists A (and one that doesn't, and one of the other workspace).
+        try db.admin().execute(
+            """
+            INSERT INTO bte.segments (project_id, name, filter) VALUES
+                ('\(Self.workspace)', 'vip', '{"user_ids":["\(Self.personA)","x"]}'),
+                ('\(Self.workspace)', 'ios', '{"device_types":["ios"]}'),
+                ('\(Self.other)', 'vip', '{"user_ids":["\(Self.personA)"]}')
+            """)
 
         let file = FileManager.default.temporaryDirectory.appendingPathComponent(
             TestEnvironment.uniqueName("export-") + ".ndjson")
@@ -320,14 +328,18 @@ import Testing
             ])
         #expect(run.wait(timeout: 60) == 0, "\(run.log)")
         let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map(String.init)
-        // A's three records in this workspace, the export request itself, then the manifest.
+        // A's three records in this workspace, the segment, the export request itself, then the
+        // manifest.
         let sources = lines.dropLast().compactMap { line -> String? in
             guard case .object(let members)? = try? JSONParser.parse(Array(line.utf8)) else { return nil }
             if case .string(let source)? = members.first(where: { $0.key == "source" })?.value { return source }
             return nil
         }
         #expect(
-            sources == ["core.business_events", "core.user_actions", "core.interaction_events", "privacy.requests"])
+            sources == [
+                "core.business_events", "core.user_actions", "core.interaction_events", "bte.segments",
+                "privacy.requests",
+            ])
         let text = lines.joined(separator: "\n")
         for canary in ["canary-a1", "canary-a2", "canary-a3"] { #expect(text.contains(canary), "\(canary)") }
         for canary in ["canary-other", "canary-b"] { #expect(!text.contains(canary), "\(canary)") }
@@ -335,8 +347,9 @@ import Testing
         #expect(manifest.hasPrefix("{\"manifest\":{\"request_id\":\""))
         #expect(
             manifest.contains(
-                "\"records\":4,\"sources\":{\"bte.behavioral_vectors\":0,\"bte.bv_history\":0,"
-                    + "\"bte.insight_deliveries\":0,\"core.business_events\":1,\"core.interaction_events\":1,"
+                "\"records\":5,\"sources\":{\"bte.behavioral_vectors\":0,\"bte.bv_history\":0,"
+                    + "\"bte.insight_deliveries\":0,\"bte.segments\":1,\"core.business_events\":1,"
+                    + "\"core.interaction_events\":1,"
                     + "\"core.user_actions\":1,\"privacy.requests\":1}"), "\(manifest)")
         // The export is on record, completed, with its counts.
         let store = try PrivacyStore(url: db.adminURL)

@@ -129,3 +129,5 @@ REVOKE ALL ON FUNCTION privacy.erase_person(uuid, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.erase_person(uuid, text) TO bte_privacy;
 GRANT EXECUTE ON FUNCTION privacy.person_ref(uuid, text) TO bte_privacy, bte_ingest, bte_reader;
 GRANT SELECT ON privacy.erasures TO bte_reader, bte_privacy;
+-- An export lists the model segments that name the person.
+GRANT SELECT ON bte.segments TO bte_privacy;
