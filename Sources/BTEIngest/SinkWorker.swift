@@ -161,6 +161,9 @@ public final class SinkWorker {
                     $0.name(prefix: configuration.topicPrefix) == message.topic
                 })
             else { continue }
+            // A tombstone on the compacted vectors topic is an erasure's (which already deleted
+            // the person's rows): nothing to store, and its key, a user id, is not dead-lettered.
+            if topic == .behavioralVectors && (message.value?.isEmpty ?? true) { continue }
             switch SinkRecords.row(topic: topic, value: message.value) {
             case .success(.signal(let signal)):
                 batch.signals.append(signal)

@@ -138,26 +138,20 @@ public final class IngestStore {
             var outcome = IngestOutcome()
             outcome.rejects = batch.rejects
             let people = batch.records.map(\.record.person)
+            try SubjectDirectory(connection: connection).hold(people.compactMap { $0 })
             let suppressed = try suppressedPeople(people.compactMap { $0 })
             var byTable: [LogTable: [IncomingRecord]] = [:]
-            var stored: Set<UserKey> = []
             for (incoming, person) in zip(batch.records, people) {
-                if let person {
-                    if suppressed.contains(person) {
-                        outcome.suppressed[incoming.record.table, default: 0] += 1
-                        continue
-                    }
-                    stored.insert(person)
+                if let person, suppressed.contains(person) {
+                    outcome.suppressed[incoming.record.table, default: 0] += 1
+                    continue
                 }
                 byTable[incoming.record.table, default: []].append(incoming)
             }
-            let subjects = try SubjectDirectory(connection: connection).subjects(for: stored)
             for table in byTable.keys.sorted() {
                 let records = byTable[table] ?? []
                 let appended =
-                    table == .interactionEvents
-                    ? try appendInteractions(records, subjects: subjects)
-                    : try append(table: table, records, subjects: subjects)
+                    table == .interactionEvents ? try appendInteractions(records) : try append(table: table, records)
                 outcome.stored[table] = appended.stored
                 outcome.duplicates[table] = appended.duplicates
                 outcome.rejects += appended.conflicts + appended.refused
@@ -219,6 +213,13 @@ public final class IngestStore {
         return found
     }
 
+    /// The subjects of the people whose records are about to be stored (created for those who
+    /// have none). Only records being stored make one: a re-delivered event of an erased person
+    /// brings nothing of theirs back.
+    private func subjects(of records: [IncomingRecord]) throws -> [UserKey: Subject] {
+        try SubjectDirectory(connection: connection).subjects(for: Set(records.compactMap(\.record.person)))
+    }
+
     private typealias Appended = (
         stored: Int, duplicates: Int, conflicts: [RejectedMessage], refused: [RejectedMessage]
     )
@@ -226,12 +227,10 @@ public final class IngestStore {
     /// Appends the records that are new, after looking their ids up in the log (whose primary
     /// key is the workspace and id: a concurrent writer's copy makes the COPY fail, and the batch
     /// is retried).
-    private func append(table: LogTable, _ records: [IncomingRecord], subjects: [UserKey: Subject]) throws
-        -> Appended
-    {
+    private func append(table: LogTable, _ records: [IncomingRecord]) throws -> Appended {
         let known = try storedHashes(table: table, records.map(\.record))
         let (fresh, duplicates, conflicts) = classify(table: table, records, known: known)
-        let refused = try copyIsolatingFailures(table: table, fresh, subjects: subjects)
+        let refused = try copyIsolatingFailures(table: table, fresh, subjects: try subjects(of: fresh))
         return (fresh.count - refused.count, duplicates, conflicts, refused)
     }
 
@@ -240,7 +239,7 @@ public final class IngestStore {
     /// holds waits for it, then finds its row), then appends the rows it claimed. If PostgreSQL
     /// refuses rows, the claim and the append are undone and redone without them; a refused
     /// record still decides whether later copies of it are re-deliveries or conflicts.
-    private func appendInteractions(_ records: [IncomingRecord], subjects: [UserKey: Subject]) throws -> Appended {
+    private func appendInteractions(_ records: [IncomingRecord]) throws -> Appended {
         var first: [String: IncomingRecord] = [:]
         first.reserveCapacity(records.count)
         for incoming in records where first[incoming.record.identity] == nil {
@@ -282,7 +281,8 @@ public final class IngestStore {
             }
             let (fresh, duplicates, conflicts) = classify(
                 table: .interactionEvents, records.filter { !excluded.contains($0.source) }, known: known)
-            let newlyRefused = try copyIsolatingFailures(table: .interactionEvents, fresh, subjects: subjects)
+            let newlyRefused = try copyIsolatingFailures(
+                table: .interactionEvents, fresh, subjects: try subjects(of: fresh))
             if newlyRefused.isEmpty {
                 try connection.execute("RELEASE SAVEPOINT bte_claim")
                 return (fresh.count, duplicates, conflicts, refused)
@@ -496,12 +496,10 @@ public final class IngestStore {
                         continue
                     }
                     let table = incoming.record.table
-                    let subjects = try SubjectDirectory(connection: connection).subjects(
-                        for: Set([incoming.record.person].compactMap { $0 }))
+                    try SubjectDirectory(connection: connection).hold([incoming.record.person].compactMap { $0 })
                     let appended =
                         table == .interactionEvents
-                        ? try appendInteractions([incoming], subjects: subjects)
-                        : try append(table: table, [incoming], subjects: subjects)
+                        ? try appendInteractions([incoming]) : try append(table: table, [incoming])
                     var result = RedriveResult(
                         rejectID: attempt.rejectID, outcome: .stored, table: table, eventID: incoming.record.id)
                     if appended.stored == 1 {

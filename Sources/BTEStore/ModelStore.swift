@@ -118,11 +118,11 @@ public final class ModelStore {
                 GROUP BY f.day),
             revenue AS (
                 SELECT (timestamp AT TIME ZONE 'UTC')::date AS day, sum(\(Self.amount("metadata"))) AS usd
-                FROM core.business_events
+                FROM core.business_events_live
                 WHERE workspace_id = $1::uuid AND event_type IN ('deal.won', 'order.created')
                   AND timestamp >= $5::date AND timestamp < $2::date AND jsonb_typeof(metadata->'amount') = 'number'
                   AND ($3::text[] IS NULL AND $4::text[] IS NULL
-                       OR actor_user_id::text IN (SELECT user_id FROM first_seen))
+                       OR actor_user_id IN (SELECT user_id FROM first_seen))
                 GROUP BY 1),
             latency AS (
                 SELECT (timestamp AT TIME ZONE 'UTC')::date AS day,

@@ -140,6 +140,13 @@ public final class PrivacyStore {
                 }
                 try appendStatus(id, user: nil, "completed")
             case .erase, .eraseAndSuppress:
+                // Every person at once and in one order (as ingest holds them), so an erasure and
+                // a batch of ingest wait for each other and never deadlock.
+                try connection.execute(
+                    """
+                    SELECT pg_advisory_xact_lock(hashtext('bte.person'), hashtext(p))
+                    FROM (SELECT p FROM unnest($1::text[]) AS p ORDER BY p) ordered
+                    """, [arrayLiteral(users.map { workspace + "/" + $0 })])
                 var partial = false
                 for (user, ref) in zip(users, refs) {
                     guard

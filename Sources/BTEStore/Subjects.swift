@@ -69,6 +69,20 @@ public enum PersonReference {
 struct SubjectDirectory {
     let connection: PostgresConnection
 
+    /// Holds these people until the transaction ends (a shared lock each, in one order): an
+    /// erasure of one of them waits for the batch and then erases what it stored, and a batch
+    /// waits for an erasure and then reads the suppressions and subjects it left. Take it before
+    /// reading either.
+    func hold(_ people: [UserKey]) throws {
+        let names = Set(people.map { $0.workspaceID + "/" + (canonicalUUID($0.userID) ?? $0.userID) })
+        guard !names.isEmpty else { return }
+        try connection.execute(
+            """
+            SELECT pg_advisory_xact_lock_shared(hashtext('bte.person'), hashtext(p))
+            FROM (SELECT p FROM unnest($1::text[]) AS p ORDER BY p) ordered
+            """, [arrayLiteral(Array(names))])
+    }
+
     /// The subject of each person, created for those who have none. An erasure that commits
     /// while a batch stores rows under a subject it read leaves those rows erased with the rest.
     func subjects(for people: Set<UserKey>) throws -> [UserKey: Subject] {

@@ -171,6 +171,13 @@ import Testing
             $0.key.map { String(decoding: $0, as: UTF8.self) } == keyOfA
         }
         #expect(onTopic.count == 4 && onTopic.last?.value == nil, "\(onTopic.map { $0.value?.count ?? -1 })")
+        // The sink passes over the tombstone: nothing stored again, nothing dead-lettered (the
+        // dead-letter topic holds only ingest's reject of A's bad record, until its retention).
+        _ = try sinkUntilIdle(db, topics)
+        let letters = try topics.readAll(prefix + "bte.dead-letter.v1").map {
+            String(decoding: $0.value ?? [], as: UTF8.self)
+        }
+        #expect(letters.count == 1 && letters.allSatisfy { $0.contains("bte.interaction-events.v1") }, "\(letters)")
         // Its evidence: the subject, 1 latest vector and 3 in the history, the reject; nothing
         // stored before subjects existed.
         #expect(erase.log.contains("erase_and_suppress of 1 users"), "\(erase.log)")
@@ -267,6 +274,61 @@ import Testing
         ] {
             let refused = #expect(throws: PostgresError.self) { try db.admin().execute(statement) }
             #expect(refused?.sqlState == "P0001", "\(statement)")
+        }
+    }
+
+    /// A plain erasure: A's events sent again store nothing and bring no key back; A's next new
+    /// event is someone new (a new subject); a suppression made before stays.
+    @Test func aPlainErasureLeavesNoKeyBehindAndKeepsASuppression() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        let prefix = topics.prefix
+        let events = Self.events(prefix, workspace: Self.workspace, user: Self.userA, canary: "canary-A", base: 10)
+        try topics.produce(events)
+        let group = TestEnvironment.uniqueName("ingest-")
+        #expect(try ingestUntilIdle(db, topics, group: group).stored.values.reduce(0, +) == 5)
+        let subjectOf = "SELECT subject::text FROM bte_keys.subjects WHERE workspace_id = '\(Self.workspace)' "
+        let before = try db.admin().execute(subjectOf + "AND user_id = '\(Self.userA)'").rows
+        #expect(before.count == 1)
+
+        let store = try PrivacyStore(url: db.adminURL)
+        // C is suppressed first, then erased (plainly): still suppressed.
+        _ = try store.file(
+            workspaceID: Self.workspace, type: .suppress, userIDs: [Self.userC], reference: nil, by: "dpo")
+        let erased = try store.file(
+            workspaceID: Self.workspace, type: .erase, userIDs: [Self.userA, Self.userC], reference: nil, by: "dpo")
+        #expect(
+            erased.request.status == "completed" && erased.request.users.map(\.status) == ["completed", "completed"])
+        #expect(try db.count("SELECT count(*) FROM privacy.suppressions") == 1)
+
+        // The same events again: duplicates of rows that are already there, no subject made.
+        try topics.produce(events)
+        let again = try ingestUntilIdle(db, topics, group: group)
+        #expect(again.stored.values.reduce(0, +) == 0 && again.duplicates.values.reduce(0, +) == 5, "\(again)")
+        #expect(try db.admin().execute(subjectOf + "AND user_id = '\(Self.userA)'").rows.isEmpty)
+
+        // A new event of the same user id: a new person, under a new subject.
+        try topics.produce(Self.events(prefix, workspace: Self.workspace, user: Self.userA, canary: "new", base: 50))
+        #expect(try ingestUntilIdle(db, topics, group: group).stored.values.reduce(0, +) == 5)
+        let after = try db.admin().execute(subjectOf + "AND user_id = '\(Self.userA)'").rows
+        #expect(after.count == 1 && after != before)
+        // Only the new person's rows read as A's.
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM core.interaction_events_live WHERE workspace_id = '\(Self.workspace)' "
+                    + "AND user_id = '\(Self.userA)'") == 3)
+    }
+
+    /// The database computes a person's reference exactly as BTE does.
+    @Test func theDatabaseAndBTEAgreeOnReferences() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        for user in ["user-1", Self.userA, Self.userA.uppercased(), "Ünïcode ✓"] {
+            let sql = try db.admin().execute(
+                "SELECT privacy.person_ref($1::uuid, $2)", [Self.workspace, user]
+            ).rows.first?[0]
+            #expect(sql == PersonReference.of(UserKey(workspaceID: Self.workspace, userID: user)), "\(user)")
         }
     }
 }

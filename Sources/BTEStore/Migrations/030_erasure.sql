@@ -7,7 +7,9 @@
 -- change ever made to these append-only tables, by their owner).
 CREATE OR REPLACE FUNCTION privacy.person_ref(workspace uuid, user_id text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT encode(sha256(convert_to(workspace::text || '/' || user_id, 'UTF8')), 'hex')
+    SELECT encode(sha256(convert_to(workspace::text || '/' || CASE
+        WHEN user_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN lower(user_id)
+        ELSE user_id END, 'UTF8')), 'hex')
 $$;
 
 ALTER TABLE privacy.requests DISABLE TRIGGER USER;
@@ -72,7 +74,7 @@ $$;
 
 -- Erases one person: deletes their subject (id and key: their rows in the logs stay, unreadable
 -- as theirs), their rows in the read tables (latest vector, vector history, delivery decisions),
--- the rejects whose payload names them, and their suppression. Returns what it did, as counts.
+-- and the rejects whose payload names them; a suppression stays. Returns what it did, as counts.
 -- Rows of the logs stored before subjects existed are counted (`unsealed_rows`): those can't be
 -- erased and the request says so.
 CREATE OR REPLACE FUNCTION privacy.erase_person(workspace uuid, person text) RETURNS jsonb
@@ -85,14 +87,20 @@ DECLARE
     rejects integer;
     unsealed bigint;
 BEGIN
+    -- One erasure at a time, so `privacy.erasures` is appended in commit order (readers use its
+    -- seq as a cursor); and none while a batch of ingest holds the person (it takes this lock
+    -- shared before it reads suppressions and subjects).
+    LOCK TABLE privacy.erasures IN EXCLUSIVE MODE;
+    PERFORM pg_advisory_xact_lock(hashtext('bte.person'), hashtext(workspace::text || '/' || person));
     PERFORM set_config('bte.erasing', 'on', true);
     DELETE FROM bte_keys.subjects WHERE workspace_id = workspace AND user_id = person;
     GET DIAGNOSTICS subjects = ROW_COUNT;
-    DELETE FROM bte.behavioral_vectors WHERE workspace_id = workspace AND user_id = person;
+    -- Outputs name a user as the interaction events did: a UUID in any case.
+    DELETE FROM bte.behavioral_vectors WHERE workspace_id = workspace AND (user_id = person OR lower(user_id) = person);
     GET DIAGNOSTICS vectors = ROW_COUNT;
-    DELETE FROM bte.bv_history WHERE workspace_id = workspace AND user_id = person;
+    DELETE FROM bte.bv_history WHERE workspace_id = workspace AND (user_id = person OR lower(user_id) = person);
     GET DIAGNOSTICS history = ROW_COUNT;
-    DELETE FROM bte.insight_deliveries WHERE workspace_id = workspace AND user_id = person;
+    DELETE FROM bte.insight_deliveries WHERE workspace_id = workspace AND (user_id = person OR lower(user_id) = person);
     GET DIAGNOSTICS deliveries = ROW_COUNT;
     DELETE FROM bte.rejected_events r WHERE r.payload IS NOT NULL AND EXISTS (
         SELECT 1 FROM (SELECT privacy.payload_json(r.payload) AS p) j
@@ -101,7 +109,6 @@ BEGIN
                OR lower(j.p ->> 'actor_user_id') = person));
     GET DIAGNOSTICS rejects = ROW_COUNT;
     PERFORM set_config('bte.erasing', 'off', true);
-    DELETE FROM privacy.suppressions WHERE workspace_id = workspace AND person_ref = privacy.person_ref(workspace, person);
     SELECT (SELECT count(*) FROM core.interaction_events
             WHERE workspace_id = workspace AND subject IS NULL AND (user_id = person OR lower(user_id) = person))
          + (SELECT count(*) FROM core.business_events
