@@ -94,6 +94,13 @@ public final class IngestStore {
     public var isHealthy: Bool { connection.isHealthy }
     public let group: String
     private var ensuredMonths: Set<Int> = []
+    /// Subjects of people stored before, valid while no erasure happened since
+    /// (`erasuresSeen`); `learned` are the current transaction's, kept once it commits.
+    private var subjectCache: [UserKey: Subject] = [:]
+    private var learned: [UserKey: Subject] = [:]
+    private var erasuresSeen: Int64?
+    /// Beyond this many people the cache starts over (a person is ~150 bytes).
+    static let subjectCacheLimit = 200_000
 
     /// A batch takes well under a second; a statement still running after this is stuck (a lock
     /// held by a vanished member, a server in trouble) and is cancelled, so the writer pauses and
@@ -133,12 +140,12 @@ public final class IngestStore {
 
     private func write(_ batch: IngestBatch, beforeCommit: ([RejectedMessage]) throws -> Void) throws -> IngestOutcome {
         try ensurePartitions(for: batch.records)
-        return try connection.transaction {
+        let outcome = try connection.transaction {
             try OffsetFence(connection: connection, group: group).check(batch.progress)
             var outcome = IngestOutcome()
             outcome.rejects = batch.rejects
             let people = batch.records.map(\.record.person)
-            try SubjectDirectory(connection: connection).hold(people.compactMap { $0 })
+            try holdPeople(people.compactMap { $0 })
             let suppressed = try suppressedPeople(people.compactMap { $0 })
             var byTable: [LogTable: [IncomingRecord]] = [:]
             for (incoming, person) in zip(batch.records, people) {
@@ -162,6 +169,8 @@ public final class IngestStore {
             try beforeCommit(outcome.rejects)
             return outcome
         }
+        keepLearnedSubjects()
+        return outcome
     }
 
     /// Rejects whose payload names a suppressed person (a JSON object with their workspace and
@@ -217,7 +226,40 @@ public final class IngestStore {
     /// have none). Only records being stored make one: a re-delivered event of an erased person
     /// brings nothing of theirs back.
     private func subjects(of records: [IncomingRecord]) throws -> [UserKey: Subject] {
-        try SubjectDirectory(connection: connection).subjects(for: Set(records.compactMap(\.record.person)))
+        var found: [UserKey: Subject] = [:]
+        var missing: Set<UserKey> = []
+        for person in Set(records.compactMap(\.record.person)) {
+            if let subject = subjectCache[person] ?? learned[person] {
+                found[person] = subject
+            } else {
+                missing.insert(person)
+            }
+        }
+        guard !missing.isEmpty else { return found }
+        let fetched = try SubjectDirectory(connection: connection).subjects(for: missing)
+        learned.merge(fetched) { $1 }
+        found.merge(fetched) { $1 }
+        return found
+    }
+
+    /// Holds the people for the transaction (see `SubjectDirectory.hold`), then drops the cached
+    /// subjects if an erasure committed since they were read: it waited for any batch holding its
+    /// person, so what this transaction reads after the hold is current.
+    private func holdPeople(_ people: [UserKey]) throws {
+        let directory = SubjectDirectory(connection: connection)
+        try directory.hold(people)
+        learned = [:]
+        let newest = try directory.newestErasure()
+        if newest != erasuresSeen || subjectCache.count > Self.subjectCacheLimit {
+            subjectCache = [:]
+            erasuresSeen = newest
+        }
+    }
+
+    /// After a commit: the subjects the transaction made or read are real, keep them.
+    private func keepLearnedSubjects() {
+        subjectCache.merge(learned) { $1 }
+        learned = [:]
     }
 
     private typealias Appended = (
@@ -433,7 +475,7 @@ public final class IngestStore {
             encoder.field(String(incoming.source.offset))
             if namesPeople(record.table) {
                 encoder.field(sealed?.subject)
-                encoder.field(sealed.map { "\\x" + hexString($0.sealed) })
+                encoder.hexField(sealed?.sealed)
             }
             encoder.endRow()
         }
@@ -496,7 +538,7 @@ public final class IngestStore {
                         continue
                     }
                     let table = incoming.record.table
-                    try SubjectDirectory(connection: connection).hold([incoming.record.person].compactMap { $0 })
+                    try holdPeople([incoming.record.person].compactMap { $0 })
                     let appended =
                         table == .interactionEvents
                         ? try appendInteractions([incoming]) : try append(table: table, [incoming])

@@ -143,10 +143,9 @@ public final class PrivacyStore {
                 // Every person at once and in one order (as ingest holds them), so an erasure and
                 // a batch of ingest wait for each other and never deadlock.
                 try connection.execute(
-                    """
-                    SELECT pg_advisory_xact_lock(hashtext('bte.person'), hashtext(p))
-                    FROM (SELECT p FROM unnest($1::text[]) AS p ORDER BY p) ordered
-                    """, [arrayLiteral(users.map { workspace + "/" + $0 })])
+                    "SELECT pg_advisory_xact_lock(hashtext('bte.person'), b) "
+                        + "FROM (\(SubjectDirectory.buckets("$1"))) held",
+                    [arrayLiteral(users.map { workspace + "/" + $0 })])
                 var partial = false
                 for (user, ref) in zip(users, refs) {
                     guard

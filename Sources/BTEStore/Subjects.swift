@@ -5,7 +5,7 @@ import Postgres
 
 /// The id and key that stand for one person in the logs. Deleting them erases the person: the
 /// rows keep the id, which no longer leads to anyone, and sealed content nobody can open.
-public struct Subject: Sendable, Hashable {
+public struct Subject: Sendable {
     public let id: String
     let key: [UInt8]
 
@@ -13,6 +13,8 @@ public struct Subject: Sendable, Hashable {
         self.id = id
         self.key = key
     }
+
+    private var symmetric: SymmetricKey { SymmetricKey(data: key) }
 
     /// A new subject: a random id and a random 256-bit key.
     static func generate() -> Subject {
@@ -23,7 +25,7 @@ public struct Subject: Sendable, Hashable {
     /// ciphertext and tag, 28 bytes more than the text.
     func seal(_ text: [UInt8]) throws -> [UInt8] {
         do {
-            let box = try AES.GCM.seal(text, using: SymmetricKey(data: key))
+            let box = try AES.GCM.seal(text, using: symmetric)
             guard let combined = box.combined else {
                 throw StoreError(.sealingFailed, "AES-GCM gave no combined form")
             }
@@ -39,7 +41,7 @@ public struct Subject: Sendable, Hashable {
     func open(_ sealed: [UInt8]) throws -> [UInt8] {
         do {
             let box = try AES.GCM.SealedBox(combined: sealed)
-            return Array(try AES.GCM.open(box, using: SymmetricKey(data: key)))
+            return Array(try AES.GCM.open(box, using: symmetric))
         } catch {
             throw StoreError(.sealingFailed, "a sealed record does not open under its subject's key")
         }
@@ -49,7 +51,7 @@ public struct Subject: Sendable, Hashable {
     /// same stand-in, so the computations that count distinct sessions count alike, and without
     /// the key nobody can tell which text it stood for.
     func pseudonym(_ text: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: key))
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: symmetric)
         return "s-" + hexString(Array(mac.prefix(16)))
     }
 }
@@ -69,26 +71,37 @@ public enum PersonReference {
 struct SubjectDirectory {
     let connection: PostgresConnection
 
-    /// Holds these people until the transaction ends (a shared lock each, in one order): an
-    /// erasure of one of them waits for the batch and then erases what it stored, and a batch
-    /// waits for an erasure and then reads the suppressions and subjects it left. Take it before
-    /// reading either.
+    /// People are held by bucket (of `personBuckets`, by a hash of workspace/user): a batch
+    /// takes at most that many locks however many people it names, well within PostgreSQL's lock
+    /// table, and an erasure briefly holds up only the batches naming someone in its buckets.
+    static let personBuckets = 128
+
+    /// The buckets of these people, as SQL over `$1` (their `workspace/user` names), in order.
+    static func buckets(_ names: String) -> String {
+        "SELECT DISTINCT hashtext(p) & \(personBuckets - 1) AS b FROM unnest(\(names)::text[]) AS p ORDER BY b"
+    }
+
+    /// Holds these people until the transaction ends (a shared lock on each one's bucket, in one
+    /// order): an erasure of one of them waits for the batch and then erases what it stored, and
+    /// a batch waits for an erasure and then reads the suppressions and subjects it left. Take it
+    /// before reading either.
     func hold(_ people: [UserKey]) throws {
         let names = Set(people.map { $0.workspaceID + "/" + (canonicalUUID($0.userID) ?? $0.userID) })
         guard !names.isEmpty else { return }
         try connection.execute(
-            """
-            SELECT pg_advisory_xact_lock_shared(hashtext('bte.person'), hashtext(p))
-            FROM (SELECT p FROM unnest($1::text[]) AS p ORDER BY p) ordered
-            """, [arrayLiteral(Array(names))])
+            "SELECT pg_advisory_xact_lock_shared(hashtext('bte.person'), b) FROM (\(Self.buckets("$1"))) held",
+            [arrayLiteral(Array(names))])
     }
 
-    /// The subject of each person, created for those who have none. An erasure that commits
-    /// while a batch stores rows under a subject it read leaves those rows erased with the rest.
+    /// The subject of each person, created for those who have none (read first: most people
+    /// have one, and an insert that conflicts costs more than a lookup).
     func subjects(for people: Set<UserKey>) throws -> [UserKey: Subject] {
         guard !people.isEmpty else { return [:] }
         let ordered = people.sorted()
-        let fresh = ordered.map { _ in Subject.generate() }
+        var found = try existing(ordered)
+        let missing = ordered.filter { found[$0] == nil }
+        guard !missing.isEmpty else { return found }
+        let fresh = missing.map { _ in Subject.generate() }
         // Inserting in one order keeps two writers that meet the same new people from deadlocking.
         try connection.execute(
             """
@@ -97,27 +110,21 @@ struct SubjectDirectory {
             ON CONFLICT (workspace_id, user_id) DO NOTHING
             """,
             [
-                arrayLiteral(fresh.map(\.id)), arrayLiteral(ordered.map(\.workspaceID)),
-                arrayLiteral(ordered.map(\.userID)), arrayLiteral(fresh.map { "\\x" + hexString($0.key) }),
+                arrayLiteral(fresh.map(\.id)), arrayLiteral(missing.map(\.workspaceID)),
+                arrayLiteral(missing.map(\.userID)), arrayLiteral(fresh.map { "\\x" + hexString($0.key) }),
             ])
-        let rows = try connection.execute(
-            """
-            SELECT s.subject::text, s.workspace_id::text, s.user_id, encode(s.key, 'hex')
-            FROM bte_keys.subjects s JOIN unnest($1::uuid[], $2::text[]) AS p (workspace_id, user_id)
-              ON s.workspace_id = p.workspace_id AND s.user_id = p.user_id
-            """, [arrayLiteral(ordered.map(\.workspaceID)), arrayLiteral(ordered.map(\.userID))]
-        ).rows
-        var found: [UserKey: Subject] = [:]
-        for row in rows {
-            guard let id = row[0], let workspace = row[1], let user = row[2], let key = row[3].flatMap(bytes(hex:)),
-                key.count == 32
-            else { continue }
-            found[UserKey(workspaceID: workspace, userID: user)] = Subject(id: id, key: key)
-        }
+        found.merge(try existing(missing)) { $1 }
         guard found.count == people.count else {
             throw StoreError(.concurrentWriter, "a person's subject was neither created nor found; retrying the batch")
         }
         return found
+    }
+
+    /// The newest erasure's sequence number: a cache of subjects is good until it changes.
+    func newestErasure() throws -> Int64 {
+        try connection.execute("SELECT coalesce(max(seq), 0) FROM privacy.erasures").rows.first?[0].flatMap {
+            Int64($0)
+        } ?? 0
     }
 
     /// The existing subjects of these people (none is created).

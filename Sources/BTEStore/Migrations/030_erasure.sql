@@ -91,7 +91,8 @@ BEGIN
     -- seq as a cursor); and none while a batch of ingest holds the person (it takes this lock
     -- shared before it reads suppressions and subjects).
     LOCK TABLE privacy.erasures IN EXCLUSIVE MODE;
-    PERFORM pg_advisory_xact_lock(hashtext('bte.person'), hashtext(workspace::text || '/' || person));
+    -- The person's bucket, as ingest holds it (SubjectDirectory.personBuckets: 128).
+    PERFORM pg_advisory_xact_lock(hashtext('bte.person'), hashtext(workspace::text || '/' || person) & 127);
     PERFORM set_config('bte.erasing', 'on', true);
     DELETE FROM bte_keys.subjects WHERE workspace_id = workspace AND user_id = person;
     GET DIAGNOSTICS subjects = ROW_COUNT;
@@ -135,6 +136,6 @@ SELECT bte.make_immutable('privacy.erasures');
 REVOKE ALL ON FUNCTION privacy.erase_person(uuid, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.erase_person(uuid, text) TO bte_privacy;
 GRANT EXECUTE ON FUNCTION privacy.person_ref(uuid, text) TO bte_privacy, bte_ingest, bte_reader;
-GRANT SELECT ON privacy.erasures TO bte_reader, bte_privacy;
+GRANT SELECT ON privacy.erasures TO bte_reader, bte_privacy, bte_ingest;
 -- An export lists the model segments that name the person.
 GRANT SELECT ON bte.segments TO bte_privacy;
