@@ -401,7 +401,8 @@ public struct DemoStream: Sendable {
                     topic: business, key: Array("00000000-0000-4000-8000-00000000b0b0".utf8),
                     value: Array(
                         ("{\"record_type\":\"business_event\",\"event_id\":\"\(rng.uuid())\","
-                            + "\"event_type\":\"deal.created\",\"entity_type\":\"deal\",\"entity_id\":\"\(rng.uuid())\","
+                            + "\"event_type\":\"deal.created\",\"entity_type\":\"deal\","
+                            + "\"entity_id\":\"\(rng.uuid())\","
                             + "\"workspace_id\":\"00000000-0000-4000-8000-00000000b0b0\","
                             + "\"sub_vertical_id\":\"\(rng.uuid())\",\"actor_user_id\":\"\(rng.uuid())\","
                             + "\"timestamp\":\"2026-10-20T10:00:00Z\",\"metadata\":{\"n\":1e999999}}")
