@@ -454,9 +454,7 @@ public final class IngestStore {
     }
 
     /// Logs whose rows are about a person, stored under the person's subject.
-    static func namesPeople(_ table: LogTable) -> Bool {
-        table == .interactionEvents || table == .businessEvents || table == .userActions
-    }
+    static func namesPeople(_ table: LogTable) -> Bool { SealedRow.seals(table) }
 
     /// Rows in COPY text format, exactly as a batch appends them: a person's record under their
     /// subject (in `subjects`), sealed; a record of a person with no subject there as sent.

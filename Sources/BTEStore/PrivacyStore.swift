@@ -142,10 +142,8 @@ public final class PrivacyStore {
             case .erase, .eraseAndSuppress:
                 // Every person at once and in one order (as ingest holds them), so an erasure and
                 // a batch of ingest wait for each other and never deadlock.
-                try connection.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext('bte.person'), b) "
-                        + "FROM (\(SubjectDirectory.buckets("$1"))) held",
-                    [arrayLiteral(users.map { workspace + "/" + $0 })])
+                try SubjectDirectory(connection: connection).hold(
+                    users.map { UserKey(workspaceID: workspace, userID: $0) }, exclusively: true)
                 var partial = false
                 for (user, ref) in zip(users, refs) {
                     guard

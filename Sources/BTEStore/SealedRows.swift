@@ -36,6 +36,9 @@ struct SealedRow {
         }
     }
 
+    /// Whether rows of `table` are about a person (stored under their subject, sealed).
+    static func seals(_ table: LogTable) -> Bool { plan(for: table) != nil }
+
     /// The row to store for `record` under `subject`; nil for logs that name no person.
     static func make(_ record: ValidRecord, subject: Subject) throws -> SealedRow? {
         guard let plan = plan(for: record.table) else { return nil }

@@ -77,20 +77,20 @@ struct SubjectDirectory {
     static let personBuckets = 128
 
     /// The buckets of these people, as SQL over `$1` (their `workspace/user` names), in order.
-    static func buckets(_ names: String) -> String {
+    private static func buckets(_ names: String) -> String {
         "SELECT DISTINCT hashtext(p) & \(personBuckets - 1) AS b FROM unnest(\(names)::text[]) AS p ORDER BY b"
     }
 
     /// Holds these people until the transaction ends (a shared lock on each one's bucket, in one
     /// order): an erasure of one of them waits for the batch and then erases what it stored, and
     /// a batch waits for an erasure and then reads the suppressions and subjects it left. Take it
-    /// before reading either.
-    func hold(_ people: [UserKey]) throws {
+    /// before reading either. An erasure holds its people `exclusively`.
+    func hold(_ people: [UserKey], exclusively: Bool = false) throws {
         let names = Set(people.map { $0.workspaceID + "/" + (canonicalUUID($0.userID) ?? $0.userID) })
         guard !names.isEmpty else { return }
+        let lock = exclusively ? "pg_advisory_xact_lock" : "pg_advisory_xact_lock_shared"
         try connection.execute(
-            "SELECT pg_advisory_xact_lock_shared(hashtext('bte.person'), b) FROM (\(Self.buckets("$1"))) held",
-            [arrayLiteral(Array(names))])
+            "SELECT \(lock)(hashtext('bte.person'), b) FROM (\(Self.buckets("$1"))) held", [arrayLiteral(Array(names))])
     }
 
     /// The subject of each person, created for those who have none (read first: most people
