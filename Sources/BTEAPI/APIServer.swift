@@ -172,7 +172,7 @@ public struct APIServer: Sendable {
         "/v1/users/{user_id}/insights/pending": [.get], "/v1/users/{user_id}/insights/stream": [.get],
         "/dashboard": [.get, .post], "/v1/estimate": [.post], "/v1/simulate": [.post], "/v1/forecast": [.post],
         "/v1/recommend": [.post], "/v1/jobs/{job_id}": [.get], "/v1/privacy/requests": [.post],
-        "/v1/privacy/requests/{request_id}": [.get],
+        "/v1/privacy/requests/{request_id}": [.get], "/v1/privacy/requests/{request_id}/export": [.get],
     ]
 
     /// The methods of the path template `path` matches (a literal path before any template).
@@ -272,6 +272,7 @@ public struct APIServer: Sendable {
         addDashboardRoutes(to: router)
         addModelRoutes(to: router)
         addPrivacyRoutes(to: router)
+        addPrivacyExportRoute(to: router)
         return router
     }
 

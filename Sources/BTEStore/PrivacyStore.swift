@@ -200,9 +200,39 @@ public final class PrivacyStore {
         try connection.transaction {
             var sources: [(key: String, value: JSONValue)] = []
             for (source, records) in counts { sources.append((source, .number(String(records)))) }
+            try connection.execute("SELECT pg_advisory_xact_lock(hashtext('bte.privacy'), hashtext($1))", [requestID])
             try appendStatus(requestID, user: ref, "completed", evidence: ["records": .object(sources)])
-            try appendStatus(requestID, user: nil, "completed")
+            // Done when every person in it has been exported at least once; until then running.
+            guard let request = try load(requestID) else { return }
+            let done = request.users.allSatisfy { $0.status == "completed" }
+            let overall = done ? "completed" : "running"
+            if request.status != overall { try appendStatus(requestID, user: nil, overall) }
         }
+    }
+
+    /// Writes the person's export (`export`) and then its manifest line, and records that the
+    /// request's export of this person completed; returns the count per source.
+    public func exportWithManifest(
+        _ request: PrivacyRequest, userID: String, write: (String) throws -> Void
+    ) throws -> [(source: String, records: Int)] {
+        let counts = try export(workspaceID: request.workspaceID, userID: userID, write: write)
+        try completeExport(request.requestID, workspaceID: request.workspaceID, userID: userID, counts: counts)
+        try write(Self.manifest(request, user: userID, counts: counts))
+        return counts
+    }
+
+    /// An export's last line: what it held per source, and what BTE holds that it leaves out.
+    public static func manifest(_ request: PrivacyRequest, user: String, counts: [(source: String, records: Int)])
+        -> String
+    {
+        let sources = JSONValue.object(counts.map { (key: $0.source, value: .number(String($0.records))) })
+        let total = counts.reduce(0) { $0 + $1.records }
+        return "{\"manifest\":{\"request_id\":\(JSONValue.quoted(request.requestID)),"
+            + "\"workspace_id\":\(JSONValue.quoted(request.workspaceID)),\"user_id\":\(JSONValue.quoted(user)),"
+            + "\"records\":\(total),\"sources\":\(sources.canonicalString()),"
+            + "\"not_included\":{\"agent.intent_events\":\"intent telemetry names no workspace; its actor ids are "
+            + "reviewed with bte intents\",\"bte.rejected_events\":\"a rejected message is not attributed "
+            + "to a person; bte rejects export lists them\"}}}"
     }
 
     /// A request as it stands, or nil when there is none with this id in this workspace.
@@ -395,9 +425,10 @@ public final class PrivacyStore {
             type: PrivacyRequestType(rawValue: row[2] ?? "") ?? .export, personRefs: users, reference: row[4],
             requestedBy: row[5] ?? "", receivedAt: row[6] ?? "", dueAt: row[7] ?? "", status: overall,
             users: users.map {
+                // Someone a running request has not come to yet is still as received.
                 perUser[$0]
                     ?? PrivacyRequest.UserStatus(
-                        personRef: $0, status: overall, evidence: "{}")
+                        personRef: $0, status: overall == "running" ? "received" : overall, evidence: "{}")
             })
     }
 

@@ -132,17 +132,14 @@ struct PrivacyCommand: AsyncParsableCommand {
                         workspaceID: workspace, type: .export, userIDs: [user], reference: reference, by: by)
                     let person = canonicalUUID(user) ?? user
                     var buffer: [UInt8] = []
-                    let counts = try store.export(workspaceID: workspace, userID: person) { line in
+                    let counts = try store.exportWithManifest(request, userID: person) { line in
                         buffer += Array(line.utf8) + [0x0A]
                         if buffer.count >= 1 << 16 {
                             try sink.write(contentsOf: buffer)
                             buffer.removeAll(keepingCapacity: true)
                         }
                     }
-                    try store.completeExport(
-                        request.requestID, workspaceID: request.workspaceID, userID: person, counts: counts)
-                    let line = PrivacyCommand.manifest(request, user: person, counts: counts)
-                    try sink.write(contentsOf: buffer + Array(line.utf8) + [0x0A])
+                    try sink.write(contentsOf: buffer)
                     return counts
                 }
                 if output != nil {
@@ -257,17 +254,5 @@ struct PrivacyCommand: AsyncParsableCommand {
             lines.append("  \(who)\t\(user.status)\t\(user.evidence)")
         }
         return lines.joined(separator: "\n")
-    }
-
-    static func manifest(_ request: PrivacyRequest, user: String, counts: [(source: String, records: Int)]) -> String {
-        let sources = JSONValue.object(counts.map { (key: $0.source, value: .number(String($0.records))) })
-        let total = counts.reduce(0) { $0 + $1.records }
-        return "{\"manifest\":{\"request_id\":\(JSONValue.quoted(request.requestID)),"
-            + "\"workspace_id\":\(JSONValue.quoted(request.workspaceID)),\"user_id\":\(JSONValue.quoted(user)),"
-            + "\"records\":\(total),\"sources\":\(sources.canonicalString()),"
-            + "\"not_included\":{\"agent.intent_events\":\"intent telemetry names no workspace; its actor ids are "
-            + "reviewed with bte intents\",\"bte.rejected_events\":\"a rejected message is not attributed "
-            + "to a person; bte rejects "
-            + "export lists them\"}}}"
     }
 }

@@ -58,8 +58,26 @@ public func httpRequest(
         guard let colon = line.firstIndex(of: ":") else { continue }
         fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
     }
-    let responseBody = headEnd.map { String(text[$0.upperBound...]) } ?? ""
+    var responseBody = headEnd.map { String(text[$0.upperBound...]) } ?? ""
+    if fields["transfer-encoding"]?.lowercased() == "chunked" { responseBody = dechunked(Array(responseBody.utf8)) }
     return (status, fields, responseBody)
+}
+
+/// A chunked body's content: each `<hex size>\r\n<bytes>\r\n` in turn, up to the `0` chunk
+/// (what is there of a body cut short).
+func dechunked(_ bytes: [UInt8]) -> String {
+    var content: [UInt8] = []
+    var index = 0
+    while let end = bytes[index...].firstIndex(of: 0x0D), end + 1 < bytes.count, bytes[end + 1] == 0x0A {
+        let sizeText = String(decoding: bytes[index..<end], as: UTF8.self).split(separator: ";").first ?? ""
+        guard let size = Int(sizeText, radix: 16), size > 0 else { break }
+        let start = end + 2
+        let stop = min(start + size, bytes.count)
+        content += bytes[start..<stop]
+        index = stop + 2
+        guard index < bytes.count else { break }
+    }
+    return String(decoding: content, as: UTF8.self)
 }
 
 /// A TCP port on 127.0.0.1 nothing listens on now: the kernel picks it (bind to port 0), so it

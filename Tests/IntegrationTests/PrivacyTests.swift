@@ -161,10 +161,7 @@ import Testing
         let reused = APITests.post(
             port, path, key: admin, #"{"type":"suppress","user_ids":["u2"],"reference":"ticket-9"}"#)
         #expect(reused.status == 409 && reused.body.contains("reference_reused"), "\(reused)")
-        // Not carried out by the API: export (bte privacy export writes it). A read key may not
-        // file; bad bodies are 400.
-        let export = APITests.post(port, path, key: admin, #"{"type":"export","user_ids":["u"]}"#)
-        #expect(export.status == 422 && export.body.contains("unsupported_request_type"), "\(export)")
+        // A read key may not file; bad bodies are 400.
         #expect(APITests.post(port, path, key: reader, body).status == 403)
         #expect(APITests.post(port, path, key: admin, #"{"type":"suppress","user_ids":[]}"#).status == 400)
 
@@ -357,5 +354,61 @@ import Testing
             workspaceID: Self.workspace, type: .export, userIDs: [Self.personA], reference: "export-1", by: "dpo")
         #expect(!again.created && again.request.status == "completed" && again.request.requestedBy == "dpo@example.com")
         #expect(again.request.users.first?.evidence.contains("\"core.business_events\":1") == true)
+
+        // Through the API: an export request for A and B, then each one's NDJSON.
+        let admin = try APITests.createKey(db, scope: "admin", rate: 10_000, workspace: Self.workspace)
+        let otherAdmin = try APITests.createKey(db, scope: "admin", rate: 10_000, workspace: Self.other)
+        let reader = try APITests.createKey(db, scope: "read", rate: 10_000, workspace: Self.workspace)
+        let port = freePort()
+        let server = try APITests.serve(db, topics, port: port, extra: ["--database-url", db.ingestURL])
+        defer { server.signal(SIGKILL) }
+        let body = #"{"type":"export","user_ids":["\#(Self.personA)","\#(Self.personB)"],"reference":"e-2"}"#
+        let filed = APITests.post(port, "/v1/privacy/requests", key: admin, body)
+        let id = UUIDv5.make(name: "privacy-request|\(Self.workspace)|e-2")
+        #expect(filed.status == 202 && filed.body == #"{"request_id":"\#(id)","status":"received"}"#, "\(filed)")
+        let path = "/v1/privacy/requests/\(id)/export"
+        let exportA = ReadAPITests.get(port, "\(path)?user_id=\(Self.personA.uppercased())", key: admin)
+        #expect(exportA.status == 200, "\(exportA)")
+        let apiLines = exportA.body.split(separator: "\n").map(String.init)
+        // The same four records as the command's export (the logs' three and the segment), then
+        // both export requests naming A, then the manifest of this request.
+        #expect(apiLines.count == 7 && Array(apiLines.prefix(4)) == Array(lines.prefix(4)), "\(exportA.body)")
+        #expect(apiLines[4].contains("\"reference\":\"export-1\"") && apiLines[5].contains("\"reference\":\"e-2\""))
+        let head: String =
+            "{\"manifest\":{\"request_id\":\"\(id)\",\"workspace_id\":\"\(Self.workspace)\","
+            + "\"user_id\":\"\(Self.personA)\",\"records\":6,"
+        let counts: String =
+            "\"sources\":{\"bte.behavioral_vectors\":0,\"bte.bv_history\":0,\"bte.insight_deliveries\":0,"
+            + "\"bte.segments\":1,\"core.business_events\":1,\"core.interaction_events\":1,\"core.user_actions\":1,"
+            + "\"privacy.requests\":2},"
+        let left: String =
+            "\"not_included\":{\"agent.intent_events\":\"intent telemetry names no workspace; its actor ids are "
+            + "reviewed with bte intents\",\"bte.rejected_events\":\"a rejected message is not attributed to a "
+            + "person; bte rejects export lists them\"}}}"
+        #expect(apiLines.last == head + counts + left)
+        for canary in ["canary-other", "canary-b"] { #expect(!exportA.body.contains(canary), "\(canary)") }
+        // One of two people exported: the request is running; with B's, completed.
+        var status = try #require(try store.request(id, workspaceID: Self.workspace))
+        #expect(status.status == "running" && status.users.map(\.status) == ["completed", "received"])
+        let exportB = ReadAPITests.get(port, "\(path)?user_id=\(Self.personB)", key: admin)
+        #expect(exportB.status == 200 && exportB.body.contains("canary-b") && !exportB.body.contains("canary-a"))
+        status = try #require(try store.request(id, workspaceID: Self.workspace))
+        #expect(status.status == "completed" && status.users.map(\.status) == ["completed", "completed"])
+        // Someone the request doesn't name, another workspace, a read key, no user: nothing.
+        #expect(ReadAPITests.get(port, "\(path)?user_id=someone-else", key: admin).status == 404)
+        #expect(ReadAPITests.get(port, "\(path)?user_id=\(Self.personA)", key: otherAdmin).status == 404)
+        #expect(ReadAPITests.get(port, "\(path)?user_id=\(Self.personA)", key: reader).status == 403)
+        #expect(ReadAPITests.get(port, path, key: admin).status == 400)
+        // A request of another type has no export.
+        let suppress = APITests.post(
+            port, "/v1/privacy/requests", key: admin, #"{"type":"suppress","user_ids":["x"],"reference":"s"}"#)
+        #expect(suppress.status == 202)
+        let suppressID = UUIDv5.make(name: "privacy-request|\(Self.workspace)|s")
+        #expect(ReadAPITests.get(port, "/v1/privacy/requests/\(suppressID)/export?user_id=x", key: admin).status == 404)
+        // Each download is a read of the person on record.
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM privacy.access_log WHERE route = 'GET /v1/privacy/requests/{request_id}/export'")
+                == 2)
     }
 }
