@@ -44,7 +44,10 @@ extension APIServer {
                 let found = try await self.readers.read { reader -> (String, [(day: String, record: String)])? in
                     try reader.recordAccess(
                         keyID: key.id, route: "GET /api/v1/analytics/engagement/{user_id}", user: user)
-                    guard let latest = try reader.latestVector(user: user) else { return nil }
+                    // Per-person analytics stop with the person's consent to them.
+                    guard try reader.consents(user, to: .analytics, at: now),
+                        let latest = try reader.latestVector(user: user)
+                    else { return nil }
                     return (latest, try reader.dailyVectors(user: user, from: from, to: to))
                 }
                 guard let (latest, days) = found else {

@@ -28,6 +28,10 @@ final class VectorReader: Sendable {
                 let user = UserKey(workspaceID: workspaceID, userID: userID)
                 let thresholds = try history.thresholds()
                 let interactions = try history.interactions([user: asOf])
+                // A person who withdrew consent to a profile has none, as the projector publishes.
+                guard
+                    try history.consent(to: .behavioralProfile, of: [user])[user]?.allows(at: asOf.microseconds) ?? true
+                else { return .notFound }
                 guard let vector = VectorComputer().compute(user: user, interactions: interactions, asOf: asOf)
                 else { return .notFound }
                 return .vector(

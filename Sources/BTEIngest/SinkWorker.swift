@@ -161,14 +161,21 @@ public final class SinkWorker {
                     $0.name(prefix: configuration.topicPrefix) == message.topic
                 })
             else { continue }
-            // A tombstone on the compacted vectors topic is an erasure's (which already deleted
-            // the person's rows): nothing to store, and its key, a user id, is not dead-lettered.
-            if topic == .behavioralVectors && (message.value?.isEmpty ?? true) { continue }
+            // A tombstone on the compacted vectors topic ends the user's vectors (a withdrawn
+            // consent to a profile, or an erasure, which already deleted the rows): the stored
+            // vector goes. Its key, a user id, is never dead-lettered.
+            if topic == .behavioralVectors && (message.value?.isEmpty ?? true) {
+                if let key = message.key, let user = UserKey(topicKey: String(decoding: key, as: UTF8.self)) {
+                    batch.endedVectors.insert(user)
+                }
+                continue
+            }
             switch SinkRecords.row(topic: topic, value: message.value) {
             case .success(.signal(let signal)):
                 batch.signals.append(signal)
                 sources[.signal, default: []].append(message)
             case .success(.vector(let vector)):
+                batch.endedVectors.remove(vector.user)
                 batch.vectors.append(vector)
                 sources[.vector, default: []].append(message)
             case .success(.insight(let insight)):

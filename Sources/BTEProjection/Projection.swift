@@ -94,10 +94,12 @@ struct Projection {
         let interactions = Dictionary(
             grouping: try readers[0].interactions(
                 Dictionary(uniqueKeysWithValues: users.map { ($0, asOf) })), by: \.user)
+        let consent = try readers[0].consent(to: .behavioralProfile, of: users)
         clock.lap("interaction reads")
         let vectorsTopic = OutputTopic.behavioralVectors.name(prefix: topicPrefix)
         outputs.vectors = users.sorted().compactMap { user in
-            guard let vector = VectorComputer().compute(user: user, interactions: interactions[user] ?? [], asOf: asOf)
+            guard consent[user]?.allows(at: asOf.microseconds) ?? true,
+                let vector = VectorComputer().compute(user: user, interactions: interactions[user] ?? [], asOf: asOf)
             else { return nil }
             return KafkaOutgoingMessage(
                 topic: vectorsTopic, key: Array(user.topicKey.utf8),

@@ -94,6 +94,23 @@ final class ProjectionState {
         var outputs = ProjectionOutputs(thresholdsVersion: thresholds.version)
         let computer = SignalComputer(thresholds: thresholds)
         let vectorsTopic = OutputTopic.behavioralVectors.name(prefix: topicPrefix)
+        // Consent to a profile, of everyone the batch may publish or end a vector for.
+        var withdrawals: [UserKey: Int64] = [:]
+        var profiled: Set<UserKey> = []
+        for (_, row) in rows {
+            switch row {
+            case .interaction(let interaction): profiled.insert(interaction.user)
+            case .business(let event):
+                if let user = Self.profileWithdrawal(event) {
+                    withdrawals[user] = max(withdrawals[user] ?? .min, event.timestamp.microseconds)
+                    profiled.insert(user)
+                }
+            case .action: break
+            }
+        }
+        let consent = try reader.consent(to: .behavioralProfile, of: profiled)
+        var vectored: Set<UserKey> = []
+        clock.lap("consent")
         for (_, row) in rows {
             switch row {
             case .business(let event):
@@ -112,18 +129,40 @@ final class ProjectionState {
                     workspace: action.workspaceID, computer: computer, peers: peers, failures: failures, into: &outputs)
             case .interaction(let interaction):
                 users[interaction.user]?.apply(interaction)
-                guard let state = users[interaction.user], let vector = state.vector() else {
+                guard let state = users[interaction.user], let asOf = state.asOf,
+                    consent[interaction.user]?.allows(at: asOf) ?? true, let vector = state.vector()
+                else {
                     continue
                 }
                 let bytes = vector.json(thresholdsVersion: thresholds.version, computedFrom: vector.totalInteractions)
                 outputs.vectors.append(
                     KafkaOutgoingMessage(topic: vectorsTopic, key: Array(interaction.user.topicKey.utf8), value: bytes))
+                vectored.insert(interaction.user)
             }
+        }
+        // A person whose consent to a profile is withdrawn as of the batch's end (at their newest
+        // event, or the withdrawal's time) gets a tombstone after the batch's vectors: the
+        // compacted topic and the sink's table let go of their profile, whatever the order of
+        // the withdrawal and their interactions in the logs.
+        for user in vectored.union(withdrawals.keys).sorted() {
+            let at = max(users[user]?.asOf ?? .min, withdrawals[user] ?? .min)
+            guard consent[user]?.allows(at: at) == false else { continue }
+            outputs.vectors.append(
+                KafkaOutgoingMessage(topic: vectorsTopic, key: Array(user.topicKey.utf8), value: nil))
         }
         evict()
         heldEntities.record(workspaces.count + users.count)
         clock.lap("compute")
         return outputs
+    }
+
+    /// The person a business event withdraws consent to a behavioral profile for, if it does.
+    static func profileWithdrawal(_ event: BusinessEvent) -> UserKey? {
+        guard event.eventType == "consent.withdrawn",
+            event.string("purpose") == ConsentTimeline.Purpose.behavioralProfile.rawValue,
+            !UserKey.isErasedActor(event.actorUserID)
+        else { return nil }
+        return UserKey(workspaceID: event.workspaceID, userID: event.actorUserID)
     }
 
     /// The workspace's insights as of its state, with their records' ids.

@@ -134,6 +134,13 @@ extension HistoryReader {
         return (newest, workspaces)
     }
 
+    /// The consent timelines to `purpose` of the given users (`ConsentTimeline.read`).
+    public func consent(to purpose: ConsentTimeline.Purpose, of users: some Collection<UserKey>) throws
+        -> [UserKey: ConsentTimeline]
+    {
+        try ConsentTimeline.read(purpose, of: users, on: connection)
+    }
+
     /// Users with an interaction in (as_of − 30 days, as_of], sorted.
     public func activeUsers(asOf: Timestamp) throws -> [UserKey] {
         try connection.execute(

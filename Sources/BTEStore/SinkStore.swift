@@ -100,6 +100,9 @@ public struct SinkBatch: Sendable {
     public var vectors: [SinkVector] = []
     public var insights: [SinkInsight] = []
     public var deliveries: [SinkDelivery] = []
+    /// Users whose vectors key ends with a tombstone in the batch (no vector after it): their
+    /// stored vector is deleted, after the batch's vectors are stored.
+    public var endedVectors: Set<UserKey> = []
     public var progress: [PartitionProgress] = []
     public init() {}
 }
@@ -188,6 +191,7 @@ public final class SinkStore {
             var outcome = SinkOutcome()
             outcome.signals = try insertSignals(batch.signals)
             outcome.vectors = try insertVectors(batch.vectors)
+            try deleteVectors(batch.endedVectors)
             outcome.insights = try insertInsights(batch.insights)
             outcome.deliveries = try insertDeliveries(batch.deliveries)
             try connection.execute("RELEASE SAVEPOINT bte_sink_batch")
@@ -216,6 +220,7 @@ public final class SinkStore {
         for (index, vector) in batch.vectors.enumerated() {
             outcome.vectors += try one(.vector, index) { try insertVectors([vector]) }
         }
+        try deleteVectors(batch.endedVectors)
         for (index, insight) in batch.insights.enumerated() {
             outcome.insights += try one(.insight, index) { try insertInsights([insight]) }
         }
@@ -284,6 +289,18 @@ public final class SinkStore {
             WHERE (v.as_of, v.thresholds_version) < (EXCLUDED.as_of, EXCLUDED.thresholds_version)
             """, parameters)
         return stored
+    }
+
+    /// The stored vectors of users whose key ended with a tombstone (a withdrawn consent to a
+    /// profile, an erasure); their history stays.
+    private func deleteVectors(_ users: Set<UserKey>) throws {
+        guard !users.isEmpty else { return }
+        let sorted = users.sorted()
+        try connection.execute(
+            """
+            DELETE FROM bte.behavioral_vectors v USING unnest($1::uuid[], $2::text[]) AS x(w, u)
+            WHERE v.workspace_id = x.w AND v.user_id = x.u
+            """, [arrayLiteral(sorted.map(\.workspaceID)), arrayLiteral(sorted.map(\.userID))])
     }
 
     private func insertDeliveries(_ deliveries: [SinkDelivery]) throws -> Int {
