@@ -22,12 +22,16 @@ public struct IncomingRecord: Sendable {
     public let source: SourcePosition
     public let key: [UInt8]?
     public let value: [UInt8]?
+    /// The person the record is about (`ValidRecord.person`), found once: a batch asks for it
+    /// at every step.
+    public let person: UserKey?
 
     public init(record: ValidRecord, source: SourcePosition, key: [UInt8]?, value: [UInt8]?) {
         self.record = record
         self.source = source
         self.key = key
         self.value = value
+        person = record.person
     }
 }
 
@@ -144,7 +148,7 @@ public final class IngestStore {
             try OffsetFence(connection: connection, group: group).check(batch.progress)
             var outcome = IngestOutcome()
             outcome.rejects = batch.rejects
-            let people = batch.records.map(\.record.person)
+            let people = batch.records.map(\.person)
             try holdPeople(people.compactMap { $0 })
             let suppressed = try suppressedPeople(people.compactMap { $0 })
             var byTable: [LogTable: [IncomingRecord]] = [:]
@@ -228,7 +232,7 @@ public final class IngestStore {
     private func subjects(of records: [IncomingRecord]) throws -> [UserKey: Subject] {
         var found: [UserKey: Subject] = [:]
         var missing: Set<UserKey> = []
-        for person in Set(records.compactMap(\.record.person)) {
+        for person in Set(records.compactMap(\.person)) {
             if let subject = subjectCache[person] ?? learned[person] {
                 found[person] = subject
             } else {
@@ -271,7 +275,8 @@ public final class IngestStore {
     /// is retried).
     private func append(table: LogTable, _ records: [IncomingRecord]) throws -> Appended {
         let known = try storedHashes(table: table, records.map(\.record))
-        let (fresh, duplicates, conflicts) = classify(table: table, records, known: known)
+        let (fresh, duplicates, conflicts) = classify(
+            table: table, records, Array(records.indices), identities: records.map(\.record.identity), known: known)
         let refused = try copyIsolatingFailures(table: table, fresh, subjects: try subjects(of: fresh))
         return (fresh.count - refused.count, duplicates, conflicts, refused)
     }
@@ -282,18 +287,18 @@ public final class IngestStore {
     /// refuses rows, the claim and the append are undone and redone without them; a refused
     /// record still decides whether later copies of it are re-deliveries or conflicts.
     private func appendInteractions(_ records: [IncomingRecord]) throws -> Appended {
-        var first: [String: IncomingRecord] = [:]
+        // Each identity built once: the claims are sorted by it, and a comparator that built
+        // it for every comparison cost more than the rest of the batch's preparation.
+        let identities = records.map(\.record.identity)
+        var first: [String: Int] = [:]
         first.reserveCapacity(records.count)
-        for incoming in records where first[incoming.record.identity] == nil {
-            first[incoming.record.identity] = incoming
-        }
+        for (index, identity) in identities.enumerated() where first[identity] == nil { first[identity] = index }
+        // Sorted, so that writers claiming overlapping ids take their locks in the same order.
+        let ordered = first.sorted { $0.key < $1.key }.map(\.value)
         var refused: [RejectedMessage] = []
         while true {
             let excluded = Set(refused.map(\.source))
-            // Sorted, so that writers claiming overlapping ids take their locks in the same order.
-            let claims = first.values.filter { !excluded.contains($0.source) }.sorted {
-                $0.record.identity < $1.record.identity
-            }
+            let claims = excluded.isEmpty ? ordered : ordered.filter { !excluded.contains(records[$0].source) }
             try connection.execute("SAVEPOINT bte_claim")
             var claimed: Set<String> = []
             if !claims.isEmpty {
@@ -305,24 +310,29 @@ public final class IngestStore {
                     RETURNING workspace_id::text || '/' || event_id::text
                     """,
                     [
-                        arrayLiteral(claims.map { $0.record.workspaceID ?? UserKey.defaultWorkspace }),
-                        arrayLiteral(claims.map(\.record.id)),
-                        arrayLiteral(claims.map { String($0.record.contentHash) }),
+                        arrayLiteral(claims.map { records[$0].record.workspaceID ?? UserKey.defaultWorkspace }),
+                        arrayLiteral(claims.map { records[$0].record.id }),
+                        arrayLiteral(claims.map { String(records[$0].record.contentHash) }),
                     ]
                 ).rows
                 claimed = Set(rows.compactMap { $0[0] })
             }
             var known = try storedHashes(
-                table: .interactionEvents, claims.map(\.record).filter { !claimed.contains($0.identity) })
+                table: .interactionEvents,
+                claims.filter { !claimed.contains(identities[$0]) }.map { records[$0].record })
             guard known.count + claimed.count == claims.count else {
                 throw StoreError(
                     .concurrentWriter, "an interaction event id was neither claimed nor found; retrying the batch")
             }
-            for record in first.values where excluded.contains(record.source) {
-                known[record.record.identity] = record.record.contentHash
+            var kept = Array(records.indices)
+            if !excluded.isEmpty {
+                for index in ordered where excluded.contains(records[index].source) {
+                    known[identities[index]] = records[index].record.contentHash
+                }
+                kept = kept.filter { !excluded.contains(records[$0].source) }
             }
             let (fresh, duplicates, conflicts) = classify(
-                table: .interactionEvents, records.filter { !excluded.contains($0.source) }, known: known)
+                table: .interactionEvents, records, kept, identities: identities, known: known)
             let newlyRefused = try copyIsolatingFailures(
                 table: .interactionEvents, fresh, subjects: try subjects(of: fresh))
             if newlyRefused.isEmpty {
@@ -372,19 +382,22 @@ public final class IngestStore {
     /// Splits records into new ones, re-deliveries (same id, same content) and conflicts (same
     /// id, different content). Each record is compared with what the log holds or, failing
     /// that, with the first record of the batch that will be stored under its id.
-    private func classify(table: LogTable, _ records: [IncomingRecord], known stored: [String: Int64]) -> (
-        [IncomingRecord], Int, [RejectedMessage]
-    ) {
+    /// `indices` are the records to classify, in order; `identities` each record's identity.
+    private func classify(
+        table: LogTable, _ records: [IncomingRecord], _ indices: [Int], identities: [String],
+        known stored: [String: Int64]
+    ) -> ([IncomingRecord], Int, [RejectedMessage]) {
         let schema = RecordSchema.forTable(table)
         var known = stored
         var fresh: [IncomingRecord] = []
-        fresh.reserveCapacity(records.count)
+        fresh.reserveCapacity(indices.count)
         var duplicates = 0
         var conflicts: [RejectedMessage] = []
-        for incoming in records {
+        for index in indices {
+            let incoming = records[index]
             let record = incoming.record
-            guard let hash = known[record.identity] else {
-                known[record.identity] = record.contentHash
+            guard let hash = known[identities[index]] else {
+                known[identities[index]] = record.contentHash
                 fresh.append(incoming)
                 continue
             }
@@ -464,7 +477,9 @@ public final class IngestStore {
         var encoder = CopyEncoder(capacity: records.count * 512)
         for incoming in records {
             let record = incoming.record
-            let sealed = try record.person.flatMap { subjects[$0] }.flatMap { try SealedRow.make(record, subject: $0) }
+            let sealed = try incoming.person.flatMap { subjects[$0] }.flatMap {
+                try SealedRow.make(record, subject: $0)
+            }
             for value in sealed?.values ?? record.values { encoder.field(value) }
             encoder.field(sealed == nil ? record.extra : sealed?.extra)
             encoder.field(String(record.contentHash))
@@ -528,7 +543,7 @@ public final class IngestStore {
                             rejectID: attempt.rejectID, outcome: .stillInvalid, code: rejection.code.rawValue,
                             message: rejection.message))
                 case .valid(let incoming):
-                    if let person = incoming.record.person, try !suppressedPeople([person]).isEmpty {
+                    if let person = incoming.person, try !suppressedPeople([person]).isEmpty {
                         results.append(
                             RedriveResult(
                                 rejectID: attempt.rejectID, outcome: .notRedrivable,
@@ -536,7 +551,7 @@ public final class IngestStore {
                         continue
                     }
                     let table = incoming.record.table
-                    try holdPeople([incoming.record.person].compactMap { $0 })
+                    try holdPeople([incoming.person].compactMap { $0 })
                     let appended =
                         table == .interactionEvents
                         ? try appendInteractions([incoming]) : try append(table: table, [incoming])

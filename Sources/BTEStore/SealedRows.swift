@@ -39,41 +39,62 @@ struct SealedRow {
     /// Whether rows of `table` are about a person (stored under their subject, sealed).
     static func seals(_ table: LogTable) -> Bool { plan(for: table) != nil }
 
+    /// A plan with its columns found in the log's schema once: (index, name, JSON or text).
+    private struct Columns {
+        let identifier: (index: Int, name: String)?
+        let pseudonymized: [(index: Int, name: String)]
+        let moved: [(index: Int, name: String, json: Bool, replacement: String?)]
+    }
+
+    private static let columns: [LogTable: Columns] = {
+        var all: [LogTable: Columns] = [:]
+        for table in LogTable.allCases {
+            guard let plan = plan(for: table) else { continue }
+            let fields = RecordSchema.forTable(table).fields
+            func index(_ name: String) -> Int? { fields.firstIndex { $0.name == name } }
+            all[table] = Columns(
+                identifier: index(plan.identifier).map { ($0, plan.identifier) },
+                pseudonymized: plan.pseudonymized.compactMap { name in index(name).map { ($0, name) } },
+                moved: plan.moved.compactMap { name, replacement in
+                    index(name).map { i in
+                        let json: Bool
+                        switch fields[i].kind {
+                        case .object, .array: json = true
+                        default: json = false
+                        }
+                        return (i, name, json, replacement)
+                    }
+                })
+        }
+        return all
+    }()
+
     /// The row to store for `record` under `subject`; nil for logs that name no person.
     static func make(_ record: ValidRecord, subject: Subject) throws -> SealedRow? {
-        guard let plan = plan(for: record.table) else { return nil }
-        let fields = record.schema.fields
+        guard let columns = columns[record.table] else { return nil }
         var values = record.values
         // The sealed content: every replaced or moved column as sent, and the unknown fields.
         var content: [UInt8] = [UInt8(ascii: "{")]
+        content.reserveCapacity(256)
         func add(_ name: String, _ value: String, json: Bool) {
             if content.count > 1 { content.append(UInt8(ascii: ",")) }
             JSONValue.writeString(name, into: &content)
             content.append(UInt8(ascii: ":"))
             if json { content.append(contentsOf: value.utf8) } else { JSONValue.writeString(value, into: &content) }
         }
-        func index(_ name: String) -> Int? {
-            fields.firstIndex { $0.name == name }.flatMap { $0 < values.count ? $0 : nil }
-        }
-        func isJSON(_ i: Int) -> Bool {
-            switch fields[i].kind {
-            case .object, .array: return true
-            default: return false
-            }
-        }
-        if let i = index(plan.identifier), let value = values[i] {
-            add(plan.identifier, value, json: false)
+        if let (i, name) = columns.identifier, i < values.count, let value = values[i] {
+            add(name, value, json: false)
             values[i] = subject.id
         }
-        for name in plan.pseudonymized {
-            if let i = index(name), let value = values[i] {
+        for (i, name) in columns.pseudonymized where i < values.count {
+            if let value = values[i] {
                 add(name, value, json: false)
                 values[i] = subject.pseudonym(value)
             }
         }
-        for (name, replacement) in plan.moved {
-            if let i = index(name), let value = values[i] {
-                add(name, value, json: isJSON(i))
+        for (i, name, json, replacement) in columns.moved where i < values.count {
+            if let value = values[i] {
+                add(name, value, json: json)
                 values[i] = replacement
             }
         }

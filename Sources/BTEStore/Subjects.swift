@@ -8,13 +8,15 @@ import Postgres
 public struct Subject: Sendable {
     public let id: String
     let key: [UInt8]
+    /// Made once: a subject seals and pseudonymizes every row of its person in a batch. The key
+    /// is immutable once made (its bytes are never written again), so sharing it is safe.
+    nonisolated(unsafe) private let symmetric: SymmetricKey
 
     init(id: String, key: [UInt8]) {
         self.id = id
         self.key = key
+        symmetric = SymmetricKey(data: key)
     }
-
-    private var symmetric: SymmetricKey { SymmetricKey(data: key) }
 
     /// A new subject: a random id and a random 256-bit key.
     static func generate() -> Subject {
