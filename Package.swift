@@ -247,6 +247,7 @@ let package = Package(
             dependencies: [
                 "BTEIngest", "BTEWorker", "BTEStore", "Kafka",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

@@ -475,10 +475,11 @@ public final class IngestStore {
         -> [UInt8]
     {
         var encoder = CopyEncoder(capacity: records.count * 512)
+        var nonces = NonceSource()
         for incoming in records {
             let record = incoming.record
             let sealed = try incoming.person.flatMap { subjects[$0] }.flatMap {
-                try SealedRow.make(record, subject: $0)
+                try SealedRow.make(record, subject: $0, nonces: &nonces)
             }
             for value in sealed?.values ?? record.values { encoder.field(value) }
             encoder.field(sealed == nil ? record.extra : sealed?.extra)

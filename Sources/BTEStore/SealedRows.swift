@@ -71,6 +71,12 @@ struct SealedRow {
 
     /// The row to store for `record` under `subject`; nil for logs that name no person.
     static func make(_ record: ValidRecord, subject: Subject) throws -> SealedRow? {
+        var nonces = NonceSource()
+        return try make(record, subject: subject, nonces: &nonces)
+    }
+
+    /// The same, with nonces from the caller's source (one for a batch).
+    static func make(_ record: ValidRecord, subject: Subject, nonces: inout NonceSource) throws -> SealedRow? {
         guard let columns = columns[record.table] else { return nil }
         var values = record.values
         // The sealed content: every replaced or moved column as sent, and the unknown fields.
@@ -106,7 +112,8 @@ struct SealedRow {
         if record.table == .interactionEvents, let workspace = record.extraValues["workspace_id"] {
             kept = "{\"workspace_id\":" + JSONValue.quoted(workspace) + "}"
         }
-        return SealedRow(values: values, extra: kept, subject: subject.id, sealed: try subject.seal(content))
+        return SealedRow(
+            values: values, extra: kept, subject: subject.id, sealed: try subject.seal(content, nonces: &nonces))
     }
 
     /// The record's sealed content opened: the columns it replaced or moved, as sent, and

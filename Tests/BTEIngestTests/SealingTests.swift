@@ -1,4 +1,5 @@
 import BTEDomain
+import Crypto
 import PropertyBased
 import Testing
 
@@ -55,6 +56,34 @@ import Testing
                 """.utf8))
         #expect(opened == expected)
         #expect(row.sealed.count == opened.canonicalBytes().count + 28)
+    }
+
+    /// A stand-in is HMAC-SHA-256 of the text under the subject's key, its first 16 bytes in hex
+    /// after "s-": the MAC prepared once per subject gives what a MAC made afresh gives, however
+    /// many texts it has served before.
+    @Test func aStandInIsTheKeyedMACOfTheText() throws {
+        let key = [UInt8](repeating: 0x0b, count: 32)
+        let subject = Subject(id: "00000000-0000-4000-8000-00000000000b", key: key)
+        for text in ["s-one", "", "s-two", "s-one", String(repeating: "x", count: 200)] {
+            let mac = HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: key))
+            #expect(subject.pseudonym(text) == "s-" + hexString(Array(mac.prefix(16))), "\(text)")
+        }
+        // RFC 4231 test case 2 (key "Jefe", "what do ya want for nothing?") against the MAC itself:
+        // 5bdcc146bf60754e6a042426089575c7 are its first 16 bytes.
+        let jefe = Subject(id: "x", key: Array("Jefe".utf8))
+        #expect(jefe.pseudonym("what do ya want for nothing?") == "s-5bdcc146bf60754e6a042426089575c7")
+    }
+
+    /// A batch's nonces come from one buffer refilled every 512: none repeats across refills.
+    @Test func noncesOfABatchAreDistinctAcrossRefills() throws {
+        var source = NonceSource()
+        var seen: Set<[UInt8]> = []
+        for _ in 0..<(NonceSource.perFill * 2 + 7) {
+            let nonce = Array(try source.take().withUnsafeBytes { Array($0) })
+            #expect(nonce.count == 12)
+            seen.insert(nonce)
+        }
+        #expect(seen.count == NonceSource.perFill * 2 + 7)
     }
 
     @Test func aSessionStandsInForTheSameTextUnderTheSameKeyOnly() throws {
