@@ -362,7 +362,14 @@ public final class IngestStore {
             }
             return known
         }
-        let source = table == .interactionEvents ? "bte.interaction_event_ids" : table.rawValue
+        // Ids stay claimed after their rows expired (the interaction registry; the retired ids
+        // of the other logs).
+        let source =
+            table == .interactionEvents
+            ? "bte.interaction_event_ids"
+            : "(SELECT workspace_id, \(schema.idField), content_hash FROM \(table.rawValue) UNION ALL "
+                + "SELECT workspace_id, event_id, content_hash FROM bte.retired_event_ids "
+                + "WHERE log = '\(table.rawValue)')"
         let lookup = """
             SELECT s.workspace_id::text || '/' || s.\(schema.idField)::text, s.content_hash
             FROM unnest($1::uuid[], $2::uuid[]) AS k(workspace_id, id)

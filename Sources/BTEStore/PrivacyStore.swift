@@ -370,6 +370,25 @@ public final class PrivacyStore {
         }
     }
 
+    /// The logs whose old rows expire by deletion, a month at a time (they are not partitioned).
+    public static let rowExpiringLogs = ["core.business_events", "core.user_actions"]
+
+    /// The months of `log` (`rowExpiringLogs`) older than `keepMonths` months, with their row
+    /// counts; with `execute`, their rows are deleted (consent events kept) and each month's
+    /// deletion recorded.
+    public func expireRows(log: String, keepMonths: Int, execute: Bool) throws -> [ExpiredPartition] {
+        let format = "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'"
+        return try connection.execute(
+            """
+            SELECT partition_name, to_char(lower_bound AT TIME ZONE 'UTC', \(format)),
+                   to_char(upper_bound AT TIME ZONE 'UTC', \(format)), row_count
+            FROM privacy.expire_log_rows($1, $2::int, $3::boolean)
+            """, [log, String(keepMonths), execute ? "true" : "false"]
+        ).rows.map {
+            ExpiredPartition(name: $0[0] ?? "", from: $0[1] ?? "", to: $0[2] ?? "", rows: Int64($0[3] ?? "") ?? 0)
+        }
+    }
+
     /// The people of a workspace suppressed now (by reference), with since when and by which
     /// request.
     public func suppressions(workspaceID: String) throws -> [(personRef: String, since: String, requestID: String)] {

@@ -210,28 +210,53 @@ struct PrivacyCommand: AsyncParsableCommand {
 
     struct Retention: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Drop the interaction log's monthly partitions older than the months kept (dry run by default).",
-            discussion: "Each drop is recorded in privacy.retention_drops with its bounds and row count.")
+            abstract: "Expire the logs' months older than the months kept (dry run by default).",
+            discussion: """
+                The interaction log's monthly partitions are dropped whole; the business and user action logs \
+                (not partitioned) have their rows of those months deleted, consent events kept. Each month is \
+                recorded in privacy.retention_drops with its bounds and row count. Run once per log with \
+                --log for a retention per log.
+                """)
+        static let logs = ["interaction_events", "business_events", "user_actions"]
         @Option(help: "Months kept, the current one included (seed default: 18).") var keepMonths = 18
-        @Flag(help: "Drop them; without it only lists them.") var execute = false
+        @Option(help: "A log to expire: interaction_events, business_events or user_actions (repeatable; default all).")
+        var log: [String] = []
+        @Flag(help: "Expire them; without it only lists them.") var execute = false
         @Option(help: "libpq URI of a member of bte_retention, e.g. an admin (env BTE_DATABASE_URL).")
         var databaseURL: String?
 
         func run() async throws {
             try await guarded {
                 guard (1...1_200).contains(keepMonths) else { throw CLIError("--keep-months is from 1 to 1200") }
+                if let unknown = log.first(where: { !Self.logs.contains($0) }) {
+                    throw CLIError("--log \(unknown) is not one of \(Self.logs.joined(separator: ", "))")
+                }
                 let url = try Setting.database.resolve(databaseURL)
                 let (keepMonths, execute) = (keepMonths, execute)
+                let chosen = log.isEmpty ? Self.logs : Self.logs.filter { log.contains($0) }
                 let expired = try await onThread("retention") {
-                    try PrivacyStore(url: url).expirePartitions(keepMonths: keepMonths, execute: execute)
+                    let store = try PrivacyStore(url: url)
+                    return try chosen.map { name in
+                        let parts =
+                            name == "interaction_events"
+                            ? try store.expirePartitions(keepMonths: keepMonths, execute: execute)
+                            : try store.expireRows(log: "core." + name, keepMonths: keepMonths, execute: execute)
+                        return (name, parts)
+                    }
                 }
-                guard !expired.isEmpty else {
-                    print("no interaction log partition is older than \(keepMonths) months")
-                    return
+                for (name, parts) in expired {
+                    guard !parts.isEmpty else {
+                        print("core.\(name): nothing older than \(keepMonths) months")
+                        continue
+                    }
+                    let verb =
+                        name == "interaction_events"
+                        ? (execute ? "dropped" : "would drop") : (execute ? "deleted" : "would delete")
+                    for part in parts { print("\(verb) \(part.name) [\(part.from), \(part.to)): \(part.rows) events") }
                 }
-                let verb = execute ? "dropped" : "would drop"
-                for part in expired { print("\(verb) \(part.name) [\(part.from), \(part.to)): \(part.rows) events") }
-                if !execute { print("dry run: add --execute to drop them") }
+                if !execute && expired.contains(where: { !$0.1.isEmpty }) {
+                    print("dry run: add --execute to expire them")
+                }
             }
         }
     }

@@ -290,6 +290,97 @@ import Testing
         #expect(try db.count("SELECT count(*) FROM core.interaction_events") == 1)
     }
 
+    /// The business and user action logs (not partitioned) expire by month through the same
+    /// role: their old rows are deleted and recorded, consent events kept, the ids stay claimed.
+    @Test func retentionDeletesOldMonthsOfTheBusinessLogsKeepingConsent() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        func business(_ n: Int, _ type: String, at: String, metadata: String = "{}") -> KafkaOutgoingMessage {
+            let value = """
+                {"record_type":"business_event","event_id":"\(fixtureUUID(n, prefix: "e8e8e8e8"))",
+                 "event_type":"\(type)","entity_type":"\(type.hasPrefix("consent") ? "consent" : "deal")",
+                 "entity_id":"\(fixtureUUID(n, prefix: "d8d8d8d8"))",
+                 "workspace_id":"\(Self.workspace)","sub_vertical_id":"\(fixtureUUID(1, prefix: "5c5c5c5c"))",
+                 "actor_user_id":"\(Self.personA)","timestamp":"\(at)","metadata":\(metadata)}
+                """
+            return KafkaOutgoingMessage(
+                topic: topics.prefix + "bte.business-events.v1", key: Array(Self.workspace.utf8),
+                value: Array(value.utf8))
+        }
+        func action(_ n: Int, at: String) -> KafkaOutgoingMessage {
+            let value = """
+                {"record_type":"user_action","action_id":"\(fixtureUUID(n, prefix: "a8a8a8a8"))",
+                 "action_type":"note.added","workspace_id":"\(Self.workspace)","actor_user_id":"\(Self.personA)",
+                 "timestamp":"\(at)"}
+                """
+            return KafkaOutgoingMessage(
+                topic: topics.prefix + "bte.business-events.v1", key: Array(Self.workspace.utf8),
+                value: Array(value.utf8))
+        }
+        let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000)).rfc3339
+        // January 2020: two deals and a consent withdrawal; March 2020: one deal; now: one deal.
+        // Actions: one in January 2020, one now.
+        let oldDeal = business(1, "deal.created", at: "2020-01-10T00:00:00Z")
+        try topics.produce([
+            oldDeal, business(2, "deal.created", at: "2020-01-31T23:59:59Z"),
+            business(
+                3, "consent.withdrawn", at: "2020-01-05T00:00:00Z", metadata: #"{"purpose":"behavioral_profile"}"#),
+            business(4, "deal.created", at: "2020-03-01T00:00:00Z"), business(5, "deal.created", at: now),
+            action(1, at: "2020-01-20T00:00:00Z"), action(2, at: now),
+        ])
+        let group = TestEnvironment.uniqueName("ingest-")
+        let first = try ingestUntilIdle(db, topics, group: group)
+        #expect(first.stored == [.businessEvents: 5, .userActions: 2], "\(first.render())")
+
+        let login = TestEnvironment.uniqueName("retention_")
+        try db.admin().execute("CREATE ROLE \(login) LOGIN IN ROLE bte_retention")
+        defer { _ = try? db.admin().execute("DROP ROLE IF EXISTS \(login)") }
+        let url = db.adminURL.replacingOccurrences(of: "postgres@", with: "\(login)@")
+        let store = try PrivacyStore(url: url)
+        // Keeping 18 months: January 2020 (2 deals; the consent event is kept) and March 2020 (1).
+        let expected = [
+            PrivacyStore.ExpiredPartition(
+                name: "business_events_2020_01", from: "2020-01-01T00:00:00Z", to: "2020-02-01T00:00:00Z", rows: 2),
+            PrivacyStore.ExpiredPartition(
+                name: "business_events_2020_03", from: "2020-03-01T00:00:00Z", to: "2020-04-01T00:00:00Z", rows: 1),
+        ]
+        #expect(try store.expireRows(log: "core.business_events", keepMonths: 18, execute: false) == expected)
+        #expect(try db.count("SELECT count(*) FROM core.business_events") == 5)
+        // The command lists both logs' months in a dry run.
+        let dry = try BTEProcess(["privacy", "retention", "--log", "user_actions", "--database-url", url])
+        #expect(dry.wait(timeout: 60) == 0, "\(dry.log)")
+        #expect(
+            dry.log.contains(
+                "would delete user_actions_2020_01 [2020-01-01T00:00:00Z, 2020-02-01T00:00:00Z): 1 events"),
+            "\(dry.log)")
+        #expect(try store.expireRows(log: "core.business_events", keepMonths: 18, execute: true) == expected)
+        #expect(try store.expireRows(log: "core.user_actions", keepMonths: 18, execute: true).map(\.rows) == [1])
+        #expect(
+            try db.count("SELECT count(*) FROM core.business_events WHERE event_type = 'consent.withdrawn'") == 1)
+        #expect(try db.count("SELECT count(*) FROM core.business_events") == 2)
+        #expect(try db.count("SELECT count(*) FROM core.user_actions") == 1)
+        #expect(
+            try db.count(
+                "SELECT count(*) FROM privacy.retention_drops WHERE dropped_by = '\(login)' "
+                    + "AND log IN ('core.business_events', 'core.user_actions')") == 3)
+        #expect(try store.expireRows(log: "core.business_events", keepMonths: 18, execute: true).isEmpty)
+        // Only the function can delete: the login can't, and the logs still refuse their owner.
+        let connection = try PostgresConnection(url: url)
+        let refused = #expect(throws: PostgresError.self) { try connection.execute("DELETE FROM core.user_actions") }
+        #expect(refused?.sqlState == "42501")
+        let owner = #expect(throws: PostgresError.self) { try db.admin().execute("DELETE FROM core.business_events") }
+        #expect(owner?.sqlState == "P0001")
+        let unknown = #expect(throws: PostgresError.self) {
+            try store.expireRows(log: "core.interaction_events", keepMonths: 18, execute: true)
+        }
+        #expect(unknown?.sqlState == "22023")
+        // An expired event sent again is a duplicate: nothing comes back.
+        try topics.produce([oldDeal])
+        let again = try ingestUntilIdle(db, topics, group: group)
+        #expect(again.stored[.businessEvents, default: 0] == 0 && again.duplicates[.businessEvents] == 1)
+    }
+
     @Test func anExportHoldsThePersonsRecordsAndNoOneElses() throws {
         let db = try TestDatabase()
         defer { db.drop() }
