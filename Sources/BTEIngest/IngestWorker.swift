@@ -69,31 +69,13 @@ public final class IngestWorker {
         let logger = self.logger
         let consumer = try KafkaConsumer(
             configuration: consumerConfig,
-            rebalance: KafkaRebalanceHandler(
-                assigned: { partitions in
-                    box.ledger.assigned(partitions)
-                    logger.info("partitions assigned", metadata: ["partitions": "\(partitions.sorted())"])
-                    do {
-                        guard let store = box.control else {
-                            throw PostgresError(.connection, message: "not connected")
-                        }
-                        return box.ledger.started(try IngestWorker.storedOffsets(partitions, store: store))
-                    } catch {
-                        logger.warning(
-                            "stored offsets unavailable; partitions held until PostgreSQL answers",
-                            metadata: ["error": "\(error)"])
-                        box.ledger.requireRewind()
-                        return nil
-                    }
+            rebalance: box.rebalanceHandler(
+                logger: logger,
+                stored: { topics in
+                    guard let store = box.control else { throw PostgresError(.connection, message: "not connected") }
+                    return try store.storedOffsets(topics: topics)
                 },
-                revoked: { partitions in
-                    // Let batches in flight commit before another member takes the partitions over.
-                    box.drain?()
-                    let dropped = box.ledger.revoked(partitions)
-                    logger.info(
-                        "partitions revoked",
-                        metadata: ["partitions": "\(partitions.sorted())", "dropped_unwritten": "\(dropped)"])
-                }))
+                beforeRevoke: { box.drain?() }))
         // Bounded: with the broker away, leaving the group can't hold up the exit.
         defer { consumer.close(timeoutMilliseconds: configuration.shutdownGraceMilliseconds) }
         box.drain = { [unowned self] in self.drainLanes() }
@@ -147,16 +129,6 @@ public final class IngestWorker {
         return summary
     }
 
-    /// What PostgreSQL holds for `partitions` (nil: no row yet).
-    static func storedOffsets(_ partitions: [KafkaTopicPartition], store: IngestStore) throws -> [KafkaTopicPartition:
-        Int64?]
-    {
-        let stored = try store.storedOffsets(topics: Array(Set(partitions.map(\.topic))))
-        var result: [KafkaTopicPartition: Int64?] = [:]
-        for tp in partitions { result[tp] = .some(stored[tp.topic]?[tp.partition]) }
-        return result
-    }
-
     /// Restarts every assigned partition from what PostgreSQL holds, dropping anything
     /// fetched but not written.
     private func rewind(_ consumer: KafkaConsumer) throws {
@@ -169,7 +141,7 @@ public final class IngestWorker {
         }
         guard let control = box.control else { return }
         let targets = box.ledger.rewindTargets()
-        let offsets = box.ledger.started(try IngestWorker.storedOffsets(targets, store: control))
+        let offsets = box.started(targets, stored: try control.storedOffsets(topics: Array(Set(targets.map(\.topic)))))
         if !offsets.isEmpty { try consumer.assign(offsets) }
         logger.info("resumed from stored offsets", metadata: ["partitions": "\(targets.count)"])
     }
@@ -182,61 +154,18 @@ public final class IngestWorker {
         summary.retries += 1
         retryCounter.increment()
         configuration.readiness?.set("ingest", ready: false)
-        logger.warning(
-            "infrastructure error; pausing and retrying", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
-        box.ledger.requireRewind()
-        let assigned = box.ledger.assigned
-        if !assigned.isEmpty { try? consumer.pause(assigned) }
-        // Keep serving the group while waiting, so the session stays alive.
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(backoff) * 1_000_000
-        while DispatchTime.now().uptimeNanoseconds < deadline, !stop.isSet {
-            _ = try? consumer.poll(timeoutMilliseconds: 100)
-        }
-        backoff = min(backoff * 2, configuration.retryMaxMilliseconds)
+        box.holdOff(consumer, after: error, backoff: &backoff, configuration: configuration, stop: stop, logger: logger)
     }
 
     private func connectWithRetry(stop: StopSignal) throws -> IngestStore? {
-        var backoff = configuration.retryInitialMilliseconds
-        while true {
-            do {
-                return try IngestStore(url: configuration.databaseURL, group: configuration.group)
-            } catch let error as PostgresError where error.code == .connection && !stop.isSet {
-                logger.warning(
-                    "PostgreSQL unavailable; retrying", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
-                let until = DispatchTime.now() + .milliseconds(backoff)
-                while DispatchTime.now() < until, !stop.isSet { Thread.sleep(forTimeInterval: 0.05) }
-                backoff = min(backoff * 2, configuration.retryMaxMilliseconds)
-            }
-            if stop.isSet { return nil }
+        try connectRetrying(configuration: configuration, stop: stop, logger: logger) {
+            try IngestStore(url: configuration.databaseURL, group: configuration.group)
         }
     }
 
-    /// A batch closes at `maxBatchMessages` or `maxBatchBytes`, after `maxBatchWaitMilliseconds`,
-    /// after a 20 ms gap in the input, or, once `lingerMilliseconds` have passed since its first
-    /// message, as soon as nothing fetched is waiting: a steady stream below saturation is
-    /// committed within milliseconds, while a backlog still fills whole batches.
     private func collectBatch(_ consumer: KafkaConsumer, stop: StopSignal) throws -> [KafkaMessage] {
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.maxBatchWaitMilliseconds) * 1_000_000
-        var lingerEnds = UInt64.max
-        while box.ledger.collected.count < configuration.maxBatchMessages,
-            box.ledger.collectedBytes < configuration.maxBatchBytes, !stop.isSet
-        {
-            let now = DispatchTime.now().uptimeNanoseconds
-            if now >= deadline { break }
-            let remaining = Int32(min((deadline - now) / 1_000_000 + 1, 1_000))
-            let waiting = box.ledger.collected.isEmpty
-            if waiting { lingerEnds = UInt64.max }
-            // A rebalance inside `poll` may drop what was collected; the ledger keeps that straight.
-            let timeout = waiting ? remaining : (now >= lingerEnds ? 0 : min(remaining, 20))
-            guard let message = try consumer.poll(timeoutMilliseconds: timeout) else {
-                if !box.ledger.collected.isEmpty { break }
-                continue
-            }
-            if box.ledger.accept(message), lingerEnds == UInt64.max {
-                lingerEnds = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.lingerMilliseconds) * 1_000_000
-            }
-        }
-        return box.ledger.takeBatch()
+        try box.collectBatch(
+            consumer, configuration: configuration, linger: configuration.lingerMilliseconds, stop: stop)
     }
 
     /// A partition stays on one lane for the life of the worker, so its batches are written in

@@ -66,29 +66,13 @@ public final class SinkWorker {
         let logger = self.logger
         let consumer = try KafkaConsumer(
             configuration: consumerConfig,
-            rebalance: KafkaRebalanceHandler(
-                assigned: { partitions in
-                    box.ledger.assigned(partitions)
-                    logger.info("partitions assigned", metadata: ["partitions": "\(partitions.sorted())"])
-                    do {
-                        guard let store = box.store else { throw PostgresError(.connection, message: "not connected") }
-                        let stored = try store.storedOffsets(topics: Array(Set(partitions.map(\.topic))))
-                        var result: [KafkaTopicPartition: Int64?] = [:]
-                        for tp in partitions { result[tp] = .some(stored[tp.topic]?[tp.partition]) }
-                        return box.ledger.started(result)
-                    } catch {
-                        logger.warning(
-                            "stored offsets unavailable; partitions held until PostgreSQL answers",
-                            metadata: ["error": "\(error)"])
-                        box.ledger.requireRewind()
-                        return nil
-                    }
-                },
-                revoked: { partitions in
-                    // Writes are synchronous between polls: nothing is in flight here.
-                    box.ledger.revoked(partitions)
-                    logger.info("partitions revoked", metadata: ["partitions": "\(partitions.sorted())"])
+            rebalance: box.rebalanceHandler(
+                logger: logger,
+                stored: { topics in
+                    guard let store = box.store else { throw PostgresError(.connection, message: "not connected") }
+                    return try store.storedOffsets(topics: topics)
                 }))
+        // Writes are synchronous between polls: nothing is in flight when partitions are revoked.
         defer { consumer.close(timeoutMilliseconds: configuration.shutdownGraceMilliseconds) }
         configuration.readiness?.register("sink")
         defer { configuration.readiness?.set("sink", ready: false) }
@@ -117,17 +101,8 @@ public final class SinkWorker {
                 guard isRetriable(error) else { throw error }
                 summary.retries += 1
                 configuration.readiness?.set("sink", ready: false)
-                logger.warning(
-                    "infrastructure error; pausing and retrying",
-                    metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
-                box.ledger.requireRewind()
-                let assigned = box.ledger.assigned
-                if !assigned.isEmpty { try? consumer.pause(assigned) }
-                let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(backoff) * 1_000_000
-                while DispatchTime.now().uptimeNanoseconds < deadline, !stop.isSet {
-                    _ = try? consumer.poll(timeoutMilliseconds: 100)
-                }
-                backoff = min(backoff * 2, configuration.retryMaxMilliseconds)
+                box.holdOff(
+                    consumer, after: error, backoff: &backoff, configuration: configuration, stop: stop, logger: logger)
             }
         }
         logger.info("sink stopping", metadata: ["summary": "\(summary.render())"])
@@ -247,48 +222,21 @@ public final class SinkWorker {
         }
         guard let store = box.store else { return }
         let targets = box.ledger.rewindTargets()
-        let stored = try store.storedOffsets(topics: Array(Set(targets.map(\.topic))))
-        var result: [KafkaTopicPartition: Int64?] = [:]
-        for tp in targets { result[tp] = .some(stored[tp.topic]?[tp.partition]) }
-        let offsets = box.ledger.started(result)
+        let offsets = box.started(targets, stored: try store.storedOffsets(topics: Array(Set(targets.map(\.topic)))))
         if !offsets.isEmpty { try consumer.assign(offsets) }
         logger.info("resumed from stored offsets", metadata: ["partitions": "\(targets.count)"])
     }
 
     private func connect(stop: StopSignal) throws -> SinkStore? {
-        var backoff = configuration.retryInitialMilliseconds
-        while true {
-            do {
-                return try SinkStore(url: configuration.databaseURL, group: configuration.group)
-            } catch let error as PostgresError where error.code == .connection && !stop.isSet {
-                logger.warning(
-                    "PostgreSQL unavailable; retrying", metadata: ["error": "\(error)", "retry_in_ms": "\(backoff)"])
-                let until = DispatchTime.now() + .milliseconds(backoff)
-                while DispatchTime.now() < until, !stop.isSet { Thread.sleep(forTimeInterval: 0.05) }
-                backoff = min(backoff * 2, configuration.retryMaxMilliseconds)
-            }
-            if stop.isSet { return nil }
+        try connectRetrying(configuration: configuration, stop: stop, logger: logger) {
+            try SinkStore(url: configuration.databaseURL, group: configuration.group)
         }
     }
 
-    /// A batch closes at `maxBatchMessages` or `maxBatchBytes`, after `maxBatchWaitMilliseconds`,
-    /// or as soon as nothing fetched is waiting once it holds something.
+    /// A batch closes as soon as nothing fetched is waiting once it holds something (no
+    /// linger: the projector's outputs come in bursts).
     private func collectBatch(_ consumer: KafkaConsumer, stop: StopSignal) throws -> [KafkaMessage] {
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.maxBatchWaitMilliseconds) * 1_000_000
-        while box.ledger.collected.count < configuration.maxBatchMessages,
-            box.ledger.collectedBytes < configuration.maxBatchBytes, !stop.isSet
-        {
-            let now = DispatchTime.now().uptimeNanoseconds
-            if now >= deadline { break }
-            let waiting = box.ledger.collected.isEmpty
-            let timeout = waiting ? Int32(min((deadline - now) / 1_000_000 + 1, 1_000)) : 0
-            guard let message = try consumer.poll(timeoutMilliseconds: timeout) else {
-                if !waiting { break }
-                continue
-            }
-            _ = box.ledger.accept(message)
-        }
-        return box.ledger.takeBatch()
+        try box.collectBatch(consumer, configuration: configuration, linger: 0, stop: stop)
     }
 
     private func reportLag(_ consumer: KafkaConsumer) {

@@ -15,11 +15,12 @@ CREATE TABLE IF NOT EXISTS bte.retired_event_ids (
 SELECT bte.make_immutable('bte.retired_event_ids');
 GRANT SELECT ON bte.retired_event_ids TO bte_ingest;
 
--- The logs' guard, with one door: a DELETE inside privacy.expire_log_rows.
-CREATE OR REPLACE FUNCTION bte.refuse_mutation_unless_expiring() RETURNS trigger
+-- The guard of a table that one privileged function may delete from: DELETE passes while the
+-- setting named by the trigger's argument is on (set only inside that function's transaction).
+CREATE OR REPLACE FUNCTION bte.refuse_mutation_unless() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND current_setting('bte.expiring', true) = 'on' THEN
+    IF TG_OP = 'DELETE' AND current_setting(TG_ARGV[0], true) = 'on' THEN
         RETURN CASE WHEN TG_LEVEL = 'ROW' THEN OLD ELSE NULL END;
     END IF;
     RAISE EXCEPTION 'bte: % is an immutable log; % is not allowed', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, TG_OP
@@ -28,16 +29,21 @@ END
 $$;
 DO $$
 DECLARE
-    target text;
+    target record;
 BEGIN
-    FOREACH target IN ARRAY ARRAY['core.business_events', 'core.user_actions'] LOOP
+    FOR target IN
+        SELECT * FROM (VALUES ('core.business_events', 'bte.expiring'), ('core.user_actions', 'bte.expiring'),
+                              ('bte.insight_deliveries', 'bte.erasing'), ('bte.rejected_events', 'bte.erasing'))
+            AS t(name, setting)
+    LOOP
         EXECUTE format('CREATE OR REPLACE TRIGGER refuse_update_delete BEFORE UPDATE OR DELETE ON %s '
-                       'FOR EACH ROW EXECUTE FUNCTION bte.refuse_mutation_unless_expiring()', target);
+                       'FOR EACH ROW EXECUTE FUNCTION bte.refuse_mutation_unless(%L)', target.name, target.setting);
         EXECUTE format('CREATE OR REPLACE TRIGGER refuse_statement BEFORE UPDATE OR DELETE OR TRUNCATE ON %s '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION bte.refuse_mutation_unless_expiring()', target);
+                       'FOR EACH STATEMENT EXECUTE FUNCTION bte.refuse_mutation_unless(%L)', target.name, target.setting);
     END LOOP;
 END
 $$;
+DROP FUNCTION IF EXISTS bte.refuse_mutation_unless_erasing();
 
 -- Deletes (or, with execute = false, only lists) the log's rows before the first of the month
 -- keep_months - 1 months before now, one row per month with rows: its bounds and row count.
