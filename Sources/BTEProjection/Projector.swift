@@ -347,13 +347,19 @@ public final class Projector {
         let failures = ComputationFailures(
             logger: logger, metrics: configuration.metrics,
             deadLetterTopic: OutputTopic.deadLetter.name(prefix: configuration.topicPrefix), source: businessTopic)
-        let outputs = try reader.snapshot {
-            try state.project(
-                ranges: ranges, reader: reader, businessTopic: businessTopic, ingestGroup: configuration.ingestGroup,
-                thresholds: try reader.thresholds(), topicPrefix: configuration.topicPrefix, failures: failures,
-                clock: &clock)
-        }
-        try producer.send(outputs.messages(prefix: configuration.topicPrefix))
+        // Erasures wait until what this batch computes is published (`holdErasures`).
+        try reader.holdErasures()
+        let outputs = try { () throws -> ProjectionOutputs in
+            defer { reader.releaseErasures() }
+            let outputs = try reader.snapshot {
+                try state.project(
+                    ranges: ranges, reader: reader, businessTopic: businessTopic,
+                    ingestGroup: configuration.ingestGroup, thresholds: try reader.thresholds(),
+                    topicPrefix: configuration.topicPrefix, failures: failures, clock: &clock)
+            }
+            try producer.send(outputs.messages(prefix: configuration.topicPrefix))
+            return outputs
+        }()
         clock.lap("publish")
         try consumer.commit(next)
         clock.lap("commit")

@@ -59,10 +59,14 @@ public struct Sweep: Sendable {
     }
 
     public func run(asOf: Timestamp) throws -> Result {
-        let result = try compute(asOf: asOf)
         let producer = try KafkaProducer(
             configuration: KafkaProducerConfiguration(
                 client: KafkaClientConfiguration(brokers: brokers, properties: kafkaProperties)))
+        // Erasures wait until what the sweep computes is published (`holdErasures`).
+        let fence = try HistoryReader(url: readerURL)
+        try fence.holdErasures()
+        defer { fence.releaseErasures() }
+        let result = try compute(asOf: asOf)
         try producer.send(result.outputs.messages(prefix: topicPrefix))
         logger.info(
             "sweep published",

@@ -32,6 +32,19 @@ public struct HistoryReader {
 
     /// Runs `body` in one read-only, repeatable-read transaction: every query sees the same
     /// snapshot of the logs.
+    /// Holds erasures off (a shared lock for this session; an erasure takes it exclusively
+    /// before it commits) from before a computation's snapshot until what it computed is
+    /// published: what it publishes about a person reaches the topics before an erasure's
+    /// tombstones, and one that starts after an erasure committed reads the logs without them.
+    public func holdErasures() throws {
+        try connection.execute("SELECT pg_advisory_lock_shared(\(ErasureFence.key))")
+    }
+
+    /// Lets erasures in again (also when the session ends).
+    public func releaseErasures() {
+        _ = try? connection.execute("SELECT pg_advisory_unlock_shared(\(ErasureFence.key))")
+    }
+
     public func snapshot<R>(_ body: () throws -> R) throws -> R {
         try connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
     }
@@ -212,4 +225,12 @@ extension HistoryReader {
                 workspaceID: ws, subVerticalID: sv, actionType: type, timestamp: Timestamp(microseconds: micros))
         }
     }
+}
+
+/// The lock that orders erasures against the computations that publish: they hold it shared,
+/// an erasure exclusively from before it deletes until it commits.
+public enum ErasureFence {
+    static let key = "hashtext('bte.erasure'), 0"
+    /// How long an erasure waits for the computations in flight to publish.
+    public static let waitSeconds = 120
 }

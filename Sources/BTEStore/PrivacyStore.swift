@@ -140,6 +140,18 @@ public final class PrivacyStore {
                 }
                 try appendStatus(id, user: nil, "completed")
             case .erase, .eraseAndSuppress:
+                // First the computations in flight publish what they computed (their vectors
+                // then precede the tombstones); later ones read the logs after this commits.
+                try connection.execute("SET LOCAL lock_timeout = '\(ErasureFence.waitSeconds)s'")
+                do {
+                    try connection.execute("SELECT pg_advisory_xact_lock(\(ErasureFence.key))")
+                } catch let error as PostgresError where error.sqlState == "55P03" {
+                    throw StoreError(
+                        .erasureWaited,
+                        "a projector or sweep kept the erasure waiting over \(ErasureFence.waitSeconds) s; "
+                            + "nothing was erased: run it again with the same reference")
+                }
+                try connection.execute("SET LOCAL lock_timeout = 0")
                 // Every person at once and in one order (as ingest holds them), so an erasure and
                 // a batch of ingest wait for each other and never deadlock.
                 try SubjectDirectory(connection: connection).hold(

@@ -25,6 +25,7 @@ public struct StoreError: CodedError {
         case privacyRequestConflict = "store_privacy_request_conflict"
         case privacyRequestUnsupported = "store_privacy_request_unsupported"
         case sealingFailed = "store_sealing_failed"
+        case erasureWaited = "store_erasure_waited"
     }
     public let code: Code
     public let message: String

@@ -320,6 +320,57 @@ import Testing
                     + "AND user_id = '\(Self.userA)'") == 3)
     }
 
+    /// An erasure and a computation that publishes wait for each other: an erasure waits until a
+    /// projector batch in flight has published (its vectors precede the tombstones), and a
+    /// batch that starts while an erasure runs waits for it to commit (it then reads the logs
+    /// without the person).
+    @Test func erasuresAndPublishingComputationsWaitForEachOther() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        try ReplayIdentityTests.createOutputTopics(topics)
+        let prefix = topics.prefix
+        try topics.produce(Self.events(prefix, workspace: Self.workspace, user: Self.userA, canary: "a", base: 10))
+        let ingestGroup = TestEnvironment.uniqueName("ingest-")
+        #expect(try ingestUntilIdle(db, topics, group: ingestGroup).stored.values.reduce(0, +) == 5)
+
+        // A batch in flight (the fence held shared, as the projector holds it from its snapshot
+        // to its publish): the erasure waits, nothing of it committed.
+        let batch = try HistoryReader(url: db.readerURL)
+        try batch.holdErasures()
+        let erase = try BTEProcess([
+            "privacy", "erase", "--workspace", Self.workspace, Self.userA, "--by", "dpo", "--reference", "e-1",
+            "--database-url", db.adminURL, "--brokers", topics.brokers, "--topic-prefix", prefix,
+        ])
+        #expect(erase.wait(timeout: 3) == nil, "\(erase.log)")
+        #expect(try db.count("SELECT count(*) FROM privacy.requests") == 0)
+        #expect(try db.count("SELECT count(*) FROM bte_keys.subjects") == 1)
+        batch.releaseErasures()
+        #expect(erase.wait(timeout: 60) == 0, "\(erase.log)")
+        #expect(try db.count("SELECT count(*) FROM bte_keys.subjects") == 0)
+
+        // An erasure between its lock and its commit (the fence held exclusively): a projector
+        // publishes nothing until it ends.
+        let erasure = try PostgresConnection(url: db.adminURL)
+        try erasure.execute("SELECT pg_advisory_lock(hashtext('bte.erasure'), 0)")
+        try topics.produce(Self.events(prefix, workspace: Self.workspace, user: Self.userC, canary: "c", base: 30))
+        #expect(try ingestUntilIdle(db, topics, group: ingestGroup).stored.values.reduce(0, +) == 5)
+        let project = try BTEProcess(
+            [
+                "project", "--until-idle", "--topic-prefix", prefix, "--ingest-group", ingestGroup, "--group",
+                TestEnvironment.uniqueName("projector-"),
+            ], environment: ["BTE_KAFKA_BROKERS": topics.brokers, "BTE_READER_DATABASE_URL": db.readerURL])
+        #expect(project.wait(timeout: 5) == nil, "\(project.log)")
+        #expect(try topics.readAll(prefix + "bte.behavioral-vectors.v1").filter { $0.value != nil }.isEmpty)
+        try erasure.execute("SELECT pg_advisory_unlock(hashtext('bte.erasure'), 0)")
+        #expect(project.wait(timeout: 120) == 0, "\(project.log)")
+        // C's three vectors; A's interactions are gone from the logs' views: none of A's.
+        let keys = try topics.readAll(prefix + "bte.behavioral-vectors.v1").filter { $0.value != nil }.map {
+            String(decoding: $0.key ?? [], as: UTF8.self)
+        }
+        #expect(keys == Array(repeating: "\(Self.workspace)/\(Self.userC)", count: 3), "\(keys)")
+    }
+
     /// The database computes a person's reference exactly as BTE does.
     @Test func theDatabaseAndBTEAgreeOnReferences() throws {
         let db = try TestDatabase()
