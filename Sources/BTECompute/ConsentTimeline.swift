@@ -37,9 +37,5 @@ public struct ConsentTimeline: Sendable, Equatable {
     }
 
     /// The purposes consent events name that BTE enforces per person.
-    public enum Purpose: String, Sendable, CaseIterable {
-        case inContextInsights = "in_context_insights"
-        case behavioralProfile = "behavioral_profile"
-        case analytics
-    }
+    public typealias Purpose = ConsentPurpose
 }

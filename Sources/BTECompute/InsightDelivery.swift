@@ -323,7 +323,7 @@ public struct DeliveryEngine: Sendable {
                 decisions += decide(userID, trigger, previous: previous, now: asOf, rules: rules)
             }
         case "consent.granted", "consent.withdrawn":
-            guard event.string("purpose") == "in_context_insights" else { break }
+            guard event.string("purpose") == ConsentPurpose.inContextInsights.rawValue else { break }
             let withdrawn = event.eventType == "consent.withdrawn"
             users[userID]?.withdrawn = withdrawn
             // What waited for the user goes with the consent: no record of it is made.

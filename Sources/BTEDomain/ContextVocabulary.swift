@@ -11,7 +11,7 @@ public enum ContextVocabulary {
     /// `metadata.purpose` of a `consent.granted` or `consent.withdrawn`: what the user allows.
     /// `in_context_insights`: insights delivered to them in context; `behavioral_profile`: their
     /// behavioral vector; `analytics`: their events in the workspace's aggregates.
-    public static let consentPurposes = ["in_context_insights", "behavioral_profile", "analytics"]
+    public static let consentPurposes = ConsentPurpose.allCases.map(\.rawValue)
     /// `metadata.userIntent` of any business event.
     public static let userIntents = ["researching", "comparing", "troubleshooting", "exploring"]
     /// `metadata.tier` of any business event.
@@ -143,4 +143,11 @@ public enum ContextVocabulary {
         }
         return nil
     }
+}
+
+/// The purposes a consent event names, each enforced per person (docs/privacy.md#consent).
+public enum ConsentPurpose: String, Sendable, CaseIterable {
+    case inContextInsights = "in_context_insights"
+    case behavioralProfile = "behavioral_profile"
+    case analytics
 }
