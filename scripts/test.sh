@@ -19,6 +19,12 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
 fi
+# The restore drill: pgBackRest archives a scratch cluster's WAL and restores it to a time.
+if ! command -v pgbackrest >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends pgbackrest >/dev/null
+fi
 if ! $PY -c 'import selenium' >/dev/null 2>&1; then
   $PY -m pip install -q --disable-pip-version-check selenium==4.27.1 2>&1 | grep -v 'Running pip as' >&2 || true
 fi

@@ -26,6 +26,7 @@ public struct StoreError: CodedError {
         case privacyRequestUnsupported = "store_privacy_request_unsupported"
         case sealingFailed = "store_sealing_failed"
         case erasureWaited = "store_erasure_waited"
+        case invalidLedger = "store_invalid_ledger"
     }
     public let code: Code
     public let message: String

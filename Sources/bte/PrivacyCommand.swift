@@ -16,6 +16,7 @@ struct PrivacyCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Erase.self, Suppress.self, Unsuppress.self, Export.self, Status.self, Accesses.self, Retention.self,
+            Ledger.self, Reapply.self,
         ])
 
     struct Request: ParsableArguments {

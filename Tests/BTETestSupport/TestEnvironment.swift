@@ -55,15 +55,20 @@ public final class TestDatabase: @unchecked Sendable {
     public let readerURL: String
     private let baseURL: String
 
-    public init() throws {
-        baseURL = try TestEnvironment.postgresBaseURL()
-        name = TestEnvironment.uniqueName("bte_t_")
-        let admin = try PostgresConnection(url: baseURL + "/postgres")
-        try admin.execute("CREATE DATABASE \(name)")
+    public convenience init() throws { try self.init(cluster: try TestEnvironment.postgresBaseURL()) }
+
+    /// A new migrated database in the cluster at `cluster` (`postgresql://postgres@host:port`);
+    /// with `existing`, that database as it is (a restored copy, say): nothing created.
+    public init(cluster: String, existing: String? = nil) throws {
+        baseURL = cluster
+        name = existing ?? TestEnvironment.uniqueName("bte_t_")
         adminURL = baseURL + "/" + name
         let hostPart = baseURL.replacingOccurrences(of: "postgres@", with: "")
         ingestURL = hostPart.replacingOccurrences(of: "postgresql://", with: "postgresql://bte_ingest@") + "/" + name
         readerURL = hostPart.replacingOccurrences(of: "postgresql://", with: "postgresql://bte_reader@") + "/" + name
+        guard existing == nil else { return }
+        let admin = try PostgresConnection(url: baseURL + "/postgres")
+        try admin.execute("CREATE DATABASE \(name)")
         try Migrator().apply(url: adminURL)
     }
 
