@@ -22,6 +22,13 @@ final class ReaderPool: Sendable {
             return try await clients[index].run(body)
         } catch let error as APIError {
             throw error
+        } catch let error as StoreError where error.code == .readOnly {
+            // Connected to a standby (the primary is gone and not yet replaced): aggregate reads
+            // are served, but a personal read must be recorded first, and nothing can be written.
+            throw APIError(
+                .serviceUnavailable, "read_only",
+                "the database takes no writes now (a standby during a failover), and this read must be recorded; "
+                    + "retry")
         } catch {
             throw APIError(.serviceUnavailable, "unavailable", "the database can't be read now; retry")
         }

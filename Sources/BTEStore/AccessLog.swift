@@ -15,10 +15,16 @@ extension ProjectionReader {
     /// Appends a read of `user`'s data by API key `keyID` to the access log, before the data is
     /// read: a read that can't be recorded is not served.
     public func recordAccess(keyID: Int64, route: String, user: UserKey) throws {
-        try connection.transaction("BEGIN READ WRITE") {
-            try connection.execute(
-                "INSERT INTO privacy.access_log (key_id, workspace_id, route, person_ref) VALUES ($1, $2, $3, $4)",
-                [String(keyID), user.workspaceID, route, PersonReference.of(user)])
+        do {
+            try connection.transaction("BEGIN READ WRITE") {
+                try connection.execute(
+                    "INSERT INTO privacy.access_log (key_id, workspace_id, route, person_ref) VALUES ($1, $2, $3, $4)",
+                    [String(keyID), user.workspaceID, route, PersonReference.of(user)])
+            }
+        } catch let error as PostgresError where error.sqlState == "25006" || error.sqlState == "0A000" {
+            // A standby (in recovery) refuses a read-write transaction: 0A000 for BEGIN READ
+            // WRITE, 25006 for a write in a read-only one.
+            throw StoreError(.readOnly, "the database takes no writes now (a standby), so the read can't be recorded")
         }
     }
 

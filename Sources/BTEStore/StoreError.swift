@@ -27,6 +27,7 @@ public struct StoreError: CodedError {
         case sealingFailed = "store_sealing_failed"
         case erasureWaited = "store_erasure_waited"
         case invalidLedger = "store_invalid_ledger"
+        case readOnly = "store_read_only"
     }
     public let code: Code
     public let message: String

@@ -20,14 +20,17 @@ final class ScratchCluster: @unchecked Sendable {
         self.port = port
     }
 
-    func stop() { _ = try? runScript("pg-cluster.sh", ["stop", directory, "immediate"]) }
+    /// Stops it if it runs (a test may have stopped it already).
+    func stop() { _ = try? runScript("pg-cluster.sh", ["stop", directory, "immediate"], expectSuccess: false) }
 }
 
 /// Runs one of the project's scripts; expects exit 0 and returns what it printed. Spawned and
 /// reaped directly, its output in a file: a server the script starts outlives it and keeps
 /// whatever it inherited open.
 @discardableResult
-func runScript(_ name: String, _ arguments: [String], _ env: [String: String] = [:]) throws -> String {
+func runScript(_ name: String, _ arguments: [String], _ env: [String: String] = [:], expectSuccess: Bool = true)
+    throws -> String
+{
     let log = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("script-"))
     defer { try? FileManager.default.removeItem(at: log) }
     let script = TestEnvironment.packageRoot.appendingPathComponent("scripts/" + name).path
@@ -51,25 +54,8 @@ func runScript(_ name: String, _ arguments: [String], _ env: [String: String] = 
     while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
     let code = (status >> 8) & 0xff
-    #expect(code == 0, "scripts/\(name) \(arguments.joined(separator: " ")) exited \(code): \(text)")
+    #expect(code == 0 || !expectSuccess, "scripts/\(name) \(arguments.joined(separator: " ")) exited \(code): \(text)")
     return text
-}
-
-/// A TCP port nothing listens on now (the kernel picks it).
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-        }
-    }
-    return bound ? Int(UInt16(bigEndian: address.sin_port)) : 0
 }
 
 /// The restore drill against real servers: a cluster archiving its WAL with pgBackRest is backed
