@@ -23,6 +23,9 @@
 #   BTE_BACKUP_PGPORT  its port (default $BTE_PG_PORT)
 #   BTE_BACKUP_STANZA  the stanza's name (default bte)
 #   BTE_BACKUP_FULL_KEEP  full backups kept, with what depends on them (default 2)
+#   BTE_BACKUP_DATABASE_URL  where each finished backup is recorded (bte.backups: `bte status`, the
+#                      dashboard and the bte_backup_age_seconds metric read it); default the
+#                      cluster's $BTE_DB_NAME database as postgres
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 fail() { echo "backup: $*" >&2; exit 1; }
@@ -35,6 +38,20 @@ PGDATA_="${BTE_BACKUP_PGDATA:-$(cat "$BTE_DEV_DIR/pgdir" 2>/dev/null || true)}"
 CONFIG="$BACKUP_DIR/pgbackrest.conf"
 
 pgbr() { as_pg pgbackrest --config="$CONFIG" --stanza="$STANZA" "$@"; }
+# Records the newest backup in bte.backups; a backup that can't be recorded is still a backup.
+record_backup() {
+  local row
+  row="$(pgbr info --output=json | python3 -c '
+import json, sys
+backup = json.load(sys.stdin)[0]["backup"][-1]
+print("%s|%s|%d|%d|%d" % (backup["label"], backup["type"], backup["timestamp"]["start"],
+      backup["timestamp"]["stop"], backup["info"]["size"]))')" || { echo "backup: could not read the backup's info" >&2; return 0; }
+  IFS='|' read -r label type start stop size <<<"$row"
+  psql -X -q -v ON_ERROR_STOP=1 "${BTE_BACKUP_DATABASE_URL:-postgresql://postgres@127.0.0.1:$PGPORT_/$BTE_DB_NAME}" \
+    -c "INSERT INTO bte.backups (label, backup_type, started_at, stopped_at, size_bytes)
+        VALUES ('$label', '$type', to_timestamp($start), to_timestamp($stop), $size) ON CONFLICT (label) DO NOTHING" \
+    || echo "backup: $label is taken but not recorded in bte.backups (is the database migrated?)" >&2
+}
 need_tool() {
   command -v pgbackrest >/dev/null 2>&1 && return
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -98,6 +115,7 @@ CONF
     need_config
     pgbr --type="$cmd" backup
     pgbr info --output=text | sed -n '/backup:/,$p' | tail -n 6 >&2
+    record_backup
     ;;
   list) need_config; pgbr info ;;
   check) need_config; pgbr check ;;
@@ -118,7 +136,7 @@ CONF
       "wait with scripts/pg-cluster.sh ready PORT, then run bte privacy reapply (docs/operations.md)" >&2
     ;;
   *)
-    sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
     [ -z "$cmd" ] || exit 2
     ;;
 esac

@@ -162,6 +162,40 @@ public struct APIServer: Sendable {
         }
     }
 
+    /// Exports the database's health every `interval` until cancelled: the last recorded
+    /// backup's age, the WAL archive's, whether the server is a standby, each standby's lag.
+    public func watchDatabase(interval: Duration = .seconds(15)) async {
+        let url = configuration.readerURL
+        var standbys: Set<String> = []
+        while !Task.isCancelled {
+            // A connection per reading (one every 15 s): after a failover it reaches the host the
+            // URL now leads to.
+            let health = await withCheckedContinuation { (continuation: CheckedContinuation<DatabaseHealth?, Never>) in
+                Thread { continuation.resume(returning: try? StatusStore(url: url).databaseHealth()) }.start()
+            }
+            if let health {
+                Gauge(label: "bte_postgres_in_recovery").record(health.inRecovery ? 1 : 0)
+                if let age = health.backupAgeSeconds { Gauge(label: "bte_backup_age_seconds").record(age) }
+                if let age = health.archiveAgeSeconds { Gauge(label: "bte_wal_archive_age_seconds").record(age) }
+                Gauge(label: "bte_wal_archive_failures").record(health.archiveFailures)
+                var seen: Set<String> = []
+                for standby in health.standbys {
+                    seen.insert(standby.name)
+                    if let lag = standby.lagSeconds {
+                        Gauge(label: "bte_postgres_replication_lag_seconds", dimensions: [("standby", standby.name)])
+                            .record(lag)
+                    }
+                }
+                // A standby that went away is no longer lagging: its series goes.
+                for gone in standbys.subtracting(seen) {
+                    Gauge(label: "bte_postgres_replication_lag_seconds", dimensions: [("standby", gone)]).destroy()
+                }
+                standbys = seen
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
     /// Each path's methods (what the spec declares); `{…}` is one path segment.
     static let methods: [String: [HTTPRequest.Method]] = [
         "/v1/events": [.post], "/api/v1/interactions/log": [.post], "/healthz": [.get], "/readyz": [.get],

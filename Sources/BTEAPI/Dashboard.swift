@@ -52,6 +52,8 @@ final class OperationsSnapshot: Sendable {
         var groups: [(group: String, lagMessages: Int64, lagSeconds: Double)] = []
         var rejects: [(code: String, count: Int)] = []
         var problems: [String] = []
+        /// The database's role, backups, WAL archive and standbys, as rows of (what, value).
+        var database: [(what: String, value: String)] = []
     }
 
     private let status: Status
@@ -75,6 +77,7 @@ final class OperationsSnapshot: Sendable {
                     }
                     figures.rejects = report.rejectsLast24Hours.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
                     figures.problems = report.problems.map(Self.withoutDetails)
+                    figures.database = report.database.map(Self.rows) ?? []
                 } catch {
                     figures.problems = ["the pipeline's status can't be read now"]
                 }
@@ -83,6 +86,24 @@ final class OperationsSnapshot: Sendable {
         }
         cached.withLock { $0 = (figures, ContinuousClock.now) }
         return figures
+    }
+
+    static func rows(_ db: DatabaseHealth) -> [(what: String, value: String)] {
+        func age(_ seconds: Double?) -> String { seconds.map { String(format: "%.0f s ago", $0) } ?? "none recorded" }
+        var rows = [
+            ("server", db.inRecovery ? "standby (read-only)" : "primary"),
+            ("last backup", db.lastBackupType.map { "\($0), \(age(db.backupAgeSeconds))" } ?? "none recorded"),
+            ("WAL archive", db.archiving ? "\(age(db.archiveAgeSeconds)), \(db.archiveFailures) failures" : "off"),
+        ]
+        for standby in db.standbys {
+            rows.append(
+                (
+                    "standby \(standby.name)",
+                    "\(standby.state ?? "state unknown"), "
+                        + (standby.lagSeconds.map { String(format: "%.1f s behind", $0) } ?? "lag unknown")
+                ))
+        }
+        return rows
     }
 
     /// A problem without the server's error text (hosts, roles, paths): what failed, not how.
@@ -363,6 +384,7 @@ enum DashboardPage {
             "rejects": figures.rejects.map { ["code": $0.code, "count": $0.count] as [String: Any] },
             "no_rejects": figures.rejects.isEmpty,
             "problems": figures.problems.map { ["text": $0] },
+            "database": figures.database.map { ["what": $0.what, "value": $0.value] },
             "freshness": freshness, "newest_output": stored ?? "–",
             "signals": signals, "no_signals": signals.isEmpty,
             "insights": insights, "no_insights": insights.isEmpty,
@@ -408,6 +430,8 @@ enum DashboardPage {
         </tr>{{/rejects}}
         {{#no_rejects}}<tr><td colspan="2">none</td></tr>{{/no_rejects}}
         </table>
+        <h3>Database: backups and replication</h3>
+        <table id="database">{{#database}}<tr><th>{{what}}</th><td>{{value}}</td></tr>{{/database}}</table>
         {{/pipeline}}
         <h2>Signals</h2>
         <table id="signals"><tr><th>signal</th><th>value</th><th>as of</th><th>last 30 days</th></tr>

@@ -18,6 +18,8 @@ public struct Status: Sendable {
         public var sinkGroup: String?
         public var topicPrefix = ""
         public var maxLagSeconds = 300.0
+        /// A recorded backup older than this is a problem (none recorded is only reported).
+        public var maxBackupAgeSeconds = 26 * 3_600.0
         public var timeoutMilliseconds: Int32 = 5_000
         public var nowMilliseconds: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
@@ -58,6 +60,7 @@ public struct Status: Sendable {
         public var groups: [GroupLag] = []
         public var rejectsLast24Hours: [String: Int] = [:]
         public var maxLagSeconds = 300.0
+        public var database: DatabaseHealth?
 
         public var worstLagSeconds: Double { groups.flatMap(\.partitions).map(\.lagSeconds).max() ?? 0 }
 
@@ -81,6 +84,7 @@ public struct Status: Sendable {
                             + "lag \(p.lagMessages) messages, \(format(p.lagSeconds)) s")
                 }
             }
+            if let database { lines.append(Self.describe(database)) }
             let total = rejectsLast24Hours.values.reduce(0, +)
             lines.append(
                 "rejects in the last 24 h: \(total)"
@@ -113,7 +117,51 @@ public struct Status: Sendable {
                 + "\"schema\":\(schemaVersion.map(JSONValue.quoted) ?? "null"),"
                 + "\"thresholds\":\(thresholdsVersion.map(String.init) ?? "null")},"
                 + "\"groups\":[\(groups.joined(separator: ","))],"
-                + "\"rejects_last_24h\":{\(rejects.joined(separator: ","))}}"
+                + "\"rejects_last_24h\":{\(rejects.joined(separator: ","))},"
+                + "\"database\":\(database.map(Self.json) ?? "null")}"
+        }
+
+        /// One line: the server's role, the last backup, the WAL archive, the standbys.
+        static func describe(_ db: DatabaseHealth) -> String {
+            func age(_ seconds: Double) -> String {
+                seconds < 120
+                    ? String(format: "%.0f s", seconds)
+                    : seconds < 7_200
+                        ? String(format: "%.0f min", seconds / 60) : String(format: "%.1f h", seconds / 3_600)
+            }
+            var parts = [db.inRecovery ? "database: a standby (read-only)" : "database: primary"]
+            if let type = db.lastBackupType, let backup = db.backupAgeSeconds {
+                parts.append("last backup \(type) \(age(backup)) ago")
+            } else {
+                parts.append("no backup recorded (scripts/backup.sh records them)")
+            }
+            if db.archiving {
+                let last = db.archiveAgeSeconds.map { "last WAL archived \(age($0)) ago" } ?? "no WAL archived yet"
+                parts.append(last + ", \(db.archiveFailures) archive failures")
+            } else {
+                parts.append("WAL archiving off")
+            }
+            if db.inRecovery, let replayed = db.lastReplayedAt {
+                parts.append("last replayed commit \(age(max(db.now - replayed, 0))) old")
+            }
+            for standby in db.standbys {
+                let lag = standby.lagSeconds.map { String(format: "%.1f s behind", $0) } ?? "lag unknown"
+                parts.append("standby \(standby.name) \(standby.state ?? "state unknown"), \(lag)")
+            }
+            return parts.joined(separator: "; ")
+        }
+
+        static func json(_ db: DatabaseHealth) -> String {
+            func number(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "null" }
+            let standbys = db.standbys.map {
+                "{\"name\":\(JSONValue.quoted($0.name)),\"state\":\($0.state.map(JSONValue.quoted) ?? "null"),"
+                    + "\"lag_seconds\":\(number($0.lagSeconds))}"
+            }
+            return "{\"role\":\"\(db.inRecovery ? "standby" : "primary")\","
+                + "\"last_backup_type\":\(db.lastBackupType.map(JSONValue.quoted) ?? "null"),"
+                + "\"backup_age_seconds\":\(number(db.backupAgeSeconds)),\"archiving\":\(db.archiving),"
+                + "\"archive_age_seconds\":\(number(db.archiveAgeSeconds)),\"archive_failures\":\(db.archiveFailures),"
+                + "\"standbys\":[\(standbys.joined(separator: ","))]}"
         }
 
         private func format(_ seconds: Double) -> String { String(format: "%.1f", seconds) }
@@ -134,6 +182,21 @@ public struct Status: Sendable {
             report.schemaVersion = try opened.schemaVersion()
             report.thresholdsVersion = try opened.thresholdsVersion()
             report.rejectsLast24Hours = try opened.rejectsByCode(hours: 24)
+            let database = try opened.databaseHealth()
+            report.database = database
+            if let age = database.backupAgeSeconds, age > configuration.maxBackupAgeSeconds {
+                let limit = String(format: "%.0f", configuration.maxBackupAgeSeconds / 3_600)
+                report.health = .degraded
+                report.problems.append(
+                    "the last backup finished \(String(format: "%.1f", age / 3_600)) h ago "
+                        + "(more than --max-backup-age-hours \(limit))")
+            }
+            if database.archiving, database.archiveFailures > 0,
+                let failed = database.lastArchiveFailureAt, failed > (database.lastArchivedAt ?? 0)
+            {
+                report.health = .degraded
+                report.problems.append("WAL archiving fails: the last attempt failed and nothing was archived since")
+            }
             store = opened
         } catch {
             report.health = .unreachable

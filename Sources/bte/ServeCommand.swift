@@ -114,7 +114,11 @@ struct ServeCommand: AsyncParsableCommand {
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             logger.info("serving on http://\(host):\(port)")
             let watcher = Task { await server.watchReadiness(readiness) }
-            defer { watcher.cancel() }
+            let database = Task { await server.watchDatabase() }
+            defer {
+                watcher.cancel()
+                database.cancel()
+            }
             try await group.run()
         }
     }

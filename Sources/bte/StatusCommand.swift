@@ -17,6 +17,8 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(help: "Also report this sink group (bte-sink), whose offsets are in PostgreSQL.") var sinkGroup: String?
     @Option(help: "Degraded when a partition's oldest unprocessed message is older than this.")
     var maxLagSeconds = 300.0
+    @Option(help: "Degraded when the last recorded backup (scripts/backup.sh) finished longer ago than this.")
+    var maxBackupAgeHours = 26.0
     @Option(help: "table or json.") var format = "table"
     @OptionGroup var kafka: KafkaOptions
 
@@ -24,6 +26,9 @@ struct StatusCommand: AsyncParsableCommand {
         try await guarded {
             guard format == "table" || format == "json" else { throw CLIError("--format is table or json") }
             guard maxLagSeconds >= 0 else { throw CLIError("--max-lag-seconds must not be negative") }
+            guard maxBackupAgeHours > 0, maxBackupAgeHours.isFinite else {
+                throw CLIError("--max-backup-age-hours must be a positive number")
+            }
             var configuration = Status.Configuration(
                 brokers: try Setting.brokers.resolve(brokers), readerURL: try Setting.reader.resolve(readerDatabaseURL))
             configuration.kafkaProperties = try kafka.resolve()
@@ -32,6 +37,7 @@ struct StatusCommand: AsyncParsableCommand {
             configuration.projectorGroup = projectorGroup
             configuration.sinkGroup = sinkGroup
             configuration.maxLagSeconds = maxLagSeconds
+            configuration.maxBackupAgeSeconds = maxBackupAgeHours * 3_600
             let status = Status(configuration: configuration)
             let report = try await onThread("status") { try status.report() }
             print(format == "json" ? report.json() : report.table())

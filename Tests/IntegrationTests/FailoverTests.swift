@@ -85,6 +85,17 @@ import Testing
         }
         let signals = "/v1/workspaces/\(workspace)/signals"
         #expect(read(signals)?.status == 200)
+        // The primary reports its standby streaming, to `bte status` and to /metrics.
+        let status = try BTEProcess(
+            ["status", "--format", "json", "--topic-prefix", topics.prefix, "--reader-database-url", projectorURL],
+            environment: env)
+        _ = status.wait(timeout: 60)
+        #expect(status.log.contains(#""role":"primary""#), "\(status.log)")
+        #expect(status.log.contains(#""state":"streaming""#), "\(status.log)")
+        #expect(
+            eventually(timeout: 30) {
+                httpGet(port: port, path: "/metrics")?.body.contains("bte_postgres_replication_lag_seconds{") == true
+            })
 
         // The primary is lost mid-stream; the rest of the stream keeps arriving.
         try runScript("pg-cluster.sh", ["stop", primary.directory, "immediate"])

@@ -100,7 +100,7 @@ func runScript(_ name: String, _ arguments: [String], _ env: [String: String] = 
             restored.stop()
             try? FileManager.default.removeItem(atPath: root)
         }
-        let backupEnv = [
+        var backupEnv = [
             "BTE_BACKUP_DIR": root + "/backup", "BTE_BACKUP_PGDATA": primary.directory,
             "BTE_BACKUP_PGPORT": String(primary.port),
         ]
@@ -110,6 +110,7 @@ func runScript(_ name: String, _ arguments: [String], _ env: [String: String] = 
         try runScript("backup.sh", ["stanza"], backupEnv)
 
         let db = try TestDatabase(cluster: primary.url)
+        backupEnv["BTE_BACKUP_DATABASE_URL"] = db.adminURL
         let topics = try TestTopics()
         try ReplayIdentityTests.createOutputTopics(topics)
         let prefix = topics.prefix
@@ -124,6 +125,14 @@ func runScript(_ name: String, _ arguments: [String], _ env: [String: String] = 
                 .interactionEvents: 6, .businessEvents: 2, .userActions: 2,
             ])
         try runScript("backup.sh", ["full"], backupEnv)
+        // The backup is on record, and the status says so with the archive's state.
+        #expect(try db.count("SELECT count(*) FROM bte.backups WHERE backup_type = 'full'") == 1)
+        let status = try BTEProcess(
+            ["status", "--format", "json", "--topic-prefix", topics.prefix],
+            environment: ["BTE_KAFKA_BROKERS": topics.brokers, "BTE_READER_DATABASE_URL": db.readerURL])
+        _ = status.wait(timeout: 60)
+        #expect(status.log.contains(#""last_backup_type":"full""#), "\(status.log)")
+        #expect(status.log.contains(#""archiving":true"#), "\(status.log)")
 
         // After the backup, before T: the WAL archive alone carries these.
         try topics.produce(person(Self.suppressed, base: 30))
