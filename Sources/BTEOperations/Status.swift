@@ -182,20 +182,23 @@ public struct Status: Sendable {
             report.schemaVersion = try opened.schemaVersion()
             report.thresholdsVersion = try opened.thresholdsVersion()
             report.rejectsLast24Hours = try opened.rejectsByCode(hours: 24)
-            let database = try opened.databaseHealth()
-            report.database = database
-            if let age = database.backupAgeSeconds, age > configuration.maxBackupAgeSeconds {
-                let limit = String(format: "%.0f", configuration.maxBackupAgeSeconds / 3_600)
-                report.health = .degraded
-                report.problems.append(
-                    "the last backup finished \(String(format: "%.1f", age / 3_600)) h ago "
-                        + "(more than --max-backup-age-hours \(limit))")
-            }
-            if database.archiving, database.archiveFailures > 0,
-                let failed = database.lastArchiveFailureAt, failed > (database.lastArchivedAt ?? 0)
-            {
-                report.health = .degraded
-                report.problems.append("WAL archiving fails: the last attempt failed and nothing was archived since")
+            // Reported when it can be read (a schema before backups were recorded can't say).
+            if let database = try? opened.databaseHealth() {
+                report.database = database
+                if let age = database.backupAgeSeconds, age > configuration.maxBackupAgeSeconds {
+                    let limit = String(format: "%.0f", configuration.maxBackupAgeSeconds / 3_600)
+                    report.health = .degraded
+                    report.problems.append(
+                        "the last backup finished \(String(format: "%.1f", age / 3_600)) h ago "
+                            + "(more than --max-backup-age-hours \(limit))")
+                }
+                if database.archiving, database.archiveFailures > 0,
+                    let failed = database.lastArchiveFailureAt, failed > (database.lastArchivedAt ?? 0)
+                {
+                    report.health = .degraded
+                    report.problems.append(
+                        "WAL archiving fails: the last attempt failed and nothing was archived since")
+                }
             }
             store = opened
         } catch {

@@ -99,4 +99,35 @@ import Testing
         #expect(unreachable["status"] as? String == "unreachable")
         #expect((unreachable["problems"] as? [String])?.first?.hasPrefix("Kafka") == true, "\(unreachable)")
     }
+
+    /// A recorded backup older than the limit makes the status degraded; within it, healthy; the
+    /// database part names the server's role and the backup.
+    @Test func anOldBackupIsAProblem() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        let (fresh, none) = try Self.status([], db, topics)
+        #expect(fresh == 0, "\(none)")
+        let empty = none["database"] as? [String: Any]
+        #expect(empty?["role"] as? String == "primary" && empty?["last_backup_type"] is NSNull, "\(none)")
+        // Finished 30 hours ago (the table is append-only: a backup is recorded, never changed).
+        try db.admin().execute(
+            """
+            INSERT INTO bte.backups (label, backup_type, started_at, stopped_at, size_bytes)
+            VALUES ('20261201-000000F', 'full', now() - interval '30 hours 5 minutes', now() - interval '30 hours', 1)
+            """)
+        let (old, report) = try Self.status([], db, topics)
+        #expect(old == 1, "\(report)")
+        let problems = report["problems"] as? [String] ?? []
+        #expect(
+            problems.contains("the last backup finished 30.0 h ago (more than --max-backup-age-hours 26)"),
+            "\(problems)")
+        let database = report["database"] as? [String: Any]
+        #expect(database?["last_backup_type"] as? String == "full")
+        // 30 h = 108,000 s, give or take the time the command took.
+        let age = database?["backup_age_seconds"] as? Double ?? 0
+        #expect(age >= 108_000 && age < 108_060, "\(age)")
+        let (within, _) = try Self.status(["--max-backup-age-hours", "48"], db, topics)
+        #expect(within == 0)
+    }
 }
