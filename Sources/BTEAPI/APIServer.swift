@@ -243,7 +243,7 @@ public struct APIServer: Sendable {
                 let batch = try self.collector.events(
                     body: body, workspaceID: key.workspaceID, mayGiveFeedback: key.scope == "admin"
                 ).get()
-                try await self.publish(batch.messages, readiness: readiness)
+                try await self.publish(Self.traced(batch.messages, request), readiness: readiness)
                 let rejected = batch.rejected.map {
                     "{\"index\":\($0.index),\"code\":\(JSONValue.quoted($0.code)),"
                         + "\"message\":\(JSONValue.quoted($0.message))}"
@@ -264,7 +264,7 @@ public struct APIServer: Sendable {
                 let (message, record) = try self.collector.interaction(
                     body: body, workspaceID: key.workspaceID, idempotencyKey: idempotency
                 ).get()
-                try await self.publish([message], readiness: readiness)
+                try await self.publish(Self.traced([message], request), readiness: readiness)
                 func text(_ field: String) -> String {
                     if case .string(let value)? = record[field] { return JSONValue.quoted(value) }
                     return "null"
@@ -398,6 +398,19 @@ public struct APIServer: Sendable {
             bytes += buffer.readableBytesView
         }
         return bytes
+    }
+
+    /// The collected records carry the request's W3C `traceparent`, when it has a valid one, so
+    /// a trace begun by the caller continues through ingest and the projector.
+    static func traced(_ messages: [KafkaOutgoingMessage], _ request: Request) -> [KafkaOutgoingMessage] {
+        guard let name = HTTPField.Name(TraceParent.headerName), let value = request.headers[name],
+            let context = TraceParent(Array(value.utf8))
+        else { return messages }
+        let header = [KafkaHeader(name: TraceParent.headerName, value: Array(context.header.utf8))]
+        return messages.map {
+            KafkaOutgoingMessage(
+                topic: $0.topic, key: $0.key, value: $0.value, partition: $0.partition, headers: header)
+        }
     }
 
     func publish(_ messages: [KafkaOutgoingMessage], readiness: Readiness) async throws {

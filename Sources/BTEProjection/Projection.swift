@@ -18,6 +18,31 @@ public struct ProjectionOutputs: Sendable {
     public var failures: [KafkaOutgoingMessage] = []
     /// In-context delivery decisions (the projector's; the sweep takes none).
     public var deliveries: [DeliveryDecision] = []
+    /// The trace context of each record above, by position, when the projector carries them
+    /// (`Projector.Configuration.traceContext`); empty otherwise.
+    public var signalTraces: [TraceParent?] = []
+    public var insightTraces: [TraceParent?] = []
+    public var vectorTraces: [TraceParent?] = []
+    public var deliveryTraces: [TraceParent?] = []
+
+    /// How many records of each kind there are (to attach a trace to the ones added since).
+    var counts: (signals: Int, insights: Int, vectors: Int, deliveries: Int) {
+        (signals.count, insights.count, vectors.count, deliveries.count)
+    }
+
+    /// Gives the records added since `counts` the trace `context` (none: nil).
+    mutating func trace(
+        since counts: (signals: Int, insights: Int, vectors: Int, deliveries: Int), _ context: TraceParent?
+    ) {
+        func pad(_ traces: inout [TraceParent?], from: Int, to: Int) {
+            traces += Array(repeating: nil, count: max(from - traces.count, 0))
+            traces += Array(repeating: context, count: max(to - traces.count, 0))
+        }
+        pad(&signalTraces, from: counts.signals, to: signals.count)
+        pad(&insightTraces, from: counts.insights, to: insights.count)
+        pad(&vectorTraces, from: counts.vectors, to: vectors.count)
+        pad(&deliveryTraces, from: counts.deliveries, to: deliveries.count)
+    }
 
     /// Outputs per output topic, by the topic's unprefixed name (for metrics).
     public func countsByTopic() -> [String: Int] {
@@ -34,18 +59,32 @@ public struct ProjectionOutputs: Sendable {
         let signalsTopic = OutputTopic.signals.name(prefix: prefix)
         let insightsTopic = OutputTopic.insights.name(prefix: prefix)
         let deliveriesTopic = OutputTopic.insightDeliveries.name(prefix: prefix)
-        return signals.map {
-            KafkaOutgoingMessage(topic: signalsTopic, key: Array($0.workspaceID.utf8), value: $0.json())
+        func headers(_ traces: [TraceParent?], _ index: Int) -> [KafkaHeader] {
+            guard index < traces.count, let context = traces[index] else { return [] }
+            return [KafkaHeader(name: TraceParent.headerName, value: Array(context.header.utf8))]
         }
-            + vectors
-            + insights.map {
-                KafkaOutgoingMessage(topic: insightsTopic, key: Array($0.workspaceID.utf8), value: $0.json())
+        return signals.enumerated().map { index, signal in
+            KafkaOutgoingMessage(
+                topic: signalsTopic, key: Array(signal.workspaceID.utf8), value: signal.json(),
+                headers: headers(signalTraces, index))
+        }
+            + (vectorTraces.isEmpty
+                ? vectors
+                : vectors.enumerated().map { index, vector in
+                    KafkaOutgoingMessage(
+                        topic: vector.topic, key: vector.key, value: vector.value, partition: vector.partition,
+                        headers: headers(vectorTraces, index))
+                })
+            + insights.enumerated().map { index, insight in
+                KafkaOutgoingMessage(
+                    topic: insightsTopic, key: Array(insight.workspaceID.utf8), value: insight.json(),
+                    headers: headers(insightTraces, index))
             }
             + failures
-            + deliveries.map {
+            + deliveries.enumerated().map { index, decision in
                 KafkaOutgoingMessage(
-                    topic: deliveriesTopic, key: Array("\($0.workspaceID)/\($0.userID)".utf8),
-                    value: $0.json(thresholdsVersion: thresholdsVersion))
+                    topic: deliveriesTopic, key: Array("\(decision.workspaceID)/\(decision.userID)".utf8),
+                    value: decision.json(thresholdsVersion: thresholdsVersion), headers: headers(deliveryTraces, index))
             }
     }
 }

@@ -78,7 +78,8 @@ final class ProjectionState {
     /// each entity's outputs as of every event (its newest event time so far).
     func project(
         ranges: [OffsetRange], reader: HistoryReader, businessTopic: String, ingestGroup: String,
-        thresholds: Thresholds, topicPrefix: String, failures: ComputationFailures, clock: inout StageClock
+        thresholds: Thresholds, topicPrefix: String, failures: ComputationFailures,
+        traces: [LogPosition: TraceParent] = [:], clock: inout StageClock
     ) throws -> ProjectionOutputs {
         batch += 1
         try forgetErased(reader: reader)
@@ -111,7 +112,14 @@ final class ProjectionState {
         let consent = try reader.consent(to: .behavioralProfile, of: profiled)
         var vectored: Set<UserKey> = []
         clock.lap("consent")
-        for (_, row) in rows {
+        for (position, row) in rows {
+            let counts = outputs.counts
+            defer {
+                // The records this event caused carry its trace, as children of one new span.
+                if !traces.isEmpty {
+                    outputs.trace(since: counts, traces[position].flatMap { $0.child(parentID: Self.spanID()) })
+                }
+            }
             switch row {
             case .business(let event):
                 var published = ProjectionOutputs(thresholdsVersion: thresholds.version)
@@ -154,6 +162,15 @@ final class ProjectionState {
         heldEntities.record(workspaces.count + users.count)
         clock.lap("compute")
         return outputs
+    }
+
+    /// A new span id: 8 random bytes, not all zero.
+    static func spanID() -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        while true {
+            let value = generator.next()
+            if value != 0 { return withUnsafeBytes(of: value) { Array($0) } }
+        }
     }
 
     /// The person a business event withdraws consent to a behavioral profile for, if it does.

@@ -51,6 +51,9 @@ public final class Projector {
         public var publishNothing = false
         public var maxStateWorkspaces = 10_000
         public var maxStateUsers = 200_000
+        /// Carry a producer's W3C `traceparent` header from each input message to the records it
+        /// causes (as a child context). Off: headers are not even read.
+        public var traceContext = false
         var stateLimits: ProjectionState.Limits {
             ProjectionState.Limits(workspaces: maxStateWorkspaces, users: maxStateUsers)
         }
@@ -110,6 +113,7 @@ public final class Projector {
         consumerConfiguration.sessionTimeoutMilliseconds = configuration.sessionTimeoutMilliseconds
         consumerConfiguration.fetchWaitMaxMilliseconds = configuration.fetchWaitMilliseconds
         consumerConfiguration.groupInstanceID = configuration.instanceID
+        if configuration.traceContext { consumerConfiguration.copiedHeaders = [TraceParent.headerName] }
         let assigned = AssignedPartitions()
         let logger = self.logger
         let consumer = try KafkaConsumer(
@@ -327,6 +331,16 @@ public final class Projector {
         let ranges = next.keys.sorted().map { tp in
             OffsetRange(topic: tp.topic, partition: tp.partition, from: first[tp] ?? 0, to: next[tp] ?? 0)
         }
+        var traces: [LogPosition: TraceParent] = [:]
+        if configuration.traceContext {
+            for message in messages {
+                guard let header = message.header(TraceParent.headerName), let context = TraceParent(header) else {
+                    continue
+                }
+                traces[LogPosition(topic: message.topic, partition: message.partition, offset: message.offset)] =
+                    context
+            }
+        }
         try reader.waitUntilDurable(
             group: configuration.ingestGroup, next: next.map { ($0.key.topic, $0.key.partition, $0.value) })
         var clock = StageClock(started: started)
@@ -355,7 +369,7 @@ public final class Projector {
                 try state.project(
                     ranges: ranges, reader: reader, businessTopic: businessTopic,
                     ingestGroup: configuration.ingestGroup, thresholds: try reader.thresholds(),
-                    topicPrefix: configuration.topicPrefix, failures: failures, clock: &clock)
+                    topicPrefix: configuration.topicPrefix, failures: failures, traces: traces, clock: &clock)
             }
             try producer.send(outputs.messages(prefix: configuration.topicPrefix))
             return outputs

@@ -64,6 +64,9 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// that answer only when it runs out, rather than when data arrives, add up to this much
     /// latency to every message.
     public var fetchWaitMaxMilliseconds: Int = 500
+    /// Header names whose values consumed messages carry (`KafkaMessage.headers`); the others
+    /// are not read.
+    public var copiedHeaders: [String] = []
 
     public init(client: KafkaClientConfiguration, groupID: String) {
         self.client = client

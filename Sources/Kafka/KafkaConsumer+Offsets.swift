@@ -65,7 +65,7 @@ extension KafkaConsumer {
         guard message.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(.consume, message.err, context: "read")
         }
-        return .message(KafkaMessage(copying: raw))
+        return .message(KafkaMessage(copying: raw, headers: copiedHeaders))
     }
 }
 

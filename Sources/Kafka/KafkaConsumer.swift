@@ -32,11 +32,13 @@ public final class KafkaConsumer {
     let handle: OpaquePointer
     private let context: RebalanceContext
     private var closed = false
+    let copiedHeaders: [String]
     /// The last non-fatal error the client reported (broker down, and so on).
     public private(set) var lastTransientError: KafkaError?
 
     public init(configuration: KafkaConsumerConfiguration, rebalance: KafkaRebalanceHandler) throws {
         let context = RebalanceContext(handler: rebalance)
+        copiedHeaders = configuration.copiedHeaders
         let conf = try makeConf(configuration.librdkafkaProperties)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
         rd_kafka_conf_set_rebalance_cb(conf) { rk, err, list, opaque in
@@ -135,7 +137,7 @@ public final class KafkaConsumer {
             lastTransientError = error
             return nil
         }
-        return KafkaMessage(copying: raw)
+        return KafkaMessage(copying: raw, headers: copiedHeaders)
     }
 
     /// Replaces the assignment: each partition (re)starts at the given offset and is resumed.
@@ -226,8 +228,8 @@ public final class KafkaConsumer {
 }
 
 extension KafkaMessage {
-    /// A Swift copy of a consumed message (the caller still destroys `raw`).
-    init(copying raw: UnsafeMutablePointer<rd_kafka_message_t>) {
+    /// A Swift copy of a consumed message with the headers named (the caller still destroys `raw`).
+    init(copying raw: UnsafeMutablePointer<rd_kafka_message_t>, headers names: [String] = []) {
         let message = raw.pointee
         let topic = message.rkt.flatMap { rd_kafka_topic_name($0) }.map { String(cString: $0) } ?? ""
         var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
@@ -236,6 +238,23 @@ extension KafkaMessage {
             topic: topic, partition: message.partition, offset: message.offset,
             value: copyBytes(message.payload, message.len),
             key: copyBytes(message.key, message.key_len),
-            timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp)
+            timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp,
+            headers: names.isEmpty ? [] : Self.copyHeaders(raw, names))
+    }
+
+    private static func copyHeaders(_ raw: UnsafeMutablePointer<rd_kafka_message_t>, _ names: [String]) -> [KafkaHeader]
+    {
+        var list: OpaquePointer?
+        guard rd_kafka_message_headers(raw, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return [] }
+        var found: [KafkaHeader] = []
+        for name in names {
+            var value: UnsafeRawPointer?
+            var size = 0
+            guard rd_kafka_header_get_last(list, name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR else { continue }
+            found.append(
+                KafkaHeader(
+                    name: name, value: value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []))
+        }
+        return found
     }
 }

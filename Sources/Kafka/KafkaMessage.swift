@@ -10,10 +10,13 @@ public struct KafkaMessage: Sendable {
     public let key: [UInt8]?
     /// Milliseconds since the epoch, when the broker reported a timestamp.
     public let timestampMilliseconds: Int64?
+    /// The headers the consumer was asked to copy (`KafkaConsumerConfiguration.copiedHeaders`),
+    /// the last value of each name the message carries; none by default, at no cost.
+    public let headers: [KafkaHeader]
 
     public init(
         topic: String, partition: Int32, offset: Int64, value: [UInt8]?, key: [UInt8]?,
-        timestampMilliseconds: Int64? = nil
+        timestampMilliseconds: Int64? = nil, headers: [KafkaHeader] = []
     ) {
         self.topic = topic
         self.partition = partition
@@ -21,7 +24,11 @@ public struct KafkaMessage: Sendable {
         self.value = value
         self.key = key
         self.timestampMilliseconds = timestampMilliseconds
+        self.headers = headers
     }
+
+    /// The value of header `name`, if it was copied and the message has it.
+    public func header(_ name: String) -> [UInt8]? { headers.last { $0.name == name }?.value }
 
     public var topicPartition: KafkaTopicPartition { KafkaTopicPartition(topic: topic, partition: partition) }
 }
@@ -33,11 +40,26 @@ public struct KafkaOutgoingMessage: Sendable {
     public let value: [UInt8]?
     /// `nil` lets the partitioner choose from the key.
     public let partition: Int32?
+    public let headers: [KafkaHeader]
 
-    public init(topic: String, key: [UInt8]?, value: [UInt8]?, partition: Int32? = nil) {
+    public init(
+        topic: String, key: [UInt8]?, value: [UInt8]?, partition: Int32? = nil, headers: [KafkaHeader] = []
+    ) {
         self.topic = topic
         self.key = key
         self.value = value
         self.partition = partition
+        self.headers = headers
+    }
+}
+
+/// A record header: a name and bytes (a null value is not kept apart from an empty one).
+public struct KafkaHeader: Sendable, Equatable {
+    public let name: String
+    public let value: [UInt8]
+
+    public init(name: String, value: [UInt8]) {
+        self.name = name
+        self.value = value
     }
 }

@@ -81,18 +81,23 @@ public final class KafkaProducer {
         for message in messages {
             let topic = try topicHandle(message.topic)
             while true {
-                let result = withOptionalBytes(message.value) { value, valueCount in
-                    withOptionalBytes(message.key) { key, keyCount in
-                        rd_kafka_produce(
-                            topic, message.partition ?? RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                            value, valueCount, key, keyCount, nil)
+                let error: rd_kafka_resp_err_t
+                if message.headers.isEmpty {
+                    let result = withOptionalBytes(message.value) { value, valueCount in
+                        withOptionalBytes(message.key) { key, keyCount in
+                            rd_kafka_produce(
+                                topic, message.partition ?? RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                                value, valueCount, key, keyCount, nil)
+                        }
                     }
+                    error = result == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_last_error()
+                } else {
+                    error = produceWithHeaders(message)
                 }
-                if result == 0 {
+                if error == RD_KAFKA_RESP_ERR_NO_ERROR {
                     tracker.produced()
                     break
                 }
-                let error = rd_kafka_last_error()
                 guard error == RD_KAFKA_RESP_ERR__QUEUE_FULL else {
                     try waitForDeliveries()
                     throw KafkaError(.produce, error, context: "produce to \(message.topic)")
@@ -101,6 +106,27 @@ public final class KafkaProducer {
             }
         }
         try waitForDeliveries()
+    }
+
+    /// Produces through `producev`, the only form that takes headers; librdkafka owns the
+    /// header list once the message is queued, and it is freed here otherwise.
+    private func produceWithHeaders(_ message: KafkaOutgoingMessage) -> rd_kafka_resp_err_t {
+        guard let list = rd_kafka_headers_new(message.headers.count) else { return RD_KAFKA_RESP_ERR__FAIL }
+        for header in message.headers {
+            var bytes = header.value.isEmpty ? [UInt8(0)] : header.value
+            _ = bytes.withUnsafeMutableBytes {
+                rd_kafka_header_add(list, header.name, -1, $0.baseAddress, header.value.count)
+            }
+        }
+        let error = withOptionalBytes(message.value) { value, valueCount in
+            withOptionalBytes(message.key) { key, keyCount in
+                bte_produce(
+                    handle, message.topic, message.partition ?? RD_KAFKA_PARTITION_UA, value, valueCount, key, keyCount,
+                    list)
+            }
+        }
+        if error != RD_KAFKA_RESP_ERR_NO_ERROR { rd_kafka_headers_destroy(list) }
+        return error
     }
 
     private func waitForDeliveries() throws {

@@ -28,6 +28,9 @@ struct ProjectCommand: AsyncParsableCommand {
     @Option(help: "Users whose interactions of the window are kept in memory (as --max-state-workspaces).")
     var maxStateUsers = 200_000
     @Flag(help: "Exit 0 once every assigned partition is caught up.") var untilIdle = false
+    @Flag(
+        help: "Carry each input message's W3C traceparent header to the records it causes (env BTE_TRACE_CONTEXT=1).")
+    var traceContext = false
     @Option(help: "Log level (env BTE_LOG_LEVEL).") var logLevel: String?
     @Option(help: "Log format: text, or json for one JSON object a line (env BTE_LOG_FORMAT).") var logFormat: String?
     @OptionGroup var kafka: KafkaOptions
@@ -51,6 +54,9 @@ struct ProjectCommand: AsyncParsableCommand {
             }
             configuration.maxStateWorkspaces = maxStateWorkspaces
             configuration.maxStateUsers = maxStateUsers
+            configuration.traceContext =
+                traceContext
+                || ["1", "true", "on"].contains(ProcessInfo.processInfo.environment["BTE_TRACE_CONTEXT"] ?? "")
             configuration.limits.maxMessageBytes = maxMessageBytes
             configuration.instanceID = Setting.text(instanceID, variable: "BTE_INSTANCE_ID")
             configuration.sessionTimeoutMilliseconds = try Setting.integer(

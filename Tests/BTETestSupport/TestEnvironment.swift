@@ -113,11 +113,12 @@ public struct TestTopics: Sendable {
     }
 
     /// Reads every message of `topic` (all partitions, from the beginning) up to the high
-    /// watermarks seen in fetch responses, without joining a group.
-    public func readAll(_ topic: String, partitions: Int32 = 3) throws -> [KafkaMessage] {
+    /// watermarks seen in fetch responses, without joining a group; with the `headers` named.
+    public func readAll(_ topic: String, partitions: Int32 = 3, headers: [String] = []) throws -> [KafkaMessage] {
         var config = KafkaConsumerConfiguration(
             client: KafkaClientConfiguration(brokers: brokers), groupID: TestEnvironment.uniqueName("reader-"))
         config.sessionTimeoutMilliseconds = 6_000
+        config.copiedHeaders = headers
         let consumer = try KafkaConsumer(
             configuration: config, rebalance: KafkaRebalanceHandler(assigned: { _ in nil }, revoked: { _ in }))
         let tps = (0..<partitions).map { KafkaTopicPartition(topic: topic, partition: $0) }
