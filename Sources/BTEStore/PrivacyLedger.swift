@@ -283,16 +283,7 @@ extension PrivacyStore {
 
     /// Erases an entry's people by reference, after the computations in flight have published.
     private func erase(_ entry: PrivacyLedgerEntry, into done: inout LedgerReapplied) throws {
-        try connection.execute("SET LOCAL lock_timeout = '\(ErasureFence.waitSeconds)s'")
-        do {
-            try connection.execute("SELECT pg_advisory_xact_lock(\(ErasureFence.key))")
-        } catch let error as PostgresError where error.sqlState == "55P03" {
-            throw StoreError(
-                .erasureWaited,
-                "a projector or sweep kept the erasure waiting over \(ErasureFence.waitSeconds) s; "
-                    + "nothing of request \(entry.requestID) was reapplied: run it again")
-        }
-        try connection.execute("SET LOCAL lock_timeout = 0")
+        try holdErasureFence(retry: "reapply the ledger again (request \(entry.requestID))")
         for ref in entry.personRefs {
             guard
                 case .object(let outcome)? = try connection.execute(

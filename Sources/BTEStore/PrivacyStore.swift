@@ -140,18 +140,7 @@ public final class PrivacyStore {
                 }
                 try appendStatus(id, user: nil, "completed")
             case .erase, .eraseAndSuppress:
-                // First the computations in flight publish what they computed (their vectors
-                // then precede the tombstones); later ones read the logs after this commits.
-                try connection.execute("SET LOCAL lock_timeout = '\(ErasureFence.waitSeconds)s'")
-                do {
-                    try connection.execute("SELECT pg_advisory_xact_lock(\(ErasureFence.key))")
-                } catch let error as PostgresError where error.sqlState == "55P03" {
-                    throw StoreError(
-                        .erasureWaited,
-                        "a projector or sweep kept the erasure waiting over \(ErasureFence.waitSeconds) s; "
-                            + "nothing was erased: run it again with the same reference")
-                }
-                try connection.execute("SET LOCAL lock_timeout = 0")
+                try holdErasureFence(retry: "run it again with the same reference")
                 // Every person at once and in one order (as ingest holds them), so an erasure and
                 // a batch of ingest wait for each other and never deadlock.
                 try SubjectDirectory(connection: connection).hold(
@@ -186,6 +175,22 @@ public final class PrivacyStore {
             throw StoreError(.unexpectedReply, "privacy request \(id) vanished after it was filed")
         }
         return (request, created)
+    }
+
+    /// Inside an erasure's transaction: first the computations in flight publish what they
+    /// computed (their vectors then precede the tombstones); later ones read the logs after it
+    /// commits. Waits at most `ErasureFence.waitSeconds`, then fails having erased nothing.
+    func holdErasureFence(retry: String) throws {
+        try connection.execute("SET LOCAL lock_timeout = '\(ErasureFence.waitSeconds)s'")
+        do {
+            try connection.execute("SELECT pg_advisory_xact_lock(\(ErasureFence.key))")
+        } catch let error as PostgresError where error.sqlState == "55P03" {
+            throw StoreError(
+                .erasureWaited,
+                "a projector or sweep kept the erasure waiting over \(ErasureFence.waitSeconds) s; "
+                    + "nothing was erased: \(retry)")
+        }
+        try connection.execute("SET LOCAL lock_timeout = 0")
     }
 
     /// Suppresses a person (by reference); returns since when they are suppressed.

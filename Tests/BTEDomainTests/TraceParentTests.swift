@@ -47,7 +47,7 @@ struct TraceParentTests {
 
     @Test func everyContextReadsBackAndNoHeaderTrapsTheReader() async {
         await propertyCheck(count: 2_000, input: Gen.int64(in: 0...Int64.max)) { seed in
-            var rng = SplitMix(state: UInt64(seed))
+            var rng = Xoshiro(seed: (UInt64(seed), 0x9E37_79B9_7F4A_7C15, 1, 2))
             let trace = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let parent = (0..<8).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let flags = UInt8.random(in: 0...255, using: &rng)
@@ -68,17 +68,6 @@ struct TraceParentTests {
             // Any bytes at all: no trap.
             let noise = (0..<Int.random(in: 0...80, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             _ = TraceParent(noise)
-        }
-    }
-
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 }

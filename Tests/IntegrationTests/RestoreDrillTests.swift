@@ -1,8 +1,6 @@
 import BTEDomain
-import BTEIngest
 import BTEStore
 import BTETestSupport
-import BTEWorker
 import Foundation
 import Kafka
 import Postgres
@@ -71,15 +69,6 @@ func runScript(_ name: String, _ arguments: [String], _ env: [String: String] = 
     static let kept = fixtureUUID(3, prefix: "aaaa1111")
     static let late = fixtureUUID(4, prefix: "aaaa1111")
 
-    static func ingest(_ db: TestDatabase, _ topics: TestTopics, group: String) throws -> IngestSummary {
-        var config = IngestConfiguration(brokers: topics.brokers, databaseURL: db.ingestURL)
-        config.group = group
-        config.topicPrefix = topics.prefix
-        config.untilIdle = true
-        config.sessionTimeoutMilliseconds = 6_000
-        return try IngestWorker(configuration: config, logger: TestEnvironment.logger).run(stop: StopSignal())
-    }
-
     /// Ingest's next offset per topic and partition.
     static func offsets(_ db: TestDatabase) throws -> [String] {
         try db.admin().execute(
@@ -121,7 +110,7 @@ func runScript(_ name: String, _ arguments: [String], _ env: [String: String] = 
         // Each person sends 3 interactions, 1 business event and 1 action.
         try topics.produce(person(Self.erased, base: 10) + person(Self.kept, base: 20))
         #expect(
-            try Self.ingest(db, topics, group: group).stored == [
+            try ingestUntilIdle(db, topics, group: group).stored == [
                 .interactionEvents: 6, .businessEvents: 2, .userActions: 2,
             ])
         try runScript("backup.sh", ["full"], backupEnv)
@@ -136,7 +125,7 @@ func runScript(_ name: String, _ arguments: [String], _ env: [String: String] = 
 
         // After the backup, before T: the WAL archive alone carries these.
         try topics.produce(person(Self.suppressed, base: 30))
-        _ = try Self.ingest(db, topics, group: group)
+        _ = try ingestUntilIdle(db, topics, group: group)
         let countsAtT = try storedCounts(db)
         #expect(
             countsAtT == [.interactionEvents: 9, .businessEvents: 3, .userActions: 3, .intentEvents: 0, .chatEvents: 0])
@@ -152,7 +141,7 @@ func runScript(_ name: String, _ arguments: [String], _ env: [String: String] = 
         // After T: the person to be erased sends more, is erased; another is suppressed; a third
         // person's events and the suppressed person's new ones arrive.
         try topics.produce(person(Self.erased, base: 40))
-        _ = try Self.ingest(db, topics, group: group)
+        _ = try ingestUntilIdle(db, topics, group: group)
         let env = ["BTE_KAFKA_BROKERS": topics.brokers, "BTE_DATABASE_URL": db.adminURL]
         try runBTE(
             [
@@ -165,7 +154,7 @@ func runScript(_ name: String, _ arguments: [String], _ env: [String: String] = 
                 "--reference", "drill-suppress",
             ], env)
         try topics.produce(person(Self.late, base: 50) + person(Self.suppressed, base: 60))
-        let afterT = try Self.ingest(db, topics, group: group)
+        let afterT = try ingestUntilIdle(db, topics, group: group)
         #expect(afterT.stored == [.interactionEvents: 3, .businessEvents: 1, .userActions: 1])
         #expect(afterT.suppressed == [.interactionEvents: 3, .businessEvents: 1, .userActions: 1])
         let countsAtEnd = try storedCounts(db)
@@ -203,7 +192,7 @@ func runScript(_ name: String, _ arguments: [String], _ env: [String: String] = 
 
         // Ingest resumes from the restored offsets: the same rows as the original, none twice.
         // The erased person's events sent after T are stored again, under a new subject.
-        let resumed = try Self.ingest(copy, topics, group: group)
+        let resumed = try ingestUntilIdle(copy, topics, group: group)
         #expect(resumed.stored == [.interactionEvents: 6, .businessEvents: 2, .userActions: 2], "\(resumed)")
         #expect(resumed.suppressed == [.interactionEvents: 3, .businessEvents: 1, .userActions: 1])
         #expect(try storedCounts(copy) == countsAtEnd)
