@@ -25,6 +25,10 @@ if ! command -v pgbackrest >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends pgbackrest >/dev/null
 fi
+# The tracing test's OTLP/HTTP receiver (scripts/otlp-receiver.py) decodes spans with these.
+if ! $PY -c 'import opentelemetry.proto' >/dev/null 2>&1; then
+  $PY -m pip install -q --disable-pip-version-check opentelemetry-proto==1.45.2 2>&1 | grep -v 'Running pip as' >&2 || true
+fi
 if ! $PY -c 'import selenium' >/dev/null 2>&1; then
   $PY -m pip install -q --disable-pip-version-check selenium==4.27.1 2>&1 | grep -v 'Running pip as' >&2 || true
 fi

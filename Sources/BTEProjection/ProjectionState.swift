@@ -115,10 +115,8 @@ final class ProjectionState {
         for (position, row) in rows {
             let counts = outputs.counts
             defer {
-                // The records this event caused carry its trace, as children of one new span.
-                if !traces.isEmpty {
-                    outputs.trace(since: counts, traces[position].flatMap { $0.child(parentID: Self.spanID()) })
-                }
+                // The records this event caused carry its trace (one context per event).
+                if !traces.isEmpty { outputs.trace(since: counts, traces[position]) }
             }
             switch row {
             case .business(let event):
@@ -162,15 +160,6 @@ final class ProjectionState {
         heldEntities.record(workspaces.count + users.count)
         clock.lap("compute")
         return outputs
-    }
-
-    /// A new span id: 8 random bytes, not all zero.
-    static func spanID() -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        while true {
-            let value = generator.next()
-            if value != 0 { return withUnsafeBytes(of: value) { Array($0) } }
-        }
     }
 
     /// The person a business event withdraws consent to a behavioral profile for, if it does.

@@ -331,16 +331,7 @@ public final class Projector {
         let ranges = next.keys.sorted().map { tp in
             OffsetRange(topic: tp.topic, partition: tp.partition, from: first[tp] ?? 0, to: next[tp] ?? 0)
         }
-        var traces: [LogPosition: TraceParent] = [:]
-        if configuration.traceContext {
-            for message in messages {
-                guard let header = message.header(TraceParent.headerName), let context = TraceParent(header) else {
-                    continue
-                }
-                traces[LogPosition(topic: message.topic, partition: message.partition, offset: message.offset)] =
-                    context
-            }
-        }
+        let trace = BatchTrace(messages: messages, traceContext: configuration.traceContext)
         try reader.waitUntilDurable(
             group: configuration.ingestGroup, next: next.map { ($0.key.topic, $0.key.partition, $0.value) })
         var clock = StageClock(started: started)
@@ -369,7 +360,7 @@ public final class Projector {
                 try state.project(
                     ranges: ranges, reader: reader, businessTopic: businessTopic,
                     ingestGroup: configuration.ingestGroup, thresholds: try reader.thresholds(),
-                    topicPrefix: configuration.topicPrefix, failures: failures, traces: traces, clock: &clock)
+                    topicPrefix: configuration.topicPrefix, failures: failures, traces: trace.contexts, clock: &clock)
             }
             try producer.send(outputs.messages(prefix: configuration.topicPrefix))
             return outputs
@@ -378,6 +369,7 @@ public final class Projector {
         try consumer.commit(next)
         clock.lap("commit")
         succeeded = true
+        trace.finish(laps: clock.laps, messages: messages.count)
         for (stage, nanoseconds) in clock.laps {
             summary.stageSeconds[stage, default: 0] += Double(nanoseconds) / 1e9
             Metrics.Timer(

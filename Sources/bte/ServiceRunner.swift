@@ -5,6 +5,7 @@ import BTEWorker
 import Foundation
 import Logging
 import Metrics
+import OTel
 import Prometheus
 import ServiceLifecycle
 
@@ -13,6 +14,20 @@ struct ObservabilityOptions: ParsableArguments {
     @Option(help: "Serve /metrics, /healthz and /readyz on this port, 0 to disable (env BTE_METRICS_PORT).")
     var metricsPort: Int?
     @Option(help: "Address the metrics endpoint binds to.") var metricsHost = "127.0.0.1"
+    @Option(help: "Export spans over OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318; none when unset.")
+    var otlpEndpoint: String?
+
+    /// The collector's traces URL, nil when tracing is off.
+    func resolvedTracesURL() throws -> String? {
+        guard let base = Setting.text(otlpEndpoint, variable: "OTEL_EXPORTER_OTLP_ENDPOINT"), !base.isEmpty else {
+            return nil
+        }
+        guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+            throw CLIError("otlp-endpoint: \(base) is not an http(s) URL")
+        }
+        return base.hasSuffix("/v1/traces")
+            ? base : (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/v1/traces"
+    }
 
     /// The port to serve on, nil for none; a port outside 0...65535 is a usage error.
     func resolvedPort() throws -> Int? {
@@ -42,6 +57,25 @@ func runServices(
 ) async throws {
     let registry = ProcessMetrics.registry
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+    // Listed first, so it is shut down last and exports the workers' final spans.
+    if let traces = try observability.resolvedTracesURL() {
+        var configuration = OTel.Configuration.default
+        configuration.serviceName = logger.label
+        configuration.logs.enabled = false
+        configuration.metrics.enabled = false
+        configuration.propagators = [.traceContext]
+        configuration.traces.otlpExporter.protocol = .httpProtobuf
+        configuration.traces.otlpExporter.endpoint = traces
+        do {
+            services.append(
+                .init(
+                    service: try OTel.bootstrap(configuration: configuration),
+                    successTerminationBehavior: .gracefullyShutdownGroup,
+                    failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "otel"))
+        } catch {
+            throw CLIError("tracing: \(error)")
+        }
+    }
     // Listed first, so it is shut down last: scrapes see the workers drain.
     if let port = try observability.resolvedPort() {
         let server = ObservabilityServer.make(

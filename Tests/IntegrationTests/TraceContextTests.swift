@@ -112,4 +112,77 @@ import Testing
         let both = try topics.readAll(topics.prefix + "bte.interaction-events.v1", headers: ["traceparent"])
         #expect(both.count == 2 && both.filter { $0.headers.isEmpty }.count == 1)
     }
+
+    /// With a collector configured, the projector exports spans: one per traced event, a child
+    /// of the producer's span, whose id the event's outputs name as their parent; one per batch,
+    /// linked to the events, with a child span per stage. Received by a real OTLP/HTTP receiver.
+    @Test func theProjectorExportsSpansThatTheOutputsName() throws {
+        let db = try TestDatabase()
+        defer { db.drop() }
+        let topics = try TestTopics()
+        try ReplayIdentityTests.createOutputTopics(topics)
+        try topics.produce([Self.interaction(topics, user: "traced-user", n: 1, traceparent: Self.traced)])
+        let ingestGroup = TestEnvironment.uniqueName("ingest-")
+        _ = try ingestUntilIdle(db, topics, group: ingestGroup)
+
+        let port = freePort()
+        let spansFile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            TestEnvironment.uniqueName("spans-") + ".ndjson")
+        defer { try? FileManager.default.removeItem(at: spansFile) }
+        // Spawned directly, its output to /dev/null: it must hold no end of the test's pipes.
+        let script: String = TestEnvironment.packageRoot.appendingPathComponent("scripts/otlp-receiver.py").path
+        let words: [String] = ["/usr/bin/env", "python3", script, String(port), spansFile.path]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var receiver: pid_t = 0
+        #expect(posix_spawn(&receiver, "/usr/bin/env", &actions, nil, argv, environ) == 0)
+        defer {
+            kill(receiver, SIGKILL)
+            var status: Int32 = 0
+            waitpid(receiver, &status, 0)
+        }
+        #expect(eventually(timeout: 10) { httpGet(port: port, path: "/")?.status != nil })
+
+        try runBTE(
+            [
+                "project", "--until-idle", "--topic-prefix", topics.prefix, "--ingest-group", ingestGroup, "--group",
+                TestEnvironment.uniqueName("projector-"), "--trace-context", "--otlp-endpoint",
+                "http://127.0.0.1:\(port)",
+            ], ["BTE_KAFKA_BROKERS": topics.brokers, "BTE_READER_DATABASE_URL": db.readerURL])
+        func spans() -> [[String: Any]] {
+            ((try? String(contentsOf: spansFile, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+        }
+        #expect(eventually(timeout: 15) { spans().contains { $0["name"] as? String == "bte.project.batch" } })
+        let all = spans()
+        let events = all.filter { $0["name"] as? String == "bte.project.event" }
+        #expect(events.count == 1, "\(all)")
+        let event = try #require(events.first)
+        // The producer's trace and span: 00-4bf92f35…-00f067aa0ba902b7-01.
+        #expect(event["trace_id"] as? String == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(event["parent_span_id"] as? String == "00f067aa0ba902b7")
+        let attributes = event["attributes"] as? [String: Any] ?? [:]
+        #expect(attributes["messaging.destination.name"] as? String == topics.prefix + "bte.interaction-events.v1")
+        #expect(attributes["messaging.kafka.offset"] as? Int == 0)
+        // The vector names the event's span as its parent.
+        let vectors = try topics.readAll(topics.prefix + "bte.behavioral-vectors.v1", headers: ["traceparent"])
+        let context = try #require(vectors.first.flatMap { Self.context($0) })
+        #expect(context.parentID.map { String(format: "%02x", $0) }.joined() == event["span_id"] as? String)
+        // The batch: linked to the event, one child per stage.
+        let batch = try #require(all.first { $0["name"] as? String == "bte.project.batch" })
+        let links = batch["links"] as? [[String: Any]] ?? []
+        #expect(links.map { $0["span_id"] as? String } == [event["span_id"] as? String])
+        let stages = all.filter { $0["parent_span_id"] as? String == batch["span_id"] as? String }
+            .compactMap { $0["name"] as? String }
+        for stage in ["durable", "rows", "compute", "publish", "commit"] {
+            #expect(stages.contains("bte.project.\(stage)"), "\(stages)")
+        }
+    }
 }
