@@ -30,10 +30,14 @@ struct BatchTrace {
 
     /// Reads the batch's `traceparent` headers (only when asked to: `traceContext`).
     init(messages: [KafkaMessage], traceContext: Bool) {
+        guard traceContext else {
+            startedWall = 0
+            tracer = nil
+            return
+        }
         startedWall = Self.wallNanoseconds()
         let tracer = InstrumentationSystem.tracer
-        self.tracer = traceContext && !(tracer is NoOpTracer) ? tracer : nil
-        guard traceContext else { return }
+        self.tracer = tracer is NoOpTracer ? nil : tracer
         for message in messages {
             guard let header = message.header(TraceParent.headerName), let producer = TraceParent(header) else {
                 continue

@@ -268,10 +268,7 @@ extension PrivacyStore {
                     }
                 case .unsuppress:
                     for ref in entry.personRefs {
-                        done.unsuppressed += try connection.execute(
-                            "DELETE FROM privacy.suppressions WHERE workspace_id = $1 AND person_ref = $2 RETURNING 1",
-                            [entry.workspaceID, ref]
-                        ).rows.count
+                        done.unsuppressed += try unsuppress(workspace: entry.workspaceID, ref: ref) ? 1 : 0
                     }
                 case .erase, .export: break
                 }

@@ -132,11 +132,8 @@ public final class PrivacyStore {
                 try appendStatus(id, user: nil, "completed")
             case .unsuppress:
                 for ref in refs {
-                    let removed = try connection.execute(
-                        "DELETE FROM privacy.suppressions WHERE workspace_id = $1 AND person_ref = $2 RETURNING 1",
-                        [workspace, ref]
-                    ).rows.count
-                    try appendStatus(id, user: ref, "completed", evidence: ["was_suppressed": .bool(removed > 0)])
+                    let removed = try unsuppress(workspace: workspace, ref: ref)
+                    try appendStatus(id, user: ref, "completed", evidence: ["was_suppressed": .bool(removed)])
                 }
                 try appendStatus(id, user: nil, "completed")
             case .erase, .eraseAndSuppress:
@@ -191,6 +188,14 @@ public final class PrivacyStore {
                     + "nothing was erased: \(retry)")
         }
         try connection.execute("SET LOCAL lock_timeout = 0")
+    }
+
+    /// Stores a person's new events again; whether they were suppressed.
+    func unsuppress(workspace: String, ref: String) throws -> Bool {
+        try !connection.execute(
+            "DELETE FROM privacy.suppressions WHERE workspace_id = $1 AND person_ref = $2 RETURNING 1",
+            [workspace, ref]
+        ).rows.isEmpty
     }
 
     /// Suppresses a person (by reference); returns since when they are suppressed.

@@ -212,15 +212,36 @@ extension FailureTests {
 }
 
 func runAsPostgres(_ command: [String]) -> Int32 {
-    let argv = (["/usr/sbin/runuser", "-u", "postgres", "--"] + command).map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
+    guard let pid = spawn(["/usr/sbin/runuser", "-u", "postgres", "--"] + command, output: "/dev/null") else {
+        return -1
+    }
+    return waitForExit(pid)
+}
+
+/// Starts `argv` (an absolute path first) with standard input from /dev/null and its output
+/// appended to the file `output`: spawned directly, so a server it starts holds no end of the
+/// test's pipes (Foundation.Process's exit monitoring can miss a child that leaves one behind).
+func spawn(_ argv: [String], output: String, environment: [String: String]? = nil) -> pid_t? {
+    let arguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    let variables: [UnsafeMutablePointer<CChar>?]? = environment.map {
+        $0.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    }
+    defer { for pointer in arguments + (variables ?? []) { free(pointer) } }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
     var pid: pid_t = 0
-    guard posix_spawn(&pid, "/usr/sbin/runuser", &actions, nil, argv, environ) == 0 else { return -1 }
+    let started =
+        variables.map { posix_spawn(&pid, argv[0], &actions, nil, arguments, $0) }
+        ?? posix_spawn(&pid, argv[0], &actions, nil, arguments, environ)
+    return started == 0 ? pid : nil
+}
+
+/// Waits for a spawned child; its exit status.
+func waitForExit(_ pid: pid_t) -> Int32 {
     var status: Int32 = 0
     while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     return (status >> 8) & 0xff

@@ -34,24 +34,12 @@ func runScript(_ name: String, _ arguments: [String], _ env: [String: String] = 
     let script = TestEnvironment.packageRoot.appendingPathComponent("scripts/" + name).path
     var environment = ProcessInfo.processInfo.environment
     for (key, value) in env { environment[key] = value }
-    let argv = (["/bin/bash", script] + arguments).map { strdup($0) } + [nil]
-    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { for pointer in argv + envp { free(pointer) } }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    var pid: pid_t = 0
-    guard posix_spawn(&pid, "/bin/bash", &actions, nil, argv, envp) == 0 else {
+    let code = spawn(["/bin/bash", script] + arguments, output: log.path, environment: environment).map(waitForExit)
+    guard let code else {
         Issue.record("scripts/\(name) could not be started")
         return ""
     }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-    let code = (status >> 8) & 0xff
     #expect(code == 0 || !expectSuccess, "scripts/\(name) \(arguments.joined(separator: " ")) exited \(code): \(text)")
     return text
 }

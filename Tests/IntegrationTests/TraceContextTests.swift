@@ -131,21 +131,11 @@ import Testing
         defer { try? FileManager.default.removeItem(at: spansFile) }
         // Spawned directly, its output to /dev/null: it must hold no end of the test's pipes.
         let script: String = TestEnvironment.packageRoot.appendingPathComponent("scripts/otlp-receiver.py").path
-        let words: [String] = ["/usr/bin/env", "python3", script, String(port), spansFile.path]
-        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var receiver: pid_t = 0
-        #expect(posix_spawn(&receiver, "/usr/bin/env", &actions, nil, argv, environ) == 0)
+        let receiver = try #require(
+            spawn(["/usr/bin/env", "python3", script, String(port), spansFile.path], output: "/dev/null"))
         defer {
             kill(receiver, SIGKILL)
-            var status: Int32 = 0
-            waitpid(receiver, &status, 0)
+            _ = waitForExit(receiver)
         }
         #expect(eventually(timeout: 10) { httpGet(port: port, path: "/")?.status != nil })
 
