@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """A minimal OTLP/HTTP trace receiver: prints each span it is sent as one JSON line.
 
-    python3 scripts/otlp-receiver.py PORT [FILE]
+    python3 scripts/otlp-receiver.py PORT [FILE | --discard]
 
 For following one event locally (docs/operations.md, "Trace context") and for the tests: point
-`bte --otlp-endpoint http://127.0.0.1:PORT` at it. Needs PyPI's opentelemetry-proto.
+`bte --otlp-endpoint http://127.0.0.1:PORT` at it. Needs PyPI's opentelemetry-proto. With
+--discard it only reads and acknowledges each export (a cheap collector for `bte-bench --suite
+tracing`).
 """
 import json
 import sys
@@ -21,9 +23,13 @@ def value(any_value):
 
 class Receiver(BaseHTTPRequestHandler):
     out = sys.stdout
+    discard = False
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if Receiver.discard:
+            self.reply()
+            return
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)
         for resource_spans in request.resource_spans:
@@ -39,6 +45,9 @@ class Receiver(BaseHTTPRequestHandler):
                     }
                     Receiver.out.write(json.dumps(line, sort_keys=True) + "\n")
                     Receiver.out.flush()
+        self.reply()
+
+    def reply(self):
         reply = ExportTraceServiceResponse().SerializeToString()
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
@@ -51,6 +60,8 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2:
+    if len(sys.argv) > 2 and sys.argv[2] == "--discard":
+        Receiver.discard = True
+    elif len(sys.argv) > 2:
         Receiver.out = open(sys.argv[2], "a", encoding="utf-8")
     ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve_forever()

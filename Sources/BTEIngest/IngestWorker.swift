@@ -25,6 +25,8 @@ public final class IngestWorker {
     private var summary = IngestSummary()
     private var firstMessageAt: DispatchTime?
     private var stop = StopSignal()
+    /// Spans are made only with a tracer bootstrapped (`--otlp-endpoint`); headers are read then only.
+    private var exportsSpans = false
 
     private let metrics: any MetricsFactory
     private let consumedCounter: Counter
@@ -58,6 +60,8 @@ public final class IngestWorker {
         consumerConfig.queuedMaxKilobytes = configuration.prefetchKilobytes
         consumerConfig.fetchWaitMaxMilliseconds = configuration.fetchWaitMilliseconds
         consumerConfig.fetchMaxBytes = max(configuration.prefetchKilobytes * 1024 / 4, 1_048_576)
+        exportsSpans = BatchTrace.exporting
+        if exportsSpans { consumerConfig.copiedHeaders = [TraceParent.headerName] }
         var producerConfig = KafkaProducerConfiguration(
             client: KafkaClientConfiguration(brokers: configuration.brokers, properties: configuration.kafkaProperties))
         producerConfig.lingerMilliseconds = 1
@@ -225,7 +229,8 @@ public final class IngestWorker {
         guard let store = lane.store else { return }
         var byTopic: [String: Int] = [:]
         for message in messages { byTopic[message.topic, default: 0] += 1 }
-        let flight = WriteLane.InFlight(id: id, consumed: messages.count, consumedByTopic: byTopic)
+        let trace = exportsSpans ? BatchTrace(worker: "ingest", messages: messages, traceContext: true) : nil
+        let flight = WriteLane.InFlight(id: id, consumed: messages.count, consumedByTopic: byTopic, trace: trace)
         let deadLetters = lane.deadLetters
         let configuration = self.configuration
         let validator = self.validator
@@ -235,9 +240,11 @@ public final class IngestWorker {
         lane.queue.async {
             let (store, deadLetters) = job.value
             let validationStart = DispatchTime.now()
+            flight.queuedNanoseconds = validationStart.uptimeNanoseconds - flight.started.uptimeNanoseconds
             let batch = IngestWorker.prepare(
                 messages, progress: progress, validator: validator, configuration: configuration)
-            flight.validateNanoseconds = DispatchTime.now().uptimeNanoseconds - validationStart.uptimeNanoseconds
+            let commitStart = DispatchTime.now()
+            flight.validateNanoseconds = commitStart.uptimeNanoseconds - validationStart.uptimeNanoseconds
             flight.result = Result {
                 try store.commit(batch) { rejects in
                     guard !rejects.isEmpty else { return }
@@ -250,6 +257,7 @@ public final class IngestWorker {
                         })
                 }
             }
+            flight.commitNanoseconds = DispatchTime.now().uptimeNanoseconds - commitStart.uptimeNanoseconds
             flight.done.leave()
         }
     }
@@ -268,6 +276,11 @@ public final class IngestWorker {
         summary.validateSeconds += Double(flight.validateNanoseconds) / 1e9
         switch flight.result {
         case .success(let outcome):
+            flight.trace?.finish(
+                laps: [
+                    ("queued", Int64(flight.queuedNanoseconds)), ("validate", Int64(flight.validateNanoseconds)),
+                    ("commit", Int64(flight.commitNanoseconds)),
+                ], messages: flight.consumed)
             box.ledger.finished(flight.id, succeeded: true)
             summary.writeSeconds += Double(nanos) / 1e9
             batchLatency.recordNanoseconds(Int64(nanos))

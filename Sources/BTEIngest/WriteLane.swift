@@ -1,4 +1,5 @@
 import BTEStore
+import BTEWorker
 import Dispatch
 import Kafka
 
@@ -21,13 +22,18 @@ final class WriteLane: @unchecked Sendable {
         /// Messages of the batch per topic, for the per-topic reject ratio.
         let consumedByTopic: [String: Int]
         let started = DispatchTime.now()
+        /// The batch's spans, when spans are exported.
+        let trace: BatchTrace?
         // Written by the lane's queue before `done` is left, read after `done.wait()`.
         var result: Result<IngestOutcome, any Error> = .failure(CancellationError())
+        var queuedNanoseconds: UInt64 = 0
         var validateNanoseconds: UInt64 = 0
-        init(id: Int, consumed: Int, consumedByTopic: [String: Int] = [:]) {
+        var commitNanoseconds: UInt64 = 0
+        init(id: Int, consumed: Int, consumedByTopic: [String: Int] = [:], trace: BatchTrace? = nil) {
             self.id = id
             self.consumed = consumed
             self.consumedByTopic = consumedByTopic
+            self.trace = trace
         }
     }
 

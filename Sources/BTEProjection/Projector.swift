@@ -331,7 +331,7 @@ public final class Projector {
         let ranges = next.keys.sorted().map { tp in
             OffsetRange(topic: tp.topic, partition: tp.partition, from: first[tp] ?? 0, to: next[tp] ?? 0)
         }
-        let trace = BatchTrace(messages: messages, traceContext: configuration.traceContext)
+        let trace = BatchTrace(worker: "project", messages: messages, traceContext: configuration.traceContext)
         try reader.waitUntilDurable(
             group: configuration.ingestGroup, next: next.map { ($0.key.topic, $0.key.partition, $0.value) })
         var clock = StageClock(started: started)

@@ -22,7 +22,9 @@ struct BenchCommand: AsyncParsableCommand {
             freshness (the project suite's freshness run alone), memory (peak RSS of ingest over a burst of \
             400 × 200 KiB messages), \
             deliveries (page view → delivery read off an insight stream, with --streams open, at --rate), \
-            intents (report on stored intent events) or models (EM fit and simulation; no servers).
+            tracing (the freshness run without trace context, with it, and with spans exported to \
+            --otlp-endpoint), intents (report on stored intent events) or models (EM fit and simulation; no \
+            servers).
             """
     ) var suite = "ingest"
     @Option(help: "Stored intent events (intents suite).") var intentEvents = 1_000_000
@@ -46,6 +48,8 @@ struct BenchCommand: AsyncParsableCommand {
             """
     )
     var ingestExecutable: String?
+    @Option(help: "OTLP/HTTP collector the tracing suite exports spans to, e.g. http://127.0.0.1:4318.")
+    var otlpEndpoint: String?
 
     func run() async throws {
         try await guarded {
@@ -55,7 +59,7 @@ struct BenchCommand: AsyncParsableCommand {
                 return
             }
             let admin = try Setting.admin.resolve(adminDatabaseURL)
-            if suite == "project" || suite == "freshness" || suite == "sweep" {
+            if suite == "project" || suite == "freshness" || suite == "sweep" || suite == "tracing" {
                 var benchmark = ProjectorBenchmark(
                     brokers: try options.resolvedBrokers(), adminURL: admin, logger: try options.makeLogger("bte.bench")
                 )
@@ -66,6 +70,14 @@ struct BenchCommand: AsyncParsableCommand {
                 benchmark.history = history
                 benchmark.workspaces = workspaces
                 benchmark.interactionShare = interactionShare
+                if suite == "tracing" {
+                    guard let otlpEndpoint else {
+                        let collector = "scripts/otlp-receiver.py PORT --discard"
+                        throw CLIError("the tracing suite needs --otlp-endpoint (a collector: \(collector))")
+                    }
+                    print(try await TracingBenchmark(projector: benchmark, endpoint: otlpEndpoint).run().render())
+                    return
+                }
                 let bench = benchmark
                 let freshnessOnly = suite == "freshness"
                 let sweepOnly = suite == "sweep"
@@ -112,8 +124,8 @@ struct BenchCommand: AsyncParsableCommand {
                 return
             }
             guard suite == "ingest" else {
-                throw CLIError(
-                    "--suite is ingest, project, freshness, sweep, memory, deliveries, intents or models, not \(suite)")
+                let suites = "ingest, project, freshness, sweep, tracing, memory, deliveries, intents or models"
+                throw CLIError("--suite is \(suites), not \(suite)")
             }
             var benchmark = IngestBenchmark(
                 brokers: try options.resolvedBrokers(), adminURL: admin, logger: try options.makeLogger("bte.bench"))

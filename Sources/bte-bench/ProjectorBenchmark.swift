@@ -212,6 +212,8 @@ public struct ProjectorBenchmark: Sendable {
         public var achievedRate = 0.0
         /// Projector thread CPU per consumed event, microseconds.
         public var cpuMicrosPerEvent = 0.0
+        /// The whole process's CPU per consumed event (ingest, projector, producer, span export).
+        public var processCpuMicrosPerEvent = 0.0
         /// Mean milliseconds per batch in each stage.
         public var stageMilliseconds: [String: Double] = [:]
         public var batches = 0
@@ -224,7 +226,8 @@ public struct ProjectorBenchmark: Sendable {
             return """
                 \(label): p50 \(Int(p50)) ms, p95 \(Int(p95)) ms, p99 \(Int(p99)) ms \
                 (\(samples) events at \(Int(achievedRate.rounded())) events/s; \
-                projector CPU \(String(format: "%.1f", cpuMicrosPerEvent)) µs/event)
+                projector CPU \(String(format: "%.1f", cpuMicrosPerEvent)) µs/event, \
+                process CPU \(String(format: "%.1f", processCpuMicrosPerEvent)) µs/event)
                   \(batches) batches, mean ms per batch: \(stages)
                 """
         }
@@ -233,8 +236,10 @@ public struct ProjectorBenchmark: Sendable {
     /// A producer at a steady rate while ingest and projector run; latency per event from its
     /// producer timestamp to the acknowledgement of the outputs it caused. With `history`, that
     /// many business events over the 29 days before the stream are stored first (the projector
-    /// starts after them); with `floor`, the projector only waits for ingest and commits.
-    func freshness(history: Int, floor: Bool) throws -> Freshness {
+    /// starts after them); with `floor`, the projector only waits for ingest and commits. With
+    /// `traced`, every message carries a `traceparent` header and the projector carries trace
+    /// context (spans too, when a tracer is bootstrapped).
+    func freshness(history: Int, floor: Bool, traced: Bool = false) throws -> Freshness {
         let (url, prefix, drop) = try setUp(floor ? "pfloor" : history > 0 ? "phist" : "pfresh")
         defer { drop() }
         let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
@@ -270,8 +275,19 @@ public struct ProjectorBenchmark: Sendable {
         options.end = Timestamp(microseconds: now.microseconds + Timestamp.microsecondsPerDay)
         options.workspaceCount = workspaces
         options.workspaceSeed = 42
-        let messages = DemoStream(options: options).messages.filter {
+        var messages = DemoStream(options: options).messages.filter {
             $0.topic != prefix + InputKind.intent.rawValue
+        }
+        if traced {
+            projectorConfiguration.traceContext = true
+            messages = messages.enumerated().map { index, message in
+                // A trace per event: 32 hex digits of trace id, 16 of the producer's span id.
+                let trace = String(format: "%016llx%016llx", UInt64(index) + 1, UInt64(seconds))
+                let header = "00-\(trace)-\(String(format: "%016llx", UInt64(index) + 1))-01"
+                return KafkaOutgoingMessage(
+                    topic: message.topic, key: message.key, value: message.value,
+                    headers: [KafkaHeader(name: TraceParent.headerName, value: Array(header.utf8))])
+            }
         }
         let stop = StopSignal()
         let latencies = LatencyBox()
@@ -302,6 +318,7 @@ public struct ProjectorBenchmark: Sendable {
         // The projector's CPU from here on: the stream, not the rebuild before it.
         let projectorClock = try cpuClock.get()
         let cpuStarted = cpuSeconds(projectorClock)
+        let processCpuStarted = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID)
         let started = Date()
         let tick = 0.05
         let perTick = max(Int(Double(rate) * tick), 1)
@@ -320,6 +337,7 @@ public struct ProjectorBenchmark: Sendable {
         let deadline = Date().addingTimeInterval(30)
         while latencies.count < messages.count, Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
         let cpuUsed = cpuSeconds(projectorClock) - cpuStarted
+        let processCpuUsed = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - processCpuStarted
         stop.stop()
         group.wait()
         let sorted = latencies.values.sorted()
@@ -330,7 +348,10 @@ public struct ProjectorBenchmark: Sendable {
             result.p99 = Double(sorted[min(sorted.count - 1, sorted.count * 99 / 100)])
         }
         let summary = try summaryBox.get()
-        if summary.consumed > 0 { result.cpuMicrosPerEvent = cpuUsed * 1e6 / Double(summary.consumed) }
+        if summary.consumed > 0 {
+            result.cpuMicrosPerEvent = cpuUsed * 1e6 / Double(summary.consumed)
+            result.processCpuMicrosPerEvent = processCpuUsed * 1e6 / Double(summary.consumed)
+        }
         result.stageMilliseconds = summary.stageSeconds.mapValues { $0 * 1000 / Double(max(summary.batches, 1)) }
         result.batches = summary.batches
         return result

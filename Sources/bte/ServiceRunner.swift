@@ -5,7 +5,6 @@ import BTEWorker
 import Foundation
 import Logging
 import Metrics
-import OTel
 import Prometheus
 import ServiceLifecycle
 
@@ -19,14 +18,7 @@ struct ObservabilityOptions: ParsableArguments {
 
     /// The collector's traces URL, nil when tracing is off.
     func resolvedTracesURL() throws -> String? {
-        guard let base = Setting.text(otlpEndpoint, variable: "OTEL_EXPORTER_OTLP_ENDPOINT"), !base.isEmpty else {
-            return nil
-        }
-        guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-            throw CLIError("otlp-endpoint: \(base) is not an http(s) URL")
-        }
-        return base.hasSuffix("/v1/traces")
-            ? base : (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/v1/traces"
+        try SpanExport.tracesURL(Setting.text(otlpEndpoint, variable: "OTEL_EXPORTER_OTLP_ENDPOINT"))
     }
 
     /// The port to serve on, nil for none; a port outside 0...65535 is a usage error.
@@ -59,22 +51,11 @@ func runServices(
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
     // Listed first, so it is shut down last and exports the workers' final spans.
     if let traces = try observability.resolvedTracesURL() {
-        var configuration = OTel.Configuration.default
-        configuration.serviceName = logger.label
-        configuration.logs.enabled = false
-        configuration.metrics.enabled = false
-        configuration.propagators = [.traceContext]
-        configuration.traces.otlpExporter.protocol = .httpProtobuf
-        configuration.traces.otlpExporter.endpoint = traces
-        do {
-            services.append(
-                .init(
-                    service: try OTel.bootstrap(configuration: configuration),
-                    successTerminationBehavior: .gracefullyShutdownGroup,
-                    failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "otel"))
-        } catch {
-            throw CLIError("tracing: \(error)")
-        }
+        services.append(
+            .init(
+                service: try SpanExport.bootstrap(serviceName: logger.label, tracesURL: traces),
+                successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "otel"))
     }
     // Listed first, so it is shut down last: scrapes see the workers drain.
     if let port = try observability.resolvedPort() {

@@ -116,14 +116,13 @@ import Testing
     /// With a collector configured, the projector exports spans: one per traced event, a child
     /// of the producer's span, whose id the event's outputs name as their parent; one per batch,
     /// linked to the events, with a child span per stage. Received by a real OTLP/HTTP receiver.
-    @Test func theProjectorExportsSpansThatTheOutputsName() throws {
+    @Test func ingestAndTheProjectorExportSpansThatTheOutputsName() throws {
         let db = try TestDatabase()
         defer { db.drop() }
         let topics = try TestTopics()
         try ReplayIdentityTests.createOutputTopics(topics)
         try topics.produce([Self.interaction(topics, user: "traced-user", n: 1, traceparent: Self.traced)])
         let ingestGroup = TestEnvironment.uniqueName("ingest-")
-        _ = try ingestUntilIdle(db, topics, group: ingestGroup)
 
         let port = freePort()
         let spansFile = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -139,6 +138,11 @@ import Testing
         }
         #expect(eventually(timeout: 10) { httpGet(port: port, path: "/")?.status != nil })
 
+        try runBTE(
+            [
+                "ingest", "--until-idle", "--topic-prefix", topics.prefix, "--group", ingestGroup,
+                "--otlp-endpoint", "http://127.0.0.1:\(port)",
+            ], ["BTE_KAFKA_BROKERS": topics.brokers, "BTE_DATABASE_URL": db.ingestURL])
         try runBTE(
             [
                 "project", "--until-idle", "--topic-prefix", topics.prefix, "--ingest-group", ingestGroup, "--group",
@@ -174,5 +178,28 @@ import Testing
         for stage in ["durable", "rows", "compute", "publish", "commit"] {
             #expect(stages.contains("bte.project.\(stage)"), "\(stages)")
         }
+
+        // Ingest: its own child of the producer's span, for the same message, and its batch.
+        let stored = all.filter { $0["name"] as? String == "bte.ingest.event" }
+        #expect(stored.count == 1, "\(all)")
+        let ingested = try #require(stored.first)
+        #expect(ingested["trace_id"] as? String == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(ingested["parent_span_id"] as? String == "00f067aa0ba902b7")
+        #expect(ingested["span_id"] as? String != event["span_id"] as? String)
+        let ingestedAt = ingested["attributes"] as? [String: Any] ?? [:]
+        #expect(ingestedAt["messaging.destination.name"] as? String == topics.prefix + "bte.interaction-events.v1")
+        #expect(ingestedAt["messaging.kafka.offset"] as? Int == 0)
+        let ingestBatch = try #require(all.first { $0["name"] as? String == "bte.ingest.batch" })
+        #expect(ingestBatch["trace_id"] as? String != "4bf92f3577b34da6a3ce929d0e0e4736")
+        let ingestLinks = ingestBatch["links"] as? [[String: Any]] ?? []
+        #expect(ingestLinks.map { $0["span_id"] as? String } == [ingested["span_id"] as? String])
+        #expect((ingestBatch["attributes"] as? [String: Any])?["messaging.batch.message_count"] as? Int == 1)
+        let ingestStages = all.filter { $0["parent_span_id"] as? String == ingestBatch["span_id"] as? String }
+            .compactMap { $0["name"] as? String }
+        #expect(ingestStages == ["bte.ingest.queued", "bte.ingest.validate", "bte.ingest.commit"], "\(ingestStages)")
+        // The event is stored before the projector reads it.
+        let storedEnd = try #require(ingested["end_ns"] as? Int)
+        let projectedStart = try #require(event["start_ns"] as? Int)
+        #expect(storedEnd <= projectedStart)
     }
 }

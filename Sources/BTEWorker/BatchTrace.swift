@@ -4,12 +4,12 @@ import Foundation
 import Kafka
 import Tracing
 
-/// The trace contexts of a projector batch. Each input message with a valid `traceparent` gets
-/// the context its outputs carry: with a tracer bootstrapped (`bte project --otlp-endpoint`), that
-/// of a `bte.project.event` span, a child of the producer's; without one, a child context with a
-/// random parent id and no span. With a tracer, the batch is also a `bte.project.batch` span
-/// (linked to its events' spans) with a child span per stage, timed by the stage clock.
-struct BatchTrace {
+/// The trace contexts of a worker's batch (`worker` names its spans: `bte.<worker>.…`). Each
+/// input message with a valid `traceparent` gets a context of its own: with a tracer bootstrapped
+/// (`--otlp-endpoint`), that of a `bte.<worker>.event` span, a child of the producer's; without
+/// one, a child context with a random parent id and no span. With a tracer, the batch is also a
+/// `bte.<worker>.batch` span (linked to its events' spans) with a child span per stage.
+public struct BatchTrace: @unchecked Sendable {
     /// Wall-clock nanoseconds, as the tracer's instants are.
     struct Instant: TracerInstant {
         let nanosecondsSinceEpoch: UInt64
@@ -23,13 +23,18 @@ struct BatchTrace {
     }
 
     /// The context each traced event's outputs carry, by the event's coordinates.
-    private(set) var contexts: [LogPosition: TraceParent] = [:]
+    public private(set) var contexts: [LogPosition: TraceParent] = [:]
     private var spans: [any Span] = []
     private let tracer: (any Tracer)?
     private let startedWall: UInt64
+    private let worker: String
+
+    /// Whether a tracer is bootstrapped, so spans are exported.
+    public static var exporting: Bool { !(InstrumentationSystem.tracer is NoOpTracer) }
 
     /// Reads the batch's `traceparent` headers (only when asked to: `traceContext`).
-    init(messages: [KafkaMessage], traceContext: Bool) {
+    public init(worker: String, messages: [KafkaMessage], traceContext: Bool) {
+        self.worker = worker
         guard traceContext else {
             startedWall = 0
             tracer = nil
@@ -46,7 +51,7 @@ struct BatchTrace {
             if let tracer = self.tracer {
                 var context = ServiceContext.topLevel
                 tracer.extract([TraceParent.headerName: producer.header], into: &context, using: Headers())
-                let span = tracer.startSpan("bte.project.event", context: context, ofKind: .consumer)
+                let span = tracer.startSpan("bte.\(worker).event", context: context, ofKind: .consumer)
                 span.attributes["messaging.system"] = "kafka"
                 span.attributes["messaging.destination.name"] = message.topic
                 span.attributes["messaging.kafka.partition"] = Int(message.partition)
@@ -63,15 +68,16 @@ struct BatchTrace {
 
     /// Ends the events' spans and records the batch and its stages (`laps`, in order, from the
     /// batch's start), when a tracer is bootstrapped.
-    func finish(laps: [(String, Int64)], messages: Int) {
+    public func finish(laps: [(String, Int64)], messages: Int) {
         guard let tracer else { return }
         let batch = tracer.startSpan(
-            "bte.project.batch", context: .topLevel, ofKind: .internal, at: Instant(nanosecondsSinceEpoch: startedWall))
+            "bte.\(worker).batch", context: .topLevel, ofKind: .internal,
+            at: Instant(nanosecondsSinceEpoch: startedWall))
         batch.attributes["messaging.batch.message_count"] = messages
         var at = startedWall
         for (stage, nanoseconds) in laps {
             let span = tracer.startSpan(
-                "bte.project.\(stage)", context: batch.context, ofKind: .internal,
+                "bte.\(worker).\(stage)", context: batch.context, ofKind: .internal,
                 at: Instant(nanosecondsSinceEpoch: at))
             at += UInt64(max(nanoseconds, 0))
             span.end(at: Instant(nanosecondsSinceEpoch: at))
