@@ -237,9 +237,9 @@ public struct ProjectorBenchmark: Sendable {
     /// producer timestamp to the acknowledgement of the outputs it caused. With `history`, that
     /// many business events over the 29 days before the stream are stored first (the projector
     /// starts after them); with `floor`, the projector only waits for ingest and commits. With
-    /// `traced`, every message carries a `traceparent` header and the projector carries trace
-    /// context (spans too, when a tracer is bootstrapped).
-    func freshness(history: Int, floor: Bool, traced: Bool = false) throws -> Freshness {
+    /// `sampledEvery` n, every message carries a `traceparent` header, every n-th one sampled,
+    /// and the projector carries trace context (spans too, when a tracer is bootstrapped).
+    func freshness(history: Int, floor: Bool, sampledEvery: Int? = nil) throws -> Freshness {
         let (url, prefix, drop) = try setUp(floor ? "pfloor" : history > 0 ? "phist" : "pfresh")
         defer { drop() }
         let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
@@ -278,12 +278,13 @@ public struct ProjectorBenchmark: Sendable {
         var messages = DemoStream(options: options).messages.filter {
             $0.topic != prefix + InputKind.intent.rawValue
         }
-        if traced {
+        if let sampledEvery {
             projectorConfiguration.traceContext = true
             messages = messages.enumerated().map { index, message in
                 // A trace per event: 32 hex digits of trace id, 16 of the producer's span id.
                 let trace = String(format: "%016llx%016llx", UInt64(index) + 1, UInt64(seconds))
-                let header = "00-\(trace)-\(String(format: "%016llx", UInt64(index) + 1))-01"
+                let flags = index % max(sampledEvery, 1) == 0 ? "01" : "00"
+                let header = "00-\(trace)-\(String(format: "%016llx", UInt64(index) + 1))-\(flags)"
                 return KafkaOutgoingMessage(
                     topic: message.topic, key: message.key, value: message.value,
                     headers: [KafkaHeader(name: TraceParent.headerName, value: Array(header.utf8))])
