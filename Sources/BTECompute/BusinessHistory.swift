@@ -103,12 +103,17 @@ public struct PeerSuccess: Sendable, Equatable {
     public let subVerticalID: String
     public let actionType: String
     public let timestamp: Timestamp
+    /// Where the success falls in the log's order of successes (`PeerIndex.through`): 0 for one
+    /// every event counts.
+    public var order: Int64
 
-    public init(workspaceID: String, subVerticalID: String, actionType: String, timestamp: Timestamp) {
+    public init(workspaceID: String, subVerticalID: String, actionType: String, timestamp: Timestamp, order: Int64 = 0)
+    {
         self.workspaceID = workspaceID
         self.subVerticalID = subVerticalID
         self.actionType = actionType
         self.timestamp = timestamp
+        self.order = order
     }
 }
 

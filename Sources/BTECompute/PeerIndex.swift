@@ -1,40 +1,72 @@
 import BTEDomain
 
-/// Successful acts of all workspaces, indexed by (sub-vertical, action type) with sorted
-/// timestamps, so each workspace asks "did another workspace succeed with X in this window?" in
-/// logarithmic time. Built once per batch and shared by every workspace's history.
+/// Successful acts of all workspaces, indexed by (sub-vertical, action type), so each workspace
+/// asks "how often did another workspace succeed with X in this window?" quickly.
+///
+/// Each success has an order key (`PeerSuccess.order`): which successes an event may count is
+/// fixed by the log, not by when the projector read them. `through(_:)` gives the index as an
+/// event with that bound sees it: only successes whose key is at most the bound.
 public struct PeerIndex: Sendable {
     struct Key: Hashable, Sendable {
         let subVertical: String
         let actionType: String
     }
 
+    /// Times in key order, with counts by time over any prefix of keys: the prefix is made of
+    /// whole blocks (their times kept sorted) and the start of one more.
+    struct Column: Sendable {
+        static let block = 128
+        var times: [Int64] = []
+        var orders: [Int64] = []
+        var sortedBlocks: [[Int64]] = []
+        /// Every time, sorted: the count when the bound passes every key.
+        var sorted: [Int64] = []
+
+        mutating func insert(time: Int64, order: Int64) {
+            sorted.insert(time, at: upperBound(sorted, time))
+            let at = upperBound(orders, order)
+            times.insert(time, at: at)
+            orders.insert(order, at: at)
+            // Appending (keys arrive in order) touches the last block only.
+            let first = at / Self.block
+            sortedBlocks.removeSubrange(min(first, sortedBlocks.count)...)
+            var start = sortedBlocks.count * Self.block
+            while start + Self.block <= times.count {
+                sortedBlocks.append(times[start..<start + Self.block].sorted())
+                start += Self.block
+            }
+        }
+
+        /// Times in (low, high] whose key is at most `bound`.
+        func count(_ low: Int64, _ high: Int64, through bound: Int64) -> Int {
+            guard let last = orders.last else { return 0 }
+            let all = upperBound(sorted, high) - upperBound(sorted, low)
+            if bound >= last { return all }
+            let prefix = upperBound(orders, bound)
+            // Few keys past the bound (an event just behind the newest successes): subtract them.
+            if times.count - prefix <= Self.block {
+                return all - times[prefix...].count { $0 > low && $0 <= high }
+            }
+            var result = 0
+            let whole = prefix / Self.block
+            for block in sortedBlocks[..<whole] { result += upperBound(block, high) - upperBound(block, low) }
+            return result + times[(whole * Self.block)..<prefix].count { $0 > low && $0 <= high }
+        }
+    }
+
     struct Entries: Sendable {
-        var all: [Int64] = []
-        var byWorkspace: [String: [Int64]] = [:]
+        var all = Column()
+        var byWorkspace: [String: Column] = [:]
     }
 
     private var entries: [Key: Entries] = [:]
     /// Action types seen per sub-vertical, sorted, for next-best-action.
     private var actionTypes: [String: [String]] = [:]
+    /// Only successes with an order key up to this count (`through`).
+    private var bound = Int64.max
 
     public init(_ peers: [PeerSuccess]) {
-        count = peers.count
-        for peer in peers {
-            let key = Key(subVertical: peer.subVerticalID, actionType: peer.actionType)
-            entries[key, default: Entries()].all.append(peer.timestamp.microseconds)
-            entries[key, default: Entries()].byWorkspace[peer.workspaceID, default: []].append(
-                peer.timestamp.microseconds)
-        }
-        for key in entries.keys {
-            entries[key]?.all.sort()
-            if let workspaces = entries[key]?.byWorkspace.keys {
-                for ws in workspaces { entries[key]?.byWorkspace[ws]?.sort() }
-            }
-        }
-        var types: [String: Set<String>] = [:]
-        for key in entries.keys { types[key.subVertical, default: []].insert(key.actionType) }
-        actionTypes = types.mapValues { $0.sorted() }
+        for peer in peers.sorted(by: { $0.order < $1.order }) { insert(peer) }
     }
 
     /// Adds a success (one stored since the index was built).
@@ -42,10 +74,8 @@ public struct PeerIndex: Sendable {
         let key = Key(subVertical: peer.subVerticalID, actionType: peer.actionType)
         let time = peer.timestamp.microseconds
         var found = entries[key] ?? Entries()
-        found.all.insert(time, at: upperBound(found.all, time))
-        var own = found.byWorkspace[peer.workspaceID] ?? []
-        own.insert(time, at: upperBound(own, time))
-        found.byWorkspace[peer.workspaceID] = own
+        found.all.insert(time: time, order: peer.order)
+        found.byWorkspace[peer.workspaceID, default: Column()].insert(time: time, order: peer.order)
         if entries[key] == nil {
             var types = actionTypes[peer.subVerticalID] ?? []
             types.insert(peer.actionType, at: types.firstIndex { $0 > peer.actionType } ?? types.count)
@@ -53,6 +83,14 @@ public struct PeerIndex: Sendable {
         }
         entries[key] = found
         count += 1
+    }
+
+    /// The index as an event whose bound is `order` sees it: successes with a greater key are
+    /// left out of every count. (A copy: the storage is shared.)
+    public func through(_ order: Int64) -> PeerIndex {
+        var copy = self
+        copy.bound = order
+        return copy
     }
 
     /// Successes held.
@@ -63,25 +101,22 @@ public struct PeerIndex: Sendable {
         -> Int
     {
         guard let found = entries[Key(subVertical: subVertical, actionType: actionType)] else { return 0 }
-        let total = countInRange(found.all, after.microseconds, upTo.microseconds)
-        let own = found.byWorkspace[excluding].map { countInRange($0, after.microseconds, upTo.microseconds) } ?? 0
+        let (low, high) = (after.microseconds, upTo.microseconds)
+        let total = found.all.count(low, high, through: bound)
+        let own = found.byWorkspace[excluding]?.count(low, high, through: bound) ?? 0
         return total - own
     }
 
     public func actionTypes(in subVertical: String) -> [String] { actionTypes[subVertical] ?? [] }
+}
 
-    /// Values v with low < v <= high in a sorted array.
-    private func countInRange(_ sorted: [Int64], _ low: Int64, _ high: Int64) -> Int {
-        upperBound(sorted, high) - upperBound(sorted, low)
+/// Index of the first element greater than `value` in a sorted array.
+private func upperBound(_ sorted: [Int64], _ value: Int64) -> Int {
+    var low = 0
+    var high = sorted.count
+    while low < high {
+        let mid = (low + high) / 2
+        if sorted[mid] <= value { low = mid + 1 } else { high = mid }
     }
-
-    /// Index of the first element greater than `value`.
-    private func upperBound(_ sorted: [Int64], _ value: Int64) -> Int {
-        var low = 0, high = sorted.count
-        while low < high {
-            let mid = (low + high) / 2
-            if sorted[mid] <= value { low = mid + 1 } else { high = mid }
-        }
-        return low
-    }
+    return low
 }

@@ -5,6 +5,14 @@ import Kafka
 import Logging
 import Metrics
 
+extension LoggedRow {
+    /// Whether the row's outputs count other workspaces' successes (a workspace's rows do).
+    var countsPeers: Bool {
+        if case .interaction = self { return false }
+        return true
+    }
+}
+
 /// What the projector keeps between batches, in memory only: each workspace's and user's
 /// partial aggregates and the successes of every workspace (peers). It is a cache of the logs:
 /// an entity missing from it (never seen, evicted, or dropped after a failed batch or a
@@ -24,6 +32,8 @@ final class ProjectionState {
     private var lastUsedUsers: [UserKey: Int] = [:]
     private var peers: PeerIndex?
     private var peerCursor: [Int32: Int64] = [:]
+    /// Which successes each row counts (the log's order of successes).
+    private var peerClock = PeerClock()
     /// The newest erasure seen; nil until the first batch reads it.
     private var erasureCursor: Int64?
     private var batch = 0
@@ -53,6 +63,7 @@ final class ProjectionState {
         lastUsedUsers = [:]
         peers = nil
         peerCursor = [:]
+        peerClock = PeerClock()
         erasureCursor = nil
     }
 
@@ -118,6 +129,7 @@ final class ProjectionState {
                 // The records this event caused carry its trace (one context per event).
                 if !traces.isEmpty { outputs.trace(since: counts, traces[position]) }
             }
+            let peers = row.countsPeers ? peers.through(peerClock.bound(ofRowAt: position)) : peers
             switch row {
             case .business(let event):
                 var published = ProjectionOutputs(thresholdsVersion: thresholds.version)
@@ -317,9 +329,10 @@ final class ProjectionState {
 
     /// Rebuilds workspaces and their delivery decisions from their stored rows, in log order,
     /// publishing nothing: the decisions taken live are taken again, so the state is the same.
-    private func replay(_ rows: [LoggedRow], book: DeliveryRuleBook, version: Int) {
-        let peers = self.peers ?? PeerIndex([])
-        for row in rows {
+    private func replay(_ rows: [(LogPosition, LoggedRow)], book: DeliveryRuleBook, version: Int) {
+        let all = self.peers ?? PeerIndex([])
+        for (position, row) in rows {
+            let peers = row.countsPeers ? all.through(peerClock.bound(ofRowAt: position)) : all
             switch row {
             case .business(let event): _ = apply(event, peers: peers, book: book, version: version)
             case .action(let action): _ = apply(action, peers: peers, book: book, version: version)
@@ -332,8 +345,18 @@ final class ProjectionState {
     /// read in the same snapshot as the rows, say exactly what is complete.
     private func refreshPeers(reader: HistoryReader, businessTopic: String, ingestGroup: String) throws {
         let stored = try reader.storedOffsets(group: ingestGroup, topic: businessTopic)
+        // The commits first: every success the snapshot holds has its commit in it.
+        peerClock.append(try reader.successCommits(group: ingestGroup, after: peerClock.newest))
+        let clock = peerClock
+        func ordered(_ found: [(LogPosition, PeerSuccess)]) -> [PeerSuccess] {
+            found.map { position, success in
+                var success = success
+                success.order = clock.order(ofSuccessAt: position)
+                return success
+            }.sorted { $0.order < $1.order }
+        }
         guard var index = peers else {
-            peers = PeerIndex(try reader.successes(in: nil))
+            peers = PeerIndex(ordered(try reader.successes(in: nil)))
             peerCursor = stored
             return
         }
@@ -342,7 +365,7 @@ final class ProjectionState {
             return next > from ? OffsetRange(topic: businessTopic, partition: partition, from: from, to: next) : nil
         }
         if !ranges.isEmpty {
-            for success in try reader.successes(in: ranges) { index.insert(success) }
+            for success in ordered(try reader.successes(in: ranges)) { index.insert(success) }
             peers = index
         }
         peerCursor = stored

@@ -195,8 +195,9 @@ extension HistoryReader {
 
 extension HistoryReader {
     /// Successful acts: an act is the first `recommendation.acted` on the entity at or after its
-    /// given of the same workspace (in (timestamp, event_id) order, as the computations pair them); later acts on the
-    /// same given are ignored, whatever their outcome. Its action type is its given's.
+    /// given of the same workspace (in (timestamp, event_id) order, as the computations pair them),
+    /// among the events stored before it (`successPairing`); later acts on the same given are
+    /// ignored, whatever their outcome. Its action type is its given's.
     func peerSuccesses(subVerticals: [String], after lo: Timestamp, upTo hi: Timestamp) throws -> [PeerSuccess] {
         guard !subVerticals.isEmpty else { return [] }
         return try connection.execute(
@@ -204,18 +205,8 @@ extension HistoryReader {
             SELECT a.workspace_id::text, a.sub_vertical_id::text, g.action_type,
                 (extract(epoch FROM a.timestamp) * 1000000)::bigint
             FROM core.business_events a
-            JOIN LATERAL (
-                SELECT metadata ->> 'action_type' AS action_type, g.timestamp AS given_at FROM core.business_events g
-                WHERE g.event_type = 'recommendation.given' AND g.workspace_id = a.workspace_id
-                  AND g.entity_id = a.entity_id AND g.timestamp <= a.timestamp
-                ORDER BY g.timestamp DESC, g.event_id DESC LIMIT 1) g ON g.action_type IS NOT NULL
-            WHERE a.event_type = 'recommendation.acted' AND a.metadata ->> 'outcome' = 'success'
+            \(HistoryReader.successPairing)
               AND a.sub_vertical_id = ANY($1::uuid[]) AND a.timestamp > $2 AND a.timestamp <= $3
-              AND NOT EXISTS (
-                SELECT 1 FROM core.business_events e
-                WHERE e.event_type = 'recommendation.acted' AND e.workspace_id = a.workspace_id
-                  AND e.entity_id = a.entity_id AND e.timestamp >= g.given_at
-                  AND (e.timestamp, e.event_id) < (a.timestamp, a.event_id))
             """, [arrayLiteral(subVerticals.sorted()), lo.rfc3339, hi.rfc3339]
         ).rows.compactMap { row in
             guard let ws = row[0], let sv = row[1], let type = row[2], let micros = row[3].flatMap({ Int64($0) }) else {

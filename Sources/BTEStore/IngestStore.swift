@@ -171,6 +171,7 @@ public final class IngestStore {
             try insertRejects(outcome.rejects)
             try OffsetFence(connection: connection, group: group).save(batch.progress, notify: true)
             try beforeCommit(outcome.rejects)
+            try PeerOrder(connection: connection, group: group).stamp(byTable)
             return outcome
         }
         keepLearnedSubjects()

