@@ -73,15 +73,15 @@ public struct PeerIndex: Sendable {
     public mutating func insert(_ peer: PeerSuccess) {
         let key = Key(subVertical: peer.subVerticalID, actionType: peer.actionType)
         let time = peer.timestamp.microseconds
-        var found = entries[key] ?? Entries()
-        found.all.insert(time: time, order: peer.order)
-        found.byWorkspace[peer.workspaceID, default: Column()].insert(time: time, order: peer.order)
         if entries[key] == nil {
             var types = actionTypes[peer.subVerticalID] ?? []
             types.insert(peer.actionType, at: types.firstIndex { $0 > peer.actionType } ?? types.count)
             actionTypes[peer.subVerticalID] = types
         }
-        entries[key] = found
+        // In place: a copy taken out of the dictionary would copy the key's columns on every insert.
+        entries[key, default: Entries()].all.insert(time: time, order: peer.order)
+        entries[key, default: Entries()].byWorkspace[peer.workspaceID, default: Column()].insert(
+            time: time, order: peer.order)
         count += 1
     }
 

@@ -365,7 +365,10 @@ final class ProjectionState {
             return next > from ? OffsetRange(topic: businessTopic, partition: partition, from: from, to: next) : nil
         }
         if !ranges.isEmpty {
-            for success in ordered(try reader.successes(in: ranges)) { index.insert(success) }
+            let found = ordered(try reader.successes(in: ranges))
+            // Unshared while inserting, or the first insert copies the whole index.
+            peers = nil
+            for success in found { index.insert(success) }
             peers = index
         }
         peerCursor = stored

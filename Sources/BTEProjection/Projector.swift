@@ -41,6 +41,9 @@ public final class Projector {
         /// Called after each batch is published with, per message, milliseconds from its
         /// producer timestamp to the acknowledgement of the batch's outputs (benchmarks).
         public var onPublished: (@Sendable ([Int64]) -> Void)?
+        /// Called after each batch is committed with its stages' nanoseconds in order and its
+        /// message count (benchmarks: the slowest batches by stage).
+        public var onBatch: (@Sendable (_ laps: [(String, Int64)], _ messages: Int) -> Void)?
         public var metrics: any MetricsFactory = MetricsSystem.factory
         /// Where the projector reports whether it can project now (for `/readyz`), as `project`.
         public var readiness: Readiness?
@@ -75,8 +78,8 @@ public final class Projector {
         public var retries = 0
         /// Seconds from the first message consumed to the last batch committed.
         public var activeSeconds = 0.0
-        /// Seconds spent per stage of the batches (durable, peers, rows, load, compute, publish,
-        /// commit).
+        /// Seconds spent per stage of the batches (durable, peers, rows, load, consent, compute, encode,
+        /// publish, commit).
         public var stageSeconds: [String: Double] = [:]
     }
 
@@ -362,7 +365,9 @@ public final class Projector {
                     ingestGroup: configuration.ingestGroup, thresholds: try reader.thresholds(),
                     topicPrefix: configuration.topicPrefix, failures: failures, traces: trace.contexts, clock: &clock)
             }
-            try producer.send(outputs.messages(prefix: configuration.topicPrefix))
+            let records = outputs.messages(prefix: configuration.topicPrefix)
+            clock.lap("encode")
+            try producer.send(records)
             return outputs
         }()
         clock.lap("publish")
@@ -370,6 +375,7 @@ public final class Projector {
         clock.lap("commit")
         succeeded = true
         trace.finish(laps: clock.laps, messages: messages.count)
+        configuration.onBatch?(clock.laps, messages.count)
         for (stage, nanoseconds) in clock.laps {
             summary.stageSeconds[stage, default: 0] += Double(nanoseconds) / 1e9
             Metrics.Timer(

@@ -40,6 +40,8 @@ public struct ProjectorBenchmark: Sendable {
         public var floor: Freshness?
         public var fresh: Freshness?
         public var withHistory: Freshness?
+        /// The run without history again, after the one with it: how far the machine drifted.
+        public var freshAgain: Freshness?
         public var history = 0
         public var interactionShare = 0.0
         public var sweepSeconds = 0.0
@@ -65,10 +67,18 @@ public struct ProjectorBenchmark: Sendable {
             if let fresh { lines.append(fresh.render("freshness \(mix), no history")) }
             if let withHistory, let fresh {
                 lines.append(withHistory.render("freshness \(mix), \(history) stored business events"))
-                lines.append(
-                    String(
-                        format: "p99 with history ÷ without: %.2f; p50: %.2f",
-                        withHistory.p99 / max(fresh.p99, 1), withHistory.p50 / max(fresh.p50, 1)))
+                if let freshAgain {
+                    lines.append(freshAgain.render("freshness \(mix), no history, again"))
+                }
+                var ratio = String(
+                    format: "p99 with history ÷ without: %.2f; p50: %.2f",
+                    withHistory.p99 / max(fresh.p99, 1), withHistory.p50 / max(fresh.p50, 1))
+                if let freshAgain {
+                    ratio += String(
+                        format: " (÷ the run after it: p99 %.2f, p50 %.2f)",
+                        withHistory.p99 / max(freshAgain.p99, 1), withHistory.p50 / max(freshAgain.p50, 1))
+                }
+                lines.append(ratio)
             }
             if let floor, let fresh {
                 lines.append(String(format: "p99 ÷ pipeline floor p99: %.2f", fresh.p99 / max(floor.p99, 1)))
@@ -99,7 +109,10 @@ public struct ProjectorBenchmark: Sendable {
         if freshnessOnly {
             result.floor = try freshness(history: 0, floor: true)
             result.fresh = try freshness(history: 0, floor: false)
-            if history > 0 { result.withHistory = try freshness(history: history, floor: false) }
+            if history > 0 {
+                result.withHistory = try freshness(history: history, floor: false)
+                result.freshAgain = try freshness(history: 0, floor: false)
+            }
             result.history = history
             return result
         }
@@ -217,19 +230,24 @@ public struct ProjectorBenchmark: Sendable {
         /// Mean milliseconds per batch in each stage.
         public var stageMilliseconds: [String: Double] = [:]
         public var batches = 0
+        /// The slowest batches of the stream, one line each.
+        public var slowest: [String] = []
+        /// Records published per event consumed (signals, vectors, insights).
+        public var recordsPerEvent = 0.0
 
         func render(_ label: String) -> String {
-            let order = ["durable", "peers", "rows", "load", "compute", "publish", "commit"]
+            let order = ["durable", "peers", "rows", "load", "consent", "compute", "encode", "publish", "commit"]
             let stages = order.compactMap { stage in
                 stageMilliseconds[stage].map { "\(stage) " + String(format: "%.1f", $0) }
             }.joined(separator: ", ")
             return """
                 \(label): p50 \(Int(p50)) ms, p95 \(Int(p95)) ms, p99 \(Int(p99)) ms \
                 (\(samples) events at \(Int(achievedRate.rounded())) events/s; \
+                \(String(format: "%.1f", recordsPerEvent)) records/event, \
                 projector CPU \(String(format: "%.1f", cpuMicrosPerEvent)) µs/event, \
                 process CPU \(String(format: "%.1f", processCpuMicrosPerEvent)) µs/event)
                   \(batches) batches, mean ms per batch: \(stages)
-                """
+                """ + slowest.map { "\n  slowest: " + $0 }.joined()
         }
     }
 
@@ -261,7 +279,7 @@ public struct ProjectorBenchmark: Sendable {
             var load = ingestConfiguration
             load.untilIdle = true
             _ = try IngestWorker(configuration: load, logger: logger).run(stop: StopSignal())
-            try PostgresConnection(url: url).execute("ANALYZE")
+            try PostgresConnection(url: url).execute("VACUUM ANALYZE")
             try skipToEnd(group: projectorConfiguration.group, prefix: prefix, url: url, ingestGroup: load.group)
         }
         var options = DemoStream.Options()
@@ -278,6 +296,11 @@ public struct ProjectorBenchmark: Sendable {
         var messages = DemoStream(options: options).messages.filter {
             $0.topic != prefix + InputKind.intent.rawValue
         }
+        // A second of the same traffic first, unmeasured: the first batches after the idle wait
+        // (cold connections and caches on every side) are not what a steady stream costs.
+        options.events = rate
+        options.seed = 9
+        let warmUp = DemoStream(options: options).messages.filter { $0.topic != prefix + InputKind.intent.rawValue }
         if let sampledEvery {
             projectorConfiguration.traceContext = true
             messages = messages.enumerated().map { index, message in
@@ -293,6 +316,8 @@ public struct ProjectorBenchmark: Sendable {
         let stop = StopSignal()
         let latencies = LatencyBox()
         projectorConfiguration.onPublished = { latencies.append($0) }
+        let batchLog = BatchLog()
+        projectorConfiguration.onBatch = { batchLog.append($0, $1) }
         projectorConfiguration.publishNothing = floor
         let logger = self.logger
         let group = DispatchGroup()
@@ -312,26 +337,36 @@ public struct ProjectorBenchmark: Sendable {
             summaryBox.set(Swift.Result { try Projector(configuration: pc, logger: logger).run(stop: stop) })
             group.leave()
         }.start()
-        // Both groups joined, and the projector's state built from the history.
-        Thread.sleep(forTimeInterval: history > 0 ? 15 : 8)
+        // Made before the wait: it connects and gets its producer id meanwhile, so the stream's
+        // first send isn't held up (and followed by a burst of the events due meanwhile).
         let producer = try KafkaProducer(
             configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(brokers: brokers)))
+        // Both groups joined, and the projector's state built from the history.
+        Thread.sleep(forTimeInterval: history > 0 ? 15 : 8)
+        // Sends at `rate`, a tick's share at a time.
+        func pace(_ messages: [KafkaOutgoingMessage], from started: Date) throws {
+            let tick = 0.05
+            let perTick = max(Int(Double(rate) * tick), 1)
+            var index = 0
+            while index < messages.count {
+                let due = started.addingTimeInterval(Double(index / perTick) * tick)
+                let wait = due.timeIntervalSinceNow
+                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+                let end = min(index + perTick, messages.count)
+                try producer.send(Array(messages[index..<end]))
+                index = end
+            }
+        }
+        try pace(warmUp, from: Date())
+        let warmed = Date().addingTimeInterval(30)
+        while latencies.count < warmUp.count, Date() < warmed { Thread.sleep(forTimeInterval: 0.05) }
+        latencies.reset()
         // The projector's CPU from here on: the stream, not the rebuild before it.
         let projectorClock = try cpuClock.get()
         let cpuStarted = cpuSeconds(projectorClock)
         let processCpuStarted = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID)
         let started = Date()
-        let tick = 0.05
-        let perTick = max(Int(Double(rate) * tick), 1)
-        var index = 0
-        while index < messages.count {
-            let due = started.addingTimeInterval(Double(index / perTick) * tick)
-            let wait = due.timeIntervalSinceNow
-            if wait > 0 { Thread.sleep(forTimeInterval: wait) }
-            let end = min(index + perTick, messages.count)
-            try producer.send(Array(messages[index..<end]))
-            index = end
-        }
+        try pace(messages, from: started)
         var result = Freshness()
         result.achievedRate = Double(messages.count) / Date().timeIntervalSince(started)
         // Let the tail drain, then stop both.
@@ -355,6 +390,9 @@ public struct ProjectorBenchmark: Sendable {
         }
         result.stageMilliseconds = summary.stageSeconds.mapValues { $0 * 1000 / Double(max(summary.batches, 1)) }
         result.batches = summary.batches
+        result.recordsPerEvent =
+            Double(summary.signals + summary.vectors + summary.insights) / Double(max(summary.consumed, 1))
+        result.slowest = floor ? [] : batchLog.slowest(3, after: started)
         return result
     }
 
@@ -399,7 +437,7 @@ public struct ProjectorBenchmark: Sendable {
         // Statistics as autovacuum would have them a little later; without them the planner
         // takes the freshly loaded tables for empty ones.
         let analyzeStarted = DispatchTime.now()
-        try PostgresConnection(url: url).execute("ANALYZE")
+        try PostgresConnection(url: url).execute("VACUUM ANALYZE")
         result.analyzeSeconds = Double(DispatchTime.now().uptimeNanoseconds - analyzeStarted.uptimeNanoseconds) / 1e9
         var sweep = Sweep(brokers: brokers, readerURL: with(url, user: "bte_reader"), logger: logger)
         sweep.topicPrefix = prefix
@@ -428,6 +466,35 @@ final class ResultBox<T: Sendable>: @unchecked Sendable {
     }
 }
 
+/// Each batch's stages, with when it was committed.
+final class BatchLog: @unchecked Sendable {
+    struct Entry {
+        let at: Date
+        let laps: [(String, Int64)]
+        let messages: Int
+        var milliseconds: Double { Double(laps.reduce(0) { $0 + $1.1 }) / 1e6 }
+    }
+    private let lock = NSLock()
+    private var entries: [Entry] = []
+    func append(_ laps: [(String, Int64)], _ messages: Int) {
+        lock.lock()
+        entries.append(Entry(at: Date(), laps: laps, messages: messages))
+        lock.unlock()
+    }
+    /// The `count` slowest batches committed after `start`, one line each: when, how long, stages.
+    func slowest(_ count: Int, after start: Date) -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return entries.filter { $0.at >= start }.sorted { $0.milliseconds > $1.milliseconds }.prefix(count).map {
+            entry in
+            let stages = entry.laps.map { "\($0.0) " + String(format: "%.0f", Double($0.1) / 1e6) }
+            return String(
+                format: "%.1f s: %.0f ms, %d events (", entry.at.timeIntervalSince(start), entry.milliseconds,
+                entry.messages) + stages.joined(separator: ", ") + ")"
+        }
+    }
+}
+
 final class LatencyBox: @unchecked Sendable {
     private let lock = NSLock()
     private var samples: [Int64] = []
@@ -440,6 +507,11 @@ final class LatencyBox: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return samples.count
+    }
+    func reset() {
+        lock.lock()
+        samples = []
+        lock.unlock()
     }
     var values: [Int64] {
         lock.lock()

@@ -175,7 +175,7 @@ import Testing
         #expect(links.map { $0["span_id"] as? String } == [event["span_id"] as? String])
         let stages = all.filter { $0["parent_span_id"] as? String == batch["span_id"] as? String }
             .compactMap { $0["name"] as? String }
-        for stage in ["durable", "rows", "compute", "publish", "commit"] {
+        for stage in ["durable", "rows", "compute", "encode", "publish", "commit"] {
             #expect(stages.contains("bte.project.\(stage)"), "\(stages)")
         }
 
