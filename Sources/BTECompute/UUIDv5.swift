@@ -10,10 +10,14 @@ public enum UUIDv5 {
 
     public static func make(namespace: [UInt8] = bteNamespace, name: String) -> String {
         // SHA-1 because RFC 4122 defines version 5 with it; ids, not security.
-        var digest = Array(Insecure.SHA1.hash(data: namespace + Array(name.utf8)))
+        var hasher = Insecure.SHA1()
+        hasher.update(data: namespace)
+        hasher.update(data: Array(name.utf8))
+        var digest = Array(hasher.finalize())
         digest[6] = (digest[6] & 0x0F) | 0x50
         digest[8] = (digest[8] & 0x3F) | 0x80
         var out: [UInt8] = []
+        out.reserveCapacity(36)
         for (index, byte) in digest.prefix(16).enumerated() {
             if index == 4 || index == 6 || index == 8 || index == 10 { out.append(UInt8(ascii: "-")) }
             appendHex(CollectionOfOne(byte), to: &out)

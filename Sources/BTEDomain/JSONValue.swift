@@ -80,6 +80,12 @@ extension JSONValue {
 
     public static func writeString(_ text: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most text needs no escape: copied whole.
+        if !needsEscape(text) {
+            out.append(contentsOf: text.utf8)
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
@@ -118,9 +124,17 @@ extension JSONValue {
 
     /// `text` as a JSON string literal, quotes included.
     public static func quoted(_ text: String) -> String {
+        if !needsEscape(text) { return "\"" + text + "\"" }
         var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count + 8)
         writeString(text, into: &out)
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Whether `writeString` escapes any byte of the text: a quote, a backslash or a control
+    /// character.
+    static func needsEscape(_ text: String) -> Bool {
+        text.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
     }
 }
 

@@ -139,6 +139,36 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// RFC 3339 UTC with six fractional digits: `2025-11-17T10:30:00.000000Z`.
     public var rfc3339: String {
         let p = parts
+        // Years 0…9999, every output's: the digits written straight into one buffer.
+        if (0...9999).contains(p.year) {
+            var out: [UInt8] = []
+            out.reserveCapacity(27)
+            func digits(_ value: Int, _ width: Int) {
+                var divisor = 1
+                for _ in 1..<width { divisor *= 10 }
+                var rest = value
+                while divisor > 0 {
+                    out.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest / divisor))
+                    rest %= divisor
+                    divisor /= 10
+                }
+            }
+            digits(p.year, 4)
+            out.append(UInt8(ascii: "-"))
+            digits(p.month, 2)
+            out.append(UInt8(ascii: "-"))
+            digits(p.day, 2)
+            out.append(UInt8(ascii: "T"))
+            digits(p.hour, 2)
+            out.append(UInt8(ascii: ":"))
+            digits(p.minute, 2)
+            out.append(UInt8(ascii: ":"))
+            digits(p.second, 2)
+            out.append(UInt8(ascii: "."))
+            digits(p.micros, 6)
+            out.append(UInt8(ascii: "Z"))
+            return String(decoding: out, as: UTF8.self)
+        }
         let date = "\(pad(p.year, 4))-\(pad(p.month, 2))-\(pad(p.day, 2))"
         let time = "\(pad(p.hour, 2)):\(pad(p.minute, 2)):\(pad(p.second, 2)).\(pad(p.micros, 6))"
         return "\(date)T\(time)Z"

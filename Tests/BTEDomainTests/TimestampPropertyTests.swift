@@ -34,6 +34,25 @@ struct TimestampPropertyTests {
         }
     }
 
+    @Test func fourDigitYearsFormatInTwentySevenBytesAndReadBack() async {
+        // 0000-01-01: 719,528 days before 1970 × 86,400 s. 9999-12-31T23:59:59.999999Z: the last
+        // microsecond RFC 3339 can write.
+        let first: Int64 = -62_167_219_200_000_000
+        let last: Int64 = 253_402_300_799_999_999
+        #expect(Timestamp(microseconds: first).rfc3339 == "0000-01-01T00:00:00.000000Z")
+        #expect(Timestamp(microseconds: last).rfc3339 == "9999-12-31T23:59:59.999999Z")
+        #expect(Timestamp(microseconds: 0).rfc3339 == "1970-01-01T00:00:00.000000Z")
+        // 1,700,000,000 s = 19,675 days + 80,000 s (22:13:20): 2023-11-14.
+        #expect(Timestamp(microseconds: 1_700_000_000_000_042).rfc3339 == "2023-11-14T22:13:20.000042Z")
+        #expect(Timestamp(microseconds: first - 1).rfc3339 == "-0001-12-31T23:59:59.999999Z")
+        #expect(Timestamp(microseconds: last + 1).rfc3339 == "10000-01-01T00:00:00.000000Z")
+        await propertyCheck(count: 2_000, input: Gen.int64(in: first...last)) { micros in
+            let text = Timestamp(microseconds: micros).rfc3339
+            #expect(text.utf8.count == 27, "\(text)")
+            #expect(Timestamp(rfc3339: text) == Timestamp(microseconds: micros), "\(text)")
+        }
+    }
+
     @Test func anyTextParsesOrNot() async {
         let characters = Gen<Character?>.element(of: Array("0123456789-:.TZtz+ 9Zx")).map { $0 ?? "0" }
         await propertyCheck(count: 2_000, input: characters.string(of: 0...40)) { text in
