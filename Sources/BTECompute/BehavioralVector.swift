@@ -162,9 +162,7 @@ extension BehavioralVector {
     /// Seed 001's BehavioralVector plus engagement metrics and the output envelope; fixed key
     /// order and number format.
     public func json(thresholdsVersion: Int, computedFrom: Int) -> [UInt8] {
-        func object(_ pairs: [(String, String)]) -> String {
-            "{" + pairs.map { "\(quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}"
-        }
+        func object(_ pairs: [(String, String)]) -> String { JSONValue.object(pairs) }
         func distribution(_ pairs: [(String, Double)]) -> String { object(pairs.map { ($0.0, formatNumber($0.1)) }) }
         let advanced = expertiseLevel == "advanced" || expertiseLevel == "power_user"
         let fields: [(String, String)] = [
@@ -226,6 +224,6 @@ extension BehavioralVector {
             ("computed_from", String(computedFrom)),
             ("engine_version", quoted(engineVersion)),
         ]
-        return Array(object(fields).utf8)
+        return JSONValue.objectBytes(fields)
     }
 }

@@ -292,7 +292,7 @@ public struct InsightRecord: Sendable {
             ("as_of", quoted(asOf.rfc3339)), ("thresholds_version", String(thresholdsVersion)),
             ("computed_from", String(computedFrom)), ("engine_version", quoted(engineVersion)),
         ]
-        return Array(("{" + fields.map { "\(quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}").utf8)
+        return JSONValue.objectBytes(fields)
     }
 }
 

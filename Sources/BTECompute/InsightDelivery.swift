@@ -185,7 +185,7 @@ public struct DeliveryDecision: Sendable, Equatable {
             ("decided_at", quoted(Timestamp(microseconds: decidedAt).rfc3339)),
             ("thresholds_version", String(thresholdsVersion)), ("engine_version", quoted(engineVersion)),
         ]
-        return Array(("{" + fields.map { "\(quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}").utf8)
+        return JSONValue.objectBytes(fields)
     }
 }
 

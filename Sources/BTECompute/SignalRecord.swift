@@ -39,7 +39,7 @@ public struct SignalRecord: Sendable, Equatable {
             ("computed_from", String(computedFrom)),
             ("engine_version", quoted(engineVersion)),
         ]
-        return Array(("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}").utf8)
+        return JSONValue.objectBytes(fields)
     }
 }
 

@@ -134,7 +134,29 @@ extension JSONValue {
     /// Whether `writeString` escapes any byte of the text: a quote, a backslash or a control
     /// character.
     static func needsEscape(_ text: String) -> Bool {
-        text.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+        func escaped(_ byte: UInt8) -> Bool { byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") }
+        return text.utf8.withContiguousStorageIfAvailable { $0.contains(where: escaped) }
+            ?? text.utf8.contains(where: escaped)
+    }
+
+    /// `{"key":value,…}` in the given order: keys quoted, values already JSON text.
+    public static func objectBytes(_ fields: [(String, String)]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(fields.reduce(2) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 })
+        out.append(UInt8(ascii: "{"))
+        for (index, field) in fields.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            writeString(field.0, into: &out)
+            out.append(UInt8(ascii: ":"))
+            out.append(contentsOf: field.1.utf8)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// `objectBytes` as text, for an object nested in another.
+    public static func object(_ fields: [(String, String)]) -> String {
+        String(decoding: objectBytes(fields), as: UTF8.self)
     }
 }
 

@@ -40,6 +40,14 @@ struct JSONQuotingTests {
         #expect(String(decoding: out, as: UTF8.self) == "[\"x\\\"y\"\"plain\"")
     }
 
+    @Test func objectsKeepTheirOrderAndQuoteTheirKeys() {
+        #expect(JSONValue.objectBytes([]) == Array("{}".utf8))
+        let fields = [("b", "1"), ("a", "\"x\""), ("q\"k", "[true]")]
+        #expect(
+            String(decoding: JSONValue.objectBytes(fields), as: UTF8.self) == "{\"b\":1,\"a\":\"x\",\"q\\\"k\":[true]}")
+        #expect(JSONValue.object([("n", "null")]) == "{\"n\":null}")
+    }
+
     @Test func anyTextQuotesByTheRuleAndParsesBack() async throws {
         let characters = Gen<Character?>.element(of: Array("ab \"\\\n\r\t\u{01}\u{1f}\u{7f}é✓😀/")).map { $0 ?? "a" }
         await propertyCheck(count: 2_000, input: characters.string(of: 0...24)) { text in
