@@ -259,7 +259,9 @@ let package = Package(
         ),
         .testTarget(
             name: "WrapperTests",
-            dependencies: ["Kafka", "Postgres", "BTETestSupport"],
+            dependencies: [
+                "Kafka", "Postgres", "BTETestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

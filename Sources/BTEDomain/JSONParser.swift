@@ -20,30 +20,31 @@ public struct JSONParser {
     static let duplicateMember = "duplicate member"
 
     public static func parse(_ input: [UInt8], maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
-        // Validating the whole input first lets string decoding below stay simple.
-        var validated = true
-        var sawNul = false
-        input.withUnsafeBufferPointer { buffer in
-            sawNul = buffer.contains(0)
-            validated = String(validating: buffer, as: UTF8.self) != nil
-        }
-        if sawNul { throw .nulByte }
-        if !validated { throw .invalidUTF8 }
         let result: Result<JSONValue, JSONParseError> = input.withUnsafeBufferPointer { buffer in
-            var parser = JSONParser(bytes: buffer, maxDepth: maxDepth)
             do throws(JSONParseError) {
-                parser.skipWhitespace()
-                let value = try parser.parseValue(depth: 0)
-                parser.skipWhitespace()
-                if parser.index != buffer.count {
-                    throw .syntax("unexpected data after the JSON value", offset: parser.index)
-                }
-                return .success(value)
+                return .success(try parse(buffer, maxDepth: maxDepth))
             } catch {
                 return .failure(error)
             }
         }
         return try result.get()
+    }
+
+    /// Parses bytes held elsewhere (a database result) without copying them first.
+    public static func parse(_ buffer: UnsafeBufferPointer<UInt8>, maxDepth: Int = 64) throws(JSONParseError)
+        -> JSONValue
+    {
+        // Validating the whole input first lets string decoding below stay simple.
+        if buffer.contains(0) { throw .nulByte }
+        if String(validating: buffer, as: UTF8.self) == nil { throw .invalidUTF8 }
+        var parser = JSONParser(bytes: buffer, maxDepth: maxDepth)
+        parser.skipWhitespace()
+        let value = try parser.parseValue(depth: 0)
+        parser.skipWhitespace()
+        if parser.index != buffer.count {
+            throw .syntax("unexpected data after the JSON value", offset: parser.index)
+        }
+        return value
     }
 
     private init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {

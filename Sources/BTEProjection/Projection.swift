@@ -99,26 +99,37 @@ struct Projection {
     let metrics: any MetricsFactory
     /// Where the computation came from, for dead letters: an input topic, or `bte.sweep`.
     let source: String
+    /// Ranges a sweep reads one at a time. More ranges hold fewer rows at once (a million stored
+    /// events: 130 MB with 16, 580 MB with 2), but ingest stores rows in arrival order, so each
+    /// range's rows lie all over the log and every range costs the server close to a full scan:
+    /// on two cores, 16 ranges took longer than 2.
+    static let sweepParts = 2
 
     /// Every workspace and user active in the 30 days before `asOf`. The workspaces are split
-    /// in two by id: each half is read on its own connection (the readers share one snapshot)
-    /// and computed on its own thread; the outputs are in workspace order whatever the split.
+    /// by id into `sweepParts` ranges; each reader (each on its own connection, all in one
+    /// snapshot) takes the next range left, reads it and computes it on its own thread, so only
+    /// a range's rows are held at a time. The outputs are in workspace order whatever the split.
     func sweep(readers: [HistoryReader], asOf: Timestamp, clock: inout StageClock) throws
         -> (workspaces: Int, outputs: ProjectionOutputs)
     {
         let thresholds = try readers[0].thresholds()
-        let ranges = readers.count == 1 ? [WorkspaceRange.all] : WorkspaceRange.halves
+        let peers = try readers[0].sweepPeers(asOf: asOf)
+        clock.lap("peers")
+        let ranges = WorkspaceRange.parts(Self.sweepParts)
         let parts = Slots<(workspaces: Int, outputs: ProjectionOutputs)>(count: ranges.count)
         let this = self
         // Each thread uses its own reader (its own connection) and nothing else of the other's.
         nonisolated(unsafe) let readers = readers
-        DispatchQueue.concurrentPerform(iterations: ranges.count) { index in
-            parts.set(
-                index,
-                Result {
-                    try this.workspaces(
-                        reader: readers[index], range: ranges[index], asOf: asOf, thresholds: thresholds)
-                })
+        DispatchQueue.concurrentPerform(iterations: readers.count) { index in
+            while let next = parts.claim() {
+                parts.set(
+                    next,
+                    Result {
+                        try this.workspaces(
+                            reader: readers[index], range: ranges[next], peers: peers, asOf: asOf,
+                            thresholds: thresholds)
+                    })
+            }
         }
         var outputs = ProjectionOutputs(thresholdsVersion: thresholds.version)
         var workspaces = 0
@@ -149,15 +160,15 @@ struct Projection {
     }
 
     /// Signals, dead letters and insights of the active workspaces in `range`, in workspace order.
-    private func workspaces(reader: HistoryReader, range: WorkspaceRange, asOf: Timestamp, thresholds: Thresholds)
-        throws -> (workspaces: Int, outputs: ProjectionOutputs)
-    {
+    private func workspaces(
+        reader: HistoryReader, range: WorkspaceRange, peers: PeerIndex, asOf: Timestamp, thresholds: Thresholds
+    ) throws -> (workspaces: Int, outputs: ProjectionOutputs) {
         var outputs = ProjectionOutputs(thresholdsVersion: thresholds.version)
         let computer = SignalComputer(thresholds: thresholds)
         let reporter = ComputationFailures(
             logger: logger, metrics: metrics, deadLetterTopic: OutputTopic.deadLetter.name(prefix: topicPrefix),
             source: source)
-        let histories = try reader.sweepHistories(asOf: asOf, range: range)
+        let histories = try reader.sweepHistories(asOf: asOf, range: range, peers: peers)
         for history in histories {
             let evaluated = computer.evaluateRecords(history, asOf: asOf)
             outputs.signals += evaluated.records
@@ -168,10 +179,21 @@ struct Projection {
     }
 }
 
-/// One result per worker thread, handed back under a lock.
+/// One result per part of a computation, handed back under a lock; worker threads claim the
+/// parts one at a time.
 final class Slots<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var results: [Result<T, any Error>?]
+    private var claimed = 0
+
+    /// The next part no thread has taken, or nil when every part has been.
+    func claim() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard claimed < results.count else { return nil }
+        claimed += 1
+        return claimed - 1
+    }
 
     init(count: Int) { results = Array(repeating: nil, count: count) }
 

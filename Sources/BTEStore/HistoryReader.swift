@@ -67,25 +67,11 @@ public struct HistoryReader {
     }
 
     func businessEvents(_ sql: String, _ parameters: [String?]) throws -> [BusinessEvent] {
-        try connection.execute(sql, parameters).rows.compactMap { row in
-            guard let id = row[0], let type = row[1], let entity = row[2], let ws = row[3], let sv = row[4],
-                let actor = row[5],
-                let micros = row[6].flatMap({ Int64($0) })
-            else { return nil }
-            let metadata = row[7].flatMap { try? JSONParser.parse(Array($0.utf8), maxDepth: 128) } ?? .object([])
-            return BusinessEvent(
-                eventID: id, eventType: type, entityID: entity, workspaceID: ws, subVerticalID: sv,
-                actorUserID: actor, timestamp: Timestamp(microseconds: micros), metadata: metadata)
-        }
+        try connection.query(sql, parameters, HistoryReader.businessEvent)
     }
 
     func userActions(_ sql: String, _ parameters: [String?]) throws -> [UserAction] {
-        try connection.execute(sql, parameters).rows.compactMap { row in
-            guard let id = row[0], let ws = row[1], let actor = row[2], let micros = row[3].flatMap({ Int64($0) })
-            else { return nil }
-            return UserAction(
-                actionID: id, workspaceID: ws, actorUserID: actor, timestamp: Timestamp(microseconds: micros))
-        }
+        try connection.query(sql, parameters, HistoryReader.userAction)
     }
 }
 
@@ -172,24 +158,14 @@ extension HistoryReader {
         guard let earliest = asOfByUser.values.min(), let latest = asOfByUser.values.max() else { return [] }
         let lo = Timestamp(microseconds: earliest.microseconds - SignalComputer.window).rfc3339
         let users = asOfByUser.keys.sorted()
-        return try connection.execute(
+        return try connection.query(
             """
-            SELECT event_id::text, workspace_id::text, user_id, coalesce(session_id, ''),
-                   (extract(epoch FROM timestamp) * 1000000)::bigint,
-                   event_type, capsule_type, duration_ms, coalesce(success, true)
+            SELECT \(HistoryReader.interactionColumns)
             FROM core.interaction_events_live
             WHERE (workspace_id, stored_user_id) IN (\(HistoryReader.storedUserIDs(workspaces: "$1", users: "$2")))
               AND timestamp > $3 AND timestamp <= $4
-            """, [arrayLiteral(users.map(\.workspaceID)), arrayLiteral(users.map(\.userID)), lo, latest.rfc3339]
-        ).rows.compactMap { row in
-            guard let id = row[0], let workspace = row[1], let user = row[2],
-                let micros = row[4].flatMap({ Int64($0) }), let type = row[5]
-            else { return nil }
-            return Interaction(
-                eventID: id, workspaceID: workspace, userID: user, sessionID: row[3] ?? "",
-                timestamp: Timestamp(microseconds: micros), eventType: type, capsuleType: row[6],
-                durationMilliseconds: row[7].flatMap { Int($0) }, success: row[8] != "f")
-        }
+            """, [arrayLiteral(users.map(\.workspaceID)), arrayLiteral(users.map(\.userID)), lo, latest.rfc3339],
+            HistoryReader.interaction)
     }
 }
 
@@ -197,19 +173,20 @@ extension HistoryReader {
     /// Successful acts: an act is the first `recommendation.acted` on the entity at or after its
     /// given of the same workspace (in (timestamp, event_id) order, as the computations pair them),
     /// among the events stored before it (`successPairing`); later acts on the same given are
-    /// ignored, whatever their outcome. Its action type is its given's.
-    func peerSuccesses(subVerticals: [String], after lo: Timestamp, upTo hi: Timestamp) throws -> [PeerSuccess] {
-        guard !subVerticals.isEmpty else { return [] }
-        return try connection.execute(
+    /// ignored, whatever their outcome. Its action type is its given's. With nil sub-verticals,
+    /// those of every sub-vertical.
+    func peerSuccesses(subVerticals: [String]?, after lo: Timestamp, upTo hi: Timestamp) throws -> [PeerSuccess] {
+        guard subVerticals?.isEmpty != true else { return [] }
+        return try connection.query(
             """
             SELECT a.workspace_id::text, a.sub_vertical_id::text, g.action_type,
                 (extract(epoch FROM a.timestamp) * 1000000)::bigint
             FROM core.business_events a
             \(HistoryReader.successPairing)
-              AND a.sub_vertical_id = ANY($1::uuid[]) AND a.timestamp > $2 AND a.timestamp <= $3
-            """, [arrayLiteral(subVerticals.sorted()), lo.rfc3339, hi.rfc3339]
-        ).rows.compactMap { row in
-            guard let ws = row[0], let sv = row[1], let type = row[2], let micros = row[3].flatMap({ Int64($0) }) else {
+              AND ($1::uuid[] IS NULL OR a.sub_vertical_id = ANY($1::uuid[])) AND a.timestamp > $2 AND a.timestamp <= $3
+            """, [subVerticals.map { arrayLiteral($0.sorted()) }, lo.rfc3339, hi.rfc3339]
+        ) { row in
+            guard let ws = row[0], let sv = row[1], let type = row[2], let micros = row.int64(3) else {
                 return nil
             }
             return PeerSuccess(

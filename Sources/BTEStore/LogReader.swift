@@ -97,27 +97,25 @@ extension HistoryReader {
                   AND source_offset >= r.lo AND source_offset < r.hi OFFSET 0) l
             """
         }
-        var out: [(LogPosition, LoggedRow)] = []
-        for row in try connection.execute(
+        var out: [(LogPosition, LoggedRow)] = try connection.query(
             inRanges("core.business_events_live", HistoryReader.businessColumns), parameters
-        ).rows {
+        ) { row in
             guard let event = HistoryReader.businessEvent(row), let position = HistoryReader.position(row, at: 8)
-            else { continue }
-            out.append((position, .business(event)))
+            else { return nil }
+            return (position, .business(event))
         }
-        for row in try connection.execute(inRanges("core.user_actions_live", HistoryReader.actionColumns), parameters)
-            .rows
-        {
+        out += try connection.query(inRanges("core.user_actions_live", HistoryReader.actionColumns), parameters) {
+            row in
             guard let action = HistoryReader.userAction(row), let position = HistoryReader.position(row, at: 4)
-            else { continue }
-            out.append((position, .action(action)))
+            else { return nil }
+            return (position, .action(action))
         }
-        for row in try connection.execute(
+        out += try connection.query(
             inRanges("core.interaction_events_live", HistoryReader.interactionColumns), parameters
-        ).rows {
+        ) { row in
             guard let interaction = HistoryReader.interaction(row), let position = HistoryReader.position(row, at: 9)
-            else { continue }
-            out.append((position, .interaction(interaction)))
+            else { return nil }
+            return (position, .interaction(interaction))
         }
         return out.sorted { $0.0 < $1.0 }
     }
@@ -134,22 +132,21 @@ extension HistoryReader {
             arrayLiteral(ranges.map { String($0.partition) }), arrayLiteral(ranges.map { String($0.from) }),
         ]
         let notAfter = HistoryReader.beforeRanges(topic: "$2", partitions: "$3", offsets: "$4")
-        var out: [(LogPosition, LoggedRow)] = []
-        for row in try connection.execute(
+        var out: [(LogPosition, LoggedRow)] = try connection.query(
             "SELECT \(HistoryReader.businessColumns), source_topic, source_partition, source_offset "
                 + "FROM core.business_events_live WHERE workspace_id = ANY($1::uuid[]) AND \(notAfter)", parameters
-        ).rows {
-            if let event = HistoryReader.businessEvent(row), let position = HistoryReader.position(row, at: 8) {
-                out.append((position, .business(event)))
-            }
+        ) { row in
+            guard let event = HistoryReader.businessEvent(row), let position = HistoryReader.position(row, at: 8)
+            else { return nil }
+            return (position, .business(event))
         }
-        for row in try connection.execute(
+        out += try connection.query(
             "SELECT \(HistoryReader.actionColumns), source_topic, source_partition, source_offset "
                 + "FROM core.user_actions_live WHERE workspace_id = ANY($1::uuid[]) AND \(notAfter)", parameters
-        ).rows {
-            if let action = HistoryReader.userAction(row), let position = HistoryReader.position(row, at: 4) {
-                out.append((position, .action(action)))
-            }
+        ) { row in
+            guard let action = HistoryReader.userAction(row), let position = HistoryReader.position(row, at: 4)
+            else { return nil }
+            return (position, .action(action))
         }
         return out.sorted { $0.0 < $1.0 }
     }
@@ -159,7 +156,7 @@ extension HistoryReader {
     public func userPrefix(_ users: [UserKey], before ranges: [OffsetRange]) throws -> [Interaction] {
         guard !users.isEmpty else { return [] }
         let notAfter = HistoryReader.beforeRanges(topic: "$3", partitions: "$4", offsets: "$5")
-        return try connection.execute(
+        return try connection.query(
             """
             SELECT \(HistoryReader.interactionColumns), source_topic, source_partition, source_offset
             FROM core.interaction_events_live
@@ -171,8 +168,7 @@ extension HistoryReader {
                 arrayLiteral(users.map(\.workspaceID)), arrayLiteral(users.map(\.userID)),
                 arrayLiteral(ranges.map(\.topic)), arrayLiteral(ranges.map { String($0.partition) }),
                 arrayLiteral(ranges.map { String($0.from) }),
-            ]
-        ).rows.compactMap(HistoryReader.interaction)
+            ], HistoryReader.interaction)
     }
 
     /// Rows not at or after a range's first offset in its partition.
@@ -231,7 +227,7 @@ extension HistoryReader {
                 arrayLiteral(ranges.map { String($0.from) }), arrayLiteral(ranges.map { String($0.to) }),
             ]
         }
-        return try connection.execute(
+        return try connection.query(
             """
             SELECT a.workspace_id::text, a.sub_vertical_id::text, g.action_type,
                 (extract(epoch FROM a.timestamp) * 1000000)::bigint, a.source_topic, a.source_partition,
@@ -239,8 +235,8 @@ extension HistoryReader {
             FROM \(source)
             \(HistoryReader.successPairing)
             """, parameters
-        ).rows.compactMap { row in
-            guard let ws = row[0], let sv = row[1], let type = row[2], let micros = row[3].flatMap({ Int64($0) }),
+        ) { row in
+            guard let ws = row[0], let sv = row[1], let type = row[2], let micros = row.int64(3),
                 let position = HistoryReader.position(row, at: 4)
             else { return nil }
             return (
@@ -300,37 +296,37 @@ extension HistoryReader {
         return commits
     }
 
-    static func position(_ row: [String?], at index: Int) -> LogPosition? {
-        guard let topic = row[index], let partition = row[index + 1].flatMap({ Int32($0) }),
-            let offset = row[index + 2].flatMap({ Int64($0) })
+    static func position(_ row: PostgresRow, at index: Int) -> LogPosition? {
+        guard let topic = row[index], let partition = row.int64(index + 1).flatMap({ Int32(exactly: $0) }),
+            let offset = row.int64(index + 2)
         else { return nil }
         return LogPosition(topic: topic, partition: partition, offset: offset)
     }
 
-    static func businessEvent(_ row: [String?]) -> BusinessEvent? {
+    static func businessEvent(_ row: PostgresRow) -> BusinessEvent? {
         guard let id = row[0], let type = row[1], let entity = row[2], let ws = row[3], let sv = row[4],
-            let actor = row[5], let micros = row[6].flatMap({ Int64($0) })
+            let actor = row[5], let micros = row.int64(6)
         else { return nil }
-        let metadata = row[7].flatMap { try? JSONParser.parse(Array($0.utf8), maxDepth: 128) } ?? .object([])
+        let metadata = row.withBytes(7) { try? JSONParser.parse($0, maxDepth: 128) } ?? nil
         return BusinessEvent(
             eventID: id, eventType: type, entityID: entity, workspaceID: ws, subVerticalID: sv, actorUserID: actor,
-            timestamp: Timestamp(microseconds: micros), metadata: metadata)
+            timestamp: Timestamp(microseconds: micros), metadata: metadata ?? .object([]))
     }
 
-    static func userAction(_ row: [String?]) -> UserAction? {
-        guard let id = row[0], let ws = row[1], let actor = row[2], let micros = row[3].flatMap({ Int64($0) }) else {
+    static func userAction(_ row: PostgresRow) -> UserAction? {
+        guard let id = row[0], let ws = row[1], let actor = row[2], let micros = row.int64(3) else {
             return nil
         }
         return UserAction(actionID: id, workspaceID: ws, actorUserID: actor, timestamp: Timestamp(microseconds: micros))
     }
 
-    static func interaction(_ row: [String?]) -> Interaction? {
-        guard let id = row[0], let workspace = row[1], let user = row[2], let micros = row[4].flatMap({ Int64($0) }),
+    static func interaction(_ row: PostgresRow) -> Interaction? {
+        guard let id = row[0], let workspace = row[1], let user = row[2], let micros = row.int64(4),
             let type = row[5]
         else { return nil }
         return Interaction(
             eventID: id, workspaceID: workspace, userID: user, sessionID: row[3] ?? "",
             timestamp: Timestamp(microseconds: micros), eventType: type, capsuleType: row[6],
-            durationMilliseconds: row[7].flatMap { Int($0) }, success: row[8] != "f")
+            durationMilliseconds: row.int64(7).flatMap { Int(exactly: $0) }, success: row[8] != "f")
     }
 }

@@ -2,8 +2,8 @@ import BTECompute
 import BTEDomain
 import Postgres
 
-/// A half-open range of workspace ids, [lower, upper): the sweep splits the workspaces in two
-/// by id so two connections read and two threads compute.
+/// A half-open range of workspace ids, [lower, upper): the sweep splits the workspaces by id so
+/// that each connection reads, and each thread computes, one range at a time.
 public struct WorkspaceRange: Sendable, Equatable {
     public var lower: String?
     public var upper: String?
@@ -14,11 +14,20 @@ public struct WorkspaceRange: Sendable, Equatable {
     }
 
     public static let all = WorkspaceRange()
-    /// The two halves of the UUID space.
-    public static let halves = [
-        WorkspaceRange(upper: "80000000-0000-0000-0000-000000000000"),
-        WorkspaceRange(lower: "80000000-0000-0000-0000-000000000000"),
-    ]
+
+    /// The UUID space cut into `count` (1…256) ranges of equal width, in order. UUIDs order
+    /// as their bytes do, so the bounds are the first byte's values.
+    public static func parts(_ count: Int) -> [WorkspaceRange] {
+        let count = min(max(count, 1), 256)
+        let digits = Array("0123456789abcdef")
+        let bounds: [String?] =
+            [nil]
+            + (1..<count).map { part in
+                let byte = part * 256 / count
+                return String([digits[byte / 16], digits[byte % 16]]) + "000000-0000-0000-0000-000000000000"
+            } + [nil]
+        return (0..<count).map { WorkspaceRange(lower: bounds[$0], upper: bounds[$0 + 1]) }
+    }
 }
 
 extension HistoryReader {
@@ -41,10 +50,12 @@ extension HistoryReader {
     /// window's business events and user actions, every deal event and the orders of 90 days
     /// (insights), the givens, acts and completions before the window that pair with the
     /// window's, page views back to the oldest such given (hesitation), each workspace's newest
-    /// user action, its sub-verticals, and the successes of those sub-verticals (peers). The
+    /// user action and its sub-verticals; `peers` are the window's successes (`sweepPeers`). The
     /// computations keep what each rule may see, so a superset of a rule's rows is exact.
     /// Sorted by workspace.
-    public func sweepHistories(asOf: Timestamp, range: WorkspaceRange) throws -> [WorkspaceHistory] {
+    public func sweepHistories(asOf: Timestamp, range: WorkspaceRange, peers: PeerIndex) throws
+        -> [WorkspaceHistory]
+    {
         let hi = asOf.rfc3339
         let lo = Timestamp(microseconds: asOf.microseconds - SignalComputer.window).rfc3339
         let inRange = "($3::uuid IS NULL OR workspace_id >= $3::uuid) AND ($4::uuid IS NULL OR workspace_id < $4::uuid)"
@@ -104,11 +115,6 @@ extension HistoryReader {
         ).rows {
             if let ws = row[0], let sv = row[1] { subVerticals[ws, default: []].insert(sv) }
         }
-        let allSubVerticals = subVerticals.values.reduce(into: Set<String>()) { $0.formUnion($1) }
-            .union(events.map(\.subVerticalID))
-        let peers = PeerIndex(
-            try peerSuccesses(
-                subVerticals: Array(allSubVerticals), after: Timestamp(microseconds: loMicros), upTo: asOf))
 
         let eventsByWorkspace = Dictionary(grouping: events, by: \.workspaceID)
         var actionsByWorkspace = Dictionary(grouping: actions, by: \.workspaceID)
@@ -123,5 +129,14 @@ extension HistoryReader {
                 workspaceID: ws, events: eventsByWorkspace[ws] ?? [], actions: actionsByWorkspace[ws] ?? [],
                 peers: peers, subVerticalIDs: subVerticals[ws] ?? [])
         }
+    }
+
+    /// Every success of the window (as_of − 30 days, as_of], of every sub-vertical: a superset
+    /// of the peers any workspace's rules count, read once for all of a sweep's ranges.
+    public func sweepPeers(asOf: Timestamp) throws -> PeerIndex {
+        PeerIndex(
+            try peerSuccesses(
+                subVerticals: nil, after: Timestamp(microseconds: asOf.microseconds - SignalComputer.window), upTo: asOf
+            ))
     }
 }

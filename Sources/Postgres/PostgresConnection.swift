@@ -17,6 +17,55 @@ public struct PostgresRows: Sendable {
     }
 }
 
+/// One row of a result, read in place from libpq's buffer: valid only inside the `query` body
+/// it is handed to, so large reads make no intermediate copies of their rows.
+public struct PostgresRow {
+    fileprivate let result: OpaquePointer
+    fileprivate let row: Int32
+
+    public var columnCount: Int { Int(PQnfields(result)) }
+
+    /// The value in text format, or nil for SQL NULL or a column out of range.
+    public subscript(column: Int) -> String? {
+        withBytes(column) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The value as a decimal integer; nil for NULL, another text or an overflow.
+    public func int64(_ column: Int) -> Int64? { withBytes(column, Self.decimal) ?? nil }
+
+    /// An optional minus sign and decimal digits as an Int64; nil for any other text or a value
+    /// out of range (checked arithmetic: the text comes from outside).
+    public static func decimal(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        let negative = bytes.first == UInt8(ascii: "-")
+        var index = negative ? 1 : 0
+        guard index < bytes.count else { return nil }
+        var value: Int64 = 0
+        while index < bytes.count {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            let (shifted, overflowed) = value.multipliedReportingOverflow(by: 10)
+            let (next, carried) =
+                negative
+                ? shifted.subtractingReportingOverflow(Int64(digit)) : shifted.addingReportingOverflow(Int64(digit))
+            guard !overflowed, !carried else { return nil }
+            value = next
+            index += 1
+        }
+        return value
+    }
+
+    /// Runs `body` over the value's bytes (text format, no terminator); nil for NULL.
+    public func withBytes<R>(_ column: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R? {
+        guard column >= 0, column < columnCount, PQgetisnull(result, row, Int32(column)) == 0,
+            let value = PQgetvalue(result, row, Int32(column))
+        else { return nil }
+        let length = Int(PQgetlength(result, row, Int32(column)))
+        return try value.withMemoryRebound(to: UInt8.self, capacity: length) {
+            try body(UnsafeBufferPointer(start: $0, count: length))
+        }
+    }
+}
+
 /// How a connection notices a peer that stopped answering, and how long a statement may run.
 /// Without keepalives a half-open connection (a server or network gone without a FIN) blocks
 /// its caller forever, and the server side keeps the dead client's locks as long.
@@ -130,6 +179,28 @@ public final class PostgresConnection {
         return try consume(result, sql: sql)
     }
 
+    /// Runs one statement like `execute` and decodes each row where libpq holds it; rows that
+    /// `decode` returns nil for are left out.
+    public func query<T>(_ sql: String, _ parameters: [String?] = [], _ decode: (PostgresRow) throws -> T?) throws
+        -> [T]
+    {
+        let result: OpaquePointer? = withCStringArray(parameters) { values in
+            PQexecParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        guard let result else {
+            throw PostgresError(.connection, sqlState: "08006", message: PostgresConnection.errorMessage(conn))
+        }
+        defer { PQclear(result) }
+        try check(result, sql: sql)
+        let rowCount = PQntuples(result)
+        var out: [T] = []
+        out.reserveCapacity(Int(rowCount))
+        for row in 0..<rowCount {
+            if let value = try decode(PostgresRow(result: result, row: row)) { out.append(value) }
+        }
+        return out
+    }
+
     /// Runs several statements separated by semicolons, without parameters (migrations).
     public func executeScript(_ sql: String) throws {
         let result = PQexec(conn, sql)
@@ -205,25 +276,7 @@ public final class PostgresConnection {
             throw PostgresError(.connection, sqlState: "08006", message: PostgresConnection.errorMessage(conn))
         }
         defer { PQclear(result) }
-        let status = PQresultStatus(result)
-        switch status {
-        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
-            break
-        case PGRES_COPY_IN:
-            throw PostgresError(.protocolViolation, message: "unexpected COPY IN for: \(sql.prefix(80))")
-        default:
-            let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-            let message =
-                PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
-                ?? PostgresConnection.errorMessage(conn)
-            let detail = PQresultErrorField(result, Int32(UInt8(ascii: "D"))).map { String(cString: $0) }
-            let constraint = PQresultErrorField(result, Int32(UInt8(ascii: "n"))).map { String(cString: $0) }
-            let connectionLost = PQstatus(conn) != CONNECTION_OK
-            throw PostgresError(
-                connectionLost && sqlState == nil ? .connection : .server,
-                sqlState: sqlState ?? (connectionLost ? "08006" : nil), message: message, detail: detail,
-                constraint: constraint)
-        }
+        try check(result, sql: sql)
         let columnCount = Int(PQnfields(result))
         let rowCount = Int(PQntuples(result))
         var columns: [String] = []
@@ -247,6 +300,29 @@ public final class PostgresConnection {
         }
         let affected = PQcmdTuples(result).map { Int(String(cString: $0)) ?? 0 } ?? 0
         return PostgresRows(columns: columns, rows: rows, affected: affected)
+    }
+
+    /// Throws unless `result` is a success (rows or a command).
+    private func check(_ result: OpaquePointer, sql: String) throws {
+        let status = PQresultStatus(result)
+        switch status {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
+            break
+        case PGRES_COPY_IN:
+            throw PostgresError(.protocolViolation, message: "unexpected COPY IN for: \(sql.prefix(80))")
+        default:
+            let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let message =
+                PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+                ?? PostgresConnection.errorMessage(conn)
+            let detail = PQresultErrorField(result, Int32(UInt8(ascii: "D"))).map { String(cString: $0) }
+            let constraint = PQresultErrorField(result, Int32(UInt8(ascii: "n"))).map { String(cString: $0) }
+            let connectionLost = PQstatus(conn) != CONNECTION_OK
+            throw PostgresError(
+                connectionLost && sqlState == nil ? .connection : .server,
+                sqlState: sqlState ?? (connectionLost ? "08006" : nil), message: message, detail: detail,
+                constraint: constraint)
+        }
     }
 
     private static func errorMessage(_ conn: OpaquePointer) -> String {

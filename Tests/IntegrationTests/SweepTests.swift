@@ -1,6 +1,7 @@
 import BTECompute
 import BTEDomain
 import BTEProjection
+import BTEStore
 import BTETestSupport
 import Foundation
 import Kafka
@@ -72,6 +73,26 @@ import Testing
         }
     }
 
+    /// The sweep reads the workspaces range by range; the ranges cut the UUID space at the first
+    /// byte, cover it, and follow each other.
+    @Test func workspaceRangesCoverTheIDSpaceInOrder() {
+        func bound(_ byte: String) -> String { byte + "000000-0000-0000-0000-000000000000" }
+        #expect(WorkspaceRange.parts(1) == [.all])
+        #expect(WorkspaceRange.parts(0) == [.all])
+        #expect(WorkspaceRange.parts(2) == [WorkspaceRange(upper: bound("80")), WorkspaceRange(lower: bound("80"))])
+        // 256 / 3 = 85.3: cuts at 85 = 0x55 and 170 = 0xaa.
+        #expect(WorkspaceRange.parts(3).map(\.lower) == [nil, bound("55"), bound("aa")])
+        let sixteen = WorkspaceRange.parts(16)
+        #expect(sixteen.count == 16)
+        #expect(sixteen.first?.lower == nil)
+        #expect(sixteen.last?.upper == nil)
+        #expect(sixteen[1].lower == bound("10"))
+        #expect(sixteen[12].lower == bound("c0"))
+        #expect((1..<16).allSatisfy { sixteen[$0].lower == sixteen[$0 - 1].upper })
+        #expect(WorkspaceRange.parts(1_000).count == 256)
+        #expect(WorkspaceRange.parts(256).last?.lower == bound("ff"))
+    }
+
     @Test func sweepPublishesHandComputedSignalsDeterministically() throws {
         let db = try TestDatabase()
         defer { db.drop() }
@@ -90,6 +111,10 @@ import Testing
         let (records, workspaces, version) = (computed.records, computed.workspaces, computed.thresholdsVersion)
         #expect(workspaces == 2)
         #expect(version == 2)  // the two default thresholds
+        // W1 (0x11…) and W2 (0xc2…) are read in different ranges; the outputs keep workspace order.
+        #expect(records.first?.workspaceID == Self.w1)
+        #expect(records.last?.workspaceID == Self.w2)
+        #expect(records.map(\.workspaceID) == records.map(\.workspaceID).sorted())
         func values(_ ws: String) -> [String: Double] {
             Dictionary(
                 uniqueKeysWithValues: records.filter { $0.workspaceID == ws }.map {

@@ -1,6 +1,7 @@
 import BTETestSupport
 import Foundation
 import Postgres
+import PropertyBased
 import Testing
 
 @Suite(.serialized) struct PostgresConnectionTests {
@@ -14,6 +15,59 @@ import Testing
         #expect(rows.columns == ["n", "t", "z"])
         #expect(rows.rows == [["42", "it's", nil]])
         #expect(rows[0, "n"] == "42")
+    }
+
+    /// `query` hands each row to its decoder where libpq holds it: the same text values as
+    /// `execute`, NULL as nil, rows the decoder declines left out.
+    @Test func queryDecodesRowsInPlace() throws {
+        let db = try connect()
+        let sql = """
+            SELECT * FROM (VALUES (1, 'one', NULL::text, '{"a":[1,2]}'), (2, 'two', 'x', '{}'),
+                (-9223372036854775808, 'min', 'y', 'not json')) AS v(n, name, maybe, doc) ORDER BY n
+            """
+        let rows = try db.query(sql) { row -> (Int64, String, String?, Int, Int?)? in
+            guard let n = row.int64(0), let name = row[1], n != 2 else { return nil }
+            // Bytes are read in place, without a terminator.
+            let length = row.withBytes(3) { $0.count }
+            return (n, name, row[2], row.columnCount, length.flatMap { $0 } == nil ? nil : length)
+        }
+        #expect(rows.map(\.0) == [Int64.min, 1])
+        #expect(rows.map(\.1) == ["min", "one"])
+        #expect(rows.map(\.2) == ["y", nil])
+        #expect(rows.map(\.3) == [4, 4])
+        // "not json" is 8 bytes; {"a":[1,2]} is 11.
+        #expect(rows.map(\.4) == [8, 11])
+        let outside = try db.query("SELECT 'a'::text, NULL::bigint") { row in [row[2], row[-1], row[1]] }
+        #expect(outside == [[nil, nil, nil]])
+        let text = try db.query("SELECT 'x' || $1", ["y"]) { row in row.int64(0) == nil ? row[0] : nil }
+        #expect(text == ["xy"])
+        let syntax = #expect(throws: PostgresError.self) { try db.query("SELEC 1") { $0[0] } }
+        #expect(syntax?.sqlState == "42601")
+        #expect(try db.query("SELECT 1") { $0.int64(0) } == [1])
+    }
+
+    /// The decimal reader takes what Swift's own does, minus a leading plus (the server never
+    /// writes one), and refuses overflow instead of wrapping.
+    @Test func decimalsParseLikeSwiftAndRefuseOverflow() async {
+        func decimal(_ text: String) -> Int64? {
+            Array(text.utf8).withUnsafeBufferPointer { PostgresRow.decimal($0) }
+        }
+        #expect(decimal("9223372036854775807") == Int64.max)
+        #expect(decimal("9223372036854775808") == nil)
+        #expect(decimal("-9223372036854775808") == Int64.min)
+        #expect(decimal("-9223372036854775809") == nil)
+        #expect(decimal("00000000000000000000000042") == 42)
+        #expect(decimal("") == nil)
+        #expect(decimal("-") == nil)
+        #expect(decimal("+1") == nil)
+        #expect(decimal("1.5") == nil)
+        await propertyCheck(count: 2_000, input: Gen.int64(in: Int64.min...Int64.max)) { n in
+            #expect(decimal(String(n)) == n)
+        }
+        let characters = Gen<Character?>.element(of: Array("-0123456789+ x")).map { $0 ?? "0" }
+        await propertyCheck(count: 2_000, input: characters.string(of: 0...24)) { text in
+            #expect(decimal(text) == (text.first == "+" ? nil : Int64(text)))
+        }
     }
 
     @Test func serverErrorsCarrySQLState() throws {
