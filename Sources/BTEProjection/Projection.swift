@@ -113,20 +113,23 @@ struct Projection {
         -> (workspaces: Int, outputs: ProjectionOutputs)
     {
         let thresholds = try readers[0].thresholds()
-        let peers = try readers[0].sweepPeers(asOf: asOf)
-        clock.lap("peers")
         let ranges = WorkspaceRange.parts(Self.sweepParts)
         let parts = Slots<(workspaces: Int, outputs: ProjectionOutputs)>(count: ranges.count)
+        let peers = Once<PeerIndex>()
         let this = self
         // Each thread uses its own reader (its own connection) and nothing else of the other's.
+        // The first reads the window's successes while the others read their first range.
         nonisolated(unsafe) let readers = readers
         DispatchQueue.concurrentPerform(iterations: readers.count) { index in
+            if index == 0 { _ = try? peers.get { try readers[0].sweepPeers(asOf: asOf) } }
             while let next = parts.claim() {
                 parts.set(
                     next,
                     Result {
                         try this.workspaces(
-                            reader: readers[index], range: ranges[next], peers: peers, asOf: asOf,
+                            reader: readers[index], range: ranges[next],
+                            peers: { try peers.get { try readers[index].sweepPeers(asOf: asOf) } },
+                            asOf: asOf,
                             thresholds: thresholds)
                     })
             }
@@ -161,7 +164,8 @@ struct Projection {
 
     /// Signals, dead letters and insights of the active workspaces in `range`, in workspace order.
     private func workspaces(
-        reader: HistoryReader, range: WorkspaceRange, peers: PeerIndex, asOf: Timestamp, thresholds: Thresholds
+        reader: HistoryReader, range: WorkspaceRange, peers: () throws -> PeerIndex, asOf: Timestamp,
+        thresholds: Thresholds
     ) throws -> (workspaces: Int, outputs: ProjectionOutputs) {
         var outputs = ProjectionOutputs(thresholdsVersion: thresholds.version)
         let computer = SignalComputer(thresholds: thresholds)
@@ -211,5 +215,33 @@ final class Slots<T>: @unchecked Sendable {
             guard let result else { throw StoreError(.permission, "a worker thread returned nothing") }
             return try result.get()
         }
+    }
+}
+
+/// A value the first thread to ask makes, while later ones wait for it (whatever order a
+/// thread pool runs them in).
+final class Once<T>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var making = false
+    private var result: Result<T, any Error>?
+
+    func get(_ make: () throws -> T) throws -> T {
+        condition.lock()
+        while true {
+            if let result {
+                condition.unlock()
+                return try result.get()
+            }
+            if !making { break }
+            condition.wait()
+        }
+        making = true
+        condition.unlock()
+        let made = Result { try make() }
+        condition.lock()
+        result = made
+        condition.broadcast()
+        condition.unlock()
+        return try made.get()
     }
 }

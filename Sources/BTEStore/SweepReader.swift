@@ -50,10 +50,10 @@ extension HistoryReader {
     /// window's business events and user actions, every deal event and the orders of 90 days
     /// (insights), the givens, acts and completions before the window that pair with the
     /// window's, page views back to the oldest such given (hesitation), each workspace's newest
-    /// user action and its sub-verticals; `peers` are the window's successes (`sweepPeers`). The
-    /// computations keep what each rule may see, so a superset of a rule's rows is exact.
-    /// Sorted by workspace.
-    public func sweepHistories(asOf: Timestamp, range: WorkspaceRange, peers: PeerIndex) throws
+    /// user action and its sub-verticals; `peers` gives the window's successes (`sweepPeers`),
+    /// asked for once the rows are read. The computations keep what each rule may see, so a
+    /// superset of a rule's rows is exact. Sorted by workspace.
+    public func sweepHistories(asOf: Timestamp, range: WorkspaceRange, peers: () throws -> PeerIndex) throws
         -> [WorkspaceHistory]
     {
         let hi = asOf.rfc3339
@@ -124,6 +124,7 @@ extension HistoryReader {
         }) {
             actionsByWorkspace[workspace, default: []].append(action)
         }
+        let peers = try peers()
         return workspaces.map { ws in
             WorkspaceHistory(
                 workspaceID: ws, events: eventsByWorkspace[ws] ?? [], actions: actionsByWorkspace[ws] ?? [],
