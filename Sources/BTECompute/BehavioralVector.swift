@@ -162,8 +162,9 @@ extension BehavioralVector {
     /// Seed 001's BehavioralVector plus engagement metrics and the output envelope; fixed key
     /// order and number format.
     public func json(thresholdsVersion: Int, computedFrom: Int) -> [UInt8] {
-        func object(_ pairs: [(String, String)]) -> String { JSONValue.object(pairs) }
-        func distribution(_ pairs: [(String, Double)]) -> String { object(pairs.map { ($0.0, formatNumber($0.1)) }) }
+        func distribution(_ pairs: [(String, Double)]) -> String {
+            JSONValue.object(pairs.map { ($0.0, formatNumber($0.1)) })
+        }
         let advanced = expertiseLevel == "advanced" || expertiseLevel == "power_user"
         let fields: [(String, String)] = [
             ("id", quoted(id)),
@@ -177,7 +178,7 @@ extension BehavioralVector {
             ("avg_session_duration_minutes", formatNumber(avgSessionDurationMinutes)),
             (
                 "usage_patterns",
-                object([
+                JSONValue.object([
                     ("time_of_day_distribution", distribution(timeOfDay)),
                     ("day_of_week_distribution", distribution(dayOfWeek)),
                     ("capsule_type_distribution", distribution(capsuleTypes)),
@@ -185,7 +186,7 @@ extension BehavioralVector {
             ),
             (
                 "user_preferences",
-                object([
+                JSONValue.object([
                     ("layout_preference", quoted(layoutPreference)),
                     ("data_density", quoted(dataDensity)),
                     ("animation_preference", quoted(animationPreference)),
@@ -193,7 +194,7 @@ extension BehavioralVector {
             ),
             (
                 "proficiency_indicators",
-                object([
+                JSONValue.object([
                     ("avg_interaction_duration_ms", formatNumber(avgInteractionDurationMs)),
                     ("error_rate", formatNumber(errorRate)),
                     ("completion_rate", formatNumber(completionRate)),
@@ -201,7 +202,7 @@ extension BehavioralVector {
             ),
             (
                 "engagement_metrics",
-                object([
+                JSONValue.object([
                     ("total_sessions", String(totalSessions)),
                     ("avg_session_duration_minutes", formatNumber(avgSessionDurationMinutes)),
                     ("avg_interactions_per_session", formatNumber(avgInteractionsPerSession)),
@@ -211,7 +212,7 @@ extension BehavioralVector {
             ),
             (
                 "adaptive_ux_config",
-                object([
+                JSONValue.object([
                     ("guided_mode", expertiseLevel == "novice" ? "true" : "false"),
                     ("show_shortcuts", advanced ? "true" : "false"),
                     ("layout", quoted(layoutPreference)),

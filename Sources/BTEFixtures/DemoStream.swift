@@ -429,9 +429,7 @@ public struct DemoStream: Sendable {
 
 func q(_ text: String) -> String { JSONValue.quoted(text) }
 
-func json(_ fields: [(String, String)]) -> [UInt8] {
-    Array(("{" + fields.map { "\(q($0.0)):\($0.1)" }.joined(separator: ",") + "}").utf8)
-}
+func json(_ fields: [(String, String)]) -> [UInt8] { JSONValue.objectBytes(fields) }
 
 func pick(_ values: [String], _ rng: inout SplitMix64) -> String { values[rng.next(values.count)] }
 

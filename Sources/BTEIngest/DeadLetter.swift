@@ -39,7 +39,7 @@ public enum DeadLetter {
             fields.append(("payload_sha256", payloadHash.map(quoted) ?? "null"))
             fields.append(("payload_bytes", reject.value.map { String($0.count) } ?? "null"))
             fields.append(("key_truncated", keyTruncated ? "true" : "false"))
-            return Array(("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}").utf8)
+            return JSONValue.objectBytes(fields)
         }
 
         let room = maxRecordBytes - (key?.count ?? 0)

@@ -35,8 +35,8 @@ struct ComputationFailures {
                 ("entity_type", JSONValue.quoted("workspace")), ("entity_id", JSONValue.quoted(workspaceID)),
                 ("signal_type", JSONValue.quoted(type.rawValue)),
             ]
-            let body = "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
-            return KafkaOutgoingMessage(topic: deadLetterTopic, key: Array(workspaceID.utf8), value: Array(body.utf8))
+            return KafkaOutgoingMessage(
+                topic: deadLetterTopic, key: Array(workspaceID.utf8), value: JSONValue.objectBytes(fields))
         }
     }
 }

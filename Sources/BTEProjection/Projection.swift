@@ -121,16 +121,16 @@ struct Projection {
         // The first reads the window's successes while the others read their first range.
         nonisolated(unsafe) let readers = readers
         DispatchQueue.concurrentPerform(iterations: readers.count) { index in
-            if index == 0 { _ = try? peers.get { try readers[0].sweepPeers(asOf: asOf) } }
+            let reader = readers[index]
+            func readPeers() throws -> PeerIndex { try peers.get { try reader.sweepPeers(asOf: asOf) } }
+            // A failure is kept in `peers` and thrown to every range that needs them.
+            if index == 0 { _ = try? readPeers() }
             while let next = parts.claim() {
                 parts.set(
                     next,
                     Result {
                         try this.workspaces(
-                            reader: readers[index], range: ranges[next],
-                            peers: { try peers.get { try readers[index].sweepPeers(asOf: asOf) } },
-                            asOf: asOf,
-                            thresholds: thresholds)
+                            reader: reader, range: ranges[next], peers: readPeers, asOf: asOf, thresholds: thresholds)
                     })
             }
         }

@@ -98,25 +98,13 @@ extension HistoryReader {
             """
         }
         var out: [(LogPosition, LoggedRow)] = try connection.query(
-            inRanges("core.business_events_live", HistoryReader.businessColumns), parameters
-        ) { row in
-            guard let event = HistoryReader.businessEvent(row), let position = HistoryReader.position(row, at: 8)
-            else { return nil }
-            return (position, .business(event))
-        }
-        out += try connection.query(inRanges("core.user_actions_live", HistoryReader.actionColumns), parameters) {
-            row in
-            guard let action = HistoryReader.userAction(row), let position = HistoryReader.position(row, at: 4)
-            else { return nil }
-            return (position, .action(action))
-        }
+            inRanges("core.business_events_live", HistoryReader.businessColumns), parameters,
+            HistoryReader.loggedBusinessEvent)
         out += try connection.query(
-            inRanges("core.interaction_events_live", HistoryReader.interactionColumns), parameters
-        ) { row in
-            guard let interaction = HistoryReader.interaction(row), let position = HistoryReader.position(row, at: 9)
-            else { return nil }
-            return (position, .interaction(interaction))
-        }
+            inRanges("core.user_actions_live", HistoryReader.actionColumns), parameters, HistoryReader.loggedUserAction)
+        out += try connection.query(
+            inRanges("core.interaction_events_live", HistoryReader.interactionColumns), parameters,
+            HistoryReader.loggedInteraction)
         return out.sorted { $0.0 < $1.0 }
     }
 
@@ -134,20 +122,12 @@ extension HistoryReader {
         let notAfter = HistoryReader.beforeRanges(topic: "$2", partitions: "$3", offsets: "$4")
         var out: [(LogPosition, LoggedRow)] = try connection.query(
             "SELECT \(HistoryReader.businessColumns), source_topic, source_partition, source_offset "
-                + "FROM core.business_events_live WHERE workspace_id = ANY($1::uuid[]) AND \(notAfter)", parameters
-        ) { row in
-            guard let event = HistoryReader.businessEvent(row), let position = HistoryReader.position(row, at: 8)
-            else { return nil }
-            return (position, .business(event))
-        }
+                + "FROM core.business_events_live WHERE workspace_id = ANY($1::uuid[]) AND \(notAfter)", parameters,
+            HistoryReader.loggedBusinessEvent)
         out += try connection.query(
             "SELECT \(HistoryReader.actionColumns), source_topic, source_partition, source_offset "
-                + "FROM core.user_actions_live WHERE workspace_id = ANY($1::uuid[]) AND \(notAfter)", parameters
-        ) { row in
-            guard let action = HistoryReader.userAction(row), let position = HistoryReader.position(row, at: 4)
-            else { return nil }
-            return (position, .action(action))
-        }
+                + "FROM core.user_actions_live WHERE workspace_id = ANY($1::uuid[]) AND \(notAfter)", parameters,
+            HistoryReader.loggedUserAction)
         return out.sorted { $0.0 < $1.0 }
     }
 
@@ -301,6 +281,22 @@ extension HistoryReader {
             let offset = row.int64(index + 2)
         else { return nil }
         return LogPosition(topic: topic, partition: partition, offset: offset)
+    }
+
+    /// The decoders below, for rows followed by their (topic, partition, offset).
+    static func loggedBusinessEvent(_ row: PostgresRow) -> (LogPosition, LoggedRow)? {
+        guard let event = businessEvent(row), let position = position(row, at: 8) else { return nil }
+        return (position, .business(event))
+    }
+
+    static func loggedUserAction(_ row: PostgresRow) -> (LogPosition, LoggedRow)? {
+        guard let action = userAction(row), let position = position(row, at: 4) else { return nil }
+        return (position, .action(action))
+    }
+
+    static func loggedInteraction(_ row: PostgresRow) -> (LogPosition, LoggedRow)? {
+        guard let interaction = interaction(row), let position = position(row, at: 9) else { return nil }
+        return (position, .interaction(interaction))
     }
 
     static func businessEvent(_ row: PostgresRow) -> BusinessEvent? {

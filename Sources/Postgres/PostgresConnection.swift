@@ -173,10 +173,7 @@ public final class PostgresConnection {
     /// Runs one statement with `$1…` parameters sent as text (`nil` is SQL NULL).
     @discardableResult
     public func execute(_ sql: String, _ parameters: [String?] = []) throws -> PostgresRows {
-        let result: OpaquePointer? = withCStringArray(parameters) { values in
-            PQexecParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
-        }
-        return try consume(result, sql: sql)
+        try consume(run(sql, parameters), sql: sql)
     }
 
     /// Runs one statement like `execute` and decodes each row where libpq holds it; rows that
@@ -184,14 +181,8 @@ public final class PostgresConnection {
     public func query<T>(_ sql: String, _ parameters: [String?] = [], _ decode: (PostgresRow) throws -> T?) throws
         -> [T]
     {
-        let result: OpaquePointer? = withCStringArray(parameters) { values in
-            PQexecParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
-        }
-        guard let result else {
-            throw PostgresError(.connection, sqlState: "08006", message: PostgresConnection.errorMessage(conn))
-        }
+        let result = try checked(run(sql, parameters), sql: sql)
         defer { PQclear(result) }
-        try check(result, sql: sql)
         let rowCount = PQntuples(result)
         var out: [T] = []
         out.reserveCapacity(Int(rowCount))
@@ -272,11 +263,8 @@ public final class PostgresConnection {
 
     /// Checks a result, copies its rows and frees it.
     private func consume(_ result: OpaquePointer?, sql: String) throws -> PostgresRows {
-        guard let result else {
-            throw PostgresError(.connection, sqlState: "08006", message: PostgresConnection.errorMessage(conn))
-        }
+        let result = try checked(result, sql: sql)
         defer { PQclear(result) }
-        try check(result, sql: sql)
         let columnCount = Int(PQnfields(result))
         let rowCount = Int(PQntuples(result))
         var columns: [String] = []
@@ -302,15 +290,28 @@ public final class PostgresConnection {
         return PostgresRows(columns: columns, rows: rows, affected: affected)
     }
 
-    /// Throws unless `result` is a success (rows or a command).
-    private func check(_ result: OpaquePointer, sql: String) throws {
+    /// Runs one statement with text parameters; the result is the caller's to check and clear.
+    private func run(_ sql: String, _ parameters: [String?]) -> OpaquePointer? {
+        withCStringArray(parameters) { values in
+            PQexecParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+    }
+
+    /// The result if it is a success (rows or a command); otherwise it is cleared and the error
+    /// thrown.
+    private func checked(_ result: OpaquePointer?, sql: String) throws -> OpaquePointer {
+        guard let result else {
+            throw PostgresError(.connection, sqlState: "08006", message: PostgresConnection.errorMessage(conn))
+        }
         let status = PQresultStatus(result)
         switch status {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
-            break
+            return result
         case PGRES_COPY_IN:
+            PQclear(result)
             throw PostgresError(.protocolViolation, message: "unexpected COPY IN for: \(sql.prefix(80))")
         default:
+            defer { PQclear(result) }
             let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
             let message =
                 PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
